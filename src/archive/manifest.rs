@@ -1,0 +1,210 @@
+//! `manifest.json`, the first member of every set: what was backed up, from
+//! where, and the size and SHA-256 of every member.
+
+use super::compression::Algorithm;
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The manifest format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_NAME: &str = "lifeboat-backup-set";
+pub const MANIFEST_MEMBER: &str = "manifest.json";
+pub const RESTORE_MEMBER: &str = "RESTORE.md";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub tool: Tool,
+    /// The set name, the part of the file name before the time.
+    pub set: String,
+    pub label: Option<String>,
+    /// scheduled, manual, safety, pre-migration, ...
+    pub kind: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub host: String,
+    pub user: String,
+    pub context: RunContext,
+    pub compression: Algorithm,
+    pub compression_level: i32,
+    pub databases: Vec<DatabaseManifest>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Tool {
+    pub fn this() -> Tool {
+        Tool {
+            name: "lifeboat".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// Where the run happened: a CI run, or a local checkout.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<CiContext>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitContext>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CiContext {
+    pub provider: String,
+    pub repository: Option<String>,
+    pub run_id: Option<String>,
+    pub run_attempt: Option<String>,
+    pub workflow: Option<String>,
+    pub job: Option<String>,
+    pub event: Option<String>,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub run_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GitContext {
+    pub commit: Option<String>,
+    pub branch: Option<String>,
+}
+
+/// One database inside a set.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DatabaseManifest {
+    /// The name inside the set; members live under `<name>/`.
+    pub name: String,
+    pub engine: String,
+    /// The source with any password replaced.
+    pub source: String,
+    pub server_version: Option<String>,
+    pub encoding: Option<String>,
+    /// Whether every member comes from one consistent snapshot.
+    pub consistent_snapshot: bool,
+    /// SQLite `PRAGMA user_version`, where the engine has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_version: Option<i64>,
+    pub migration: Option<Migration>,
+    pub schema_fingerprint: String,
+    /// Every schema object with a hash of its definition, so that `compare`
+    /// can name what differs.
+    #[serde(default)]
+    pub schema_objects: Vec<SchemaObject>,
+    pub tables: Vec<TableStats>,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Migration {
+    pub table: String,
+    pub revision: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SchemaObject {
+    pub kind: String,
+    pub name: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TableStats {
+    pub name: String,
+    pub rows: u64,
+    /// Bytes of the table's data as the engine reads it, before compression.
+    pub raw_bytes: u64,
+    /// Order-independent digest of every row.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Member {
+    /// Path inside the tar, `<database>/<file>`.
+    pub path: String,
+    /// Bytes inside the tar.
+    pub size: u64,
+    /// Bytes after decompression.
+    pub raw_size: u64,
+    pub compression: Algorithm,
+    pub sha256: String,
+    /// What the member holds: `database`, `pre-data`, `data`, `post-data`.
+    pub role: String,
+    /// The table a data member belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        let mut out = serde_json::to_vec_pretty(self).context("encoding manifest")?;
+        out.push(b'\n');
+        Ok(out)
+    }
+
+    pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
+        let probe: serde_json::Value =
+            serde_json::from_slice(bytes).context("manifest.json is not valid JSON")?;
+        let version = probe.get("format_version").and_then(|v| v.as_u64());
+        match version {
+            Some(v) if v == FORMAT_VERSION as u64 => {}
+            Some(v) => bail!(
+                "manifest format version {v} is not supported by lifeboat {} (it reads version {FORMAT_VERSION}); use a newer lifeboat",
+                env!("CARGO_PKG_VERSION")
+            ),
+            None => bail!("manifest.json has no format_version: this is not a lifeboat set"),
+        }
+        serde_json::from_value(probe)
+            .context("manifest.json does not have the fields of format version 1")
+    }
+
+    pub fn total_rows(&self) -> u64 {
+        self.databases
+            .iter()
+            .flat_map(|d| &d.tables)
+            .map(|t| t.rows)
+            .sum()
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        self.databases.iter().flat_map(|d| &d.members)
+    }
+
+    pub fn database(&self, name: Option<&str>) -> Result<&DatabaseManifest> {
+        match name {
+            Some(n) => self
+                .databases
+                .iter()
+                .find(|d| d.name == n)
+                .with_context(|| {
+                    format!(
+                        "the set has no database named {n:?}; it holds: {}",
+                        self.database_names().join(", ")
+                    )
+                }),
+            None if self.databases.len() == 1 => Ok(&self.databases[0]),
+            None => Err(anyhow::Error::new(crate::error::UsageError(format!(
+                "the set holds several databases ({}); choose one with --database",
+                self.database_names().join(", ")
+            )))),
+        }
+    }
+
+    pub fn database_names(&self) -> Vec<String> {
+        self.databases.iter().map(|d| d.name.clone()).collect()
+    }
+}
+
+impl DatabaseManifest {
+    pub fn table(&self, name: &str) -> Option<&TableStats> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}

@@ -1,0 +1,279 @@
+//! Reads a set without trusting it: only regular members with plain
+//! relative names, the manifest first, and every member hashed against it.
+
+use super::checksum::HashingReader;
+use super::compression::{self, Algorithm};
+use super::manifest::{MANIFEST_MEMBER, Manifest, RESTORE_MEMBER};
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// The most a manifest may weigh; a bigger first member is not ours.
+const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+
+/// One member as found in the tar.
+#[derive(Debug, Clone)]
+pub struct ScannedMember {
+    pub path: String,
+    /// Offset of the member's data in the tar file.
+    pub offset: u64,
+    pub size: u64,
+    pub sha256: String,
+    /// Bytes after decompression, when the scan decompressed it.
+    pub raw_size: Option<u64>,
+    /// Why decompression failed, when it did.
+    pub decode_error: Option<String>,
+}
+
+/// Everything one pass over a set found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub manifest: Option<Manifest>,
+    pub manifest_error: Option<String>,
+    pub members: Vec<ScannedMember>,
+    /// Entries that break the rules: unsafe names, links, a truncated tar.
+    pub problems: Vec<String>,
+    pub has_restore_md: bool,
+    /// SHA-256 of the whole file, to hold against the sidecar.
+    pub file_sha256: String,
+}
+
+/// Reads only the manifest, the first member.
+pub fn read_manifest(path: &Path) -> Result<Manifest> {
+    let file =
+        File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
+    let mut archive = tar::Archive::new(BufReader::new(file));
+    let mut entries = archive
+        .entries()
+        .with_context(|| format!("reading backup set {}", path.display()))?;
+    let mut first = match entries.next() {
+        Some(entry) => {
+            entry.with_context(|| format!("{} is not a readable tar file", path.display()))?
+        }
+        None => bail!(
+            "{} is empty: it is not a lifeboat backup set",
+            path.display()
+        ),
+    };
+    let name = first.path_bytes().into_owned();
+    if name != MANIFEST_MEMBER.as_bytes() {
+        bail!(
+            "{} does not start with manifest.json (its first member is {:?}): it is not a lifeboat backup set",
+            path.display(),
+            String::from_utf8_lossy(&name)
+        );
+    }
+    if first.size() > MAX_MANIFEST_BYTES {
+        bail!(
+            "manifest.json in {} is implausibly large ({} bytes)",
+            path.display(),
+            first.size()
+        );
+    }
+    let mut bytes = Vec::with_capacity(first.size() as usize);
+    first.read_to_end(&mut bytes).with_context(|| {
+        format!(
+            "reading manifest.json from {} (is the file truncated?)",
+            path.display()
+        )
+    })?;
+    Manifest::from_json(&bytes)
+        .with_context(|| format!("reading manifest.json from {}", path.display()))
+}
+
+/// Reads every member once, hashing it; with `decompress`, also runs every
+/// stream to its end. `on_bytes` hears how many tar bytes went by.
+pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Result<Scan> {
+    let file =
+        File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
+    let mut archive =
+        tar::Archive::new(HashingReader::new(BufReader::with_capacity(1 << 20, file)));
+    let mut scan = Scan::default();
+    let entries = archive
+        .entries()
+        .with_context(|| format!("reading backup set {}", path.display()))?;
+    for (index, entry) in entries.enumerate() {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(err) => {
+                scan.problems.push(format!(
+                    "the tar is truncated or corrupt after {index} members: {err}"
+                ));
+                break;
+            }
+        };
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        if let Some(problem) = unsafe_entry(&name, entry.header().entry_type()) {
+            scan.problems.push(problem);
+            continue;
+        }
+        if index == 0 && name != MANIFEST_MEMBER {
+            scan.problems.push(format!(
+                "the first member is {name:?}, not manifest.json: this is not a lifeboat set"
+            ));
+        }
+        let offset = entry.raw_file_position();
+        let size = entry.size();
+        if name == MANIFEST_MEMBER {
+            let mut bytes = Vec::new();
+            if size > MAX_MANIFEST_BYTES {
+                scan.manifest_error =
+                    Some(format!("manifest.json is implausibly large ({size} bytes)"));
+                continue;
+            }
+            match entry.read_to_end(&mut bytes) {
+                Ok(_) => match Manifest::from_json(&bytes) {
+                    Ok(m) => scan.manifest = Some(m),
+                    Err(e) => scan.manifest_error = Some(format!("{e:#}")),
+                },
+                Err(e) => scan.problems.push(format!(
+                    "manifest.json cannot be read (truncated set?): {e}"
+                )),
+            }
+            on_bytes(size);
+            continue;
+        }
+        if name == RESTORE_MEMBER {
+            scan.has_restore_md = true;
+            on_bytes(size);
+            continue;
+        }
+        let algorithm = scan
+            .manifest
+            .as_ref()
+            .and_then(|m| m.members().find(|mm| mm.path == name))
+            .map(|mm| mm.compression)
+            .unwrap_or_else(|| algorithm_for(&name));
+        let mut hashing = HashingReader::new(&mut entry);
+        let mut raw_size = None;
+        let mut decode_error = None;
+        if decompress {
+            match compression::decoder(algorithm, &mut hashing)
+                .and_then(|mut d| Ok(io::copy(&mut d, &mut io::sink())?))
+            {
+                Ok(n) => raw_size = Some(n),
+                Err(e) => decode_error = Some(format!("{e:#}")),
+            }
+        }
+        // Whatever the decoder left unread still counts toward the hash.
+        if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
+            scan.problems.push(format!(
+                "member {name} cannot be read to its end (truncated set?): {e}"
+            ));
+            break;
+        }
+        let (sha256, read) = hashing.finish();
+        if read != size {
+            scan.problems.push(format!(
+                "member {name} is cut short: {read} of {size} bytes"
+            ));
+            break;
+        }
+        on_bytes(size);
+        scan.members.push(ScannedMember {
+            path: name,
+            offset,
+            size,
+            sha256,
+            raw_size,
+            decode_error,
+        });
+    }
+    // The tar reader stops at the end marker; the rest still belongs to the file.
+    let mut whole = archive.into_inner();
+    io::copy(&mut whole, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
+    scan.file_sha256 = whole.finish().0;
+    Ok(scan)
+}
+
+fn algorithm_for(name: &str) -> Algorithm {
+    if name.ends_with(".gz") {
+        Algorithm::Gzip
+    } else if name.ends_with(".zst") {
+        Algorithm::Zstd
+    } else {
+        Algorithm::None
+    }
+}
+
+/// Why an entry must not be trusted, if it must not.
+fn unsafe_entry(name: &str, kind: tar::EntryType) -> Option<String> {
+    if !matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous) {
+        return Some(format!(
+            "member {name:?} is a {kind:?} entry, not a regular file: lifeboat sets hold only regular files, so this set was altered"
+        ));
+    }
+    if name.starts_with('/') {
+        return Some(format!("member {name:?} has an absolute path: refusing it"));
+    }
+    if name.split('/').any(|c| c == "..") {
+        return Some(format!(
+            "member {name:?} climbs out of the set with '..': refusing it"
+        ));
+    }
+    if name.is_empty() || name.contains('\0') {
+        return Some(format!("member {name:?} has an empty or invalid name"));
+    }
+    None
+}
+
+/// Random access to the members of a checked set.
+#[derive(Debug, Clone)]
+pub struct SetSource {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    index: HashMap<String, (u64, u64)>,
+}
+
+impl SetSource {
+    /// Builds the index from a scan whose hashes were already checked.
+    pub fn new(path: &Path, manifest: Manifest, scan: &Scan) -> SetSource {
+        let index = scan
+            .members
+            .iter()
+            .map(|m| (m.path.clone(), (m.offset, m.size)))
+            .collect();
+        SetSource {
+            path: path.to_path_buf(),
+            manifest,
+            index,
+        }
+    }
+
+    /// A reader of the member's decompressed bytes.
+    pub fn open(&self, member: &str) -> Result<Box<dyn Read + Send>> {
+        let (offset, size) = *self
+            .index
+            .get(member)
+            .with_context(|| format!("member {member} is missing from {}", self.path.display()))?;
+        let algorithm = self
+            .manifest
+            .members()
+            .find(|m| m.path == member)
+            .map(|m| m.compression)
+            .unwrap_or_else(|| algorithm_for(member));
+        let mut file =
+            File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
+        file.seek(SeekFrom::Start(offset))
+            .with_context(|| format!("seeking in {}", self.path.display()))?;
+        let raw = BufReader::with_capacity(1 << 20, file).take(size);
+        Ok(Box::new(compression::decoder(algorithm, raw)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_names_are_refused() {
+        let reg = tar::EntryType::Regular;
+        assert!(unsafe_entry("/etc/passwd", reg).is_some());
+        assert!(unsafe_entry("db/../../x", reg).is_some());
+        assert!(unsafe_entry("db/x.gz", tar::EntryType::Symlink).is_some());
+        assert!(unsafe_entry("db/x.gz", tar::EntryType::Link).is_some());
+        assert!(unsafe_entry("db/x..gz", reg).is_none());
+    }
+}

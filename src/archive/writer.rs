@@ -1,0 +1,284 @@
+//! Writes a backup set: members are compressed into a private staging
+//! directory, then packed behind `manifest.json` into a tar under a
+//! temporary name that is renamed only when everything is on disk.
+
+use super::checksum::{self, CountingWriter, HashingWriter};
+use super::compression::{Compression, Encoder};
+use super::manifest::{MANIFEST_MEMBER, Manifest, Member, RESTORE_MEMBER};
+use crate::fsutil;
+use anyhow::{Context, Result};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Where an engine puts members while a set is being written. Cheap to
+/// share between worker threads: each member is its own file.
+#[derive(Debug, Clone)]
+pub struct Staging {
+    dir: PathBuf,
+    compression: Compression,
+}
+
+impl Staging {
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// A path in the staging directory for uncompressed scratch files (a
+    /// SQLite snapshot before it is packed).
+    pub fn scratch_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("scratch-{name}"))
+    }
+
+    /// Starts member `<database>/<file><ext>`; the compression suffix is
+    /// added here.
+    pub fn member(
+        &self,
+        database: &str,
+        file: &str,
+        role: &str,
+        table: Option<&str>,
+    ) -> Result<MemberWriter> {
+        let path = format!(
+            "{}/{}{}",
+            super::safe_component(database),
+            file,
+            self.compression.algorithm.extension()
+        );
+        let staged = self.staged_path(&path);
+        let out = fsutil::create_private(&staged)?;
+        let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+        let encoder = self.compression.encoder(hashing)?;
+        Ok(MemberWriter {
+            inner: CountingWriter {
+                inner: encoder,
+                bytes: 0,
+            },
+            path,
+            staged,
+            compression: self.compression,
+            role: role.to_string(),
+            table: table.map(str::to_string),
+        })
+    }
+
+    fn staged_path(&self, member_path: &str) -> PathBuf {
+        self.dir.join(member_path.replace('/', "%"))
+    }
+}
+
+/// A member being written: raw bytes in, compressed and hashed on the way
+/// to the staging file.
+pub struct MemberWriter {
+    inner: CountingWriter<Encoder<'static, HashingWriter<BufWriter<File>>>>,
+    path: String,
+    staged: PathBuf,
+    compression: Compression,
+    role: String,
+    table: Option<String>,
+}
+
+impl MemberWriter {
+    /// Ends the compressed stream and returns the member's record.
+    pub fn finish(self) -> Result<Member> {
+        let raw_size = self.inner.bytes;
+        let hashing = self
+            .inner
+            .inner
+            .finish()
+            .with_context(|| fsutil::write_hint(&self.staged))?;
+        let (buf, sha256, size) = hashing.finish();
+        buf.into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| fsutil::write_hint(&self.staged))?;
+        Ok(Member {
+            path: self.path,
+            size,
+            raw_size,
+            compression: self.compression.algorithm,
+            sha256,
+            role: self.role,
+            table: self.table,
+        })
+    }
+}
+
+impl Write for MemberWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.inner.write_all(buf)?;
+        self.inner.bytes += buf.len() as u64;
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A set on its way to disk. Dropping it without `finish` removes every
+/// trace, so a failed run leaves nothing that looks like a set.
+pub struct SetWriter {
+    out_dir: PathBuf,
+    file_name: String,
+    staging: Staging,
+    partial: PathBuf,
+    done: bool,
+}
+
+/// A set that is complete on disk.
+#[derive(Debug, Clone)]
+pub struct WrittenSet {
+    pub path: PathBuf,
+    pub sidecar: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl SetWriter {
+    /// Prepares to write `out_dir/file_name`; the directory is made with
+    /// mode 0700 when missing.
+    pub fn create(out_dir: &Path, file_name: &str, compression: Compression) -> Result<SetWriter> {
+        fsutil::create_private_dir(out_dir)?;
+        let staging_dir = out_dir.join(format!(".{file_name}.staging"));
+        fsutil::create_private_dir(&staging_dir)?;
+        Ok(SetWriter {
+            out_dir: out_dir.to_path_buf(),
+            file_name: file_name.to_string(),
+            staging: Staging {
+                dir: staging_dir,
+                compression,
+            },
+            partial: out_dir.join(format!(".{file_name}.partial")),
+            done: false,
+        })
+    }
+
+    pub fn staging(&self) -> &Staging {
+        &self.staging
+    }
+
+    /// Packs the manifest, RESTORE.md and every member listed in the
+    /// manifest (in its order) into the tar, syncs it, writes the sidecar
+    /// and renames both into place.
+    pub fn finish(mut self, manifest: &Manifest) -> Result<WrittenSet> {
+        let target = self.out_dir.join(&self.file_name);
+        let sidecar = checksum::sidecar_path(&target);
+        let mtime = manifest.started_at.timestamp().max(0) as u64;
+
+        let file = fsutil::create_private(&self.partial)?;
+        let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let mut tar = tar::Builder::new(hashing);
+        let write_err = || fsutil::write_hint(&self.partial);
+
+        let manifest_json = manifest.to_json()?;
+        append_bytes(&mut tar, MANIFEST_MEMBER, &manifest_json, mtime).with_context(write_err)?;
+        let restore_md = restore_instructions(manifest);
+        append_bytes(&mut tar, RESTORE_MEMBER, restore_md.as_bytes(), mtime)
+            .with_context(write_err)?;
+        for member in manifest.members() {
+            let staged = self.staging.staged_path(&member.path);
+            let mut src = File::open(&staged)
+                .with_context(|| format!("opening staged member {}", staged.display()))?;
+            let mut header = member_header(member.size, mtime);
+            tar.append_data(&mut header, &member.path, &mut src)
+                .with_context(write_err)?;
+        }
+        let hashing = tar.into_inner().with_context(write_err)?;
+        let (buf, sha256, size) = hashing.finish();
+        let file = buf
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(write_err)?;
+        file.sync_all().with_context(write_err)?;
+        drop(file);
+
+        let sidecar_partial = self
+            .out_dir
+            .join(format!(".{}.sha256.partial", self.file_name));
+        fsutil::write_private(
+            &sidecar_partial,
+            checksum::sidecar_line(&sha256, &self.file_name).as_bytes(),
+        )?;
+        // The sidecar goes first: a tar under its final name is what makes a
+        // set visible, so it must be the last thing to appear.
+        fsutil::rename(&sidecar_partial, &sidecar)?;
+        fsutil::rename(&self.partial, &target)?;
+        fsutil::sync_dir(&self.out_dir);
+        self.done = true;
+        let _ = std::fs::remove_dir_all(&self.staging.dir);
+        Ok(WrittenSet {
+            path: target,
+            sidecar,
+            sha256,
+            size,
+        })
+    }
+}
+
+impl Drop for SetWriter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.staging.dir);
+        if !self.done {
+            let _ = std::fs::remove_file(&self.partial);
+            let _ = std::fs::remove_file(
+                self.out_dir
+                    .join(format!(".{}.sha256.partial", self.file_name)),
+            );
+        }
+    }
+}
+
+fn member_header(size: u64, mtime: u64) -> tar::Header {
+    let mut header = tar::Header::new_ustar();
+    header.set_size(size);
+    header.set_mode(0o600);
+    header.set_mtime(mtime);
+    header.set_entry_type(tar::EntryType::Regular);
+    header
+}
+
+fn append_bytes<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    bytes: &[u8],
+    mtime: u64,
+) -> io::Result<()> {
+    let mut header = member_header(bytes.len() as u64, mtime);
+    tar.append_data(&mut header, path, bytes)
+}
+
+/// The RESTORE.md member: how to restore this set with stock tools.
+fn restore_instructions(manifest: &Manifest) -> String {
+    let mut out = String::new();
+    out.push_str("# Restoring this backup set\n\n");
+    out.push_str(&format!(
+        "Set `{}` taken {} by lifeboat {}. With lifeboat:\n\n    lifeboat restore <this file> --to <target>\n\n",
+        manifest.set, manifest.started_at, manifest.tool.version
+    ));
+    out.push_str("Without lifeboat, every member is a stock format; check the file first with\n`sha256sum -c <this file>.sha256`, then:\n\n");
+    let unpack = match manifest.compression {
+        super::Algorithm::Gzip => " | gunzip",
+        super::Algorithm::Zstd => " | zstd -dc",
+        super::Algorithm::None => "",
+    };
+    for db in &manifest.databases {
+        match db.engine.as_str() {
+            "sqlite" => {
+                if let Some(m) = db.members.first() {
+                    out.push_str(&format!(
+                        "- `{}` (SQLite): the member is the database file itself:\n\n      tar -xOf <this file> '{}'{unpack} > {}.db\n      sqlite3 {}.db 'PRAGMA integrity_check'\n\n",
+                        db.name, m.path, db.name, db.name
+                    ));
+                }
+            }
+            _ => out.push_str(&format!(
+                "- `{}` ({}): the members under `{}/` are plain SQL in restore order:\n\n      createdb target\n      tar -xOf <this file> '{}/*'{unpack} | psql -v ON_ERROR_STOP=1 -d target\n\n",
+                db.name, db.engine, db.name, db.name
+            )),
+        }
+    }
+    out.push_str("`manifest.json` lists every member with its SHA-256, and every table with its row count.\n");
+    out
+}

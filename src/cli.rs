@@ -1,0 +1,207 @@
+//! The command line as clap types, mirroring the flags one to one; meaning
+//! is given to them in `config`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Database backups for CI that have been restored before anyone needs them",
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed.\nEvery flag can also be set with a LIFEBOAT_* variable, e.g. LIFEBOAT_OUT=backups."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// lifeboat.toml listing databases, retention and defaults.
+    #[arg(long, global = true, env = "LIFEBOAT_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print nothing but results and errors.
+    #[arg(long, short, global = true, env = "LIFEBOAT_QUIET")]
+    pub quiet: bool,
+
+    /// Append a line per event to this file.
+    #[arg(long, global = true, env = "LIFEBOAT_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up databases into one set: `<name>-<UTC time>[-<label>].tar`.
+    Backup(BackupArgs),
+    /// Restore a set into its databases, or into --to.
+    Restore(RestoreArgs),
+    /// Check a set: sidecar, member hashes, streams, manifest.
+    Verify(VerifyArgs),
+    /// List the sets in a directory.
+    List(ListArgs),
+    /// Show what a set holds.
+    Info(InfoArgs),
+    /// Storage used per set and in total.
+    Size(ListArgs),
+    /// Compare a set with a live database: tables, rows, schema.
+    Compare(CompareArgs),
+    /// Remove old sets by keep rules; --dry-run shows the plan.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Databases: sqlite:PATH, a .db/.sqlite path or glob, or name=URL. One
+    /// per line in LIFEBOAT_DATABASES. Taken from lifeboat.toml when absent.
+    #[arg(env = "LIFEBOAT_DATABASES", value_delimiter = '\n')]
+    pub databases: Vec<String>,
+
+    /// Directory the set is written to [default: backups].
+    #[arg(long, short, env = "LIFEBOAT_OUT")]
+    pub out: Option<PathBuf>,
+
+    /// Set name, the start of the file name [default: the database's name].
+    #[arg(long, env = "LIFEBOAT_NAME")]
+    pub name: Option<String>,
+
+    /// Label appended to the file name, e.g. pre-migration.
+    #[arg(long, env = "LIFEBOAT_LABEL")]
+    pub label: Option<String>,
+
+    /// Kind recorded in the manifest: scheduled, manual, pre-migration, ...
+    #[arg(long, env = "LIFEBOAT_KIND")]
+    pub kind: Option<String>,
+
+    /// Member compression: gzip, zstd or none [default: gzip].
+    #[arg(long, env = "LIFEBOAT_COMPRESSION")]
+    pub compression: Option<String>,
+
+    /// Compression level (gzip 0-9, zstd 1-19).
+    #[arg(long, env = "LIFEBOAT_LEVEL")]
+    pub level: Option<i32>,
+
+    /// Print a JSON summary instead of the set's path.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The set file; with --latest, the directory to take the newest from.
+    pub set: Option<PathBuf>,
+
+    /// Restore the newest set in the directory.
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Restore into this database instead of the one the set came from.
+    #[arg(long, env = "LIFEBOAT_RESTORE_TO")]
+    pub to: Option<String>,
+
+    /// Which database of a set that holds several.
+    #[arg(long)]
+    pub database: Option<String>,
+
+    /// Replace an existing target without asking.
+    #[arg(long, env = "LIFEBOAT_FORCE")]
+    pub force: bool,
+
+    /// Do not keep a safety backup of the target before replacing it.
+    #[arg(long)]
+    pub no_safety_backup: bool,
+
+    /// Where safety backups go [default: the set's directory].
+    #[arg(long, env = "LIFEBOAT_SAFETY_DIR")]
+    pub safety_dir: Option<PathBuf>,
+
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The set file; with --latest, the directory to take the newest from.
+    pub set: Option<PathBuf>,
+
+    /// Verify the newest set in the directory.
+    #[arg(long)]
+    pub latest: bool,
+
+    /// Write the JSON report here (it is also kept beside the set).
+    #[arg(long, env = "LIFEBOAT_REPORT")]
+    pub report: Option<PathBuf>,
+
+    /// Print the JSON report instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Directory of sets [default: backups].
+    pub dir: Option<PathBuf>,
+
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    pub set: PathBuf,
+
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    pub set: PathBuf,
+
+    /// The live database: sqlite:PATH or a path.
+    pub database: String,
+
+    /// Which database of a set that holds several.
+    #[arg(long = "database-name")]
+    pub database_name: Option<String>,
+
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Directory of sets [default: backups].
+    pub dir: Option<PathBuf>,
+
+    #[arg(long, env = "LIFEBOAT_KEEP_LAST")]
+    pub keep_last: Option<u32>,
+    #[arg(long, env = "LIFEBOAT_KEEP_HOURLY")]
+    pub keep_hourly: Option<u32>,
+    #[arg(long, env = "LIFEBOAT_KEEP_DAILY")]
+    pub keep_daily: Option<u32>,
+    #[arg(long, env = "LIFEBOAT_KEEP_WEEKLY")]
+    pub keep_weekly: Option<u32>,
+    #[arg(long, env = "LIFEBOAT_KEEP_MONTHLY")]
+    pub keep_monthly: Option<u32>,
+    #[arg(long, env = "LIFEBOAT_KEEP_YEARLY")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every set within this span of the newest: 30d, 26h, 2w.
+    #[arg(long, env = "LIFEBOAT_KEEP_WITHIN")]
+    pub keep_within: Option<String>,
+    /// How long safety backups are kept [default: 7d].
+    #[arg(long, env = "LIFEBOAT_KEEP_SAFETY")]
+    pub keep_safety: Option<String>,
+
+    /// Show the plan; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,201 @@
+//! `lifeboat backup`: every named database into one set.
+
+use crate::archive::Compression;
+use crate::archive::manifest::{FORMAT_NAME, FORMAT_VERSION, Manifest, Tool};
+use crate::archive::writer::SetWriter;
+use crate::config::Config;
+use crate::engine::{self, Engine};
+use crate::progress::{Reporter, human_bytes};
+use crate::store::local::SetName;
+use anyhow::{Context, Result};
+use chrono::{SubsecRound, Utc};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a backup produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupOutcome {
+    pub path: PathBuf,
+    pub sidecar: PathBuf,
+    pub file_name: String,
+    pub set: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub duration_ms: u64,
+    pub databases: Vec<DatabaseSummary>,
+    #[serde(skip)]
+    pub manifest: Manifest,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseSummary {
+    pub name: String,
+    pub engine: String,
+    pub source: String,
+    pub tables: usize,
+    pub rows: u64,
+    pub migration: Option<String>,
+}
+
+/// How a set is named and packed.
+#[derive(Debug, Clone)]
+pub struct SetOptions<'a> {
+    pub out_dir: &'a Path,
+    pub set_name: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub kind: &'a str,
+    pub compression: Compression,
+}
+
+/// Backs up the databases the config names.
+pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
+    if config.databases.is_empty() {
+        crate::usage_bail!(
+            "nothing to back up: name a database (lifeboat backup sqlite:app.db) or list [[databases]] in lifeboat.toml"
+        );
+    }
+    let specs = engine::expand(&config.databases)?;
+    let engines = specs.iter().map(engine::open).collect::<Result<Vec<_>>>()?;
+    let refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
+    let options = SetOptions {
+        out_dir: &config.out_dir,
+        set_name: config.set_name.as_deref(),
+        label: config.label.as_deref(),
+        kind: config
+            .kind
+            .as_deref()
+            .unwrap_or_else(|| crate::context::default_kind()),
+        compression: config.compression,
+    };
+    backup_engines(&refs, &options, reporter)
+}
+
+/// Backs up already opened engines into one set; also used for the safety
+/// backup a restore takes.
+pub fn backup_engines(
+    engines: &[&dyn Engine],
+    options: &SetOptions,
+    reporter: &Reporter,
+) -> Result<BackupOutcome> {
+    let clock = Instant::now();
+    let set = match (options.set_name, engines) {
+        (Some(name), _) => name.to_string(),
+        (None, [only]) => only.name().to_string(),
+        (None, _) => "backup".to_string(),
+    };
+    crate::store::local::check_name_part("set name", &set)?;
+    let (started_at, file_name) = free_name(options.out_dir, &set, options.label)?;
+
+    let writer = SetWriter::create(options.out_dir, &file_name, options.compression)?;
+    let mut databases = Vec::new();
+    for engine in engines {
+        reporter.info(&format!(
+            "backing up {} {} as {}",
+            engine.kind(),
+            engine.redacted_source(),
+            engine.name()
+        ));
+        let db = engine.backup(writer.staging(), reporter).with_context(|| {
+            format!(
+                "backing up {} ({})",
+                engine.name(),
+                engine.redacted_source()
+            )
+        })?;
+        databases.push(db);
+    }
+    let finished_at = Utc::now();
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        tool: Tool::this(),
+        set: set.clone(),
+        label: options.label.map(str::to_string),
+        kind: options.kind.to_string(),
+        started_at,
+        finished_at,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        host: crate::context::host(),
+        user: crate::context::user(),
+        context: crate::context::detect(),
+        compression: options.compression.algorithm,
+        compression_level: options.compression.level,
+        databases,
+    };
+    let written = writer.finish(&manifest)?;
+    let outcome = BackupOutcome {
+        path: written.path,
+        sidecar: written.sidecar,
+        file_name,
+        set,
+        sha256: written.sha256,
+        size_bytes: written.size,
+        duration_ms: clock.elapsed().as_millis() as u64,
+        databases: manifest
+            .databases
+            .iter()
+            .map(|d| DatabaseSummary {
+                name: d.name.clone(),
+                engine: d.engine.clone(),
+                source: d.source.clone(),
+                tables: d.tables.len(),
+                rows: d.tables.iter().map(|t| t.rows).sum(),
+                migration: d
+                    .migration
+                    .as_ref()
+                    .map(|m| format!("{} {}", m.table, m.revision)),
+            })
+            .collect(),
+        manifest,
+    };
+    reporter.info(&format!(
+        "wrote {} ({}, {} tables, {} rows) in {:.1}s",
+        outcome.path.display(),
+        human_bytes(outcome.size_bytes),
+        outcome.databases.iter().map(|d| d.tables).sum::<usize>(),
+        outcome.databases.iter().map(|d| d.rows).sum::<u64>(),
+        outcome.duration_ms as f64 / 1000.0
+    ));
+    Ok(outcome)
+}
+
+/// Picks the set's time and file name; two runs within one second wait for
+/// the next, as the name has a resolution of one second.
+fn free_name(
+    dir: &Path,
+    set: &str,
+    label: Option<&str>,
+) -> Result<(chrono::DateTime<Utc>, String)> {
+    for _ in 0..5 {
+        let time = Utc::now().trunc_subsecs(0);
+        let name = SetName {
+            set: set.to_string(),
+            time,
+            label: label.map(str::to_string),
+            encrypted: false,
+        };
+        let file = name.file_name();
+        if !dir.join(&file).exists() && !dir.join(format!(".{file}.staging")).exists() {
+            return Ok((time, file));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(
+            1000 - Utc::now().timestamp_subsec_millis() as u64,
+        ));
+    }
+    anyhow::bail!(
+        "could not find a free file name for set {set} in {}",
+        dir.display()
+    )
+}
+
+impl BackupOutcome {
+    pub fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+        } else {
+            println!("{}", self.path.display());
+        }
+        Ok(())
+    }
+}

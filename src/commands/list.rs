@@ -1,0 +1,235 @@
+//! `lifeboat list`, `info` and `size`: what sets a directory holds, what
+//! one set holds, and the storage they use.
+
+use crate::archive::manifest::Manifest;
+use crate::archive::reader;
+use crate::config::Config;
+use crate::progress::human_bytes;
+use crate::store::{LocalStore, SetEntry};
+use anyhow::Result;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Listed {
+    #[serde(flatten)]
+    pub entry: SetEntry,
+    pub kind: Option<String>,
+    pub databases: Vec<String>,
+    pub tables: usize,
+    pub rows: u64,
+    /// Why the manifest could not be read, when it could not.
+    pub problem: Option<String>,
+}
+
+pub fn list(config: &Config) -> Result<Vec<Listed>> {
+    let store = LocalStore::new(&config.out_dir);
+    let entries = store.list()?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| match entry.manifest() {
+            Ok(m) => Listed {
+                kind: Some(m.kind.clone()),
+                databases: m.database_names(),
+                tables: m.databases.iter().map(|d| d.tables.len()).sum(),
+                rows: m.total_rows(),
+                problem: None,
+                entry,
+            },
+            Err(e) => Listed {
+                kind: None,
+                databases: vec![],
+                tables: 0,
+                rows: 0,
+                problem: Some(format!("{e:#}")),
+                entry,
+            },
+        })
+        .collect())
+}
+
+pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(sets)?);
+        return Ok(());
+    }
+    if sets.is_empty() {
+        println!("no backup sets in {}", dir.display());
+        return Ok(());
+    }
+    println!(
+        "{:<50} {:<20} {:<10} {:>10} {:>7} {:>12}  verified",
+        "SET", "TIME (UTC)", "KIND", "SIZE", "TABLES", "ROWS"
+    );
+    for s in sets {
+        let verified = match &s.entry.verified {
+            Some(v) if v.passed => format!("{} ok", v.level),
+            Some(v) => format!("{} FAILED", v.level),
+            None => "-".into(),
+        };
+        println!(
+            "{:<50} {:<20} {:<10} {:>10} {:>7} {:>12}  {}",
+            s.entry.file_name,
+            s.entry.name.time.format("%Y-%m-%d %H:%M:%S"),
+            s.kind.as_deref().unwrap_or("?"),
+            human_bytes(s.entry.size),
+            s.tables,
+            s.rows,
+            verified
+        );
+        if let Some(p) = &s.problem {
+            println!("  unreadable: {p}");
+        }
+    }
+    Ok(())
+}
+
+pub fn info(set: &Path) -> Result<Manifest> {
+    if !set.is_file() {
+        anyhow::bail!(
+            "no backup set at {}: check the path (lifeboat list shows the sets in a directory)",
+            set.display()
+        );
+    }
+    reader::read_manifest(set)
+}
+
+pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(m)?);
+        return Ok(());
+    }
+    println!("set       {} ({})", m.set, set.display());
+    println!(
+        "kind      {}{}",
+        m.kind,
+        m.label
+            .as_ref()
+            .map(|l| format!(", label {l}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "taken     {} to {} ({:.1}s) by {}@{}",
+        m.started_at,
+        m.finished_at,
+        m.duration_ms as f64 / 1000.0,
+        m.user,
+        m.host
+    );
+    println!("tool      {} {}", m.tool.name, m.tool.version);
+    if let Some(ci) = &m.context.ci {
+        println!(
+            "run       {} {} {} {}",
+            ci.repository.as_deref().unwrap_or("?"),
+            ci.event.as_deref().unwrap_or("?"),
+            ci.git_ref.as_deref().unwrap_or("?"),
+            ci.run_url.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(git) = &m.context.git {
+        println!(
+            "git       {} {}",
+            git.branch.as_deref().unwrap_or("?"),
+            git.commit.as_deref().unwrap_or("?")
+        );
+    }
+    println!("packing   {} level {}", m.compression, m.compression_level);
+    for db in &m.databases {
+        println!();
+        println!(
+            "database  {} ({} {}) from {}",
+            db.name,
+            db.engine,
+            db.server_version.as_deref().unwrap_or(""),
+            db.source
+        );
+        if let Some(mig) = &db.migration {
+            println!("migration {} in {}", mig.revision, mig.table);
+        }
+        println!(
+            "schema    {} ({} objects)",
+            db.schema_fingerprint,
+            db.schema_objects.len()
+        );
+        for t in &db.tables {
+            println!(
+                "  table   {:<40} {:>12} rows {:>10}",
+                t.name,
+                t.rows,
+                human_bytes(t.raw_bytes)
+            );
+        }
+        for mem in &db.members {
+            println!(
+                "  member  {:<40} {:>10} {}",
+                mem.path,
+                human_bytes(mem.size),
+                &mem.sha256[..16]
+            );
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SizeReport {
+    pub sets: Vec<SetSize>,
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SetSize {
+    pub file_name: String,
+    pub set: String,
+    /// The tar with its sidecar and verification record.
+    pub bytes: u64,
+}
+
+pub fn size(config: &Config) -> Result<SizeReport> {
+    let entries = LocalStore::new(&config.out_dir).list()?;
+    let sets: Vec<SetSize> = entries
+        .iter()
+        .map(|e| SetSize {
+            file_name: e.file_name.clone(),
+            set: e.name.set.clone(),
+            bytes: e
+                .files()
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum(),
+        })
+        .collect();
+    let total_bytes = sets.iter().map(|s| s.bytes).sum();
+    Ok(SizeReport { sets, total_bytes })
+}
+
+impl SizeReport {
+    pub fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+            return Ok(());
+        }
+        for s in &self.sets {
+            println!("{:>10}  {}", human_bytes(s.bytes), s.file_name);
+        }
+        let mut names: Vec<&str> = self.sets.iter().map(|s| s.set.as_str()).collect();
+        names.sort();
+        names.dedup();
+        for n in names {
+            let (count, bytes) = self
+                .sets
+                .iter()
+                .filter(|s| s.set == n)
+                .fold((0, 0), |(c, b), s| (c + 1, b + s.bytes));
+            println!("{:>10}  {n} ({count} sets)", human_bytes(bytes));
+        }
+        println!(
+            "{:>10}  total ({} sets, {} bytes)",
+            human_bytes(self.total_bytes),
+            self.sets.len(),
+            self.total_bytes
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! `lifeboat prune`: apply keep rules per set name, safety backups by their
+//! own rule, and say why each set stays or goes.
+
+use crate::config::Config;
+use crate::progress::Reporter;
+use crate::retention::{self, Candidate, Decision, Policy};
+use crate::store::{LocalStore, SetEntry};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+/// Leftovers of interrupted runs younger than this may belong to a backup
+/// that is still running.
+const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PrunePlan {
+    pub dry_run: bool,
+    pub groups: Vec<Group>,
+    /// Files of interrupted runs that were (or would be) removed.
+    pub leftovers: Vec<PathBuf>,
+    pub removed_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    pub set: String,
+    pub dir: PathBuf,
+    pub safety: bool,
+    pub decisions: Vec<Decision>,
+}
+
+pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<PrunePlan> {
+    if config.retention.is_empty() {
+        crate::usage_bail!(
+            "no keep rules: pass --keep-last, --keep-daily, --keep-weekly, --keep-monthly or --keep-within, or set [retention] in lifeboat.toml"
+        );
+    }
+    let mut plan = PrunePlan {
+        dry_run,
+        groups: Vec::new(),
+        leftovers: Vec::new(),
+        removed_bytes: 0,
+    };
+    let main = LocalStore::new(&config.out_dir);
+    let safety_dir = config
+        .safety_dir
+        .clone()
+        .unwrap_or_else(|| config.out_dir.join("safety"));
+    let mut stores = vec![(main, &config.retention, false)];
+    if safety_dir.is_dir() {
+        stores.push((LocalStore::new(safety_dir), &config.safety_retention, true));
+    }
+    for (store, policy, safety) in stores {
+        let entries = store.list()?;
+        prune_store(
+            &store, &entries, policy, safety, dry_run, &mut plan, reporter,
+        )?;
+        for leftover in store.leftovers()? {
+            let old = std::fs::metadata(&leftover)
+                .and_then(|m| m.modified())
+                .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LEFTOVER_AGE)
+                .unwrap_or(false);
+            if old {
+                if !dry_run {
+                    let _ = std::fs::remove_dir_all(&leftover)
+                        .or_else(|_| std::fs::remove_file(&leftover));
+                    reporter.log(&format!("prune removed leftover {}", leftover.display()));
+                }
+                plan.leftovers.push(leftover);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn prune_store(
+    store: &LocalStore,
+    entries: &[SetEntry],
+    policy: &Policy,
+    safety: bool,
+    dry_run: bool,
+    plan: &mut PrunePlan,
+    reporter: &Reporter,
+) -> Result<()> {
+    let mut names: Vec<&str> = entries.iter().map(|e| e.name.set.as_str()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        let group: Vec<&SetEntry> = entries.iter().filter(|e| e.name.set == name).collect();
+        let candidates: Vec<Candidate> = group
+            .iter()
+            .map(|e| Candidate {
+                id: e.file_name.clone(),
+                time: e.name.time,
+                good: e.verified.as_ref().is_some_and(|v| v.passed),
+            })
+            .collect();
+        let decisions = retention::plan(policy, &candidates);
+        for d in decisions.iter().filter(|d| !d.keep) {
+            let entry = group
+                .iter()
+                .find(|e| e.file_name == d.id)
+                .expect("decision for a listed set");
+            for file in entry.files() {
+                plan.removed_bytes += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+                if !dry_run {
+                    std::fs::remove_file(&file)
+                        .with_context(|| format!("removing {}", file.display()))?;
+                }
+            }
+            if !dry_run {
+                reporter.log(&format!("prune removed {}", entry.path.display()));
+            }
+        }
+        plan.groups.push(Group {
+            set: name.to_string(),
+            dir: store.dir.clone(),
+            safety,
+            decisions,
+        });
+    }
+    Ok(())
+}
+
+impl PrunePlan {
+    pub fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+            return Ok(());
+        }
+        let (keep, remove) = if self.dry_run {
+            ("keep", "would remove")
+        } else {
+            ("keep", "removed")
+        };
+        for g in &self.groups {
+            println!(
+                "{}{} in {}:",
+                g.set,
+                if g.safety { " (safety backups)" } else { "" },
+                g.dir.display()
+            );
+            for d in &g.decisions {
+                println!(
+                    "  {:<12} {:<55} {}",
+                    if d.keep { keep } else { remove },
+                    d.id,
+                    d.reasons.join(", ")
+                );
+            }
+        }
+        for l in &self.leftovers {
+            println!(
+                "  {:<12} {:<55} left by an interrupted run",
+                remove,
+                l.display()
+            );
+        }
+        let removed: usize = self
+            .groups
+            .iter()
+            .map(|g| g.decisions.iter().filter(|d| !d.keep).count())
+            .sum();
+        println!(
+            "{} {} sets ({})",
+            if self.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            },
+            removed,
+            crate::progress::human_bytes(self.removed_bytes)
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! `lifeboat restore`: check every member first, keep a safety backup of
+//! the target, then let the engine replace it.
+
+use super::backup::{SetOptions, backup_engines};
+use crate::config::Config;
+use crate::engine::{self, DatabaseSpec, RestoreSummary};
+use crate::error::VerificationFailed;
+use crate::progress::Reporter;
+use crate::store::LocalStore;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// What to restore, and how carefully.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreRequest {
+    /// The set file; with `latest`, the directory (default: the out dir).
+    pub set: Option<PathBuf>,
+    pub latest: bool,
+    pub to: Option<String>,
+    pub database: Option<String>,
+    pub force: bool,
+    pub no_safety_backup: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreOutcome {
+    pub set: PathBuf,
+    pub databases: Vec<RestoreSummary>,
+}
+
+/// Finds the set a request names: a file, or the newest in a directory.
+pub fn resolve_set(config: &Config, set: Option<&PathBuf>, latest: bool) -> Result<PathBuf> {
+    match (set, latest) {
+        (Some(path), false) => Ok(path.clone()),
+        (dir, true) => {
+            let dir = dir.cloned().unwrap_or_else(|| config.out_dir.clone());
+            Ok(LocalStore::new(dir).latest(None)?.path)
+        }
+        (None, false) => {
+            crate::usage_bail!("name a set file, or pass --latest [DIR] for the newest set")
+        }
+    }
+}
+
+pub fn restore(
+    config: &Config,
+    request: &RestoreRequest,
+    reporter: &Reporter,
+) -> Result<RestoreOutcome> {
+    let path = resolve_set(config, request.set.as_ref(), request.latest)?;
+    reporter.info(&format!("checking {} before restoring", path.display()));
+    let (findings, _scan, source) = crate::verify::quick(&path, false, reporter)?;
+    if findings.errors() > 0 {
+        for f in findings
+            .0
+            .iter()
+            .filter(|f| f.severity == crate::verify::Severity::Error)
+        {
+            reporter.warn(&format!("{}: {} ({})", f.object, f.message, f.fix));
+        }
+        return Err(anyhow::Error::new(VerificationFailed {
+            errors: findings.errors(),
+        }))
+        .with_context(|| format!("{} failed its checks; nothing was restored", path.display()));
+    }
+    let source = source.context("the set has no readable manifest")?;
+    let manifest = source.manifest.clone();
+
+    let chosen: Vec<_> = match (&request.database, &request.to) {
+        (Some(_), _) | (None, Some(_)) => {
+            vec![manifest.database(request.database.as_deref())?.clone()]
+        }
+        (None, None) => manifest.databases.clone(),
+    };
+    let safety_dir = config.safety_dir.clone().unwrap_or_else(|| {
+        path.parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("safety")
+    });
+
+    let mut summaries = Vec::new();
+    for db in &chosen {
+        let target_url = match &request.to {
+            Some(to) => to.clone(),
+            None if db.engine == "sqlite" => format!("sqlite:{}", db.source),
+            None => crate::usage_bail!(
+                "the set does not record where {} came from in a usable form: pass --to",
+                db.name
+            ),
+        };
+        let target = engine::open(&DatabaseSpec {
+            name: Some(db.name.clone()),
+            url: target_url,
+            ..Default::default()
+        })?;
+        if target.kind() != db.engine {
+            crate::usage_bail!(
+                "{} is a {} backup and cannot be restored into a {} target",
+                db.name,
+                db.engine,
+                target.kind()
+            );
+        }
+        let exists = target.target_exists()?;
+        if exists && !request.force {
+            let question = format!(
+                "Replace {} with {} from {}?",
+                target.redacted_source(),
+                db.name,
+                path.display()
+            );
+            if !super::interactive() {
+                crate::usage_bail!(
+                    "{} already exists and there is no terminal to confirm: pass --force to replace it (a safety backup is kept unless --no-safety-backup)",
+                    target.redacted_source()
+                );
+            }
+            if !super::confirm(&question) {
+                crate::usage_bail!(
+                    "restore cancelled; {} was not changed",
+                    target.redacted_source()
+                );
+            }
+        }
+        let mut before_change = || -> Result<Option<PathBuf>> {
+            if !exists || request.no_safety_backup {
+                return Ok(None);
+            }
+            reporter.info(&format!(
+                "keeping a safety backup of {} in {}",
+                target.redacted_source(),
+                safety_dir.display()
+            ));
+            let options = SetOptions {
+                out_dir: &safety_dir,
+                set_name: Some(target.name()),
+                label: None,
+                kind: "safety",
+                compression: config.compression,
+            };
+            let outcome = backup_engines(&[target.as_ref()], &options, reporter).with_context(|| {
+                format!(
+                    "taking a safety backup of {} failed, so it was not replaced; pass --no-safety-backup to restore without one",
+                    target.redacted_source()
+                )
+            })?;
+            Ok(Some(outcome.path))
+        };
+        reporter.info(&format!(
+            "restoring {} into {}",
+            db.name,
+            target.redacted_source()
+        ));
+        let summary = target
+            .restore(&source, db, &mut before_change, reporter)
+            .with_context(|| format!("restoring {} into {}", db.name, target.redacted_source()))?;
+        summaries.push(summary);
+    }
+    Ok(RestoreOutcome {
+        set: path,
+        databases: summaries,
+    })
+}
+
+impl RestoreOutcome {
+    pub fn print(&self, json: bool) -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string_pretty(self)?);
+            return Ok(());
+        }
+        for s in &self.databases {
+            println!(
+                "restored {} into {}: {} tables, {} rows",
+                s.database, s.target, s.tables, s.rows
+            );
+            for check in &s.checks {
+                println!("  ok  {check}");
+            }
+            if let Some(p) = &s.safety_backup {
+                println!("  safety backup of the previous database: {}", p.display());
+            }
+        }
+        Ok(())
+    }
+}

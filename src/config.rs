@@ -1,0 +1,262 @@
+//! Flags, `LIFEBOAT_*` variables and `lifeboat.toml` resolved into one
+//! `Config`, passed explicitly to every command. Flags and variables win
+//! over the file; the file wins over defaults.
+
+use crate::archive::compression::{Algorithm, Compression};
+use crate::cli::{Cli, Command};
+use crate::engine::DatabaseSpec;
+use crate::retention::{Policy, parse_span};
+use crate::store::local::check_name_part;
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_OUT: &str = "backups";
+pub const DEFAULT_CONFIG: &str = "lifeboat.toml";
+
+/// Everything a command needs to know, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub quiet: bool,
+    pub log_file: Option<PathBuf>,
+    /// Where sets are written and looked for.
+    pub out_dir: PathBuf,
+    pub set_name: Option<String>,
+    pub label: Option<String>,
+    pub kind: Option<String>,
+    pub compression: Compression,
+    pub databases: Vec<DatabaseSpec>,
+    pub retention: Policy,
+    pub safety_retention: Policy,
+    pub safety_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            quiet: false,
+            log_file: None,
+            out_dir: PathBuf::from(DEFAULT_OUT),
+            set_name: None,
+            label: None,
+            kind: None,
+            compression: Compression::new(Algorithm::Gzip, None).expect("default level is valid"),
+            databases: Vec::new(),
+            retention: Policy::default(),
+            safety_retention: Policy::safety_default(),
+            safety_dir: None,
+        }
+    }
+}
+
+/// `lifeboat.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub name: Option<String>,
+    pub out: Option<PathBuf>,
+    pub label: Option<String>,
+    pub kind: Option<String>,
+    pub compression: Option<String>,
+    pub level: Option<i32>,
+    pub log_file: Option<PathBuf>,
+    pub safety_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub databases: Vec<DatabaseSpec>,
+    #[serde(default)]
+    pub retention: Policy,
+    /// How long safety backups are kept, e.g. "7d".
+    pub keep_safety: Option<String>,
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow::Error::new(crate::error::UsageError(format!(
+                "config {} is not valid: {e}",
+                path.display()
+            )))
+        })
+    }
+}
+
+/// Resolves the command line, the environment (through clap) and the
+/// config file into a `Config`.
+pub fn resolve(cli: &Cli) -> Result<Config> {
+    let file = match &cli.global.config {
+        Some(path) => FileConfig::read(path)?,
+        None if Path::new(DEFAULT_CONFIG).is_file() => FileConfig::read(Path::new(DEFAULT_CONFIG))?,
+        None => FileConfig::default(),
+    };
+    let mut config = Config {
+        quiet: cli.global.quiet,
+        log_file: cli.global.log_file.clone().or(file.log_file.clone()),
+        out_dir: file
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+        set_name: file.name.clone(),
+        label: file.label.clone(),
+        kind: file.kind.clone(),
+        databases: file.databases.clone(),
+        retention: file.retention.clone(),
+        safety_dir: file.safety_dir.clone(),
+        ..Config::default()
+    };
+    if let Some(span) = &file.keep_safety {
+        config.safety_retention = Policy {
+            keep_within: Some(parse_span(span).map_err(usage)?),
+            ..Default::default()
+        };
+    }
+    let mut compression = file.compression.clone();
+    let mut level = file.level;
+
+    match &cli.command {
+        Command::Backup(a) => {
+            if !a.databases.is_empty() {
+                config.databases = a
+                    .databases
+                    .iter()
+                    .filter(|d| !d.trim().is_empty())
+                    .map(|d| DatabaseSpec::parse(d))
+                    .collect();
+            }
+            override_with(&mut config.out_dir, a.out.clone());
+            config.set_name = a.name.clone().or(config.set_name);
+            config.label = a.label.clone().or(config.label);
+            config.kind = a.kind.clone().or(config.kind);
+            compression = a.compression.clone().or(compression);
+            level = a.level.or(level);
+        }
+        Command::Restore(a) => {
+            config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
+        }
+        Command::List(a) | Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
+        Command::Prune(a) => {
+            override_with(&mut config.out_dir, a.dir.clone());
+            let flags = Policy {
+                keep_last: a.keep_last,
+                keep_hourly: a.keep_hourly,
+                keep_daily: a.keep_daily,
+                keep_weekly: a.keep_weekly,
+                keep_monthly: a.keep_monthly,
+                keep_yearly: a.keep_yearly,
+                keep_within: a
+                    .keep_within
+                    .as_deref()
+                    .map(parse_span)
+                    .transpose()
+                    .map_err(usage)?,
+            };
+            // Flags replace the file's policy as a whole: mixing rules from
+            // two places would keep sets nobody asked to keep.
+            if !flags.is_empty() {
+                config.retention = flags;
+            }
+            if let Some(span) = &a.keep_safety {
+                config.safety_retention = Policy {
+                    keep_within: Some(parse_span(span).map_err(usage)?),
+                    ..Default::default()
+                };
+            }
+        }
+        Command::Verify(_) | Command::Info(_) | Command::Compare(_) => {}
+    }
+
+    let algorithm: Algorithm = match compression {
+        Some(c) => c.parse().map_err(usage)?,
+        None => Algorithm::Gzip,
+    };
+    config.compression = Compression::new(algorithm, level).map_err(usage)?;
+    if let Some(name) = &config.set_name {
+        check_name_part("set name", name)?;
+    }
+    if let Some(label) = &config.label {
+        check_name_part("label", label)?;
+    }
+    Ok(config)
+}
+
+fn override_with(slot: &mut PathBuf, value: Option<PathBuf>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn usage(err: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(crate::error::UsageError(format!("{err:#}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifeboat.toml");
+        std::fs::write(
+            &path,
+            r#"
+name = "nightly"
+out = "from-file"
+compression = "zstd"
+[[databases]]
+name = "app"
+url = "sqlite:app.db"
+[retention]
+keep_last = 3
+keep_within = "30d"
+"#,
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "lifeboat",
+            "--config",
+            path.to_str().unwrap(),
+            "backup",
+            "--level",
+            "5",
+        ]);
+        let c = resolve(&cli).unwrap();
+        assert_eq!(c.out_dir, PathBuf::from("from-file"));
+        assert_eq!(c.set_name.as_deref(), Some("nightly"));
+        assert_eq!(
+            c.compression,
+            Compression::new(Algorithm::Zstd, Some(5)).unwrap()
+        );
+        assert_eq!(c.databases[0].name.as_deref(), Some("app"));
+        assert_eq!(c.retention.keep_last, Some(3));
+
+        let cli = Cli::parse_from([
+            "lifeboat",
+            "--config",
+            path.to_str().unwrap(),
+            "prune",
+            "--keep-daily",
+            "2",
+        ]);
+        let c = resolve(&cli).unwrap();
+        assert_eq!(
+            c.retention,
+            Policy {
+                keep_daily: Some(2),
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn typos_in_the_file_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifeboat.toml");
+        std::fs::write(&path, "compresion = \"zstd\"\n").unwrap();
+        let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "list"]);
+        let err = resolve(&cli).unwrap_err();
+        assert!(err.is::<crate::error::UsageError>(), "{err:#}");
+    }
+}

@@ -1,0 +1,259 @@
+//! Engines: one per database kind, chosen by URL. An engine dumps a
+//! database into members, restores it from them, and measures tables and
+//! schema so that a backup can be compared with what it came from.
+
+pub mod sqlite;
+
+use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
+use crate::archive::reader::SetSource;
+use crate::archive::writer::Staging;
+use crate::progress::Reporter;
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// A database as the user named it: an optional name and a URL or path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSpec {
+    pub name: Option<String>,
+    pub url: String,
+    /// Tables to include (engines that can select tables honour it).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+}
+
+impl DatabaseSpec {
+    /// Reads `name=url` or a bare URL or path, as given on the command line
+    /// or one per line in the action's `databases` input.
+    pub fn parse(arg: &str) -> DatabaseSpec {
+        let arg = arg.trim();
+        if let Some((name, url)) = arg.split_once('=')
+            && !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return DatabaseSpec {
+                name: Some(name.to_string()),
+                url: url.trim().to_string(),
+                ..Default::default()
+            };
+        }
+        DatabaseSpec {
+            url: arg.to_string(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Live measurements of a database: what `compare` holds against a set.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub tables: Vec<TableStats>,
+    pub schema_objects: Vec<SchemaObject>,
+    pub schema_fingerprint: String,
+    pub migration: Option<Migration>,
+}
+
+/// What a restore did, for the summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreSummary {
+    pub database: String,
+    pub target: String,
+    pub tables: usize,
+    pub rows: u64,
+    /// The checks the restored copy passed.
+    pub checks: Vec<String>,
+    pub safety_backup: Option<PathBuf>,
+}
+
+/// Called once, right before an engine changes the target, to take a
+/// safety backup of it; returns where the backup went.
+pub type BeforeChange<'a> = &'a mut dyn FnMut() -> Result<Option<PathBuf>>;
+
+/// One kind of database.
+pub trait Engine: Send + Sync {
+    /// `sqlite`, `postgresql`.
+    fn kind(&self) -> &'static str;
+    /// The name inside a set.
+    fn name(&self) -> &str;
+    /// The source for logs and manifests, any password replaced.
+    fn redacted_source(&self) -> String;
+    /// Writes the database's members into `staging`.
+    fn backup(&self, staging: &Staging, reporter: &Reporter) -> Result<DatabaseManifest>;
+    /// Counts and digests every table and fingerprints the schema.
+    fn inspect(&self) -> Result<Inspection>;
+    /// Whether the target already holds something a restore would replace.
+    fn target_exists(&self) -> Result<bool>;
+    /// Restores `database` from `set` into this target; checks the result
+    /// against the manifest before it replaces anything.
+    fn restore(
+        &self,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+    ) -> Result<RestoreSummary>;
+}
+
+/// Expands globs and picks names, without opening anything.
+pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
+    let mut out: Vec<DatabaseSpec> = Vec::new();
+    for spec in specs {
+        match sqlite::path_of(&spec.url) {
+            Some(path) if path.contains(['*', '?', '[']) => {
+                let mut matched: Vec<PathBuf> = glob::glob(&path)
+                    .map_err(|e| anyhow::anyhow!("bad pattern {path:?}: {e}"))?
+                    .filter_map(|p| p.ok())
+                    .filter(|p| p.is_file())
+                    .collect();
+                matched.sort();
+                if matched.is_empty() {
+                    bail!(
+                        "no SQLite database matches {path:?}: check the pattern and the working directory"
+                    );
+                }
+                for p in matched {
+                    out.push(DatabaseSpec {
+                        name: None,
+                        url: format!("sqlite:{}", p.display()),
+                        ..spec.clone()
+                    });
+                }
+            }
+            _ => out.push(spec.clone()),
+        }
+    }
+    // SQLite files are named after their file; a second `app.db` from
+    // another folder becomes `app-2`, so members never collide.
+    let names: Vec<String> = out
+        .iter()
+        .map(|s| {
+            s.name
+                .clone()
+                .unwrap_or_else(|| match sqlite::path_of(&s.url) {
+                    Some(p) => sqlite::default_name(std::path::Path::new(&p)),
+                    None => String::new(),
+                })
+        })
+        .collect();
+    for (spec, name) in out.iter_mut().zip(unique_names(&names)) {
+        if !name.is_empty() {
+            spec.name = Some(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Opens the engine a URL or path names.
+pub fn open(spec: &DatabaseSpec) -> Result<Box<dyn Engine>> {
+    if let Some(path) = sqlite::path_of(&spec.url) {
+        return Ok(Box::new(sqlite::SqliteEngine::new(
+            spec.name.clone(),
+            PathBuf::from(path),
+        )));
+    }
+    let scheme = spec
+        .url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some(s)
+            if s == "postgres"
+                || s == "postgresql"
+                || s.starts_with("postgresql+")
+                || s.starts_with("postgres+") =>
+        {
+            crate::usage_bail!(
+                "PostgreSQL support is not in this build yet: back up SQLite databases (sqlite:PATH)"
+            )
+        }
+        Some(s) => crate::usage_bail!(
+            "unknown database URL scheme {s:?}: use sqlite:PATH, a .db/.sqlite path, or postgres://..."
+        ),
+        None => crate::usage_bail!(
+            "cannot tell what database {:?} is: use sqlite:PATH for SQLite files, or a postgres:// URL",
+            spec.url
+        ),
+    }
+}
+
+/// Makes database names unique within a set by adding `-2`, `-3`, ...
+pub fn unique_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let mut candidate = name.clone();
+        let mut n = 2;
+        while out.contains(&candidate) {
+            candidate = format!("{name}-{n}");
+            n += 1;
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+/// Tables migration tools keep their history in, with the query that reads
+/// the newest applied revision. The SQL runs on SQLite and PostgreSQL.
+pub const MIGRATION_TABLES: &[(&str, &str)] = &[
+    (
+        "alembic_version",
+        "SELECT version_num FROM alembic_version ORDER BY version_num",
+    ),
+    (
+        "_prisma_migrations",
+        "SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY finished_at DESC, migration_name DESC LIMIT 1",
+    ),
+    (
+        "_sqlx_migrations",
+        "SELECT CAST(version AS TEXT) FROM _sqlx_migrations WHERE success ORDER BY version DESC LIMIT 1",
+    ),
+    (
+        "schema_migrations",
+        "SELECT CAST(version AS TEXT) FROM schema_migrations ORDER BY version DESC LIMIT 1",
+    ),
+    (
+        "flyway_schema_history",
+        "SELECT version FROM flyway_schema_history WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1",
+    ),
+    (
+        "django_migrations",
+        "SELECT app || '.' || name FROM django_migrations ORDER BY id DESC LIMIT 1",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_names_but_not_url_queries() {
+        let s = DatabaseSpec::parse("app=sqlite:data/app.db");
+        assert_eq!(s.name.as_deref(), Some("app"));
+        assert_eq!(s.url, "sqlite:data/app.db");
+        let s = DatabaseSpec::parse("postgres://u@h/db?sslmode=require");
+        assert_eq!(s.name, None);
+        let s = DatabaseSpec::parse("sqlite:a=b.db");
+        assert_eq!(s.name, None);
+    }
+
+    #[test]
+    fn names_are_made_unique() {
+        let names = vec![
+            "a".to_string(),
+            "a".to_string(),
+            "b".to_string(),
+            "a".to_string(),
+        ];
+        assert_eq!(unique_names(&names), vec!["a", "a-2", "b", "a-3"]);
+    }
+
+    #[test]
+    fn unknown_schemes_are_usage_errors() {
+        let err = open(&DatabaseSpec::parse("mysql://x/y")).err().unwrap();
+        assert!(format!("{err:#}").contains("unknown database URL scheme"));
+    }
+}

@@ -1,0 +1,576 @@
+//! SQLite: a consistent copy through the online backup API while the
+//! application keeps writing, checked with `integrity_check` before it is
+//! packed; restores go to a temporary file that replaces the target only
+//! after it matched the manifest.
+
+use super::{BeforeChange, Engine, Inspection, MIGRATION_TABLES, RestoreSummary};
+use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
+use crate::archive::reader::SetSource;
+use crate::archive::writer::Staging;
+use crate::digest::{RowDigest, schema_fingerprint, sha256_hex};
+use crate::fsutil;
+use crate::progress::{ProgressWriter, Reporter};
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, OpenFlags, backup, types::ValueRef};
+use std::fs::File;
+use std::io::{self, BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const PAGES_PER_STEP: i32 = 4096;
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Returns the file path when `url` names a SQLite database: `sqlite:PATH`,
+/// `sqlite://PATH`, `sqlite:///ABSOLUTE`, or a path ending in `.db`,
+/// `.sqlite`, `.sqlite3` or `.db3`, or an existing SQLite file.
+pub fn path_of(url: &str) -> Option<String> {
+    if let Some(rest) = url
+        .strip_prefix("sqlite:")
+        .or_else(|| url.strip_prefix("sqlite3:"))
+    {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
+        return Some(rest.to_string());
+    }
+    if url.contains("://") {
+        return None;
+    }
+    let lower = url.to_ascii_lowercase();
+    if [".db", ".sqlite", ".sqlite3", ".db3"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
+        return Some(url.to_string());
+    }
+    let mut header = [0u8; 16];
+    let is_sqlite = File::open(url)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok()
+        && &header == SQLITE_HEADER;
+    is_sqlite.then(|| url.to_string())
+}
+
+/// The name a database file gets inside a set: its file stem.
+pub fn default_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sqlite".into());
+    crate::archive::safe_component(&stem)
+}
+
+pub struct SqliteEngine {
+    name: String,
+    path: PathBuf,
+}
+
+impl SqliteEngine {
+    pub fn new(name: Option<String>, path: PathBuf) -> SqliteEngine {
+        let name = name
+            .map(|n| crate::archive::safe_component(&n))
+            .unwrap_or_else(|| default_name(&path));
+        SqliteEngine { name, path }
+    }
+
+    /// Opens the source read-only after checking it is a SQLite file, so a
+    /// wrong path never creates an empty database.
+    fn open_source(&self) -> Result<Connection> {
+        let path = &self.path;
+        let mut header = [0u8; 16];
+        let mut file = File::open(path).with_context(|| {
+            format!("cannot open SQLite database {}: check the path (relative paths start from the working directory)", path.display())
+        })?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            bail!("{} is a directory, not a SQLite database", path.display());
+        }
+        if file.read_exact(&mut header).is_err() || &header != SQLITE_HEADER {
+            bail!(
+                "{} is not a SQLite database (its first bytes are not the SQLite header)",
+                path.display()
+            );
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        Ok(conn)
+    }
+}
+
+impl Engine for SqliteEngine {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn redacted_source(&self) -> String {
+        std::path::absolute(&self.path)
+            .unwrap_or_else(|_| self.path.clone())
+            .display()
+            .to_string()
+    }
+
+    fn backup(&self, staging: &Staging, reporter: &Reporter) -> Result<DatabaseManifest> {
+        let source = self.open_source()?;
+        let copy_path = staging.scratch_path(&format!("{}.db", self.name));
+        copy_snapshot(&source, &copy_path, &self.path, reporter)?;
+        drop(source);
+
+        let copy = Connection::open(&copy_path)
+            .with_context(|| format!("opening the copy {}", copy_path.display()))?;
+        integrity_check(&copy).with_context(|| {
+            format!("the copy of {} fails PRAGMA integrity_check: the source database is damaged; repair it (sqlite3 .recover) before backing it up", self.path.display())
+        })?;
+        let inspection = inspect(&copy)?;
+        let (server_version, encoding, user_version) = copy.query_row(
+            "SELECT sqlite_version(), (SELECT encoding FROM pragma_encoding), (SELECT user_version FROM pragma_user_version)",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+        )?;
+        copy.close()
+            .map_err(|(_, e)| e)
+            .context("closing the copy")?;
+        remove_wal_files(&copy_path);
+
+        let file_name = self
+            .path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database.db".into());
+        let mut member = staging.member(
+            &self.name,
+            &crate::archive::safe_component(&file_name),
+            "database",
+            None,
+        )?;
+        let size = std::fs::metadata(&copy_path)?.len();
+        let task = reporter.task(&format!("packing {}", self.name), Some(size));
+        let mut input = File::open(&copy_path)?;
+        io::copy(
+            &mut input,
+            &mut ProgressWriter {
+                inner: &mut member,
+                task: &task,
+            },
+        )
+        .with_context(|| format!("compressing the copy of {}", self.path.display()))?;
+        task.finish();
+        let member = member.finish()?;
+        let _ = std::fs::remove_file(&copy_path);
+
+        Ok(DatabaseManifest {
+            name: self.name.clone(),
+            engine: "sqlite".into(),
+            source: self.redacted_source(),
+            server_version: Some(server_version),
+            encoding: Some(encoding),
+            consistent_snapshot: true,
+            user_version: Some(user_version),
+            migration: inspection.migration,
+            schema_fingerprint: inspection.schema_fingerprint,
+            schema_objects: inspection.schema_objects,
+            tables: inspection.tables,
+            members: vec![member],
+        })
+    }
+
+    fn inspect(&self) -> Result<Inspection> {
+        inspect(&self.open_source()?)
+    }
+
+    fn target_exists(&self) -> Result<bool> {
+        Ok(std::fs::metadata(&self.path)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false))
+    }
+
+    fn restore(
+        &self,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+    ) -> Result<RestoreSummary> {
+        let member = database
+            .members
+            .iter()
+            .find(|m| m.role == "database")
+            .with_context(|| format!("the set has no database file for {}", database.name))?;
+        let target = &self.path;
+        let dir = target
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating directory {}", dir.display()))?;
+        let file_name = target
+            .file_name()
+            .context("the restore target has no file name")?
+            .to_string_lossy();
+        let temp = TempFile(dir.join(format!(
+            ".{file_name}.lifeboat-restore-{}",
+            std::process::id()
+        )));
+
+        let task = reporter.task(
+            &format!("unpacking {}", database.name),
+            Some(member.raw_size),
+        );
+        {
+            let mut out = BufWriter::with_capacity(1 << 20, fsutil::create_private(&temp.0)?);
+            let mut input = set.open(&member.path)?;
+            io::copy(
+                &mut input,
+                &mut ProgressWriter {
+                    inner: &mut out,
+                    task: &task,
+                },
+            )
+            .with_context(|| fsutil::write_hint(&temp.0))?;
+            let file = out
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .with_context(|| fsutil::write_hint(&temp.0))?;
+            file.sync_all()
+                .with_context(|| fsutil::write_hint(&temp.0))?;
+        }
+        task.finish();
+
+        let mut checks = Vec::new();
+        {
+            let copy = Connection::open(&temp.0)
+                .with_context(|| format!("opening restored copy {}", temp.0.display()))?;
+            integrity_check(&copy).context(
+                "the restored copy fails PRAGMA integrity_check; the target was not changed",
+            )?;
+            checks.push("integrity_check ok".to_string());
+            let found = inspect(&copy)?;
+            compare_with_manifest(database, &found).context(
+                "the restored copy does not match the manifest; the target was not changed",
+            )?;
+            checks.push(format!(
+                "{} tables match the manifest's row counts and digests",
+                found.tables.len()
+            ));
+            if found.schema_fingerprint == database.schema_fingerprint {
+                checks.push("schema fingerprint matches".to_string());
+            } else {
+                bail!(
+                    "the restored copy's schema fingerprint differs from the manifest; the target was not changed"
+                );
+            }
+            copy.close()
+                .map_err(|(_, e)| e)
+                .context("closing restored copy")?;
+        }
+        remove_wal_files(&temp.0);
+
+        let safety_backup = before_change()?;
+        if target.exists() {
+            // Fold the target's WAL into its file so that nothing it holds is
+            // left in a -wal file that would be applied to the new database.
+            if let Ok(conn) = Connection::open(target) {
+                let _ = conn.busy_timeout(Duration::from_secs(30));
+                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            }
+            if let Ok(meta) = std::fs::metadata(target) {
+                let _ = std::fs::set_permissions(&temp.0, meta.permissions());
+            }
+        }
+        remove_wal_files(target);
+        fsutil::rename(&temp.0, target)?;
+        std::mem::forget(temp);
+        fsutil::sync_dir(dir);
+
+        Ok(RestoreSummary {
+            database: database.name.clone(),
+            target: target.display().to_string(),
+            tables: database.tables.len(),
+            rows: database.tables.iter().map(|t| t.rows).sum(),
+            checks,
+            safety_backup,
+        })
+    }
+}
+
+/// Removes a temporary file unless it was renamed into place.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        remove_wal_files(&self.0);
+    }
+}
+
+fn remove_wal_files(db: &Path) {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+/// Copies the database page by page inside one read transaction, so the
+/// copy is one committed state even while others write.
+fn copy_snapshot(
+    source: &Connection,
+    copy_path: &Path,
+    source_path: &Path,
+    reporter: &Reporter,
+) -> Result<()> {
+    let mut dest =
+        Connection::open(copy_path).with_context(|| format!("creating {}", copy_path.display()))?;
+    source
+        .execute_batch("BEGIN DEFERRED")
+        .context("starting a read transaction")?;
+    source
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))
+        .with_context(|| format!("reading {}", source_path.display()))?;
+    let result = (|| -> Result<()> {
+        let copier = backup::Backup::new(source, &mut dest)?;
+        let task = reporter.task(&format!("copying {}", source_path.display()), None);
+        let mut last_remaining = None;
+        loop {
+            match copier
+                .step(PAGES_PER_STEP)
+                .with_context(|| format!("copying {}", source_path.display()))?
+            {
+                backup::StepResult::Done => break,
+                backup::StepResult::More => {}
+                backup::StepResult::Busy | backup::StepResult::Locked => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {}
+            }
+            let p = copier.progress();
+            if last_remaining != Some(p.remaining) {
+                task.inc(PAGES_PER_STEP as u64 * 4096);
+                last_remaining = Some(p.remaining);
+            }
+        }
+        task.finish();
+        Ok(())
+    })();
+    let _ = source.execute_batch("COMMIT");
+    result?;
+    dest.close()
+        .map_err(|(_, e)| e)
+        .context("closing the copy")?;
+    Ok(())
+}
+
+fn integrity_check(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let problems: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<_, _>>()?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    bail!("integrity_check reports: {}", problems.join("; "))
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Counts and digests every table and fingerprints the schema.
+pub fn inspect(conn: &Connection) -> Result<Inspection> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )?;
+    let objects: Vec<(String, String, String, Option<String>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<Result<_, _>>()?;
+    let schema_objects: Vec<SchemaObject> = objects
+        .iter()
+        .map(|(kind, name, _, sql)| {
+            let normalized = sql
+                .as_deref()
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            SchemaObject {
+                kind: kind.clone(),
+                name: name.clone(),
+                sha256: sha256_hex(normalized.as_bytes()),
+            }
+        })
+        .collect();
+    let mut tables = Vec::new();
+    for (kind, name, _, sql) in &objects {
+        let is_virtual = sql.as_deref().is_some_and(|s| {
+            s.trim_start()
+                .to_ascii_uppercase()
+                .starts_with("CREATE VIRTUAL")
+        });
+        if kind == "table" && !is_virtual {
+            tables.push(table_stats(conn, name).with_context(|| format!("reading table {name}"))?);
+        }
+    }
+    Ok(Inspection {
+        schema_fingerprint: schema_fingerprint(&schema_objects),
+        schema_objects,
+        migration: migration(conn, &tables),
+        tables,
+    })
+}
+
+fn table_stats(conn: &Connection, table: &str) -> Result<TableStats> {
+    let mut stmt = conn.prepare(&format!("SELECT * FROM {}", quote(table)))?;
+    let columns = stmt.column_count();
+    let mut rows = stmt.query([])?;
+    let mut digest = RowDigest::new();
+    let mut raw_bytes = 0u64;
+    let mut buf = Vec::with_capacity(256);
+    while let Some(row) = rows.next()? {
+        buf.clear();
+        for i in 0..columns {
+            match row.get_ref(i)? {
+                ValueRef::Null => buf.push(0),
+                ValueRef::Integer(v) => {
+                    buf.push(1);
+                    buf.extend_from_slice(&v.to_le_bytes());
+                }
+                ValueRef::Real(v) => {
+                    buf.push(2);
+                    buf.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+                ValueRef::Text(t) => {
+                    buf.push(3);
+                    buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(t);
+                }
+                ValueRef::Blob(b) => {
+                    buf.push(4);
+                    buf.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                    buf.extend_from_slice(b);
+                }
+            }
+        }
+        raw_bytes += buf.len() as u64;
+        digest.add_row(&buf);
+    }
+    Ok(TableStats {
+        name: table.to_string(),
+        rows: digest.rows(),
+        raw_bytes,
+        digest: digest.hex(),
+    })
+}
+
+fn migration(conn: &Connection, tables: &[TableStats]) -> Option<Migration> {
+    for (table, query) in MIGRATION_TABLES {
+        if !tables.iter().any(|t| t.name == *table) {
+            continue;
+        }
+        let revisions: Vec<String> = conn
+            .prepare(query)
+            .and_then(|mut s| {
+                s.query_map([], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default();
+        if !revisions.is_empty() {
+            return Some(Migration {
+                table: table.to_string(),
+                revision: revisions.join(","),
+            });
+        }
+    }
+    None
+}
+
+/// Checks every table of the manifest against what was found.
+fn compare_with_manifest(database: &DatabaseManifest, found: &Inspection) -> Result<()> {
+    let mut problems = Vec::new();
+    for expected in &database.tables {
+        match found.tables.iter().find(|t| t.name == expected.name) {
+            None => problems.push(format!("table {} is missing", expected.name)),
+            Some(t) if t.rows != expected.rows => problems.push(format!(
+                "table {} has {} rows, the manifest says {}",
+                t.name, t.rows, expected.rows
+            )),
+            Some(t) if t.digest != expected.digest => problems.push(format!(
+                "table {} has the right row count but different content",
+                t.name
+            )),
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("{}", problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_paths() {
+        assert_eq!(
+            path_of("sqlite:data/app.db").as_deref(),
+            Some("data/app.db")
+        );
+        assert_eq!(
+            path_of("sqlite:///abs/app.db").as_deref(),
+            Some("/abs/app.db")
+        );
+        assert_eq!(
+            path_of("sqlite://rel.db?mode=ro").as_deref(),
+            Some("rel.db")
+        );
+        assert_eq!(path_of("x/app.sqlite3").as_deref(), Some("x/app.sqlite3"));
+        assert_eq!(path_of("postgres://h/db"), None);
+        assert_eq!(path_of("/nonexistent/file"), None);
+    }
+
+    #[test]
+    fn sniffs_sqlite_files_without_an_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("data");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x)")
+            .unwrap();
+        assert!(path_of(db.to_str().unwrap()).is_some());
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"hello world, not sqlite").unwrap();
+        assert!(path_of(other.to_str().unwrap()).is_none());
+    }
+
+    #[test]
+    fn digest_sees_content_changes_and_migrations() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(a INTEGER, b TEXT); INSERT INTO t VALUES (1,'x'),(2,'y');
+             CREATE TABLE alembic_version(version_num TEXT); INSERT INTO alembic_version VALUES ('abc123');",
+        )
+        .unwrap();
+        let before = inspect(&conn).unwrap();
+        assert_eq!(
+            before.migration,
+            Some(Migration {
+                table: "alembic_version".into(),
+                revision: "abc123".into()
+            })
+        );
+        conn.execute_batch("UPDATE t SET b = 'z' WHERE a = 2")
+            .unwrap();
+        let after = inspect(&conn).unwrap();
+        let t = |i: &Inspection| i.tables.iter().find(|t| t.name == "t").unwrap().clone();
+        assert_eq!(t(&before).rows, t(&after).rows);
+        assert_ne!(t(&before).digest, t(&after).digest);
+        assert_eq!(before.schema_fingerprint, after.schema_fingerprint);
+    }
+}

@@ -1,0 +1,66 @@
+//! File-system steps with the permissions and durability backups need:
+//! private modes, sync before rename, errors naming the path.
+
+use anyhow::{Context, Result};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Creates (or truncates) a file only its owner can read.
+pub fn create_private(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
+/// Writes a whole small file with mode 0600 and syncs it.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = create_private(path)?;
+    f.write_all(bytes).with_context(|| write_hint(path))?;
+    f.sync_all().with_context(|| write_hint(path))?;
+    Ok(())
+}
+
+/// Creates a directory (and parents) with mode 0700 when it is missing.
+pub fn create_private_dir(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("creating directory {}", path.display()))
+}
+
+pub fn rename(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).with_context(|| format!("renaming {} to {}", from.display(), to.display()))
+}
+
+/// Makes a rename durable; failures are ignored because some file systems
+/// cannot sync directories and the data itself is already synced.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// The context for a failed write; a full disk is explained once, where the
+/// error is printed.
+pub fn write_hint(path: &Path) -> String {
+    format!("writing {}", path.display())
+}
+
+/// Whether an error chain comes from a full disk or quota.
+pub fn is_disk_full(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(libc::EDQUOT)
+        })
+    })
+}

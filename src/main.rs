@@ -1,0 +1,20 @@
+//! The `lifeboat` binary: parse, run, map the outcome to an exit code.
+
+use clap::Parser;
+use lifeboat::{ExitCode, cli::Cli};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match lifeboat::run(cli) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if lifeboat::fsutil::is_disk_full(&err) {
+                eprintln!(
+                    "hint: the disk is full; free space or write somewhere else (--out), then run again. Existing sets were not touched."
+                );
+            }
+            ExitCode::for_error(&err).into()
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! A directory of sets: naming, listing, and the files that travel with a
+//! set (sidecar, verification record).
+
+use crate::archive::{checksum, manifest::Manifest, reader};
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+const TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// The parts of a set's file name: `<set>-<UTC time>[-<label>].tar`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetName {
+    pub set: String,
+    pub time: DateTime<Utc>,
+    pub label: Option<String>,
+    pub encrypted: bool,
+}
+
+impl SetName {
+    pub fn file_name(&self) -> String {
+        let mut name = format!("{}-{}", self.set, self.time.format(TIME_FORMAT));
+        if let Some(label) = &self.label {
+            name.push('-');
+            name.push_str(label);
+        }
+        name.push_str(if self.encrypted { ".tar.age" } else { ".tar" });
+        name
+    }
+
+    /// Reads a file name back; `None` for files that are not sets.
+    pub fn parse(file_name: &str) -> Option<SetName> {
+        let (stem, encrypted) = if let Some(s) = file_name.strip_suffix(".tar.age") {
+            (s, true)
+        } else {
+            (file_name.strip_suffix(".tar")?, false)
+        };
+        if stem.starts_with('.') {
+            return None;
+        }
+        let bytes = stem.as_bytes();
+        // The time is 16 characters after a '-', followed by the end or '-'.
+        for i in 1..bytes.len() {
+            if bytes[i - 1] != b'-' || i + 16 > bytes.len() {
+                continue;
+            }
+            let candidate = &stem[i..i + 16];
+            let after = &stem[i + 16..];
+            if !(after.is_empty() || after.starts_with('-')) {
+                continue;
+            }
+            if let Ok(naive) = NaiveDateTime::parse_from_str(candidate, TIME_FORMAT) {
+                let label = after
+                    .strip_prefix('-')
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string);
+                return Some(SetName {
+                    set: stem[..i - 1].to_string(),
+                    time: Utc.from_utc_datetime(&naive),
+                    label,
+                    encrypted,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Checks a set or label name is usable in a file name.
+pub fn check_name_part(what: &str, value: &str) -> Result<()> {
+    let ok = !value.is_empty()
+        && value.len() <= 100
+        && !value.starts_with(['.', '-'])
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        crate::usage_bail!(
+            "{what} {value:?} cannot be used in a file name: use letters, digits, '.', '_' and '-' (not first), at most 100"
+        );
+    }
+    Ok(())
+}
+
+/// One set in a directory.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetEntry {
+    pub path: PathBuf,
+    pub file_name: String,
+    #[serde(flatten)]
+    pub name: SetName,
+    pub size: u64,
+    pub has_sidecar: bool,
+    /// What the last verification recorded beside the set said.
+    pub verified: Option<VerifiedRecord>,
+}
+
+/// The record `verify` leaves beside a set that passed, so retention can
+/// find the newest good set without re-reading every tar.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct VerifiedRecord {
+    pub level: String,
+    pub passed: bool,
+    pub at: DateTime<Utc>,
+    pub sha256: String,
+}
+
+/// The path of the verification record for a set.
+pub fn verified_path(set: &Path) -> PathBuf {
+    let mut name = set.as_os_str().to_owned();
+    name.push(".verified.json");
+    PathBuf::from(name)
+}
+
+/// A directory that holds sets.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    pub dir: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(dir: impl Into<PathBuf>) -> LocalStore {
+        LocalStore { dir: dir.into() }
+    }
+
+    /// Every set in the directory, oldest first.
+    pub fn list(&self) -> Result<Vec<SetEntry>> {
+        let read = match std::fs::read_dir(&self.dir) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                anyhow::bail!(
+                    "backup directory {} does not exist: run `lifeboat backup --out {}` first, or point at the right directory",
+                    self.dir.display(),
+                    self.dir.display()
+                )
+            }
+            Err(e) => return Err(e).with_context(|| format!("listing {}", self.dir.display())),
+        };
+        let mut sets = Vec::new();
+        for entry in read {
+            let entry = entry.with_context(|| format!("listing {}", self.dir.display()))?;
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let Some(name) = SetName::parse(&file_name) else {
+                continue;
+            };
+            let meta = entry
+                .metadata()
+                .with_context(|| format!("reading {}", entry.path().display()))?;
+            if !meta.is_file() {
+                continue;
+            }
+            let path = entry.path();
+            sets.push(SetEntry {
+                has_sidecar: checksum::sidecar_path(&path).is_file(),
+                verified: read_verified(&path),
+                path,
+                file_name,
+                name,
+                size: meta.len(),
+            });
+        }
+        sets.sort_by(|a, b| {
+            a.name
+                .time
+                .cmp(&b.name.time)
+                .then(a.file_name.cmp(&b.file_name))
+        });
+        Ok(sets)
+    }
+
+    /// The newest set, optionally of one set name.
+    pub fn latest(&self, set: Option<&str>) -> Result<SetEntry> {
+        let sets = self.list()?;
+        sets.into_iter()
+            .rev()
+            .find(|s| set.is_none_or(|n| s.name.set == n))
+            .with_context(|| match set {
+                Some(n) => format!("no backup set named {n:?} in {}", self.dir.display()),
+                None => format!(
+                    "no backup sets in {}: run `lifeboat backup` first",
+                    self.dir.display()
+                ),
+            })
+    }
+
+    /// Files left by interrupted runs: staging directories and partial tars.
+    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let Ok(read) = std::fs::read_dir(&self.dir) else {
+            return Ok(out);
+        };
+        for entry in read.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && (name.ends_with(".partial") || name.ends_with(".staging")) {
+                out.push(entry.path());
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl SetEntry {
+    pub fn manifest(&self) -> Result<Manifest> {
+        reader::read_manifest(&self.path)
+    }
+
+    /// The files that belong to this set: the tar, its sidecar and records.
+    pub fn files(&self) -> Vec<PathBuf> {
+        [
+            self.path.clone(),
+            checksum::sidecar_path(&self.path),
+            verified_path(&self.path),
+        ]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect()
+    }
+}
+
+fn read_verified(set: &Path) -> Option<VerifiedRecord> {
+    let bytes = std::fs::read(verified_path(set)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let time = Utc.with_ymd_and_hms(2026, 11, 22, 3, 4, 5).unwrap();
+        for (set, label, encrypted, file) in [
+            ("app", None, false, "app-20261122T030405Z.tar"),
+            (
+                "my-app",
+                Some("pre-migration"),
+                false,
+                "my-app-20261122T030405Z-pre-migration.tar",
+            ),
+            ("x", Some("l"), true, "x-20261122T030405Z-l.tar.age"),
+        ] {
+            let name = SetName {
+                set: set.into(),
+                time,
+                label: label.map(String::from),
+                encrypted,
+            };
+            assert_eq!(name.file_name(), file);
+            assert_eq!(SetName::parse(file), Some(name));
+        }
+        assert_eq!(SetName::parse("notes.tar"), None);
+        assert_eq!(SetName::parse(".app-20261122T030405Z.tar.partial"), None);
+        assert_eq!(SetName::parse("app-20261122T030405Z.tar.sha256"), None);
+    }
+
+    #[test]
+    fn name_parts_are_checked() {
+        assert!(check_name_part("label", "nightly-1").is_ok());
+        assert!(check_name_part("label", "../x").is_err());
+        assert!(check_name_part("label", "a b").is_err());
+        assert!(check_name_part("label", "").is_err());
+    }
+}
