@@ -227,6 +227,14 @@ mod tests {
             .collect()
     }
 
+    type Case = (
+        &'static str,
+        Policy,
+        Vec<DateTime<Utc>>,
+        Vec<usize>,
+        Vec<(&'static str, &'static str)>,
+    );
+
     /// Every case: policy, set times (oldest first), which are verified,
     /// and which ids stay, each with one reason that must appear.
     #[test]
@@ -235,13 +243,7 @@ mod tests {
         let twice_a_day: Vec<_> = (1..=4)
             .flat_map(|d| [at(2026, 11, d, 3), at(2026, 11, d, 15)])
             .collect();
-        let cases: Vec<(
-            &str,
-            Policy,
-            Vec<DateTime<Utc>>,
-            Vec<usize>,
-            Vec<(&str, &str)>,
-        )> = vec![
+        let cases: Vec<Case> = vec![
             (
                 "keep-last 3 keeps the three newest",
                 Policy {

@@ -145,7 +145,7 @@ impl<W: Write> Write for Encoder<'_, W> {
 /// members as one stream, as `gunzip` does.
 pub fn decoder<R: Read>(algorithm: Algorithm, inner: R) -> Result<Decoder<R>> {
     Ok(match algorithm {
-        Algorithm::Gzip => Decoder::Gzip(flate2::read::MultiGzDecoder::new(inner)),
+        Algorithm::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(inner))),
         Algorithm::Zstd => Decoder::Zstd(
             zstd::stream::read::Decoder::with_buffer(io::BufReader::new(inner))
                 .context("starting zstd decoder")?,
@@ -156,7 +156,7 @@ pub fn decoder<R: Read>(algorithm: Algorithm, inner: R) -> Result<Decoder<R>> {
 
 /// A decompressing reader over any of the algorithms.
 pub enum Decoder<R: Read> {
-    Gzip(flate2::read::MultiGzDecoder<R>),
+    Gzip(Box<flate2::read::MultiGzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, io::BufReader<R>>),
     None(R),
 }

@@ -1,0 +1,300 @@
+//! Bad input gets a clear message and the documented exit code, and leaves
+//! the target database and existing sets as they were.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+/// A directory with a database, a set of it, and a copy of the database
+/// as the restore target.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    agent_db(&dir, "agent.db", 0.01);
+    let set = dir.join(expect(&dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+    std::fs::copy(dir.join("agent.db"), dir.join("target.db")).unwrap();
+    sqlite(
+        &dir.join("target.db"),
+        "DELETE FROM AgentQuery WHERE id > 10",
+    );
+    (tmp, set, dir.join("target.db"))
+}
+
+/// Verify must fail with code 3 naming `check`; restore must fail with
+/// code 3 and leave the target and the set directory untouched.
+fn assert_rejected(dir: &Path, set: &Path, target: &Path, check: &str) {
+    let out = run(dir, &["verify", set.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "verify {}:\n{}",
+        set.display(),
+        text(&out)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], false);
+    let checks: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    assert!(
+        checks.contains(&check),
+        "expected a {check} finding, got {checks:?}"
+    );
+    for f in report["findings"].as_array().unwrap() {
+        assert!(
+            !f["fix"].as_str().unwrap().is_empty(),
+            "every finding says what to do: {f}"
+        );
+    }
+
+    let before_target = sha256(target);
+    let before_sets = snapshot(&dir.join("bk"));
+    let out = run(
+        dir,
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            target.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "restore of a bad set:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("nothing was restored"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(sha256(target), before_target, "the target changed");
+    assert_eq!(
+        snapshot(&dir.join("bk")),
+        before_sets,
+        "the set directory changed"
+    );
+    assert!(
+        !dir.join("bk/safety").exists(),
+        "no safety backup for a refused restore"
+    );
+}
+
+#[test]
+fn bit_flip_in_a_member() {
+    let (tmp, set, target) = setup();
+    let mut bytes = std::fs::read(&set).unwrap();
+    let at = bytes.len() - 4096;
+    bytes[at] ^= 0x01;
+    std::fs::write(&set, bytes).unwrap();
+    rewrite_sidecar(&set);
+    assert_rejected(tmp.path(), &set, &target, "member-hash");
+}
+
+#[test]
+fn truncated_set() {
+    let (tmp, set, target) = setup();
+    let bytes = std::fs::read(&set).unwrap();
+    std::fs::write(&set, &bytes[..bytes.len() / 2]).unwrap();
+    assert_rejected(tmp.path(), &set, &target, "tar");
+}
+
+#[test]
+fn sidecar_that_does_not_match() {
+    let (tmp, set, target) = setup();
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    std::fs::write(
+        format!("{}.sha256", set.display()),
+        format!("{}  {name}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    assert_rejected(tmp.path(), &set, &target, "sidecar");
+}
+
+#[test]
+fn missing_member_and_tampered_manifest() {
+    let (tmp, set, target) = setup();
+    let members = read_members(&set);
+    write_set(&set, &members[..2]);
+    assert_rejected(tmp.path(), &set, &target, "member-missing");
+
+    let (tmp, set, target) = setup();
+    let mut members = read_members(&set);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    manifest["databases"][0]["members"][0]["sha256"] = serde_json::json!("f".repeat(64));
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    write_set(&set, &members);
+    assert_rejected(tmp.path(), &set, &target, "member-hash");
+}
+
+#[test]
+fn hostile_tar_entries() {
+    for (name, check) in [("../escape.db.gz", "tar"), ("/tmp/absolute.db.gz", "tar")] {
+        let (tmp, set, target) = setup();
+        let mut members = read_members(&set);
+        members.push((name.to_string(), gzip(b"not yours")));
+        write_set(&set, &members);
+        assert_rejected(tmp.path(), &set, &target, check);
+        assert!(!tmp.path().join("escape.db.gz").exists());
+    }
+
+    // A symlink that points out of the set.
+    let (tmp, set, target) = setup();
+    let members = read_members(&set);
+    write_set(&set, &members);
+    {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&set)
+            .unwrap();
+        // Rewrite without the end-of-archive blocks, then append a link.
+        let len = file.metadata().unwrap().len();
+        let mut builder = tar::Builder::new(file);
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_path("agent/link").unwrap();
+        h.set_link_name("/etc/passwd").unwrap();
+        h.set_cksum();
+        use std::io::{Seek, SeekFrom};
+        let inner = builder.get_mut();
+        inner.seek(SeekFrom::Start(len - 1024)).unwrap();
+        builder.append(&h, std::io::empty()).unwrap();
+        builder.into_inner().unwrap();
+    }
+    rewrite_sidecar(&set);
+    let listing = sh(tmp.path(), &format!("tar -tvf '{}'", set.display()));
+    assert!(listing.contains("agent/link -> /etc/passwd"), "{listing}");
+    assert_rejected(tmp.path(), &set, &target, "tar");
+}
+
+#[test]
+fn self_consistent_but_wrong_restore_leaves_target_byte_identical() {
+    let (tmp, set, target) = setup();
+    let dir = tmp.path();
+    // Alter the data inside the member, then rewrite every hash so the set
+    // is self-consistent: only the table digests can notice.
+    let mut members = read_members(&set);
+    let db_bytes = gunzip(&members[2].1);
+    let altered = dir.join("altered.db");
+    std::fs::write(&altered, db_bytes).unwrap();
+    sqlite(
+        &altered,
+        "PRAGMA journal_mode=DELETE; UPDATE AgentQuery SET latency_ms = -1 WHERE id = 5; PRAGMA journal_mode=WAL;",
+    );
+    let altered_bytes = std::fs::read(&altered).unwrap();
+    let packed = gzip(&altered_bytes);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    let member = &mut manifest["databases"][0]["members"][0];
+    member["sha256"] =
+        serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
+    member["size"] = serde_json::json!(packed.len());
+    member["raw_size"] = serde_json::json!(altered_bytes.len());
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    members[2].1 = packed;
+    write_set(&set, &members);
+    expect(dir, &["verify", set.to_str().unwrap()], 0);
+
+    let before = sha256(&target);
+    let out = run(
+        dir,
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            target.to_str().unwrap(),
+            "--force",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("AgentQuery"),
+        "the table is named: {}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("target was not changed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(sha256(&target), before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("lifeboat-restore"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn missing_and_non_sqlite_sources_and_empty_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir(dir.join("bk")).unwrap();
+
+    let out = run(dir, &["backup", "missing.db", "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("cannot open SQLite database missing.db"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !dir.join("missing.db").exists(),
+        "a wrong path must not create a database"
+    );
+
+    std::fs::write(dir.join("notes.db"), "just text, not a database").unwrap();
+    let out = run(dir, &["backup", "notes.db", "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("not a SQLite database"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        std::fs::read_dir(dir.join("bk")).unwrap().next().is_none(),
+        "a failed backup leaves nothing in the directory"
+    );
+
+    for args in [
+        &["verify", "--latest", "bk"][..],
+        &["restore", "--latest", "bk"],
+        &["list", "nowhere"],
+    ] {
+        let out = run(dir, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let t = text(&out);
+        assert!(
+            t.contains("no backup sets in bk") || t.contains("does not exist"),
+            "{args:?}: {t}"
+        );
+    }
+    let out = run(dir, &["verify", "nothing.tar"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("no backup set at nothing.tar"),
+        "{}",
+        text(&out)
+    );
+
+    std::fs::write(dir.join("bk/random-20260101T000000Z.tar"), "garbage").unwrap();
+    let out = run(dir, &["verify", "--latest", "bk"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let out = run(dir, &["backup", "--out", "bk"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no databases named: {}",
+        text(&out)
+    );
+    let out = run(dir, &["backup", "mysql://h/db"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -1,0 +1,190 @@
+//! Helpers shared by the integration tests: run the real binary, make
+//! SQLite fixtures with the real sqlite3, and build altered sets.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lifeboat"))
+}
+
+/// A lifeboat command with a clean environment: no LIFEBOAT_* or GITHUB_*
+/// variables from the machine running the tests.
+pub fn lifeboat(dir: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LIFEBOAT_") || k.starts_with("GITHUB_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Runs lifeboat and returns its output; the caller asserts on the status.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    lifeboat(dir).args(args).output().expect("lifeboat runs")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs lifeboat, requires exit code `code`, returns stdout.
+pub fn expect(dir: &Path, args: &[&str], code: i32) -> String {
+    let out = run(dir, args);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "lifeboat {args:?}:\n{}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn sh(dir: &Path, script: &str) -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("bash runs");
+    assert!(out.status.success(), "{script} failed:\n{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The shared SQLite fixture at a small scale (about 1 MB per 0.02).
+pub fn agent_db(dir: &Path, name: &str, scale: f64) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agent_sqlite.sql");
+    let db = dir.join(name);
+    sh(
+        dir,
+        &format!(
+            "sqlite3 -cmd '.parameter set @scale {scale}' '{}' < '{}' > /dev/null",
+            db.display(),
+            fixture.display()
+        ),
+    );
+    db
+}
+
+pub fn sqlite(db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("sqlite3 runs");
+    assert!(out.status.success(), "sqlite3 {sql}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn dump(db: &Path) -> String {
+    sqlite(db, ".dump")
+}
+
+/// The one set in a directory.
+pub fn only_set(dir: &Path) -> PathBuf {
+    let sets: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        .collect();
+    assert_eq!(
+        sets.len(),
+        1,
+        "expected one set in {}: {sets:?}",
+        dir.display()
+    );
+    sets[0].clone()
+}
+
+pub fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Every file under a directory with its content hash, to prove nothing
+/// changed.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), sha256(&p)));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The members of a set as (path, bytes), in tar order.
+pub fn read_members(set: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = tar::Archive::new(std::fs::File::open(set).unwrap());
+    archive
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let mut e = e.unwrap();
+            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+            let mut bytes = Vec::new();
+            e.read_to_end(&mut bytes).unwrap();
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Writes members as a tar with raw names (no checks, so tests can build
+/// hostile sets), and a matching sidecar.
+pub fn write_set(set: &Path, members: &[(String, Vec<u8>)]) {
+    let file = std::fs::File::create(set).unwrap();
+    let mut builder = tar::Builder::new(file);
+    for (name, bytes) in members {
+        let mut h = tar::Header::new_gnu();
+        let raw = &mut h.as_gnu_mut().unwrap().name;
+        raw.fill(0);
+        raw[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o600);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        builder.append(&h, &bytes[..]).unwrap();
+    }
+    builder.into_inner().unwrap();
+    rewrite_sidecar(set);
+}
+
+pub fn rewrite_sidecar(set: &Path) {
+    let name = set.file_name().unwrap().to_string_lossy();
+    std::fs::write(
+        format!("{}.sha256", set.display()),
+        format!("{}  {name}\n", sha256(set)),
+    )
+    .unwrap();
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
