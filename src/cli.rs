@@ -85,9 +85,50 @@ pub struct BackupArgs {
     #[arg(long, env = "LIFEBOAT_LEVEL")]
     pub level: Option<i32>,
 
+    /// PostgreSQL: only tables matching this pattern (repeatable; `*`, `?`,
+    /// `schema.table`).
+    #[arg(long, short = 't')]
+    pub table: Vec<String>,
+
+    /// PostgreSQL: leave out tables matching this pattern.
+    #[arg(long, short = 'T')]
+    pub exclude_table: Vec<String>,
+
+    /// PostgreSQL: only these schemas.
+    #[arg(long, short = 'n')]
+    pub schema: Vec<String>,
+
+    /// PostgreSQL: leave out these schemas.
+    #[arg(long, short = 'N')]
+    pub exclude_schema: Vec<String>,
+
+    /// PostgreSQL: keep owners and grants (left out by default, as
+    /// pg_dump --no-owner --no-privileges).
+    #[arg(long)]
+    pub with_privileges: bool,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
     /// Print a JSON summary instead of the set's path.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Flags that backup and restore share.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
+    /// PostgreSQL: parallel connections [default: 2].
+    #[arg(long, short = 'j', env = "LIFEBOAT_JOBS")]
+    pub jobs: Option<usize>,
+
+    /// PostgreSQL: only the schema, no rows.
+    #[arg(long)]
+    pub schema_only: bool,
+
+    /// PostgreSQL: only the rows, into tables that exist.
+    #[arg(long)]
+    pub data_only: bool,
 }
 
 #[derive(Debug, Args)]
@@ -115,9 +156,26 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Where safety backups go [default: the set's directory].
+    /// Where safety backups go [default: <set dir>/safety].
     #[arg(long, env = "LIFEBOAT_SAFETY_DIR")]
     pub safety_dir: Option<PathBuf>,
+
+    /// PostgreSQL: drop what the target database holds first (in the same
+    /// transaction as the restore).
+    #[arg(long)]
+    pub clean: bool,
+
+    /// PostgreSQL: restore into a new database and swap it in for the
+    /// target (dropping the old one) once it is complete and checked.
+    #[arg(long)]
+    pub create_db: bool,
+
+    /// PostgreSQL: restore only these tables' rows (repeatable).
+    #[arg(long, short = 't')]
+    pub table: Vec<String>,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
 
     #[arg(long)]
     pub json: bool,

@@ -4,7 +4,8 @@
 
 use crate::archive::compression::{Algorithm, Compression};
 use crate::cli::{Cli, Command};
-use crate::engine::DatabaseSpec;
+use crate::engine::postgres::select::Selection;
+use crate::engine::{DatabaseSpec, EngineOptions};
 use crate::retention::{Policy, parse_span};
 use crate::store::local::check_name_part;
 use anyhow::{Context, Result};
@@ -29,6 +30,7 @@ pub struct Config {
     pub retention: Policy,
     pub safety_retention: Policy,
     pub safety_dir: Option<PathBuf>,
+    pub engine: EngineOptions,
 }
 
 impl Default for Config {
@@ -45,6 +47,10 @@ impl Default for Config {
             retention: Policy::default(),
             safety_retention: Policy::safety_default(),
             safety_dir: None,
+            engine: EngineOptions {
+                jobs: 2,
+                ..Default::default()
+            },
         }
     }
 }
@@ -67,12 +73,19 @@ pub struct FileConfig {
     pub retention: Policy,
     /// How long safety backups are kept, e.g. "7d".
     pub keep_safety: Option<String>,
+    /// Parallel connections for PostgreSQL dumps and restores.
+    pub jobs: Option<usize>,
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    #[serde(default)]
+    pub schemas: Vec<String>,
+    #[serde(default)]
+    pub exclude_schemas: Vec<String>,
 }
 
 impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
             anyhow::Error::new(crate::error::UsageError(format!(
                 "config {} is not valid: {e}",
@@ -93,10 +106,7 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
     let mut config = Config {
         quiet: cli.global.quiet,
         log_file: cli.global.log_file.clone().or(file.log_file.clone()),
-        out_dir: file
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+        out_dir: file.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
         set_name: file.name.clone(),
         label: file.label.clone(),
         kind: file.kind.clone(),
@@ -111,6 +121,13 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             ..Default::default()
         };
     }
+    config.engine.jobs = file.jobs.unwrap_or(config.engine.jobs);
+    config.engine.selection = Selection {
+        tables: Vec::new(),
+        exclude_tables: file.exclude_tables.clone(),
+        schemas: file.schemas.clone(),
+        exclude_schemas: file.exclude_schemas.clone(),
+    };
     let mut compression = file.compression.clone();
     let mut level = file.level;
 
@@ -130,9 +147,20 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             config.kind = a.kind.clone().or(config.kind);
             compression = a.compression.clone().or(compression);
             level = a.level.or(level);
+            apply_engine_flags(&mut config.engine, &a.engine);
+            let sel = &mut config.engine.selection;
+            sel.tables.extend(a.table.iter().cloned());
+            sel.exclude_tables.extend(a.exclude_table.iter().cloned());
+            sel.schemas.extend(a.schema.iter().cloned());
+            sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
+            config.engine.with_privileges = a.with_privileges;
         }
         Command::Restore(a) => {
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
+            apply_engine_flags(&mut config.engine, &a.engine);
+            config.engine.clean = a.clean;
+            config.engine.create_db = a.create_db;
+            config.engine.restore_tables = a.table.clone();
         }
         Command::List(a) | Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
         Command::Prune(a) => {
@@ -144,12 +172,7 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
                 keep_weekly: a.keep_weekly,
                 keep_monthly: a.keep_monthly,
                 keep_yearly: a.keep_yearly,
-                keep_within: a
-                    .keep_within
-                    .as_deref()
-                    .map(parse_span)
-                    .transpose()
-                    .map_err(usage)?,
+                keep_within: a.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
             };
             // Flags replace the file's policy as a whole: mixing rules from
             // two places would keep sets nobody asked to keep.
@@ -171,6 +194,9 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         None => Algorithm::Gzip,
     };
     config.compression = Compression::new(algorithm, level).map_err(usage)?;
+    if config.engine.schema_only && config.engine.data_only {
+        crate::usage_bail!("--schema-only and --data-only exclude each other");
+    }
     if let Some(name) = &config.set_name {
         check_name_part("set name", name)?;
     }
@@ -178,6 +204,14 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         check_name_part("label", label)?;
     }
     Ok(config)
+}
+
+fn apply_engine_flags(engine: &mut EngineOptions, flags: &crate::cli::EngineArgs) {
+    if let Some(jobs) = flags.jobs {
+        engine.jobs = jobs.max(1);
+    }
+    engine.schema_only = flags.schema_only;
+    engine.data_only = flags.data_only;
 }
 
 fn override_with(slot: &mut PathBuf, value: Option<PathBuf>) {
@@ -214,21 +248,11 @@ keep_within = "30d"
 "#,
         )
         .unwrap();
-        let cli = Cli::parse_from([
-            "lifeboat",
-            "--config",
-            path.to_str().unwrap(),
-            "backup",
-            "--level",
-            "5",
-        ]);
+        let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "backup", "--level", "5"]);
         let c = resolve(&cli).unwrap();
         assert_eq!(c.out_dir, PathBuf::from("from-file"));
         assert_eq!(c.set_name.as_deref(), Some("nightly"));
-        assert_eq!(
-            c.compression,
-            Compression::new(Algorithm::Zstd, Some(5)).unwrap()
-        );
+        assert_eq!(c.compression, Compression::new(Algorithm::Zstd, Some(5)).unwrap());
         assert_eq!(c.databases[0].name.as_deref(), Some("app"));
         assert_eq!(c.retention.keep_last, Some(3));
 

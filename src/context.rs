@@ -8,14 +8,8 @@ use std::process::Command;
 pub fn detect() -> RunContext {
     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let run_url = match (
-            var("GITHUB_SERVER_URL"),
-            var("GITHUB_REPOSITORY"),
-            var("GITHUB_RUN_ID"),
-        ) {
-            (Some(server), Some(repo), Some(id)) => {
-                Some(format!("{server}/{repo}/actions/runs/{id}"))
-            }
+        let run_url = match (var("GITHUB_SERVER_URL"), var("GITHUB_REPOSITORY"), var("GITHUB_RUN_ID")) {
+            (Some(server), Some(repo), Some(id)) => Some(format!("{server}/{repo}/actions/runs/{id}")),
             _ => None,
         };
         return RunContext {

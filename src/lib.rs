@@ -49,8 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
     match &cli.command {
         Command::Backup(args) => {
-            let outcome = backup(&config, &reporter)
-                .inspect_err(|e| reporter.log(&format!("backup failed: {e:#}")))?;
+            let outcome = backup(&config, &reporter).inspect_err(|e| reporter.log(&format!("backup failed: {e:#}")))?;
             outcome.print(args.json)?;
         }
         Command::Restore(args) => {
@@ -78,9 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::VerificationFailed);
             }
         }
-        Command::List(args) => {
-            commands::list::print_list(&config.out_dir, &list(&config)?, args.json)?
-        }
+        Command::List(args) => commands::list::print_list(&config.out_dir, &list(&config)?, args.json)?,
         Command::Size(args) => size(&config)?.print(args.json)?,
         Command::Info(args) => commands::list::print_info(&args.set, &info(&args.set)?, args.json)?,
         Command::Compare(args) => {

@@ -77,10 +77,7 @@ impl Reporter {
     /// Appends a timestamped line to the log file, if there is one.
     pub fn log(&self, message: &str) {
         if let Some(f) = &self.log_file {
-            let line = format!(
-                "{} {message}\n",
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-            );
+            let line = format!("{} {message}\n", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
             if let Ok(mut f) = f.lock() {
                 let _ = f.write_all(line.as_bytes());
             }
@@ -92,15 +89,11 @@ impl Reporter {
         let bar = (self.mode == Mode::Bar).then(|| {
             let bar = match total {
                 Some(t) => ProgressBar::new(t).with_style(
-                    ProgressStyle::with_template(
-                        "{msg:30!} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
-                    )
-                    .expect("valid template"),
-                ),
-                None => ProgressBar::new_spinner().with_style(
-                    ProgressStyle::with_template("{spinner} {msg} {bytes}")
+                    ProgressStyle::with_template("{msg:30!} {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}")
                         .expect("valid template"),
                 ),
+                None => ProgressBar::new_spinner()
+                    .with_style(ProgressStyle::with_template("{spinner} {msg} {bytes}").expect("valid template")),
             };
             bar.set_message(what.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));

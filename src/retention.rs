@@ -87,19 +87,13 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Vec<Decision> {
     }
     type Bucket = fn(&DateTime<Utc>) -> String;
     let buckets: [(&str, Option<u32>, Bucket); 5] = [
-        ("hourly", policy.keep_hourly, |t| {
-            t.format("%Y-%m-%d %H:00").to_string()
-        }),
-        ("daily", policy.keep_daily, |t| {
-            t.format("%Y-%m-%d").to_string()
-        }),
+        ("hourly", policy.keep_hourly, |t| t.format("%Y-%m-%d %H:00").to_string()),
+        ("daily", policy.keep_daily, |t| t.format("%Y-%m-%d").to_string()),
         ("weekly", policy.keep_weekly, |t| {
             let w = t.iso_week();
             format!("{}-W{:02}", w.year(), w.week())
         }),
-        ("monthly", policy.keep_monthly, |t| {
-            t.format("%Y-%m").to_string()
-        }),
+        ("monthly", policy.keep_monthly, |t| t.format("%Y-%m").to_string()),
         ("yearly", policy.keep_yearly, |t| t.year().to_string()),
     ];
     for (rule, count, bucket) in buckets {
@@ -119,8 +113,7 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Vec<Decision> {
     }
     if let (Some(span), Some(newest)) = (policy.keep_within, decisions.first().map(|d| d.time)) {
         for d in decisions.iter_mut().filter(|d| d.time >= newest - span) {
-            d.reasons
-                .push(format!("within {} of the newest", format_span(span)));
+            d.reasons.push(format!("within {} of the newest", format_span(span)));
         }
     }
     // The newest set that passed verification is never removed; when none
@@ -155,9 +148,9 @@ pub fn parse_span(text: &str) -> Result<Duration> {
             number.push(c);
             continue;
         }
-        let n: i64 = number.parse().map_err(|_| {
-            anyhow::anyhow!("bad duration {text:?}: write it like 30d, 26h, 2w, 1y")
-        })?;
+        let n: i64 = number
+            .parse()
+            .map_err(|_| anyhow::anyhow!("bad duration {text:?}: write it like 30d, 26h, 2w, 1y"))?;
         number.clear();
         total += match c {
             's' => Duration::seconds(n),
@@ -309,11 +302,7 @@ mod tests {
                 daily.clone(),
                 vec![],
                 // Nov 9 and 10 2026 are in ISO week 46; Nov 2..8 in week 45.
-                vec![
-                    ("s9", "weekly 2026-W46"),
-                    ("s9", "last 1"),
-                    ("s7", "weekly 2026-W45"),
-                ],
+                vec![("s9", "weekly 2026-W46"), ("s9", "last 1"), ("s7", "weekly 2026-W45")],
             ),
             (
                 "monthly and yearly buckets",
@@ -339,11 +328,7 @@ mod tests {
         ];
         for (what, policy, times, good, expect) in cases {
             let decisions = plan(&policy, &sets(&times, &good));
-            let kept: Vec<&str> = decisions
-                .iter()
-                .filter(|d| d.keep)
-                .map(|d| d.id.as_str())
-                .collect();
+            let kept: Vec<&str> = decisions.iter().filter(|d| d.keep).map(|d| d.id.as_str()).collect();
             let mut want: Vec<&str> = expect.iter().map(|(id, _)| *id).collect();
             want.dedup();
             let mut kept_sorted = kept.clone();

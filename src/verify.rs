@@ -61,24 +61,11 @@ impl Findings {
         self.push(Severity::Error, check, object, message, fix)
     }
 
-    pub fn warning(
-        &mut self,
-        check: &str,
-        object: &str,
-        message: String,
-        fix: &str,
-    ) -> &mut Finding {
+    pub fn warning(&mut self, check: &str, object: &str, message: String, fix: &str) -> &mut Finding {
         self.push(Severity::Warning, check, object, message, fix)
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        check: &str,
-        object: &str,
-        message: String,
-        fix: &str,
-    ) -> &mut Finding {
+    fn push(&mut self, severity: Severity, check: &str, object: &str, message: String, fix: &str) -> &mut Finding {
         self.0.push(Finding {
             severity,
             check: check.into(),
@@ -92,10 +79,7 @@ impl Findings {
     }
 
     pub fn errors(&self) -> usize {
-        self.0
-            .iter()
-            .filter(|f| f.severity == Severity::Error)
-            .count()
+        self.0.iter().filter(|f| f.severity == Severity::Error).count()
     }
 }
 
@@ -106,17 +90,12 @@ impl Finding {
     }
 }
 
-const FIX_DAMAGED: &str =
-    "the set is damaged: restore from another set (lifeboat list) and take a new backup";
+const FIX_DAMAGED: &str = "the set is damaged: restore from another set (lifeboat list) and take a new backup";
 
 /// The quick level: sidecar, every member hash, (optionally) every stream
 /// decompressed to its end, and the manifest consistent with the tar.
 /// Returns the findings and, when the set can be read, its members.
-pub fn quick(
-    path: &Path,
-    decompress: bool,
-    reporter: &Reporter,
-) -> Result<(Findings, Scan, Option<SetSource>)> {
+pub fn quick(path: &Path, decompress: bool, reporter: &Reporter) -> Result<(Findings, Scan, Option<SetSource>)> {
     let mut findings = Findings::default();
     let size = std::fs::metadata(path)
         .map_err(|e| anyhow::anyhow!("cannot read backup set {}: {e}", path.display()))?
@@ -177,7 +156,12 @@ fn check_sidecar(path: &Path, scan: &Scan, findings: &mut Findings) {
             )
             .values(expected, &scan.file_sha256),
         Err(e) => {
-            findings.error("sidecar", &name, format!("{e:#}"), "recreate the .sha256 file, or restore from another set");
+            findings.error(
+                "sidecar",
+                &name,
+                format!("{e:#}"),
+                "recreate the .sha256 file, or restore from another set",
+            );
         }
     }
 }
@@ -218,10 +202,7 @@ fn check_members(manifest: &Manifest, scan: &Scan, decompress: bool, findings: &
             findings.error(
                 "decompress",
                 &member.path,
-                format!(
-                    "the {} stream does not decompress: {err}",
-                    member.compression
-                ),
+                format!("the {} stream does not decompress: {err}", member.compression),
                 FIX_DAMAGED,
             );
         } else if decompress && found.raw_size != Some(member.raw_size) {
@@ -279,8 +260,7 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
                 );
             }
         }
-        if db.engine == "sqlite" && db.members.iter().filter(|m| m.role == "database").count() != 1
-        {
+        if db.engine == "sqlite" && db.members.iter().filter(|m| m.role == "database").count() != 1 {
             findings.error(
                 "manifest",
                 &db.name,
@@ -289,12 +269,7 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
             );
         }
         if db.members.is_empty() {
-            findings.error(
-                "manifest",
-                &db.name,
-                "the database has no members".into(),
-                FIX_DAMAGED,
-            );
+            findings.error("manifest", &db.name, "the database has no members".into(), FIX_DAMAGED);
         }
     }
     if manifest.databases.is_empty() {
@@ -317,7 +292,12 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
         && name.set != manifest.set
     {
         findings
-            .warning("manifest", &display_name(path), "the file name's set name differs from the manifest's (was the file renamed?)".into(), "keep set files under the names lifeboat gave them, so that list and prune group them right")
+            .warning(
+                "manifest",
+                &display_name(path),
+                "the file name's set name differs from the manifest's (was the file renamed?)".into(),
+                "keep set files under the names lifeboat gave them, so that list and prune group them right",
+            )
             .values(&manifest.set, &name.set);
     }
     if !scan.has_restore_md {
@@ -375,9 +355,7 @@ impl Report {
             self.warnings
         );
         if !self.findings.is_empty() {
-            out.push_str(
-                "\n| level | check | object | finding | what to do |\n|---|---|---|---|---|\n",
-            );
+            out.push_str("\n| level | check | object | finding | what to do |\n|---|---|---|---|---|\n");
             for f in &self.findings {
                 let mut finding = f.message.clone();
                 if let (Some(e), Some(a)) = (&f.expected, &f.actual) {

@@ -14,10 +14,7 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     agent_db(&dir, "agent.db", 0.01);
     let set = dir.join(expect(&dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
     std::fs::copy(dir.join("agent.db"), dir.join("target.db")).unwrap();
-    sqlite(
-        &dir.join("target.db"),
-        "DELETE FROM AgentQuery WHERE id > 10",
-    );
+    sqlite(&dir.join("target.db"), "DELETE FROM AgentQuery WHERE id > 10");
     (tmp, set, dir.join("target.db"))
 }
 
@@ -25,13 +22,7 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
 /// code 3 and leave the target and the set directory untouched.
 fn assert_rejected(dir: &Path, set: &Path, target: &Path, check: &str) {
     let out = run(dir, &["verify", set.to_str().unwrap(), "--json"]);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "verify {}:\n{}",
-        set.display(),
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(3), "verify {}:\n{}", set.display(), text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["passed"], false);
     let checks: Vec<&str> = report["findings"]
@@ -40,10 +31,7 @@ fn assert_rejected(dir: &Path, set: &Path, target: &Path, check: &str) {
         .iter()
         .map(|f| f["check"].as_str().unwrap())
         .collect();
-    assert!(
-        checks.contains(&check),
-        "expected a {check} finding, got {checks:?}"
-    );
+    assert!(checks.contains(&check), "expected a {check} finding, got {checks:?}");
     for f in report["findings"].as_array().unwrap() {
         assert!(
             !f["fix"].as_str().unwrap().is_empty(),
@@ -63,23 +51,10 @@ fn assert_rejected(dir: &Path, set: &Path, target: &Path, check: &str) {
             "--force",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "restore of a bad set:\n{}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("nothing was restored"),
-        "{}",
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(3), "restore of a bad set:\n{}", text(&out));
+    assert!(text(&out).contains("nothing was restored"), "{}", text(&out));
     assert_eq!(sha256(target), before_target, "the target changed");
-    assert_eq!(
-        snapshot(&dir.join("bk")),
-        before_sets,
-        "the set directory changed"
-    );
+    assert_eq!(snapshot(&dir.join("bk")), before_sets, "the set directory changed");
     assert!(
         !dir.join("bk/safety").exists(),
         "no safety backup for a refused restore"
@@ -149,11 +124,7 @@ fn hostile_tar_entries() {
     let members = read_members(&set);
     write_set(&set, &members);
     {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&set)
-            .unwrap();
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(&set).unwrap();
         // Rewrite without the end-of-archive blocks, then append a link.
         let len = file.metadata().unwrap().len();
         let mut builder = tar::Builder::new(file);
@@ -193,8 +164,7 @@ fn self_consistent_but_wrong_restore_leaves_target_byte_identical() {
     let packed = gzip(&altered_bytes);
     let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
     let member = &mut manifest["databases"][0]["members"][0];
-    member["sha256"] =
-        serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
+    member["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
     member["size"] = serde_json::json!(packed.len());
     member["raw_size"] = serde_json::json!(altered_bytes.len());
     members[0].1 = serde_json::to_vec(&manifest).unwrap();
@@ -214,16 +184,8 @@ fn self_consistent_but_wrong_restore_leaves_target_byte_identical() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        text(&out).contains("AgentQuery"),
-        "the table is named: {}",
-        text(&out)
-    );
-    assert!(
-        text(&out).contains("target was not changed"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("AgentQuery"), "the table is named: {}", text(&out));
+    assert!(text(&out).contains("target was not changed"), "{}", text(&out));
     assert_eq!(sha256(&target), before);
     let leftovers: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -254,11 +216,7 @@ fn missing_and_non_sqlite_sources_and_empty_directories() {
     std::fs::write(dir.join("notes.db"), "just text, not a database").unwrap();
     let out = run(dir, &["backup", "notes.db", "--out", "bk"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("not a SQLite database"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("not a SQLite database"), "{}", text(&out));
     assert!(
         std::fs::read_dir(dir.join("bk")).unwrap().next().is_none(),
         "a failed backup leaves nothing in the directory"
@@ -279,22 +237,13 @@ fn missing_and_non_sqlite_sources_and_empty_directories() {
     }
     let out = run(dir, &["verify", "nothing.tar"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out).contains("no backup set at nothing.tar"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("no backup set at nothing.tar"), "{}", text(&out));
 
     std::fs::write(dir.join("bk/random-20260101T000000Z.tar"), "garbage").unwrap();
     let out = run(dir, &["verify", "--latest", "bk"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     let out = run(dir, &["backup", "--out", "bk"]);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "no databases named: {}",
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(2), "no databases named: {}", text(&out));
     let out = run(dir, &["backup", "mysql://h/db"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }

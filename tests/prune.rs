@@ -46,11 +46,7 @@ fn prune_explains_itself_and_keeps_the_newest_verified_set() {
         ],
         0,
     );
-    assert_eq!(
-        snapshot(&dir.join("bk")),
-        before,
-        "a dry run changes nothing"
-    );
+    assert_eq!(snapshot(&dir.join("bk")), before, "a dry run changes nothing");
     let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
     let decisions = plan["groups"][0]["decisions"].as_array().unwrap();
     let reasons = |day: u32| -> (bool, String) {
@@ -67,20 +63,13 @@ fn prune_explains_itself_and_keeps_the_newest_verified_set() {
                 .join(", "),
         )
     };
-    assert_eq!(
-        reasons(10),
-        (true, "last 2, within 3d of the newest".into())
-    );
+    assert_eq!(reasons(10), (true, "last 2, within 3d of the newest".into()));
     assert_eq!(reasons(8), (true, "within 3d of the newest".into()));
     assert_eq!(reasons(7), (true, "within 3d of the newest".into()));
     assert_eq!(reasons(6), (false, "no rule keeps it".into()));
     assert_eq!(reasons(3), (true, "newest verified set".into()));
 
-    let text_plan = expect(
-        dir,
-        &["prune", "bk", "--keep-last", "2", "--keep-within", "3d"],
-        0,
-    );
+    let text_plan = expect(dir, &["prune", "bk", "--keep-last", "2", "--keep-within", "3d"], 0);
     assert!(text_plan.contains("removed 5 sets"), "{text_plan}");
     let mut left: Vec<String> = std::fs::read_dir(dir.join("bk"))
         .unwrap()
@@ -116,11 +105,7 @@ fn prune_needs_a_rule_and_reads_the_config() {
     let out = run(dir, &["prune", "bk"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no keep rules"));
-    std::fs::write(
-        dir.join("lifeboat.toml"),
-        "out = \"bk\"\n[retention]\nkeep_daily = 1\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("lifeboat.toml"), "out = \"bk\"\n[retention]\nkeep_daily = 1\n").unwrap();
     let plan = expect(dir, &["prune", "--dry-run"], 0);
     assert!(plan.contains("daily 2026-11-03"), "{plan}");
     assert!(plan.contains("would remove 2 sets"), "{plan}");

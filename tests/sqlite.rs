@@ -16,11 +16,7 @@ fn round_trip_has_identical_dump() {
     assert!(set.is_file(), "backup prints the set path: {path}");
     assert_eq!(set, only_set(&dir.join("bk")));
 
-    expect(
-        dir,
-        &["restore", set.to_str().unwrap(), "--to", "restored.db"],
-        0,
-    );
+    expect(dir, &["restore", set.to_str().unwrap(), "--to", "restored.db"], 0);
     let restored = dir.join("restored.db");
     assert_eq!(dump(&db), dump(&restored));
     assert_eq!(sqlite(&restored, "PRAGMA user_version"), "7");
@@ -33,17 +29,10 @@ fn set_is_checkable_and_unpackable_with_stock_tools() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let db = agent_db(dir, "agent.db", 0.02);
-    expect(
-        dir,
-        &["backup", "agent.db", "--out", "bk", "--label", "nightly"],
-        0,
-    );
+    expect(dir, &["backup", "agent.db", "--out", "bk", "--label", "nightly"], 0);
     let set = only_set(&dir.join("bk"));
     let name = set.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with("agent-") && name.ends_with("-nightly.tar"),
-        "{name}"
-    );
+    assert!(name.starts_with("agent-") && name.ends_with("-nightly.tar"), "{name}");
 
     let checked = sh(&dir.join("bk"), &format!("sha256sum -c '{name}.sha256'"));
     assert!(checked.contains(": OK"), "{checked}");
@@ -85,8 +74,7 @@ fn backup_while_another_process_writes_is_one_committed_state() {
         let (db, committed, stop) = (db.clone(), committed.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut conn = rusqlite::Connection::open(&db).unwrap();
-            conn.busy_timeout(std::time::Duration::from_secs(10))
-                .unwrap();
+            conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
             let mut batch = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 let tx = conn.transaction().unwrap();
@@ -118,21 +106,11 @@ fn backup_while_another_process_writes_is_one_committed_state() {
     );
 
     let set = only_set(&dir.join("bk"));
-    expect(
-        &dir,
-        &["restore", set.to_str().unwrap(), "--to", "copy.db"],
-        0,
-    );
+    expect(&dir, &["restore", set.to_str().unwrap(), "--to", "copy.db"], 0);
     let copy = dir.join("copy.db");
     assert_eq!(sqlite(&copy, "PRAGMA integrity_check"), "ok");
-    let rows: u64 = sqlite(&copy, "SELECT count(*) FROM ledger")
-        .parse()
-        .unwrap();
-    assert_eq!(
-        rows % PER_TXN,
-        0,
-        "a partial transaction was captured: {rows} rows"
-    );
+    let rows: u64 = sqlite(&copy, "SELECT count(*) FROM ledger").parse().unwrap();
+    assert_eq!(rows % PER_TXN, 0, "a partial transaction was captured: {rows} rows");
     assert!(
         rows >= before && rows <= after,
         "{rows} rows is not a state the writer committed between {before} and {after}"
@@ -186,17 +164,9 @@ url = "app.sqlite"
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["memory", "swarm", "main"]);
-    assert_eq!(
-        summary["databases"][2]["migration"],
-        "alembic_version 3f2a1c"
-    );
+    assert_eq!(summary["databases"][2]["migration"], "alembic_version 3f2a1c");
     let set = only_set(&dir.join("sets"));
-    assert!(
-        set.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("fleet-")
-    );
+    assert!(set.file_name().unwrap().to_string_lossy().starts_with("fleet-"));
 
     let info: serde_json::Value =
         serde_json::from_str(&expect(dir, &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
@@ -219,10 +189,7 @@ url = "app.sqlite"
         ],
         0,
     );
-    assert_eq!(
-        sqlite(&dir.join("swarm-copy.db"), "SELECT x FROM t"),
-        "swarm"
-    );
+    assert_eq!(sqlite(&dir.join("swarm-copy.db"), "SELECT x FROM t"), "swarm");
 }
 
 #[test]
@@ -248,18 +215,10 @@ fn restore_in_place_keeps_a_safety_backup_and_refuses_without_force() {
 
     // The safety backup holds the damaged state and restores it.
     let safety = only_set(&dir.join("bk/safety"));
-    let info: serde_json::Value = serde_json::from_str(&expect(
-        dir,
-        &["info", safety.to_str().unwrap(), "--json"],
-        0,
-    ))
-    .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&expect(dir, &["info", safety.to_str().unwrap(), "--json"], 0)).unwrap();
     assert_eq!(info["kind"], "safety");
-    expect(
-        dir,
-        &["restore", safety.to_str().unwrap(), "--to", "before.db"],
-        0,
-    );
+    expect(dir, &["restore", safety.to_str().unwrap(), "--to", "before.db"], 0);
     assert_eq!(dump(&dir.join("before.db")), damaged);
     // --latest in the main directory still means the real backup.
     let listed = expect(dir, &["list", "bk"], 0);
@@ -349,11 +308,7 @@ fn compression_choices_and_log_file() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        only_set(&dir.join("from-env"))
-            .to_string_lossy()
-            .ends_with("-env.tar")
-    );
+    assert!(only_set(&dir.join("from-env")).to_string_lossy().ends_with("-env.tar"));
 
     let out = run(dir, &["backup", "agent.db", "--compression", "lz4"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

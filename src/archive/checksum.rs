@@ -89,8 +89,7 @@ impl<W: Write> Write for CountingWriter<W> {
 pub fn sha256_file(path: &Path) -> Result<String> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut reader = HashingReader::new(io::BufReader::with_capacity(1 << 20, file));
-    io::copy(&mut reader, &mut io::sink())
-        .with_context(|| format!("reading {}", path.display()))?;
+    io::copy(&mut reader, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
     Ok(reader.finish().0)
 }
 
@@ -108,8 +107,8 @@ pub fn sidecar_line(sha256: &str, file_name: &str) -> String {
 
 /// Reads the hash a sidecar records for `file_name`.
 pub fn read_sidecar(sidecar: &Path, file_name: &str) -> Result<String> {
-    let text = std::fs::read_to_string(sidecar)
-        .with_context(|| format!("reading checksum file {}", sidecar.display()))?;
+    let text =
+        std::fs::read_to_string(sidecar).with_context(|| format!("reading checksum file {}", sidecar.display()))?;
     for line in text.lines() {
         let Some((hash, name)) = line.split_once(' ') else {
             continue;
@@ -143,10 +142,7 @@ mod tests {
         let (inner, hash, n) = w.finish();
         assert_eq!(inner, b"abc");
         assert_eq!(n, 3);
-        assert_eq!(
-            hash,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hash, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

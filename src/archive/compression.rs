@@ -89,8 +89,7 @@ impl Compression {
                 flate2::Compression::new(self.level as u32),
             )),
             Algorithm::Zstd => {
-                let mut enc = zstd::stream::write::Encoder::new(inner, self.level)
-                    .context("starting zstd")?;
+                let mut enc = zstd::stream::write::Encoder::new(inner, self.level).context("starting zstd")?;
                 enc.include_checksum(true).context("configuring zstd")?;
                 Encoder::Zstd(enc)
             }
@@ -147,8 +146,7 @@ pub fn decoder<R: Read>(algorithm: Algorithm, inner: R) -> Result<Decoder<R>> {
     Ok(match algorithm {
         Algorithm::Gzip => Decoder::Gzip(Box::new(flate2::read::MultiGzDecoder::new(inner))),
         Algorithm::Zstd => Decoder::Zstd(
-            zstd::stream::read::Decoder::with_buffer(io::BufReader::new(inner))
-                .context("starting zstd decoder")?,
+            zstd::stream::read::Decoder::with_buffer(io::BufReader::new(inner)).context("starting zstd decoder")?,
         ),
         Algorithm::None => Decoder::None(inner),
     })
@@ -177,19 +175,14 @@ mod tests {
 
     #[test]
     fn round_trip_every_algorithm() {
-        let data: Vec<u8> = (0..100_000u32)
-            .flat_map(|i| (i % 251).to_le_bytes())
-            .collect();
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
         for algorithm in [Algorithm::Gzip, Algorithm::Zstd, Algorithm::None] {
             let c = Compression::new(algorithm, None).unwrap();
             let mut enc = c.encoder(Vec::new()).unwrap();
             enc.write_all(&data).unwrap();
             let packed = enc.finish().unwrap();
             let mut out = Vec::new();
-            decoder(algorithm, &packed[..])
-                .unwrap()
-                .read_to_end(&mut out)
-                .unwrap();
+            decoder(algorithm, &packed[..]).unwrap().read_to_end(&mut out).unwrap();
             assert_eq!(out, data, "{algorithm}");
         }
     }
@@ -198,10 +191,7 @@ mod tests {
     fn levels_are_checked() {
         assert!(Compression::new(Algorithm::Gzip, Some(10)).is_err());
         assert!(Compression::new(Algorithm::Zstd, Some(0)).is_err());
-        assert_eq!(
-            Compression::new(Algorithm::Zstd, Some(19)).unwrap().level,
-            19
-        );
+        assert_eq!(Compression::new(Algorithm::Zstd, Some(19)).unwrap().level, 19);
         assert!("lz4".parse::<Algorithm>().is_err());
     }
 
@@ -213,11 +203,6 @@ mod tests {
         let packed = enc.finish().unwrap();
         let cut = &packed[..packed.len() / 2];
         let mut out = Vec::new();
-        assert!(
-            decoder(Algorithm::Gzip, cut)
-                .unwrap()
-                .read_to_end(&mut out)
-                .is_err()
-        );
+        assert!(decoder(Algorithm::Gzip, cut).unwrap().read_to_end(&mut out).is_err());
     }
 }

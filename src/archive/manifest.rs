@@ -124,6 +124,9 @@ pub struct TableStats {
     pub raw_bytes: u64,
     /// Order-independent digest of every row.
     pub digest: String,
+    /// The name as SQL, quoted where needed, for engines that need it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -151,8 +154,7 @@ impl Manifest {
     }
 
     pub fn from_json(bytes: &[u8]) -> Result<Manifest> {
-        let probe: serde_json::Value =
-            serde_json::from_slice(bytes).context("manifest.json is not valid JSON")?;
+        let probe: serde_json::Value = serde_json::from_slice(bytes).context("manifest.json is not valid JSON")?;
         let version = probe.get("format_version").and_then(|v| v.as_u64());
         match version {
             Some(v) if v == FORMAT_VERSION as u64 => {}
@@ -162,16 +164,11 @@ impl Manifest {
             ),
             None => bail!("manifest.json has no format_version: this is not a lifeboat set"),
         }
-        serde_json::from_value(probe)
-            .context("manifest.json does not have the fields of format version 1")
+        serde_json::from_value(probe).context("manifest.json does not have the fields of format version 1")
     }
 
     pub fn total_rows(&self) -> u64 {
-        self.databases
-            .iter()
-            .flat_map(|d| &d.tables)
-            .map(|t| t.rows)
-            .sum()
+        self.databases.iter().flat_map(|d| &d.tables).map(|t| t.rows).sum()
     }
 
     pub fn members(&self) -> impl Iterator<Item = &Member> {
@@ -180,16 +177,12 @@ impl Manifest {
 
     pub fn database(&self, name: Option<&str>) -> Result<&DatabaseManifest> {
         match name {
-            Some(n) => self
-                .databases
-                .iter()
-                .find(|d| d.name == n)
-                .with_context(|| {
-                    format!(
-                        "the set has no database named {n:?}; it holds: {}",
-                        self.database_names().join(", ")
-                    )
-                }),
+            Some(n) => self.databases.iter().find(|d| d.name == n).with_context(|| {
+                format!(
+                    "the set has no database named {n:?}; it holds: {}",
+                    self.database_names().join(", ")
+                )
+            }),
             None if self.databases.len() == 1 => Ok(&self.databases[0]),
             None => Err(anyhow::Error::new(crate::error::UsageError(format!(
                 "the set holds several databases ({}); choose one with --database",

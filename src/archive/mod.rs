@@ -37,10 +37,7 @@ mod tests {
     #[test]
     fn safe_component_strips_traversal_and_odd_characters() {
         assert_eq!(super::safe_component("../etc"), "_etc");
-        assert_eq!(
-            super::safe_component("odd name \"quoted\""),
-            "odd_name__quoted_"
-        );
+        assert_eq!(super::safe_component("odd name \"quoted\""), "odd_name__quoted_");
         assert_eq!(super::safe_component(".."), "_");
         assert_eq!(super::safe_component("app.db"), "app.db");
     }

@@ -42,20 +42,14 @@ pub struct Scan {
 
 /// Reads only the manifest, the first member.
 pub fn read_manifest(path: &Path) -> Result<Manifest> {
-    let file =
-        File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
+    let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
     let mut archive = tar::Archive::new(BufReader::new(file));
     let mut entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
     let mut first = match entries.next() {
-        Some(entry) => {
-            entry.with_context(|| format!("{} is not a readable tar file", path.display()))?
-        }
-        None => bail!(
-            "{} is empty: it is not a lifeboat backup set",
-            path.display()
-        ),
+        Some(entry) => entry.with_context(|| format!("{} is not a readable tar file", path.display()))?,
+        None => bail!("{} is empty: it is not a lifeboat backup set", path.display()),
     };
     let name = first.path_bytes().into_owned();
     if name != MANIFEST_MEMBER.as_bytes() {
@@ -73,23 +67,17 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
         );
     }
     let mut bytes = Vec::with_capacity(first.size() as usize);
-    first.read_to_end(&mut bytes).with_context(|| {
-        format!(
-            "reading manifest.json from {} (is the file truncated?)",
-            path.display()
-        )
-    })?;
-    Manifest::from_json(&bytes)
-        .with_context(|| format!("reading manifest.json from {}", path.display()))
+    first
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading manifest.json from {} (is the file truncated?)", path.display()))?;
+    Manifest::from_json(&bytes).with_context(|| format!("reading manifest.json from {}", path.display()))
 }
 
 /// Reads every member once, hashing it; with `decompress`, also runs every
 /// stream to its end. `on_bytes` hears how many tar bytes went by.
 pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Result<Scan> {
-    let file =
-        File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut archive =
-        tar::Archive::new(HashingReader::new(BufReader::with_capacity(1 << 20, file)));
+    let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
+    let mut archive = tar::Archive::new(HashingReader::new(BufReader::with_capacity(1 << 20, file)));
     let mut scan = Scan::default();
     let entries = archive
         .entries()
@@ -98,9 +86,8 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         let mut entry = match entry {
             Ok(e) => e,
             Err(err) => {
-                scan.problems.push(format!(
-                    "the tar is truncated or corrupt after {index} members: {err}"
-                ));
+                scan.problems
+                    .push(format!("the tar is truncated or corrupt after {index} members: {err}"));
                 break;
             }
         };
@@ -119,8 +106,7 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         if name == MANIFEST_MEMBER {
             let mut bytes = Vec::new();
             if size > MAX_MANIFEST_BYTES {
-                scan.manifest_error =
-                    Some(format!("manifest.json is implausibly large ({size} bytes)"));
+                scan.manifest_error = Some(format!("manifest.json is implausibly large ({size} bytes)"));
                 continue;
             }
             match entry.read_to_end(&mut bytes) {
@@ -128,9 +114,9 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
                     Ok(m) => scan.manifest = Some(m),
                     Err(e) => scan.manifest_error = Some(format!("{e:#}")),
                 },
-                Err(e) => scan.problems.push(format!(
-                    "manifest.json cannot be read (truncated set?): {e}"
-                )),
+                Err(e) => scan
+                    .problems
+                    .push(format!("manifest.json cannot be read (truncated set?): {e}")),
             }
             on_bytes(size);
             continue;
@@ -150,8 +136,7 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         let mut raw_size = None;
         let mut decode_error = None;
         if decompress {
-            match compression::decoder(algorithm, &mut hashing)
-                .and_then(|mut d| Ok(io::copy(&mut d, &mut io::sink())?))
+            match compression::decoder(algorithm, &mut hashing).and_then(|mut d| Ok(io::copy(&mut d, &mut io::sink())?))
             {
                 Ok(n) => raw_size = Some(n),
                 Err(e) => decode_error = Some(format!("{e:#}")),
@@ -159,16 +144,14 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         }
         // Whatever the decoder left unread still counts toward the hash.
         if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
-            scan.problems.push(format!(
-                "member {name} cannot be read to its end (truncated set?): {e}"
-            ));
+            scan.problems
+                .push(format!("member {name} cannot be read to its end (truncated set?): {e}"));
             break;
         }
         let (sha256, read) = hashing.finish();
         if read != size {
-            scan.problems.push(format!(
-                "member {name} is cut short: {read} of {size} bytes"
-            ));
+            scan.problems
+                .push(format!("member {name} is cut short: {read} of {size} bytes"));
             break;
         }
         on_bytes(size);
@@ -209,9 +192,7 @@ fn unsafe_entry(name: &str, kind: tar::EntryType) -> Option<String> {
         return Some(format!("member {name:?} has an absolute path: refusing it"));
     }
     if name.split('/').any(|c| c == "..") {
-        return Some(format!(
-            "member {name:?} climbs out of the set with '..': refusing it"
-        ));
+        return Some(format!("member {name:?} climbs out of the set with '..': refusing it"));
     }
     if name.is_empty() || name.contains('\0') {
         return Some(format!("member {name:?} has an empty or invalid name"));
@@ -254,8 +235,7 @@ impl SetSource {
             .find(|m| m.path == member)
             .map(|m| m.compression)
             .unwrap_or_else(|| algorithm_for(member));
-        let mut file =
-            File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
+        let mut file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
         file.seek(SeekFrom::Start(offset))
             .with_context(|| format!("seeking in {}", self.path.display()))?;
         let raw = BufReader::with_capacity(1 << 20, file).take(size);

@@ -32,13 +32,7 @@ impl Staging {
 
     /// Starts member `<database>/<file><ext>`; the compression suffix is
     /// added here.
-    pub fn member(
-        &self,
-        database: &str,
-        file: &str,
-        role: &str,
-        table: Option<&str>,
-    ) -> Result<MemberWriter> {
+    pub fn member(&self, database: &str, file: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
         let path = format!(
             "{}/{}{}",
             super::safe_component(database),
@@ -175,28 +169,21 @@ impl SetWriter {
         let manifest_json = manifest.to_json()?;
         append_bytes(&mut tar, MANIFEST_MEMBER, &manifest_json, mtime).with_context(write_err)?;
         let restore_md = restore_instructions(manifest);
-        append_bytes(&mut tar, RESTORE_MEMBER, restore_md.as_bytes(), mtime)
-            .with_context(write_err)?;
+        append_bytes(&mut tar, RESTORE_MEMBER, restore_md.as_bytes(), mtime).with_context(write_err)?;
         for member in manifest.members() {
             let staged = self.staging.staged_path(&member.path);
-            let mut src = File::open(&staged)
-                .with_context(|| format!("opening staged member {}", staged.display()))?;
+            let mut src = File::open(&staged).with_context(|| format!("opening staged member {}", staged.display()))?;
             let mut header = member_header(member.size, mtime);
             tar.append_data(&mut header, &member.path, &mut src)
                 .with_context(write_err)?;
         }
         let hashing = tar.into_inner().with_context(write_err)?;
         let (buf, sha256, size) = hashing.finish();
-        let file = buf
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(write_err)?;
+        let file = buf.into_inner().map_err(|e| e.into_error()).with_context(write_err)?;
         file.sync_all().with_context(write_err)?;
         drop(file);
 
-        let sidecar_partial = self
-            .out_dir
-            .join(format!(".{}.sha256.partial", self.file_name));
+        let sidecar_partial = self.out_dir.join(format!(".{}.sha256.partial", self.file_name));
         fsutil::write_private(
             &sidecar_partial,
             checksum::sidecar_line(&sha256, &self.file_name).as_bytes(),
@@ -222,10 +209,7 @@ impl Drop for SetWriter {
         let _ = std::fs::remove_dir_all(&self.staging.dir);
         if !self.done {
             let _ = std::fs::remove_file(&self.partial);
-            let _ = std::fs::remove_file(
-                self.out_dir
-                    .join(format!(".{}.sha256.partial", self.file_name)),
-            );
+            let _ = std::fs::remove_file(self.out_dir.join(format!(".{}.sha256.partial", self.file_name)));
         }
     }
 }
@@ -239,12 +223,7 @@ fn member_header(size: u64, mtime: u64) -> tar::Header {
     header
 }
 
-fn append_bytes<W: Write>(
-    tar: &mut tar::Builder<W>,
-    path: &str,
-    bytes: &[u8],
-    mtime: u64,
-) -> io::Result<()> {
+fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8], mtime: u64) -> io::Result<()> {
     let mut header = member_header(bytes.len() as u64, mtime);
     tar.append_data(&mut header, path, bytes)
 }

@@ -56,16 +56,16 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
         );
     }
     let specs = engine::expand(&config.databases)?;
-    let engines = specs.iter().map(engine::open).collect::<Result<Vec<_>>>()?;
+    let engines = specs
+        .iter()
+        .map(|s| engine::open(s, &config.engine))
+        .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
     let options = SetOptions {
         out_dir: &config.out_dir,
         set_name: config.set_name.as_deref(),
         label: config.label.as_deref(),
-        kind: config
-            .kind
-            .as_deref()
-            .unwrap_or_else(|| crate::context::default_kind()),
+        kind: config.kind.as_deref().unwrap_or_else(|| crate::context::default_kind()),
         compression: config.compression,
     };
     backup_engines(&refs, &options, reporter)
@@ -73,11 +73,7 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
 
 /// Backs up already opened engines into one set; also used for the safety
 /// backup a restore takes.
-pub fn backup_engines(
-    engines: &[&dyn Engine],
-    options: &SetOptions,
-    reporter: &Reporter,
-) -> Result<BackupOutcome> {
+pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &Reporter) -> Result<BackupOutcome> {
     let clock = Instant::now();
     let set = match (options.set_name, engines) {
         (Some(name), _) => name.to_string(),
@@ -96,13 +92,9 @@ pub fn backup_engines(
             engine.redacted_source(),
             engine.name()
         ));
-        let db = engine.backup(writer.staging(), reporter).with_context(|| {
-            format!(
-                "backing up {} ({})",
-                engine.name(),
-                engine.redacted_source()
-            )
-        })?;
+        let db = engine
+            .backup(writer.staging(), reporter)
+            .with_context(|| format!("backing up {} ({})", engine.name(), engine.redacted_source()))?;
         databases.push(db);
     }
     let finished_at = Utc::now();
@@ -141,10 +133,7 @@ pub fn backup_engines(
                 source: d.source.clone(),
                 tables: d.tables.len(),
                 rows: d.tables.iter().map(|t| t.rows).sum(),
-                migration: d
-                    .migration
-                    .as_ref()
-                    .map(|m| format!("{} {}", m.table, m.revision)),
+                migration: d.migration.as_ref().map(|m| format!("{} {}", m.table, m.revision)),
             })
             .collect(),
         manifest,
@@ -162,11 +151,7 @@ pub fn backup_engines(
 
 /// Picks the set's time and file name; two runs within one second wait for
 /// the next, as the name has a resolution of one second.
-fn free_name(
-    dir: &Path,
-    set: &str,
-    label: Option<&str>,
-) -> Result<(chrono::DateTime<Utc>, String)> {
+fn free_name(dir: &Path, set: &str, label: Option<&str>) -> Result<(chrono::DateTime<Utc>, String)> {
     for _ in 0..5 {
         let time = Utc::now().trunc_subsecs(0);
         let name = SetName {
@@ -183,10 +168,7 @@ fn free_name(
             1000 - Utc::now().timestamp_subsec_millis() as u64,
         ));
     }
-    anyhow::bail!(
-        "could not find a free file name for set {set} in {}",
-        dir.display()
-    )
+    anyhow::bail!("could not find a free file name for set {set} in {}", dir.display())
 }
 
 impl BackupOutcome {

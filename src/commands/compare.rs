@@ -32,7 +32,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     }
     let manifest = reader::read_manifest(set)?;
     let db = manifest.database(database)?;
-    let live = engine::open(&DatabaseSpec::parse(live_url))?;
+    let live = engine::open(&DatabaseSpec::parse(live_url), &Default::default())?;
     if live.kind() != db.engine {
         crate::usage_bail!(
             "{} is a {} backup; {} is a {} database",
@@ -44,13 +44,12 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     }
     let found = live.inspect()?;
     let mut differences = Vec::new();
-    let diff =
-        |kind: &str, object: &str, backup: Option<String>, live: Option<String>| Difference {
-            kind: kind.into(),
-            object: object.into(),
-            backup,
-            live,
-        };
+    let diff = |kind: &str, object: &str, backup: Option<String>, live: Option<String>| Difference {
+        kind: kind.into(),
+        object: object.into(),
+        backup,
+        live,
+    };
     for t in &db.tables {
         match found.tables.iter().find(|l| l.name == t.name) {
             None => differences.push(diff(
@@ -65,23 +64,15 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
                 Some(t.rows.to_string()),
                 Some(l.rows.to_string()),
             )),
-            Some(l) if l.digest != t.digest => differences.push(diff(
-                "content",
-                &t.name,
-                Some(t.digest.clone()),
-                Some(l.digest.clone()),
-            )),
+            Some(l) if l.digest != t.digest => {
+                differences.push(diff("content", &t.name, Some(t.digest.clone()), Some(l.digest.clone())))
+            }
             Some(_) => {}
         }
     }
     for l in &found.tables {
         if db.table(&l.name).is_none() {
-            differences.push(diff(
-                "table-only-live",
-                &l.name,
-                None,
-                Some(format!("{} rows", l.rows)),
-            ));
+            differences.push(diff("table-only-live", &l.name, None, Some(format!("{} rows", l.rows))));
         }
     }
     let key = |o: &crate::archive::manifest::SchemaObject| (o.kind.clone(), o.name.clone());
@@ -92,14 +83,8 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
         .chain(found.schema_objects.iter().map(key))
         .collect();
     for (kind, name) in names {
-        let b = db
-            .schema_objects
-            .iter()
-            .find(|o| o.kind == kind && o.name == name);
-        let l = found
-            .schema_objects
-            .iter()
-            .find(|o| o.kind == kind && o.name == name);
+        let b = db.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
+        let l = found.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
         match (b, l) {
             (Some(b), Some(l)) if b.sha256 == l.sha256 => {}
             (b, l) => differences.push(diff(
@@ -116,16 +101,10 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
             )),
         }
     }
-    let rev = |m: &Option<crate::archive::manifest::Migration>| {
-        m.as_ref().map(|m| format!("{} {}", m.table, m.revision))
-    };
+    let rev =
+        |m: &Option<crate::archive::manifest::Migration>| m.as_ref().map(|m| format!("{} {}", m.table, m.revision));
     if rev(&db.migration) != rev(&found.migration) {
-        differences.push(diff(
-            "migration",
-            "revision",
-            rev(&db.migration),
-            rev(&found.migration),
-        ));
+        differences.push(diff("migration", "revision", rev(&db.migration), rev(&found.migration)));
     }
     Ok(Comparison {
         database: db.name.clone(),

@@ -103,10 +103,7 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
     println!(
         "kind      {}{}",
         m.kind,
-        m.label
-            .as_ref()
-            .map(|l| format!(", label {l}"))
-            .unwrap_or_default()
+        m.label.as_ref().map(|l| format!(", label {l}")).unwrap_or_default()
     );
     println!(
         "taken     {} to {} ({:.1}s) by {}@{}",

@@ -54,9 +54,7 @@ pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<Prun
     }
     for (store, policy, safety) in stores {
         let entries = store.list()?;
-        prune_store(
-            &store, &entries, policy, safety, dry_run, &mut plan, reporter,
-        )?;
+        prune_store(&store, &entries, policy, safety, dry_run, &mut plan, reporter)?;
         for leftover in store.leftovers()? {
             let old = std::fs::metadata(&leftover)
                 .and_then(|m| m.modified())
@@ -64,8 +62,7 @@ pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<Prun
                 .unwrap_or(false);
             if old {
                 if !dry_run {
-                    let _ = std::fs::remove_dir_all(&leftover)
-                        .or_else(|_| std::fs::remove_file(&leftover));
+                    let _ = std::fs::remove_dir_all(&leftover).or_else(|_| std::fs::remove_file(&leftover));
                     reporter.log(&format!("prune removed leftover {}", leftover.display()));
                 }
                 plan.leftovers.push(leftover);
@@ -106,8 +103,7 @@ fn prune_store(
             for file in entry.files() {
                 plan.removed_bytes += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
                 if !dry_run {
-                    std::fs::remove_file(&file)
-                        .with_context(|| format!("removing {}", file.display()))?;
+                    std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
                 }
             }
             if !dry_run {
@@ -152,11 +148,7 @@ impl PrunePlan {
             }
         }
         for l in &self.leftovers {
-            println!(
-                "  {:<12} {:<55} left by an interrupted run",
-                remove,
-                l.display()
-            );
+            println!("  {:<12} {:<55} left by an interrupted run", remove, l.display());
         }
         let removed: usize = self
             .groups
@@ -165,11 +157,7 @@ impl PrunePlan {
             .sum();
         println!(
             "{} {} sets ({})",
-            if self.dry_run {
-                "would remove"
-            } else {
-                "removed"
-            },
+            if self.dry_run { "would remove" } else { "removed" },
             removed,
             crate::progress::human_bytes(self.removed_bytes)
         );

@@ -43,11 +43,7 @@ pub fn resolve_set(config: &Config, set: Option<&PathBuf>, latest: bool) -> Resu
     }
 }
 
-pub fn restore(
-    config: &Config,
-    request: &RestoreRequest,
-    reporter: &Reporter,
-) -> Result<RestoreOutcome> {
+pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -> Result<RestoreOutcome> {
     let path = resolve_set(config, request.set.as_ref(), request.latest)?;
     reporter.info(&format!("checking {} before restoring", path.display()));
     let (findings, _scan, source) = crate::verify::quick(&path, false, reporter)?;
@@ -73,27 +69,28 @@ pub fn restore(
         }
         (None, None) => manifest.databases.clone(),
     };
-    let safety_dir = config.safety_dir.clone().unwrap_or_else(|| {
-        path.parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join("safety")
-    });
+    let safety_dir = config
+        .safety_dir
+        .clone()
+        .unwrap_or_else(|| path.parent().unwrap_or(std::path::Path::new(".")).join("safety"));
 
     let mut summaries = Vec::new();
     for db in &chosen {
         let target_url = match &request.to {
             Some(to) => to.clone(),
             None if db.engine == "sqlite" => format!("sqlite:{}", db.source),
+            None if db.engine == "postgresql" => db.source.clone(),
             None => crate::usage_bail!(
                 "the set does not record where {} came from in a usable form: pass --to",
                 db.name
             ),
         };
-        let target = engine::open(&DatabaseSpec {
+        let spec = DatabaseSpec {
             name: Some(db.name.clone()),
             url: target_url,
             ..Default::default()
-        })?;
+        };
+        let target = engine::open(&spec, &config.engine)?;
         if target.kind() != db.engine {
             crate::usage_bail!(
                 "{} is a {} backup and cannot be restored into a {} target",
@@ -103,7 +100,7 @@ pub fn restore(
             );
         }
         let exists = target.target_exists()?;
-        if exists && !request.force {
+        if exists && !request.force && !config.engine.clean {
             let question = format!(
                 "Replace {} with {} from {}?",
                 target.redacted_source(),
@@ -117,10 +114,7 @@ pub fn restore(
                 );
             }
             if !super::confirm(&question) {
-                crate::usage_bail!(
-                    "restore cancelled; {} was not changed",
-                    target.redacted_source()
-                );
+                crate::usage_bail!("restore cancelled; {} was not changed", target.redacted_source());
             }
         }
         let mut before_change = || -> Result<Option<PathBuf>> {
@@ -147,11 +141,7 @@ pub fn restore(
             })?;
             Ok(Some(outcome.path))
         };
-        reporter.info(&format!(
-            "restoring {} into {}",
-            db.name,
-            target.redacted_source()
-        ));
+        reporter.info(&format!("restoring {} into {}", db.name, target.redacted_source()));
         let summary = target
             .restore(&source, db, &mut before_change, reporter)
             .with_context(|| format!("restoring {} into {}", db.name, target.redacted_source()))?;

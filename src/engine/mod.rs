@@ -2,6 +2,7 @@
 //! database into members, restores it from them, and measures tables and
 //! schema so that a backup can be compared with what it came from.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
@@ -47,6 +48,25 @@ impl DatabaseSpec {
             ..Default::default()
         }
     }
+}
+
+/// How engines dump and restore, beyond where the database is.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Parallel connections for dump and restore.
+    pub jobs: usize,
+    pub schema_only: bool,
+    pub data_only: bool,
+    /// Which tables a backup takes.
+    pub selection: postgres::select::Selection,
+    /// Keep owners and grants.
+    pub with_privileges: bool,
+    /// Restore: drop what the target holds first.
+    pub clean: bool,
+    /// Restore: into a new database that replaces the target at the end.
+    pub create_db: bool,
+    /// Restore: only these tables' rows.
+    pub restore_tables: Vec<String>,
 }
 
 /// Live measurements of a database: what `compare` holds against a set.
@@ -112,9 +132,7 @@ pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
                     .collect();
                 matched.sort();
                 if matched.is_empty() {
-                    bail!(
-                        "no SQLite database matches {path:?}: check the pattern and the working directory"
-                    );
+                    bail!("no SQLite database matches {path:?}: check the pattern and the working directory");
                 }
                 for p in matched {
                     out.push(DatabaseSpec {
@@ -132,12 +150,10 @@ pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
     let names: Vec<String> = out
         .iter()
         .map(|s| {
-            s.name
-                .clone()
-                .unwrap_or_else(|| match sqlite::path_of(&s.url) {
-                    Some(p) => sqlite::default_name(std::path::Path::new(&p)),
-                    None => String::new(),
-                })
+            s.name.clone().unwrap_or_else(|| match sqlite::path_of(&s.url) {
+                Some(p) => sqlite::default_name(std::path::Path::new(&p)),
+                None => String::new(),
+            })
         })
         .collect();
     for (spec, name) in out.iter_mut().zip(unique_names(&names)) {
@@ -149,28 +165,26 @@ pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
 }
 
 /// Opens the engine a URL or path names.
-pub fn open(spec: &DatabaseSpec) -> Result<Box<dyn Engine>> {
+pub fn open(spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     if let Some(path) = sqlite::path_of(&spec.url) {
         return Ok(Box::new(sqlite::SqliteEngine::new(
             spec.name.clone(),
             PathBuf::from(path),
         )));
     }
-    let scheme = spec
-        .url
-        .split_once("://")
-        .map(|(s, _)| s.to_ascii_lowercase());
+    if postgres::connect::is_postgres_url(&spec.url) {
+        let mut options = options.clone();
+        options.selection.tables.extend(spec.tables.iter().cloned());
+        options
+            .selection
+            .exclude_tables
+            .extend(spec.exclude_tables.iter().cloned());
+        let engine = postgres::PostgresEngine::new(spec.name.clone(), &spec.url, options)
+            .map_err(|e| anyhow::Error::new(crate::error::UsageError(format!("{e:#}"))))?;
+        return Ok(Box::new(engine));
+    }
+    let scheme = spec.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some(s)
-            if s == "postgres"
-                || s == "postgresql"
-                || s.starts_with("postgresql+")
-                || s.starts_with("postgres+") =>
-        {
-            crate::usage_bail!(
-                "PostgreSQL support is not in this build yet: back up SQLite databases (sqlite:PATH)"
-            )
-        }
         Some(s) => crate::usage_bail!(
             "unknown database URL scheme {s:?}: use sqlite:PATH, a .db/.sqlite path, or postgres://..."
         ),
@@ -242,18 +256,15 @@ mod tests {
 
     #[test]
     fn names_are_made_unique() {
-        let names = vec![
-            "a".to_string(),
-            "a".to_string(),
-            "b".to_string(),
-            "a".to_string(),
-        ];
+        let names = vec!["a".to_string(), "a".to_string(), "b".to_string(), "a".to_string()];
         assert_eq!(unique_names(&names), vec!["a", "a-2", "b", "a-3"]);
     }
 
     #[test]
     fn unknown_schemes_are_usage_errors() {
-        let err = open(&DatabaseSpec::parse("mysql://x/y")).err().unwrap();
+        let err = open(&DatabaseSpec::parse("mysql://x/y"), &EngineOptions::default())
+            .err()
+            .unwrap();
         assert!(format!("{err:#}").contains("unknown database URL scheme"));
     }
 }

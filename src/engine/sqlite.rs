@@ -24,10 +24,7 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// `sqlite://PATH`, `sqlite:///ABSOLUTE`, or a path ending in `.db`,
 /// `.sqlite`, `.sqlite3` or `.db3`, or an existing SQLite file.
 pub fn path_of(url: &str) -> Option<String> {
-    if let Some(rest) = url
-        .strip_prefix("sqlite:")
-        .or_else(|| url.strip_prefix("sqlite3:"))
-    {
+    if let Some(rest) = url.strip_prefix("sqlite:").or_else(|| url.strip_prefix("sqlite3:")) {
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let rest = rest.split_once('?').map_or(rest, |(p, _)| p);
         return Some(rest.to_string());
@@ -43,10 +40,7 @@ pub fn path_of(url: &str) -> Option<String> {
         return Some(url.to_string());
     }
     let mut header = [0u8; 16];
-    let is_sqlite = File::open(url)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .is_ok()
-        && &header == SQLITE_HEADER;
+    let is_sqlite = File::open(url).and_then(|mut f| f.read_exact(&mut header)).is_ok() && &header == SQLITE_HEADER;
     is_sqlite.then(|| url.to_string())
 }
 
@@ -78,7 +72,10 @@ impl SqliteEngine {
         let path = &self.path;
         let mut header = [0u8; 16];
         let mut file = File::open(path).with_context(|| {
-            format!("cannot open SQLite database {}: check the path (relative paths start from the working directory)", path.display())
+            format!(
+                "cannot open SQLite database {}: check the path (relative paths start from the working directory)",
+                path.display()
+            )
         })?;
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             bail!("{} is a directory, not a SQLite database", path.display());
@@ -89,11 +86,9 @@ impl SqliteEngine {
                 path.display()
             );
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(30))?;
         Ok(conn)
     }
@@ -121,8 +116,7 @@ impl Engine for SqliteEngine {
         copy_snapshot(&source, &copy_path, &self.path, reporter)?;
         drop(source);
 
-        let copy = Connection::open(&copy_path)
-            .with_context(|| format!("opening the copy {}", copy_path.display()))?;
+        let copy = Connection::open(&copy_path).with_context(|| format!("opening the copy {}", copy_path.display()))?;
         integrity_check(&copy).with_context(|| {
             format!("the copy of {} fails PRAGMA integrity_check: the source database is damaged; repair it (sqlite3 .recover) before backing it up", self.path.display())
         })?;
@@ -132,9 +126,7 @@ impl Engine for SqliteEngine {
             [],
             |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
         )?;
-        copy.close()
-            .map_err(|(_, e)| e)
-            .context("closing the copy")?;
+        copy.close().map_err(|(_, e)| e).context("closing the copy")?;
         remove_wal_files(&copy_path);
 
         let file_name = self
@@ -184,9 +176,7 @@ impl Engine for SqliteEngine {
     }
 
     fn target_exists(&self) -> Result<bool> {
-        Ok(std::fs::metadata(&self.path)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false))
+        Ok(std::fs::metadata(&self.path).map(|m| m.len() > 0).unwrap_or(false))
     }
 
     fn restore(
@@ -206,21 +196,14 @@ impl Engine for SqliteEngine {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
         let file_name = target
             .file_name()
             .context("the restore target has no file name")?
             .to_string_lossy();
-        let temp = TempFile(dir.join(format!(
-            ".{file_name}.lifeboat-restore-{}",
-            std::process::id()
-        )));
+        let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
-        let task = reporter.task(
-            &format!("unpacking {}", database.name),
-            Some(member.raw_size),
-        );
+        let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));
         {
             let mut out = BufWriter::with_capacity(1 << 20, fsutil::create_private(&temp.0)?);
             let mut input = set.open(&member.path)?;
@@ -236,23 +219,20 @@ impl Engine for SqliteEngine {
                 .into_inner()
                 .map_err(|e| e.into_error())
                 .with_context(|| fsutil::write_hint(&temp.0))?;
-            file.sync_all()
-                .with_context(|| fsutil::write_hint(&temp.0))?;
+            file.sync_all().with_context(|| fsutil::write_hint(&temp.0))?;
         }
         task.finish();
 
         let mut checks = Vec::new();
         {
-            let copy = Connection::open(&temp.0)
-                .with_context(|| format!("opening restored copy {}", temp.0.display()))?;
-            integrity_check(&copy).context(
-                "the restored copy fails PRAGMA integrity_check; the target was not changed",
-            )?;
+            let copy =
+                Connection::open(&temp.0).with_context(|| format!("opening restored copy {}", temp.0.display()))?;
+            integrity_check(&copy)
+                .context("the restored copy fails PRAGMA integrity_check; the target was not changed")?;
             checks.push("integrity_check ok".to_string());
             let found = inspect(&copy)?;
-            compare_with_manifest(database, &found).context(
-                "the restored copy does not match the manifest; the target was not changed",
-            )?;
+            compare_with_manifest(database, &found)
+                .context("the restored copy does not match the manifest; the target was not changed")?;
             checks.push(format!(
                 "{} tables match the manifest's row counts and digests",
                 found.tables.len()
@@ -260,13 +240,9 @@ impl Engine for SqliteEngine {
             if found.schema_fingerprint == database.schema_fingerprint {
                 checks.push("schema fingerprint matches".to_string());
             } else {
-                bail!(
-                    "the restored copy's schema fingerprint differs from the manifest; the target was not changed"
-                );
+                bail!("the restored copy's schema fingerprint differs from the manifest; the target was not changed");
             }
-            copy.close()
-                .map_err(|(_, e)| e)
-                .context("closing restored copy")?;
+            copy.close().map_err(|(_, e)| e).context("closing restored copy")?;
         }
         remove_wal_files(&temp.0);
 
@@ -318,14 +294,8 @@ fn remove_wal_files(db: &Path) {
 
 /// Copies the database page by page inside one read transaction, so the
 /// copy is one committed state even while others write.
-fn copy_snapshot(
-    source: &Connection,
-    copy_path: &Path,
-    source_path: &Path,
-    reporter: &Reporter,
-) -> Result<()> {
-    let mut dest =
-        Connection::open(copy_path).with_context(|| format!("creating {}", copy_path.display()))?;
+fn copy_snapshot(source: &Connection, copy_path: &Path, source_path: &Path, reporter: &Reporter) -> Result<()> {
+    let mut dest = Connection::open(copy_path).with_context(|| format!("creating {}", copy_path.display()))?;
     source
         .execute_batch("BEGIN DEFERRED")
         .context("starting a read transaction")?;
@@ -343,9 +313,7 @@ fn copy_snapshot(
             {
                 backup::StepResult::Done => break,
                 backup::StepResult::More => {}
-                backup::StepResult::Busy | backup::StepResult::Locked => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
+                backup::StepResult::Busy | backup::StepResult::Locked => std::thread::sleep(Duration::from_millis(50)),
                 _ => {}
             }
             let p = copier.progress();
@@ -359,9 +327,7 @@ fn copy_snapshot(
     })();
     let _ = source.execute_batch("COMMIT");
     result?;
-    dest.close()
-        .map_err(|(_, e)| e)
-        .context("closing the copy")?;
+    dest.close().map_err(|(_, e)| e).context("closing the copy")?;
     Ok(())
 }
 
@@ -406,11 +372,9 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
         .collect();
     let mut tables = Vec::new();
     for (kind, name, _, sql) in &objects {
-        let is_virtual = sql.as_deref().is_some_and(|s| {
-            s.trim_start()
-                .to_ascii_uppercase()
-                .starts_with("CREATE VIRTUAL")
-        });
+        let is_virtual = sql
+            .as_deref()
+            .is_some_and(|s| s.trim_start().to_ascii_uppercase().starts_with("CREATE VIRTUAL"));
         if kind == "table" && !is_virtual {
             tables.push(table_stats(conn, name).with_context(|| format!("reading table {name}"))?);
         }
@@ -463,6 +427,7 @@ fn table_stats(conn: &Connection, table: &str) -> Result<TableStats> {
         rows: digest.rows(),
         raw_bytes,
         digest: digest.hex(),
+        sql_name: None,
     })
 }
 
@@ -518,18 +483,9 @@ mod tests {
 
     #[test]
     fn urls_and_paths() {
-        assert_eq!(
-            path_of("sqlite:data/app.db").as_deref(),
-            Some("data/app.db")
-        );
-        assert_eq!(
-            path_of("sqlite:///abs/app.db").as_deref(),
-            Some("/abs/app.db")
-        );
-        assert_eq!(
-            path_of("sqlite://rel.db?mode=ro").as_deref(),
-            Some("rel.db")
-        );
+        assert_eq!(path_of("sqlite:data/app.db").as_deref(), Some("data/app.db"));
+        assert_eq!(path_of("sqlite:///abs/app.db").as_deref(), Some("/abs/app.db"));
+        assert_eq!(path_of("sqlite://rel.db?mode=ro").as_deref(), Some("rel.db"));
         assert_eq!(path_of("x/app.sqlite3").as_deref(), Some("x/app.sqlite3"));
         assert_eq!(path_of("postgres://h/db"), None);
         assert_eq!(path_of("/nonexistent/file"), None);
@@ -565,8 +521,7 @@ mod tests {
                 revision: "abc123".into()
             })
         );
-        conn.execute_batch("UPDATE t SET b = 'z' WHERE a = 2")
-            .unwrap();
+        conn.execute_batch("UPDATE t SET b = 'z' WHERE a = 2").unwrap();
         let after = inspect(&conn).unwrap();
         let t = |i: &Inspection| i.tables.iter().find(|t| t.name == "t").unwrap().clone();
         assert_eq!(t(&before).rows, t(&after).rows);

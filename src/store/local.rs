@@ -51,10 +51,7 @@ impl SetName {
                 continue;
             }
             if let Ok(naive) = NaiveDateTime::parse_from_str(candidate, TIME_FORMAT) {
-                let label = after
-                    .strip_prefix('-')
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string);
+                let label = after.strip_prefix('-').filter(|l| !l.is_empty()).map(str::to_string);
                 return Some(SetName {
                     set: stem[..i - 1].to_string(),
                     time: Utc.from_utc_datetime(&naive),
@@ -160,12 +157,7 @@ impl LocalStore {
                 size: meta.len(),
             });
         }
-        sets.sort_by(|a, b| {
-            a.name
-                .time
-                .cmp(&b.name.time)
-                .then(a.file_name.cmp(&b.file_name))
-        });
+        sets.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.file_name.cmp(&b.file_name)));
         Ok(sets)
     }
 
@@ -177,10 +169,7 @@ impl LocalStore {
             .find(|s| set.is_none_or(|n| s.name.set == n))
             .with_context(|| match set {
                 Some(n) => format!("no backup set named {n:?} in {}", self.dir.display()),
-                None => format!(
-                    "no backup sets in {}: run `lifeboat backup` first",
-                    self.dir.display()
-                ),
+                None => format!("no backup sets in {}: run `lifeboat backup` first", self.dir.display()),
             })
     }
 

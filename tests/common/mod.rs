@@ -38,12 +38,7 @@ pub fn text(out: &Output) -> String {
 /// Runs lifeboat, requires exit code `code`, returns stdout.
 pub fn expect(dir: &Path, args: &[&str], code: i32) -> String {
     let out = run(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "lifeboat {args:?}:\n{}",
-        text(&out)
-    );
+    assert_eq!(out.status.code(), Some(code), "lifeboat {args:?}:\n{}", text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -74,11 +69,7 @@ pub fn agent_db(dir: &Path, name: &str, scale: f64) -> PathBuf {
 }
 
 pub fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 runs");
+    let out = Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3 runs");
     assert!(out.status.success(), "sqlite3 {sql}: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
@@ -94,12 +85,7 @@ pub fn only_set(dir: &Path) -> PathBuf {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "tar"))
         .collect();
-    assert_eq!(
-        sets.len(),
-        1,
-        "expected one set in {}: {sets:?}",
-        dir.display()
-    );
+    assert_eq!(sets.len(), 1, "expected one set in {}: {sets:?}", dir.display());
     sets[0].clone()
 }
 
@@ -183,8 +169,6 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Read;
     let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .unwrap();
+    flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
     out
 }

@@ -1,0 +1,507 @@
+//! Connecting: `postgres://` and SQLAlchemy-style URLs, the `PG*` variables,
+//! `*_FILE` secrets, sslmode through rustls, and the session settings that
+//! make COPY output the same on every server.
+
+use anyhow::{Context, Result, bail};
+use postgres::config::SslMode;
+use postgres::{Client, Config};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How TLS is used, as libpq's `sslmode` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl std::str::FromStr for TlsMode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "disable" => TlsMode::Disable,
+            "allow" | "prefer" => TlsMode::Prefer,
+            "require" => TlsMode::Require,
+            "verify-ca" => TlsMode::VerifyCa,
+            "verify-full" => TlsMode::VerifyFull,
+            other => bail!("unknown sslmode {other:?}: use disable, prefer, require, verify-ca or verify-full"),
+        })
+    }
+}
+
+/// A resolved connection target. Holds the password, so it is never
+/// printed; `redacted` is what logs and manifests show.
+#[derive(Clone)]
+pub struct Target {
+    pub config: Config,
+    pub tls: TlsMode,
+    pub root_cert: Option<String>,
+    pub dbname: String,
+    pub redacted: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+/// Whether `url` is a PostgreSQL URL lifeboat understands.
+pub fn is_postgres_url(url: &str) -> bool {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return false;
+    };
+    let base = scheme.split('+').next().unwrap_or("").to_ascii_lowercase();
+    base == "postgres" || base == "postgresql"
+}
+
+/// The environment lifeboat reads connection settings from; a parameter so
+/// tests need not change the process environment.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|v| !v.is_empty())
+}
+
+/// Reads a `*_FILE` variable: the file holds the secret (Docker secrets).
+fn secret_from_file(env: Env, key: &str) -> Result<Option<String>> {
+    let Some(path) = env(key) else { return Ok(None) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the password file named by {key}"))?;
+    Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+}
+
+/// Parses a URL and fills what it leaves out from the environment.
+pub fn parse(url: &str, env: Env) -> Result<Target> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .context("a PostgreSQL URL starts with postgres://")?;
+    if !is_postgres_url(url) {
+        bail!("{scheme}:// is not a PostgreSQL URL");
+    }
+    // SQLAlchemy's `postgresql+asyncpg://` names a Python driver; the
+    // server is the same. Parameters only drivers know are dropped.
+    let (base, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let mut passthrough = Vec::new();
+    let mut tls_text = None;
+    let mut root_cert = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "sslmode" => tls_text = Some(v.to_string()),
+            "ssl" => {
+                tls_text = Some(if v == "true" || v == "require" {
+                    "require".into()
+                } else {
+                    v.to_string()
+                })
+            }
+            "sslrootcert" => root_cert = Some(percent_decode(v)),
+            "user"
+            | "password"
+            | "dbname"
+            | "options"
+            | "application_name"
+            | "host"
+            | "hostaddr"
+            | "port"
+            | "connect_timeout"
+            | "keepalives"
+            | "keepalives_idle"
+            | "target_session_attrs"
+            | "channel_binding" => passthrough.push(pair.to_string()),
+            _ => {}
+        }
+    }
+    let normalized = if passthrough.is_empty() {
+        format!("postgresql://{base}")
+    } else {
+        format!("postgresql://{base}?{}", passthrough.join("&"))
+    };
+    let mut config: Config = normalized
+        .parse()
+        .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL {}: {e}", redact_url(url)))?;
+
+    if config.get_hosts().is_empty() {
+        let host = env("PGHOST").unwrap_or_else(|| "localhost".into());
+        for h in host.split(',') {
+            config.host(h);
+        }
+    }
+    if config.get_ports().is_empty()
+        && let Some(port) = env("PGPORT")
+    {
+        config.port(
+            port.parse()
+                .with_context(|| format!("PGPORT {port:?} is not a port number"))?,
+        );
+    }
+    if config.get_user().is_none() {
+        let user = env("PGUSER")
+            .or_else(|| env("USER"))
+            .unwrap_or_else(|| "postgres".into());
+        config.user(&user);
+    }
+    if config.get_password().is_none() {
+        let password = match env("PGPASSWORD") {
+            Some(p) => Some(p),
+            None => match secret_from_file(env, "PGPASSWORD_FILE")? {
+                Some(p) => Some(p),
+                None => secret_from_file(env, "POSTGRES_PASSWORD_FILE")?,
+            },
+        };
+        if let Some(p) = password {
+            config.password(p);
+        }
+    }
+    if config.get_dbname().is_none() {
+        let db = env("PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or("postgres").to_string());
+        config.dbname(&db);
+    }
+    if config.get_connect_timeout().is_none() {
+        let secs = env("PGCONNECT_TIMEOUT").and_then(|s| s.parse().ok()).unwrap_or(10);
+        config.connect_timeout(Duration::from_secs(secs));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("lifeboat");
+    }
+    let tls: TlsMode = tls_text
+        .or_else(|| env("PGSSLMODE"))
+        .as_deref()
+        .unwrap_or("prefer")
+        .parse()?;
+    let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT"));
+    config.ssl_mode(match tls {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    let dbname = config.get_dbname().unwrap_or("postgres").to_string();
+    let redacted = describe(&config);
+    Ok(Target {
+        config,
+        tls,
+        root_cert,
+        dbname,
+        redacted,
+    })
+}
+
+/// `postgresql://user@host:port/db`, never with a password.
+pub fn describe(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgresql://{}@{}:{}/{}",
+        config.get_user().unwrap_or(""),
+        host,
+        port,
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// A URL with any password replaced by `***`, for messages about URLs that
+/// could not even be parsed.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = tail
+        .split('&')
+        .map(|p| {
+            if p.starts_with("password=") || p.contains("?password=") {
+                p.split("password=").next().unwrap_or("").to_string() + "password=***"
+            } else {
+                p.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{scheme}://{authority}{tail}")
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Settings every lifeboat session uses, so COPY text and catalog output
+/// are the same whatever the server's or role's defaults are.
+pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
+SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
+SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+SELECT pg_catalog.set_config('search_path', '', false);";
+
+impl Target {
+    /// The same server, another database.
+    pub fn with_dbname(&self, dbname: &str) -> Target {
+        let mut t = self.clone();
+        t.config.dbname(dbname);
+        t.dbname = dbname.to_string();
+        t.redacted = describe(&t.config);
+        t
+    }
+
+    /// Opens a session with lifeboat's settings.
+    pub fn connect(&self) -> Result<Client> {
+        let result = match self.tls {
+            TlsMode::Disable => self.config.connect(postgres::NoTls),
+            mode => self.config.connect(tls_connector(mode, self.root_cert.as_deref())?),
+        };
+        let mut client = result.map_err(|e| explain(e, self))?;
+        client
+            .batch_execute(SESSION_SETUP)
+            .with_context(|| format!("setting up the session on {}", self.redacted))?;
+        Ok(client)
+    }
+}
+
+/// Turns a connection error into a message that says what to do. The
+/// server's own message never holds the password.
+fn explain(err: postgres::Error, target: &Target) -> anyhow::Error {
+    let text = err.to_string();
+    let detail = err.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| {
+        let mut chain = text.clone();
+        let mut source = std::error::Error::source(&err);
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        chain
+    });
+    let code = err.code().map(|c| c.code().to_string());
+    let hint = match code.as_deref() {
+        Some("28P01") | Some("28000") => "check the user and password (the URL, PGPASSWORD or PGPASSWORD_FILE)",
+        Some("3D000") => "check the database name, or create it first",
+        _ if detail.contains("timed out") || detail.contains("timeout") => {
+            "the server did not answer in time: check the host, the port and any firewall (PGCONNECT_TIMEOUT sets the wait)"
+        }
+        _ if detail.contains("refused") => {
+            "nothing listens there: check the host and port, and that the server is running"
+        }
+        _ if detail.to_ascii_lowercase().contains("tls") || detail.contains("certificate") => {
+            "TLS failed: check sslmode and sslrootcert"
+        }
+        _ => "check the URL and that the server is reachable",
+    };
+    anyhow::anyhow!("cannot connect to {}: {detail}; {hint}", target.redacted)
+}
+
+fn tls_connector(mode: TlsMode, root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("configuring TLS")?;
+    let config = match mode {
+        TlsMode::VerifyCa | TlsMode::VerifyFull => {
+            let roots = Arc::new(root_store(root_cert)?);
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                .build()
+                .context("configuring certificate verification")?;
+            let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = if mode == TlsMode::VerifyCa {
+                Arc::new(ChainOnly(verifier))
+            } else {
+                verifier
+            };
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth()
+        }
+        // libpq's prefer and require encrypt without checking the
+        // certificate; verify-ca and verify-full are the modes that check.
+        _ => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+            .with_no_client_auth(),
+    };
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+fn root_store(root_cert: Option<&str>) -> Result<rustls::RootCertStore> {
+    use pki_types::pem::PemObject;
+    let mut store = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(path) if path != "system" => {
+            for cert in
+                pki_types::CertificateDer::pem_file_iter(path).with_context(|| format!("reading sslrootcert {path}"))?
+            {
+                store
+                    .add(cert.with_context(|| format!("reading a certificate from {path}"))?)
+                    .with_context(|| format!("adding a certificate from {path}"))?;
+            }
+        }
+        _ => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    Ok(store)
+}
+
+/// Checks the chain but not the host name (sslmode=verify-ca).
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &pki_types::CertificateDer<'_>,
+        intermediates: &[pki_types::CertificateDer<'_>],
+        server_name: &pki_types::ServerName<'_>,
+        ocsp: &[u8],
+        now: pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Encrypts without checking who answers (sslmode=require and prefer).
+#[derive(Debug)]
+struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &pki_types::CertificateDer<'_>,
+        _: &[pki_types::CertificateDer<'_>],
+        _: &pki_types::ServerName<'_>,
+        _: &[u8],
+        _: pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    #[test]
+    fn urls_and_environment() {
+        let env = env_of(&[("PGPASSWORD", "from-env"), ("PGPORT", "6543")]);
+        let t = parse(
+            "postgresql+asyncpg://app:s3cret@db.example:5433/shop?sslmode=require&prepared_statement_cache_size=0",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(t.dbname, "shop");
+        assert_eq!(t.tls, TlsMode::Require);
+        assert_eq!(t.config.get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(t.redacted, "postgresql://app@db.example:5433/shop");
+        assert!(!format!("{t:?}").contains("s3cret"));
+
+        let t = parse("postgres://app@db/shop", &env).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"from-env"[..]));
+        assert_eq!(t.config.get_ports(), &[6543]);
+        assert_eq!(t.tls, TlsMode::Prefer);
+    }
+
+    #[test]
+    fn password_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let path = file.to_string_lossy().into_owned();
+        let env = move |k: &str| (k == "PGPASSWORD_FILE").then(|| path.clone());
+        let t = parse("postgres://app@db/shop", &env).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"from-file"[..]));
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(
+            redact_url("postgres://u:p%40ss@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=x"),
+            "postgres://h/db?user=u&password=***"
+        );
+        assert!("verify-all".parse::<TlsMode>().is_err());
+        assert!(is_postgres_url("postgresql+psycopg://h/db"));
+        assert!(!is_postgres_url("mysql://h/db"));
+    }
+}

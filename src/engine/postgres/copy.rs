@@ -1,0 +1,149 @@
+//! Table data as members: `COPY ... TO STDOUT` in text format, each chunk a
+//! plain SQL script (`COPY ... FROM stdin;`, the rows, `\.`) that psql can
+//! run, digested row by row on the way.
+
+use super::catalog::TableData;
+use crate::archive::manifest::{Member, TableStats};
+use crate::archive::writer::Staging;
+use crate::digest::RowDigest;
+use crate::progress::Task;
+use anyhow::{Context, Result};
+use postgres::Client;
+use std::io::{BufRead, BufReader, Read, Write};
+
+/// Raw bytes after which a table's data continues in a new member.
+pub const CHUNK_BYTES: u64 = 256 << 20;
+
+pub fn copy_out_sql(table: &TableData) -> String {
+    if table.columns.is_empty() {
+        format!("COPY {} TO STDOUT", table.qualified)
+    } else {
+        format!("COPY {} ({}) TO STDOUT", table.qualified, table.columns.join(", "))
+    }
+}
+
+fn copy_in_header(table: &TableData) -> String {
+    if table.columns.is_empty() {
+        format!("COPY {} FROM stdin;\n", table.qualified)
+    } else {
+        format!("COPY {} ({}) FROM stdin;\n", table.qualified, table.columns.join(", "))
+    }
+}
+
+/// Reads every row of a table; `sink` gets each line with its newline.
+pub fn read_rows(
+    client: &mut Client,
+    table: &TableData,
+    mut sink: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<TableStats> {
+    let reader = client
+        .copy_out(copy_out_sql(table).as_str())
+        .with_context(|| format!("reading table {}", table.display))?;
+    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let mut digest = RowDigest::new();
+    let mut raw_bytes = 0u64;
+    let mut line = Vec::with_capacity(4096);
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading table {}", table.display))?;
+        if n == 0 {
+            break;
+        }
+        let row = line.strip_suffix(b"\n").unwrap_or(&line);
+        digest.add_row(row);
+        raw_bytes += n as u64;
+        sink(&line)?;
+    }
+    Ok(TableStats {
+        name: table.display.clone(),
+        rows: digest.rows(),
+        raw_bytes,
+        digest: digest.hex(),
+        sql_name: Some(table.qualified.clone()),
+    })
+}
+
+/// Dumps one table into one or more members.
+pub fn dump_table(
+    client: &mut Client,
+    table: &TableData,
+    staging: &Staging,
+    database: &str,
+    seq: usize,
+    task: &Task,
+) -> Result<(Vec<Member>, TableStats)> {
+    let header = copy_in_header(table);
+    let base = format!("1-data-{seq:05}-{}", crate::archive::safe_component(&table.display));
+    let mut members = Vec::new();
+    let mut part = 1;
+    let mut current = staging.member(database, &format!("{base}.sql"), "data", Some(&table.display))?;
+    current.write_all(header.as_bytes())?;
+    let mut in_chunk = 0u64;
+    let stats = read_rows(client, table, |line| {
+        if in_chunk >= CHUNK_BYTES {
+            current.write_all(b"\\.\n\n")?;
+            part += 1;
+            let next = staging.member(
+                database,
+                &format!("{base}-part{part}.sql"),
+                "data",
+                Some(&table.display),
+            )?;
+            members.push(std::mem::replace(&mut current, next).finish()?);
+            current.write_all(header.as_bytes())?;
+            in_chunk = 0;
+        }
+        current.write_all(line)?;
+        in_chunk += line.len() as u64;
+        task.inc(line.len() as u64);
+        Ok(())
+    })?;
+    current.write_all(b"\\.\n\n")?;
+    members.push(current.finish()?);
+    Ok((members, stats))
+}
+
+/// Loads one data member: its first line is the COPY statement, then rows
+/// up to `\.`. Returns the number of rows.
+pub fn load_member(client: &mut Client, member: impl Read) -> Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 20, member);
+    let mut statement = String::new();
+    let mut rows = 0u64;
+    loop {
+        statement.clear();
+        if reader.read_line(&mut statement)? == 0 {
+            return Ok(rows);
+        }
+        let trimmed = statement.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !trimmed.starts_with("COPY ") || !trimmed.ends_with("FROM stdin;") {
+            anyhow::bail!(
+                "a data member does not start with COPY ... FROM stdin; (found {:?})",
+                trimmed.chars().take(80).collect::<String>()
+            );
+        }
+        let mut writer = client.copy_in(trimmed.trim_end_matches(';')).context("starting COPY")?;
+        let mut line = Vec::with_capacity(4096);
+        let mut ended = false;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line == b"\\.\n" || line == b"\\." {
+                ended = true;
+                break;
+            }
+            writer.write_all(&line)?;
+            rows += 1;
+        }
+        if !ended {
+            anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
+        }
+        writer.finish().context("finishing COPY")?;
+    }
+}

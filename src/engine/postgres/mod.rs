@@ -1,0 +1,774 @@
+//! PostgreSQL, spoken natively through the protocol: no pg_dump on the
+//! machine and no client/server version mismatch, for servers 12 to 18.
+
+pub mod catalog;
+pub mod connect;
+pub mod copy;
+pub mod select;
+
+use super::{BeforeChange, Engine, EngineOptions, Inspection, MIGRATION_TABLES, RestoreSummary};
+use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, TableStats};
+use crate::archive::reader::SetSource;
+use crate::archive::writer::Staging;
+use crate::digest::{schema_fingerprint, sha256_hex};
+use crate::progress::Reporter;
+use anyhow::{Context, Result, bail};
+use catalog::{Catalog, Item};
+use connect::Target;
+use postgres::Client;
+use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct PostgresEngine {
+    name: String,
+    target: Target,
+    options: EngineOptions,
+}
+
+const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+    WHERE c.relkind IN ('r','p','v','m','S','f') AND n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e')) \
+    + (SELECT count(*) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+    WHERE n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e'))";
+
+impl PostgresEngine {
+    pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
+        let target = connect::parse(url, &connect::process_env)?;
+        let name = crate::archive::safe_component(name.as_deref().unwrap_or(&target.dbname));
+        Ok(PostgresEngine { name, target, options })
+    }
+
+    fn jobs(&self) -> usize {
+        self.options.jobs.max(1)
+    }
+}
+
+/// Structural items as schema objects, and their fingerprint.
+fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
+    let objects: Vec<SchemaObject> = cat
+        .pre_data
+        .iter()
+        .chain(&cat.indexes)
+        .chain(&cat.post_data)
+        .filter(|i| i.structural)
+        .map(|i| SchemaObject {
+            kind: i.kind.to_string(),
+            name: i.name.clone(),
+            sha256: sha256_hex(i.sql.as_bytes()),
+        })
+        .collect();
+    let fingerprint = schema_fingerprint(&objects);
+    (objects, fingerprint)
+}
+
+fn migration(client: &mut Client, cat: &Catalog) -> Option<Migration> {
+    for (table, query) in MIGRATION_TABLES {
+        let Some(t) = cat.tables.iter().find(|t| t.display.rsplit('.').next() == Some(table)) else {
+            continue;
+        };
+        let sql = query.replacen(&format!("FROM {table}"), &format!("FROM {}", t.qualified), 1);
+        let revisions: Vec<String> = match client.query(sql.as_str(), &[]) {
+            Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect(),
+            Err(_) => continue,
+        };
+        if !revisions.is_empty() {
+            return Some(Migration {
+                table: table.to_string(),
+                revision: revisions.join(","),
+            });
+        }
+    }
+    None
+}
+
+fn write_script(staging: &Staging, database: &str, file: &str, role: &str, items: &[Item]) -> Result<Member> {
+    let mut member = staging.member(database, file, role, None)?;
+    member.write_all(catalog::script(items).as_bytes())?;
+    member.finish()
+}
+
+/// Explains objects the engine cannot carry, and stops.
+fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
+    if cat.unsupported.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&str> = cat.unsupported.iter().take(20).map(String::as_str).collect();
+    bail!(
+        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}{}. \
+         Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
+        shown.join("; "),
+        if cat.unsupported.len() > shown.len() {
+            format!(" and {} more", cat.unsupported.len() - shown.len())
+        } else {
+            String::new()
+        }
+    )
+}
+
+impl Engine for PostgresEngine {
+    fn kind(&self) -> &'static str {
+        "postgresql"
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn redacted_source(&self) -> String {
+        self.target.redacted.clone()
+    }
+
+    fn backup(&self, staging: &Staging, reporter: &Reporter) -> Result<DatabaseManifest> {
+        let source = &self.target.redacted;
+        let mut main = self.target.connect()?;
+        main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let snapshot: Option<String> = if self.jobs() > 1 {
+            match main.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]) {
+                Ok(r) => Some(r.get(0)),
+                Err(e) => {
+                    reporter.warn(&format!(
+                        "the server refused to share its snapshot ({e}); dumping over one connection"
+                    ));
+                    main.batch_execute("ROLLBACK; BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
+            .with_context(|| format!("reading the schema of {source}"))?;
+        refuse_unsupported(&cat, source)?;
+        if !cat.tables.is_empty() && !self.options.schema_only {
+            let names: Vec<&str> = cat.tables.iter().map(|t| t.qualified.as_str()).collect();
+            main.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).map_err(|e| {
+                let detail = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+                anyhow::anyhow!("cannot read every table of {source}: {detail}; grant the backup user SELECT on it, or leave it out with --exclude-table")
+            })?;
+        }
+
+        let mut members = Vec::new();
+        if !self.options.data_only {
+            members.push(write_script(
+                staging,
+                &self.name,
+                "0-pre-data.sql",
+                "pre-data",
+                &cat.pre_data,
+            )?);
+        }
+        let mut tables: Vec<TableStats> = Vec::new();
+        if !self.options.schema_only {
+            let (data_members, stats) = self.dump_data(&mut main, snapshot.as_deref(), &cat, staging, reporter)?;
+            members.extend(data_members);
+            tables = stats;
+        }
+        let migration = migration(&mut main, &cat);
+        let mut post = cat.post_data.clone();
+        for (_, name) in &cat.sequences {
+            let r = main
+                .query_one(format!("SELECT last_value, is_called FROM {name}").as_str(), &[])
+                .with_context(|| format!("reading sequence {name}"))?;
+            post.push(Item {
+                kind: "sequence value",
+                name: name.clone(),
+                sql: format!(
+                    "SELECT pg_catalog.setval({}, {}, {});",
+                    catalog::quote_literal(name),
+                    r.get::<_, i64>(0),
+                    r.get::<_, bool>(1)
+                ),
+                structural: false,
+            });
+        }
+        if !self.options.data_only {
+            members.push(write_script(
+                staging,
+                &self.name,
+                "2-indexes.sql",
+                "indexes",
+                &cat.indexes,
+            )?);
+            members.push(write_script(
+                staging,
+                &self.name,
+                "3-post-data.sql",
+                "post-data",
+                &post,
+            )?);
+        } else {
+            let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
+            members.push(write_script(
+                staging,
+                &self.name,
+                "3-post-data.sql",
+                "post-data",
+                &values,
+            )?);
+        }
+        main.batch_execute("COMMIT")?;
+        let (schema_objects, schema_fingerprint) = schema_objects(&cat);
+        Ok(DatabaseManifest {
+            name: self.name.clone(),
+            engine: "postgresql".into(),
+            source: source.clone(),
+            server_version: Some(cat.server_version.clone()),
+            encoding: Some(cat.encoding.clone()),
+            consistent_snapshot: true,
+            user_version: None,
+            migration,
+            schema_fingerprint,
+            schema_objects,
+            tables,
+            members,
+        })
+    }
+
+    fn inspect(&self) -> Result<Inspection> {
+        let mut client = self.target.connect()?;
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let cat = catalog::read(&mut client, &self.options.selection, self.options.with_privileges)?;
+        let mut tables = Vec::new();
+        for t in &cat.tables {
+            tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
+        }
+        let migration = migration(&mut client, &cat);
+        client.batch_execute("COMMIT")?;
+        let (schema_objects, schema_fingerprint) = schema_objects(&cat);
+        Ok(Inspection {
+            tables,
+            schema_objects,
+            schema_fingerprint,
+            migration,
+        })
+    }
+
+    fn target_exists(&self) -> Result<bool> {
+        let mut client = match self.target.connect() {
+            Ok(c) => c,
+            Err(e) if format!("{e:#}").contains("does not exist") => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let count: i64 = client.query_one(USER_OBJECTS, &[])?.get(0);
+        Ok(count > 0)
+    }
+
+    fn restore(
+        &self,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+    ) -> Result<RestoreSummary> {
+        let started = std::time::Instant::now();
+        let checks = if self.options.create_db {
+            self.restore_via_new_database(set, database, before_change, reporter)?
+        } else {
+            self.restore_in_place(set, database, before_change, reporter)?
+        };
+        reporter.log(&format!(
+            "restored {} into {} in {:.1}s",
+            database.name,
+            self.target.redacted,
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(RestoreSummary {
+            database: database.name.clone(),
+            target: self.target.redacted.clone(),
+            tables: database.tables.len(),
+            rows: database.tables.iter().map(|t| t.rows).sum(),
+            checks,
+            safety_backup: None,
+        })
+    }
+}
+
+/// Members of one role, in set order.
+fn members_of<'a>(database: &'a DatabaseManifest, role: &'a str) -> impl Iterator<Item = &'a Member> {
+    database.members.iter().filter(move |m| m.role == role)
+}
+
+fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
+    let mut sql = String::new();
+    std::io::Read::read_to_string(&mut set.open(&member.path)?, &mut sql)
+        .with_context(|| format!("reading {}", member.path))?;
+    client.batch_execute(&sql).map_err(|e| {
+        let detail = e
+            .as_db_error()
+            .map(|d| {
+                format!(
+                    "{}{}",
+                    d.message(),
+                    d.detail().map(|x| format!(" ({x})")).unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|| e.to_string());
+        anyhow::anyhow!("running {}: {detail}", member.path)
+    })
+}
+
+impl PostgresEngine {
+    fn wanted_table(&self, name: &str) -> bool {
+        self.options.restore_tables.is_empty()
+            || self.options.restore_tables.iter().any(|p| match p.split_once('.') {
+                Some(_) => select::matches(p, name),
+                None => select::matches(p, name.rsplit('.').next().unwrap_or(name)),
+            })
+    }
+
+    fn dump_data(
+        &self,
+        main: &mut Client,
+        snapshot: Option<&str>,
+        cat: &Catalog,
+        staging: &Staging,
+        reporter: &Reporter,
+    ) -> Result<(Vec<Member>, Vec<TableStats>)> {
+        let mut order: Vec<usize> = (0..cat.tables.len()).collect();
+        // Largest first, so the last table to finish is a small one.
+        order.sort_by_key(|&i| std::cmp::Reverse(cat.tables[i].bytes));
+        let queue = Mutex::new(order);
+        let results: Mutex<Vec<(usize, Vec<Member>, TableStats)>> = Mutex::new(Vec::new());
+        let failed = AtomicBool::new(false);
+        let task = reporter.task(&format!("dumping {}", self.name), None);
+        let work = |client: &mut Client| -> Result<()> {
+            loop {
+                if failed.load(Ordering::SeqCst) {
+                    return Ok(());
+                }
+                let Some(i) = queue.lock().expect("queue").pop() else {
+                    return Ok(());
+                };
+                let table = &cat.tables[i];
+                match copy::dump_table(client, table, staging, &self.name, i + 1, &task) {
+                    Ok((members, stats)) => results.lock().expect("results").push((i, members, stats)),
+                    Err(e) => {
+                        failed.store(true, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let errors: Vec<anyhow::Error> = std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            if let Some(snapshot) = snapshot {
+                for _ in 1..self.jobs().min(cat.tables.len().max(1)) {
+                    let work = &work;
+                    let target = &self.target;
+                    handles.push(scope.spawn(move || -> Result<()> {
+                        let mut client = target.connect()?;
+                        client.batch_execute(&format!(
+                            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+                            catalog::quote_literal(snapshot)
+                        ))?;
+                        work(&mut client)?;
+                        client.batch_execute("COMMIT")?;
+                        Ok(())
+                    }));
+                }
+            }
+            let mut errors = Vec::new();
+            if let Err(e) = work(main) {
+                errors.push(e);
+            }
+            for h in handles {
+                match h.join() {
+                    Ok(Err(e)) => {
+                        // A worker that could not join the snapshot leaves
+                        // its share to the others; a failed table is fatal.
+                        if failed.load(Ordering::SeqCst) {
+                            errors.push(e);
+                        } else {
+                            reporter.warn(&format!(
+                                "a parallel worker could not start ({e:#}); the others carry on"
+                            ));
+                        }
+                    }
+                    Ok(Ok(())) => {}
+                    Err(_) => errors.push(anyhow::anyhow!("a dump worker panicked")),
+                }
+            }
+            errors
+        });
+        task.finish();
+        if let Some(e) = errors.into_iter().next() {
+            return Err(e);
+        }
+        // Workers that failed to start leave tables in the queue.
+        let left: Vec<usize> = std::mem::take(&mut *queue.lock().expect("queue"));
+        let mut results = results.into_inner().expect("results");
+        for i in left {
+            let (m, s) = copy::dump_table(main, &cat.tables[i], staging, &self.name, i + 1, &task)?;
+            results.push((i, m, s));
+        }
+        results.sort_by_key(|r| r.0);
+        let mut members = Vec::new();
+        let mut stats = Vec::new();
+        for (_, m, s) in results {
+            members.extend(m);
+            stats.push(s);
+        }
+        Ok((members, stats))
+    }
+
+    /// Restores into the existing target in one transaction: a failure at
+    /// any point rolls back and leaves the database as it was.
+    fn restore_in_place(
+        &self,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+    ) -> Result<Vec<String>> {
+        let mut client = match self.target.connect() {
+            Ok(c) => c,
+            Err(e) if format!("{e:#}").contains("does not exist") => {
+                return Err(e.context(format!(
+                    "database {} does not exist: create it, or pass --create-db",
+                    self.target.dbname
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let non_empty = client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0;
+        before_change()?;
+        client.batch_execute("BEGIN")?;
+        if non_empty && !self.options.data_only {
+            reporter.info(&format!(
+                "dropping what {} holds before restoring (--clean)",
+                self.target.redacted
+            ));
+            clean(&mut client)?;
+        }
+        self.load(&mut client, set, database, reporter)?;
+        let checks = self.check_counts(&mut client, database)?;
+        client.batch_execute("COMMIT").context("committing the restore")?;
+        Ok(checks)
+    }
+
+    fn load(
+        &self,
+        client: &mut Client,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        reporter: &Reporter,
+    ) -> Result<()> {
+        if !self.options.data_only {
+            for m in members_of(database, "pre-data") {
+                run_script(client, set, m)?;
+            }
+        }
+        if !self.options.schema_only {
+            let task = reporter.task(
+                &format!("loading {}", database.name),
+                Some(members_of(database, "data").map(|m| m.raw_size).sum()),
+            );
+            for m in members_of(database, "data") {
+                if !m.table.as_deref().is_some_and(|t| self.wanted_table(t)) {
+                    continue;
+                }
+                copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                task.inc(m.raw_size);
+            }
+            task.finish();
+        }
+        if !self.options.data_only {
+            for m in members_of(database, "indexes") {
+                run_script(client, set, m)?;
+            }
+        }
+        for m in members_of(database, "post-data") {
+            run_script(client, set, m)?;
+        }
+        Ok(())
+    }
+
+    fn check_counts(&self, client: &mut Client, database: &DatabaseManifest) -> Result<Vec<String>> {
+        if self.options.schema_only {
+            return Ok(vec!["schema restored; no data was asked for".into()]);
+        }
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for t in database.tables.iter().filter(|t| self.wanted_table(&t.name)) {
+            let Some(sql_name) = &t.sql_name else { continue };
+            let count: i64 = client
+                .query_one(format!("SELECT count(*) FROM ONLY {sql_name}").as_str(), &[])?
+                .get(0);
+            if count as u64 != t.rows {
+                problems.push(format!("{} has {count} rows, the manifest says {}", t.name, t.rows));
+            }
+            checked += 1;
+        }
+        if !problems.is_empty() {
+            bail!("the restored tables do not match the manifest: {}", problems.join("; "));
+        }
+        Ok(vec![format!(
+            "{checked} tables have the row counts the manifest records"
+        )])
+    }
+
+    /// Restores into a new database beside the target, then swaps it in:
+    /// a failure drops the new database and the target is untouched.
+    fn restore_via_new_database(
+        &self,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+    ) -> Result<Vec<String>> {
+        let maintenance = self.target.with_dbname("postgres");
+        let mut admin = maintenance
+            .connect()
+            .or_else(|_| self.target.with_dbname("template1").connect())?;
+        let temp = format!("{}_lifeboat_restore_{}", self.target.dbname, std::process::id());
+        let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'",
+                quoted(&temp)
+            ))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "creating a database for the restore: {}; the user needs CREATEDB for --create-db",
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| e.to_string())
+                )
+            })?;
+        let result = (|| -> Result<Vec<String>> {
+            let target = self.target.with_dbname(&temp);
+            let mut client = target.connect()?;
+            self.load_parallel(&mut client, &target, set, database, reporter)?;
+            let checks = self.check_counts(&mut client, database)?;
+            drop(client);
+            Ok(checks)
+        })();
+        let checks = match result {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+                return Err(e);
+            }
+        };
+        if let Err(e) = before_change() {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+            return Err(e);
+        }
+        let exists: bool = admin
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
+                &[&self.target.dbname],
+            )?
+            .get(0);
+        if exists {
+            admin
+                .batch_execute(&format!("DROP DATABASE {}", quoted(&self.target.dbname)))
+                .map_err(|e| anyhow::anyhow!("dropping {} to replace it: {}; close other sessions on it and run again (the restored copy was removed)", self.target.dbname, e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string())))
+                .inspect_err(|_| {
+                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+                })?;
+        }
+        admin.batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            quoted(&temp),
+            quoted(&self.target.dbname)
+        ))?;
+        Ok(checks)
+    }
+
+    /// Pre-data, then data and indexes over several connections, then the
+    /// rest of post-data.
+    fn load_parallel(
+        &self,
+        client: &mut Client,
+        target: &Target,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        reporter: &Reporter,
+    ) -> Result<()> {
+        if self.jobs() <= 1 {
+            return self.load(client, set, database, reporter);
+        }
+        if !self.options.data_only {
+            for m in members_of(database, "pre-data") {
+                run_script(client, set, m)?;
+            }
+        }
+        if !self.options.schema_only {
+            let data: Vec<&Member> = members_of(database, "data")
+                .filter(|m| m.table.as_deref().is_some_and(|t| self.wanted_table(t)))
+                .collect();
+            let task = reporter.task(
+                &format!("loading {}", database.name),
+                Some(data.iter().map(|m| m.raw_size).sum()),
+            );
+            parallel(self.jobs(), target, data, |client, m| {
+                copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                task.inc(m.raw_size);
+                Ok(())
+            })?;
+            task.finish();
+        }
+        if !self.options.data_only {
+            let mut statements = Vec::new();
+            for m in members_of(database, "indexes") {
+                let mut sql = String::new();
+                std::io::Read::read_to_string(&mut set.open(&m.path)?, &mut sql)?;
+                statements.extend(split_statements(&sql).into_iter().filter(|s| {
+                    !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
+                }));
+            }
+            parallel(self.jobs(), target, statements.iter().collect(), |client, s| {
+                client.batch_execute(s).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: {}",
+                        s.lines().last().unwrap_or(s),
+                        e.as_db_error()
+                            .map(|d| d.message().to_string())
+                            .unwrap_or_else(|| e.to_string())
+                    )
+                })
+            })?;
+        }
+        for m in members_of(database, "post-data") {
+            run_script(client, set, m)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs `work` over `items` on `jobs` connections.
+fn parallel<T: Sync>(
+    jobs: usize,
+    target: &Target,
+    items: Vec<T>,
+    work: impl Fn(&mut Client, &T) -> Result<()> + Sync,
+) -> Result<()> {
+    let queue = Mutex::new(items.iter().collect::<Vec<_>>());
+    let failed = AtomicBool::new(false);
+    let errors = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(items.len()).max(1) {
+            scope.spawn(|| {
+                let mut client = match target.connect() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        errors.lock().expect("errors").push(e);
+                        failed.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                };
+                while !failed.load(Ordering::SeqCst) {
+                    let Some(item) = queue.lock().expect("queue").pop() else {
+                        return;
+                    };
+                    if let Err(e) = work(&mut client, item) {
+                        errors.lock().expect("errors").push(e);
+                        failed.store(true, Ordering::SeqCst);
+                    }
+                }
+            });
+        }
+    });
+    match errors.into_inner().expect("errors").into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Splits SQL into statements at semicolons outside quotes, dollar quotes
+/// and comments.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                let q = bytes[i];
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    i += 1;
+                }
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'$' => {
+                if let Some(end) = sql[i + 1..].find('$') {
+                    let tag = &sql[i..i + end + 2];
+                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_') {
+                        if let Some(close) = sql[i + tag.len()..].find(tag) {
+                            i += tag.len() + close + tag.len() - 1;
+                        }
+                    }
+                }
+            }
+            b';' => {
+                let s = sql[start..=i].trim();
+                if !s.is_empty() {
+                    out.push(s.to_string());
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let rest = sql[start..].trim();
+    if !rest.is_empty()
+        && !rest
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
+    {
+        out.push(rest.to_string());
+    }
+    out
+}
+
+/// Drops every user schema and every user object in `public`, inside the
+/// caller's transaction.
+fn clean(client: &mut Client) -> Result<()> {
+    let drops: Vec<String> = client
+        .query(
+            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', n.nspname) FROM pg_catalog.pg_namespace n \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND n.nspname NOT LIKE 'pg\\_%' \
+             UNION ALL SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname) \
+             FROM pg_catalog.pg_class c WHERE c.relnamespace = 'public'::pg_catalog.regnamespace AND c.relkind IN ('r','p','v','m','S','f') \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e') \
+             UNION ALL SELECT pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::pg_catalog.regprocedure) FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'public'::pg_catalog.regnamespace \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e') \
+             UNION ALL SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', t.typname) FROM pg_catalog.pg_type t WHERE t.typnamespace = 'public'::pg_catalog.regnamespace AND t.typtype IN ('e','c','r','d') \
+             AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_type'::pg_catalog.regclass AND e.objid = t.oid AND e.deptype = 'e')",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for d in drops {
+        client
+            .batch_execute(&d)
+            .with_context(|| format!("cleaning the target: {d}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_statements;
+
+    #[test]
+    fn splits_outside_quotes() {
+        let sql = "SET x = 1;\n-- a; comment\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\nCOMMENT ON TABLE t IS 'a;b';\nCREATE INDEX \"i;x\" ON t (a);";
+        let s = split_statements(sql);
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert!(s[1].contains("SELECT 1; $$"));
+        assert!(s[2].ends_with("'a;b';"));
+    }
+}
