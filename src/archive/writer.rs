@@ -253,7 +253,7 @@ fn restore_instructions(manifest: &Manifest) -> String {
                 }
             }
             _ => out.push_str(&format!(
-                "- `{}` ({}): the members under `{}/` are plain SQL in restore order:\n\n      createdb target\n      tar -xOf <this file> '{}/*'{unpack} | psql -v ON_ERROR_STOP=1 -d target\n\n",
+                "- `{}` ({}): the members under `{}/` are plain SQL in restore order:\n\n      createdb target\n      tar --wildcards -xOf <this file> '{}/*'{unpack} | psql -v ON_ERROR_STOP=1 -d target\n\n",
                 db.name, db.engine, db.name, db.name
             )),
         }
