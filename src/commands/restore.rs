@@ -100,7 +100,10 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
             );
         }
         let exists = target.target_exists()?;
-        if exists && !request.force && !config.engine.clean {
+        // --clean asks for replacement; --data-only adds rows to tables
+        // that are meant to exist.
+        let replacing = exists && !config.engine.data_only;
+        if replacing && !request.force && !config.engine.clean {
             let question = format!(
                 "Replace {} with {} from {}?",
                 target.redacted_source(),

@@ -2,6 +2,8 @@
 //! SQLite fixtures with the real sqlite3, and build altered sets.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

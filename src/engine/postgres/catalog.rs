@@ -796,13 +796,14 @@ fn tables(
                         t.qualified, c.name
                     ));
                 }
-                if c.generated.is_empty() && c.default != parent_default {
-                    if let Some(d) = &c.default {
-                        after.push(format!(
-                            "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {d};",
-                            t.qualified, c.name
-                        ));
-                    }
+                if c.generated.is_empty()
+                    && c.default != parent_default
+                    && let Some(d) = &c.default
+                {
+                    after.push(format!(
+                        "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {d};",
+                        t.qualified, c.name
+                    ));
                 }
                 continue;
             }

@@ -118,6 +118,14 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
             _ => {}
         }
     }
+    // libpq takes PGPORT when the URL names no port; the driver would
+    // assume 5432, so the port is written into the URL.
+    let base = match env("PGPORT") {
+        Some(port) if !url_has_port(base) && !passthrough.iter().any(|p| p.starts_with("port=")) => {
+            with_port(base, &port)
+        }
+        _ => base.to_string(),
+    };
     let normalized = if passthrough.is_empty() {
         format!("postgresql://{base}")
     } else {
@@ -190,6 +198,42 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
         dbname,
         redacted,
     })
+}
+
+/// Whether the authority of a URL (after the scheme) names a port.
+fn url_has_port(base: &str) -> bool {
+    let authority = base.split('/').next().unwrap_or("");
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    hosts.split(',').any(|h| match h.rsplit_once(']') {
+        Some((_, after)) => after.starts_with(':'),
+        None => h.contains(':'),
+    })
+}
+
+/// Adds `:port` to every host of a URL's authority that names one.
+fn with_port(base: &str, port: &str) -> String {
+    let (authority, rest) = base.split_once('/').map_or((base, None), |(a, r)| (a, Some(r)));
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let hosts: Vec<String> = hosts
+        .split(',')
+        .map(|h| {
+            if h.is_empty() {
+                String::new()
+            } else {
+                format!("{h}:{port}")
+            }
+        })
+        .collect();
+    let mut out = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    out.push_str(&hosts.join(","));
+    if let Some(rest) = rest {
+        out.push('/');
+        out.push_str(rest);
+    }
+    out
 }
 
 /// `postgresql://user@host:port/db`, never with a password.
@@ -278,9 +322,34 @@ impl Target {
 
     /// Opens a session with lifeboat's settings.
     pub fn connect(&self) -> Result<Client> {
-        let result = match self.tls {
-            TlsMode::Disable => self.config.connect(postgres::NoTls),
-            mode => self.config.connect(tls_connector(mode, self.root_cert.as_deref())?),
+        // The driver's connect_timeout bounds only the TCP connect; like
+        // libpq, the whole handshake is bounded here, so a server that
+        // accepts and never answers cannot hang a nightly job.
+        let wait = self
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(10));
+        let (config, tls, root_cert) = (self.config.clone(), self.tls, self.root_cert.clone());
+        let connector = match tls {
+            TlsMode::Disable => None,
+            mode => Some(tls_connector(mode, root_cert.as_deref())?),
+        };
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let result = match connector {
+                None => config.connect(postgres::NoTls),
+                Some(c) => config.connect(c),
+            };
+            let _ = send.send(result);
+        });
+        let result = match receive.recv_timeout(wait + Duration::from_secs(1)) {
+            Ok(r) => r,
+            Err(_) => bail!(
+                "cannot connect to {}: the server did not answer in time ({}s); check the host, the port and any firewall (PGCONNECT_TIMEOUT sets the wait)",
+                self.redacted,
+                wait.as_secs()
+            ),
         };
         let mut client = result.map_err(|e| explain(e, self))?;
         client

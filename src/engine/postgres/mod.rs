@@ -263,10 +263,15 @@ impl Engine for PostgresEngine {
         reporter: &Reporter,
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
+        let mut safety_backup = None;
+        let mut remember = || -> Result<Option<std::path::PathBuf>> {
+            safety_backup = before_change()?;
+            Ok(safety_backup.clone())
+        };
         let checks = if self.options.create_db {
-            self.restore_via_new_database(set, database, before_change, reporter)?
+            self.restore_via_new_database(set, database, &mut remember, reporter)?
         } else {
-            self.restore_in_place(set, database, before_change, reporter)?
+            self.restore_in_place(set, database, &mut remember, reporter)?
         };
         reporter.log(&format!(
             "restored {} into {} in {:.1}s",
@@ -280,7 +285,7 @@ impl Engine for PostgresEngine {
             tables: database.tables.len(),
             rows: database.tables.iter().map(|t| t.rows).sum(),
             checks,
-            safety_backup: None,
+            safety_backup,
         })
     }
 }
@@ -702,10 +707,10 @@ pub fn split_statements(sql: &str) -> Vec<String> {
             b'$' => {
                 if let Some(end) = sql[i + 1..].find('$') {
                     let tag = &sql[i..i + end + 2];
-                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_') {
-                        if let Some(close) = sql[i + tag.len()..].find(tag) {
-                            i += tag.len() + close + tag.len() - 1;
-                        }
+                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_')
+                        && let Some(close) = sql[i + tag.len()..].find(tag)
+                    {
+                        i += tag.len() + close + tag.len() - 1;
                     }
                 }
             }

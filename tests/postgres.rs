@@ -1,0 +1,469 @@
+//! PostgreSQL end to end: the real binary against a real cluster, with
+//! `pg_dump --schema-only` as the fidelity oracle.
+
+mod common;
+
+use common::pg::{PASSWORD, cluster};
+use common::*;
+use std::process::Stdio;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Backs up `db` and returns the set's path.
+fn backup(dir: &std::path::Path, url: &str, extra: &[&str]) -> std::path::PathBuf {
+    let mut args = vec!["backup", url, "--out", "bk", "--quiet"];
+    args.extend_from_slice(extra);
+    let out = expect(dir, &args, 0);
+    dir.join(out.trim())
+}
+
+#[test]
+fn schema_zoo_restores_to_the_same_schema_and_rows() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("zoo_src", "schema_zoo.sql", &[]);
+    let set = backup(dir.path(), &c.url("zoo_src"), &["--jobs", "2"]);
+    let out = run(dir.path(), &["backup", &c.url("zoo_src"), "--out", "bk2"]);
+    assert!(!text(&out).contains(PASSWORD), "the password leaked into the output");
+    let manifest = String::from_utf8(read_members(&set)[0].1.clone()).unwrap();
+    assert!(!manifest.contains(PASSWORD), "the password leaked into the manifest");
+    assert!(manifest.contains("\"engine\": \"postgresql\""));
+
+    c.createdb("zoo_dst");
+    let out = expect(
+        dir.path(),
+        &["restore", set.to_str().unwrap(), "--to", &c.url("zoo_dst")],
+        0,
+    );
+    assert!(out.contains("row counts the manifest records"), "{out}");
+    assert_eq!(c.schema("zoo_src"), c.schema("zoo_dst"));
+    // Every table's digest and the schema fingerprint, through compare.
+    let cmp = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("zoo_dst"), "--json"],
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&cmp).unwrap();
+    assert_eq!(v["differences"].as_array().unwrap().len(), 0, "{cmp}");
+    assert_eq!(
+        c.psql("zoo_dst", "SELECT last_value FROM public.invoice_no"),
+        c.psql("zoo_src", "SELECT last_value FROM public.invoice_no")
+    );
+    assert_eq!(
+        c.psql(
+            "zoo_dst",
+            "SELECT \"Name\" FROM \"Billing\".\"Customer\" WHERE \"Id\" = 30"
+        ),
+        "Tab\there, newline\nthere, backslash \\ end"
+    );
+
+    // The same check catches a difference.
+    c.psql("zoo_dst", "UPDATE inventory.item SET flag = NOT flag WHERE sku = 'A-1'");
+    let cmp = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("zoo_dst"), "--json"],
+        3,
+    );
+    assert!(cmp.contains("inventory.item"), "{cmp}");
+}
+
+#[test]
+fn members_piped_through_gunzip_into_psql_rebuild_the_database() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("manual_src", "schema_zoo.sql", &[]);
+    let set = backup(dir.path(), &c.url("manual_src"), &[]);
+    c.createdb("manual_dst");
+    // Exactly what RESTORE.md tells a person to run, with -o pipefail so
+    // a failing tar or gunzip fails the pipeline.
+    let script = format!(
+        "set -o pipefail; tar --wildcards -xOf '{}' 'manual_src/*' | gunzip | PGHOST='{}' PGPORT={} PGUSER=postgres '{}' -X -q -v ON_ERROR_STOP=1 -d manual_dst",
+        set.display(),
+        c.dir.display(),
+        c.port,
+        c.bin.join("psql").display()
+    );
+    sh(dir.path(), &script);
+    assert_eq!(c.schema("manual_src"), c.schema("manual_dst"));
+    expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("manual_dst")], 0);
+    let restore_md = String::from_utf8(read_members(&set)[1].1.clone()).unwrap();
+    assert!(restore_md.contains("tar --wildcards -xOf"), "{restore_md}");
+}
+
+#[test]
+fn agent_platform_round_trip_in_parallel_into_a_new_database() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("agents_src", "agent_platform.sql", &["scale=1"]);
+    let set = backup(
+        dir.path(),
+        &c.url("agents_src"),
+        &["--jobs", "2", "--compression", "zstd"],
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&expect(dir.path(), &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
+    assert_eq!(info["databases"][0]["migration"]["revision"], "013_execution_plans");
+    assert!(
+        info["databases"][0]["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(char::is_numeric)
+    );
+    expect(dir.path(), &["verify", set.to_str().unwrap()], 0);
+
+    let out = expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &c.url("agents_dst"),
+            "--create-db",
+            "--jobs",
+            "2",
+        ],
+        0,
+    );
+    assert!(out.contains("row counts"), "{out}");
+    assert_eq!(c.schema("agents_src"), c.schema("agents_dst"));
+    expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("agents_dst")], 0);
+    let dbs = c.psql(
+        "postgres",
+        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE '%lifeboat%'",
+    );
+    assert_eq!(dbs, "", "a temporary database was left behind");
+}
+
+#[test]
+fn a_backup_during_transfers_holds_one_committed_state() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("bank");
+    c.psql(
+        "bank",
+        "CREATE TABLE checking (id int PRIMARY KEY, balance bigint NOT NULL, pad text); CREATE TABLE savings (id int PRIMARY KEY, balance bigint NOT NULL, pad text);
+         INSERT INTO checking SELECT g, 1000, repeat('x', 200) FROM generate_series(1, 200000) g;
+         INSERT INTO savings SELECT g, 1000, repeat('y', 200) FROM generate_series(1, 200000) g;",
+    );
+    let url = c.url("bank");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let moved = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let (url, stop, moved) = (url.clone(), stop.clone(), moved.clone());
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let mut i = 0i32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let id = 1 + (i % 200000);
+                let mut tx = client.transaction().unwrap();
+                tx.execute("UPDATE checking SET balance = balance - 7 WHERE id = $1", &[&id])
+                    .unwrap();
+                tx.execute("UPDATE savings SET balance = balance + 7 WHERE id = $1", &[&id])
+                    .unwrap();
+                tx.commit().unwrap();
+                moved.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                i += 1;
+            }
+        })
+    };
+    while moved.load(std::sync::atomic::Ordering::SeqCst) < 50 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let before = moved.load(std::sync::atomic::Ordering::SeqCst);
+    let set = backup(dir.path(), &url, &["--jobs", "2"]);
+    let after = moved.load(std::sync::atomic::Ordering::SeqCst);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().unwrap();
+    assert!(after > before, "the writer kept moving money during the backup");
+
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &c.url("bank_copy"),
+            "--create-db",
+        ],
+        0,
+    );
+    let totals = c.psql("bank_copy", "SELECT (SELECT sum(balance) FROM checking) + (SELECT sum(balance) FROM savings), (SELECT 200000 * 1000 - sum(balance) FROM checking)");
+    let (total, moved_out) = totals.split_once('|').unwrap();
+    assert_eq!(total, "400000000", "money appeared or vanished: {totals}");
+    let transfers: u64 = moved_out.parse::<u64>().unwrap() / 7;
+    assert!(
+        transfers >= before && transfers <= after,
+        "{transfers} transfers is not a committed state between {before} and {after}"
+    );
+}
+
+#[test]
+fn connection_problems_are_explained_without_the_secret() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("conn");
+    let wrong = c.url_as("postgres", "not-the-password-xyz", "conn");
+    let out = run(dir.path(), &["backup", &wrong, "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("password"), "{t}");
+    assert!(!t.contains("not-the-password-xyz"), "the password leaked: {t}");
+
+    let out = run(dir.path(), &["backup", &c.url("no_such_db"), "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("does not exist"), "{}", text(&out));
+
+    // A server that accepts the connection and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let hold = std::thread::spawn(move || {
+        let conn = silent.accept();
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        drop(conn);
+    });
+    let out = lifeboat(dir.path())
+        .args([
+            "backup",
+            &format!("postgres://u:secret-xyz@127.0.0.1:{port}/db?sslmode=disable"),
+            "--out",
+            "bk",
+        ])
+        .env("PGCONNECT_TIMEOUT", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("did not answer in time") || t.contains("timed out"), "{t}");
+    assert!(!t.contains("secret-xyz"));
+    hold.join().unwrap();
+    assert!(
+        !dir.path().join("bk").exists() || std::fs::read_dir(dir.path().join("bk")).unwrap().next().is_none(),
+        "a failed backup left files"
+    );
+}
+
+#[test]
+fn a_table_the_user_may_not_read_is_named() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("perm");
+    c.psql(
+        "perm",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reader') THEN CREATE ROLE reader LOGIN PASSWORD 'reader-pw'; END IF; END $$;
+         CREATE TABLE open_data (x int); CREATE TABLE salaries (x int); GRANT SELECT ON open_data TO reader;",
+    );
+    let out = run(
+        dir.path(),
+        &["backup", &c.url_as("reader", "reader-pw", "perm"), "--out", "bk"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("salaries"), "{t}");
+    assert!(t.contains("--exclude-table"), "{t}");
+    let out = expect(
+        dir.path(),
+        &[
+            "backup",
+            &c.url_as("reader", "reader-pw", "perm"),
+            "--out",
+            "bk",
+            "--exclude-table",
+            "salaries",
+            "--json",
+        ],
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["databases"][0]["tables"], 1);
+}
+
+#[test]
+fn the_server_stopping_mid_dump_leaves_no_set() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("midway");
+    c.psql(
+        "midway",
+        "CREATE TABLE big AS SELECT g, md5(g::text) || md5((g*3)::text) AS t FROM generate_series(1, 3000000) g",
+    );
+    let child = lifeboat(dir.path())
+        .args([
+            "backup",
+            &c.url("midway"),
+            "--out",
+            "bk",
+            "--jobs",
+            "1",
+            "--compression",
+            "gzip",
+            "--level",
+            "9",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut killed = false;
+    for _ in 0..400 {
+        let n = c.psql("postgres", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = 'midway' AND query LIKE 'COPY%'");
+        if n != "0" {
+            killed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(killed, "the dump finished before it could be interrupted");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("bk"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "files left after a failed backup: {left:?}");
+}
+
+#[test]
+fn restore_refuses_a_non_empty_database_and_cleans_when_asked() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("busy_src", "schema_zoo.sql", &[]);
+    let set = backup(dir.path(), &c.url("busy_src"), &[]);
+    c.createdb("busy_dst");
+    c.psql("busy_dst", "CREATE TABLE precious (x int); INSERT INTO precious VALUES (42); CREATE SCHEMA other; CREATE TABLE other.t (y int);");
+    let before = c.schema("busy_dst");
+    let out = run(
+        dir.path(),
+        &["restore", set.to_str().unwrap(), "--to", &c.url("busy_dst")],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--force"), "{}", text(&out));
+    assert_eq!(c.schema("busy_dst"), before, "a refused restore changed the database");
+
+    // A restore that fails midway rolls back: nothing changed.
+    let mut members = read_members(&set);
+    let post = members
+        .iter_mut()
+        .find(|(n, _)| n.ends_with("3-post-data.sql.gz"))
+        .unwrap();
+    let mut sql = gunzip(&post.1);
+    sql.extend_from_slice(b"SELECT 1/0;\n");
+    post.1 = gzip(&sql);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    for m in manifest["databases"][0]["members"].as_array_mut().unwrap() {
+        if let Some((_, bytes)) = members.iter().find(|(n, _)| n == m["path"].as_str().unwrap()) {
+            m["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes)));
+            m["size"] = serde_json::json!(bytes.len());
+            m["raw_size"] = serde_json::json!(gunzip(bytes).len());
+        }
+    }
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    let broken = dir.path().join("bk/busy_src-20200101T000000Z.tar");
+    write_set(&broken, &members);
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            broken.to_str().unwrap(),
+            "--to",
+            &c.url("busy_dst"),
+            "--clean",
+            "--no-safety-backup",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("division by zero"), "{}", text(&out));
+    assert_eq!(c.schema("busy_dst"), before, "a failed restore left changes behind");
+    assert_eq!(c.psql("busy_dst", "SELECT x FROM precious"), "42");
+
+    let out = expect(
+        dir.path(),
+        &["restore", set.to_str().unwrap(), "--to", &c.url("busy_dst"), "--clean"],
+        0,
+    );
+    assert!(out.contains("safety backup"), "{out}");
+    assert_eq!(c.schema("busy_src"), c.schema("busy_dst"));
+    // The safety backup holds what was there before.
+    let safety = only_set(&dir.path().join("bk/safety"));
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            safety.to_str().unwrap(),
+            "--to",
+            &c.url("busy_before"),
+            "--create-db",
+        ],
+        0,
+    );
+    assert_eq!(c.psql("busy_before", "SELECT x FROM precious"), "42");
+}
+
+#[test]
+fn table_selection_schema_only_and_data_only() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("sel_src", "agent_platform.sql", &["scale=0"]);
+    c.psql("sel_src", "INSERT INTO agent_registry VALUES ('extra', '1', '{}')");
+    let set = backup(
+        dir.path(),
+        &c.url("sel_src"),
+        &["-t", "agent_*", "-t", "public.tenants", "-t", "users"],
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&expect(dir.path(), &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
+    let mut tables: Vec<&str> = info["databases"][0]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    tables.sort();
+    assert_eq!(tables, ["public.agent_registry", "public.tenants", "public.users"]);
+    c.createdb("sel_dst");
+    expect(
+        dir.path(),
+        &["restore", set.to_str().unwrap(), "--to", &c.url("sel_dst")],
+        0,
+    );
+    assert_eq!(c.psql("sel_dst", "SELECT count(*) FROM agent_registry"), "4");
+
+    let schema = backup(dir.path(), &c.url("sel_src"), &["--schema-only"]);
+    c.createdb("schema_dst");
+    expect(
+        dir.path(),
+        &["restore", schema.to_str().unwrap(), "--to", &c.url("schema_dst")],
+        0,
+    );
+    assert_eq!(c.schema("sel_src"), c.schema("schema_dst"));
+    assert_eq!(c.psql("schema_dst", "SELECT count(*) FROM agent_registry"), "0");
+
+    let data = backup(dir.path(), &c.url("sel_src"), &["--data-only", "-t", "agent_registry"]);
+    c.psql("schema_dst", "ALTER TABLE agent_registry DISABLE TRIGGER USER");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            data.to_str().unwrap(),
+            "--to",
+            &c.url("schema_dst"),
+            "--data-only",
+        ],
+        0,
+    );
+    assert_eq!(c.psql("schema_dst", "SELECT count(*) FROM agent_registry"), "4");
+}
+
+#[test]
+fn objects_the_engine_cannot_carry_stop_the_backup_by_name() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("odd");
+    c.psql("odd", "CREATE TABLE t (x int); SELECT lo_create(4242); CREATE FUNCTION f_eq(int, int) RETURNS bool LANGUAGE sql AS 'SELECT $1 = $2'; CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = f_eq);");
+    let out = run(dir.path(), &["backup", &c.url("odd"), "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("large object oid 4242"), "{t}");
+    assert!(t.contains("operator public.===(integer,integer)"), "{t}");
+    assert!(!dir.path().join("bk").exists() || std::fs::read_dir(dir.path().join("bk")).unwrap().next().is_none());
+}
