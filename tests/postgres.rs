@@ -83,7 +83,7 @@ fn members_piped_through_gunzip_into_psql_rebuild_the_database() {
         set.display(),
         c.dir.display(),
         c.port,
-        c.bin.join("psql").display()
+        c.tool("psql").display()
     );
     sh(dir.path(), &script);
     assert_eq!(c.schema("manual_src"), c.schema("manual_dst"));
@@ -466,4 +466,64 @@ fn objects_the_engine_cannot_carry_stop_the_backup_by_name() {
     assert!(t.contains("large object oid 4242"), "{t}");
     assert!(t.contains("operator public.===(integer,integer)"), "{t}");
     assert!(!dir.path().join("bk").exists() || std::fs::read_dir(dir.path().join("bk")).unwrap().next().is_none());
+}
+
+#[test]
+fn sslmodes_through_rustls() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("tls");
+    c.psql(
+        "tls",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'tlsuser') THEN CREATE ROLE tlsuser LOGIN PASSWORD 'tls-pw'; END IF; END $$; \
+         CREATE TABLE t (x int); INSERT INTO t VALUES (1); GRANT SELECT ON t TO tlsuser;",
+    );
+    let ca = c.dir.join("ca.crt");
+    let url = |host: &str, mode: &str| {
+        format!(
+            "postgresql://tlsuser:tls-pw@{host}:{}/tls?sslmode={mode}&sslrootcert={}",
+            c.port,
+            ca.display()
+        )
+    };
+    // The server rejects tlsuser without TLS, so success proves encryption.
+    let out = run(dir.path(), &["backup", &url("127.0.0.1", "disable"), "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for (host, mode) in [
+        ("127.0.0.1", "require"),
+        ("127.0.0.1", "prefer"),
+        ("127.0.0.1", "verify-ca"),
+        ("localhost", "verify-full"),
+    ] {
+        let out = run(dir.path(), &["backup", &url(host, mode), "--out", "bk", "--quiet"]);
+        assert_eq!(out.status.code(), Some(0), "sslmode={mode} host={host}: {}", text(&out));
+    }
+    // verify-full checks the name: the certificate is for localhost only.
+    let out = run(dir.path(), &["backup", &url("127.0.0.1", "verify-full"), "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("TLS") || text(&out).contains("certificate"),
+        "{}",
+        text(&out)
+    );
+    // Without the CA, the public roots do not vouch for a test certificate.
+    let no_ca = format!(
+        "postgresql://tlsuser:tls-pw@localhost:{}/tls?sslmode=verify-full",
+        c.port
+    );
+    let out = run(dir.path(), &["backup", &no_ca, "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    // PGSSLMODE applies when the URL has no sslmode.
+    let out = lifeboat(dir.path())
+        .args([
+            "backup",
+            &format!("postgresql://tlsuser:tls-pw@127.0.0.1:{}/tls", c.port),
+            "--out",
+            "bk",
+            "--quiet",
+        ])
+        .env("PGSSLMODE", "require")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
 }

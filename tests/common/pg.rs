@@ -20,10 +20,8 @@ static DATA_DIR: OnceLock<(PathBuf, PathBuf, bool)> = OnceLock::new();
 
 /// The PostgreSQL binaries: LIFEBOAT_TEST_PG_BIN, or the newest Debian
 /// install, or initdb on PATH.
-pub fn pg_bin() -> PathBuf {
-    if let Ok(dir) = std::env::var("LIFEBOAT_TEST_PG_BIN") {
-        return PathBuf::from(dir);
-    }
+/// The newest Debian PostgreSQL bin directory, if any.
+fn pg_bin_debian() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -37,7 +35,28 @@ pub fn pg_bin() -> PathBuf {
         .filter(|(_, p)| p.join("initdb").exists())
         .collect();
     found.sort();
-    if let Some((_, p)) = found.pop() {
+    found.pop().map(|(_, p)| p)
+}
+
+/// Every user object's definition from the server's own functions.
+const CATALOG_LISTING: &str = "SELECT string_agg(x, E'\\n' ORDER BY x) FROM ( \
+    SELECT format('column %s.%s %s %s %s %s', table_schema, table_name, column_name, data_type, is_nullable, column_default) AS x FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+    UNION ALL SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) FROM pg_constraint WHERE connamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) AND contype <> 'n' \
+    UNION ALL SELECT format('index %s', pg_get_indexdef(indexrelid)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'pg_toast'::regnamespace, 'information_schema'::regnamespace) \
+    UNION ALL SELECT format('view %s %s', oid::regclass, pg_get_viewdef(oid)) FROM pg_class WHERE relkind IN ('v', 'm') AND relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) \
+    UNION ALL SELECT format('trigger %s', pg_get_triggerdef(oid)) FROM pg_trigger WHERE NOT tgisinternal \
+    UNION ALL SELECT format('policy %s %s %s', polrelid::regclass, polname, pg_get_expr(polqual, polrelid)) FROM pg_policy \
+    UNION ALL SELECT format('function %s', pg_get_functiondef(p.oid)) FROM pg_proc p WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace) AND p.prokind <> 'a' \
+    UNION ALL SELECT format('type %s %s', t.oid::regtype, t.typtype) FROM pg_type t WHERE t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace, 'pg_toast'::regnamespace) \
+    UNION ALL SELECT format('sequence %s %s %s %s', seqrelid::regclass, seqstart, seqincrement, seqmax) FROM pg_sequence \
+    UNION ALL SELECT format('comment %s %s', classoid::regclass, description) FROM pg_description WHERE objoid >= 16384 \
+    ) s";
+
+pub fn pg_bin() -> PathBuf {
+    if let Ok(dir) = std::env::var("LIFEBOAT_TEST_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    if let Some(p) = pg_bin_debian() {
         return p;
     }
     let which = Command::new("sh")
@@ -81,6 +100,34 @@ extern "C" fn stop_cluster() {
         if let Some(parent) = data.parent() {
             let _ = std::fs::remove_dir_all(parent);
         }
+    }
+}
+
+/// A CA and a server certificate for `localhost` signed by it, for the
+/// sslmode tests: `ca.crt`, `server.crt`, `server.key` in `dir`.
+fn make_certificates(dir: &Path) {
+    let d = dir.display();
+    let script = format!(
+        "set -e; cd '{d}'; \
+         openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=lifeboat-test-ca -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign 2>/dev/null; \
+         openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost 2>/dev/null; \
+         printf 'subjectAltName=DNS:localhost\\nextendedKeyUsage=serverAuth\\nbasicConstraints=CA:FALSE\\n' > server.ext; \
+         openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile server.ext 2>/dev/null; \
+         chmod 600 server.key"
+    );
+    let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if is_root() {
+        Command::new("chown")
+            .arg("postgres")
+            .arg(dir.join("server.key"))
+            .arg(dir.join("server.crt"))
+            .status()
+            .unwrap();
     }
 }
 
@@ -136,10 +183,16 @@ pub fn cluster() -> &'static Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        make_certificates(&dir);
+        // tlsuser may only come in over TLS: a test that connects as it
+        // proves the connection was encrypted.
+        let hba = data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(&hba, format!("hostssl all tlsuser 127.0.0.1/32 scram-sha-256\nhost all tlsuser 0.0.0.0/0 reject\n{rules}")).unwrap();
         let port = free_port();
         let opts = format!(
-            "-k {} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100",
-            dir.display()
+            "-k {dir} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100 -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key",
+            dir = dir.display()
         );
         let log = dir.join("log");
         let out = as_server_user(
@@ -185,15 +238,23 @@ impl Cluster {
         )
     }
 
+    /// A client tool: from the server's bin directory when it has one
+    /// (the npm server packages do not), else Debian's newest.
+    pub fn tool(&self, tool: &str) -> PathBuf {
+        let own = self.bin.join(tool);
+        if own.exists() {
+            return own;
+        }
+        let debian = pg_bin_debian().map(|d| d.join(tool)).filter(|p| p.exists());
+        debian.unwrap_or_else(|| PathBuf::from(tool))
+    }
+
     fn client_cmd(&self, tool: &str) -> Command {
-        let mut c = Command::new(self.bin.join(tool));
+        let mut c = Command::new(self.tool(tool));
         c.env("PGHOST", &self.dir)
             .env("PGPORT", self.port.to_string())
             .env("PGUSER", "postgres");
         c.env_remove("PGPASSWORD").env_remove("PGDATABASE");
-        if let Ok(lib) = std::env::var("LIFEBOAT_TEST_PG_LIB") {
-            c.env("LD_LIBRARY_PATH", lib);
-        }
         c
     }
 

@@ -120,8 +120,8 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     schemas(client, &mut pending)?;
     extensions(client, &mut pending)?;
     collations(client, cat.version_num, &mut pending)?;
-    types(client, &mut pending, &mut cat.unsupported)?;
-    functions(client, &mut pending, &mut cat.unsupported)?;
+    types(client, cat.version_num, &mut pending)?;
+    functions(client, &mut pending)?;
     let identity_seqs = sequences(client, &mut pending, &mut cat)?;
     let relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
@@ -136,7 +136,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     )?;
     views(client, &relations, &excluded, &mut pending)?;
 
-    cat.pre_data = order(client, pending)?;
+    cat.pre_data = order(client, cat.version_num, pending)?;
     let kept: HashSet<Oid> = relations
         .iter()
         .filter(|r| !excluded.contains(&r.oid))
@@ -365,7 +365,12 @@ fn collations(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
     Ok(())
 }
 
-fn types(client: &mut Client, out: &mut Vec<Pending>, _unsupported: &mut [String]) -> Result<()> {
+fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()> {
+    let multirange = if version >= 140000 {
+        "(SELECT pg_catalog.format('%I.%I', mn.nspname, mt.typname) FROM pg_catalog.pg_type mt JOIN pg_catalog.pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid)"
+    } else {
+        "NULL::text"
+    };
     let sql = format!(
         "SELECT t.oid, t.typtype::text, pg_catalog.format('%I.%I', n.nspname, t.typname), t.typrelid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
          WHERE {USER_NS} AND {} AND (t.typtype IN ('e', 'r', 'd') OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid) = 'c'))",
@@ -408,15 +413,15 @@ fn types(client: &mut Client, out: &mut Vec<Pending>, _unsupported: &mut [String
             }
             "r" => {
                 let r = client.query_one(
-                    "SELECT pg_catalog.format_type(r.rngsubtype, NULL), \
+                    format!("SELECT pg_catalog.format_type(r.rngsubtype, NULL), \
                      CASE WHEN r.rngcollation <> 0 THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
                      pg_catalog.format('%I.%I', on_.nspname, oc.opcname), \
                      CASE WHEN r.rngcanonical <> 0 THEN r.rngcanonical::pg_catalog.regproc::text END, \
                      CASE WHEN r.rngsubdiff <> 0 THEN r.rngsubdiff::pg_catalog.regproc::text END, \
-                     (SELECT pg_catalog.format('%I.%I', mn.nspname, mt.typname) FROM pg_catalog.pg_type mt JOIN pg_catalog.pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid) \
+                     {multirange} \
                      FROM pg_catalog.pg_range r JOIN pg_catalog.pg_opclass oc ON oc.oid = r.rngsubopc JOIN pg_catalog.pg_namespace on_ ON on_.oid = oc.opcnamespace \
                      LEFT JOIN pg_catalog.pg_collation co ON co.oid = r.rngcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
-                     WHERE r.rngtypid = $1",
+                     WHERE r.rngtypid = $1").as_str(),
                     &[&oid],
                 )?;
                 let mut opts = vec![
@@ -482,7 +487,7 @@ fn types(client: &mut Client, out: &mut Vec<Pending>, _unsupported: &mut [String
     Ok(())
 }
 
-fn functions(client: &mut Client, out: &mut Vec<Pending>, _unsupported: &mut [String]) -> Result<()> {
+fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
         "SELECT p.oid, p.prokind::text, pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)), \
          CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END \
@@ -966,7 +971,7 @@ fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, o
 
 /// Orders pre-data so that everything comes after what it depends on;
 /// among objects that are free to go, by kind and then by name.
-fn order(client: &mut Client, pending: Vec<Pending>) -> Result<Vec<Item>> {
+fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec<Item>> {
     let mut owner: HashMap<Key, Key> = HashMap::new();
     for r in client.query("SELECT oid, adrelid FROM pg_catalog.pg_attrdef", &[])? {
         owner.insert((PG_ATTRDEF, r.get(0)), (PG_CLASS, r.get(1)));
@@ -1005,13 +1010,15 @@ fn order(client: &mut Client, pending: Vec<Pending>) -> Result<Vec<Item>> {
             owner.insert((PG_TYPE, oid), (PG_TYPE, elem));
         }
     }
-    for r in client
-        .query(
+    let multiranges = if version >= 140000 {
+        client.query(
             "SELECT rngmultitypid, rngtypid FROM pg_catalog.pg_range WHERE rngtypid >= 16384",
             &[],
-        )
-        .unwrap_or_default()
-    {
+        )?
+    } else {
+        Vec::new()
+    };
+    for r in multiranges {
         owner.insert((PG_TYPE, r.get(0)), (PG_TYPE, r.get(1)));
     }
     for r in client.query(
