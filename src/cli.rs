@@ -110,9 +110,55 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
+    /// Verify the set right after writing it: none, quick or restore.
+    #[arg(long, env = "LIFEBOAT_VERIFY")]
+    pub verify: Option<String>,
+
+    #[command(flatten)]
+    pub checks: CheckArgs,
+
     /// Print a JSON summary instead of the set's path.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How sets are verified, shared by `verify` and `backup --verify`.
+#[derive(Debug, Args, Default)]
+pub struct CheckArgs {
+    /// Where the restore level restores to: auto, local (a throw-away
+    /// cluster from server binaries on this machine), server (a temporary
+    /// database on the source server) or a postgres:// URL.
+    #[arg(long, env = "LIFEBOAT_SCRATCH")]
+    pub scratch: Option<String>,
+
+    /// Directory of PostgreSQL server binaries for --scratch local.
+    #[arg(long, env = "LIFEBOAT_PG_BIN")]
+    pub pg_bin: Option<PathBuf>,
+
+    /// Fail unless the backup holds this table (repeatable).
+    #[arg(long)]
+    pub expect_table: Vec<String>,
+
+    /// Fail unless the backup is at this migration revision.
+    #[arg(long)]
+    pub expect_migration: Option<String>,
+
+    /// Fail if the set is smaller than this: 10MB, 1.5GiB.
+    #[arg(long)]
+    pub min_size: Option<String>,
+
+    /// Fail if the set is larger than this.
+    #[arg(long)]
+    pub max_size: Option<String>,
+
+    /// Fail if the set's size changed by more than this against the
+    /// previous set of the same name: 50%.
+    #[arg(long)]
+    pub max_size_change: Option<String>,
+
+    /// Fail if the newest set of this name is older than this: 26h.
+    #[arg(long)]
+    pub max_age: Option<String>,
 }
 
 /// Flags that backup and restore share.
@@ -189,6 +235,23 @@ pub struct VerifyArgs {
     /// Verify the newest set in the directory.
     #[arg(long)]
     pub latest: bool,
+
+    /// quick: checksums, every stream, the manifest. restore: also restore
+    /// into a scratch target and compare every table with the manifest.
+    #[arg(long, env = "LIFEBOAT_VERIFY_LEVEL")]
+    pub level: Option<String>,
+
+    /// The source server's URL, for --scratch server (the manifest holds
+    /// it without its password).
+    #[arg(long, env = "LIFEBOAT_VERIFY_SOURCE")]
+    pub source: Option<String>,
+
+    /// Parallel connections for the restore level.
+    #[arg(long, short = 'j', env = "LIFEBOAT_JOBS")]
+    pub jobs: Option<usize>,
+
+    #[command(flatten)]
+    pub checks: CheckArgs,
 
     /// Write the JSON report here (it is also kept beside the set).
     #[arg(long, env = "LIFEBOAT_REPORT")]

@@ -4,10 +4,12 @@
 
 use crate::archive::compression::{Algorithm, Compression};
 use crate::cli::{Cli, Command};
+use crate::engine::postgres::scratch::ScratchChoice;
 use crate::engine::postgres::select::Selection;
 use crate::engine::{DatabaseSpec, EngineOptions};
 use crate::retention::{Policy, parse_span};
 use crate::store::local::check_name_part;
+use crate::verify::{Policies, RestoreLevel};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,141 @@ pub struct Config {
     pub safety_retention: Policy,
     pub safety_dir: Option<PathBuf>,
     pub engine: EngineOptions,
+    pub verify: VerifySettings,
+}
+
+/// How deep verification goes, and what it holds a set to.
+#[derive(Debug, Clone)]
+pub struct VerifySettings {
+    /// `None` when no verification was asked for (backup without --verify).
+    pub level: Option<Level>,
+    pub restore: RestoreLevel,
+    pub policies: Policies,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Quick,
+    Restore,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Quick => "quick",
+            Level::Restore => "restore",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Option<Level>> {
+        Ok(match text {
+            "none" | "off" => None,
+            "quick" => Some(Level::Quick),
+            "restore" => Some(Level::Restore),
+            other => crate::usage_bail!("unknown verification level {other:?}: use none, quick or restore"),
+        })
+    }
+}
+
+impl Default for VerifySettings {
+    fn default() -> Self {
+        VerifySettings {
+            level: None,
+            restore: RestoreLevel {
+                scratch: ScratchChoice::Auto,
+                pg_bin: None,
+                sources: Default::default(),
+                jobs: 2,
+            },
+            policies: Policies::default(),
+        }
+    }
+}
+
+/// `[verify]` in lifeboat.toml.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileVerify {
+    pub level: Option<String>,
+    pub scratch: Option<String>,
+    pub pg_bin: Option<PathBuf>,
+    #[serde(default)]
+    pub expect_tables: Vec<String>,
+    pub expect_migration: Option<String>,
+    pub min_size: Option<String>,
+    pub max_size: Option<String>,
+    pub max_size_change: Option<String>,
+    pub max_age: Option<String>,
+}
+
+/// Reads sizes like `500kB`, `10MB`, `1.5GiB` or a plain byte count.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| anyhow::anyhow!("bad size {text:?}: write it like 10MB or 1.5GiB"))?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "g" | "gb" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        other => anyhow::bail!("bad size unit {other:?} in {text:?}: use B, kB, MB, GB, TB or KiB, MiB, GiB, TiB"),
+    };
+    Ok((n * factor).round() as u64)
+}
+
+/// Reads `50%` (or `0.5`) as a fraction.
+pub fn parse_fraction(text: &str) -> Result<f64> {
+    let t = text.trim();
+    let value: f64 = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => t.parse::<f64>(),
+    }
+    .map_err(|_| anyhow::anyhow!("bad percentage {text:?}: write it like 50%"))?;
+    if value < 0.0 {
+        anyhow::bail!("bad percentage {text:?}: it cannot be negative");
+    }
+    Ok(value)
+}
+
+fn apply_checks(v: &mut VerifySettings, file: &FileVerify, flags: Option<&crate::cli::CheckArgs>) -> Result<()> {
+    let pick = |flag: Option<&Option<String>>, from_file: &Option<String>| {
+        flag.and_then(|f| f.clone()).or_else(|| from_file.clone())
+    };
+    if let Some(s) = pick(flags.map(|f| &f.scratch), &file.scratch) {
+        v.restore.scratch = s.parse().map_err(usage)?;
+    }
+    v.restore.pg_bin = flags.and_then(|f| f.pg_bin.clone()).or_else(|| file.pg_bin.clone());
+    let p = &mut v.policies;
+    p.expect_tables = file.expect_tables.clone();
+    if let Some(f) = flags {
+        p.expect_tables.extend(f.expect_table.iter().cloned());
+    }
+    p.expect_migration = pick(flags.map(|f| &f.expect_migration), &file.expect_migration);
+    p.min_size = pick(flags.map(|f| &f.min_size), &file.min_size)
+        .map(|s| parse_size(&s))
+        .transpose()
+        .map_err(usage)?;
+    p.max_size = pick(flags.map(|f| &f.max_size), &file.max_size)
+        .map(|s| parse_size(&s))
+        .transpose()
+        .map_err(usage)?;
+    p.max_size_change = pick(flags.map(|f| &f.max_size_change), &file.max_size_change)
+        .map(|s| parse_fraction(&s))
+        .transpose()
+        .map_err(usage)?;
+    p.max_age = pick(flags.map(|f| &f.max_age), &file.max_age)
+        .map(|s| parse_span(&s))
+        .transpose()
+        .map_err(usage)?;
+    Ok(())
 }
 
 impl Default for Config {
@@ -51,6 +188,7 @@ impl Default for Config {
                 jobs: 2,
                 ..Default::default()
             },
+            verify: VerifySettings::default(),
         }
     }
 }
@@ -81,6 +219,8 @@ pub struct FileConfig {
     pub schemas: Vec<String>,
     #[serde(default)]
     pub exclude_schemas: Vec<String>,
+    #[serde(default)]
+    pub verify: FileVerify,
 }
 
 impl FileConfig {
@@ -128,6 +268,8 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         schemas: file.schemas.clone(),
         exclude_schemas: file.exclude_schemas.clone(),
     };
+    config.verify.level = file.verify.level.as_deref().map(Level::parse).transpose()?.flatten();
+    apply_checks(&mut config.verify, &file.verify, None)?;
     let mut compression = file.compression.clone();
     let mut level = file.level;
 
@@ -154,6 +296,18 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             sel.schemas.extend(a.schema.iter().cloned());
             sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
             config.engine.with_privileges = a.with_privileges;
+            if let Some(level) = &a.verify {
+                config.verify.level = Level::parse(level)?;
+            }
+            apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
+            config.verify.restore.jobs = config.engine.jobs;
+            // The databases' own URLs, secrets included, for --scratch server.
+            for spec in &config.databases {
+                if crate::engine::postgres::connect::is_postgres_url(&spec.url) {
+                    let name = spec.name.clone().unwrap_or_else(|| "*".into());
+                    config.verify.restore.sources.insert(name, spec.url.clone());
+                }
+            }
         }
         Command::Restore(a) => {
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
@@ -186,7 +340,21 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
                 };
             }
         }
-        Command::Verify(_) | Command::Info(_) | Command::Compare(_) => {}
+        Command::Verify(a) => {
+            config.verify.level = match &a.level {
+                Some(level) => Level::parse(level)?,
+                None => config.verify.level,
+            }
+            .or(Some(Level::Quick));
+            apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
+            if let Some(jobs) = a.jobs {
+                config.verify.restore.jobs = jobs.max(1);
+            }
+            if let Some(source) = &a.source {
+                config.verify.restore.sources.insert("*".into(), source.clone());
+            }
+        }
+        Command::Info(_) | Command::Compare(_) => {}
     }
 
     let algorithm: Algorithm = match compression {
@@ -272,6 +440,17 @@ keep_within = "30d"
                 ..Default::default()
             }
         );
+    }
+
+    #[test]
+    fn sizes_and_fractions() {
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 1_610_612_736);
+        assert_eq!(parse_size("512").unwrap(), 512);
+        assert!(parse_size("10XB").is_err());
+        assert_eq!(parse_fraction("50%").unwrap(), 0.5);
+        assert_eq!(parse_fraction("0.25").unwrap(), 0.25);
+        assert!(parse_fraction("-5%").is_err());
     }
 
     #[test]

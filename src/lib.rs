@@ -49,8 +49,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
     match &cli.command {
         Command::Backup(args) => {
-            let outcome = backup(&config, &reporter).inspect_err(|e| reporter.log(&format!("backup failed: {e:#}")))?;
+            let mut outcome =
+                backup(&config, &reporter).inspect_err(|e| reporter.log(&format!("backup failed: {e:#}")))?;
+            let report = match config.verify.level {
+                Some(_) => Some(commands::verify::verify_set(
+                    &outcome.path,
+                    &config.verify,
+                    None,
+                    &reporter,
+                )?),
+                None => None,
+            };
+            if let Some(r) = &report {
+                outcome.verified = Some(r.passed);
+                outcome.report_path = Some(store::local::verified_path(&outcome.path));
+                if !config.quiet || !r.passed {
+                    eprint!("{}", r.to_markdown());
+                }
+            }
             outcome.print(args.json)?;
+            if report.is_some_and(|r| !r.passed) {
+                return Ok(ExitCode::VerificationFailed);
+            }
         }
         Command::Restore(args) => {
             let request = RestoreRequest {

@@ -2,14 +2,16 @@
 //! all checks run, and the caller fails at the end if any error was found.
 
 use crate::archive::checksum;
-use crate::archive::manifest::{MANIFEST_MEMBER, Manifest};
+use crate::archive::manifest::{DatabaseManifest, MANIFEST_MEMBER, Manifest};
 use crate::archive::reader::{self, Scan, SetSource};
+use crate::engine::postgres::scratch::{self, ScratchChoice};
+use crate::engine::{self, Engine, EngineOptions};
 use crate::progress::Reporter;
 use crate::store::local::SetName;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,22 @@ pub struct Report {
     pub errors: usize,
     pub warnings: usize,
     pub findings: Vec<Finding>,
+    /// Every table the restore level checked.
+    #[serde(default)]
+    pub checked_tables: Vec<TableCheck>,
+    /// Milliseconds per phase: quick, restore, policies.
+    #[serde(default)]
+    pub durations_ms: BTreeMap<String, u64>,
+}
+
+/// One table as the restore level found it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableCheck {
+    pub database: String,
+    pub table: String,
+    pub rows_expected: u64,
+    pub rows_found: Option<u64>,
+    pub digest_matches: Option<bool>,
 }
 
 /// Collects findings as checks run.
@@ -336,6 +354,8 @@ pub fn report(
         errors,
         warnings,
         findings: findings.0,
+        checked_tables: Vec::new(),
+        durations_ms: BTreeMap::new(),
     }
 }
 
@@ -374,6 +394,336 @@ impl Report {
                 ));
             }
         }
+        if !self.checked_tables.is_empty() {
+            out.push_str(
+                "\n| database | table | rows (manifest) | rows (restored) | digest |\n|---|---|---:|---:|---|\n",
+            );
+            for t in &self.checked_tables {
+                out.push_str(&format!(
+                    "| {} | `{}` | {} | {} | {} |\n",
+                    t.database,
+                    t.table.replace('|', "\\|"),
+                    t.rows_expected,
+                    t.rows_found.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                    match t.digest_matches {
+                        Some(true) => "matches",
+                        Some(false) => "DIFFERS",
+                        None => "-",
+                    }
+                ));
+            }
+        }
+        if !self.durations_ms.is_empty() {
+            let phases: Vec<String> = self
+                .durations_ms
+                .iter()
+                .map(|(k, v)| format!("{k} {:.1}s", *v as f64 / 1000.0))
+                .collect();
+            out.push_str(&format!("\nTime: {}.\n", phases.join(", ")));
+        }
         out
+    }
+}
+
+/// How the restore level finds a place to restore into.
+#[derive(Debug, Clone)]
+pub struct RestoreLevel {
+    pub scratch: ScratchChoice,
+    pub pg_bin: Option<PathBuf>,
+    /// Source URLs (with their secrets) by database name, for
+    /// `--scratch server`; a `*` key applies to every database.
+    pub sources: HashMap<String, String>,
+    pub jobs: usize,
+}
+
+const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
+
+/// The restore level: each database restored into a scratch target,
+/// every table's rows and digest and the schema fingerprint held against
+/// the manifest, the scratch target removed.
+pub fn restore_level(
+    set: &SetSource,
+    options: &RestoreLevel,
+    findings: &mut Findings,
+    reporter: &Reporter,
+) -> Vec<TableCheck> {
+    let mut checked = Vec::new();
+    for db in &set.manifest.databases {
+        if let Err(e) = restore_one(set, db, options, findings, &mut checked, reporter) {
+            findings.error("restore", &db.name, format!("{e:#}"), FIX_RESTORE);
+        }
+    }
+    checked
+}
+
+fn restore_one(
+    set: &SetSource,
+    db: &DatabaseManifest,
+    options: &RestoreLevel,
+    findings: &mut Findings,
+    checked: &mut Vec<TableCheck>,
+    reporter: &Reporter,
+) -> Result<()> {
+    let engine_options = EngineOptions {
+        jobs: options.jobs,
+        ..Default::default()
+    };
+    // Each kind of scratch target lives until the end of this function.
+    let _scratch_dir;
+    let _scratch_db;
+    let target: Box<dyn Engine> = match db.engine.as_str() {
+        "sqlite" => {
+            let dir = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir()?;
+            let path = dir.path().join(format!("{}.db", db.name));
+            _scratch_dir = dir;
+            engine::open(
+                &engine::DatabaseSpec {
+                    name: Some(db.name.clone()),
+                    url: format!("sqlite:{}", path.display()),
+                    ..Default::default()
+                },
+                &engine_options,
+            )?
+        }
+        "postgresql" => {
+            let source = options
+                .sources
+                .get(&db.name)
+                .or_else(|| options.sources.get("*"))
+                .cloned()
+                .unwrap_or_else(|| db.source.clone());
+            let source =
+                crate::engine::postgres::connect::parse(&source, &crate::engine::postgres::connect::process_env).ok();
+            let major = db.server_version.as_deref().and_then(scratch::major_of);
+            let scratch = scratch::create(
+                &options.scratch,
+                major,
+                source.as_ref(),
+                options.pg_bin.as_deref(),
+                reporter,
+            )?;
+            let engine = crate::engine::postgres::PostgresEngine::from_target(
+                db.name.clone(),
+                scratch.target.clone(),
+                engine_options,
+            );
+            _scratch_db = scratch;
+            Box::new(engine)
+        }
+        other => anyhow::bail!("cannot verify a {other} database by restoring it"),
+    };
+    target.restore(set, db, &mut || Ok(None), reporter)?;
+    let found = target.inspect()?;
+    for t in &db.tables {
+        let live = found.tables.iter().find(|l| l.name == t.name);
+        checked.push(TableCheck {
+            database: db.name.clone(),
+            table: t.name.clone(),
+            rows_expected: t.rows,
+            rows_found: live.map(|l| l.rows),
+            digest_matches: live.map(|l| l.digest == t.digest),
+        });
+        match live {
+            None => {
+                findings.error(
+                    "restore-table",
+                    &format!("{}.{}", db.name, t.name),
+                    "the table is missing after the restore".into(),
+                    FIX_RESTORE,
+                );
+            }
+            Some(l) if l.rows != t.rows => findings
+                .error(
+                    "restore-rows",
+                    &format!("{}.{}", db.name, t.name),
+                    "the restored table has a different number of rows".into(),
+                    FIX_RESTORE,
+                )
+                .values(t.rows, l.rows),
+            Some(l) if l.digest != t.digest => findings
+                .error(
+                    "restore-digest",
+                    &format!("{}.{}", db.name, t.name),
+                    "the restored table's content differs from what was backed up".into(),
+                    FIX_RESTORE,
+                )
+                .values(&t.digest, &l.digest),
+            Some(_) => {}
+        }
+    }
+    if found.schema_fingerprint != db.schema_fingerprint {
+        let key = |o: &crate::archive::manifest::SchemaObject| format!("{} {}", o.kind, o.name);
+        let backed: HashMap<String, &str> = db.schema_objects.iter().map(|o| (key(o), o.sha256.as_str())).collect();
+        let restored: HashMap<String, &str> = found
+            .schema_objects
+            .iter()
+            .map(|o| (key(o), o.sha256.as_str()))
+            .collect();
+        let mut differing: Vec<String> = backed
+            .iter()
+            .filter(|(k, v)| restored.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        differing.extend(restored.keys().filter(|k| !backed.contains_key(*k)).cloned());
+        differing.sort();
+        findings
+            .error(
+                "restore-schema",
+                &db.name,
+                format!(
+                    "the restored schema differs from the backup's in: {}",
+                    differing.iter().take(10).cloned().collect::<Vec<_>>().join(", ")
+                ),
+                FIX_RESTORE,
+            )
+            .values(&db.schema_fingerprint, &found.schema_fingerprint);
+    }
+    Ok(())
+}
+
+/// Checks that hold a set against what its owners expect of it.
+#[derive(Debug, Clone, Default)]
+pub struct Policies {
+    pub expect_tables: Vec<String>,
+    pub expect_migration: Option<String>,
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
+    /// Largest change in size against the previous set of the same name,
+    /// as a fraction (0.5 is 50%).
+    pub max_size_change: Option<f64>,
+    pub max_age: Option<chrono::Duration>,
+}
+
+impl Policies {
+    pub fn is_empty(&self) -> bool {
+        self.expect_tables.is_empty()
+            && self.expect_migration.is_none()
+            && self.min_size.is_none()
+            && self.max_size.is_none()
+            && self.max_size_change.is_none()
+            && self.max_age.is_none()
+    }
+}
+
+/// Runs every policy against the set at `path`.
+pub fn check_policies(path: &Path, manifest: Option<&Manifest>, policies: &Policies, findings: &mut Findings) {
+    use crate::progress::human_bytes;
+    let name = display_name(path);
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if let Some(m) = manifest {
+        for expected in &policies.expect_tables {
+            let found = m.databases.iter().flat_map(|d| &d.tables).any(|t| {
+                t.name == *expected
+                    || t.name.rsplit_once('.').is_some_and(|(_, bare)| bare == expected)
+                    || format!("public.{expected}") == t.name
+            });
+            if !found {
+                findings.error(
+                    "expected-table",
+                    expected,
+                    "a table the policy expects is not in the backup".into(),
+                    "check the table still exists and is not left out by --table/--exclude-table; a migration may have renamed it",
+                );
+            }
+        }
+        if let Some(want) = &policies.expect_migration {
+            let revisions: Vec<&str> = m
+                .databases
+                .iter()
+                .filter_map(|d| d.migration.as_ref())
+                .map(|mg| mg.revision.as_str())
+                .collect();
+            if !revisions.iter().any(|r| r.split(',').any(|one| one == want)) {
+                findings
+                    .error(
+                        "expected-migration",
+                        &name,
+                        "the backup is not at the expected migration revision".into(),
+                        "run the pending migrations, or update the expected revision",
+                    )
+                    .values(
+                        want,
+                        if revisions.is_empty() {
+                            "none found".into()
+                        } else {
+                            revisions.join(", ")
+                        },
+                    );
+            }
+        }
+    }
+    if let Some(min) = policies.min_size
+        && size < min
+    {
+        findings
+            .error(
+                "min-size",
+                &name,
+                "the set is smaller than the policy allows".into(),
+                "check the database was not emptied and the right database was backed up",
+            )
+            .values(format!(">= {}", human_bytes(min)), human_bytes(size));
+    }
+    if let Some(max) = policies.max_size
+        && size > max
+    {
+        findings
+            .error(
+                "max-size",
+                &name,
+                "the set is larger than the policy allows".into(),
+                "check for runaway tables, or raise --max-size",
+            )
+            .values(format!("<= {}", human_bytes(max)), human_bytes(size));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let this = SetName::parse(&name);
+    let siblings: Vec<crate::store::SetEntry> = match &this {
+        Some(this) => crate::store::LocalStore::new(dir)
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.name.set == this.set)
+            .collect(),
+        None => Vec::new(),
+    };
+    if let (Some(limit), Some(this)) = (policies.max_size_change, &this)
+        && let Some(previous) = siblings.iter().rev().find(|e| e.name.time < this.time)
+        && previous.size > 0
+    {
+        let change = (size as f64 - previous.size as f64) / previous.size as f64;
+        if change.abs() > limit {
+            findings
+                .error(
+                    "size-change",
+                    &name,
+                    format!("the set is {:+.0}% the size of the previous one ({})", change * 100.0, previous.file_name),
+                    "a sudden change in size often means lost or runaway data: compare the two sets (lifeboat info) before trusting this one",
+                )
+                .values(format!("within ±{:.0}% of {}", limit * 100.0, human_bytes(previous.size)), human_bytes(size));
+        }
+    }
+    if let (Some(limit), Some(newest)) = (policies.max_age, siblings.last()) {
+        let age = Utc::now() - newest.name.time;
+        if age > limit {
+            findings
+                .error(
+                    "max-age",
+                    &newest.file_name,
+                    format!(
+                        "the newest backup of {} is {} old",
+                        newest.name.set,
+                        crate::retention::format_span(chrono::Duration::minutes(age.num_minutes()))
+                    ),
+                    "the backup job has stopped or is failing: check its last runs",
+                )
+                .values(
+                    format!("at most {}", crate::retention::format_span(limit)),
+                    newest.name.time.to_rfc3339(),
+                );
+        }
     }
 }

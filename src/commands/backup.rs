@@ -24,6 +24,10 @@ pub struct BackupOutcome {
     pub size_bytes: u64,
     pub duration_ms: u64,
     pub databases: Vec<DatabaseSummary>,
+    /// Whether `--verify` passed, when it ran.
+    pub verified: Option<bool>,
+    /// The verification report beside the set, when `--verify` ran.
+    pub report_path: Option<PathBuf>,
     #[serde(skip)]
     pub manifest: Manifest,
 }
@@ -136,6 +140,8 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
                 migration: d.migration.as_ref().map(|m| format!("{} {}", m.table, m.revision)),
             })
             .collect(),
+        verified: None,
+        report_path: None,
         manifest,
     };
     reporter.info(&format!(

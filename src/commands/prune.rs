@@ -86,12 +86,20 @@ fn prune_store(
     names.dedup();
     for name in names {
         let group: Vec<&SetEntry> = entries.iter().filter(|e| e.name.set == name).collect();
+        // A set proven by restoring it is the good one to keep; where none
+        // was, one that passed the quick level stands in.
+        let passed = |e: &SetEntry, restore_only: bool| {
+            e.verified
+                .as_ref()
+                .is_some_and(|v| v.passed && (!restore_only || v.level == "restore"))
+        };
+        let restore_proven = group.iter().any(|e| passed(e, true));
         let candidates: Vec<Candidate> = group
             .iter()
             .map(|e| Candidate {
                 id: e.file_name.clone(),
                 time: e.name.time,
-                good: e.verified.as_ref().is_some_and(|v| v.passed),
+                good: passed(e, restore_proven),
             })
             .collect();
         let decisions = retention::plan(policy, &candidates);

@@ -1,14 +1,17 @@
-//! `lifeboat verify`: run every check, record the report beside the set,
-//! and fail at the end if any check found an error.
+//! `lifeboat verify`: the quick level always, the restore level on a set
+//! that passed it, then the policies; every finding is reported and the
+//! command fails at the end if any was an error.
 
 use super::restore::resolve_set;
-use crate::config::Config;
+use crate::config::{Config, Level, VerifySettings};
 use crate::fsutil;
 use crate::progress::Reporter;
 use crate::store::local::verified_path;
 use crate::verify::{self, Report};
 use anyhow::{Context, Result};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
 pub struct VerifyRequest {
@@ -18,35 +21,79 @@ pub struct VerifyRequest {
     pub report: Option<PathBuf>,
 }
 
-/// Verifies a set at the quick level. The report says whether it passed;
+/// Verifies the set a request names. The report says whether it passed;
 /// the CLI turns a failure into exit code 3.
 pub fn verify(config: &Config, request: &VerifyRequest, reporter: &Reporter) -> Result<Report> {
-    let started = std::time::Instant::now();
     let path = resolve_set(config, request.set.as_ref(), request.latest)?;
+    verify_set(&path, &config.verify, request.report.as_deref(), reporter)
+}
+
+/// Verifies one set file and records the outcome beside it.
+pub fn verify_set(
+    path: &Path,
+    settings: &VerifySettings,
+    report_path: Option<&Path>,
+    reporter: &Reporter,
+) -> Result<Report> {
+    let started = Instant::now();
     if !path.is_file() {
         anyhow::bail!(
             "no backup set at {}: check the path, or use --latest DIR",
             path.display()
         );
     }
-    let (findings, scan, source) = verify::quick(&path, true, reporter)?;
-    let report = verify::report(
-        &path,
-        "quick",
+    let level = settings.level.unwrap_or(Level::Quick);
+    let mut durations = BTreeMap::new();
+    let (mut findings, scan, source) = verify::quick(path, true, reporter)?;
+    durations.insert("quick".to_string(), started.elapsed().as_millis() as u64);
+    let mut checked = Vec::new();
+    if level == Level::Restore {
+        match &source {
+            Some(set) if findings.errors() == 0 => {
+                let clock = Instant::now();
+                checked = verify::restore_level(set, &settings.restore, &mut findings, reporter);
+                durations.insert("restore".to_string(), clock.elapsed().as_millis() as u64);
+            }
+            _ => {
+                findings.warning(
+                    "restore",
+                    &path.display().to_string(),
+                    "the restore level did not run because the quick level found errors".into(),
+                    "replace the set first: the quick level's findings say what is wrong",
+                );
+            }
+        }
+    }
+    if !settings.policies.is_empty() {
+        let clock = Instant::now();
+        verify::check_policies(
+            path,
+            source.as_ref().map(|s| &s.manifest),
+            &settings.policies,
+            &mut findings,
+        );
+        durations.insert("policies".to_string(), clock.elapsed().as_millis() as u64);
+    }
+    let mut report = verify::report(
+        path,
+        level.name(),
         findings,
         &scan,
         source.as_ref().map(|s| &s.manifest),
         started,
     );
+    report.checked_tables = checked;
+    report.durations_ms = durations;
     let json = serde_json::to_vec_pretty(&report)?;
-    fsutil::write_private(&verified_path(&path), &json)
+    fsutil::write_private(&verified_path(path), &json)
         .with_context(|| format!("recording the verification beside {}", path.display()))?;
-    if let Some(out) = &request.report {
+    if let Some(out) = report_path {
         std::fs::write(out, &json).with_context(|| format!("writing report {}", out.display()))?;
     }
     reporter.log(&format!(
-        "verify {} {}: {} errors, {} warnings",
+        "verify {} at {} level {}: {} errors, {} warnings",
         path.display(),
+        report.level,
         if report.passed { "passed" } else { "failed" },
         report.errors,
         report.warnings

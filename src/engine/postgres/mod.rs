@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod scratch;
 pub mod select;
 
 use super::{BeforeChange, Engine, EngineOptions, Inspection, MIGRATION_TABLES, RestoreSummary};
@@ -38,6 +39,11 @@ impl PostgresEngine {
         let target = connect::parse(url, &connect::process_env)?;
         let name = crate::archive::safe_component(name.as_deref().unwrap_or(&target.dbname));
         Ok(PostgresEngine { name, target, options })
+    }
+
+    /// An engine for a target already resolved (a scratch database).
+    pub fn from_target(name: String, target: Target, options: EngineOptions) -> PostgresEngine {
+        PostgresEngine { name, target, options }
     }
 
     fn jobs(&self) -> usize {

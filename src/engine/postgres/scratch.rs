@@ -1,0 +1,347 @@
+//! Throw-away places to restore into when proving a backup restorable: a
+//! local cluster started from server binaries found on the machine, or a
+//! temporary database on a server. Both are removed when dropped, on
+//! success and on failure.
+
+use super::connect::{self, Target};
+use crate::progress::Reporter;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where a restore-level verification may restore to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScratchChoice {
+    /// A local cluster if server binaries are found, else the server.
+    Auto,
+    Local,
+    /// A temporary database on the server the backup came from.
+    Server,
+    /// A temporary database on the server this URL names.
+    Url(String),
+}
+
+impl std::str::FromStr for ScratchChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "auto" => ScratchChoice::Auto,
+            "local" => ScratchChoice::Local,
+            "server" => ScratchChoice::Server,
+            url if connect::is_postgres_url(url) => ScratchChoice::Url(url.to_string()),
+            other => bail!("--scratch takes auto, local, server or a postgres:// URL, not {other:?}"),
+        })
+    }
+}
+
+/// A database that exists until this is dropped.
+pub struct Scratch {
+    pub target: Target,
+    pub description: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Cluster {
+        dir: PathBuf,
+        pg_ctl: PathBuf,
+        as_user: Option<String>,
+        lib: Option<PathBuf>,
+    },
+    Database {
+        admin: Target,
+        name: String,
+    },
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Cluster {
+                dir,
+                pg_ctl,
+                as_user,
+                lib,
+            } => {
+                let data = dir.join("data");
+                let _ = server_command(pg_ctl, as_user.as_deref(), lib.as_deref())
+                    .args(["-D"])
+                    .arg(&data)
+                    .args(["-m", "immediate", "-w", "stop"])
+                    .output();
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Database { admin, name } => {
+                if let Ok(mut client) = admin.connect() {
+                    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                    let force = client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"));
+                    if force.is_err() {
+                        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted}"));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The major version in a `server_version` string: `15.18 (Debian...)` is 15.
+pub fn major_of(version: &str) -> Option<u32> {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())?
+        .parse()
+        .ok()
+}
+
+/// Creates a scratch database for a backup taken from a server of
+/// `backup_major`. `source` is the server the backup came from.
+pub fn create(
+    choice: &ScratchChoice,
+    backup_major: Option<u32>,
+    source: Option<&Target>,
+    pg_bin: Option<&Path>,
+    reporter: &Reporter,
+) -> Result<Scratch> {
+    match choice {
+        ScratchChoice::Local => local(backup_major, pg_bin, reporter),
+        ScratchChoice::Server => match source {
+            Some(s) => on_server(s, reporter),
+            None => bail!(
+                "--scratch server needs the source server: pass its URL with --source, or use --scratch local or a URL"
+            ),
+        },
+        ScratchChoice::Url(url) => on_server(&connect::parse(url, &connect::process_env)?, reporter),
+        ScratchChoice::Auto => match local(backup_major, pg_bin, reporter) {
+            Ok(s) => Ok(s),
+            Err(local_err) => match source {
+                Some(s) => {
+                    reporter.info(&format!(
+                        "no local cluster ({local_err:#}); verifying on the source server"
+                    ));
+                    on_server(s, reporter)
+                }
+                None => Err(local_err.context("and no source server is known to verify on (--scratch URL)")),
+            },
+        },
+    }
+}
+
+fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
+    let name = format!(
+        "{}_lifeboat_verify_{}",
+        server.dbname,
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    );
+    let admin = server.clone();
+    let mut client = admin.connect()?;
+    client
+        .batch_execute(&format!(
+            "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
+            name.replace('"', "\"\"")
+        ))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "creating scratch database {name} on {}: {}; the user needs CREATEDB, or use --scratch local",
+                server.redacted,
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string())
+            )
+        })?;
+    reporter.info(&format!(
+        "restoring into scratch database {name} on {}",
+        server.redacted
+    ));
+    Ok(Scratch {
+        target: server.with_dbname(&name),
+        description: format!("database {name} on {}", server.redacted),
+        cleanup: Cleanup::Database { admin, name },
+    })
+}
+
+/// Server binary directories on this machine, with their major versions.
+pub fn find_servers(pg_bin: Option<&Path>) -> Vec<(u32, PathBuf)> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = pg_bin {
+        dirs.push(d.to_path_buf());
+    }
+    if let Ok(path) = std::env::var("PATH") {
+        dirs.extend(std::env::split_paths(&path).filter(|d| d.join("initdb").exists()));
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        dirs.extend(entries.flatten().map(|e| e.path().join("bin")));
+    }
+    let mut found = Vec::new();
+    for dir in dirs {
+        let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
+        if !dir.join("initdb").exists() || !dir.join("pg_ctl").exists() || found.iter().any(|(_, d)| d == &dir) {
+            continue;
+        }
+        let lib = library_dir(&dir);
+        let out = server_command(&dir.join("postgres"), None, lib.as_deref())
+            .arg("--version")
+            .output();
+        if let Some(major) = out
+            .ok()
+            .and_then(|o| major_of(String::from_utf8_lossy(&o.stdout).rsplit(' ').next().unwrap_or("")))
+        {
+            found.push((major, dir));
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Packaged servers (the npm builds) keep their libraries beside bin/.
+fn library_dir(bin: &Path) -> Option<PathBuf> {
+    let lib = bin.parent()?.join("lib");
+    lib.join("libpq.so.5").exists().then_some(lib)
+}
+
+fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> Command {
+    let mut cmd = match as_user {
+        Some(user) => {
+            let mut c = Command::new("runuser");
+            c.args(["-u", user, "--"]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    if let Some(lib) = lib {
+        cmd.env("LD_LIBRARY_PATH", lib);
+    }
+    cmd
+}
+
+fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) -> Result<Scratch> {
+    let servers = find_servers(pg_bin);
+    let need = backup_major.unwrap_or(0);
+    let Some((major, bin)) = servers.iter().find(|(m, _)| *m >= need).cloned() else {
+        let seen = if servers.is_empty() {
+            "none".to_string()
+        } else {
+            servers
+                .iter()
+                .map(|(m, d)| format!("{m} in {}", d.display()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        bail!(
+            "no PostgreSQL server binaries of version {need} or newer on this machine (found: {seen}); install postgresql-{need} (or newer), pass --pg-bin DIR, or use --scratch server"
+        );
+    };
+    let lib = library_dir(&bin);
+    let as_user = if unsafe { libc::geteuid() } == 0 {
+        let user = ["postgres", "nobody"]
+            .into_iter()
+            .find(|u| Command::new("id").arg(u).output().is_ok_and(|o| o.status.success()))
+            .context("running as root, and neither a postgres nor a nobody user exists to run the scratch server as")?;
+        Some(user.to_string())
+    } else {
+        None
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("lifeboat-scratch-")
+        .tempdir()
+        .context("creating a scratch directory")?
+        .keep();
+    let cleanup_on_error = |e: anyhow::Error| {
+        let _ = std::fs::remove_dir_all(&dir);
+        e
+    };
+    if let Some(user) = &as_user {
+        let ok = Command::new("chown")
+            .arg(user)
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return Err(cleanup_on_error(anyhow::anyhow!(
+                "cannot hand {} to {user}",
+                dir.display()
+            )));
+        }
+    }
+    let data = dir.join("data");
+    let out = server_command(&bin.join("initdb"), as_user.as_deref(), lib.as_deref())
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ])
+        .output()
+        .context("running initdb")
+        .map_err(cleanup_on_error)?;
+    if !out.status.success() {
+        return Err(cleanup_on_error(anyhow::anyhow!(
+            "initdb {} failed: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(54329);
+    let options = format!(
+        "-k {} -p {port} -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=40",
+        dir.display()
+    );
+    let out = server_command(&bin.join("pg_ctl"), as_user.as_deref(), lib.as_deref())
+        .arg("-D")
+        .arg(&data)
+        .args(["-o", &options, "-l"])
+        .arg(dir.join("server.log"))
+        .args(["-w", "start"])
+        .output()
+        .context("running pg_ctl")
+        .map_err(cleanup_on_error)?;
+    let scratch_cleanup = Cleanup::Cluster {
+        dir: dir.clone(),
+        pg_ctl: bin.join("pg_ctl"),
+        as_user: as_user.clone(),
+        lib: lib.clone(),
+    };
+    let url = format!(
+        "postgresql://postgres@/postgres?host={}&port={port}&sslmode=disable",
+        dir.display()
+    );
+    let admin = connect::parse(&url, &|_| None)?;
+    let scratch = Scratch {
+        target: admin.with_dbname("verify"),
+        description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
+        cleanup: scratch_cleanup,
+    };
+    if !out.status.success() {
+        let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+        bail!(
+            "starting the scratch server failed: {}{}",
+            String::from_utf8_lossy(&out.stderr).trim(),
+            log.lines().last().unwrap_or("")
+        );
+    }
+    admin
+        .connect()?
+        .batch_execute("CREATE DATABASE verify")
+        .context("creating the scratch database")?;
+    reporter.info(&format!("restoring into {}", scratch.description));
+    Ok(scratch)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn majors() {
+        assert_eq!(super::major_of("15.18 (Debian 15.18-0+deb12u1)"), Some(15));
+        assert_eq!(super::major_of("18beta1"), Some(18));
+        assert_eq!(super::major_of(""), None);
+        assert!("local".parse::<super::ScratchChoice>().is_ok());
+        assert!("mysql://x".parse::<super::ScratchChoice>().is_err());
+    }
+}

@@ -1,0 +1,331 @@
+//! Verification by restore, policies and reports, with real SQLite files
+//! and a real PostgreSQL cluster.
+
+mod common;
+
+use common::pg::cluster;
+use common::*;
+use std::path::Path;
+
+/// A TMPDIR the postgres user can enter, so the test can see that every
+/// scratch directory is gone afterwards.
+fn scratch_tmp(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = dir.join("scratch-tmp");
+    std::fs::create_dir(&t).unwrap();
+    std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o777)).unwrap();
+    t
+}
+
+fn verify_json(dir: &Path, tmp: &Path, args: &[&str], code: i32) -> (serde_json::Value, String) {
+    let report = dir.join("report.json");
+    let mut all = vec!["verify"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--report", report.to_str().unwrap()]);
+    let out = lifeboat(dir).args(&all).env("TMPDIR", tmp).output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "verify {args:?}:\n{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    (json, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn checks(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every finding is in the JSON report and in the Markdown summary.
+fn findings_in_both(report: &serde_json::Value, markdown: &str) {
+    for f in report["findings"].as_array().unwrap() {
+        for field in ["severity", "check", "object", "message", "fix"] {
+            assert!(f[field].is_string(), "finding without {field}: {f}");
+        }
+        let message = f["message"].as_str().unwrap().replace('|', "\\|");
+        assert!(
+            markdown.contains(&message),
+            "finding {message:?} missing from the summary:\n{markdown}"
+        );
+        assert!(markdown.contains(f["check"].as_str().unwrap()));
+    }
+}
+
+#[test]
+fn sqlite_set_passes_both_levels_and_a_wrong_one_fails_restore_by_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scratch = scratch_tmp(dir);
+    agent_db(dir, "agent.db", 0.01);
+    let set = dir.join(expect(dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+    let (quick, _) = verify_json(dir, &scratch, &[set.to_str().unwrap()], 0);
+    assert_eq!(quick["level"], "quick");
+    let (restored, md) = verify_json(dir, &scratch, &[set.to_str().unwrap(), "--level", "restore"], 0);
+    assert_eq!(restored["passed"], true);
+    let tables = restored["checked_tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 3);
+    assert!(
+        tables
+            .iter()
+            .all(|t| t["digest_matches"] == true && t["rows_found"] == t["rows_expected"])
+    );
+    assert!(md.contains("| agent | `AgentQuery` |"), "{md}");
+    assert!(
+        std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "scratch files left behind"
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.verified.json", set.display())).unwrap()).unwrap();
+    assert_eq!(record["level"], "restore");
+
+    // Alter a row and rewrite every hash: the quick level cannot tell.
+    let mut members = read_members(&set);
+    let altered = dir.join("altered.db");
+    std::fs::write(&altered, gunzip(&members[2].1)).unwrap();
+    sqlite(
+        &altered,
+        "PRAGMA journal_mode=DELETE; UPDATE AgentFeedback SET rating = 9 WHERE id = 4; PRAGMA journal_mode=WAL;",
+    );
+    let bytes = std::fs::read(&altered).unwrap();
+    let packed = gzip(&bytes);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    let m = &mut manifest["databases"][0]["members"][0];
+    m["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
+    m["size"] = serde_json::json!(packed.len());
+    m["raw_size"] = serde_json::json!(bytes.len());
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    members[2].1 = packed;
+    write_set(&set, &members);
+    verify_json(dir, &scratch, &[set.to_str().unwrap()], 0);
+    let (failed, md) = verify_json(dir, &scratch, &[set.to_str().unwrap(), "--level", "restore"], 3);
+    assert_eq!(failed["passed"], false);
+    let restore_finding = failed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "restore")
+        .expect("a restore finding");
+    assert!(
+        restore_finding["message"].as_str().unwrap().contains("AgentFeedback"),
+        "{restore_finding}"
+    );
+    findings_in_both(&failed, &md);
+    assert!(
+        std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "scratch files left behind after a failure"
+    );
+}
+
+#[test]
+fn postgres_restore_level_on_a_local_cluster_and_on_the_server() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scratch = scratch_tmp(dir);
+    c.fixture("verify_src", "schema_zoo.sql", &[]);
+    let set = dir.join(expect(dir, &["backup", &c.url("verify_src"), "--out", "bk", "--quiet"], 0).trim());
+
+    let pg_bin = c.bin.to_str().unwrap().to_string();
+    let (local, _) = verify_json(
+        dir,
+        &scratch,
+        &[
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+            "--pg-bin",
+            &pg_bin,
+        ],
+        0,
+    );
+    assert_eq!(local["checked_tables"].as_array().unwrap().len(), 14);
+    assert!(
+        std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "the scratch cluster was left behind"
+    );
+
+    let (server, _) = verify_json(
+        dir,
+        &scratch,
+        &[
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "server",
+            "--source",
+            &c.url("verify_src"),
+        ],
+        0,
+    );
+    assert_eq!(server["passed"], true);
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE '%lifeboat_verify%'"
+        ),
+        "0"
+    );
+
+    // Change one value in a data member and rewrite every hash.
+    let mut members = read_members(&set);
+    let i = members.iter().position(|(n, _)| n.contains("inventory.item")).unwrap();
+    let sql = String::from_utf8(gunzip(&members[i].1))
+        .unwrap()
+        .replacen("A-1\t", "A-9\t", 1);
+    members[i].1 = gzip(sql.as_bytes());
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    for m in manifest["databases"][0]["members"].as_array_mut().unwrap() {
+        if m["path"] == members[i].0.as_str() {
+            m["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&members[i].1)));
+            m["size"] = serde_json::json!(members[i].1.len());
+            m["raw_size"] = serde_json::json!(sql.len());
+        }
+    }
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    write_set(&set, &members);
+    verify_json(dir, &scratch, &[set.to_str().unwrap()], 0);
+    for scratch_args in [
+        vec!["--scratch", "local", "--pg-bin", &pg_bin],
+        vec!["--scratch", "server", "--source", &c.url("verify_src")],
+    ] {
+        let mut args = vec![set.to_str().unwrap(), "--level", "restore"];
+        args.extend(scratch_args.iter().copied());
+        let (failed, md) = verify_json(dir, &scratch, &args, 3);
+        assert!(checks(&failed).contains(&"restore-digest".to_string()), "{failed}");
+        let finding = failed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "restore-digest")
+            .unwrap();
+        assert_eq!(finding["object"], "verify_src.inventory.item");
+        findings_in_both(&failed, &md);
+        assert!(
+            std::fs::read_dir(&scratch).unwrap().next().is_none(),
+            "the scratch cluster was left behind after a failure"
+        );
+        assert_eq!(
+            c.psql(
+                "postgres",
+                "SELECT count(*) FROM pg_database WHERE datname LIKE '%lifeboat_verify%'"
+            ),
+            "0"
+        );
+    }
+
+    // A local scratch needs a server at least as new as the backup's.
+    let old = dir.join("bk/verify_src-20200101T000000Z.tar");
+    let mut members = read_members(&set);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    manifest["databases"][0]["server_version"] = serde_json::json!("99.1");
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    write_set(&old, &members);
+    let (none_fits, _) = verify_json(
+        dir,
+        &scratch,
+        &[old.to_str().unwrap(), "--level", "restore", "--scratch", "local"],
+        3,
+    );
+    let msg = none_fits["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "restore")
+        .unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("version 99 or newer"), "{msg}");
+}
+
+#[test]
+fn policies_expected_tables_age_and_size_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scratch = scratch_tmp(dir);
+    let db = agent_db(dir, "agent.db", 0.05);
+    let first = dir.join(expect(dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+    // An older copy, so that "the previous set" and "the newest set" exist.
+    let older = dir.join("bk/agent-20200101T000000Z.tar");
+    std::fs::copy(&first, &older).unwrap();
+    rewrite_sidecar(&older);
+    sqlite(
+        &db,
+        "DELETE FROM AgentQuery WHERE id > 100; DELETE FROM AgentFeedback WHERE id > 10; VACUUM;",
+    );
+    let small = dir.join(expect(dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+
+    let (report, md) = verify_json(
+        dir,
+        &scratch,
+        &[
+            small.to_str().unwrap(),
+            "--expect-table",
+            "AgentQuery",
+            "--expect-table",
+            "Sessions",
+            "--max-size-change",
+            "50%",
+            "--min-size",
+            "1kB",
+        ],
+        3,
+    );
+    let found = checks(&report);
+    assert!(found.contains(&"expected-table".to_string()), "{found:?}");
+    assert!(found.contains(&"size-change".to_string()), "{found:?}");
+    assert!(!found.contains(&"min-size".to_string()), "{found:?}");
+    let missing = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "expected-table")
+        .unwrap();
+    assert_eq!(missing["object"], "Sessions");
+    let change = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "size-change")
+        .unwrap();
+    assert!(change["message"].as_str().unwrap().contains("-9"), "{change}");
+    findings_in_both(&report, &md);
+
+    // Freshness on its own: the newest set is young, an old directory is not.
+    verify_json(dir, &scratch, &["--latest", "bk", "--max-age", "26h"], 0);
+    for f in [&first, &small] {
+        std::fs::remove_file(f).unwrap();
+    }
+    let (stale, md) = verify_json(dir, &scratch, &["--latest", "bk", "--max-age", "26h"], 3);
+    assert!(checks(&stale).contains(&"max-age".to_string()), "{stale}");
+    findings_in_both(&stale, &md);
+
+    // backup --verify restore, with the policies in lifeboat.toml.
+    std::fs::write(
+        dir.join("lifeboat.toml"),
+        "[verify]\nexpect_tables = [\"AgentQuery\", \"AgentFeedback\"]\n",
+    )
+    .unwrap();
+    let out = lifeboat(dir)
+        .args(["backup", "agent.db", "--out", "bk2", "--verify", "restore", "--json"])
+        .env("TMPDIR", &scratch)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], true);
+    std::fs::write(dir.join("lifeboat.toml"), "[verify]\nexpect_tables = [\"Missing\"]\n").unwrap();
+    let out = lifeboat(dir)
+        .args(["backup", "agent.db", "--out", "bk2", "--verify", "quick", "--json"])
+        .env("TMPDIR", &scratch)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], false);
+}
