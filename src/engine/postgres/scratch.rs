@@ -49,7 +49,7 @@ enum Cleanup {
         lib: Option<PathBuf>,
     },
     Database {
-        admin: Target,
+        admin: Box<Target>,
         name: String,
     },
 }
@@ -155,7 +155,10 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     Ok(Scratch {
         target: server.with_dbname(&name),
         description: format!("database {name} on {}", server.redacted),
-        cleanup: Cleanup::Database { admin, name },
+        cleanup: Cleanup::Database {
+            admin: Box::new(admin),
+            name,
+        },
     })
 }
 
