@@ -32,6 +32,22 @@ pub struct GlobalArgs {
     /// Append a line per event to this file.
     #[arg(long, global = true, env = "LIFEBOAT_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// In GitHub Actions: open (or comment on) one issue when this fails.
+    #[arg(long, global = true, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub issue_on_failure: Option<bool>,
+
+    /// Labels for failure issues, comma-separated; created if missing.
+    #[arg(long, global = true, env = "LIFEBOAT_ISSUE_LABELS")]
+    pub issue_labels: Option<String>,
+
+    /// Close the failure issue when this succeeds [default: true].
+    #[arg(long, global = true, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub close_issue_on_success: Option<bool>,
+
+    /// The name failure issues are kept under [default: the set's name].
+    #[arg(long, global = true, env = "LIFEBOAT_ISSUE_KEY")]
+    pub issue_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -52,6 +68,55 @@ pub enum Command {
     Compare(CompareArgs),
     /// Remove old sets by keep rules; --dry-run shows the plan.
     Prune(PruneArgs),
+    /// Open, comment on or close the failure issue for an outcome decided
+    /// elsewhere (the action's last step reports failed earlier steps).
+    Report(ReportArgs),
+    /// Download the newest unexpired artifact of a name from earlier runs
+    /// and print the path of the set inside it.
+    Fetch(FetchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// failure or success.
+    #[arg(long)]
+    pub outcome: String,
+
+    /// What failed or succeeded: backup, verify, restore, action.
+    #[arg(long, default_value = "action")]
+    pub class: String,
+
+    /// What to tell: the failed step, the error.
+    #[arg(long, env = "LIFEBOAT_REPORT_MESSAGE")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ArtifactArgs {
+    /// Only the artifact of this workflow run.
+    #[arg(long, env = "LIFEBOAT_RUN_ID")]
+    pub run_id: Option<u64>,
+
+    /// Only artifacts of runs on this branch.
+    #[arg(long, env = "LIFEBOAT_ARTIFACT_BRANCH")]
+    pub branch: Option<String>,
+
+    /// Only artifacts of this workflow (file name like backup.yml, or name).
+    #[arg(long, env = "LIFEBOAT_ARTIFACT_WORKFLOW")]
+    pub workflow: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The artifact name.
+    pub artifact: String,
+
+    #[command(flatten)]
+    pub filter: ArtifactArgs,
+
+    /// Where to put the set [default: backups].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +250,14 @@ pub struct RestoreArgs {
     /// Restore the newest set in the directory.
     #[arg(long)]
     pub latest: bool,
+
+    /// Restore the newest unexpired workflow artifact of this name from an
+    /// earlier run (needs `actions: read`).
+    #[arg(long, env = "LIFEBOAT_RESTORE_ARTIFACT")]
+    pub artifact: Option<String>,
+
+    #[command(flatten)]
+    pub artifact_filter: ArtifactArgs,
 
     /// Restore into this database instead of the one the set came from.
     #[arg(long, env = "LIFEBOAT_RESTORE_TO")]

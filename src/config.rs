@@ -354,7 +354,8 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
                 config.verify.restore.sources.insert("*".into(), source.clone());
             }
         }
-        Command::Info(_) | Command::Compare(_) => {}
+        Command::Fetch(a) => override_with(&mut config.out_dir, a.out.clone()),
+        Command::Info(_) | Command::Compare(_) | Command::Report(_) => {}
     }
 
     let algorithm: Algorithm = match compression {

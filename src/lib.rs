@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod exit_codes;
 pub mod fsutil;
+pub mod github;
 pub mod progress;
 pub mod retention;
 pub mod store;
@@ -46,44 +47,120 @@ use cli::{Cli, Command};
 /// Runs one command line to its end and says how the process should exit.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = config::resolve(&cli)?;
+    let to_url = match &cli.command {
+        Command::Restore(a) => a.to.clone(),
+        Command::Compare(a) => Some(a.database.clone()),
+        _ => None,
+    };
+    commands::report::mask_secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
     let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
+    let class = match &cli.command {
+        Command::Backup(_) => "backup",
+        Command::Verify(_) => "verify",
+        Command::Restore(_) => "restore",
+        Command::Prune(_) => "prune",
+        _ => "",
+    };
+    let result = run_command(&cli, &config, &reporter);
+    if !class.is_empty() {
+        let ending = match &result {
+            Ok((_, ending)) => ending.clone(),
+            Err(e) => commands::report::Ending {
+                class: class.into(),
+                set: config.set_name.clone(),
+                failed: true,
+                details: commands::report::error_details(class, e),
+            },
+        };
+        if let Err(e) = &result {
+            reporter.log(&format!("{class} failed: {e:#}"));
+        }
+        commands::report::tell_github(&cli.global, &ending, &reporter);
+    }
+    result.map(|(code, _)| code)
+}
+
+fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> commands::report::Ending {
+    commands::report::Ending {
+        class: class.into(),
+        set,
+        failed,
+        details,
+    }
+}
+
+fn run_command(
+    cli: &Cli,
+    config: &Config,
+    reporter: &Reporter,
+) -> anyhow::Result<(ExitCode, commands::report::Ending)> {
+    use github::workflow::set_outputs;
     match &cli.command {
         Command::Backup(args) => {
-            let mut outcome =
-                backup(&config, &reporter).inspect_err(|e| reporter.log(&format!("backup failed: {e:#}")))?;
+            let mut outcome = backup(config, reporter)?;
             let report = match config.verify.level {
                 Some(_) => Some(commands::verify::verify_set(
                     &outcome.path,
                     &config.verify,
                     None,
-                    &reporter,
+                    reporter,
                 )?),
                 None => None,
             };
+            let mut details = outcome.to_markdown();
             if let Some(r) = &report {
                 outcome.verified = Some(r.passed);
                 outcome.report_path = Some(store::local::verified_path(&outcome.path));
                 if !config.quiet || !r.passed {
                     eprint!("{}", r.to_markdown());
                 }
+                details.push('\n');
+                details.push_str(&r.to_markdown());
             }
+            set_outputs(&[
+                ("backup-path", outcome.path.display().to_string()),
+                ("backup-name", outcome.file_name.clone()),
+                ("set-name", outcome.set.clone()),
+                ("sha256", outcome.sha256.clone()),
+                ("size-bytes", outcome.size_bytes.to_string()),
+                ("verified", outcome.verified.map(|v| v.to_string()).unwrap_or_default()),
+                (
+                    "report-path",
+                    outcome
+                        .report_path
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                ),
+            ])?;
             outcome.print(args.json)?;
-            if report.is_some_and(|r| !r.passed) {
-                return Ok(ExitCode::VerificationFailed);
-            }
+            let failed = report.as_ref().is_some_and(|r| !r.passed);
+            let code = if failed {
+                ExitCode::VerificationFailed
+            } else {
+                ExitCode::Success
+            };
+            Ok((code, ending("backup", Some(outcome.set.clone()), failed, details)))
         }
         Command::Restore(args) => {
+            let set = match &args.artifact {
+                Some(name) => Some(fetch_artifact(name, &args.artifact_filter, &config.out_dir, reporter)?),
+                None => args.set.clone(),
+            };
             let request = RestoreRequest {
-                set: args.set.clone(),
-                latest: args.latest,
+                set,
+                latest: args.latest && args.artifact.is_none(),
                 to: args.to.clone(),
                 database: args.database.clone(),
                 force: args.force,
                 no_safety_backup: args.no_safety_backup,
             };
-            let outcome = restore(&config, &request, &reporter)
-                .inspect_err(|e| reporter.log(&format!("restore failed: {e:#}")))?;
+            let outcome = restore(config, &request, reporter)?;
             outcome.print(args.json)?;
+            let name = outcome.set.file_name().map(|n| n.to_string_lossy().into_owned());
+            set_outputs(&[("restored-from", outcome.set.display().to_string())])?;
+            let set = name.as_deref().and_then(store::SetName::parse).map(|n| n.set);
+            Ok((ExitCode::Success, ending("restore", set, false, outcome.to_markdown())))
         }
         Command::Verify(args) => {
             let request = VerifyRequest {
@@ -91,23 +168,103 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 latest: args.latest,
                 report: args.report.clone(),
             };
-            let report = verify(&config, &request, &reporter)?;
+            let report = verify(config, &request, reporter)?;
             commands::verify::print(&report, args.json)?;
-            if !report.passed {
-                return Ok(ExitCode::VerificationFailed);
-            }
+            let set_path = report.set.clone();
+            set_outputs(&[
+                ("verified", report.passed.to_string()),
+                (
+                    "report-path",
+                    store::local::verified_path(&set_path).display().to_string(),
+                ),
+            ])?;
+            let set = set_path
+                .file_name()
+                .and_then(|n| store::SetName::parse(&n.to_string_lossy()))
+                .map(|n| n.set);
+            let code = if report.passed {
+                ExitCode::Success
+            } else {
+                ExitCode::VerificationFailed
+            };
+            Ok((code, ending("verify", set, !report.passed, report.to_markdown())))
         }
-        Command::List(args) => commands::list::print_list(&config.out_dir, &list(&config)?, args.json)?,
-        Command::Size(args) => size(&config)?.print(args.json)?,
-        Command::Info(args) => commands::list::print_info(&args.set, &info(&args.set)?, args.json)?,
+        Command::List(args) => {
+            commands::list::print_list(&config.out_dir, &list(config)?, args.json)?;
+            Ok((ExitCode::Success, ending("", None, false, String::new())))
+        }
+        Command::Size(args) => {
+            size(config)?.print(args.json)?;
+            Ok((ExitCode::Success, ending("", None, false, String::new())))
+        }
+        Command::Info(args) => {
+            commands::list::print_info(&args.set, &info(&args.set)?, args.json)?;
+            Ok((ExitCode::Success, ending("", None, false, String::new())))
+        }
         Command::Compare(args) => {
             let comparison = compare(&args.set, &args.database, args.database_name.as_deref())?;
             comparison.print(args.json)?;
-            if !comparison.differences.is_empty() {
-                return Ok(ExitCode::VerificationFailed);
-            }
+            let code = if comparison.differences.is_empty() {
+                ExitCode::Success
+            } else {
+                ExitCode::VerificationFailed
+            };
+            Ok((code, ending("", None, false, String::new())))
         }
-        Command::Prune(args) => prune(&config, args.dry_run, &reporter)?.print(args.json)?,
+        Command::Prune(args) => {
+            let plan = prune(config, args.dry_run, reporter)?;
+            plan.print(args.json)?;
+            Ok((ExitCode::Success, ending("prune", None, false, String::new())))
+        }
+        Command::Report(args) => {
+            let failed = match args.outcome.as_str() {
+                "failure" | "failed" => true,
+                "success" | "succeeded" => false,
+                other => usage_bail!("--outcome is failure or success, not {other:?}"),
+            };
+            let details = args.message.clone().unwrap_or_else(|| {
+                if failed {
+                    "A step of the lifeboat action failed; see the run's log.".into()
+                } else {
+                    "All steps succeeded.".into()
+                }
+            });
+            let e = ending(
+                &args.class,
+                config.set_name.clone(),
+                failed,
+                format!("### lifeboat {}\n\n{details}\n", args.class),
+            );
+            commands::report::tell_github(&cli.global, &e, reporter);
+            Ok((ExitCode::Success, ending("", None, false, String::new())))
+        }
+        Command::Fetch(args) => {
+            let path = fetch_artifact(&args.artifact, &args.filter, &config.out_dir, reporter)?;
+            println!("{}", path.display());
+            set_outputs(&[("backup-path", path.display().to_string())])?;
+            Ok((ExitCode::Success, ending("", None, false, String::new())))
+        }
     }
-    Ok(ExitCode::Success)
+}
+
+fn fetch_artifact(
+    name: &str,
+    filter: &cli::ArtifactArgs,
+    out: &std::path::Path,
+    reporter: &Reporter,
+) -> anyhow::Result<std::path::PathBuf> {
+    let repo = github::Repo::from_env()?;
+    let wanted = github::artifacts::Wanted {
+        name: name.to_string(),
+        run_id: filter.run_id,
+        branch: filter.branch.clone(),
+        workflow: filter.workflow.clone(),
+    };
+    reporter.info(&format!(
+        "fetching the newest artifact {name:?} from {}/{}",
+        repo.owner, repo.name
+    ));
+    let path = github::artifacts::fetch(&repo, &wanted, out)?;
+    reporter.info(&format!("fetched {}", path.display()));
+    Ok(path)
 }

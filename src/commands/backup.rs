@@ -187,3 +187,28 @@ impl BackupOutcome {
         Ok(())
     }
 }
+
+impl BackupOutcome {
+    /// The job summary's section for this backup.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "### lifeboat backup: `{}`\n\n{} ({} bytes), SHA-256 `{}`, {:.1}s.\n\n| database | engine | tables | rows | migration |\n|---|---|---:|---:|---|\n",
+            self.file_name,
+            crate::progress::human_bytes(self.size_bytes),
+            self.size_bytes,
+            self.sha256,
+            self.duration_ms as f64 / 1000.0
+        );
+        for d in &self.databases {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                d.name,
+                d.engine,
+                d.tables,
+                d.rows,
+                d.migration.as_deref().unwrap_or("-")
+            ));
+        }
+        out
+    }
+}

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod compare;
 pub mod list;
 pub mod prune;
+pub mod report;
 pub mod restore;
 pub mod verify;
 

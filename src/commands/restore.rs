@@ -177,3 +177,21 @@ impl RestoreOutcome {
         Ok(())
     }
 }
+
+impl RestoreOutcome {
+    /// The job summary's section for this restore.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!("### lifeboat restore from `{}`\n\n", self.set.display());
+        for s in &self.databases {
+            out.push_str(&format!(
+                "- **{}** into `{}`: {} tables, {} rows; {}\n",
+                s.database,
+                s.target,
+                s.tables,
+                s.rows,
+                s.checks.join("; ")
+            ));
+        }
+        out
+    }
+}

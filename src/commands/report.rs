@@ -1,0 +1,126 @@
+//! What a run tells GitHub: secrets masked before anything else is
+//! printed, step outputs and the job summary, an error annotation, and the
+//! failure issue opened, commented on or closed. Problems talking to GitHub
+//! are warnings: they never hide the run's own outcome.
+
+use crate::cli::GlobalArgs;
+use crate::config::Config;
+use crate::github::{self, issues, workflow};
+use crate::progress::Reporter;
+
+/// How a command ended, for GitHub.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    /// backup, verify, restore, action.
+    pub class: String,
+    pub set: Option<String>,
+    pub failed: bool,
+    /// Markdown for the summary and the issue.
+    pub details: String,
+}
+
+/// Every secret lifeboat knows of, masked in the log before any other
+/// line: database passwords (URLs, PGPASSWORD, password files) and tokens.
+pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
+    if !workflow::in_actions() {
+        return;
+    }
+    let env = crate::engine::postgres::connect::process_env;
+    let mut urls: Vec<String> = config.databases.iter().map(|d| d.url.clone()).collect();
+    urls.extend(config.verify.restore.sources.values().cloned());
+    urls.extend(extra_urls.iter().map(|u| u.to_string()));
+    let mut secrets: Vec<String> = Vec::new();
+    for url in urls {
+        if crate::engine::postgres::connect::is_postgres_url(&url)
+            && let Ok(target) = crate::engine::postgres::connect::parse(&url, &env)
+            && let Some(pw) = target.config.get_password()
+        {
+            secrets.push(String::from_utf8_lossy(pw).into_owned());
+        }
+    }
+    for key in ["PGPASSWORD", "LIFEBOAT_GITHUB_TOKEN", "GITHUB_TOKEN"] {
+        if let Some(v) = env(key) {
+            secrets.push(v);
+        }
+    }
+    for key in ["PGPASSWORD_FILE", "POSTGRES_PASSWORD_FILE"] {
+        if let Some(path) = env(key)
+            && let Ok(text) = std::fs::read_to_string(path)
+        {
+            secrets.push(text.trim_end_matches(['\n', '\r']).to_string());
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    for s in secrets {
+        workflow::add_mask(&s);
+    }
+}
+
+/// Tells GitHub how the run ended: annotation, summary, issue.
+pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
+    if !workflow::in_actions() {
+        return;
+    }
+    if ending.failed {
+        let first = ending
+            .details
+            .lines()
+            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .unwrap_or("see the log");
+        workflow::error(&format!("lifeboat {} failed", ending.class), first);
+    }
+    if let Err(e) = workflow::summary(&ending.details) {
+        reporter.warn(&format!("{e:#}"));
+    }
+    if global.issue_on_failure != Some(true) {
+        return;
+    }
+    let set = global
+        .issue_key
+        .clone()
+        .or_else(|| ending.set.clone())
+        .unwrap_or_else(|| "lifeboat".into());
+    let event = issues::Event {
+        set,
+        class: ending.class.clone(),
+        failed: ending.failed,
+        details: ending.details.clone(),
+        labels: global
+            .issue_labels
+            .as_deref()
+            .unwrap_or("lifeboat")
+            .split([',', '\n'])
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+        close_on_success: global.close_issue_on_success.unwrap_or(true),
+    };
+    let result = github::Repo::from_env().and_then(|repo| issues::report(&repo, &event));
+    match result {
+        Ok(issues::Action::Opened(n)) => reporter.info(&format!("opened issue #{n}")),
+        Ok(issues::Action::Commented(n)) => reporter.info(&format!("commented on issue #{n}")),
+        Ok(issues::Action::Closed(n)) => reporter.info(&format!("closed issue #{n}")),
+        Ok(issues::Action::Nothing) => {}
+        Err(e) => {
+            let message = format!("could not update the failure issue: {e:#}");
+            reporter.warn(&message);
+            workflow::warning("lifeboat could not report to an issue", &message);
+        }
+    }
+}
+
+/// The Markdown for a failure: the error and its causes.
+pub fn error_details(class: &str, err: &anyhow::Error) -> String {
+    let mut out = format!("### lifeboat {class} failed\n\n");
+    for (i, cause) in err.chain().enumerate() {
+        let text = cause.to_string();
+        if i == 0 {
+            out.push_str(&format!("**{text}**\n"));
+        } else {
+            out.push_str(&format!("- {text}\n"));
+        }
+    }
+    out
+}
