@@ -68,7 +68,7 @@ pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
             .lines()
             .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
             .unwrap_or("see the log");
-        workflow::error(&format!("lifeboat {} failed", ending.class), first);
+        workflow::error(&format!("lifeboat {} failed", ending.class), &first.replace("**", ""));
     }
     if let Err(e) = workflow::summary(&ending.details) {
         reporter.warn(&format!("{e:#}"));

@@ -2,6 +2,7 @@
 //! SQLite fixtures with the real sqlite3, and build altered sets.
 #![allow(dead_code)]
 
+pub mod github;
 pub mod pg;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,334 @@
+//! The GitHub side against a fake GitHub API: failure issues (open,
+//! comment, close, 403, pagination), step outputs, summaries, masks and
+//! artifacts of earlier runs.
+
+mod common;
+
+use common::github::{FakeGitHub, artifact, zip_of};
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+/// lifeboat as a GitHub Actions step talking to the fake API.
+fn step(dir: &Path, api: &FakeGitHub) -> Command {
+    let mut cmd = lifeboat(dir);
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_REPOSITORY", "o/r")
+        .env("GITHUB_API_URL", &api.url)
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "4242")
+        .env("GITHUB_RUN_ATTEMPT", "1")
+        .env("GITHUB_WORKFLOW", "nightly backup")
+        .env("GITHUB_EVENT_NAME", "schedule")
+        .env("GITHUB_TOKEN", "ghs_faketoken123")
+        .env("GITHUB_OUTPUT", dir.join("output"))
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary"))
+        .env("LIFEBOAT_ISSUE_ON_FAILURE", "true")
+        .env("LIFEBOAT_ISSUE_KEY", "nightly");
+    cmd
+}
+
+/// Reads GITHUB_OUTPUT's heredoc format back.
+fn outputs(dir: &Path) -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("output")).unwrap_or_default();
+    let mut out = std::collections::HashMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let (name, delimiter) = line.split_once("<<").expect("heredoc output");
+        assert!(
+            delimiter.starts_with("ghadelimiter_") && delimiter.len() > 30,
+            "delimiter {delimiter:?} is not random enough"
+        );
+        let mut value = Vec::new();
+        for l in lines.by_ref() {
+            if l == delimiter {
+                break;
+            }
+            value.push(l);
+        }
+        out.insert(name.to_string(), value.join("\n"));
+    }
+    out
+}
+
+#[test]
+fn failure_opens_one_issue_repeat_comments_success_closes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    {
+        // 150 unrelated open issues and a pull request carrying the marker:
+        // the issue must be found past the first page, and PRs ignored.
+        let mut st = api.state.lock().unwrap();
+        for n in 1..=150 {
+            st.issues
+                .push(FakeGitHub::issue(n, &format!("unrelated {n}"), "nothing to see", false));
+        }
+        st.issues.push(FakeGitHub::issue(
+            151,
+            "a PR",
+            "<!-- lifeboat-issue set=\"nightly\" class=\"backup\" -->",
+            true,
+        ));
+    }
+    let secret_url = "postgresql://app:pa55-w0rd-xyz@127.0.0.1:1/shop?sslmode=disable";
+    let out = step(dir, &api)
+        .args(["backup", secret_url, "--out", "bk"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let masks: Vec<&str> = stdout.lines().take_while(|l| l.starts_with("::add-mask::")).collect();
+    assert!(
+        masks.contains(&"::add-mask::pa55-w0rd-xyz"),
+        "the password must be masked before any other line:\n{stdout}"
+    );
+    assert!(stdout.contains("::error title=lifeboat backup failed::"), "{stdout}");
+    assert_eq!(
+        text(&out).matches("pa55-w0rd-xyz").count(),
+        1,
+        "the password appears beyond its mask:\n{}",
+        text(&out)
+    );
+    let opened = api.open_issues_with("lifeboat-issue set=\"nightly\" class=\"backup\"");
+    assert_eq!(opened.len(), 1);
+    let body = opened[0]["body"].as_str().unwrap();
+    assert!(body.contains("cannot connect"), "{body}");
+    assert!(body.contains("https://github.com/o/r/actions/runs/4242"), "{body}");
+    assert!(!body.contains("pa55-w0rd-xyz"), "the password reached the issue");
+    assert_eq!(opened[0]["labels"][0]["name"], "lifeboat");
+    assert!(
+        api.state.lock().unwrap().labels.contains(&"lifeboat".to_string()),
+        "the label was created"
+    );
+    let number = opened[0]["number"].as_u64().unwrap();
+    let summary = std::fs::read_to_string(dir.join("summary")).unwrap();
+    assert!(summary.contains("lifeboat backup failed"), "{summary}");
+
+    // A second failure comments on the same issue.
+    let out = step(dir, &api)
+        .args(["backup", "missing.db", "--out", "bk"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        api.open_issues_with("class=\"backup\"").len(),
+        1,
+        "a second issue was opened"
+    );
+    let comments = api.state.lock().unwrap().comments.clone();
+    assert_eq!(comments.len(), 1);
+    assert_eq!(comments[0].0, number);
+    assert!(comments[0].1.contains("missing.db"), "{}", comments[0].1);
+
+    // The next success closes it, with a comment.
+    agent_db(dir, "agent.db", 0.005);
+    let out = step(dir, &api)
+        .args(["backup", "agent.db", "--out", "bk"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        api.open_issues_with("class=\"backup\"").is_empty(),
+        "the issue is still open"
+    );
+    let st = api.state.lock().unwrap();
+    let closed = st.issues.iter().find(|i| i["number"] == number).unwrap();
+    assert_eq!(closed["state"], "closed");
+    assert!(st.comments.last().unwrap().1.contains("succeeded"));
+    assert!(
+        st.requests.iter().any(|r| r == "GET /repos/o/r/issues"),
+        "{:?}",
+        st.requests
+    );
+    drop(st);
+
+    let outs = outputs(dir);
+    let path = outs.get("backup-path").expect("backup-path output");
+    assert!(dir.join(path).is_file(), "{path}");
+    assert_eq!(
+        outs["size-bytes"],
+        std::fs::metadata(dir.join(path)).unwrap().len().to_string()
+    );
+    assert_eq!(outs["sha256"].len(), 64);
+    assert!(
+        std::fs::read_to_string(dir.join("summary"))
+            .unwrap()
+            .contains("### lifeboat backup: `agent-")
+    );
+}
+
+#[test]
+fn a_token_without_issues_write_is_named_and_does_not_hide_the_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    api.state.lock().unwrap().forbid_issue_writes = true;
+    let out = step(dir, &api)
+        .args(["backup", "missing.db", "--out", "bk"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the backup's own failure must decide the exit code"
+    );
+    let t = text(&out);
+    assert!(t.contains("issues: write"), "{t}");
+    assert!(
+        t.contains("cannot open SQLite database missing.db"),
+        "the original error is hidden: {t}"
+    );
+    assert!(
+        t.contains("::warning title=lifeboat could not report to an issue::"),
+        "{t}"
+    );
+
+    // And a verification failure keeps its own exit code, 3.
+    agent_db(dir, "agent.db", 0.005);
+    let out = step(dir, &api)
+        .args([
+            "backup",
+            "agent.db",
+            "--out",
+            "bk",
+            "--verify",
+            "quick",
+            "--expect-table",
+            "Nope",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+}
+
+#[test]
+fn the_action_reports_failed_steps_and_plain_cli_opens_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    let out = step(dir, &api)
+        .args([
+            "report",
+            "--outcome",
+            "failure",
+            "--class",
+            "action",
+            "--message",
+            "the upload step failed",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let opened = api.open_issues_with("class=\"action\"");
+    assert_eq!(opened.len(), 1);
+    assert!(opened[0]["body"].as_str().unwrap().contains("the upload step failed"));
+
+    // Without GITHUB_ACTIONS nothing talks to GitHub.
+    let out = lifeboat(dir)
+        .args(["backup", "missing.db", "--out", "bk"])
+        .env("GITHUB_API_URL", &api.url)
+        .env("LIFEBOAT_ISSUE_ON_FAILURE", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(api.open_issues_with("class=\"backup\"").len(), 0);
+}
+
+#[test]
+fn restore_from_the_newest_unexpired_artifact_of_a_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = agent_db(dir, "agent.db", 0.005);
+    let set = dir.join(expect(dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    let tar = std::fs::read(&set).unwrap();
+    let sidecar = std::fs::read(format!("{}.sha256", set.display())).unwrap();
+    let good = zip_of(&[(&name, tar.clone()), (&format!("{name}.sha256"), sidecar.clone())]);
+    let api = FakeGitHub::start();
+    {
+        let mut st = api.state.lock().unwrap();
+        // 120 older artifacts of other names and expired ones, so the
+        // newest of this name is on the second page.
+        for i in 0..120u64 {
+            st.artifacts.push(artifact(
+                10 + i,
+                if i % 2 == 0 { "nightly" } else { "other" },
+                100 + i,
+                "main",
+                30 + i as i64,
+                i % 2 == 0,
+            ));
+        }
+        st.artifacts.push(artifact(500, "nightly", 900, "main", 1, false));
+        st.artifacts.push(artifact(501, "nightly", 901, "feature", 0, false));
+        st.blobs.push((500, good.clone()));
+        let mut damaged = tar.clone();
+        let at = damaged.len() / 2;
+        damaged[at] ^= 1;
+        st.blobs.push((
+            501,
+            zip_of(&[(&name, damaged), (&format!("{name}.sha256"), sidecar.clone())]),
+        ));
+        st.runs.push(serde_json::json!({"id": 900, "name": "nightly backup", "path": ".github/workflows/backup.yml", "head_branch": "main"}));
+        st.runs.push(
+            serde_json::json!({"id": 901, "name": "ci", "path": ".github/workflows/ci.yml", "head_branch": "feature"}),
+        );
+    }
+    // The newest (501) is damaged: its sidecar check fails, clearly.
+    let out = step(dir, &api)
+        .args(["fetch", "nightly", "--out", "dl1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("does not match its .sha256"), "{}", text(&out));
+
+    // By branch, or by workflow, the good one.
+    for filter in [["--branch", "main"], ["--workflow", "backup.yml"]] {
+        let out = step(dir, &api)
+            .args([
+                "restore",
+                "--artifact",
+                "nightly",
+                "--to",
+                "restored.db",
+                "--force",
+                "--no-safety-backup",
+            ])
+            .args(filter)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{filter:?}: {}", text(&out));
+        assert_eq!(dump(&dir.join("restored.db")), dump(&db));
+    }
+    let out = step(dir, &api)
+        .args(["fetch", "nightly", "--run-id", "900", "--out", "dl2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).trim().ends_with(&name));
+
+    let out = step(dir, &api)
+        .args(["fetch", "nothing-like-this", "--out", "dl3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("no artifact named \"nothing-like-this\""),
+        "{}",
+        text(&out)
+    );
+    let out = step(dir, &api)
+        .args(["fetch", "nightly", "--run-id", "100", "--out", "dl4"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("expired"), "{}", text(&out));
+    api.state.lock().unwrap().forbid_actions = true;
+    let out = step(dir, &api)
+        .args(["fetch", "nightly", "--out", "dl5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("actions: read"), "{}", text(&out));
+}
