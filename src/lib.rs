@@ -97,6 +97,7 @@ fn run_command(
     use github::workflow::set_outputs;
     match &cli.command {
         Command::Backup(args) => {
+            commands::report::refuse_public_upload()?;
             let mut outcome = backup(config, reporter)?;
             let report = match config.verify.level {
                 Some(_) => Some(commands::verify::verify_set(
@@ -118,7 +119,7 @@ fn run_command(
                 details.push_str(&r.to_markdown());
             }
             set_outputs(&[
-                ("backup-path", outcome.path.display().to_string()),
+                ("backup-path", std::path::absolute(&outcome.path).unwrap_or(outcome.path.clone()).display().to_string()),
                 ("backup-name", outcome.file_name.clone()),
                 ("set-name", outcome.set.clone()),
                 ("sha256", outcome.sha256.clone()),

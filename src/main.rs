@@ -4,6 +4,14 @@ use clap::Parser;
 use lifeboat::{ExitCode, cli::Cli};
 
 fn main() -> std::process::ExitCode {
+    // An action input left empty arrives as an empty variable: it means
+    // "not set", not "set to nothing".
+    for (key, value) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LIFEBOAT_") && value.is_empty() {
+            // SAFETY: nothing else runs yet; no thread reads the environment.
+            unsafe { std::env::remove_var(key) };
+        }
+    }
     let cli = Cli::parse();
     match lifeboat::run(cli) {
         Ok(code) => code.into(),

@@ -124,3 +124,25 @@ pub fn error_details(class: &str, err: &anyhow::Error) -> String {
     }
     out
 }
+
+/// Refuses, before anything is backed up, to put an unencrypted set into
+/// the artifacts of a public repository, which anyone signed in to GitHub
+/// can download. Reads the event payload; unknown visibility is allowed.
+pub fn refuse_public_upload() -> anyhow::Result<()> {
+    let flag = |k: &str| std::env::var(k).is_ok_and(|v| v == "true");
+    if !workflow::in_actions() || !flag("LIFEBOAT_UPLOAD_ARTIFACT") || flag("LIFEBOAT_ALLOW_PUBLIC_UPLOAD") {
+        return Ok(());
+    }
+    let Ok(path) = std::env::var("GITHUB_EVENT_PATH") else { return Ok(()) };
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(()) };
+    let repo = &event["repository"];
+    let public = repo["private"] == serde_json::Value::Bool(false) || repo["visibility"] == "public";
+    if public {
+        crate::usage_bail!(
+            "this repository is public, and anyone signed in to GitHub can download its artifacts: lifeboat will not upload an unencrypted backup. \
+             Set `upload: false` and keep the set elsewhere, or `allow-public-upload: true` if the data may be public"
+        );
+    }
+    Ok(())
+}
