@@ -119,7 +119,13 @@ fn run_command(
                 details.push_str(&r.to_markdown());
             }
             set_outputs(&[
-                ("backup-path", std::path::absolute(&outcome.path).unwrap_or(outcome.path.clone()).display().to_string()),
+                (
+                    "backup-path",
+                    std::path::absolute(&outcome.path)
+                        .unwrap_or(outcome.path.clone())
+                        .display()
+                        .to_string(),
+                ),
                 ("backup-name", outcome.file_name.clone()),
                 ("set-name", outcome.set.clone()),
                 ("sha256", outcome.sha256.clone()),

@@ -18,12 +18,22 @@ fn repo(dir: &Path, workflow: &str) -> PathBuf {
     let root = dir.join("repo");
     std::fs::create_dir_all(root.join(".github/workflows")).unwrap();
     std::fs::create_dir_all(root.join("dist")).unwrap();
-    std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"), root.join("action.yml")).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml"),
+        root.join("action.yml"),
+    )
+    .unwrap();
     let bin = root.join("dist/lifeboat-x86_64-unknown-linux-musl");
     std::fs::copy(common::bin(), &bin).unwrap();
-    sh(&root.join("dist"), "sha256sum lifeboat-x86_64-unknown-linux-musl > SHA256SUMS");
+    sh(
+        &root.join("dist"),
+        "sha256sum lifeboat-x86_64-unknown-linux-musl > SHA256SUMS",
+    );
     std::fs::write(root.join(".github/workflows/e2e.yml"), workflow).unwrap();
-    sh(&root, "git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm e2e");
+    sh(
+        &root,
+        "git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm e2e",
+    );
     root
 }
 
@@ -91,14 +101,30 @@ fn backup_uploads_reports_and_a_broken_url_opens_then_closes_the_issue() {
     let out_file = dir.join("outputs.txt");
 
     // A good run: PostgreSQL and SQLite in one set, uploaded, outputs set.
-    let databases = format!("            shop={}\n            agent=sqlite:{}", c.url("act_src"), db.display());
+    let databases = format!(
+        "            shop={}\n            agent=sqlite:{}",
+        c.url("act_src"),
+        db.display()
+    );
     let root = repo(dir, &backup_workflow(&databases, &out_file));
     let (ok, log) = act(&root, &api, &artifacts);
     assert!(ok, "{log}");
-    assert!(!log.contains(common::pg::PASSWORD), "the database password reached the log");
+    assert!(
+        !log.contains(common::pg::PASSWORD),
+        "the database password reached the log"
+    );
     let outputs = std::fs::read_to_string(&out_file).unwrap();
-    let get = |k: &str| outputs.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("").to_string();
-    assert!(get("name").starts_with("backup-") && get("name").ends_with(".tar"), "{outputs}");
+    let get = |k: &str| {
+        outputs
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        get("name").starts_with("backup-") && get("name").ends_with(".tar"),
+        "{outputs}"
+    );
     assert_eq!(get("verified"), "true");
     assert_eq!(get("artifact"), "4711");
     assert_eq!(get("sha256").len(), 64);
@@ -109,8 +135,12 @@ fn backup_uploads_reports_and_a_broken_url_opens_then_closes_the_issue() {
     sh(&uploaded, &format!("sha256sum -c '{}.sha256'", get("name")));
     assert!(uploaded.join(format!("{}.verified.json", get("name"))).is_file());
     let settings = std::fs::read_to_string(uploaded.join(".upload-settings")).unwrap();
-    assert!(settings.contains("retention=3") && settings.contains("level=0"), "{settings}");
-    let info: serde_json::Value = serde_json::from_str(&expect(dir, &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
+    assert!(
+        settings.contains("retention=3") && settings.contains("level=0"),
+        "{settings}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&expect(dir, &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
     assert_eq!(info["context"]["ci"]["provider"], "github-actions");
     assert_eq!(info["databases"].as_array().unwrap().len(), 2);
 
@@ -124,14 +154,20 @@ fn backup_uploads_reports_and_a_broken_url_opens_then_closes_the_issue() {
     let issues = api.open_issues_with("lifeboat-issue set=\"nightly\" class=\"backup\"");
     assert_eq!(issues.len(), 1, "{log}");
     assert!(!issues[0]["body"].as_str().unwrap().contains("very-secret-pw"));
-    assert!(api.open_issues_with("class=\"action\"").is_empty(), "the failed lifeboat step was reported twice");
+    assert!(
+        api.open_issues_with("class=\"action\"").is_empty(),
+        "the failed lifeboat step was reported twice"
+    );
 
     // The next good run closes it.
     std::fs::remove_dir_all(dir.join("repo")).unwrap();
     let root = repo(dir, &backup_workflow(&databases, &out_file));
     let (ok, log) = act(&root, &api, &artifacts);
     assert!(ok, "{log}");
-    assert!(api.open_issues_with("class=\"backup\"").is_empty(), "the issue is still open");
+    assert!(
+        api.open_issues_with("class=\"backup\"").is_empty(),
+        "the issue is still open"
+    );
 }
 
 #[test]
@@ -174,5 +210,8 @@ jobs:
     assert!(!ok, "the test step failed, so the job fails:\n{log}");
     assert!(log.contains("restored app into"), "{log}");
     assert_eq!(dump(&db), before, "the database was not restored");
-    assert!(only_set(&dir.join("sets/safety")).is_file(), "a safety backup of the damaged database is kept");
+    assert!(
+        only_set(&dir.join("sets/safety")).is_file(),
+        "a safety backup of the damaged database is kept"
+    );
 }

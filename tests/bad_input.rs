@@ -152,24 +152,13 @@ fn self_consistent_but_wrong_restore_leaves_target_byte_identical() {
     let dir = tmp.path();
     // Alter the data inside the member, then rewrite every hash so the set
     // is self-consistent: only the table digests can notice.
-    let mut members = read_members(&set);
-    let db_bytes = gunzip(&members[2].1);
     let altered = dir.join("altered.db");
-    std::fs::write(&altered, db_bytes).unwrap();
+    std::fs::write(&altered, member_content(&set, "agent/agent.db.gz")).unwrap();
     sqlite(
         &altered,
         "PRAGMA journal_mode=DELETE; UPDATE AgentQuery SET latency_ms = -1 WHERE id = 5; PRAGMA journal_mode=WAL;",
     );
-    let altered_bytes = std::fs::read(&altered).unwrap();
-    let packed = gzip(&altered_bytes);
-    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
-    let member = &mut manifest["databases"][0]["members"][0];
-    member["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
-    member["size"] = serde_json::json!(packed.len());
-    member["raw_size"] = serde_json::json!(altered_bytes.len());
-    members[0].1 = serde_json::to_vec(&manifest).unwrap();
-    members[2].1 = packed;
-    write_set(&set, &members);
+    replace_member(&set, "agent/agent.db.gz", &std::fs::read(&altered).unwrap());
     expect(dir, &["verify", set.to_str().unwrap()], 0);
 
     let before = sha256(&target);

@@ -81,23 +81,13 @@ fn sqlite_set_passes_both_levels_and_a_wrong_one_fails_restore_by_table() {
     assert_eq!(record["level"], "restore");
 
     // Alter a row and rewrite every hash: the quick level cannot tell.
-    let mut members = read_members(&set);
     let altered = dir.join("altered.db");
-    std::fs::write(&altered, gunzip(&members[2].1)).unwrap();
+    std::fs::write(&altered, member_content(&set, "agent/agent.db.gz")).unwrap();
     sqlite(
         &altered,
         "PRAGMA journal_mode=DELETE; UPDATE AgentFeedback SET rating = 9 WHERE id = 4; PRAGMA journal_mode=WAL;",
     );
-    let bytes = std::fs::read(&altered).unwrap();
-    let packed = gzip(&bytes);
-    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
-    let m = &mut manifest["databases"][0]["members"][0];
-    m["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
-    m["size"] = serde_json::json!(packed.len());
-    m["raw_size"] = serde_json::json!(bytes.len());
-    members[0].1 = serde_json::to_vec(&manifest).unwrap();
-    members[2].1 = packed;
-    write_set(&set, &members);
+    replace_member(&set, "agent/agent.db.gz", &std::fs::read(&altered).unwrap());
     verify_json(dir, &scratch, &[set.to_str().unwrap()], 0);
     let (failed, md) = verify_json(dir, &scratch, &[set.to_str().unwrap(), "--level", "restore"], 3);
     assert_eq!(failed["passed"], false);
@@ -172,22 +162,15 @@ fn postgres_restore_level_on_a_local_cluster_and_on_the_server() {
     );
 
     // Change one value in a data member and rewrite every hash.
-    let mut members = read_members(&set);
-    let i = members.iter().position(|(n, _)| n.contains("inventory.item")).unwrap();
-    let sql = String::from_utf8(gunzip(&members[i].1))
+    let item = read_members(&set)
+        .into_iter()
+        .map(|(n, _)| n)
+        .find(|n| n.contains("inventory.item"))
+        .unwrap();
+    let sql = String::from_utf8(member_content(&set, &item))
         .unwrap()
         .replacen("A-1\t", "A-9\t", 1);
-    members[i].1 = gzip(sql.as_bytes());
-    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
-    for m in manifest["databases"][0]["members"].as_array_mut().unwrap() {
-        if m["path"] == members[i].0.as_str() {
-            m["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&members[i].1)));
-            m["size"] = serde_json::json!(members[i].1.len());
-            m["raw_size"] = serde_json::json!(sql.len());
-        }
-    }
-    members[0].1 = serde_json::to_vec(&manifest).unwrap();
-    write_set(&set, &members);
+    replace_member(&set, &item, sql.as_bytes());
     verify_json(dir, &scratch, &[set.to_str().unwrap()], 0);
     for scratch_args in [
         vec!["--scratch", "local", "--pg-bin", &pg_bin],

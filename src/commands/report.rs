@@ -133,9 +133,15 @@ pub fn refuse_public_upload() -> anyhow::Result<()> {
     if !workflow::in_actions() || !flag("LIFEBOAT_UPLOAD_ARTIFACT") || flag("LIFEBOAT_ALLOW_PUBLIC_UPLOAD") {
         return Ok(());
     }
-    let Ok(path) = std::env::var("GITHUB_EVENT_PATH") else { return Ok(()) };
-    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
-    let Ok(event) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(()) };
+    let Ok(path) = std::env::var("GITHUB_EVENT_PATH") else {
+        return Ok(());
+    };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
     let repo = &event["repository"];
     let public = repo["private"] == serde_json::Value::Bool(false) || repo["visibility"] == "public";
     if public {

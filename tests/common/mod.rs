@@ -175,3 +175,39 @@ pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
     flate2::read::MultiGzDecoder::new(bytes).read_to_end(&mut out).unwrap();
     out
 }
+
+/// Replaces one member's content (given uncompressed; stored gzipped, as
+/// the sets in these tests are) and rewrites its size and hashes in the
+/// manifest and the sidecar: a set that is self-consistent but no longer
+/// holds what was backed up.
+pub fn replace_member(set: &Path, member: &str, raw: &[u8]) {
+    let mut members = read_members(set);
+    let packed = gzip(raw);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    let mut found = false;
+    for db in manifest["databases"].as_array_mut().unwrap() {
+        for m in db["members"].as_array_mut().unwrap() {
+            if m["path"] == member {
+                m["sha256"] = serde_json::json!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&packed)));
+                m["size"] = serde_json::json!(packed.len());
+                m["raw_size"] = serde_json::json!(raw.len());
+                found = true;
+            }
+        }
+    }
+    assert!(found, "no member {member} in {}", set.display());
+    members[0].1 = serde_json::to_vec(&manifest).unwrap();
+    members.iter_mut().find(|(n, _)| n == member).unwrap().1 = packed;
+    write_set(set, &members);
+}
+
+/// A member's uncompressed content.
+pub fn member_content(set: &Path, member: &str) -> Vec<u8> {
+    gunzip(
+        &read_members(set)
+            .into_iter()
+            .find(|(n, _)| n == member)
+            .unwrap_or_else(|| panic!("no member {member}"))
+            .1,
+    )
+}
