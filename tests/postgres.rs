@@ -211,6 +211,34 @@ fn connection_problems_are_explained_without_the_secret() {
     assert!(t.contains("password"), "{t}");
     assert!(!t.contains("not-the-password-xyz"), "the password leaked: {t}");
 
+    // A statement timeout from the URL applies to every statement.
+    c.psql(
+        "conn",
+        "CREATE TABLE big AS SELECT g, md5(g::text) AS t FROM generate_series(1, 300000) g",
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "backup",
+            &format!("{}&statement_timeout=1ms", c.url("conn")),
+            "--out",
+            "bk",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("statement timeout"), "{}", text(&out));
+    expect(
+        dir.path(),
+        &[
+            "backup",
+            &format!("{}&statement_timeout=5min", c.url("conn")),
+            "--out",
+            "bk-ok",
+            "--quiet",
+        ],
+        0,
+    );
+
     let out = run(dir.path(), &["backup", &c.url("no_such_db"), "--out", "bk"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("does not exist"), "{}", text(&out));

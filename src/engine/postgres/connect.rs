@@ -41,6 +41,10 @@ pub struct Target {
     pub root_cert: Option<String>,
     pub dbname: String,
     pub redacted: String,
+    /// Statement timeout for every session, as PostgreSQL reads it
+    /// (`30s`, `5min`, milliseconds); none by default, as long COPYs are
+    /// the point of a backup.
+    pub statement_timeout: Option<String>,
 }
 
 impl std::fmt::Debug for Target {
@@ -90,6 +94,7 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
     let mut passthrough = Vec::new();
     let mut tls_text = None;
     let mut root_cert = None;
+    let mut statement_timeout = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
@@ -102,6 +107,7 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
                 })
             }
             "sslrootcert" => root_cert = Some(percent_decode(v)),
+            "statement_timeout" => statement_timeout = Some(percent_decode(v)),
             "user"
             | "password"
             | "dbname"
@@ -191,12 +197,19 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
     });
     let dbname = config.get_dbname().unwrap_or("postgres").to_string();
     let redacted = describe(&config);
+    let statement_timeout = statement_timeout.or_else(|| env("LIFEBOAT_STATEMENT_TIMEOUT"));
+    if let Some(t) = &statement_timeout
+        && !t.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+    {
+        bail!("statement_timeout {t:?} is not a duration: write it like 30s, 5min or 600000");
+    }
     Ok(Target {
         config,
         tls,
         root_cert,
         dbname,
         redacted,
+        statement_timeout,
     })
 }
 
@@ -307,7 +320,7 @@ fn percent_decode(s: &str) -> String {
 /// are the same whatever the server's or role's defaults are.
 pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
 SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
-SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
 SELECT pg_catalog.set_config('search_path', '', false);";
 
 impl Target {
@@ -352,8 +365,9 @@ impl Target {
             ),
         };
         let mut client = result.map_err(|e| explain(e, self))?;
+        let timeout = self.statement_timeout.as_deref().unwrap_or("0");
         client
-            .batch_execute(SESSION_SETUP)
+            .batch_execute(&format!("{SESSION_SETUP} SET statement_timeout = '{timeout}';"))
             .with_context(|| format!("setting up the session on {}", self.redacted))?;
         Ok(client)
     }
@@ -542,7 +556,9 @@ mod tests {
         assert_eq!(t.redacted, "postgresql://app@db.example:5433/shop");
         assert!(!format!("{t:?}").contains("s3cret"));
 
-        let t = parse("postgres://app@db/shop", &env).unwrap();
+        let t = parse("postgres://app@db/shop?statement_timeout=30s", &env).unwrap();
+        assert_eq!(t.statement_timeout.as_deref(), Some("30s"));
+        assert!(parse("postgres://app@db/shop?statement_timeout=1';DROP", &env).is_err());
         assert_eq!(t.config.get_password(), Some(&b"from-env"[..]));
         assert_eq!(t.config.get_ports(), &[6543]);
         assert_eq!(t.tls, TlsMode::Prefer);
