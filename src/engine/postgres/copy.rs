@@ -106,9 +106,9 @@ pub fn dump_table(
 }
 
 /// Loads one data member: its first line is the COPY statement, then rows
-/// up to `\.`. Returns the number of rows.
-pub fn load_member(client: &mut Client, member: impl Read) -> Result<u64> {
-    let mut reader = BufReader::with_capacity(1 << 20, member);
+/// up to `\\.`. Returns the number of rows.
+pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u64> {
+    let mut reader: Box<dyn BufRead + 'a> = Box::new(BufReader::with_capacity(1 << 20, member));
     let mut statement = String::new();
     let mut rows = 0u64;
     loop {
@@ -127,23 +127,79 @@ pub fn load_member(client: &mut Client, member: impl Read) -> Result<u64> {
             );
         }
         let mut writer = client.copy_in(trimmed.trim_end_matches(';')).context("starting COPY")?;
-        let mut line = Vec::with_capacity(4096);
-        let mut ended = false;
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
-            if line == b"\\.\n" || line == b"\\." {
-                ended = true;
-                break;
-            }
-            writer.write_all(&line)?;
-            rows += 1;
+        let (n, leftover) = copy_until_end_marker(&mut reader, &mut writer)?;
+        writer.finish().context("finishing COPY")?;
+        rows += n;
+        if !leftover.is_empty() {
+            reader = Box::new(std::io::Cursor::new(leftover).chain(reader));
         }
-        if !ended {
+    }
+}
+
+/// Streams rows to `out` in whole blocks up to the `\\.` line that ends
+/// them, and counts them; returns the bytes read past the marker. Rows
+/// cannot hold a raw newline (COPY text escapes it), so the marker is
+/// `\\n\\.\\n`, or `\\.\\n` at the very start.
+fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Result<(u64, Vec<u8>)> {
+    const MARKER: &[u8] = b"\n\\.\n";
+    let keep = MARKER.len() - 1;
+    let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count() as u64;
+    // A newline in front that is not data, so an empty table's marker is
+    // found like any other; it is never sent.
+    let mut carry: Vec<u8> = vec![b'\n'];
+    let mut virtual_newline = true;
+    let mut rows = 0u64;
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
         }
-        writer.finish().context("finishing COPY")?;
+        carry.extend_from_slice(buf);
+        let n = buf.len();
+        reader.consume(n);
+        let skip = usize::from(virtual_newline);
+        if let Some(at) = carry.windows(MARKER.len()).position(|w| w == MARKER) {
+            let data = &carry[skip.min(at + 1)..at + 1];
+            rows += newlines(data);
+            out.write_all(data)?;
+            return Ok((rows, carry[at + MARKER.len()..].to_vec()));
+        }
+        if carry.len() > keep {
+            let end = carry.len() - keep;
+            if end > skip {
+                rows += newlines(&carry[skip..end]);
+                out.write_all(&carry[skip..end])?;
+            }
+            carry.drain(..end);
+            virtual_newline = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_until_end_marker;
+    use std::io::BufReader;
+
+    #[test]
+    fn finds_the_marker_across_block_boundaries() {
+        let body = b"a\tb\nc\\.d\n\\.x\n\\.\nCOPY next FROM stdin;\n";
+        for capacity in 1..body.len() + 2 {
+            let mut reader = BufReader::with_capacity(capacity, &body[..]);
+            let mut out = Vec::new();
+            let (rows, leftover) = copy_until_end_marker(&mut reader, &mut out).unwrap();
+            assert_eq!(out, b"a\tb\nc\\.d\n\\.x\n", "capacity {capacity}");
+            assert_eq!(rows, 3, "capacity {capacity}");
+            let mut rest = String::from_utf8(leftover).unwrap();
+            std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+            assert_eq!(rest, "COPY next FROM stdin;\n", "capacity {capacity}");
+        }
+        for capacity in [1, 2, 3, 64] {
+            let mut empty = BufReader::with_capacity(capacity, &b"\\.\n\n"[..]);
+            let mut out = Vec::new();
+            assert_eq!(copy_until_end_marker(&mut empty, &mut out).unwrap().0, 0);
+            assert!(out.is_empty());
+        }
+        assert!(copy_until_end_marker(&mut BufReader::new(&b"a\nb\n"[..]), &mut Vec::new()).is_err());
     }
 }
