@@ -75,6 +75,9 @@ pub struct Catalog {
     /// of one another, so a restore may build them in parallel.
     pub indexes: Vec<Item>,
     pub post_data: Vec<Item>,
+    /// Foreign keys, last: independent of one another, so a restore may
+    /// validate them in parallel.
+    pub foreign_keys: Vec<Item>,
     pub tables: Vec<TableData>,
     /// Sequences whose position is saved: (oid, qualified name).
     pub sequences: Vec<(Oid, String)>,
@@ -1213,7 +1216,7 @@ fn post_data(
         }
         let only = if rel.kind == 'p' { "" } else { "ONLY " };
         let name: String = r.get(1);
-        cat.post_data.push(Item {
+        cat.foreign_keys.push(Item {
             kind: "foreign key",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),

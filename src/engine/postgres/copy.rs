@@ -106,7 +106,7 @@ pub fn dump_table(
 }
 
 /// Loads one data member: its first line is the COPY statement, then rows
-/// up to `\\.`. Returns the number of rows.
+/// up to `\\.`. Returns the number of rows the server took.
 pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u64> {
     let mut reader: Box<dyn BufRead + 'a> = Box::new(BufReader::with_capacity(1 << 20, member));
     let mut statement = String::new();
@@ -127,9 +127,9 @@ pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u6
             );
         }
         let mut writer = client.copy_in(trimmed.trim_end_matches(';')).context("starting COPY")?;
-        let (n, leftover) = copy_until_end_marker(&mut reader, &mut writer)?;
-        writer.finish().context("finishing COPY")?;
-        rows += n;
+        let (_, leftover) = copy_until_end_marker(&mut reader, &mut writer)?;
+        // The server's own count of the rows it took.
+        rows += writer.finish().context("finishing COPY")?;
         if !leftover.is_empty() {
             reader = Box::new(std::io::Cursor::new(leftover).chain(reader));
         }

@@ -58,6 +58,7 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
         .iter()
         .chain(&cat.indexes)
         .chain(&cat.post_data)
+        .chain(&cat.foreign_keys)
         .filter(|i| i.structural)
         .map(|i| SchemaObject {
             kind: i.kind.to_string(),
@@ -203,6 +204,13 @@ impl Engine for PostgresEngine {
                 "3-post-data.sql",
                 "post-data",
                 &post,
+            )?);
+            members.push(write_script(
+                staging,
+                &self.name,
+                "4-foreign-keys.sql",
+                "foreign-keys",
+                &cat.foreign_keys,
             )?);
         } else {
             let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
@@ -453,19 +461,22 @@ impl PostgresEngine {
             ));
             clean(&mut client)?;
         }
-        self.load(&mut client, set, database, reporter)?;
-        let checks = self.check_counts(&mut client, database)?;
+        let loaded = self.load(&mut client, set, database, reporter)?;
+        let checks = self.check_counts(database, &loaded)?;
         client.batch_execute("COMMIT").context("committing the restore")?;
         Ok(checks)
     }
 
+    /// Pre-data, data, indexes, post-data and foreign keys over one
+    /// connection; returns the rows the server took for each table.
     fn load(
         &self,
         client: &mut Client,
         set: &SetSource,
         database: &DatabaseManifest,
         reporter: &Reporter,
-    ) -> Result<()> {
+    ) -> Result<Loaded> {
+        let mut loaded = Loaded::new();
         if !self.options.data_only {
             for m in members_of(database, "pre-data") {
                 run_script(client, set, m)?;
@@ -476,39 +487,40 @@ impl PostgresEngine {
                 &format!("loading {}", database.name),
                 Some(members_of(database, "data").map(|m| m.raw_size).sum()),
             );
-            for m in members_of(database, "data") {
-                if !m.table.as_deref().is_some_and(|t| self.wanted_table(t)) {
-                    continue;
-                }
-                copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+            for m in self.wanted_data(database) {
+                let rows =
+                    copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
             task.finish();
         }
-        if !self.options.data_only {
-            for m in members_of(database, "indexes") {
+        for role in ["indexes", "post-data", "foreign-keys"] {
+            if self.options.data_only && role != "post-data" {
+                continue;
+            }
+            for m in members_of(database, role) {
                 run_script(client, set, m)?;
             }
         }
-        for m in members_of(database, "post-data") {
-            run_script(client, set, m)?;
-        }
-        Ok(())
+        Ok(loaded)
     }
 
-    fn check_counts(&self, client: &mut Client, database: &DatabaseManifest) -> Result<Vec<String>> {
+    fn wanted_data<'a>(&'a self, database: &'a DatabaseManifest) -> impl Iterator<Item = &'a Member> {
+        members_of(database, "data").filter(|m| m.table.as_deref().is_some_and(|t| self.wanted_table(t)))
+    }
+
+    /// Holds the rows the server took for each table against the manifest.
+    fn check_counts(&self, database: &DatabaseManifest, loaded: &Loaded) -> Result<Vec<String>> {
         if self.options.schema_only {
             return Ok(vec!["schema restored; no data was asked for".into()]);
         }
         let mut problems = Vec::new();
         let mut checked = 0;
         for t in database.tables.iter().filter(|t| self.wanted_table(&t.name)) {
-            let Some(sql_name) = &t.sql_name else { continue };
-            let count: i64 = client
-                .query_one(format!("SELECT count(*) FROM ONLY {sql_name}").as_str(), &[])?
-                .get(0);
-            if count as u64 != t.rows {
-                problems.push(format!("{} has {count} rows, the manifest says {}", t.name, t.rows));
+            let rows = loaded.get(&t.name).copied().unwrap_or(0);
+            if rows != t.rows {
+                problems.push(format!("{} took {rows} rows, the manifest says {}", t.name, t.rows));
             }
             checked += 1;
         }
@@ -516,7 +528,7 @@ impl PostgresEngine {
             bail!("the restored tables do not match the manifest: {}", problems.join("; "));
         }
         Ok(vec![format!(
-            "{checked} tables have the row counts the manifest records"
+            "{checked} tables took the row counts the manifest records"
         )])
     }
 
@@ -551,8 +563,8 @@ impl PostgresEngine {
         let result = (|| -> Result<Vec<String>> {
             let target = self.target.with_dbname(&temp);
             let mut client = target.connect()?;
-            self.load_parallel(&mut client, &target, set, database, reporter)?;
-            let checks = self.check_counts(&mut client, database)?;
+            let loaded = self.load_parallel(&mut client, &target, set, database, reporter)?;
+            let checks = self.check_counts(database, &loaded)?;
             drop(client);
             Ok(checks)
         })();
@@ -589,8 +601,8 @@ impl PostgresEngine {
         Ok(checks)
     }
 
-    /// Pre-data, then data and indexes over several connections, then the
-    /// rest of post-data.
+    /// Pre-data, then data and indexes over several connections, the
+    /// rest of post-data, then foreign keys over several connections.
     fn load_parallel(
         &self,
         client: &mut Client,
@@ -598,7 +610,7 @@ impl PostgresEngine {
         set: &SetSource,
         database: &DatabaseManifest,
         reporter: &Reporter,
-    ) -> Result<()> {
+    ) -> Result<Loaded> {
         if self.jobs() <= 1 {
             return self.load(client, set, database, reporter);
         }
@@ -607,48 +619,71 @@ impl PostgresEngine {
                 run_script(client, set, m)?;
             }
         }
+        let loaded = Mutex::new(Loaded::new());
         if !self.options.schema_only {
-            let data: Vec<&Member> = members_of(database, "data")
-                .filter(|m| m.table.as_deref().is_some_and(|t| self.wanted_table(t)))
-                .collect();
+            let data: Vec<&Member> = self.wanted_data(database).collect();
             let task = reporter.task(
                 &format!("loading {}", database.name),
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             parallel(self.jobs(), target, data, |client, m| {
-                copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                let rows =
+                    copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                *loaded
+                    .lock()
+                    .expect("counts")
+                    .entry(m.table.clone().unwrap_or_default())
+                    .or_default() += rows;
                 task.inc(m.raw_size);
                 Ok(())
             })?;
             task.finish();
         }
         if !self.options.data_only {
-            let mut statements = Vec::new();
-            for m in members_of(database, "indexes") {
-                let mut sql = String::new();
-                std::io::Read::read_to_string(&mut set.open(&m.path)?, &mut sql)?;
-                statements.extend(split_statements(&sql).into_iter().filter(|s| {
-                    !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
-                }));
-            }
-            parallel(self.jobs(), target, statements.iter().collect(), |client, s| {
-                client.batch_execute(s).map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: {}",
-                        s.lines().last().unwrap_or(s),
-                        e.as_db_error()
-                            .map(|d| d.message().to_string())
-                            .unwrap_or_else(|| e.to_string())
-                    )
-                })
-            })?;
+            self.statements_in_parallel(target, set, database, "indexes")?;
         }
         for m in members_of(database, "post-data") {
             run_script(client, set, m)?;
         }
-        Ok(())
+        if !self.options.data_only {
+            self.statements_in_parallel(target, set, database, "foreign-keys")?;
+        }
+        Ok(loaded.into_inner().expect("counts"))
+    }
+
+    /// Runs the statements of the members of `role`, which do not depend on
+    /// one another, over several connections.
+    fn statements_in_parallel(
+        &self,
+        target: &Target,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        role: &str,
+    ) -> Result<()> {
+        let mut statements = Vec::new();
+        for m in members_of(database, role) {
+            let mut sql = String::new();
+            std::io::Read::read_to_string(&mut set.open(&m.path)?, &mut sql)?;
+            statements.extend(split_statements(&sql).into_iter().filter(|s| {
+                !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
+            }));
+        }
+        parallel(self.jobs(), target, statements.iter().collect(), |client, s| {
+            client.batch_execute(s).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {}",
+                    s.lines().last().unwrap_or(s),
+                    e.as_db_error()
+                        .map(|d| d.message().to_string())
+                        .unwrap_or_else(|| e.to_string())
+                )
+            })
+        })
     }
 }
+
+/// Rows the server took, by table.
+type Loaded = std::collections::HashMap<String, u64>;
 
 /// Runs `work` over `items` on `jobs` connections.
 fn parallel<T: Sync>(
