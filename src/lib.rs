@@ -62,20 +62,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         _ => "",
     };
     let result = run_command(&cli, &config, &reporter);
-    if !class.is_empty() {
-        let ending = match &result {
-            Ok((_, ending)) => ending.clone(),
-            Err(e) => commands::report::Ending {
-                class: class.into(),
-                set: config.set_name.clone(),
-                failed: true,
-                details: commands::report::error_details(class, e),
-            },
-        };
-        if let Err(e) = &result {
+    let ending = match &result {
+        Ok((_, ending)) => ending.clone(),
+        Err(e) if !class.is_empty() => {
             reporter.log(&format!("{class} failed: {e:#}"));
+            Some(ending(
+                class,
+                config.set_name.clone(),
+                true,
+                commands::report::error_details(class, e),
+            ))
         }
-        commands::report::tell_github(&cli.global, &ending, &reporter);
+        Err(_) => None,
+    };
+    if let Some(ending) = &ending {
+        commands::report::tell_github(&cli.global, ending, &reporter);
     }
     result.map(|(code, _)| code)
 }
@@ -89,11 +90,12 @@ fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> co
     }
 }
 
+/// Runs the command; the ending, for commands whose outcome GitHub hears.
 fn run_command(
     cli: &Cli,
     config: &Config,
     reporter: &Reporter,
-) -> anyhow::Result<(ExitCode, commands::report::Ending)> {
+) -> anyhow::Result<(ExitCode, Option<commands::report::Ending>)> {
     use github::workflow::set_outputs;
     match &cli.command {
         Command::Backup(args) => {
@@ -147,7 +149,7 @@ fn run_command(
             } else {
                 ExitCode::Success
             };
-            Ok((code, ending("backup", Some(outcome.set.clone()), failed, details)))
+            Ok((code, Some(ending("backup", Some(outcome.set.clone()), failed, details))))
         }
         Command::Restore(args) => {
             let set = match &args.artifact {
@@ -167,7 +169,10 @@ fn run_command(
             let name = outcome.set.file_name().map(|n| n.to_string_lossy().into_owned());
             set_outputs(&[("restored-from", outcome.set.display().to_string())])?;
             let set = name.as_deref().and_then(store::SetName::parse).map(|n| n.set);
-            Ok((ExitCode::Success, ending("restore", set, false, outcome.to_markdown())))
+            Ok((
+                ExitCode::Success,
+                Some(ending("restore", set, false, outcome.to_markdown())),
+            ))
         }
         Command::Verify(args) => {
             let request = VerifyRequest {
@@ -194,19 +199,19 @@ fn run_command(
             } else {
                 ExitCode::VerificationFailed
             };
-            Ok((code, ending("verify", set, !report.passed, report.to_markdown())))
+            Ok((code, Some(ending("verify", set, !report.passed, report.to_markdown()))))
         }
         Command::List(args) => {
             commands::list::print_list(&config.out_dir, &list(config)?, args.json)?;
-            Ok((ExitCode::Success, ending("", None, false, String::new())))
+            Ok((ExitCode::Success, None))
         }
         Command::Size(args) => {
             size(config)?.print(args.json)?;
-            Ok((ExitCode::Success, ending("", None, false, String::new())))
+            Ok((ExitCode::Success, None))
         }
         Command::Info(args) => {
             commands::list::print_info(&args.set, &info(&args.set)?, args.json)?;
-            Ok((ExitCode::Success, ending("", None, false, String::new())))
+            Ok((ExitCode::Success, None))
         }
         Command::Compare(args) => {
             let comparison = compare(&args.set, &args.database, args.database_name.as_deref())?;
@@ -216,12 +221,12 @@ fn run_command(
             } else {
                 ExitCode::VerificationFailed
             };
-            Ok((code, ending("", None, false, String::new())))
+            Ok((code, None))
         }
         Command::Prune(args) => {
             let plan = prune(config, args.dry_run, reporter)?;
             plan.print(args.json)?;
-            Ok((ExitCode::Success, ending("prune", None, false, String::new())))
+            Ok((ExitCode::Success, Some(ending("prune", None, false, String::new()))))
         }
         Command::Report(args) => {
             let failed = match args.outcome.as_str() {
@@ -243,13 +248,13 @@ fn run_command(
                 format!("### lifeboat {}\n\n{details}\n", args.class),
             );
             commands::report::tell_github(&cli.global, &e, reporter);
-            Ok((ExitCode::Success, ending("", None, false, String::new())))
+            Ok((ExitCode::Success, None))
         }
         Command::Fetch(args) => {
             let path = fetch_artifact(&args.artifact, &args.filter, &config.out_dir, reporter)?;
             println!("{}", path.display());
             set_outputs(&[("backup-path", path.display().to_string())])?;
-            Ok((ExitCode::Success, ending("", None, false, String::new())))
+            Ok((ExitCode::Success, None))
         }
     }
 }

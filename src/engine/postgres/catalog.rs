@@ -7,7 +7,7 @@ use super::select::Selection;
 use anyhow::{Context, Result, bail};
 use postgres::Client;
 use postgres::types::Oid;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 // Catalog OIDs, the same in every PostgreSQL version.
 const PG_CLASS: Oid = 1259;
@@ -117,7 +117,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
             cat.server_version
         );
     }
-    cat.unsupported = unsupported(client, cat.version_num)?;
+    cat.unsupported = unsupported(client)?;
 
     let mut pending: Vec<Pending> = Vec::new();
     schemas(client, &mut pending)?;
@@ -152,8 +152,8 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     Ok(cat)
 }
 
-fn unsupported(client: &mut Client, version: i32) -> Result<Vec<String>> {
-    let mut checks: Vec<(&str, String)> = vec![
+fn unsupported(client: &mut Client) -> Result<Vec<String>> {
+    let checks: Vec<(&str, String)> = vec![
         (
             "foreign table",
             format!(
@@ -267,9 +267,6 @@ fn unsupported(client: &mut Client, version: i32) -> Result<Vec<String>> {
             ),
         ),
     ];
-    if version >= 150000 {
-        checks.push(("publication", "SELECT 'none' WHERE false".into()));
-    }
     let mut found = Vec::new();
     for (kind, sql) in checks {
         let rows = client
@@ -1439,9 +1436,7 @@ pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\
 /// Renders items as one SQL script.
 pub fn script(items: &[Item]) -> String {
     let mut out = String::from(SQL_HEADER);
-    let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
     for item in items {
-        *by_kind.entry(item.kind).or_default() += 1;
         out.push_str(&format!(
             "-- {}: {}\n{}\n\n",
             item.kind,

@@ -373,6 +373,14 @@ impl Target {
     }
 }
 
+/// What the server said, or the driver's error where the server said
+/// nothing.
+pub fn server_message(err: &postgres::Error) -> String {
+    err.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| err.to_string())
+}
+
 /// Turns a connection error into a message that says what to do. The
 /// server's own message never holds the password.
 fn explain(err: postgres::Error, target: &Target) -> anyhow::Error {

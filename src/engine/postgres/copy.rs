@@ -127,7 +127,7 @@ pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u6
             );
         }
         let mut writer = client.copy_in(trimmed.trim_end_matches(';')).context("starting COPY")?;
-        let (_, leftover) = copy_until_end_marker(&mut reader, &mut writer)?;
+        let leftover = copy_until_end_marker(&mut reader, &mut writer)?;
         // The server's own count of the rows it took.
         rows += writer.finish().context("finishing COPY")?;
         if !leftover.is_empty() {
@@ -137,18 +137,17 @@ pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u6
 }
 
 /// Streams rows to `out` in whole blocks up to the `\\.` line that ends
-/// them, and counts them; returns the bytes read past the marker. Rows
+/// them; returns the bytes read past the marker. (The server counts the
+/// rows.) Rows
 /// cannot hold a raw newline (COPY text escapes it), so the marker is
 /// `\\n\\.\\n`, or `\\.\\n` at the very start.
-fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Result<(u64, Vec<u8>)> {
+fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Result<Vec<u8>> {
     const MARKER: &[u8] = b"\n\\.\n";
     let keep = MARKER.len() - 1;
-    let newlines = |b: &[u8]| b.iter().filter(|&&c| c == b'\n').count() as u64;
     // A newline in front that is not data, so an empty table's marker is
     // found like any other; it is never sent.
     let mut carry: Vec<u8> = vec![b'\n'];
     let mut virtual_newline = true;
-    let mut rows = 0u64;
     loop {
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
@@ -160,14 +159,12 @@ fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Resu
         let skip = usize::from(virtual_newline);
         if let Some(at) = carry.windows(MARKER.len()).position(|w| w == MARKER) {
             let data = &carry[skip.min(at + 1)..at + 1];
-            rows += newlines(data);
             out.write_all(data)?;
-            return Ok((rows, carry[at + MARKER.len()..].to_vec()));
+            return Ok(carry[at + MARKER.len()..].to_vec());
         }
         if carry.len() > keep {
             let end = carry.len() - keep;
             if end > skip {
-                rows += newlines(&carry[skip..end]);
                 out.write_all(&carry[skip..end])?;
             }
             carry.drain(..end);
@@ -187,9 +184,9 @@ mod tests {
         for capacity in 1..body.len() + 2 {
             let mut reader = BufReader::with_capacity(capacity, &body[..]);
             let mut out = Vec::new();
-            let (rows, leftover) = copy_until_end_marker(&mut reader, &mut out).unwrap();
+            let leftover = copy_until_end_marker(&mut reader, &mut out).unwrap();
             assert_eq!(out, b"a\tb\nc\\.d\n\\.x\n", "capacity {capacity}");
-            assert_eq!(rows, 3, "capacity {capacity}");
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 3, "capacity {capacity}");
             let mut rest = String::from_utf8(leftover).unwrap();
             std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
             assert_eq!(rest, "COPY next FROM stdin;\n", "capacity {capacity}");
@@ -197,7 +194,8 @@ mod tests {
         for capacity in [1, 2, 3, 64] {
             let mut empty = BufReader::with_capacity(capacity, &b"\\.\n\n"[..]);
             let mut out = Vec::new();
-            assert_eq!(copy_until_end_marker(&mut empty, &mut out).unwrap().0, 0);
+            copy_until_end_marker(&mut empty, &mut out).unwrap();
+            assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 0);
             assert!(out.is_empty());
         }
         assert!(copy_until_end_marker(&mut BufReader::new(&b"a\nb\n"[..]), &mut Vec::new()).is_err());

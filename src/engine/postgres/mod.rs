@@ -151,7 +151,7 @@ impl Engine for PostgresEngine {
         if !cat.tables.is_empty() && !self.options.schema_only {
             let names: Vec<&str> = cat.tables.iter().map(|t| t.qualified.as_str()).collect();
             main.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).map_err(|e| {
-                let detail = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string());
+                let detail = connect::server_message(&e);
                 anyhow::anyhow!("cannot read every table of {source}: {detail}; grant the backup user SELECT on it, or leave it out with --exclude-table")
             })?;
         }
@@ -309,22 +309,22 @@ fn members_of<'a>(database: &'a DatabaseManifest, role: &'a str) -> impl Iterato
     database.members.iter().filter(move |m| m.role == role)
 }
 
-fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
+/// A script member's SQL.
+fn member_sql(set: &SetSource, member: &Member) -> Result<String> {
     let mut sql = String::new();
     std::io::Read::read_to_string(&mut set.open(&member.path)?, &mut sql)
         .with_context(|| format!("reading {}", member.path))?;
-    client.batch_execute(&sql).map_err(|e| {
+    Ok(sql)
+}
+
+fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
+    client.batch_execute(&member_sql(set, member)?).map_err(|e| {
         let detail = e
             .as_db_error()
-            .map(|d| {
-                format!(
-                    "{}{}",
-                    d.message(),
-                    d.detail().map(|x| format!(" ({x})")).unwrap_or_default()
-                )
-            })
-            .unwrap_or_else(|| e.to_string());
-        anyhow::anyhow!("running {}: {detail}", member.path)
+            .and_then(|d| d.detail())
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default();
+        anyhow::anyhow!("running {}: {}{detail}", member.path, connect::server_message(&e))
     })
 }
 
@@ -555,9 +555,7 @@ impl PostgresEngine {
             .map_err(|e| {
                 anyhow::anyhow!(
                     "creating a database for the restore: {}; the user needs CREATEDB for --create-db",
-                    e.as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or_else(|| e.to_string())
+                    connect::server_message(&e)
                 )
             })?;
         let result = (|| -> Result<Vec<String>> {
@@ -588,7 +586,7 @@ impl PostgresEngine {
         if exists {
             admin
                 .batch_execute(&format!("DROP DATABASE {}", quoted(&self.target.dbname)))
-                .map_err(|e| anyhow::anyhow!("dropping {} to replace it: {}; close other sessions on it and run again (the restored copy was removed)", self.target.dbname, e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string())))
+                .map_err(|e| anyhow::anyhow!("dropping {} to replace it: {}; close other sessions on it and run again (the restored copy was removed)", self.target.dbname, connect::server_message(&e)))
                 .inspect_err(|_| {
                     let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
                 })?;
@@ -662,22 +660,15 @@ impl PostgresEngine {
     ) -> Result<()> {
         let mut statements = Vec::new();
         for m in members_of(database, role) {
-            let mut sql = String::new();
-            std::io::Read::read_to_string(&mut set.open(&m.path)?, &mut sql)?;
+            let sql = member_sql(set, m)?;
             statements.extend(split_statements(&sql).into_iter().filter(|s| {
                 !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
             }));
         }
         parallel(self.jobs(), target, statements.iter().collect(), |client, s| {
-            client.batch_execute(s).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: {}",
-                    s.lines().last().unwrap_or(s),
-                    e.as_db_error()
-                        .map(|d| d.message().to_string())
-                        .unwrap_or_else(|| e.to_string())
-                )
-            })
+            client
+                .batch_execute(s)
+                .map_err(|e| anyhow::anyhow!("{}: {}", s.lines().last().unwrap_or(s), connect::server_message(&e)))
         })
     }
 }

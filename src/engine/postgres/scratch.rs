@@ -143,9 +143,7 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
             anyhow::anyhow!(
                 "creating scratch database {name} on {}: {}; the user needs CREATEDB, or use --scratch local",
                 server.redacted,
-                e.as_db_error()
-                    .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| e.to_string())
+                connect::server_message(&e)
             )
         })?;
     reporter.info(&format!(
