@@ -131,7 +131,8 @@ fn agent_platform_round_trip_in_parallel_into_a_new_database() {
     expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("agents_dst")], 0);
     let dbs = c.psql(
         "postgres",
-        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE '%lifeboat%'",
+        // Only this restore's names: other tests restore on the same cluster at the same time.
+        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'agents\\_dst\\_lifeboat%'",
     );
     assert_eq!(dbs, "", "a temporary database was left behind");
 }

@@ -156,7 +156,7 @@ fn postgres_restore_level_on_a_local_cluster_and_on_the_server() {
     assert_eq!(
         c.psql(
             "postgres",
-            "SELECT count(*) FROM pg_database WHERE datname LIKE '%lifeboat_verify%'"
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'verify\\_src\\_lifeboat\\_verify%'"
         ),
         "0"
     );
@@ -195,7 +195,7 @@ fn postgres_restore_level_on_a_local_cluster_and_on_the_server() {
         assert_eq!(
             c.psql(
                 "postgres",
-                "SELECT count(*) FROM pg_database WHERE datname LIKE '%lifeboat_verify%'"
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'verify\\_src\\_lifeboat\\_verify%'"
             ),
             "0"
         );
