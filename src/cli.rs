@@ -289,7 +289,10 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub create_db: bool,
 
-    /// PostgreSQL: restore only these tables' rows (repeatable).
+    /// PostgreSQL: restore only these tables (repeatable). Into a database
+    /// that has them, their rows are replaced (their own triggers do not
+    /// fire) and the rest is left alone; into an empty or new database, the
+    /// schema is built and only these tables get rows.
     #[arg(long, short = 't')]
     pub table: Vec<String>,
 

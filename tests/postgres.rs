@@ -470,6 +470,140 @@ fn table_selection_schema_only_and_data_only() {
 }
 
 #[test]
+fn chosen_tables_from_a_full_set() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("pick_src", "agent_platform.sql", &["scale=0"]);
+    c.psql(
+        "pick_src",
+        "INSERT INTO tenants(name, plan, created_at, settings) SELECT 't' || g, 'pro', now(), '{}' FROM generate_series(1, 3) g; \
+         INSERT INTO users(tenant_id, email, display_name, is_admin, created_at) SELECT (SELECT id FROM tenants ORDER BY name LIMIT 1), 'u' || g, 'U', false, now() FROM generate_series(1, 5) g;",
+    );
+    let set = backup(dir.path(), &c.url("pick_src"), &[]);
+    let set = set.to_str().unwrap();
+    let rows = |db: &str, table: &str| c.psql(db, &format!("SELECT count(*) FROM {table}"));
+    let registry = |db: &str| {
+        c.psql(
+            db,
+            "SELECT string_agg(name || version, ',' ORDER BY name) FROM agent_registry",
+        )
+    };
+
+    // Into an empty database: a chosen table without the tables its keys
+    // point at is refused before anything changes.
+    c.createdb("pick_dst");
+    let out = run(dir.path(), &["restore", set, "--to", &c.url("pick_dst"), "-t", "users"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("public.users references public.tenants"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        c.psql(
+            "pick_dst",
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+        ),
+        "0"
+    );
+    let out = expect(
+        dir.path(),
+        &[
+            "restore",
+            set,
+            "--to",
+            &c.url("pick_dst"),
+            "-t",
+            "users",
+            "-t",
+            "tenants",
+        ],
+        0,
+    );
+    assert!(out.contains("2 tables, 8 rows"), "{out}");
+    assert_eq!(rows("pick_dst", "users"), "5");
+    assert_eq!(rows("pick_dst", "tenants"), "3");
+    assert_eq!(rows("pick_dst", "agent_registry"), "0");
+
+    // Into a database that holds them: only the chosen tables' rows are
+    // replaced, their triggers stay quiet, everything else stays.
+    c.psql(
+        "pick_dst",
+        "INSERT INTO agent_registry VALUES ('junk', '0', '{}'); UPDATE tenants SET plan = 'changed' WHERE name = 't1';",
+    );
+    let audits = rows("pick_dst", "audit_logs");
+    let out = run(
+        dir.path(),
+        &["restore", set, "--to", &c.url("pick_dst"), "-t", "agent_registry"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("those tables' rows"), "{}", text(&out));
+    assert_eq!(registry("pick_dst"), "junk0");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set,
+            "--to",
+            &c.url("pick_dst"),
+            "-t",
+            "agent_registry",
+            "--force",
+        ],
+        0,
+    );
+    assert_eq!(registry("pick_dst"), registry("pick_src"));
+    assert_eq!(rows("pick_dst", "audit_logs"), audits, "restoring rows fired a trigger");
+    assert_eq!(
+        c.psql("pick_dst", "SELECT plan FROM tenants WHERE name = 't1'"),
+        "changed"
+    );
+    assert_eq!(
+        c.psql(
+            "pick_dst",
+            "SELECT tgenabled FROM pg_trigger WHERE tgname = 'agent_registry_audit'"
+        ),
+        "O"
+    );
+
+    // A table that others point at cannot be emptied on its own.
+    let out = run(
+        dir.path(),
+        &["restore", set, "--to", &c.url("pick_dst"), "-t", "tenants", "--force"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("add the tables that reference them"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        c.psql("pick_dst", "SELECT plan FROM tenants WHERE name = 't1'"),
+        "changed"
+    );
+
+    // Rows alone into a schema from the same set: parents before children,
+    // sequences put back, and the result equals the source.
+    c.createdb("pick_schema");
+    expect(
+        dir.path(),
+        &["restore", set, "--to", &c.url("pick_schema"), "--schema-only"],
+        0,
+    );
+    c.psql("pick_schema", "SELECT setval('users_id_seq', 1)");
+    expect(
+        dir.path(),
+        &["restore", set, "--to", &c.url("pick_schema"), "--data-only"],
+        0,
+    );
+    expect(dir.path(), &["compare", set, &c.url("pick_schema")], 0);
+    assert_eq!(
+        c.psql("pick_schema", "SELECT nextval('users_id_seq')"),
+        c.psql("pick_src", "SELECT last_value + 1 FROM users_id_seq")
+    );
+}
+
+#[test]
 fn objects_the_engine_cannot_carry_stop_the_backup_by_name() {
     let c = cluster();
     let dir = tmp();

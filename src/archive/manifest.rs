@@ -100,6 +100,10 @@ pub struct DatabaseManifest {
     #[serde(default)]
     pub schema_objects: Vec<SchemaObject>,
     pub tables: Vec<TableStats>,
+    /// Where each sequence stood, so a data-only restore can put it back
+    /// without running the rest of post-data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<SequencePosition>,
     pub members: Vec<Member>,
 }
 
@@ -127,6 +131,22 @@ pub struct TableStats {
     /// The name as SQL, quoted where needed, for engines that need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql_name: Option<String>,
+    /// Tables in the set this one's foreign keys point at: a restore of
+    /// chosen tables into an empty database needs them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+}
+
+/// A sequence's position when the snapshot was taken.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SequencePosition {
+    /// The name as SQL, quoted where needed.
+    pub name: String,
+    pub last_value: i64,
+    pub is_called: bool,
+    /// The tables whose columns own it (serial and identity columns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

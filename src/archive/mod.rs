@@ -8,7 +8,7 @@ pub mod reader;
 pub mod writer;
 
 pub use compression::{Algorithm, Compression};
-pub use manifest::{DatabaseManifest, Manifest, Member, TableStats};
+pub use manifest::{DatabaseManifest, Manifest, Member, SequencePosition, TableStats};
 
 /// Turns a database or table name into something safe as one path
 /// component inside the tar: letters, digits, `.`, `_`, `-`; anything else

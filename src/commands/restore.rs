@@ -104,15 +104,29 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
         // that are meant to exist.
         let replacing = exists && !config.engine.data_only;
         if replacing && !request.force && !config.engine.clean {
-            let question = format!(
-                "Replace {} with {} from {}?",
-                target.redacted_source(),
-                db.name,
-                path.display()
-            );
+            let question = if config.engine.restore_tables.is_empty() {
+                format!(
+                    "Replace {} with {} from {}?",
+                    target.redacted_source(),
+                    db.name,
+                    path.display()
+                )
+            } else {
+                format!(
+                    "Replace the rows of the tables matching {} in {} with those from {}?",
+                    config.engine.restore_tables.join(", "),
+                    target.redacted_source(),
+                    path.display()
+                )
+            };
             if !super::interactive() {
+                let what = if config.engine.restore_tables.is_empty() {
+                    "it"
+                } else {
+                    "those tables' rows"
+                };
                 crate::usage_bail!(
-                    "{} already exists and there is no terminal to confirm: pass --force to replace it (a safety backup is kept unless --no-safety-backup)",
+                    "{} already exists and there is no terminal to confirm: pass --force to replace {what} (a safety backup is kept unless --no-safety-backup)",
                     target.redacted_source()
                 );
             }

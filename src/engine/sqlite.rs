@@ -167,6 +167,7 @@ impl Engine for SqliteEngine {
             schema_fingerprint: inspection.schema_fingerprint,
             schema_objects: inspection.schema_objects,
             tables: inspection.tables,
+            sequences: Vec::new(),
             members: vec![member],
         })
     }
@@ -428,6 +429,7 @@ fn table_stats(conn: &Connection, table: &str) -> Result<TableStats> {
         raw_bytes,
         digest: digest.hex(),
         sql_name: None,
+        references: Vec::new(),
     })
 }
 

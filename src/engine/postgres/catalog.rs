@@ -62,6 +62,19 @@ pub struct TableData {
     /// The column list for COPY, quoted; generated columns are left out.
     pub columns: Vec<String>,
     pub bytes: i64,
+    /// Dumped tables this one's foreign keys point at (the partitions
+    /// holding the rows, where the key points at a partitioned table).
+    pub references: Vec<String>,
+}
+
+/// A sequence whose position is saved.
+#[derive(Debug, Clone)]
+pub struct SequenceRef {
+    /// `schema.sequence` as identifiers, quoted where needed.
+    pub qualified: String,
+    /// The dumped tables whose column owns it (serial or identity); the
+    /// partitions, where the owner is a partitioned table.
+    pub tables: Vec<String>,
 }
 
 /// Everything the catalogs say, as SQL in restore order.
@@ -79,8 +92,7 @@ pub struct Catalog {
     /// validate them in parallel.
     pub foreign_keys: Vec<Item>,
     pub tables: Vec<TableData>,
-    /// Sequences whose position is saved: (oid, qualified name).
-    pub sequences: Vec<(Oid, String)>,
+    pub sequences: Vec<SequenceRef>,
     /// Objects lifeboat cannot carry yet, each with its kind and name.
     pub unsupported: Vec<String>,
 }
@@ -125,7 +137,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     collations(client, cat.version_num, &mut pending)?;
     types(client, cat.version_num, &mut pending)?;
     functions(client, &mut pending)?;
-    let identity_seqs = sequences(client, &mut pending, &mut cat)?;
+    let (identity_seqs, sequence_owners) = sequences(client, &mut pending)?;
     let relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
     tables(
@@ -138,6 +150,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &mut cat,
     )?;
     views(client, &relations, &excluded, &mut pending)?;
+    links(client, sequence_owners, &mut cat)?;
 
     cat.pre_data = order(client, cat.version_num, pending)?;
     let kept: HashSet<Oid> = relations
@@ -593,20 +606,27 @@ fn aggregate(client: &mut Client, oid: Oid) -> Result<Option<String>> {
 /// Identity sequences keyed by (table oid, column number).
 type IdentitySeqs = HashMap<(Oid, i16), Oid>;
 
-fn sequences(client: &mut Client, out: &mut Vec<Pending>, cat: &mut Catalog) -> Result<IdentitySeqs> {
+/// Sequences by name, each with the oids of the tables that own it.
+type SequenceOwners = Vec<(String, Vec<Oid>)>;
+
+fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeqs, SequenceOwners)> {
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
          (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
-         (SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i') \
+         (SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
+         (SELECT pg_catalog.array_agg(o.relid) FROM pg_catalog.pg_depend d, LATERAL ({}) o \
+          WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
          WHERE c.relkind = 'S' AND {USER_NS} AND {} ORDER BY 2",
+        leaves("d.refobjid"),
         not_ext_member("pg_class", "c.oid")
     );
     let mut identity = IdentitySeqs::new();
+    let mut owners = Vec::new();
     for r in client.query(sql.as_str(), &[])? {
         let oid: Oid = r.get(0);
         let name: String = r.get(1);
-        cat.sequences.push((oid, name.clone()));
+        owners.push((name.clone(), r.get::<_, Option<Vec<Oid>>>(11).unwrap_or_default()));
         if let (Some(table), Some(col)) = (r.get::<_, Option<Oid>>(9), r.get::<_, Option<i16>>(10)) {
             identity.insert((table, col), oid);
             continue;
@@ -623,7 +643,46 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>, cat: &mut Catalog) -> 
             },
         });
     }
-    Ok(identity)
+    Ok((identity, owners))
+}
+
+/// The relation `oid_expr` and every partition below it; a plain table's
+/// partition tree is empty.
+fn leaves(oid_expr: &str) -> String {
+    format!(
+        "SELECT {oid_expr} AS relid UNION SELECT p.relid::pg_catalog.oid FROM pg_catalog.pg_partition_tree({oid_expr}) p WHERE p.isleaf"
+    )
+}
+
+/// What a restore of chosen tables needs to know about them: the tables
+/// their foreign keys point at, and the sequences their columns own.
+fn links(client: &mut Client, sequence_owners: SequenceOwners, cat: &mut Catalog) -> Result<()> {
+    let names: HashMap<Oid, String> = cat.tables.iter().map(|t| (t.oid, t.display.clone())).collect();
+    cat.sequences = sequence_owners
+        .into_iter()
+        .map(|(qualified, owners)| SequenceRef {
+            qualified,
+            tables: owners.iter().filter_map(|o| names.get(o).cloned()).collect(),
+        })
+        .collect();
+    // Partitions carry their own copies of a partitioned table's keys, so
+    // conrelid is always a table holding rows.
+    let sql = format!(
+        "SELECT DISTINCT c.conrelid, o.relid FROM pg_catalog.pg_constraint c, LATERAL ({}) o \
+         WHERE c.contype = 'f' AND o.relid <> c.conrelid ORDER BY 1, 2",
+        leaves("c.confrelid")
+    );
+    let rows = client.query(sql.as_str(), &[])?;
+    let mut references: HashMap<Oid, Vec<String>> = HashMap::new();
+    for r in rows {
+        if let Some(name) = names.get(&r.get::<_, Oid>(1)) {
+            references.entry(r.get(0)).or_default().push(name.clone());
+        }
+    }
+    for t in &mut cat.tables {
+        t.references = references.remove(&t.oid).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// `AS type START WITH ... CYCLE` from a row with the sequence columns
@@ -927,6 +986,7 @@ fn tables(
                     .map(|c| c.name.clone())
                     .collect(),
                 bytes: t.bytes,
+                references: Vec::new(),
             });
         }
     }

@@ -62,6 +62,7 @@ pub fn read_rows(
         raw_bytes,
         digest: digest.hex(),
         sql_name: Some(table.qualified.clone()),
+        references: table.references.clone(),
     })
 }
 

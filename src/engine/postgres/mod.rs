@@ -8,7 +8,7 @@ pub mod scratch;
 pub mod select;
 
 use super::{BeforeChange, Engine, EngineOptions, Inspection, MIGRATION_TABLES, RestoreSummary};
-use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, TableStats};
+use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, SequencePosition, TableStats};
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::digest::{schema_fingerprint, sha256_hex};
@@ -174,21 +174,27 @@ impl Engine for PostgresEngine {
         }
         let migration = migration(&mut main, &cat);
         let mut post = cat.post_data.clone();
-        for (_, name) in &cat.sequences {
+        let mut sequences = Vec::new();
+        for seq in &cat.sequences {
             let r = main
-                .query_one(format!("SELECT last_value, is_called FROM {name}").as_str(), &[])
-                .with_context(|| format!("reading sequence {name}"))?;
+                .query_one(
+                    format!("SELECT last_value, is_called FROM {}", seq.qualified).as_str(),
+                    &[],
+                )
+                .with_context(|| format!("reading sequence {}", seq.qualified))?;
+            let position = SequencePosition {
+                name: seq.qualified.clone(),
+                last_value: r.get(0),
+                is_called: r.get(1),
+                tables: seq.tables.clone(),
+            };
             post.push(Item {
                 kind: "sequence value",
-                name: name.clone(),
-                sql: format!(
-                    "SELECT pg_catalog.setval({}, {}, {});",
-                    catalog::quote_literal(name),
-                    r.get::<_, i64>(0),
-                    r.get::<_, bool>(1)
-                ),
+                name: seq.qualified.clone(),
+                sql: setval(&position),
                 structural: false,
             });
+            sequences.push(position);
         }
         if !self.options.data_only {
             members.push(write_script(
@@ -236,6 +242,7 @@ impl Engine for PostgresEngine {
             schema_fingerprint,
             schema_objects,
             tables,
+            sequences,
             members,
         })
     }
@@ -293,15 +300,29 @@ impl Engine for PostgresEngine {
             self.target.redacted,
             started.elapsed().as_secs_f64()
         ));
+        let chosen = self.chosen_tables(database)?;
         Ok(RestoreSummary {
             database: database.name.clone(),
             target: self.target.redacted.clone(),
-            tables: database.tables.len(),
-            rows: database.tables.iter().map(|t| t.rows).sum(),
+            tables: chosen.len(),
+            rows: if self.options.schema_only {
+                0
+            } else {
+                chosen.iter().map(|t| t.rows).sum()
+            },
             checks,
             safety_backup,
         })
     }
+}
+
+fn setval(position: &SequencePosition) -> String {
+    format!(
+        "SELECT pg_catalog.setval({}, {}, {});",
+        catalog::quote_literal(&position.name),
+        position.last_value,
+        position.is_called
+    )
 }
 
 /// Members of one role, in set order.
@@ -452,42 +473,69 @@ impl PostgresEngine {
             Err(e) => return Err(e),
         };
         let non_empty = client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0;
+        let plan = if self.options.data_only {
+            Plan::AddRows
+        } else if non_empty && !self.options.restore_tables.is_empty() && !self.options.schema_only {
+            Plan::ReplaceRows
+        } else {
+            self.check_references(database)?;
+            Plan::Everything
+        };
+        if plan != Plan::Everything {
+            self.check_tables_exist(&mut client, database)?;
+        }
         before_change()?;
         client.batch_execute("BEGIN")?;
-        if non_empty && !self.options.data_only {
+        if non_empty && plan == Plan::Everything {
             reporter.info(&format!(
                 "dropping what {} holds before restoring (--clean)",
                 self.target.redacted
             ));
             clean(&mut client)?;
         }
-        let loaded = self.load(&mut client, set, database, reporter)?;
+        let loaded = self.load(&mut client, set, database, plan, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         client.batch_execute("COMMIT").context("committing the restore")?;
         Ok(checks)
     }
 
-    /// Pre-data, data, indexes, post-data and foreign keys over one
-    /// connection; returns the rows the server took for each table.
+    /// Over one connection: the schema, rows, indexes, post-data and
+    /// foreign keys for `Plan::Everything`; rows and sequence positions
+    /// otherwise. Returns the rows the server took for each table.
     fn load(
         &self,
         client: &mut Client,
         set: &SetSource,
         database: &DatabaseManifest,
+        plan: Plan,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
-        if !self.options.data_only {
+        if plan == Plan::Everything {
             for m in members_of(database, "pre-data") {
                 run_script(client, set, m)?;
             }
         }
+        if plan == Plan::ReplaceRows {
+            self.empty_chosen_tables(client, database)?;
+        }
+        let quiet_triggers = if plan == Plan::Everything {
+            Vec::new()
+        } else {
+            self.quiet_triggers(client, database)?
+        };
         if !self.options.schema_only {
+            let mut data: Vec<&Member> = self.wanted_data(database).collect();
+            if plan != Plan::Everything {
+                // The target's foreign keys are in force: parents first.
+                let rank = parents_first(&self.chosen_tables(database)?);
+                data.sort_by_key(|m| m.table.as_ref().and_then(|t| rank.get(t.as_str())).copied());
+            }
             let task = reporter.task(
                 &format!("loading {}", database.name),
-                Some(members_of(database, "data").map(|m| m.raw_size).sum()),
+                Some(data.iter().map(|m| m.raw_size).sum()),
             );
-            for m in self.wanted_data(database) {
+            for m in data {
                 let rows =
                     copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
@@ -495,15 +543,147 @@ impl PostgresEngine {
             }
             task.finish();
         }
-        for role in ["indexes", "post-data", "foreign-keys"] {
-            if self.options.data_only && role != "post-data" {
-                continue;
+        if plan == Plan::Everything {
+            for role in ["indexes", "post-data", "foreign-keys"] {
+                for m in members_of(database, role) {
+                    run_script(client, set, m)?;
+                }
             }
-            for m in members_of(database, role) {
-                run_script(client, set, m)?;
-            }
+        } else {
+            client.batch_execute(&quiet_triggers.join("\n"))?;
+            self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// Names the manifest's tables a restore takes: every one, or those
+    /// `--table` chose (an error when it chose none).
+    fn chosen_tables<'a>(&self, database: &'a DatabaseManifest) -> Result<Vec<&'a TableStats>> {
+        let chosen: Vec<&TableStats> = database.tables.iter().filter(|t| self.wanted_table(&t.name)).collect();
+        if chosen.is_empty() && !self.options.restore_tables.is_empty() {
+            let names: Vec<&str> = database.tables.iter().map(|t| t.name.as_str()).take(20).collect();
+            crate::usage_bail!(
+                "no table of {} matches --table {}; the set holds: {}",
+                database.name,
+                self.options.restore_tables.join(", "),
+                names.join(", ")
+            );
+        }
+        Ok(chosen)
+    }
+
+    /// Chosen tables restored into a database built from the set need the
+    /// tables their foreign keys point at, or the keys fail to validate.
+    fn check_references(&self, database: &DatabaseManifest) -> Result<()> {
+        let chosen = self.chosen_tables(database)?;
+        let names: std::collections::HashSet<&str> = chosen.iter().map(|t| t.name.as_str()).collect();
+        let missing: Vec<String> = chosen
+            .iter()
+            .flat_map(|t| {
+                t.references
+                    .iter()
+                    .filter(|r| !names.contains(r.as_str()))
+                    .map(move |r| format!("{} references {r}", t.name))
+            })
+            .collect();
+        if !missing.is_empty() && !self.options.schema_only {
+            crate::usage_bail!(
+                "{}, which --table did not choose: add them with --table, or restore with --data-only into a database that holds them",
+                missing.join("; ")
+            );
+        }
+        Ok(())
+    }
+
+    /// Rows alone need the tables to be there already.
+    fn check_tables_exist(&self, client: &mut Client, database: &DatabaseManifest) -> Result<()> {
+        let mut missing = Vec::new();
+        for t in self.chosen_tables(database)? {
+            let sql_name = t.sql_name.as_deref().unwrap_or(&t.name);
+            let found: Option<String> = client
+                .query_one("SELECT pg_catalog.to_regclass($1)::text", &[&sql_name])?
+                .get(0);
+            if found.is_none() {
+                missing.push(t.name.clone());
+            }
+        }
+        if !missing.is_empty() {
+            crate::usage_bail!(
+                "{} has no table {}: restore the schema first (a restore without --data-only into an empty database, or --schema-only)",
+                self.target.redacted,
+                missing.join(", ")
+            );
+        }
+        Ok(())
+    }
+
+    fn chosen_sql_names<'a>(&self, database: &'a DatabaseManifest) -> Result<Vec<&'a str>> {
+        Ok(self
+            .chosen_tables(database)?
+            .into_iter()
+            .map(|t| t.sql_name.as_deref().unwrap_or(&t.name))
+            .collect())
+    }
+
+    /// Empties the chosen tables for their rows from the set.
+    fn empty_chosen_tables(&self, client: &mut Client, database: &DatabaseManifest) -> Result<()> {
+        let names = self.chosen_sql_names(database)?;
+        client
+            .batch_execute(&format!("TRUNCATE ONLY {}", names.join(", ")))
+            .map_err(|e| {
+                let detail = e.as_db_error().and_then(|d| d.detail()).map(|d| format!(" ({d})")).unwrap_or_default();
+                anyhow::anyhow!(
+                    "emptying the chosen tables: {}{detail}; add the tables that reference them with --table, or use --data-only to add rows without emptying",
+                    connect::server_message(&e)
+                )
+            })?;
+        Ok(())
+    }
+
+    /// Turns the chosen tables' own triggers off while their rows are put
+    /// back: the rows already hold what those triggers did when they were
+    /// written. Returns the statements that turn them on again.
+    fn quiet_triggers(&self, client: &mut Client, database: &DatabaseManifest) -> Result<Vec<String>> {
+        let mut enable = Vec::new();
+        for name in self.chosen_sql_names(database)? {
+            let triggers = client.query(
+                "SELECT pg_catalog.quote_ident(tgname), tgenabled::text FROM pg_catalog.pg_trigger \
+                 WHERE tgrelid = $1::text::pg_catalog.regclass AND NOT tgisinternal AND tgenabled <> 'D'",
+                &[&name],
+            )?;
+            for t in triggers {
+                let (trigger, mode): (String, String) = (t.get(0), t.get(1));
+                client
+                    .batch_execute(&format!("ALTER TABLE {name} DISABLE TRIGGER {trigger}"))
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "turning off trigger {trigger} on {name} while its rows are put back: {}",
+                            connect::server_message(&e)
+                        )
+                    })?;
+                let how = match mode.as_str() {
+                    "A" => "ENABLE ALWAYS",
+                    "R" => "ENABLE REPLICA",
+                    _ => "ENABLE",
+                };
+                enable.push(format!("ALTER TABLE {name} {how} TRIGGER {trigger};"));
+            }
+        }
+        Ok(enable)
+    }
+
+    /// Sets the sequences the restored tables own (all of them without
+    /// --table) to where they stood in the snapshot.
+    fn put_back_sequences(&self, client: &mut Client, database: &DatabaseManifest) -> Result<()> {
+        let whole = self.options.restore_tables.is_empty();
+        for position in &database.sequences {
+            if whole || position.tables.iter().any(|t| self.wanted_table(t)) {
+                client.batch_execute(&setval(position)).map_err(|e| {
+                    anyhow::anyhow!("setting sequence {}: {}", position.name, connect::server_message(&e))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn wanted_data<'a>(&'a self, database: &'a DatabaseManifest) -> impl Iterator<Item = &'a Member> {
@@ -514,6 +694,9 @@ impl PostgresEngine {
     fn check_counts(&self, database: &DatabaseManifest, loaded: &Loaded) -> Result<Vec<String>> {
         if self.options.schema_only {
             return Ok(vec!["schema restored; no data was asked for".into()]);
+        }
+        if self.chosen_tables(database)?.is_empty() {
+            return Ok(vec!["schema restored; the set holds no rows".into()]);
         }
         let mut problems = Vec::new();
         let mut checked = 0;
@@ -541,6 +724,12 @@ impl PostgresEngine {
         before_change: BeforeChange<'_>,
         reporter: &Reporter,
     ) -> Result<Vec<String>> {
+        if self.options.data_only {
+            crate::usage_bail!(
+                "--create-db builds a new database, which --data-only cannot fill: restore the whole set, or leave out --create-db"
+            );
+        }
+        self.check_references(database)?;
         let maintenance = self.target.with_dbname("postgres");
         let mut admin = maintenance
             .connect()
@@ -610,12 +799,10 @@ impl PostgresEngine {
         reporter: &Reporter,
     ) -> Result<Loaded> {
         if self.jobs() <= 1 {
-            return self.load(client, set, database, reporter);
+            return self.load(client, set, database, Plan::Everything, reporter);
         }
-        if !self.options.data_only {
-            for m in members_of(database, "pre-data") {
-                run_script(client, set, m)?;
-            }
+        for m in members_of(database, "pre-data") {
+            run_script(client, set, m)?;
         }
         let loaded = Mutex::new(Loaded::new());
         if !self.options.schema_only {
@@ -637,15 +824,11 @@ impl PostgresEngine {
             })?;
             task.finish();
         }
-        if !self.options.data_only {
-            self.statements_in_parallel(target, set, database, "indexes")?;
-        }
+        self.statements_in_parallel(target, set, database, "indexes")?;
         for m in members_of(database, "post-data") {
             run_script(client, set, m)?;
         }
-        if !self.options.data_only {
-            self.statements_in_parallel(target, set, database, "foreign-keys")?;
-        }
+        self.statements_in_parallel(target, set, database, "foreign-keys")?;
         Ok(loaded.into_inner().expect("counts"))
     }
 
@@ -671,6 +854,50 @@ impl PostgresEngine {
                 .map_err(|e| anyhow::anyhow!("{}: {}", s.lines().last().unwrap_or(s), connect::server_message(&e)))
         })
     }
+}
+
+/// Each table's place in an order where the tables a foreign key points at
+/// come before the table that holds it; tables in a cycle keep set order
+/// after the rest.
+fn parents_first<'a>(tables: &[&'a TableStats]) -> std::collections::HashMap<&'a str, usize> {
+    let chosen: std::collections::HashSet<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let mut rank = std::collections::HashMap::new();
+    while rank.len() < tables.len() {
+        let ready: Vec<&str> = tables
+            .iter()
+            .filter(|t| !rank.contains_key(t.name.as_str()))
+            .filter(|t| {
+                t.references
+                    .iter()
+                    .all(|r| !chosen.contains(r.as_str()) || rank.contains_key(r.as_str()))
+            })
+            .map(|t| t.name.as_str())
+            .collect();
+        if ready.is_empty() {
+            for t in tables {
+                let next = rank.len();
+                rank.entry(t.name.as_str()).or_insert(next);
+            }
+            break;
+        }
+        for name in ready {
+            let next = rank.len();
+            rank.insert(name, next);
+        }
+    }
+    rank
+}
+
+/// What a restore into an existing database does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// Builds the whole schema (dropping what is there) and loads rows.
+    Everything,
+    /// Adds rows to tables that exist (--data-only).
+    AddRows,
+    /// Empties the chosen tables of a database that has them and loads
+    /// their rows (--table into a database that is not empty).
+    ReplaceRows,
 }
 
 /// Rows the server took, by table.
