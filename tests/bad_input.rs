@@ -236,3 +236,17 @@ fn missing_and_non_sqlite_sources_and_empty_directories() {
     let out = run(dir, &["backup", "mysql://h/db"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn postgres_only_flags_on_a_sqlite_target_are_refused() {
+    let (tmp, set, target) = setup();
+    let before = sha256(&target);
+    for flag in [["-t", "AgentQuery"], ["--data-only", "--force"]] {
+        let mut args = vec!["restore", set.to_str().unwrap(), "--to", target.to_str().unwrap()];
+        args.extend(flag);
+        let out = run(tmp.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("restored whole"), "{}", text(&out));
+    }
+    assert_eq!(sha256(&target), before, "the target changed");
+}

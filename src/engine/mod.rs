@@ -167,6 +167,22 @@ pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
 /// Opens the engine a URL or path names.
 pub fn open(spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engine>> {
     if let Some(path) = sqlite::path_of(&spec.url) {
+        let postgres_only: Vec<&str> = [
+            (options.schema_only, "--schema-only"),
+            (options.data_only, "--data-only"),
+            (options.clean, "--clean"),
+            (options.create_db, "--create-db"),
+            (!options.restore_tables.is_empty(), "--table"),
+        ]
+        .into_iter()
+        .filter_map(|(set, flag)| set.then_some(flag))
+        .collect();
+        if !postgres_only.is_empty() {
+            crate::usage_bail!(
+                "{} apply to PostgreSQL; SQLite database {path} is always backed up and restored whole: leave them out",
+                postgres_only.join(", ")
+            );
+        }
         return Ok(Box::new(sqlite::SqliteEngine::new(
             spec.name.clone(),
             PathBuf::from(path),

@@ -410,8 +410,25 @@ fn explain(err: postgres::Error, target: &Target) -> anyhow::Error {
         }
         _ => "check the URL and that the server is reachable",
     };
-    anyhow::anyhow!("cannot connect to {}: {detail}; {hint}", target.redacted)
+    let message = format!("cannot connect to {}: {detail}; {hint}", target.redacted);
+    if code.as_deref() == Some("3D000") {
+        return anyhow::Error::new(MissingDatabase(message));
+    }
+    anyhow::anyhow!(message)
 }
+
+/// The server has no database of the name asked for (SQLSTATE 3D000):
+/// restores create it or say how to.
+#[derive(Debug)]
+pub struct MissingDatabase(String);
+
+impl std::fmt::Display for MissingDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MissingDatabase {}
 
 fn tls_connector(mode: TlsMode, root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -269,7 +269,7 @@ impl Engine for PostgresEngine {
     fn target_exists(&self) -> Result<bool> {
         let mut client = match self.target.connect() {
             Ok(c) => c,
-            Err(e) if format!("{e:#}").contains("does not exist") => return Ok(false),
+            Err(e) if e.is::<connect::MissingDatabase>() => return Ok(false),
             Err(e) => return Err(e),
         };
         let count: i64 = client.query_one(USER_OBJECTS, &[])?.get(0);
@@ -464,7 +464,7 @@ impl PostgresEngine {
     ) -> Result<Vec<String>> {
         let mut client = match self.target.connect() {
             Ok(c) => c,
-            Err(e) if format!("{e:#}").contains("does not exist") => {
+            Err(e) if e.is::<connect::MissingDatabase>() => {
                 return Err(e.context(format!(
                     "database {} does not exist: create it, or pass --create-db",
                     self.target.dbname
