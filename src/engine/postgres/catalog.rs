@@ -43,6 +43,9 @@ type Key = (Oid, Oid);
 /// One statement of the schema, with what it is for the fingerprint.
 #[derive(Debug, Clone)]
 pub struct Item {
+    /// The tables (as SQL) whose rows and indexes an index or foreign key
+    /// needs: a parallel restore runs it as soon as they are in.
+    pub needs: Vec<String>,
     pub kind: &'static str,
     pub name: String,
     pub sql: String,
@@ -305,6 +308,7 @@ fn schemas(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             key: (PG_NAMESPACE, r.get(0)),
             rank: 1,
             item: Item {
+                needs: Vec::new(),
                 kind: "schema",
                 sql: format!("CREATE SCHEMA {name};"),
                 name,
@@ -325,7 +329,7 @@ fn extensions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         out.push(Pending {
             key: (PG_EXTENSION, r.get(0)),
             rank: 2,
-            item: Item { kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true },
+            item: Item { needs: Vec::new(), kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true },
         });
     }
     Ok(())
@@ -368,6 +372,7 @@ fn collations(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
             key: (PG_COLLATION, r.get(0)),
             rank: 3,
             item: Item {
+                needs: Vec::new(),
                 kind: "collation",
                 sql: format!("CREATE COLLATION {name} ({opts});"),
                 name,
@@ -490,6 +495,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
             key: (PG_TYPE, oid),
             rank: 4,
             item: Item {
+                needs: Vec::new(),
                 kind,
                 sql,
                 name,
@@ -517,6 +523,7 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                     key: (PG_PROC, oid),
                     rank: 6,
                     item: Item {
+                        needs: Vec::new(),
                         kind: "aggregate",
                         sql,
                         name,
@@ -532,6 +539,7 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             key: (PG_PROC, oid),
             rank: 5,
             item: Item {
+                needs: Vec::new(),
                 kind,
                 sql: format!("{};", def.trim_end()),
                 name,
@@ -636,6 +644,7 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
             key: (PG_CLASS, oid),
             rank: 7,
             item: Item {
+                needs: Vec::new(),
                 kind: "sequence",
                 sql,
                 name,
@@ -918,6 +927,7 @@ fn tables(
         for (name, def, valid) in checks.get(&t.oid).cloned().unwrap_or_default() {
             if !valid {
                 cat.post_data.push(Item {
+                    needs: Vec::new(),
                     kind: "constraint",
                     name: format!("{name} on {}", t.qualified),
                     sql: format!("ALTER TABLE {} ADD CONSTRAINT {name} {def};", t.qualified),
@@ -969,6 +979,7 @@ fn tables(
             key: (PG_CLASS, t.oid),
             rank: 8,
             item: Item {
+                needs: Vec::new(),
                 kind: "table",
                 name: t.qualified.clone(),
                 sql,
@@ -1019,6 +1030,7 @@ fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, o
             key: (PG_CLASS, v.oid),
             rank,
             item: Item {
+                needs: Vec::new(),
                 kind,
                 name: v.qualified.clone(),
                 sql,
@@ -1192,7 +1204,7 @@ fn post_data(
             continue;
         }
         let seq: String = r.get(0);
-        cat.post_data.push(Item {
+        cat.post_data.push(Item { needs: Vec::new(),
             kind: "sequence owner",
             name: seq.clone(),
             sql: format!("ALTER SEQUENCE {seq} OWNED BY {}.{};", r.get::<_, String>(1), r.get::<_, String>(2)),
@@ -1215,7 +1227,7 @@ fn post_data(
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
         let name: String = r.get(1);
-        cat.indexes.push(Item {
+        cat.indexes.push(Item { needs: vec![rel.qualified.clone()],
             kind: "constraint",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
@@ -1235,17 +1247,18 @@ fn post_data(
         &[&oids],
     )? {
         let index: String = r.get(2);
-        cat.indexes.push(Item { kind: "index", name: index.clone(), sql: format!("{};", r.get::<_, String>(1)), structural: true });
+        cat.indexes.push(Item { needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()], kind: "index", name: index.clone(), sql: format!("{};", r.get::<_, String>(1)), structural: true });
         if let Some(parent) = r.get::<_, Option<String>>(3) {
             attaches.push((parent, index.clone()));
         }
         if r.get::<_, bool>(4) {
             let rel = by_oid[&r.get::<_, Oid>(0)];
-            cat.post_data.push(Item { kind: "cluster", name: index.clone(), sql: format!("ALTER TABLE {} CLUSTER ON {};", rel.qualified, index.rsplit('.').next().unwrap_or(&index)), structural: true });
+            cat.post_data.push(Item { needs: Vec::new(), kind: "cluster", name: index.clone(), sql: format!("ALTER TABLE {} CLUSTER ON {};", rel.qualified, index.rsplit('.').next().unwrap_or(&index)), structural: true });
         }
     }
     for (parent, child) in attaches {
         cat.post_data.push(Item {
+            needs: Vec::new(),
             kind: "index attach",
             name: child.clone(),
             sql: format!("ALTER INDEX {parent} ATTACH PARTITION {child};"),
@@ -1273,7 +1286,7 @@ fn post_data(
         }
         let only = if rel.kind == 'p' { "" } else { "ONLY " };
         let name: String = r.get(1);
-        cat.foreign_keys.push(Item {
+        cat.foreign_keys.push(Item { needs: vec![rel.qualified.clone(), by_oid[&r.get::<_, Oid>(3)].qualified.clone()],
             kind: "foreign key",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
@@ -1300,13 +1313,14 @@ fn post_data(
             "R" => sql.push_str(&format!("\nALTER TABLE {} ENABLE REPLICA TRIGGER {name};", rel.qualified)),
             _ => {}
         }
-        cat.post_data.push(Item { kind: "trigger", name: format!("{name} on {}", rel.qualified), sql, structural: true });
+        cat.post_data.push(Item { needs: Vec::new(), kind: "trigger", name: format!("{name} on {}", rel.qualified), sql, structural: true });
     }
 
     // Row-level security and policies.
     for rel in relations.iter().filter(|r| kept.contains(&r.oid)) {
         if rel.rls {
             cat.post_data.push(Item {
+                needs: Vec::new(),
                 kind: "row security",
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} ENABLE ROW LEVEL SECURITY;", rel.qualified),
@@ -1315,6 +1329,7 @@ fn post_data(
         }
         if rel.force_rls {
             cat.post_data.push(Item {
+                needs: Vec::new(),
                 kind: "row security",
                 name: format!("{} force", rel.qualified),
                 sql: format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY;", rel.qualified),
@@ -1327,12 +1342,14 @@ fn post_data(
             'd'
         } {
             'f' => cat.post_data.push(Item {
+                needs: Vec::new(),
                 kind: "replica identity",
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} REPLICA IDENTITY FULL;", rel.qualified),
                 structural: true,
             }),
             'n' => cat.post_data.push(Item {
+                needs: Vec::new(),
                 kind: "replica identity",
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} REPLICA IDENTITY NOTHING;", rel.qualified),
@@ -1368,7 +1385,7 @@ fn post_data(
             sql.push_str(&format!(" WITH CHECK ({c})"));
         }
         sql.push(';');
-        cat.post_data.push(Item { kind: "policy", name: format!("{name} on {}", rel.qualified), sql, structural: true });
+        cat.post_data.push(Item { needs: Vec::new(), kind: "policy", name: format!("{name} on {}", rel.qualified), sql, structural: true });
     }
 
     // Materialized views are filled once their tables are.
@@ -1376,6 +1393,7 @@ fn post_data(
         let populated = relations.iter().any(|r| r.qualified == item.name && r.populated);
         if populated {
             cat.post_data.push(Item {
+                needs: Vec::new(),
                 kind: "refresh",
                 name: item.name.clone(),
                 sql: format!("REFRESH MATERIALIZED VIEW {};", item.name),
@@ -1458,6 +1476,7 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         };
         let text: String = r.get(3);
         cat.post_data.push(Item {
+            needs: Vec::new(),
             kind: "comment",
             name: target.clone(),
             sql: format!("COMMENT ON {target} IS {};", quote_literal(&text)),
@@ -1485,7 +1504,7 @@ fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Re
             sql.push('\n');
             sql.push_str(&grants);
         }
-        cat.post_data.push(Item { kind: "privileges", name, sql, structural: true });
+        cat.post_data.push(Item { needs: Vec::new(), kind: "privileges", name, sql, structural: true });
     }
     Ok(())
 }
@@ -1494,15 +1513,17 @@ fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Re
 pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\n\n";
 
 /// Renders items as one SQL script.
+/// Marks the table an index belongs to inside a script.
+pub const TABLE_LINE: &str = "-- table: ";
+
 pub fn script(items: &[Item]) -> String {
     let mut out = String::from(SQL_HEADER);
     for item in items {
-        out.push_str(&format!(
-            "-- {}: {}\n{}\n\n",
-            item.kind,
-            item.name.replace('\n', " "),
-            item.sql
-        ));
+        out.push_str(&format!("-- {}: {}\n", item.kind, item.name.replace('\n', " ")));
+        for table in &item.needs {
+            out.push_str(&format!("{TABLE_LINE}{}\n", table.replace('\n', " ")));
+        }
+        out.push_str(&format!("{}\n\n", item.sql));
     }
     out
 }

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, bail};
 use catalog::{Catalog, Item};
 use connect::Target;
 use postgres::Client;
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,6 +190,7 @@ impl Engine for PostgresEngine {
                 tables: seq.tables.clone(),
             };
             post.push(Item {
+                needs: Vec::new(),
                 kind: "sequence value",
                 name: seq.qualified.clone(),
                 sql: setval(&position),
@@ -788,8 +790,10 @@ impl PostgresEngine {
         Ok(checks)
     }
 
-    /// Pre-data, then data and indexes over several connections, the
-    /// rest of post-data, then foreign keys over several connections.
+    /// Pre-data, then over several connections: rows, largest table first;
+    /// each index once its table's rows are in; each foreign key once both
+    /// its tables and their indexes are; the rest of post-data after all of
+    /// those (as pg_restore orders its work).
     fn load_parallel(
         &self,
         client: &mut Client,
@@ -801,17 +805,92 @@ impl PostgresEngine {
         if self.jobs() <= 1 {
             return self.load(client, set, database, Plan::Everything, reporter);
         }
+        let started = std::time::Instant::now();
         for m in members_of(database, "pre-data") {
             run_script(client, set, m)?;
         }
+        let schema_done = started.elapsed();
+        let data: Vec<&Member> = if self.options.schema_only {
+            Vec::new()
+        } else {
+            self.wanted_data(database).collect()
+        };
+        let task = reporter.task(
+            &format!("loading {}", database.name),
+            Some(data.iter().map(|m| m.raw_size).sum()),
+        );
+        let indexes = self.statements(set, database, "indexes")?;
+        let foreign_keys = self.statements(set, database, "foreign-keys")?;
+        let post_data: Vec<&Member> = members_of(database, "post-data").collect();
+        let mut plan = Dag::default();
+        let display: HashMap<&str, &str> = database
+            .tables
+            .iter()
+            .filter_map(|t| Some((t.sql_name.as_deref()?, t.name.as_str())))
+            .collect();
+        // The tables a statement names, or None when one of them has no rows
+        // of its own here (a partitioned table, or one left out).
+        let needs = |statement: &str| -> Option<Vec<&str>> {
+            statement
+                .lines()
+                .take_while(|l| l.starts_with("--"))
+                .filter_map(|l| l.strip_prefix(catalog::TABLE_LINE))
+                .map(|t| display.get(t.trim()).copied())
+                .collect()
+        };
+        let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut all_rows = Vec::new();
+        for m in &data {
+            let node = plan.add(Work::Rows(m), &[]);
+            rows_of
+                .entry(m.table.as_deref().unwrap_or_default())
+                .or_default()
+                .push(node);
+            all_rows.push(node);
+        }
+        let mut built: HashMap<&str, Vec<usize>> = rows_of.clone();
+        let mut before_post_data = all_rows.clone();
+        for statement in &indexes {
+            let node = match needs(statement) {
+                Some(tables) => {
+                    let deps: Vec<usize> = tables
+                        .iter()
+                        .flat_map(|t| rows_of.get(t).into_iter().flatten())
+                        .copied()
+                        .collect();
+                    let node = plan.add(Work::Statement(statement), &deps);
+                    for t in tables {
+                        built.entry(t).or_default().push(node);
+                    }
+                    node
+                }
+                None => plan.add(Work::Statement(statement), &all_rows),
+            };
+            before_post_data.push(node);
+        }
+        let mut late_keys = Vec::new();
+        for statement in &foreign_keys {
+            match needs(statement) {
+                Some(tables) => {
+                    let deps: Vec<usize> = tables
+                        .iter()
+                        .flat_map(|t| built.get(t).into_iter().flatten())
+                        .copied()
+                        .collect();
+                    // Post-data waits for these keys: the two would
+                    // otherwise lock the same tables in opposite orders.
+                    before_post_data.push(plan.add(Work::Statement(statement), &deps));
+                }
+                None => late_keys.push(statement),
+            }
+        }
+        let post = plan.add(Work::Scripts(&post_data), &before_post_data);
+        for statement in late_keys {
+            plan.add(Work::Statement(statement), &[post]);
+        }
         let loaded = Mutex::new(Loaded::new());
-        if !self.options.schema_only {
-            let data: Vec<&Member> = self.wanted_data(database).collect();
-            let task = reporter.task(
-                &format!("loading {}", database.name),
-                Some(data.iter().map(|m| m.raw_size).sum()),
-            );
-            parallel(self.jobs(), target, data, |client, m| {
+        plan.run(self.jobs(), target, |client, work| match work {
+            Work::Rows(m) => {
                 let rows =
                     copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
                 *loaded
@@ -821,26 +900,22 @@ impl PostgresEngine {
                     .or_default() += rows;
                 task.inc(m.raw_size);
                 Ok(())
-            })?;
-            task.finish();
-        }
-        self.statements_in_parallel(target, set, database, "indexes")?;
-        for m in members_of(database, "post-data") {
-            run_script(client, set, m)?;
-        }
-        self.statements_in_parallel(target, set, database, "foreign-keys")?;
+            }
+            Work::Statement(s) => run_statement(client, s),
+            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
+        })?;
+        task.finish();
+        reporter.log(&format!(
+            "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s",
+            database.name,
+            schema_done.as_secs_f64(),
+            (started.elapsed() - schema_done).as_secs_f64(),
+        ));
         Ok(loaded.into_inner().expect("counts"))
     }
 
-    /// Runs the statements of the members of `role`, which do not depend on
-    /// one another, over several connections.
-    fn statements_in_parallel(
-        &self,
-        target: &Target,
-        set: &SetSource,
-        database: &DatabaseManifest,
-        role: &str,
-    ) -> Result<()> {
+    /// The statements of the members of `role`, without session settings.
+    fn statements(&self, set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
         let mut statements = Vec::new();
         for m in members_of(database, role) {
             let sql = member_sql(set, m)?;
@@ -848,11 +923,161 @@ impl PostgresEngine {
                 !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
             }));
         }
-        parallel(self.jobs(), target, statements.iter().collect(), |client, s| {
-            client
-                .batch_execute(s)
-                .map_err(|e| anyhow::anyhow!("{}: {}", s.lines().last().unwrap_or(s), connect::server_message(&e)))
-        })
+        Ok(statements)
+    }
+}
+
+fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
+    client.batch_execute(statement).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {}",
+            statement.lines().last().unwrap_or(statement),
+            connect::server_message(&e)
+        )
+    })
+}
+
+/// One piece of a parallel restore.
+enum Work<'a> {
+    Rows(&'a Member),
+    Statement(&'a str),
+    /// Scripts that run in order over one connection.
+    Scripts(&'a [&'a Member]),
+}
+
+/// Pieces of work and what each waits for, run over several connections.
+#[derive(Default)]
+struct Dag<'a> {
+    work: Vec<Work<'a>>,
+    /// How many unfinished pieces each piece waits for.
+    waiting: Vec<usize>,
+    /// The pieces that wait for each piece.
+    then: Vec<Vec<usize>>,
+}
+
+/// Where a run of a `Dag` stands.
+struct Progress {
+    waiting: Vec<usize>,
+    /// Ready rows, the largest last (taken first, so the longest load
+    /// starts early).
+    ready_rows: Vec<usize>,
+    ready: Vec<usize>,
+    running: usize,
+    finished: usize,
+    failed: bool,
+}
+
+impl<'a> Dag<'a> {
+    fn add(&mut self, work: Work<'a>, after: &[usize]) -> usize {
+        let node = self.work.len();
+        self.work.push(work);
+        self.waiting.push(after.len());
+        self.then.push(Vec::new());
+        for &before in after {
+            self.then[before].push(node);
+        }
+        node
+    }
+
+    fn run(
+        self,
+        jobs: usize,
+        target: &Target,
+        run: impl Fn(&mut Client, &Work<'a>) -> Result<()> + Sync,
+    ) -> Result<()> {
+        let mut progress = Progress {
+            waiting: self.waiting.clone(),
+            ready_rows: Vec::new(),
+            ready: Vec::new(),
+            running: 0,
+            finished: 0,
+            failed: false,
+        };
+        for node in 0..self.work.len() {
+            if progress.waiting[node] == 0 {
+                self.make_ready(&mut progress, node);
+            }
+        }
+        let state = (Mutex::new(progress), std::sync::Condvar::new());
+        let errors = Mutex::new(Vec::new());
+        let fail = |e: anyhow::Error| {
+            errors.lock().expect("errors").push(e);
+            state.0.lock().expect("progress").failed = true;
+            state.1.notify_all();
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(self.work.len()).max(1) {
+                scope.spawn(|| {
+                    let mut client = match target.connect() {
+                        Ok(c) => c,
+                        Err(e) => return fail(e),
+                    };
+                    while let Some(node) = self.next(&state) {
+                        let result = run(&mut client, &self.work[node]);
+                        let mut progress = state.0.lock().expect("progress");
+                        progress.running -= 1;
+                        match result {
+                            Ok(()) => {
+                                progress.finished += 1;
+                                for &after in &self.then[node] {
+                                    progress.waiting[after] -= 1;
+                                    if progress.waiting[after] == 0 {
+                                        self.make_ready(&mut progress, after);
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                progress.failed = true;
+                                errors.lock().expect("errors").push(e);
+                            }
+                        }
+                        state.1.notify_all();
+                    }
+                });
+            }
+        });
+        if let Some(e) = errors.into_inner().expect("errors").into_iter().next() {
+            return Err(e);
+        }
+        let progress = state.0.into_inner().expect("progress");
+        anyhow::ensure!(
+            progress.finished == self.work.len(),
+            "the restore stopped with {} of {} steps undone: a step waits for one that never runs (a bug; please report it)",
+            self.work.len() - progress.finished,
+            self.work.len()
+        );
+        Ok(())
+    }
+
+    fn make_ready(&self, progress: &mut Progress, node: usize) {
+        match &self.work[node] {
+            Work::Rows(m) => {
+                let at = progress
+                    .ready_rows
+                    .partition_point(|&r| matches!(&self.work[r], Work::Rows(o) if o.raw_size <= m.raw_size));
+                progress.ready_rows.insert(at, node);
+            }
+            _ => progress.ready.push(node),
+        }
+    }
+
+    /// The next piece to run, waiting while others run; None when all is
+    /// done or something failed.
+    fn next(&self, state: &(Mutex<Progress>, std::sync::Condvar)) -> Option<usize> {
+        let mut progress = state.0.lock().expect("progress");
+        loop {
+            if progress.failed {
+                return None;
+            }
+            if let Some(node) = progress.ready_rows.pop().or_else(|| progress.ready.pop()) {
+                progress.running += 1;
+                return Some(node);
+            }
+            if progress.running == 0 {
+                return None;
+            }
+            progress = state.1.wait(progress).expect("progress");
+        }
     }
 }
 
@@ -902,45 +1127,6 @@ enum Plan {
 
 /// Rows the server took, by table.
 type Loaded = std::collections::HashMap<String, u64>;
-
-/// Runs `work` over `items` on `jobs` connections.
-fn parallel<T: Sync>(
-    jobs: usize,
-    target: &Target,
-    items: Vec<T>,
-    work: impl Fn(&mut Client, &T) -> Result<()> + Sync,
-) -> Result<()> {
-    let queue = Mutex::new(items.iter().collect::<Vec<_>>());
-    let failed = AtomicBool::new(false);
-    let errors = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.min(items.len()).max(1) {
-            scope.spawn(|| {
-                let mut client = match target.connect() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        errors.lock().expect("errors").push(e);
-                        failed.store(true, Ordering::SeqCst);
-                        return;
-                    }
-                };
-                while !failed.load(Ordering::SeqCst) {
-                    let Some(item) = queue.lock().expect("queue").pop() else {
-                        return;
-                    };
-                    if let Err(e) = work(&mut client, item) {
-                        errors.lock().expect("errors").push(e);
-                        failed.store(true, Ordering::SeqCst);
-                    }
-                }
-            });
-        }
-    });
-    match errors.into_inner().expect("errors").into_iter().next() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
 
 /// Splits SQL into statements at semicolons outside quotes, dollar quotes
 /// and comments.
