@@ -59,8 +59,14 @@ pub fn write_hint(path: &Path) -> String {
 /// Whether an error chain comes from a full disk or quota.
 pub fn is_disk_full(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause
+        let io = cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(libc::EDQUOT))
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(libc::EDQUOT));
+        // SQLite reports the same condition as its own SQLITE_FULL.
+        let sqlite = cause
+            .downcast_ref::<rusqlite::Error>()
+            .and_then(|e| e.sqlite_error_code())
+            .is_some_and(|code| code == rusqlite::ErrorCode::DiskFull);
+        io || sqlite
     })
 }

@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {err:#}");
             if lifeboat::fsutil::is_disk_full(&err) {
                 eprintln!(
-                    "hint: the disk is full; free space or write somewhere else (--out), then run again. Existing sets were not touched."
+                    "hint: the disk is full: free space or write somewhere else (--out, --to), then run again; existing sets and databases were left as they were."
                 );
             }
             ExitCode::for_error(&err).into()

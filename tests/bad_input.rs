@@ -250,3 +250,60 @@ fn postgres_only_flags_on_a_sqlite_target_are_refused() {
     }
     assert_eq!(sha256(&target), before, "the target changed");
 }
+
+/// A full disk, made real with a small tmpfs in a private mount namespace:
+/// the backup and the restore that run out of space say so, and the sets
+/// and the database already there stay as they were, with nothing
+/// half-written beside them.
+#[test]
+fn a_full_disk_leaves_sets_and_target_as_they_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "small.db", 0.01);
+    agent_db(dir, "big.db", 0.2);
+    let big_set = dir.join(expect(dir, &["backup", "big.db", "--out", "bk", "--quiet"], 0).trim());
+    let script = format!(
+        r#"set -e
+        mkdir -p full && mount -t tmpfs -o size=2m tmpfs full
+        "$LB" backup small.db --out full/bk --quiet > /dev/null
+        cp small.db full/target.db
+        (cd full && sha256sum bk/* target.db) > before
+        set +e
+        "$LB" backup big.db --out full/bk > /dev/null 2> backup.err; echo $? > backup.code
+        "$LB" restore '{set}' --to full/target.db --force --no-safety-backup > /dev/null 2> restore.err; echo $? > restore.code
+        set -e
+        (cd full && sha256sum bk/* target.db) > after
+        ls -A full full/bk > listing
+        umount full"#,
+        set = big_set.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "bash", "-c", &script])
+        .current_dir(dir)
+        .env("LB", bin())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the tmpfs scenario did not run: {}", text(&out));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    for step in ["backup", "restore"] {
+        assert_eq!(
+            read(&format!("{step}.code")).trim(),
+            "1",
+            "{step}: {}",
+            read(&format!("{step}.err"))
+        );
+        let err = read(&format!("{step}.err"));
+        assert!(err.contains("hint: the disk is full"), "{step}: {err}");
+    }
+    assert_eq!(read("before"), read("after"), "a set or the target changed");
+    let listing = read("listing");
+    assert!(
+        !listing.contains("partial") && !listing.contains("staging") && !listing.contains(".tmp"),
+        "{listing}"
+    );
+    assert_eq!(
+        listing.matches(".tar").count(),
+        2,
+        "one set and its sidecar only: {listing}"
+    );
+}
