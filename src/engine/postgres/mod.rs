@@ -853,12 +853,7 @@ impl PostgresEngine {
         for statement in &indexes {
             let node = match needs(statement) {
                 Some(tables) => {
-                    let deps: Vec<usize> = tables
-                        .iter()
-                        .flat_map(|t| rows_of.get(t).into_iter().flatten())
-                        .copied()
-                        .collect();
-                    let node = plan.add(Work::Statement(statement), &deps);
+                    let node = plan.add(Work::Statement(statement), &nodes_of(&rows_of, &tables));
                     for t in tables {
                         built.entry(t).or_default().push(node);
                     }
@@ -872,14 +867,9 @@ impl PostgresEngine {
         for statement in &foreign_keys {
             match needs(statement) {
                 Some(tables) => {
-                    let deps: Vec<usize> = tables
-                        .iter()
-                        .flat_map(|t| built.get(t).into_iter().flatten())
-                        .copied()
-                        .collect();
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
-                    before_post_data.push(plan.add(Work::Statement(statement), &deps));
+                    before_post_data.push(plan.add(Work::Statement(statement), &nodes_of(&built, &tables)));
                 }
                 None => late_keys.push(statement),
             }
@@ -935,6 +925,15 @@ fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
             connect::server_message(&e)
         )
     })
+}
+
+/// The pieces of work done for any of `tables`.
+fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize> {
+    tables
+        .iter()
+        .flat_map(|t| by_table.get(t).into_iter().flatten())
+        .copied()
+        .collect()
 }
 
 /// One piece of a parallel restore.
