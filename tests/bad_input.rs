@@ -277,7 +277,13 @@ fn a_full_disk_leaves_sets_and_target_as_they_were() {
         umount full"#,
         set = big_set.display()
     );
-    let out = std::process::Command::new("unshare")
+    // Mounting needs root: as another user (a GitHub runner), through sudo.
+    let root = sh(dir, "id -u").trim() == "0";
+    let mut command = std::process::Command::new(if root { "unshare" } else { "sudo" });
+    if !root {
+        command.args(["-n", "--preserve-env=LB", "unshare"]);
+    }
+    let out = command
         .args(["-m", "bash", "-c", &script])
         .current_dir(dir)
         .env("LB", bin())

@@ -59,15 +59,59 @@ fn dist_binaries_are_static_and_listed_in_sha256sums() {
     assert!(check.success(), "sha256sum --check fails in dist/");
 }
 
+/// Runs a dist binary: natively for x86_64, under qemu-user for aarch64
+/// (`apt-get install qemu-user-static`).
+fn dist_command(target: &str, dir: &Path) -> Command {
+    let binary = dist().join(format!("lifeboat-{target}"));
+    let mut command = if target.starts_with("aarch64") && std::env::consts::ARCH != "aarch64" {
+        let mut c = Command::new("qemu-aarch64-static");
+        c.arg(binary);
+        c
+    } else {
+        Command::new(binary)
+    };
+    command.current_dir(dir);
+    command
+}
+
 #[test]
-fn the_x86_64_binary_is_this_version() {
-    let out = Command::new(dist().join("lifeboat-x86_64-unknown-linux-musl"))
-        .arg("--version")
-        .output()
-        .expect("the dist binary runs");
-    assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("lifeboat {}", env!("CARGO_PKG_VERSION"))
-    );
+fn both_binaries_are_this_version_and_back_up_and_verify() {
+    for (target, _) in TARGETS {
+        let out = dist_command(target, dist())
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("lifeboat-{target} does not run ({e}): is qemu-user-static installed?"));
+        assert!(out.status.success(), "lifeboat-{target} --version failed");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
+            "lifeboat-{target} is stale: run scripts/build-dist.sh"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("app.db")).unwrap();
+        db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1), (2), (3);")
+            .unwrap();
+        drop(db);
+        let backup = dist_command(target, dir.path())
+            .args(["backup", "app.db", "--out", "bk", "--verify", "restore", "--quiet"])
+            .output()
+            .unwrap();
+        assert!(
+            backup.status.success(),
+            "lifeboat-{target} backup: {}",
+            String::from_utf8_lossy(&backup.stderr)
+        );
+        let set = dir.path().join(String::from_utf8_lossy(&backup.stdout).trim());
+        let check = Command::new("sha256sum")
+            .args(["--check", "--status"])
+            .arg(format!("{}.sha256", set.display()))
+            .current_dir(set.parent().unwrap())
+            .status()
+            .unwrap();
+        assert!(
+            check.success(),
+            "lifeboat-{target} wrote a set its sidecar does not match"
+        );
+    }
 }
