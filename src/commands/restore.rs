@@ -104,7 +104,9 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
         // that are meant to exist.
         let replacing = exists && !config.engine.data_only;
         if replacing && !request.force && !config.engine.clean {
-            let question = if config.engine.restore_tables.is_empty() {
+            // --create-db replaces the whole database, chosen tables or not.
+            let whole = config.engine.restore_tables.is_empty() || config.engine.create_db;
+            let question = if whole {
                 format!(
                     "Replace {} with {} from {}?",
                     target.redacted_source(),
@@ -120,11 +122,7 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
                 )
             };
             if !super::interactive() {
-                let what = if config.engine.restore_tables.is_empty() {
-                    "it"
-                } else {
-                    "those tables' rows"
-                };
+                let what = if whole { "it" } else { "those tables' rows" };
                 crate::usage_bail!(
                     "{} already exists and there is no terminal to confirm: pass --force to replace {what} (a safety backup is kept unless --no-safety-backup)",
                     target.redacted_source()
