@@ -831,12 +831,7 @@ impl PostgresEngine {
         // The tables a statement names, or None when one of them has no rows
         // of its own here (a partitioned table, or one left out).
         let needs = |statement: &str| -> Option<Vec<&str>> {
-            statement
-                .lines()
-                .take_while(|l| l.starts_with("--"))
-                .filter_map(|l| l.strip_prefix(catalog::TABLE_LINE))
-                .map(|t| display.get(t.trim()).copied())
-                .collect()
+            table_lines(statement).map(|t| display.get(t).copied()).collect()
         };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
@@ -869,14 +864,17 @@ impl PostgresEngine {
                 Some(tables) => {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
-                    before_post_data.push(plan.add(Work::Statement(statement), &nodes_of(&built, &tables)));
+                    let node = plan.add(Work::Statement(statement), &nodes_of(&built, &tables));
+                    plan.lock(node, statement);
+                    before_post_data.push(node);
                 }
                 None => late_keys.push(statement),
             }
         }
         let post = plan.add(Work::Scripts(&post_data), &before_post_data);
         for statement in late_keys {
-            plan.add(Work::Statement(statement), &[post]);
+            let node = plan.add(Work::Statement(statement), &[post]);
+            plan.lock(node, statement);
         }
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
@@ -927,6 +925,15 @@ fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
     })
 }
 
+/// The tables a script statement names in its comment lines, as SQL.
+fn table_lines(statement: &str) -> impl Iterator<Item = &str> {
+    statement
+        .lines()
+        .take_while(|l| l.starts_with("--"))
+        .filter_map(|l| l.strip_prefix(catalog::TABLE_LINE))
+        .map(str::trim)
+}
+
 /// The pieces of work done for any of `tables`.
 fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize> {
     tables
@@ -952,10 +959,14 @@ struct Dag<'a> {
     waiting: Vec<usize>,
     /// The pieces that wait for each piece.
     then: Vec<Vec<usize>>,
+    /// Tables a piece locks against the other pieces that lock them:
+    /// foreign keys lock both their tables, and two keys taking the same
+    /// pair in opposite orders would deadlock.
+    locks: Vec<Vec<&'a str>>,
 }
 
 /// Where a run of a `Dag` stands.
-struct Progress {
+struct Progress<'a> {
     waiting: Vec<usize>,
     /// Ready rows, the largest last (taken first, so the longest load
     /// starts early).
@@ -964,6 +975,7 @@ struct Progress {
     running: usize,
     finished: usize,
     failed: bool,
+    locked: std::collections::HashSet<&'a str>,
 }
 
 impl<'a> Dag<'a> {
@@ -972,10 +984,16 @@ impl<'a> Dag<'a> {
         self.work.push(work);
         self.waiting.push(after.len());
         self.then.push(Vec::new());
+        self.locks.push(Vec::new());
         for &before in after {
             self.then[before].push(node);
         }
         node
+    }
+
+    /// Makes `node` lock the tables `statement` names.
+    fn lock(&mut self, node: usize, statement: &'a str) {
+        self.locks[node] = table_lines(statement).collect();
     }
 
     fn run(
@@ -991,6 +1009,7 @@ impl<'a> Dag<'a> {
             running: 0,
             finished: 0,
             failed: false,
+            locked: std::collections::HashSet::new(),
         };
         for node in 0..self.work.len() {
             if progress.waiting[node] == 0 {
@@ -1015,6 +1034,9 @@ impl<'a> Dag<'a> {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
                         progress.running -= 1;
+                        for table in &self.locks[node] {
+                            progress.locked.remove(table);
+                        }
                         match result {
                             Ok(()) => {
                                 progress.finished += 1;
@@ -1048,7 +1070,7 @@ impl<'a> Dag<'a> {
         Ok(())
     }
 
-    fn make_ready(&self, progress: &mut Progress, node: usize) {
+    fn make_ready(&self, progress: &mut Progress<'a>, node: usize) {
         match &self.work[node] {
             Work::Rows(m) => {
                 let at = progress
@@ -1062,13 +1084,24 @@ impl<'a> Dag<'a> {
 
     /// The next piece to run, waiting while others run; None when all is
     /// done or something failed.
-    fn next(&self, state: &(Mutex<Progress>, std::sync::Condvar)) -> Option<usize> {
+    fn next(&self, state: &(Mutex<Progress<'a>>, std::sync::Condvar)) -> Option<usize> {
         let mut progress = state.0.lock().expect("progress");
         loop {
             if progress.failed {
                 return None;
             }
-            if let Some(node) = progress.ready_rows.pop().or_else(|| progress.ready.pop()) {
+            let free = progress
+                .ready
+                .iter()
+                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
+            let node = match progress.ready_rows.pop() {
+                Some(node) => Some(node),
+                None => free.map(|at| progress.ready.remove(at)),
+            };
+            if let Some(node) = node {
+                for &table in &self.locks[node] {
+                    progress.locked.insert(table);
+                }
                 progress.running += 1;
                 return Some(node);
             }
