@@ -235,6 +235,42 @@ fn the_action_reports_failed_steps_and_plain_cli_opens_nothing() {
     assert_eq!(api.open_issues_with("class=\"backup\"").len(), 0);
 }
 
+/// A cancelled run stops lifeboat with a signal (the runner sends SIGINT,
+/// then SIGTERM): nothing may reach GitHub, so a cancel opens no issue.
+#[test]
+fn a_cancelled_run_opens_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    // A server that accepts and never answers keeps the backup waiting.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgresql://app:pw@127.0.0.1:{}/shop?sslmode=disable&connect_timeout=60",
+        silent.local_addr().unwrap().port()
+    );
+    let child = step(dir, &api)
+        .args(["backup", &url, "--out", "bk"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Cancel once lifeboat is connected and waiting for the server.
+    let _connection = silent.accept().unwrap();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(
+        api.state.lock().unwrap().requests.len(),
+        0,
+        "a cancelled run talked to GitHub"
+    );
+    assert!(api.open_issues_with("lifeboat-issue").is_empty());
+}
+
 #[test]
 fn restore_from_the_newest_unexpired_artifact_of_a_name() {
     let tmp = tempfile::tempdir().unwrap();
