@@ -248,14 +248,29 @@ fn a_cancelled_run_opens_nothing() {
         "postgresql://app:pw@127.0.0.1:{}/shop?sslmode=disable&connect_timeout=60",
         silent.local_addr().unwrap().port()
     );
-    let child = step(dir, &api)
+    let mut child = step(dir, &api)
         .args(["backup", &url, "--out", "bk"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     // Cancel once lifeboat is connected and waiting for the server.
-    let _connection = silent.accept().unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let started = std::time::Instant::now();
+    let _connection = loop {
+        match silent.accept() {
+            Ok((connection, _)) => break connection,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    child.try_wait().unwrap().is_none(),
+                    "lifeboat ended before it connected"
+                );
+                assert!(started.elapsed().as_secs() < 60, "lifeboat never connected");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
