@@ -1243,7 +1243,43 @@ fn clean(client: &mut Client) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_statements;
+    use super::{parents_first, split_statements, table_lines};
+    use crate::archive::manifest::TableStats;
+
+    fn table(name: &str, references: &[&str]) -> TableStats {
+        TableStats {
+            name: name.into(),
+            rows: 0,
+            raw_bytes: 0,
+            digest: String::new(),
+            sql_name: None,
+            references: references.iter().map(|r| r.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn parents_load_before_the_tables_that_reference_them() {
+        let tables = [
+            table("s.child", &["s.parent", "s.elsewhere"]),
+            table("s.grandchild", &["s.child"]),
+            table("s.parent", &[]),
+            table("s.a", &["s.b"]),
+            table("s.b", &["s.a"]),
+        ];
+        let chosen: Vec<&TableStats> = tables.iter().collect();
+        let rank = parents_first(&chosen);
+        assert!(rank["s.parent"] < rank["s.child"]);
+        assert!(rank["s.child"] < rank["s.grandchild"]);
+        // A cycle cannot be ordered: both still get a place, after the rest.
+        assert!(rank["s.a"] > rank["s.grandchild"] && rank["s.b"] > rank["s.grandchild"]);
+        assert_eq!(rank.len(), 5);
+    }
+
+    #[test]
+    fn table_lines_are_read_from_the_leading_comments_only() {
+        let statement = "-- foreign key: fk on s.t\n-- table: s.t\n-- table: \"S\".\"U\"\nALTER TABLE s.t ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES \"S\".\"U\"(id);\n-- table: not.this";
+        assert_eq!(table_lines(statement).collect::<Vec<_>>(), ["s.t", "\"S\".\"U\""]);
+    }
 
     #[test]
     fn splits_outside_quotes() {
