@@ -484,6 +484,45 @@ fn table_selection_schema_only_and_data_only() {
         0,
     );
     assert_eq!(c.psql("schema_dst", "SELECT count(*) FROM agent_registry"), "4");
+    // A set taken with --data-only adds its rows without being told, and
+    // cannot make a new database.
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            data.to_str().unwrap(),
+            "--to",
+            &c.url("schema_dst"),
+            "--force",
+        ],
+        1,
+    );
+    assert_eq!(c.psql("schema_dst", "SELECT count(*) FROM agent_registry"), "4");
+    c.psql("schema_dst", "TRUNCATE agent_registry");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            data.to_str().unwrap(),
+            "--to",
+            &c.url("schema_dst"),
+            "--force",
+        ],
+        0,
+    );
+    assert_eq!(c.psql("schema_dst", "SELECT count(*) FROM agent_registry"), "4");
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            data.to_str().unwrap(),
+            "--to",
+            &c.url("data_new"),
+            "--create-db",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("rows alone"), "{}", text(&out));
 }
 
 #[test]

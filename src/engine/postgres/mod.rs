@@ -475,7 +475,7 @@ impl PostgresEngine {
             Err(e) => return Err(e),
         };
         let non_empty = client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0;
-        let plan = if self.options.data_only {
+        let plan = if self.rows_only(database) {
             Plan::AddRows
         } else if non_empty && !self.options.restore_tables.is_empty() && !self.options.schema_only {
             Plan::ReplaceRows
@@ -556,6 +556,12 @@ impl PostgresEngine {
             self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// Rows alone go back: asked for, or all a set taken with --data-only
+    /// holds (it has no schema to build).
+    fn rows_only(&self, database: &DatabaseManifest) -> bool {
+        self.options.data_only || (!self.options.schema_only && members_of(database, "pre-data").next().is_none())
     }
 
     /// Names the manifest's tables a restore takes: every one, or those
@@ -726,9 +732,9 @@ impl PostgresEngine {
         before_change: BeforeChange<'_>,
         reporter: &Reporter,
     ) -> Result<Vec<String>> {
-        if self.options.data_only {
+        if self.rows_only(database) {
             crate::usage_bail!(
-                "--create-db builds a new database, which --data-only cannot fill: restore the whole set, or leave out --create-db"
+                "--create-db builds a new database, which rows alone (--data-only, or a set taken with --data-only) cannot fill: restore a whole set, or leave out --create-db"
             );
         }
         self.check_references(database)?;
