@@ -449,6 +449,17 @@ pub fn restore_level(
 ) -> Vec<TableCheck> {
     let mut checked = Vec::new();
     for db in &set.manifest.databases {
+        let schema_less =
+            db.engine == "postgresql" && !db.tables.is_empty() && !db.members.iter().any(|m| m.role == "pre-data");
+        if schema_less {
+            findings.error(
+                "restore",
+                &db.name,
+                "the set was taken with --data-only: it holds rows but no schema, so no scratch database can be built from it alone".into(),
+                "verify it at the quick level, and take full backups where they must be proven by restore",
+            );
+            continue;
+        }
         if let Err(e) = restore_one(set, db, options, findings, &mut checked, reporter) {
             findings.error("restore", &db.name, format!("{e:#}"), FIX_RESTORE);
         }

@@ -224,6 +224,49 @@ fn postgres_restore_level_on_a_local_cluster_and_on_the_server() {
         .unwrap()
         .to_string();
     assert!(msg.contains("version 99 or newer"), "{msg}");
+
+    // Rows without a schema cannot be proven by restore on their own: said
+    // as such, not as a damaged backup.
+    let rows = dir.join(
+        expect(
+            dir,
+            &[
+                "backup",
+                &c.url("verify_src"),
+                "--data-only",
+                "--out",
+                "rows",
+                "--quiet",
+            ],
+            0,
+        )
+        .trim(),
+    );
+    let (rows_only, md) = verify_json(
+        dir,
+        &scratch,
+        &[
+            rows.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+            "--pg-bin",
+            &pg_bin,
+        ],
+        3,
+    );
+    let finding = rows_only["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "restore")
+        .unwrap();
+    assert!(
+        finding["message"].as_str().unwrap().contains("--data-only"),
+        "{finding}"
+    );
+    findings_in_both(&rows_only, &md);
 }
 
 #[test]
