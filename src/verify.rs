@@ -449,8 +449,7 @@ pub fn restore_level(
 ) -> Vec<TableCheck> {
     let mut checked = Vec::new();
     for db in &set.manifest.databases {
-        let schema_less =
-            db.engine == "postgresql" && !db.tables.is_empty() && !db.members.iter().any(|m| m.role == "pre-data");
+        let schema_less = db.engine == "postgresql" && !db.tables.is_empty() && !db.has_schema_script();
         if schema_less {
             findings.error(
                 "restore",

@@ -220,4 +220,10 @@ impl DatabaseManifest {
     pub fn table(&self, name: &str) -> Option<&TableStats> {
         self.tables.iter().find(|t| t.name == name)
     }
+
+    /// Whether the set holds a script that builds this database's schema;
+    /// a PostgreSQL set taken with --data-only holds rows alone.
+    pub fn has_schema_script(&self) -> bool {
+        self.members.iter().any(|m| m.role == "pre-data")
+    }
 }

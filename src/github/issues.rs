@@ -69,6 +69,17 @@ pub fn report(repo: &Repo, event: &Event) -> Result<Action> {
     block_on(report_async(repo, event))?
 }
 
+async fn comment(octo: &octocrab::Octocrab, repo: &Repo, number: u64, body: &str) -> Result<()> {
+    let _: serde_json::Value = octo
+        .post(
+            repo.route(&format!("issues/{number}/comments")),
+            Some(&json!({ "body": body })),
+        )
+        .await
+        .map_err(|e| explain(e, "issues: write"))?;
+    Ok(())
+}
+
 async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
     let octo = repo.client()?;
     let mark = marker(&event.set, &event.class);
@@ -76,14 +87,13 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
     let run = run_link();
     match (event.failed, existing) {
         (true, Some(number)) => {
-            let body = format!("Failed again in {run}.\n\n{}", event.details);
-            let _: serde_json::Value = octo
-                .post(
-                    repo.route(&format!("issues/{number}/comments")),
-                    Some(&json!({ "body": body })),
-                )
-                .await
-                .map_err(|e| explain(e, "issues: write"))?;
+            comment(
+                &octo,
+                repo,
+                number,
+                &format!("Failed again in {run}.\n\n{}", event.details),
+            )
+            .await?;
             Ok(Action::Commented(number))
         }
         (true, None) => {
@@ -109,13 +119,7 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
                 "The {} of `{}` succeeded in {run}; closing.\n\n{}",
                 event.class, event.set, event.details
             );
-            let _: serde_json::Value = octo
-                .post(
-                    repo.route(&format!("issues/{number}/comments")),
-                    Some(&json!({ "body": body })),
-                )
-                .await
-                .map_err(|e| explain(e, "issues: write"))?;
+            comment(&octo, repo, number, &body).await?;
             let _: serde_json::Value = octo
                 .patch(
                     repo.route(&format!("issues/{number}")),

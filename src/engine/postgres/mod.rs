@@ -340,6 +340,18 @@ fn member_sql(set: &SetSource, member: &Member) -> Result<String> {
     Ok(sql)
 }
 
+/// The statements of the members of `role`, without session settings.
+fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
+    let mut statements = Vec::new();
+    for m in members_of(database, role) {
+        let sql = member_sql(set, m)?;
+        statements.extend(split_statements(&sql).into_iter().filter(|s| {
+            !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
+        }));
+    }
+    Ok(statements)
+}
+
 fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
     client.batch_execute(&member_sql(set, member)?).map_err(|e| {
         let detail = e
@@ -561,7 +573,7 @@ impl PostgresEngine {
     /// Rows alone go back: asked for, or all a set taken with --data-only
     /// holds (it has no schema to build).
     fn rows_only(&self, database: &DatabaseManifest) -> bool {
-        self.options.data_only || (!self.options.schema_only && members_of(database, "pre-data").next().is_none())
+        self.options.data_only || (!self.options.schema_only && !database.has_schema_script())
     }
 
     /// Names the manifest's tables a restore takes: every one, or those
@@ -703,23 +715,23 @@ impl PostgresEngine {
         if self.options.schema_only {
             return Ok(vec!["schema restored; no data was asked for".into()]);
         }
-        if self.chosen_tables(database)?.is_empty() {
+        let chosen = self.chosen_tables(database)?;
+        if chosen.is_empty() {
             return Ok(vec!["schema restored; the set holds no rows".into()]);
         }
-        let mut problems = Vec::new();
-        let mut checked = 0;
-        for t in database.tables.iter().filter(|t| self.wanted_table(&t.name)) {
-            let rows = loaded.get(&t.name).copied().unwrap_or(0);
-            if rows != t.rows {
-                problems.push(format!("{} took {rows} rows, the manifest says {}", t.name, t.rows));
-            }
-            checked += 1;
-        }
+        let problems: Vec<String> = chosen
+            .iter()
+            .filter_map(|t| {
+                let rows = loaded.get(&t.name).copied().unwrap_or(0);
+                (rows != t.rows).then(|| format!("{} took {rows} rows, the manifest says {}", t.name, t.rows))
+            })
+            .collect();
         if !problems.is_empty() {
             bail!("the restored tables do not match the manifest: {}", problems.join("; "));
         }
         Ok(vec![format!(
-            "{checked} tables took the row counts the manifest records"
+            "{} tables took the row counts the manifest records",
+            chosen.len()
         )])
     }
 
@@ -825,8 +837,8 @@ impl PostgresEngine {
             &format!("loading {}", database.name),
             Some(data.iter().map(|m| m.raw_size).sum()),
         );
-        let indexes = self.statements(set, database, "indexes")?;
-        let foreign_keys = self.statements(set, database, "foreign-keys")?;
+        let indexes = statements_of(set, database, "indexes")?;
+        let foreign_keys = statements_of(set, database, "foreign-keys")?;
         let post_data: Vec<&Member> = members_of(database, "post-data").collect();
         let mut plan = Dag::default();
         let display: HashMap<&str, &str> = database
@@ -906,18 +918,6 @@ impl PostgresEngine {
             (started.elapsed() - schema_done).as_secs_f64(),
         ));
         Ok(loaded.into_inner().expect("counts"))
-    }
-
-    /// The statements of the members of `role`, without session settings.
-    fn statements(&self, set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
-        let mut statements = Vec::new();
-        for m in members_of(database, role) {
-            let sql = member_sql(set, m)?;
-            statements.extend(split_statements(&sql).into_iter().filter(|s| {
-                !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
-            }));
-        }
-        Ok(statements)
     }
 }
 
@@ -1096,14 +1096,13 @@ impl<'a> Dag<'a> {
             if progress.failed {
                 return None;
             }
-            let free = progress
-                .ready
-                .iter()
-                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
-            let node = match progress.ready_rows.pop() {
-                Some(node) => Some(node),
-                None => free.map(|at| progress.ready.remove(at)),
-            };
+            let node = progress.ready_rows.pop().or_else(|| {
+                let free = progress
+                    .ready
+                    .iter()
+                    .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)))?;
+                Some(progress.ready.remove(free))
+            });
             if let Some(node) = node {
                 for &table in &self.locks[node] {
                     progress.locked.insert(table);
