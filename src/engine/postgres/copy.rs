@@ -106,6 +106,10 @@ pub fn dump_table(
     Ok((members, stats))
 }
 
+/// The longest COPY statement a member may start with: every name at
+/// most 63 bytes, each quote doubled, for a table of 1,600 columns.
+const MAX_HEADER: usize = 1 << 18;
+
 /// Loads one data member: its first line is the COPY statement, then rows
 /// up to `\\.`. Returns the number of rows the server took.
 pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u64> {
@@ -117,10 +121,17 @@ pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u6
         if reader.read_line(&mut statement)? == 0 {
             return Ok(rows);
         }
-        let trimmed = statement.trim();
-        if trimmed.is_empty() {
+        if statement.trim().is_empty() {
             continue;
         }
+        // A quoted name may hold a newline: the statement runs to the
+        // line that ends it, as psql reads it.
+        while !statement.trim_end().ends_with("FROM stdin;") && statement.len() < MAX_HEADER {
+            if reader.read_line(&mut statement)? == 0 {
+                break;
+            }
+        }
+        let trimmed = statement.trim();
         if !trimmed.starts_with("COPY ") || !trimmed.ends_with("FROM stdin;") {
             anyhow::bail!(
                 "a data member does not start with COPY ... FROM stdin; (found {:?})",

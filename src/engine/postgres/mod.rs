@@ -195,6 +195,7 @@ impl Engine for PostgresEngine {
                 name: seq.qualified.clone(),
                 sql: setval(&position),
                 structural: false,
+                key: None,
             });
             sequences.push(position);
         }

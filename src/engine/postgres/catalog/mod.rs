@@ -52,6 +52,9 @@ pub struct Item {
     /// Part of the schema (and so of its fingerprint), not a value such as
     /// a sequence position.
     pub structural: bool,
+    /// The catalog row the statement creates, where it creates one:
+    /// comments and other attached statements follow it.
+    pub key: Option<Key>,
 }
 
 /// A table whose rows are dumped.
@@ -152,7 +155,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &mut pending,
         &mut cat,
     )?;
-    views(client, &relations, &excluded, &mut pending)?;
+    views(client, &relations, &excluded, &mut pending, &mut cat)?;
     links(client, sequence_owners, &mut cat)?;
 
     cat.pre_data = order(client, cat.version_num, pending)?;
@@ -313,6 +316,7 @@ fn schemas(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 sql: format!("CREATE SCHEMA {name};"),
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -329,7 +333,7 @@ fn extensions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         out.push(Pending {
             key: (PG_EXTENSION, r.get(0)),
             rank: 2,
-            item: Item { needs: Vec::new(), kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true },
+            item: Item { needs: Vec::new(), kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true, key: None },
         });
     }
     Ok(())
@@ -377,6 +381,7 @@ fn collations(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
                 sql: format!("CREATE COLLATION {name} ({opts});"),
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -466,7 +471,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
             _ => {
                 let d = client.query_one(
                     "SELECT pg_catalog.format_type(t.typbasetype, t.typtypmod), \
-                     CASE WHEN t.typcollation <> bt.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, t.typdefault, t.typnotnull \
+                     CASE WHEN t.typcollation <> bt.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, pg_catalog.pg_get_expr(t.typdefaultbin, 0), t.typnotnull \
                      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
                      LEFT JOIN pg_catalog.pg_collation co ON co.oid = t.typcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE t.oid = $1",
                     &[&oid],
@@ -500,6 +505,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
                 sql,
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -528,6 +534,7 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                         sql,
                         name,
                         structural: true,
+                        key: None,
                     },
                 });
             }
@@ -544,6 +551,7 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 sql: format!("{};", def.trim_end()),
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -603,10 +611,13 @@ fn aggregate(client: &mut Client, oid: Oid) -> Result<Option<String>> {
         "r" => opts.push("PARALLEL = RESTRICTED".into()),
         _ => {}
     }
+    // An aggregate of no arguments is written `agg(*)`, as count(*).
+    let arguments = Some(r.get::<_, String>(3))
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| "*".into());
     Ok(Some(format!(
-        "CREATE AGGREGATE {}({}) (\n    {}\n);",
+        "CREATE AGGREGATE {}({arguments}) (\n    {}\n);",
         r.get::<_, String>(2),
-        r.get::<_, String>(3),
         opts.join(",\n    ")
     )))
 }
@@ -649,6 +660,7 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
                 sql,
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -932,6 +944,7 @@ fn tables(
                     name: format!("{name} on {}", t.qualified),
                     sql: format!("ALTER TABLE {} ADD CONSTRAINT {name} {def};", t.qualified),
                     structural: true,
+                    key: None,
                 });
             } else if t.is_partition {
                 after.push(format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {def};", t.qualified));
@@ -984,6 +997,7 @@ fn tables(
                 name: t.qualified.clone(),
                 sql,
                 structural: true,
+                key: None,
             },
         });
         if t.kind == 'r' {
@@ -1004,7 +1018,27 @@ fn tables(
     Ok(())
 }
 
-fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, out: &mut Vec<Pending>) -> Result<()> {
+fn views(
+    client: &mut Client,
+    relations: &[Relation],
+    excluded: &HashSet<Oid>,
+    out: &mut Vec<Pending>,
+    cat: &mut Catalog,
+) -> Result<()> {
+    // A view that needs a primary key or unique constraint (a GROUP BY on
+    // the key) cannot be created before post-data builds the key: as
+    // pg_dump does, such a view starts as a stand-in with the same columns
+    // and gets its definition once the keys exist.
+    let needs_keys: HashSet<Oid> = client
+        .query(
+            "SELECT DISTINCT r.ev_class FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+             JOIN pg_catalog.pg_constraint c ON c.oid = d.refobjid \
+             WHERE d.classid = 'pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_constraint'::pg_catalog.regclass AND c.contype IN ('p', 'u', 'x')",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for v in relations
         .iter()
         .filter(|r| matches!(r.kind, 'v' | 'm') && !excluded.contains(&r.oid))
@@ -1014,7 +1048,37 @@ fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, o
             .get(0);
         let def = def.trim_end().trim_end_matches(';');
         let with = v.options.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
-        let (kind, sql, rank) = if v.kind == 'v' {
+        let (kind, sql, rank) = if v.kind == 'v' && needs_keys.contains(&v.oid) {
+            let columns: Vec<String> = client
+                .query(
+                    "SELECT pg_catalog.format('NULL::%s%s AS %I', pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                     CASE WHEN a.attcollation <> t.typcollation THEN ' COLLATE ' || pg_catalog.format('%I.%I', cn.nspname, co.collname) ELSE '' END, a.attname) \
+                     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                     LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+                     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    &[&v.oid],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            cat.post_data.push(Item {
+                needs: Vec::new(),
+                kind: "view definition",
+                name: v.qualified.clone(),
+                sql: format!("CREATE OR REPLACE VIEW {}{with} AS\n{def};", v.qualified),
+                structural: true,
+                key: None,
+            });
+            (
+                "view",
+                format!(
+                    "CREATE VIEW {}{with} AS\n SELECT {};",
+                    v.qualified,
+                    columns.join(",\n    ")
+                ),
+                9,
+            )
+        } else if v.kind == 'v' {
             ("view", format!("CREATE VIEW {}{with} AS\n{def};", v.qualified), 9)
         } else {
             (
@@ -1035,6 +1099,7 @@ fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, o
                 name: v.qualified.clone(),
                 sql,
                 structural: true,
+                key: Some((PG_CLASS, v.oid)),
             },
         });
     }
@@ -1117,10 +1182,24 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
             indegree[from] += 1;
         }
     };
+    // Keys and indexes are built after the rows, in their own sections:
+    // what they need is there by then, and a table must not wait for the
+    // tables its foreign keys point at (a cycle of keys is no cycle here).
+    let later: HashSet<Oid> = client
+        .query(
+            "SELECT oid FROM pg_catalog.pg_constraint WHERE contype IN ('f', 'p', 'u', 'x', 't') AND oid >= 16384",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for r in client.query(
         "SELECT classid, objid, refclassid, refobjid FROM pg_catalog.pg_depend WHERE deptype IN ('n', 'a') AND objid >= 16384 AND refobjid >= 16384",
         &[],
     )? {
+        if r.get::<_, Oid>(0) == PG_CONSTRAINT && later.contains(&r.get::<_, Oid>(1)) {
+            continue;
+        }
         let from = resolve((r.get(0), r.get(1)));
         let to = resolve((r.get(2), r.get(3)));
         let (Some(&f), Some(&t)) = (index.get(&from), index.get(&to)) else { continue };
@@ -1177,7 +1256,10 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
             }
         }
     }
-    let mut slots: Vec<Option<Item>> = pending.into_iter().map(|p| Some(p.item)).collect();
+    let mut slots: Vec<Option<Item>> = pending
+        .into_iter()
+        .map(|p| Some(Item { key: Some(p.key), ..p.item }))
+        .collect();
     Ok(order.into_iter().map(|i| slots[i].take().expect("each once")).collect())
 }
 
@@ -1208,8 +1290,7 @@ fn post_data(
             kind: "sequence owner",
             name: seq.clone(),
             sql: format!("ALTER SEQUENCE {seq} OWNED BY {}.{};", r.get::<_, String>(1), r.get::<_, String>(2)),
-            structural: true,
-        });
+            structural: true, key: None });
     }
 
     // Primary, unique and exclusion constraints, and indexes.
@@ -1231,8 +1312,7 @@ fn post_data(
             kind: "constraint",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-            structural: true,
-        });
+            structural: true, key: None });
         if let Some(parent) = r.get::<_, Option<String>>(4) {
             attaches.push((parent, r.get::<_, String>(3)));
         }
@@ -1247,13 +1327,13 @@ fn post_data(
         &[&oids],
     )? {
         let index: String = r.get(2);
-        cat.indexes.push(Item { needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()], kind: "index", name: index.clone(), sql: format!("{};", r.get::<_, String>(1)), structural: true });
+        cat.indexes.push(Item { needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()], kind: "index", name: index.clone(), sql: format!("{};", r.get::<_, String>(1)), structural: true, key: None });
         if let Some(parent) = r.get::<_, Option<String>>(3) {
             attaches.push((parent, index.clone()));
         }
         if r.get::<_, bool>(4) {
             let rel = by_oid[&r.get::<_, Oid>(0)];
-            cat.post_data.push(Item { needs: Vec::new(), kind: "cluster", name: index.clone(), sql: format!("ALTER TABLE {} CLUSTER ON {};", rel.qualified, index.rsplit('.').next().unwrap_or(&index)), structural: true });
+            cat.post_data.push(Item { needs: Vec::new(), kind: "cluster", name: index.clone(), sql: format!("ALTER TABLE {} CLUSTER ON {};", rel.qualified, index.rsplit('.').next().unwrap_or(&index)), structural: true, key: None });
         }
     }
     for (parent, child) in attaches {
@@ -1263,6 +1343,7 @@ fn post_data(
             name: child.clone(),
             sql: format!("ALTER INDEX {parent} ATTACH PARTITION {child};"),
             structural: true,
+            key: None,
         });
     }
 
@@ -1290,8 +1371,7 @@ fn post_data(
             kind: "foreign key",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-            structural: true,
-        });
+            structural: true, key: None });
     }
 
     // Triggers.
@@ -1313,7 +1393,7 @@ fn post_data(
             "R" => sql.push_str(&format!("\nALTER TABLE {} ENABLE REPLICA TRIGGER {name};", rel.qualified)),
             _ => {}
         }
-        cat.post_data.push(Item { needs: Vec::new(), kind: "trigger", name: format!("{name} on {}", rel.qualified), sql, structural: true });
+        cat.post_data.push(Item { needs: Vec::new(), kind: "trigger", name: format!("{name} on {}", rel.qualified), sql, structural: true, key: None });
     }
 
     // Row-level security and policies.
@@ -1325,6 +1405,7 @@ fn post_data(
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} ENABLE ROW LEVEL SECURITY;", rel.qualified),
                 structural: true,
+                key: None,
             });
         }
         if rel.force_rls {
@@ -1334,6 +1415,7 @@ fn post_data(
                 name: format!("{} force", rel.qualified),
                 sql: format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY;", rel.qualified),
                 structural: true,
+                key: None,
             });
         }
         match if matches!(rel.kind, 'r' | 'p') {
@@ -1347,6 +1429,7 @@ fn post_data(
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} REPLICA IDENTITY FULL;", rel.qualified),
                 structural: true,
+                key: None,
             }),
             'n' => cat.post_data.push(Item {
                 needs: Vec::new(),
@@ -1354,6 +1437,7 @@ fn post_data(
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} REPLICA IDENTITY NOTHING;", rel.qualified),
                 structural: true,
+                key: None,
             }),
             _ => {}
         }
@@ -1385,7 +1469,7 @@ fn post_data(
             sql.push_str(&format!(" WITH CHECK ({c})"));
         }
         sql.push(';');
-        cat.post_data.push(Item { needs: Vec::new(), kind: "policy", name: format!("{name} on {}", rel.qualified), sql, structural: true });
+        cat.post_data.push(Item { needs: Vec::new(), kind: "policy", name: format!("{name} on {}", rel.qualified), sql, structural: true, key: None });
     }
 
     // Materialized views are filled once their tables are.
@@ -1398,6 +1482,7 @@ fn post_data(
                 name: item.name.clone(),
                 sql: format!("REFRESH MATERIALIZED VIEW {};", item.name),
                 structural: false,
+                key: None,
             });
         }
     }
@@ -1481,6 +1566,7 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
             name: target.clone(),
             sql: format!("COMMENT ON {target} IS {};", quote_literal(&text)),
             structural: true,
+            key: None,
         });
     }
     Ok(())
@@ -1504,7 +1590,7 @@ fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Re
             sql.push('\n');
             sql.push_str(&grants);
         }
-        cat.post_data.push(Item { needs: Vec::new(), kind: "privileges", name, sql, structural: true });
+        cat.post_data.push(Item { needs: Vec::new(), kind: "privileges", name, sql, structural: true, key: None });
     }
     Ok(())
 }
