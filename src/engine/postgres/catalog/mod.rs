@@ -634,7 +634,8 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
          (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
          (SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
          (SELECT pg_catalog.array_agg(o.relid) FROM pg_catalog.pg_depend d, LATERAL ({}) o \
-          WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')) \
+          WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')), \
+         c.relpersistence::text \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
          WHERE c.relkind = 'S' AND {USER_NS} AND {} ORDER BY 2",
         leaves("d.refobjid"),
@@ -650,7 +651,8 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
             identity.insert((table, col), oid);
             continue;
         }
-        let sql = format!("CREATE SEQUENCE {name}\n    {};", sequence_options(&r, 2));
+        let unlogged = if r.get::<_, String>(12) == "u" { "UNLOGGED " } else { "" };
+        let sql = format!("CREATE {unlogged}SEQUENCE {name}\n    {};", sequence_options(&r, 2));
         out.push(Pending {
             key: (PG_CLASS, oid),
             rank: 7,
@@ -778,6 +780,39 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
         .collect())
 }
 
+/// `SET STATISTICS`, `SET STORAGE`, `SET COMPRESSION` and `SET (...)`
+/// from a row holding the four columns from `at`.
+fn column_settings(r: &postgres::Row, at: usize) -> Vec<String> {
+    let mut settings = Vec::new();
+    if let Some(target) = r.get::<_, Option<i32>>(at) {
+        settings.push(format!("SET STATISTICS {target}"));
+    }
+    match r.get::<_, Option<String>>(at + 1).as_deref() {
+        Some("p") => settings.push("SET STORAGE PLAIN".into()),
+        Some("e") => settings.push("SET STORAGE EXTERNAL".into()),
+        Some("m") => settings.push("SET STORAGE MAIN".into()),
+        Some("x") => settings.push("SET STORAGE EXTENDED".into()),
+        _ => {}
+    }
+    match r.get::<_, Option<String>>(at + 2).as_deref() {
+        Some("p") => settings.push("SET COMPRESSION pglz".into()),
+        Some("l") => settings.push("SET COMPRESSION lz4".into()),
+        _ => {}
+    }
+    if let Some(options) = r.get::<_, Option<String>>(at + 3).filter(|o| !o.is_empty()) {
+        settings.push(format!("SET ({options})"));
+    }
+    settings
+}
+
+struct Check {
+    name: String,
+    def: String,
+    valid: bool,
+    local: bool,
+    oid: Oid,
+}
+
 struct Column {
     num: i16,
     name: String,
@@ -788,6 +823,9 @@ struct Column {
     generated: String,
     default: Option<String>,
     collation: Option<String>,
+    /// `ALTER COLUMN` settings beyond the definition: statistics target,
+    /// storage, compression and attribute options.
+    settings: Vec<String>,
 }
 
 fn tables(
@@ -809,12 +847,19 @@ fn tables(
     } else {
         "''"
     };
+    let compression = if version >= 140000 {
+        "a.attcompression::text"
+    } else {
+        "''"
+    };
     let mut columns: HashMap<Oid, Vec<Column>> = HashMap::new();
     for r in client.query(
         format!(
             "SELECT a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attislocal, \
              a.attidentity::text, {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
-             CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END \
+             CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
+             CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END, CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
+             {compression}, pg_catalog.array_to_string(a.attoptions, ', ') \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
@@ -833,6 +878,7 @@ fn tables(
             generated: r.get(7),
             default: r.get(8),
             collation: r.get(9),
+            settings: column_settings(&r, 10),
         });
     }
     let mut parents: HashMap<Oid, Vec<(Oid, String)>> = HashMap::new();
@@ -843,14 +889,33 @@ fn tables(
     )? {
         parents.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
-    let mut checks: HashMap<Oid, Vec<(String, String, bool)>> = HashMap::new();
+    let mut checks: HashMap<Oid, Vec<Check>> = HashMap::new();
     for r in client.query(
-        "SELECT conrelid, pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated FROM pg_catalog.pg_constraint \
-         WHERE conrelid = ANY($1) AND contype = 'c' AND conislocal ORDER BY conrelid, conname",
+        "SELECT conrelid, pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, conislocal, oid FROM pg_catalog.pg_constraint \
+         WHERE conrelid = ANY($1) AND contype = 'c' ORDER BY conrelid, conname",
         &[&oids],
     )? {
-        checks.entry(r.get(0)).or_default().push((r.get(1), r.get(2), r.get(3)));
+        checks.entry(r.get(0)).or_default().push(Check {
+            name: r.get(1),
+            def: r.get(2),
+            valid: r.get(3),
+            local: r.get(4),
+            oid: r.get(5),
+        });
     }
+    // A partition whose columns stand in another order than its parent's
+    // is created on its own and attached, as pg_dump does, so its rows
+    // keep their column order.
+    let reordered: HashSet<Oid> = client
+        .query(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid WHERE c.oid = ANY($1) AND c.relispartition \
+             AND (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
+             IS DISTINCT FROM (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.inhparent AND a.attnum > 0 AND NOT a.attisdropped)",
+            &[&oids],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
 
     for t in &tables {
         let cols = columns.remove(&t.oid).unwrap_or_default();
@@ -872,7 +937,13 @@ fn tables(
                 .collect()
         };
         for c in &cols {
-            if !c.local || t.is_partition {
+            for setting in &c.settings {
+                after.push(format!(
+                    "ALTER TABLE ONLY {} ALTER COLUMN {} {setting};",
+                    t.qualified, c.name
+                ));
+            }
+            if (!c.local || t.is_partition) && !reordered.contains(&t.oid) {
                 // Inherited: created by the parent; only differences are set here.
                 let (parent_notnull, parent_default) = parent_cols.get(&c.name).cloned().unwrap_or((false, None));
                 if c.notnull && !parent_notnull {
@@ -914,7 +985,7 @@ fn tables(
                 let opts = match seq {
                     Some(seq) => {
                         let r = client.query_one(
-                            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle \
+                            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, c.relpersistence::text \
                              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid WHERE c.oid = $1",
                             &[&seq],
                         )?;
@@ -924,7 +995,13 @@ fn tables(
                             .split_once(' ')
                             .map(|(_, rest)| rest.split_once(' ').map(|(_, r)| r).unwrap_or(rest))
                             .unwrap_or(&all);
-                        format!(" (SEQUENCE NAME {} {without_type})", r.get::<_, String>(0))
+                        // Its persistence follows the table's unless set apart.
+                        let unlogged = if r.get::<_, String>(8) == "u" && t.persistence != 'u' {
+                            " UNLOGGED"
+                        } else {
+                            ""
+                        };
+                        format!(" (SEQUENCE NAME {}{unlogged} {without_type})", r.get::<_, String>(0))
                     }
                     None => String::new(),
                 };
@@ -936,7 +1013,18 @@ fn tables(
             }
             defs.push(def);
         }
-        for (name, def, valid) in checks.get(&t.oid).cloned().unwrap_or_default() {
+        let standalone = !t.is_partition || reordered.contains(&t.oid);
+        for Check {
+            name,
+            def,
+            valid,
+            local,
+            oid,
+        } in checks.remove(&t.oid).unwrap_or_default()
+        {
+            if !local && !(t.is_partition && standalone) {
+                continue;
+            }
             if !valid {
                 cat.post_data.push(Item {
                     needs: Vec::new(),
@@ -944,16 +1032,16 @@ fn tables(
                     name: format!("{name} on {}", t.qualified),
                     sql: format!("ALTER TABLE {} ADD CONSTRAINT {name} {def};", t.qualified),
                     structural: true,
-                    key: None,
+                    key: Some((PG_CONSTRAINT, oid)),
                 });
-            } else if t.is_partition {
+            } else if !standalone {
                 after.push(format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {def};", t.qualified));
             } else {
                 defs.push(format!("CONSTRAINT {name} {def}"));
             }
         }
         let unlogged = if t.persistence == 'u' { "UNLOGGED " } else { "" };
-        let mut sql = if t.is_partition {
+        let mut sql = if !standalone {
             let parent = my_parents
                 .first()
                 .map(|p| p.1.clone())
@@ -969,7 +1057,7 @@ fn tables(
                 s.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
             }
             s.push(')');
-            if !my_parents.is_empty() {
+            if !my_parents.is_empty() && !t.is_partition {
                 s.push_str(&format!(
                     "\nINHERITS ({})",
                     my_parents.iter().map(|p| p.1.clone()).collect::<Vec<_>>().join(", ")
@@ -984,6 +1072,17 @@ fn tables(
             sql.push_str(&format!("\nWITH ({opts})"));
         }
         sql.push(';');
+        if t.is_partition && standalone {
+            let parent = my_parents
+                .first()
+                .map(|p| p.1.clone())
+                .context("a partition without a parent")?;
+            sql.push_str(&format!(
+                "\nALTER TABLE ONLY {parent} ATTACH PARTITION {} {};",
+                t.qualified,
+                t.bound.clone().unwrap_or_default()
+            ));
+        }
         for a in after {
             sql.push('\n');
             sql.push_str(&a);
@@ -1258,7 +1357,12 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
     }
     let mut slots: Vec<Option<Item>> = pending
         .into_iter()
-        .map(|p| Some(Item { key: Some(p.key), ..p.item }))
+        .map(|p| {
+            Some(Item {
+                key: Some(p.key),
+                ..p.item
+            })
+        })
         .collect();
     Ok(order.into_iter().map(|i| slots[i].take().expect("each once")).collect())
 }
