@@ -341,16 +341,26 @@ fn member_sql(set: &SetSource, member: &Member) -> Result<String> {
     Ok(sql)
 }
 
-/// The statements of the members of `role`, without session settings.
+/// The objects of the members of `role`, without session settings: each
+/// the statements from one `-- kind: name` line to the next, so what is
+/// attached to an object (a comment, a setting) runs after it.
 fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
-    let mut statements = Vec::new();
+    let mut objects: Vec<String> = Vec::new();
     for m in members_of(database, role) {
         let sql = member_sql(set, m)?;
-        statements.extend(split_statements(&sql).into_iter().filter(|s| {
+        for statement in split_statements(&sql).into_iter().filter(|s| {
             !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
-        }));
+        }) {
+            match objects.last_mut() {
+                Some(object) if !statement.starts_with("--") => {
+                    object.push('\n');
+                    object.push_str(&statement);
+                }
+                _ => objects.push(statement),
+            }
+        }
     }
-    Ok(statements)
+    Ok(objects)
 }
 
 fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {

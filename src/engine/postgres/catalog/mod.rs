@@ -19,6 +19,8 @@ const PG_COLLATION: Oid = 3456;
 const PG_ATTRDEF: Oid = 2604;
 const PG_REWRITE: Oid = 2618;
 const PG_CONSTRAINT: Oid = 2606;
+const PG_TRIGGER: Oid = 2620;
+const PG_POLICY: Oid = 3256;
 
 /// Schemas that belong to the system.
 const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
@@ -1189,6 +1191,20 @@ fn views(
                 10,
             )
         };
+        // A view's column defaults (for inserts through it) follow it.
+        let mut sql = sql;
+        for d in client.query(
+            "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = $1 ORDER BY d.adnum",
+            &[&v.oid],
+        )? {
+            sql.push_str(&format!(
+                "\nALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {};",
+                v.qualified,
+                d.get::<_, String>(0),
+                d.get::<_, String>(1)
+            ));
+        }
         out.push(Pending {
             key: (PG_CLASS, v.oid),
             rank,
@@ -1400,10 +1416,44 @@ fn post_data(
     // Primary, unique and exclusion constraints, and indexes.
     let parent_of = "(SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits pi JOIN pg_catalog.pg_class pc ON pc.oid = pi.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE pi.inhrelid = ";
     let mut attaches = Vec::new();
+    // What an index carries beside its definition, as pg_dump writes it in
+    // the index's own entry: statistics targets of expression columns, the
+    // index the table is clustered on, the replica identity.
+    let mut extras: HashMap<Oid, Vec<String>> = HashMap::new();
+    for r in client.query(
+        "SELECT i.indexrelid, pg_catalog.format('%I.%I', tn.nspname, t.relname), pg_catalog.quote_ident(ic.relname), pg_catalog.format('%I.%I', n.nspname, ic.relname), \
+         i.indisclustered, i.indisreplident, \
+         (SELECT pg_catalog.array_agg(pg_catalog.format('ALTER COLUMN %s SET STATISTICS %s', a.attnum, a.attstattarget) ORDER BY a.attnum) \
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) \
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
+         JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace WHERE i.indrelid = ANY($1)",
+        &[&oids],
+    )? {
+        let (table, short, index): (String, String, String) = (r.get(1), r.get(2), r.get(3));
+        let mut sql: Vec<String> = r
+            .get::<_, Option<Vec<String>>>(6)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| format!("ALTER INDEX {index} {s};"))
+            .collect();
+        if r.get::<_, bool>(4) {
+            sql.push(format!("ALTER TABLE {table} CLUSTER ON {short};"));
+        }
+        if r.get::<_, bool>(5) {
+            sql.push(format!("ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {short};"));
+        }
+        if !sql.is_empty() {
+            extras.insert(r.get(0), sql);
+        }
+    }
+    let with_extras = |sql: String, index: Oid| match extras.get(&index) {
+        Some(more) => format!("{sql}\n{}", more.join("\n")),
+        None => sql,
+    };
     for r in client.query(
         format!(
             "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), \
-             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid) \
+             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid), co.oid, co.conindid \
              FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class ic ON ic.oid = co.conindid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'x') ORDER BY 4"
         )
@@ -1412,32 +1462,45 @@ fn post_data(
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
         let name: String = r.get(1);
-        cat.indexes.push(Item { needs: vec![rel.qualified.clone()],
+        cat.indexes.push(Item {
+            needs: vec![rel.qualified.clone()],
             kind: "constraint",
             name: format!("{name} on {}", rel.qualified),
-            sql: format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-            structural: true, key: None });
+            sql: with_extras(
+                format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
+                r.get(6),
+            ),
+            structural: true,
+            key: Some((PG_CONSTRAINT, r.get(5))),
+        });
         if let Some(parent) = r.get::<_, Option<String>>(4) {
             attaches.push((parent, r.get::<_, String>(3)));
         }
     }
+    // An invalid index (a failed concurrent build) is left out, as pg_dump
+    // leaves it: built again, it could fail on the rows it never covered.
+    // A partitioned index is invalid until each partition has its own.
     for r in client.query(
         format!(
-            "SELECT i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} i.indexrelid), i.indisclustered \
+            "SELECT i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} i.indexrelid), i.indexrelid \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
-             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) ORDER BY 3"
+             WHERE i.indrelid = ANY($1) AND (i.indisvalid OR ic.relkind = 'I') \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) ORDER BY 3"
         )
         .as_str(),
         &[&oids],
     )? {
         let index: String = r.get(2);
-        cat.indexes.push(Item { needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()], kind: "index", name: index.clone(), sql: format!("{};", r.get::<_, String>(1)), structural: true, key: None });
+        cat.indexes.push(Item {
+            needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()],
+            kind: "index",
+            name: index.clone(),
+            sql: with_extras(format!("{};", r.get::<_, String>(1)), r.get(4)),
+            structural: true,
+            key: Some((PG_CLASS, r.get(4))),
+        });
         if let Some(parent) = r.get::<_, Option<String>>(3) {
             attaches.push((parent, index.clone()));
-        }
-        if r.get::<_, bool>(4) {
-            let rel = by_oid[&r.get::<_, Oid>(0)];
-            cat.post_data.push(Item { needs: Vec::new(), kind: "cluster", name: index.clone(), sql: format!("ALTER TABLE {} CLUSTER ON {};", rel.qualified, index.rsplit('.').next().unwrap_or(&index)), structural: true, key: None });
         }
     }
     for (parent, child) in attaches {
@@ -1459,7 +1522,7 @@ fn post_data(
     };
     for r in client.query(
         format!(
-            "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), co.confrelid FROM pg_catalog.pg_constraint co \
+            "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), co.confrelid, co.oid FROM pg_catalog.pg_constraint co \
              WHERE co.conrelid = ANY($1) AND co.contype = 'f' AND {conparent} ORDER BY co.conrelid, co.conname"
         )
         .as_str(),
@@ -1475,29 +1538,51 @@ fn post_data(
             kind: "foreign key",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-            structural: true, key: None });
+            structural: true, key: Some((PG_CONSTRAINT, r.get(4))) });
     }
 
-    // Triggers.
-    let not_clone = if version >= 130000 { "AND t.tgparentid = 0" } else { "" };
+    // Triggers; a partition's copy of its parent's trigger only where it
+    // is switched otherwise than the parent's.
+    let parent_enabled = if version >= 130000 {
+        "(SELECT p.tgenabled::text FROM pg_catalog.pg_trigger p WHERE p.oid = t.tgparentid)"
+    } else {
+        "NULL::text"
+    };
     for r in client.query(
         format!(
-            "SELECT t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), pg_catalog.quote_ident(t.tgname), t.tgenabled::text FROM pg_catalog.pg_trigger t \
-             WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal {not_clone} ORDER BY 3"
+            "SELECT t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), pg_catalog.quote_ident(t.tgname), t.tgenabled::text, {parent_enabled}, t.oid FROM pg_catalog.pg_trigger t \
+             WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal ORDER BY 3, 5 NULLS FIRST"
         )
         .as_str(),
         &[&oids],
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
         let name: String = r.get(2);
-        let mut sql = format!("{};", r.get::<_, String>(1));
-        match r.get::<_, String>(3).as_str() {
-            "D" => sql.push_str(&format!("\nALTER TABLE {} DISABLE TRIGGER {name};", rel.qualified)),
-            "A" => sql.push_str(&format!("\nALTER TABLE {} ENABLE ALWAYS TRIGGER {name};", rel.qualified)),
-            "R" => sql.push_str(&format!("\nALTER TABLE {} ENABLE REPLICA TRIGGER {name};", rel.qualified)),
+        let enabled: String = r.get(3);
+        let parent: Option<String> = r.get(4);
+        if parent.as_ref() == Some(&enabled) {
+            continue;
+        }
+        let mut sql = if parent.is_some() {
+            String::new()
+        } else {
+            format!("{};\n", r.get::<_, String>(1))
+        };
+        match (enabled.as_str(), parent.is_some()) {
+            ("D", _) => sql.push_str(&format!("ALTER TABLE {} DISABLE TRIGGER {name};", rel.qualified)),
+            ("A", _) => sql.push_str(&format!("ALTER TABLE {} ENABLE ALWAYS TRIGGER {name};", rel.qualified)),
+            ("R", _) => sql.push_str(&format!("ALTER TABLE {} ENABLE REPLICA TRIGGER {name};", rel.qualified)),
+            (_, true) => sql.push_str(&format!("ALTER TABLE {} ENABLE TRIGGER {name};", rel.qualified)),
             _ => {}
         }
-        cat.post_data.push(Item { needs: Vec::new(), kind: "trigger", name: format!("{name} on {}", rel.qualified), sql, structural: true, key: None });
+        cat.post_data.push(Item {
+            needs: Vec::new(),
+            kind: "trigger",
+            name: format!("{name} on {}", rel.qualified),
+            sql: sql.trim_end().to_string(),
+            structural: true,
+            key: Some((PG_TRIGGER, r.get(5))),
+        });
     }
 
     // Row-level security and policies.
@@ -1549,7 +1634,7 @@ fn post_data(
     for r in client.query(
         "SELECT p.polrelid, pg_catalog.quote_ident(p.polname), p.polpermissive, p.polcmd::text, \
          CASE WHEN p.polroles = '{0}' THEN 'PUBLIC' ELSE (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_catalog.pg_roles WHERE oid = ANY(p.polroles)) END, \
-         pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY($1) ORDER BY 1, 2",
+         pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), p.oid FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY($1) ORDER BY 1, 2",
         &[&oids],
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
@@ -1573,7 +1658,14 @@ fn post_data(
             sql.push_str(&format!(" WITH CHECK ({c})"));
         }
         sql.push(';');
-        cat.post_data.push(Item { needs: Vec::new(), kind: "policy", name: format!("{name} on {}", rel.qualified), sql, structural: true, key: None });
+        cat.post_data.push(Item {
+            needs: Vec::new(),
+            kind: "policy",
+            name: format!("{name} on {}", rel.qualified),
+            sql,
+            structural: true,
+            key: Some((PG_POLICY, r.get(7))),
+        });
     }
 
     // Materialized views are filled once their tables are.
@@ -1595,14 +1687,77 @@ fn post_data(
     Ok(())
 }
 
+/// The words `COMMENT ON` takes before an object's identity, for the kinds
+/// `pg_identify_object` names.
+fn comment_target(kind: &str, identity: &str) -> Option<String> {
+    let word = match kind {
+        "table"
+        | "view"
+        | "materialized view"
+        | "sequence"
+        | "index"
+        | "function"
+        | "procedure"
+        | "aggregate"
+        | "type"
+        | "domain"
+        | "schema"
+        | "collation"
+        | "foreign table"
+        | "operator"
+        | "operator class"
+        | "operator family"
+        | "cast"
+        | "text search configuration"
+        | "text search dictionary"
+        | "text search parser"
+        | "text search template"
+        | "conversion"
+        | "event trigger"
+        | "publication"
+        | "server"
+        | "access method"
+        | "language"
+        | "extension"
+        | "large object"
+        | "rule"
+        | "trigger"
+        | "policy"
+        | "transform" => kind.to_ascii_uppercase(),
+        "composite type" => "TYPE".into(),
+        "foreign-data wrapper" => "FOREIGN DATA WRAPPER".into(),
+        "statistics object" => "STATISTICS".into(),
+        "table column"
+        | "view column"
+        | "materialized view column"
+        | "composite type column"
+        | "foreign table column" => "COLUMN".into(),
+        "table constraint" => "CONSTRAINT".into(),
+        "domain constraint" => {
+            let (name, domain) = identity.split_once(" on ")?;
+            return Some(format!("CONSTRAINT {name} ON DOMAIN {domain}"));
+        }
+        _ => return None,
+    };
+    Some(format!("{word} {identity}"))
+}
+
+/// Comments, each right after the statement that creates its object, in
+/// whatever section that lands (a foreign key's comment with the key), so
+/// a restore by the stock tools finds the object there.
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
          CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_trigger'::pg_catalog.regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objoid) \
-              WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) END \
+              WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) END, \
+         CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contypid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
+         CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
          FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o \
-         WHERE d.objoid >= 16384 AND d.classoid <> 'pg_extension'::pg_catalog.regclass \
+         WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
+                AND d.description <> 'standard public schema')) \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') ORDER BY 1, 3",
         &[],
     )?;
@@ -1614,6 +1769,19 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    // Where each object's statement stands: (section, position).
+    let mut placed: HashMap<Key, (usize, usize)> = HashMap::new();
+    for (section, items) in [&cat.pre_data, &cat.indexes, &cat.post_data, &cat.foreign_keys]
+        .into_iter()
+        .enumerate()
+    {
+        for (at, item) in items.iter().enumerate() {
+            if let Some(key) = item.key {
+                placed.entry(key).or_insert((section, at));
+            }
+        }
+    }
+    let mut loose = Vec::new();
     for r in rows {
         let kind: String = r.get(0);
         let schema: Option<String> = r.get(1);
@@ -1623,56 +1791,57 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         {
             continue;
         }
-        if let Some(rel) = r.get::<_, Option<Oid>>(6) {
-            let rel = index_tables.get(&rel).copied().unwrap_or(rel);
-            if !kept.contains(&rel)
-                && (kind.contains("table")
-                    || kind.contains("view")
-                    || kind.contains("column")
-                    || kind == "index"
-                    || kind.ends_with("constraint")
-                    || kind == "trigger"
-                    || kind == "policy")
-            {
-                continue;
-            }
+        let relation = r
+            .get::<_, Option<Oid>>(6)
+            .map(|rel| index_tables.get(&rel).copied().unwrap_or(rel));
+        let composite = r.get::<_, Option<Oid>>(7).filter(|&t| t != 0);
+        if let Some(rel) = relation
+            && composite.is_none()
+            && !kept.contains(&rel)
+        {
+            // An object of a table, view or index that was left out.
+            continue;
         }
         let identity: String = r.get(2);
-        let target = match kind.as_str() {
-            "table" | "view" | "materialized view" | "sequence" | "index" | "function" | "procedure" | "aggregate"
-            | "type" | "domain" | "schema" | "collation" => {
-                format!("{} {identity}", kind.to_ascii_uppercase())
-            }
-            "composite type" => format!("TYPE {identity}"),
-            "table column" | "view column" | "materialized view column" | "composite type column" => {
-                format!("COLUMN {identity}")
-            }
-            "table constraint" | "trigger" | "policy" => {
-                let word = match kind.as_str() {
-                    "table constraint" => "CONSTRAINT",
-                    k => &k.to_ascii_uppercase(),
-                };
-                format!("{word} {identity}")
-            }
-            "domain constraint" => {
-                let (name, domain) = identity.split_once(" on ").unwrap_or((&identity, ""));
-                format!("CONSTRAINT {name} ON DOMAIN {domain}")
-            }
-            other => {
-                cat.unsupported.push(format!("comment on {other} {identity}"));
-                continue;
-            }
+        let Some(target) = comment_target(&kind, &identity) else {
+            cat.unsupported.push(format!("comment on {kind} {identity}"));
+            continue;
         };
-        let text: String = r.get(3);
-        cat.post_data.push(Item {
-            needs: Vec::new(),
-            kind: "comment",
-            name: target.clone(),
-            sql: format!("COMMENT ON {target} IS {};", quote_literal(&text)),
-            structural: true,
-            key: None,
-        });
+        let sql = format!("COMMENT ON {target} IS {};", quote_literal(&r.get::<_, String>(3)));
+        let own: Key = (r.get(4), r.get(5));
+        // A column's comment follows its table or composite type; a check
+        // constraint written inside its table's or domain's statement
+        // follows that statement.
+        let inline: bool = r.get::<_, Option<bool>>(8).unwrap_or(false);
+        let owners = [
+            Some(own),
+            composite.filter(|_| inline).map(|t| (PG_TYPE, t)),
+            relation
+                .filter(|&rel| rel != 0 && inline && own.0 == PG_CONSTRAINT)
+                .map(|rel| (PG_CLASS, rel)),
+        ];
+        match owners.into_iter().flatten().find_map(|k| placed.get(&k)) {
+            Some(&(section, at)) => {
+                let item = match section {
+                    0 => &mut cat.pre_data[at],
+                    1 => &mut cat.indexes[at],
+                    2 => &mut cat.post_data[at],
+                    _ => &mut cat.foreign_keys[at],
+                };
+                item.sql.push('\n');
+                item.sql.push_str(&sql);
+            }
+            None => loose.push(Item {
+                needs: Vec::new(),
+                kind: "comment",
+                name: target,
+                sql,
+                structural: true,
+                key: None,
+            }),
+        }
     }
+    cat.post_data.extend(loose);
     Ok(())
 }
 
