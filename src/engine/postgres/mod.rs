@@ -1229,26 +1229,111 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// Drops every user schema and every user object in `public`, inside the
-/// caller's transaction.
+/// Not part of an extension (whose objects `CREATE EXTENSION` makes).
+fn own_object(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{catalog}'::pg_catalog.regclass AND e.objid = {oid} AND e.deptype = 'e')"
+    )
+}
+
+/// Drops every user schema, extension and database-wide object, and every
+/// user object in `public`, inside the caller's transaction: what a set
+/// may create, so that it can be created again.
 fn clean(client: &mut Client) -> Result<()> {
-    let drops: Vec<String> = client
-        .query(
-            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', n.nspname) FROM pg_catalog.pg_namespace n \
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND n.nspname NOT LIKE 'pg\\_%' \
-             UNION ALL SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname) \
-             FROM pg_catalog.pg_class c WHERE c.relnamespace = 'public'::pg_catalog.regnamespace AND c.relkind IN ('r','p','v','m','S','f') \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e') \
-             UNION ALL SELECT pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::pg_catalog.regprocedure) FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'public'::pg_catalog.regnamespace \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e') \
-             UNION ALL SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', t.typname) FROM pg_catalog.pg_type t WHERE t.typnamespace = 'public'::pg_catalog.regnamespace AND t.typtype IN ('e','c','r','d') \
-             AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_type'::pg_catalog.regclass AND e.objid = t.oid AND e.deptype = 'e')",
-            &[],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let public = "'public'::pg_catalog.regnamespace";
+    // (statement pattern, catalog, catalog alias and condition) per kind.
+    let in_public: [(&str, &str, &str); 11] = [
+        (
+            "pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', x.oid::pg_catalog.regprocedure)",
+            "pg_proc",
+            "x.pronamespace",
+        ),
+        ("pg_catalog.format('DROP COLLATION IF EXISTS public.%I CASCADE', x.collname)", "pg_collation", "x.collnamespace"),
+        (
+            "pg_catalog.format('DROP OPERATOR IF EXISTS %s CASCADE', x.oid::pg_catalog.regoperator)",
+            "pg_operator",
+            "x.oprnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR FAMILY IF EXISTS public.%I USING %I CASCADE', x.opfname, (SELECT amname FROM pg_catalog.pg_am WHERE oid = x.opfmethod))",
+            "pg_opfamily",
+            "x.opfnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR CLASS IF EXISTS public.%I USING %I CASCADE', x.opcname, (SELECT amname FROM pg_catalog.pg_am WHERE oid = x.opcmethod))",
+            "pg_opclass",
+            "x.opcnamespace",
+        ),
+        ("pg_catalog.format('DROP TEXT SEARCH CONFIGURATION IF EXISTS public.%I CASCADE', x.cfgname)", "pg_ts_config", "x.cfgnamespace"),
+        ("pg_catalog.format('DROP TEXT SEARCH DICTIONARY IF EXISTS public.%I CASCADE', x.dictname)", "pg_ts_dict", "x.dictnamespace"),
+        ("pg_catalog.format('DROP TEXT SEARCH PARSER IF EXISTS public.%I CASCADE', x.prsname)", "pg_ts_parser", "x.prsnamespace"),
+        ("pg_catalog.format('DROP TEXT SEARCH TEMPLATE IF EXISTS public.%I CASCADE', x.tmplname)", "pg_ts_template", "x.tmplnamespace"),
+        ("pg_catalog.format('DROP CONVERSION IF EXISTS public.%I CASCADE', x.conname)", "pg_conversion", "x.connamespace"),
+        (
+            "pg_catalog.format('DROP STATISTICS IF EXISTS public.%I', x.stxname)",
+            "pg_statistic_ext",
+            "x.stxnamespace",
+        ),
+    ];
+    let mut queries = vec![
+        format!(
+            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', x.nspname) FROM pg_catalog.pg_namespace x \
+             WHERE x.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND x.nspname NOT LIKE 'pg\\_%' AND {}",
+            own_object("pg_namespace", "x.oid")
+        ),
+        "SELECT pg_catalog.format('DROP EXTENSION IF EXISTS %I CASCADE', extname) FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql'".into(),
+        "SELECT pg_catalog.format('DROP EVENT TRIGGER IF EXISTS %I CASCADE', evtname) FROM pg_catalog.pg_event_trigger".into(),
+        "SELECT pg_catalog.format('DROP PUBLICATION IF EXISTS %I CASCADE', pubname) FROM pg_catalog.pg_publication".into(),
+        format!(
+            "SELECT pg_catalog.format('DROP SERVER IF EXISTS %I CASCADE', x.srvname) FROM pg_catalog.pg_foreign_server x WHERE {}",
+            own_object("pg_foreign_server", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', x.fdwname) FROM pg_catalog.pg_foreign_data_wrapper x WHERE {}",
+            own_object("pg_foreign_data_wrapper", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP CAST IF EXISTS (%s AS %s) CASCADE', x.castsource::pg_catalog.regtype, x.casttarget::pg_catalog.regtype) \
+             FROM pg_catalog.pg_cast x WHERE x.oid >= 16384 AND {}",
+            own_object("pg_cast", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP ACCESS METHOD IF EXISTS %I CASCADE', x.amname) FROM pg_catalog.pg_am x WHERE x.oid >= 16384 AND {}",
+            own_object("pg_am", "x.oid")
+        ),
+        // Sequences an identity column holds go with their table.
+        format!(
+            "SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE x.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, x.relname) \
+             FROM pg_catalog.pg_class x WHERE x.relnamespace = {public} AND x.relkind IN ('r','p','v','m','S','f') AND {} \
+             AND NOT (x.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = 'pg_class'::pg_catalog.regclass AND i.objid = x.oid AND i.deptype = 'i'))",
+            own_object("pg_class", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', x.typname) FROM pg_catalog.pg_type x WHERE x.typnamespace = {public} \
+             AND (x.typtype IN ('e', 'c', 'r', 'd') OR (x.typtype = 'b' AND x.typcategory <> 'A')) \
+             AND (x.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = x.typrelid) = 'c') AND {}",
+            own_object("pg_type", "x.oid")
+        ),
+    ];
+    for (statement, catalog, namespace) in in_public {
+        queries.push(format!(
+            "SELECT {statement} FROM pg_catalog.{catalog} x WHERE {namespace} = {public} AND {}",
+            own_object(catalog, "x.oid")
+        ));
+    }
+    queries.push("SELECT pg_catalog.format('SELECT pg_catalog.lo_unlink(%s)', oid) FROM pg_catalog.pg_largeobject_metadata".into());
+    // A comment the set may carry on public starts from the default.
+    queries.push(
+        "SELECT 'COMMENT ON SCHEMA public IS ''standard public schema''' \
+         WHERE pg_catalog.obj_description('public'::pg_catalog.regnamespace, 'pg_namespace') IS DISTINCT FROM 'standard public schema'"
+            .into(),
+    );
+    let mut drops: Vec<String> = Vec::new();
+    for query in &queries {
+        for r in client.query(query.as_str(), &[]).context("listing what --clean drops")? {
+            drops.push(r.get(0));
+        }
+    }
     for d in drops {
         client
             .batch_execute(&d)
