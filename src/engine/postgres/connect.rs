@@ -320,7 +320,7 @@ fn percent_decode(s: &str) -> String {
 /// are the same whatever the server's or role's defaults are.
 pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
 SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
-SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off; \
 SELECT pg_catalog.set_config('search_path', '', false);";
 
 impl Target {

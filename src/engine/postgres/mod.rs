@@ -115,6 +115,20 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     )
 }
 
+/// Stops where policies would hide rows: a backup that holds only the
+/// rows one role may see would restore to another database, silently.
+fn refuse_filtered_rows(client: &mut Client, cat: &Catalog, source: &str) -> Result<()> {
+    let filtered = catalog::filtered_by_policies(client, &cat.tables)?;
+    if !filtered.is_empty() {
+        bail!(
+            "row-level security would hide rows of {} from this role on {source}: back up as a superuser, a role with BYPASSRLS, \
+             or the tables' owner (and not with FORCE ROW LEVEL SECURITY), or leave them out with --exclude-table",
+            filtered.join(", ")
+        );
+    }
+    Ok(())
+}
+
 impl Engine for PostgresEngine {
     fn kind(&self) -> &'static str {
         "postgresql"
@@ -149,6 +163,9 @@ impl Engine for PostgresEngine {
         let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
             .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
+        if !self.options.schema_only {
+            refuse_filtered_rows(&mut main, &cat, source)?;
+        }
         if !cat.tables.is_empty() && !self.options.schema_only {
             let names: Vec<&str> = cat.tables.iter().map(|t| t.qualified.as_str()).collect();
             main.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).map_err(|e| {
@@ -254,6 +271,7 @@ impl Engine for PostgresEngine {
         let mut client = self.target.connect()?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let cat = catalog::read(&mut client, &self.options.selection, self.options.with_privileges)?;
+        refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
             tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);

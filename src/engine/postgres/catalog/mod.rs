@@ -1868,8 +1868,27 @@ fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Re
     Ok(())
 }
 
+/// Tables whose rows this session would see only in part, through
+/// row-level security policies: neither superuser nor BYPASSRLS, and not
+/// the owner, or the owner of a table that forces its policies.
+pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result<Vec<String>> {
+    let oids: Vec<Oid> = tables.iter().map(|t| t.oid).collect();
+    Ok(client
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = ANY($1) AND c.relrowsecurity \
+             AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) \
+             AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')) ORDER BY 1",
+            &[&oids],
+        )
+        .context("looking for tables behind row-level security")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
 /// The SQL that goes at the top of every member, as pg_dump's header.
-pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\n\n";
+pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n";
 
 /// Renders items as one SQL script.
 /// Marks the table an index belongs to inside a script.
