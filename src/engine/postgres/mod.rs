@@ -1266,7 +1266,11 @@ fn clean(client: &mut Client) -> Result<()> {
             "pg_proc",
             "x.pronamespace",
         ),
-        ("pg_catalog.format('DROP COLLATION IF EXISTS public.%I CASCADE', x.collname)", "pg_collation", "x.collnamespace"),
+        (
+            "pg_catalog.format('DROP COLLATION IF EXISTS public.%I CASCADE', x.collname)",
+            "pg_collation",
+            "x.collnamespace",
+        ),
         (
             "pg_catalog.format('DROP OPERATOR IF EXISTS %s CASCADE', x.oid::pg_catalog.regoperator)",
             "pg_operator",
@@ -1282,11 +1286,31 @@ fn clean(client: &mut Client) -> Result<()> {
             "pg_opclass",
             "x.opcnamespace",
         ),
-        ("pg_catalog.format('DROP TEXT SEARCH CONFIGURATION IF EXISTS public.%I CASCADE', x.cfgname)", "pg_ts_config", "x.cfgnamespace"),
-        ("pg_catalog.format('DROP TEXT SEARCH DICTIONARY IF EXISTS public.%I CASCADE', x.dictname)", "pg_ts_dict", "x.dictnamespace"),
-        ("pg_catalog.format('DROP TEXT SEARCH PARSER IF EXISTS public.%I CASCADE', x.prsname)", "pg_ts_parser", "x.prsnamespace"),
-        ("pg_catalog.format('DROP TEXT SEARCH TEMPLATE IF EXISTS public.%I CASCADE', x.tmplname)", "pg_ts_template", "x.tmplnamespace"),
-        ("pg_catalog.format('DROP CONVERSION IF EXISTS public.%I CASCADE', x.conname)", "pg_conversion", "x.connamespace"),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH CONFIGURATION IF EXISTS public.%I CASCADE', x.cfgname)",
+            "pg_ts_config",
+            "x.cfgnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH DICTIONARY IF EXISTS public.%I CASCADE', x.dictname)",
+            "pg_ts_dict",
+            "x.dictnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH PARSER IF EXISTS public.%I CASCADE', x.prsname)",
+            "pg_ts_parser",
+            "x.prsnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH TEMPLATE IF EXISTS public.%I CASCADE', x.tmplname)",
+            "pg_ts_template",
+            "x.tmplnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP CONVERSION IF EXISTS public.%I CASCADE', x.conname)",
+            "pg_conversion",
+            "x.connamespace",
+        ),
         (
             "pg_catalog.format('DROP STATISTICS IF EXISTS public.%I', x.stxname)",
             "pg_statistic_ext",
@@ -1339,7 +1363,10 @@ fn clean(client: &mut Client) -> Result<()> {
             own_object(catalog, "x.oid")
         ));
     }
-    queries.push("SELECT pg_catalog.format('SELECT pg_catalog.lo_unlink(%s)', oid) FROM pg_catalog.pg_largeobject_metadata".into());
+    queries.push(
+        "SELECT pg_catalog.format('SELECT pg_catalog.lo_unlink(%s)', oid) FROM pg_catalog.pg_largeobject_metadata"
+            .into(),
+    );
     // A comment the set may carry on public starts from the default.
     queries.push(
         "SELECT 'COMMENT ON SCHEMA public IS ''standard public schema''' \
@@ -1348,7 +1375,10 @@ fn clean(client: &mut Client) -> Result<()> {
     );
     let mut drops: Vec<String> = Vec::new();
     for query in &queries {
-        for r in client.query(query.as_str(), &[]).context("listing what --clean drops")? {
+        for r in client
+            .query(query.as_str(), &[])
+            .context("listing what --clean drops")?
+        {
             drops.push(r.get(0));
         }
     }

@@ -145,9 +145,14 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     collations(client, cat.version_num, &mut pending)?;
     types(client, cat.version_num, &mut pending)?;
     functions(client, &mut pending)?;
-    let (identity_seqs, sequence_owners) = sequences(client, &mut pending)?;
     let relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
+    let chosen: HashSet<Oid> = relations
+        .iter()
+        .filter(|r| !excluded.contains(&r.oid))
+        .map(|r| r.oid)
+        .collect();
+    let (identity_seqs, sequence_owners) = sequences(client, selection, &chosen, &mut pending)?;
     tables(
         client,
         cat.version_num,
@@ -630,14 +635,26 @@ type IdentitySeqs = HashMap<(Oid, i16), Oid>;
 /// Sequences by name, each with the oids of the tables that own it.
 type SequenceOwners = Vec<(String, Vec<Oid>)>;
 
-fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeqs, SequenceOwners)> {
+/// Sequences, with what the tables chosen need: a sequence goes with the
+/// table owning it and with every table whose defaults use it, as well as
+/// where the patterns choose it by name (as pg_dump's `-t` does).
+fn sequences(
+    client: &mut Client,
+    selection: &Selection,
+    chosen: &HashSet<Oid>,
+    out: &mut Vec<Pending>,
+) -> Result<(IdentitySeqs, SequenceOwners)> {
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
          (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
          (SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
          (SELECT pg_catalog.array_agg(o.relid) FROM pg_catalog.pg_depend d, LATERAL ({}) o \
           WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')), \
-         c.relpersistence::text \
+         c.relpersistence::text, \
+         (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') LIMIT 1), \
+         (SELECT pg_catalog.array_agg(ad.adrelid) FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid \
+          WHERE d.classid = 'pg_attrdef'::pg_catalog.regclass AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.refobjid = c.oid), \
+         n.nspname::text, c.relname::text \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
          WHERE c.relkind = 'S' AND {USER_NS} AND {} ORDER BY 2",
         leaves("d.refobjid"),
@@ -648,6 +665,15 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
     for r in client.query(sql.as_str(), &[])? {
         let oid: Oid = r.get(0);
         let name: String = r.get(1);
+        let owner: Option<Oid> = r.get(13);
+        let users: Vec<Oid> = r.get::<_, Option<Vec<Oid>>>(14).unwrap_or_default();
+        let wanted = selection.is_empty()
+            || selection.wants_name(&r.get::<_, String>(15), &r.get::<_, String>(16))
+            || owner.is_some_and(|o| chosen.contains(&o))
+            || users.iter().any(|u| chosen.contains(u));
+        if !wanted {
+            continue;
+        }
         owners.push((name.clone(), r.get::<_, Option<Vec<Oid>>>(11).unwrap_or_default()));
         if let (Some(table), Some(col)) = (r.get::<_, Option<Oid>>(9), r.get::<_, Option<i16>>(10)) {
             identity.insert((table, col), oid);
