@@ -1247,10 +1247,13 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// Not part of an extension (whose objects `CREATE EXTENSION` makes).
+/// Not part of an extension (whose objects `CREATE EXTENSION` makes), nor
+/// of another object (a range type's constructors and casts, an identity
+/// column's sequence), which goes with it.
 fn own_object(catalog: &str, oid: &str) -> String {
     format!(
-        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{catalog}'::pg_catalog.regclass AND e.objid = {oid} AND e.deptype = 'e')"
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{catalog}'::pg_catalog.regclass AND e.objid = {oid} \
+         AND (e.deptype = 'e' OR (e.deptype = 'i' AND e.refobjid <> e.objid)))"
     )
 }
 
@@ -1343,11 +1346,9 @@ fn clean(client: &mut Client) -> Result<()> {
             "SELECT pg_catalog.format('DROP ACCESS METHOD IF EXISTS %I CASCADE', x.amname) FROM pg_catalog.pg_am x WHERE x.oid >= 16384 AND {}",
             own_object("pg_am", "x.oid")
         ),
-        // Sequences an identity column holds go with their table.
         format!(
             "SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE x.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, x.relname) \
-             FROM pg_catalog.pg_class x WHERE x.relnamespace = {public} AND x.relkind IN ('r','p','v','m','S','f') AND {} \
-             AND NOT (x.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = 'pg_class'::pg_catalog.regclass AND i.objid = x.oid AND i.deptype = 'i'))",
+             FROM pg_catalog.pg_class x WHERE x.relnamespace = {public} AND x.relkind IN ('r','p','v','m','S','f') AND {}",
             own_object("pg_class", "x.oid")
         ),
         format!(
