@@ -130,6 +130,10 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
     let c = cluster();
     let dir = tmp();
     c.fixture("rw_src", "real_world.sql", &[]);
+    if c.psql("rw_src", "SHOW server_version_num").parse::<u32>().unwrap() >= 180000 {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/real_world_18.sql");
+        c.psql_file("rw_src", &file, &[]);
+    }
     reference(c, dir.path(), "rw_src", "rw_ref", "");
     let set = backup(dir.path(), &c.url("rw_src"), &["--jobs", "2"]);
     restores_like_the_reference(c, dir.path(), &set, "rw_src", "rw_ref");

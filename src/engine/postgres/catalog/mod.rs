@@ -833,6 +833,15 @@ fn column_settings(r: &postgres::Row, at: usize) -> Vec<String> {
     settings
 }
 
+/// A NOT NULL constraint (PostgreSQL 18 and later).
+struct NotNull {
+    quoted: String,
+    name: String,
+    valid: bool,
+    no_inherit: bool,
+    oid: Oid,
+}
+
 struct Check {
     name: String,
     def: String,
@@ -844,6 +853,7 @@ struct Check {
 struct Column {
     num: i16,
     name: String,
+    raw_name: String,
     ty: String,
     notnull: bool,
     local: bool,
@@ -887,7 +897,7 @@ fn tables(
              a.attidentity::text, {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
              CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
              CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END, CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
-             {compression}, pg_catalog.array_to_string(a.attoptions, ', ') \
+             {compression}, pg_catalog.array_to_string(a.attoptions, ', '), a.attname::text \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
@@ -899,6 +909,7 @@ fn tables(
         columns.entry(r.get(0)).or_default().push(Column {
             num: r.get(1),
             name: r.get(2),
+            raw_name: r.get(14),
             ty: r.get(3),
             notnull: r.get(4),
             local: r.get(5),
@@ -937,13 +948,38 @@ fn tables(
     let reordered: HashSet<Oid> = client
         .query(
             "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid WHERE c.oid = ANY($1) AND c.relispartition \
-             AND (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
-             IS DISTINCT FROM (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.inhparent AND a.attnum > 0 AND NOT a.attisdropped)",
+             AND ((SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
+             IS DISTINCT FROM (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.inhparent AND a.attnum > 0 AND NOT a.attisdropped) \
+             OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.oid AND pa.attnum = pc.conkey[1] \
+                WHERE pc.conrelid = c.oid AND pc.contype = 'n' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint qc \
+                JOIN pg_catalog.pg_attribute qa ON qa.attrelid = i.inhparent AND qa.attnum = qc.conkey[1] \
+                WHERE qc.conrelid = i.inhparent AND qc.contype = 'n' AND qa.attname = pa.attname AND qc.conname = pc.conname)))",
             &[&oids],
         )?
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // From PostgreSQL 18, NOT NULL is a named constraint that can be
+    // NOT VALID or NO INHERIT.
+    let mut not_nulls: HashMap<(Oid, i16), NotNull> = HashMap::new();
+    if version >= 180000 {
+        for r in client.query(
+            "SELECT conrelid, conkey[1], pg_catalog.quote_ident(conname), conname::text, convalidated, connoinherit, oid FROM pg_catalog.pg_constraint \
+             WHERE contype = 'n' AND conrelid = ANY($1)",
+            &[&oids],
+        )? {
+            not_nulls.insert(
+                (r.get(0), r.get(1)),
+                NotNull {
+                    quoted: r.get(2),
+                    name: r.get(3),
+                    valid: r.get(4),
+                    no_inherit: r.get(5),
+                    oid: r.get(6),
+                },
+            );
+        }
+    }
 
     for t in &tables {
         let cols = columns.remove(&t.oid).unwrap_or_default();
@@ -975,10 +1011,16 @@ fn tables(
                 // Inherited: created by the parent; only differences are set here.
                 let (parent_notnull, parent_default) = parent_cols.get(&c.name).cloned().unwrap_or((false, None));
                 if c.notnull && !parent_notnull {
-                    after.push(format!(
-                        "ALTER TABLE ONLY {} ALTER COLUMN {} SET NOT NULL;",
-                        t.qualified, c.name
-                    ));
+                    after.push(match not_nulls.get(&(t.oid, c.num)) {
+                        Some(n) => format!(
+                            "ALTER TABLE ONLY {} ADD CONSTRAINT {} NOT NULL {}{};",
+                            t.qualified,
+                            n.quoted,
+                            c.name,
+                            if n.valid { "" } else { " NOT VALID" }
+                        ),
+                        None => format!("ALTER TABLE ONLY {} ALTER COLUMN {} SET NOT NULL;", t.qualified, c.name),
+                    });
                 }
                 if c.generated.is_empty()
                     && c.default != parent_default
@@ -1036,8 +1078,32 @@ fn tables(
                 let how = if c.identity == "a" { "ALWAYS" } else { "BY DEFAULT" };
                 def.push_str(&format!(" GENERATED {how} AS IDENTITY{opts}"));
             }
-            if c.notnull {
-                def.push_str(" NOT NULL");
+            match not_nulls.get(&(t.oid, c.num)) {
+                Some(n) if !n.valid => {
+                    // Rows may break it: it is added once they are in.
+                    cat.post_data.push(Item {
+                        needs: Vec::new(),
+                        kind: "constraint",
+                        name: format!("{} on {}", n.quoted, t.qualified),
+                        sql: format!(
+                            "ALTER TABLE {} ADD CONSTRAINT {} NOT NULL {} NOT VALID;",
+                            t.qualified, n.quoted, c.name
+                        ),
+                        structural: true,
+                        key: Some((PG_CONSTRAINT, n.oid)),
+                    });
+                }
+                Some(n) => {
+                    if n.name != format!("{}_{}_not_null", t.name, c.raw_name) {
+                        def.push_str(&format!(" CONSTRAINT {}", n.quoted));
+                    }
+                    def.push_str(" NOT NULL");
+                    if n.no_inherit {
+                        def.push_str(" NO INHERIT");
+                    }
+                }
+                None if c.notnull => def.push_str(" NOT NULL"),
+                None => {}
             }
             defs.push(def);
         }
