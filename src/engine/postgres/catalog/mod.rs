@@ -928,6 +928,32 @@ fn tables(
     )? {
         parents.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
+    // A default or check that calls a function reading tables (a
+    // SQL-standard body, or a table's row type as argument) can close a
+    // cycle: the function needs the table, the table its default. As
+    // pg_dump splits such a loop, these are set once the function exists.
+    let reads_tables = "EXISTS (SELECT 1 FROM pg_catalog.pg_depend x JOIN pg_catalog.pg_depend y ON y.classid = 'pg_proc'::pg_catalog.regclass AND y.objid = x.refobjid \
+         WHERE x.classid = $2::text::pg_catalog.regclass AND x.objid = o.oid AND x.refclassid = 'pg_proc'::pg_catalog.regclass AND x.refobjid >= 16384 \
+         AND (y.refclassid = 'pg_class'::pg_catalog.regclass OR (y.refclassid = 'pg_type'::pg_catalog.regclass \
+              AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class c ON c.oid = t.typrelid WHERE t.oid = y.refobjid AND c.relkind <> 'c'))))";
+    let mut split_defaults: HashMap<(Oid, i16), Oid> = HashMap::new();
+    for r in client.query(
+        format!(
+            "SELECT o.adrelid, o.adnum, o.oid FROM pg_catalog.pg_attrdef o WHERE o.adrelid = ANY($1) AND {reads_tables}"
+        )
+        .as_str(),
+        &[&oids, &"pg_attrdef"],
+    )? {
+        split_defaults.insert((r.get(0), r.get(1)), r.get(2));
+    }
+    let split_checks: HashSet<Oid> = client
+        .query(
+            format!("SELECT o.oid FROM pg_catalog.pg_constraint o WHERE o.conrelid = ANY($1) AND o.contype = 'c' AND {reads_tables}").as_str(),
+            &[&oids, &"pg_constraint"],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     let mut checks: HashMap<Oid, Vec<Check>> = HashMap::new();
     for r in client.query(
         "SELECT conrelid, pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, conislocal, oid FROM pg_catalog.pg_constraint \
@@ -1048,7 +1074,24 @@ fn tables(
                     c.default.as_deref().unwrap_or("NULL")
                 ));
             } else if let Some(d) = &c.default {
-                def.push_str(&format!(" DEFAULT {d}"));
+                match split_defaults.get(&(t.oid, c.num)) {
+                    Some(&attrdef) => out.push(Pending {
+                        key: (PG_ATTRDEF, attrdef),
+                        rank: 11,
+                        item: Item {
+                            needs: Vec::new(),
+                            kind: "default",
+                            name: format!("{}.{}", t.qualified, c.name),
+                            sql: format!(
+                                "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {d};",
+                                t.qualified, c.name
+                            ),
+                            structural: true,
+                            key: None,
+                        },
+                    }),
+                    None => def.push_str(&format!(" DEFAULT {d}")),
+                }
             }
             if !c.identity.is_empty() {
                 let seq = identity_seqs.get(&(t.oid, c.num)).copied();
@@ -1119,7 +1162,20 @@ fn tables(
             if !local && !(t.is_partition && standalone) {
                 continue;
             }
-            if !valid {
+            if valid && split_checks.contains(&oid) {
+                out.push(Pending {
+                    key: (PG_CONSTRAINT, oid),
+                    rank: 11,
+                    item: Item {
+                        needs: Vec::new(),
+                        kind: "constraint",
+                        name: format!("{name} on {}", t.qualified),
+                        sql: format!("ALTER TABLE {} ADD CONSTRAINT {name} {def};", t.qualified),
+                        structural: true,
+                        key: None,
+                    },
+                });
+            } else if !valid {
                 cat.post_data.push(Item {
                     needs: Vec::new(),
                     kind: "constraint",
@@ -1370,6 +1426,10 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
         &[],
     )? {
         owner.insert((r.get(0), r.get(1)), (PG_EXTENSION, r.get(2)));
+    }
+    // What has a statement of its own is not part of its owner's.
+    for p in &pending {
+        owner.remove(&p.key);
     }
     let resolve = |mut key: Key| {
         for _ in 0..4 {
