@@ -142,6 +142,36 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
     let set = backup(dir.path(), &c.url("rw_src"), &["--jobs", "2"]);
     restores_like_the_reference(c, dir.path(), &set, "rw_src", "rw_ref");
 
+    // Proven by restore into a throw-away cluster: no finding, though the
+    // server prints some definitions otherwise after the round trip.
+    let out = expect(
+        dir.path(),
+        &[
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+        ],
+        0,
+    );
+    assert!(out.contains("passed"), "{out}");
+    // What pg_dump would print differently is a difference: a comment gone.
+    c.psql("rw_src_par", "COMMENT ON TABLE public.\"line\nbreak\" IS NULL");
+    let out = expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rw_src_par")], 3);
+    assert!(out.contains("line"), "{out}");
+    c.psql(
+        "rw_src_par",
+        "ALTER TABLE public.attrs ALTER COLUMN body SET STATISTICS -1",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("rw_src_par"), "--json"],
+        3,
+    );
+    assert!(out.contains("public.attrs"), "{out}");
+
     // A name holding a newline works as a --table choice, too.
     c.psql("postgres", "DROP DATABASE IF EXISTS rw_one_table");
     expect(

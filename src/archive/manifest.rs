@@ -118,6 +118,10 @@ pub struct SchemaObject {
     pub kind: String,
     pub name: String,
     pub sha256: String,
+    /// The definition itself, from a live database (never written to a
+    /// manifest, whose set holds it in its scripts).
+    #[serde(skip)]
+    pub sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -13,6 +13,9 @@ pub struct Comparison {
     pub database: String,
     pub live: String,
     pub tables_compared: usize,
+    /// Objects whose definitions differ only as the server prints them
+    /// (casts, parentheses), as after `pg_dump | psql`: not differences.
+    pub printed_alike: usize,
     pub differences: Vec<Difference>,
 }
 
@@ -79,6 +82,9 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
         }
     }
     let key = |o: &crate::archive::manifest::SchemaObject| (o.kind.clone(), o.name.clone());
+    // Loaded when a definition differs, to tell how it differs.
+    let mut set_definitions = None;
+    let mut printed_alike = 0;
     let names: BTreeSet<_> = db
         .schema_objects
         .iter()
@@ -88,6 +94,22 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     for (kind, name) in names {
         let b = db.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
         let l = found.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
+        if let (Some(b), Some(l)) = (b, l)
+            && b.sha256 != l.sha256
+            && db.engine == "postgresql"
+        {
+            if set_definitions.is_none() {
+                let scan = reader::scan(set, false, &mut |_| {})?;
+                let source = reader::SetSource::new(set, manifest.clone(), &scan);
+                set_definitions = Some(engine::postgres::printed::set_definitions(&source, db)?);
+            }
+            if let Some(defs) = &set_definitions
+                && engine::postgres::printed::printed_alike(defs, b, l)
+            {
+                printed_alike += 1;
+                continue;
+            }
+        }
         match (b, l) {
             (Some(b), Some(l)) if b.sha256 == l.sha256 => {}
             (b, l) => differences.push(diff(
@@ -113,6 +135,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
         database: db.name.clone(),
         live: live.redacted_source(),
         tables_compared: db.tables.len(),
+        printed_alike,
         differences,
     })
 }
@@ -128,6 +151,12 @@ impl Comparison {
                 "{} matches {}: {} tables, same rows, content and schema",
                 self.database, self.live, self.tables_compared
             );
+            if self.printed_alike > 0 {
+                println!(
+                    "  ({} definitions are printed with other casts or parentheses, as after pg_dump | psql)",
+                    self.printed_alike
+                );
+            }
             return Ok(());
         }
         println!(

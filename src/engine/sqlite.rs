@@ -368,6 +368,7 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
                 kind: kind.clone(),
                 name: name.clone(),
                 sha256: sha256_hex(normalized.as_bytes()),
+                sql: None,
             }
         })
         .collect();

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod printed;
 pub mod scratch;
 pub mod select;
 
@@ -65,6 +66,7 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
             kind: i.kind.to_string(),
             name: i.name.clone(),
             sha256: sha256_hex(i.sql.as_bytes()),
+            sql: Some(i.sql.clone()),
         })
         .collect();
     let fingerprint = schema_fingerprint(&objects);
