@@ -1695,15 +1695,18 @@ fn post_data(
 
     // Triggers; a partition's copy of its parent's trigger only where it
     // is switched otherwise than the parent's.
+    // Up to PostgreSQL 14 a partition's copy is marked internal; before
+    // 13 it names no parent, and is found by its parent table's trigger
+    // of the same name.
     let parent_enabled = if version >= 130000 {
         "(SELECT p.tgenabled::text FROM pg_catalog.pg_trigger p WHERE p.oid = t.tgparentid)"
     } else {
-        "NULL::text"
+        "(SELECT p.tgenabled::text FROM pg_catalog.pg_trigger p JOIN pg_catalog.pg_inherits i ON i.inhparent = p.tgrelid WHERE i.inhrelid = t.tgrelid AND p.tgname = t.tgname)"
     };
     for r in client.query(
         format!(
             "SELECT t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), pg_catalog.quote_ident(t.tgname), t.tgenabled::text, {parent_enabled}, t.oid FROM pg_catalog.pg_trigger t \
-             WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal ORDER BY 3, 5 NULLS FIRST"
+             WHERE t.tgrelid = ANY($1) AND (NOT t.tgisinternal OR (t.tgconstraint = 0 AND {parent_enabled} IS NOT NULL)) ORDER BY 3, 5 NULLS FIRST"
         )
         .as_str(),
         &[&oids],
