@@ -15,6 +15,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 pub const CHUNK_BYTES: u64 = 256 << 20;
 
 pub fn copy_out_sql(table: &TableData) -> String {
+    if let Some(condition) = &table.filter {
+        return format!(
+            "COPY (SELECT {} FROM {} {condition}) TO STDOUT",
+            if table.columns.is_empty() {
+                "*".to_string()
+            } else {
+                table.columns.join(", ")
+            },
+            table.qualified
+        );
+    }
     if table.columns.is_empty() {
         format!("COPY {} TO STDOUT", table.qualified)
     } else {

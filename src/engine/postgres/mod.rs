@@ -131,6 +131,30 @@ fn refuse_filtered_rows(client: &mut Client, cat: &Catalog, source: &str) -> Res
     Ok(())
 }
 
+/// Whether a database holds anything of its own: objects outside
+/// extensions, or rows of its own in an extension's configuration tables
+/// (which a restore would add to).
+fn holds_objects(client: &mut Client) -> Result<bool> {
+    if client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0 {
+        return Ok(true);
+    }
+    let configs = client.query(
+        "SELECT pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s %s)', x.config::pg_catalog.regclass, x.condition) \
+         FROM pg_catalog.pg_extension e, LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(config, condition) \
+         JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE c.relkind = 'r'",
+        &[],
+    )?;
+    for query in configs {
+        if client
+            .query_one(query.get::<_, String>(0).as_str(), &[])?
+            .get::<_, bool>(0)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Engine for PostgresEngine {
     fn kind(&self) -> &'static str {
         "postgresql"
@@ -295,8 +319,7 @@ impl Engine for PostgresEngine {
             Err(e) if e.is::<connect::MissingDatabase>() => return Ok(false),
             Err(e) => return Err(e),
         };
-        let count: i64 = client.query_one(USER_OBJECTS, &[])?.get(0);
-        Ok(count > 0)
+        holds_objects(&mut client)
     }
 
     fn restore(
@@ -517,7 +540,7 @@ impl PostgresEngine {
             }
             Err(e) => return Err(e),
         };
-        let non_empty = client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0;
+        let non_empty = holds_objects(&mut client)?;
         let plan = if self.rows_only(database) {
             Plan::AddRows
         } else if non_empty && !self.options.restore_tables.is_empty() && !self.options.schema_only {

@@ -73,6 +73,10 @@ pub struct TableData {
     /// Dumped tables this one's foreign keys point at (the partitions
     /// holding the rows, where the key points at a partitioned table).
     pub references: Vec<String>,
+    /// For a table an extension made: the rows that are the user's (its
+    /// `pg_extension_config_dump` condition); the rest `CREATE EXTENSION`
+    /// makes again.
+    pub filter: Option<String>,
 }
 
 /// A sequence whose position is saved.
@@ -163,6 +167,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &mut cat,
     )?;
     views(client, &relations, &excluded, &mut pending, &mut cat)?;
+    extension_config(client, selection, &mut cat)?;
     links(client, sequence_owners, &mut cat)?;
 
     cat.pre_data = order(client, cat.version_num, pending)?;
@@ -1261,6 +1266,7 @@ fn tables(
                     .collect(),
                 bytes: t.bytes,
                 references: Vec::new(),
+                filter: None,
             });
         }
     }
@@ -1364,6 +1370,37 @@ fn views(
                 structural: true,
                 key: Some((PG_CLASS, v.oid)),
             },
+        });
+    }
+    Ok(())
+}
+
+/// The rows of tables extensions mark as configuration (with
+/// `pg_extension_config_dump`): the user's rows, which `CREATE EXTENSION`
+/// does not make, as pg_dump carries them.
+fn extension_config(client: &mut Client, selection: &Selection, cat: &mut Catalog) -> Result<()> {
+    let rows = client.query(
+        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), n.nspname::text, c.relname::text, x.condition, pg_catalog.pg_relation_size(c.oid), \
+         (SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') \
+         FROM pg_catalog.pg_extension e, LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(config, condition) \
+         JOIN pg_catalog.pg_class c ON c.oid = x.config JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' ORDER BY 2",
+        &[],
+    )?;
+    for r in rows {
+        if !selection.is_empty() && !selection.wants_name(&r.get::<_, String>(2), &r.get::<_, String>(3)) {
+            continue;
+        }
+        let condition: Option<String> = r.get(4);
+        cat.tables.push(TableData {
+            oid: r.get(0),
+            qualified: r.get(1),
+            display: format!("{}.{}", r.get::<_, String>(2), r.get::<_, String>(3)),
+            columns: r.get::<_, Option<Vec<String>>>(6).unwrap_or_default(),
+            bytes: r.get(5),
+            references: Vec::new(),
+            filter: Some(condition.filter(|c| !c.trim().is_empty()).unwrap_or_default()),
         });
     }
     Ok(())
