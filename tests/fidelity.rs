@@ -338,3 +338,24 @@ fn contrib_extensions_restore_as_pg_dump_restores_them() {
     assert!(!pre_data.contains("CREATE TYPE public.ltree"), "{pre_data}");
     restores_like_the_reference(c, dir.path(), &set, "ext_src", "ext_ref");
 }
+
+#[test]
+fn owners_and_grants_as_pg_dump_carries_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("priv_src", "privileges.sql", &[]);
+    // Asked for, they all come back, revokes of defaults included.
+    reference(c, dir.path(), "priv_src", "priv_ref", "");
+    let set = backup(dir.path(), &c.url("priv_src"), &["--with-privileges"]);
+    restores_like_the_reference(c, dir.path(), &set, "priv_src", "priv_ref");
+    // Left out, as pg_dump --no-owner --no-privileges leaves them out.
+    reference(c, dir.path(), "priv_src", "priv_bare_ref", "--no-owner --no-privileges");
+    let set = backup(dir.path(), &c.url("priv_src"), &["--out", "bare"]);
+    c.createdb("priv_bare");
+    expect(
+        dir.path(),
+        &["restore", set.to_str().unwrap(), "--to", &c.url("priv_bare")],
+        0,
+    );
+    assert_eq!(c.schema("priv_bare"), c.schema("priv_bare_ref"));
+}

@@ -35,7 +35,12 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     }
     let manifest = reader::read_manifest(set)?;
     let db = manifest.database(database)?;
-    let live = engine::open(&DatabaseSpec::parse(live_url), &Default::default())?;
+    // Owners and grants are compared when the set carries them.
+    let options = engine::EngineOptions {
+        with_privileges: db.schema_objects.iter().any(|o| o.kind.ends_with("privileges")),
+        ..Default::default()
+    };
+    let live = engine::open(&DatabaseSpec::parse(live_url), &options)?;
     if live.kind() != db.engine {
         crate::usage_bail!(
             "{} is a {} backup; {} is a {} database",

@@ -3,6 +3,8 @@
 //! pg_dump uses: pre-data ordered by `pg_depend`, then indexes and
 //! constraints, then the rest of post-data.
 
+mod privileges;
+
 use super::select::Selection;
 use anyhow::{Context, Result, bail};
 use postgres::Client;
@@ -178,7 +180,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         .collect();
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     if with_privileges {
-        privileges(client, &kept, &mut cat)?;
+        privileges::privileges(client, &kept, &mut cat)?;
     }
     Ok(cat)
 }
@@ -2034,29 +2036,6 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         }
     }
     cat.post_data.extend(loose);
-    Ok(())
-}
-
-/// Owners and grants, asked for with `--with-privileges`.
-fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
-    let oids: Vec<Oid> = kept.iter().copied().collect();
-    for r in client.query(
-        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, \
-         pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), \
-         (SELECT pg_catalog.string_agg(pg_catalog.format('GRANT %s ON %I.%I TO %s;', a.privilege_type, n.nspname, c.relname, \
-            CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END), E'\\n' ORDER BY a.grantee, a.privilege_type) \
-          FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1) ORDER BY 1",
-        &[&oids],
-    )? {
-        let name: String = r.get(0);
-        let mut sql = format!("ALTER {} {name} OWNER TO {};", r.get::<_, String>(1), r.get::<_, String>(2));
-        if let Some(grants) = r.get::<_, Option<String>>(3) {
-            sql.push('\n');
-            sql.push_str(&grants);
-        }
-        cat.post_data.push(Item { needs: Vec::new(), kind: "privileges", name, sql, structural: true, key: None });
-    }
     Ok(())
 }
 
