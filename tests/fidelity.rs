@@ -132,7 +132,7 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
     c.fixture("rw_src", "real_world.sql", &[]);
     // Shapes only newer servers have, from real_world_<major>.sql.
     let version: u32 = c.psql("rw_src", "SHOW server_version_num").parse().unwrap();
-    for major in [14, 15, 18] {
+    for major in [14, 15, 16, 18] {
         if version >= major * 10000 {
             let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/real_world_{major}.sql"));
             c.psql_file("rw_src", &file, &[]);
