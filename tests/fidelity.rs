@@ -292,6 +292,39 @@ fn selections_bring_the_sequences_their_tables_need() {
          INSERT INTO users (name) VALUES ('a'), ('b'); INSERT INTO messages (body) VALUES ('m'); \
          INSERT INTO tokens (t) VALUES ('x'); INSERT INTO token_usage (token) VALUES (1)",
     );
+    // What a selection would leave half made is refused, by name, before
+    // anything is written; rows alone need nothing else.
+    c.psql(
+        "sel_src",
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users); \
+         CREATE VIEW user_names AS SELECT name FROM users",
+    );
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("sel_src"), "--out", "refused", "-t", "orders"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("orders_user_id_fkey on public.orders points at public.users"),
+        "{}",
+        text(&out)
+    );
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("sel_src"), "--out", "refused", "-T", "users"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("view public.user_names"), "{}", text(&out));
+    assert!(
+        !dir.path().join("refused").exists() || std::fs::read_dir(dir.path().join("refused")).unwrap().next().is_none()
+    );
+    backup(
+        dir.path(),
+        &c.url("sel_src"),
+        &["--out", "rows", "-t", "orders", "--data-only"],
+    );
+    c.psql("sel_src", "DROP VIEW user_names; DROP TABLE orders");
+
     let selections: [&[&str]; 4] = [
         &["-t", "messages"],
         &["-T", "users"],

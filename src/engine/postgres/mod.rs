@@ -189,6 +189,14 @@ impl Engine for PostgresEngine {
         let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
             .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
+        // Rows alone need no schema, so nothing they stand on is missing.
+        if !cat.selection_gaps.is_empty() && !self.options.data_only {
+            crate::usage_bail!(
+                "the table selection would back up a schema that does not restore as it stands: {}. \
+                 Choose the tables they need too (--table), leave these out as well (--exclude-table), or take rows alone (--data-only)",
+                cat.selection_gaps.join("; ")
+            );
+        }
         if !self.options.schema_only {
             refuse_filtered_rows(&mut main, &cat, source)?;
         }

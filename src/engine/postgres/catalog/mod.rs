@@ -109,6 +109,9 @@ pub struct Catalog {
     pub sequences: Vec<SequenceRef>,
     /// Objects lifeboat cannot carry yet, each with its kind and name.
     pub unsupported: Vec<String>,
+    /// What the chosen tables need that the table selection leaves out:
+    /// foreign keys to tables not chosen, views and partitions of them.
+    pub selection_gaps: Vec<String>,
 }
 
 struct Pending {
@@ -179,6 +182,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         .map(|r| r.oid)
         .collect();
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
+    cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
@@ -1406,6 +1410,49 @@ fn extension_config(client: &mut Client, selection: &Selection, cat: &mut Catalo
         });
     }
     Ok(())
+}
+
+/// What a selection would leave half made: relations the patterns choose
+/// that stand on relations they leave out, and foreign keys of chosen
+/// tables to tables left out.
+fn selection_gaps(
+    client: &mut Client,
+    selection: &Selection,
+    relations: &[Relation],
+    kept: &HashSet<Oid>,
+) -> Result<Vec<String>> {
+    if selection.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut gaps: Vec<String> = relations
+        .iter()
+        .filter(|r| !kept.contains(&r.oid) && selection.wants_name(&r.schema, &r.name))
+        .map(|r| {
+            let what = match r.kind {
+                'v' => "view",
+                'm' => "materialized view",
+                _ if r.is_partition => "partition",
+                _ => "table",
+            };
+            format!(
+                "{what} {}.{} stands on a table the selection leaves out",
+                r.schema, r.name
+            )
+        })
+        .collect();
+    let oids: Vec<Oid> = kept.iter().copied().collect();
+    for r in client.query(
+        "SELECT pg_catalog.format('%I on %s', co.conname, co.conrelid::pg_catalog.regclass), co.confrelid::pg_catalog.regclass::text \
+         FROM pg_catalog.pg_constraint co WHERE co.contype = 'f' AND co.conrelid = ANY($1) AND NOT co.confrelid = ANY($1) ORDER BY 1",
+        &[&oids],
+    )? {
+        gaps.push(format!(
+            "foreign key {} points at {}, which the selection leaves out",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1)
+        ));
+    }
+    Ok(gaps)
 }
 
 /// Orders pre-data so that everything comes after what it depends on;
