@@ -791,7 +791,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
         "SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence::text, c.relispartition, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, c.relrowsecurity, c.relforcerowsecurity, \
-         pg_catalog.array_to_string(c.reloptions, ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid) \
+         pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND c.reloftype = 0 AND {USER_NS} AND {} ORDER BY 3, 4",
         not_ext_member("pg_class", "c.oid")
