@@ -152,7 +152,8 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     schemas(client, &mut pending)?;
     extensions(client, &mut pending)?;
     collations(client, cat.version_num, &mut pending)?;
-    types(client, cat.version_num, &mut pending)?;
+    let mut unvalidated = Vec::new();
+    types(client, cat.version_num, &mut pending, &mut unvalidated)?;
     functions(client, &mut pending)?;
     let relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
@@ -181,6 +182,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         .filter(|r| !excluded.contains(&r.oid))
         .map(|r| r.oid)
         .collect();
+    cat.post_data.extend(unvalidated);
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
     if with_privileges {
@@ -406,7 +408,9 @@ fn collations(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
     Ok(())
 }
 
-fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()> {
+/// Types and domains; a domain's constraints that are NOT VALID go to
+/// `later`, for post-data.
+fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut Vec<Item>) -> Result<()> {
     let multirange = if version >= 140000 {
         "(SELECT pg_catalog.format('%I.%I', mn.nspname, mt.typname) FROM pg_catalog.pg_type mt JOIN pg_catalog.pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid)"
     } else {
@@ -505,10 +509,23 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
                     sql.push_str(" NOT NULL");
                 }
                 for c in client.query(
-                    "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                    "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, oid FROM pg_catalog.pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
                     &[&oid],
                 )? {
-                    sql.push_str(&format!("\n    CONSTRAINT {} {}", c.get::<_, String>(0), c.get::<_, String>(1)));
+                    let (constraint, def): (String, String) = (c.get(0), c.get(1));
+                    if c.get::<_, bool>(2) {
+                        sql.push_str(&format!("\n    CONSTRAINT {constraint} {def}"));
+                    } else {
+                        // Values may break it: it is added once the rows are in.
+                        later.push(Item {
+                            needs: Vec::new(),
+                            kind: "constraint",
+                            name: format!("{constraint} on {name}"),
+                            sql: format!("ALTER DOMAIN {name} ADD CONSTRAINT {constraint} {def};"),
+                            structural: true,
+                            key: Some((PG_CONSTRAINT, c.get(3))),
+                        });
+                    }
                 }
                 sql.push(';');
                 ("domain", sql)
