@@ -156,6 +156,7 @@ impl Engine for SqliteEngine {
         let _ = std::fs::remove_file(&copy_path);
 
         Ok(DatabaseManifest {
+            roles: Vec::new(),
             name: self.name.clone(),
             engine: "sqlite".into(),
             source: self.redacted_source(),

@@ -285,6 +285,7 @@ impl Engine for PostgresEngine {
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
+            roles: cat.roles.clone(),
             name: self.name.clone(),
             engine: "postgresql".into(),
             source: source.clone(),

@@ -112,6 +112,8 @@ pub struct Catalog {
     /// What the chosen tables need that the table selection leaves out:
     /// foreign keys to tables not chosen, views and partitions of them.
     pub selection_gaps: Vec<String>,
+    /// Roles that owners and grants name, with `--with-privileges`.
+    pub roles: Vec<String>,
 }
 
 struct Pending {

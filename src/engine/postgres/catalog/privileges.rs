@@ -133,8 +133,61 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
             }
         }
     }
-    default_privileges(client, cat)
+    default_privileges(client, cat)?;
+    cat.roles = roles(client, kept)?;
+    Ok(())
 }
+
+/// Every role an owner or a grant written above names, but the system's.
+fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
+    let oids: Vec<Oid> = kept.iter().copied().collect();
+    let holders = |catalog: &str, owner: &str, acl: &str, filter: &str| {
+        format!(
+            "SELECT {owner} AS role FROM pg_catalog.{catalog} x WHERE {filter} \
+             UNION SELECT a.grantee FROM pg_catalog.{catalog} x, pg_catalog.aclexplode(x.{acl}) a WHERE {filter}"
+        )
+    };
+    let sql = format!(
+        "SELECT DISTINCT r.rolname::text FROM ({} UNION {} UNION {} UNION {} UNION {} \
+           UNION SELECT defaclrole FROM pg_catalog.pg_default_acl UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a) h \
+         JOIN pg_catalog.pg_roles r ON r.oid = h.role WHERE r.rolname NOT LIKE 'pg\\_%' ORDER BY 1",
+        holders(
+            "pg_namespace",
+            "x.nspowner",
+            "nspacl",
+            &format!("{USER_NS_X} AND {}", standalone("pg_namespace", "x.oid"))
+        ),
+        holders("pg_class", "x.relowner", "relacl", "x.oid = ANY($1)"),
+        "SELECT a.grantee FROM pg_catalog.pg_attribute x, pg_catalog.aclexplode(x.attacl) a WHERE x.attrelid = ANY($1)",
+        holders(
+            "pg_proc",
+            "x.proowner",
+            "proacl",
+            &format!(
+                "x.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace) AND {}",
+                standalone("pg_proc", "x.oid")
+            )
+        ),
+        holders(
+            "pg_type",
+            "x.typowner",
+            "typacl",
+            &format!(
+                "x.typnamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace) AND {}",
+                standalone("pg_type", "x.oid")
+            )
+        ),
+    );
+    Ok(client
+        .query(sql.as_str(), &[&oids])
+        .context("reading the roles owners and grants name")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// User schemas, with the catalog row called `x`.
+const USER_NS_X: &str = "x.nspname NOT IN ('pg_catalog', 'information_schema') AND x.nspname NOT LIKE 'pg\\_toast%' AND x.nspname NOT LIKE 'pg\\_temp%'";
 
 /// `ALTER DEFAULT PRIVILEGES`: what objects a role creates later get.
 fn default_privileges(client: &mut Client, cat: &mut Catalog) -> Result<()> {
