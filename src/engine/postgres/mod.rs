@@ -339,6 +339,9 @@ impl Engine for PostgresEngine {
         reporter: &Reporter,
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
+        if !database.roles.is_empty() && !self.options.data_only {
+            self.check_roles(database)?;
+        }
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -631,6 +634,38 @@ impl PostgresEngine {
             self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// The roles a set's owners and grants name must be on the server
+    /// before anything changes.
+    fn check_roles(&self, database: &DatabaseManifest) -> Result<()> {
+        let mut client = match self.target.connect() {
+            Ok(c) => c,
+            // --create-db connects to the server through another database.
+            Err(e) if e.is::<connect::MissingDatabase>() => self
+                .target
+                .with_dbname("postgres")
+                .connect()
+                .or_else(|_| self.target.with_dbname("template1").connect())?,
+            Err(e) => return Err(e),
+        };
+        let missing: Vec<String> = client
+            .query(
+                "SELECT r FROM pg_catalog.unnest($1::text[]) r WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY 1",
+                &[&database.roles],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{} was taken with --with-privileges and names roles {} lacks: {}; create them first (pg_dumpall --roles-only on the source gives the statements)",
+                database.name,
+                self.target.redacted,
+                missing.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// Rows alone go back: asked for, or all a set taken with --data-only
