@@ -153,6 +153,8 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
             "restore",
             "--scratch",
             "local",
+            "--pg-bin",
+            c.bin.to_str().unwrap(),
         ],
         0,
     );
