@@ -803,6 +803,8 @@ pub struct Relation {
     pub replident: char,
     pub populated: bool,
     pub bytes: i64,
+    /// The table access method, where it is not the default `heap`.
+    pub access_method: Option<String>,
 }
 
 fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation>> {
@@ -810,7 +812,8 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
         "SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence::text, c.relispartition, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, c.relrowsecurity, c.relforcerowsecurity, \
-         pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid) \
+         pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
+         (SELECT pg_catalog.quote_ident(a.amname) FROM pg_catalog.pg_am a WHERE a.oid = c.relam AND a.amname <> 'heap') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND c.reloftype = 0 AND {USER_NS} AND {} ORDER BY 3, 4",
         not_ext_member("pg_class", "c.oid")
@@ -834,6 +837,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
             replident: r.get::<_, String>(12).chars().next().unwrap_or('d'),
             populated: r.get(13),
             bytes: r.get(14),
+            access_method: r.get(15),
         })
         .collect())
 }
@@ -1248,6 +1252,9 @@ fn tables(
         if let Some(key) = &t.partkey {
             sql.push_str(&format!("\nPARTITION BY {key}"));
         }
+        if let Some(am) = t.access_method.as_ref().filter(|_| t.kind == 'r') {
+            sql.push_str(&format!("\nUSING {am}"));
+        }
         if let Some(opts) = &t.options {
             sql.push_str(&format!("\nWITH ({opts})"));
         }
@@ -1364,8 +1371,12 @@ fn views(
             (
                 "materialized view",
                 format!(
-                    "CREATE MATERIALIZED VIEW {}{with} AS\n{def}\nWITH NO DATA;",
-                    v.qualified
+                    "CREATE MATERIALIZED VIEW {}{}{with} AS\n{def}\nWITH NO DATA;",
+                    v.qualified,
+                    v.access_method
+                        .as_ref()
+                        .map(|am| format!(" USING {am}"))
+                        .unwrap_or_default()
                 ),
                 10,
             )
