@@ -17,6 +17,7 @@
 //! ```
 
 pub mod archive;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod fsutil;
 pub mod github;
+pub mod lock;
 pub mod progress;
 pub mod retention;
 pub mod store;

@@ -207,9 +207,26 @@ impl SetEntry {
     }
 }
 
+/// The verification record beside a set, when it is about this very set:
+/// written after the tar last changed, and, for a pass, naming the SHA-256
+/// the set's sidecar names. A record left from an earlier set of the same
+/// name, or copied beside another file, is ignored.
 fn read_verified(set: &Path) -> Option<VerifiedRecord> {
-    let bytes = std::fs::read(verified_path(set)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let record_path = verified_path(set);
+    let bytes = std::fs::read(&record_path).ok()?;
+    let record: VerifiedRecord = serde_json::from_slice(&bytes).ok()?;
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&record_path)? < modified(set)? {
+        return None;
+    }
+    if record.passed {
+        let file_name = set.file_name()?.to_string_lossy();
+        let sidecar = checksum::read_sidecar(&checksum::sidecar_path(set), &file_name).ok()?;
+        if !sidecar.eq_ignore_ascii_case(&record.sha256) {
+            return None;
+        }
+    }
+    Some(record)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod locks;
 pub mod scratch;
 pub mod select;
 
@@ -71,24 +72,51 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
     (objects, fingerprint)
 }
 
-fn migration(client: &mut Client, cat: &Catalog) -> Option<Migration> {
+/// The migration revision, from the first migration table that answers.
+/// Each probe runs under a savepoint: a table that only shares a name with
+/// a migration table fails its query, and that failure must not abort the
+/// backup's transaction (everything after it would then fail, or a COMMIT
+/// would quietly roll back).
+fn migration(client: &mut Client, cat: &Catalog) -> Result<Option<Migration>> {
     for (table, query) in MIGRATION_TABLES {
         let Some(t) = cat.tables.iter().find(|t| t.display.rsplit('.').next() == Some(table)) else {
             continue;
         };
         let sql = query.replacen(&format!("FROM {table}"), &format!("FROM {}", t.qualified), 1);
+        client
+            .batch_execute("SAVEPOINT lifeboat_migration")
+            .context("probing the migration table")?;
         let revisions: Vec<String> = match client.query(sql.as_str(), &[]) {
             Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect(),
-            Err(_) => continue,
+            Err(_) => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT lifeboat_migration")
+                    .context("probing the migration table")?;
+                continue;
+            }
         };
+        client
+            .batch_execute("RELEASE SAVEPOINT lifeboat_migration")
+            .context("probing the migration table")?;
         if !revisions.is_empty() {
-            return Some(Migration {
+            return Ok(Some(Migration {
                 table: table.to_string(),
                 revision: revisions.join(","),
-            });
+            }));
         }
     }
-    None
+    Ok(None)
+}
+
+/// How long a backup waits for a table lock when not told.
+const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn lock_target(t: &catalog::TableData) -> locks::LockTarget {
+    locks::LockTarget {
+        oid: t.oid,
+        qualified: t.qualified.clone(),
+        display: t.display.clone(),
+    }
 }
 
 fn write_script(staging: &Staging, database: &str, file: &str, role: &str, items: &[Item]) -> Result<Member> {
@@ -146,17 +174,30 @@ impl Engine for PostgresEngine {
         } else {
             None
         };
+        // As pg_dump does: list the chosen tables cheaply, lock them all,
+        // and only then read the schema, so no table changes between the
+        // schema read and its rows. An exclusive lock someone else holds
+        // makes this wait at most --lock-wait-timeout, then fail naming it.
+        let wait = self.options.lock_wait_timeout.unwrap_or(DEFAULT_LOCK_WAIT);
+        let mut locked = std::collections::HashSet::new();
+        if !self.options.schema_only {
+            let tables = locks::chosen_tables(&mut main, &self.options.selection)?;
+            locks::lock_tables(&mut main, &self.target, &tables, wait, source)?;
+            locked.extend(tables.iter().map(|t| t.oid));
+        }
         let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
             .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
-        if !cat.tables.is_empty() && !self.options.schema_only {
-            let names: Vec<&str> = cat.tables.iter().map(|t| t.qualified.as_str()).collect();
-            main.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).map_err(|e| {
-                let detail = connect::server_message(&e);
-                anyhow::anyhow!("cannot read every table of {source}: {detail}; grant the backup user SELECT on it, or leave it out with --exclude-table")
-            })?;
+        if !self.options.schema_only {
+            // Whatever the catalog chose beyond the cheap listing is locked too.
+            let more: Vec<locks::LockTarget> = cat
+                .tables
+                .iter()
+                .filter(|t| !locked.contains(&t.oid))
+                .map(lock_target)
+                .collect();
+            locks::lock_tables(&mut main, &self.target, &more, wait, source)?;
         }
-
         let mut members = Vec::new();
         if !self.options.data_only {
             members.push(write_script(
@@ -173,7 +214,7 @@ impl Engine for PostgresEngine {
             members.extend(data_members);
             tables = stats;
         }
-        let migration = migration(&mut main, &cat);
+        let migration = migration(&mut main, &cat)?;
         let mut post = cat.post_data.clone();
         let mut sequences = Vec::new();
         for seq in &cat.sequences {
@@ -185,8 +226,8 @@ impl Engine for PostgresEngine {
                 .with_context(|| format!("reading sequence {}", seq.qualified))?;
             let position = SequencePosition {
                 name: seq.qualified.clone(),
-                last_value: r.get(0),
-                is_called: r.get(1),
+                last_value: r.try_get(0)?,
+                is_called: r.try_get(1)?,
                 tables: seq.tables.clone(),
             };
             post.push(Item {
@@ -230,6 +271,10 @@ impl Engine for PostgresEngine {
                 &values,
             )?);
         }
+        // A statement that failed unnoticed would have aborted the
+        // transaction, and COMMIT would then quietly roll back: ask once more.
+        main.batch_execute("SELECT 1")
+            .context("the backup's transaction was aborted by an earlier error")?;
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
@@ -257,7 +302,7 @@ impl Engine for PostgresEngine {
         for t in &cat.tables {
             tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
         }
-        let migration = migration(&mut client, &cat);
+        let migration = migration(&mut client, &cat)?;
         client.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(Inspection {
@@ -286,6 +331,8 @@ impl Engine for PostgresEngine {
         reporter: &Reporter,
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
+        // One restore into a database at a time: a second one refuses.
+        let _lock = locks::lock_restore_target(&self.target)?;
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -387,16 +434,26 @@ impl PostgresEngine {
         let results: Mutex<Vec<(usize, Vec<Member>, TableStats)>> = Mutex::new(Vec::new());
         let failed = AtomicBool::new(false);
         let task = reporter.task(&format!("dumping {}", self.name), None);
-        let work = |client: &mut Client| -> Result<()> {
+        // `worker`: a connection that joined the snapshot and holds no
+        // locks yet; it takes each table's lock with NOWAIT (see
+        // locks::lock_for_worker).
+        let work = |client: &mut Client, worker: bool| -> Result<()> {
             loop {
                 if failed.load(Ordering::SeqCst) {
                     return Ok(());
                 }
+                crate::cancel::check()?;
                 let Some(i) = queue.lock().expect("queue").pop() else {
                     return Ok(());
                 };
                 let table = &cat.tables[i];
-                match copy::dump_table(client, table, staging, &self.name, i + 1, &task) {
+                let dumped = if worker {
+                    locks::lock_for_worker(client, &self.target, &lock_target(table), &self.target.redacted)
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| copy::dump_table(client, table, staging, &self.name, i + 1, &task));
+                match dumped {
                     Ok((members, stats)) => results.lock().expect("results").push((i, members, stats)),
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);
@@ -417,14 +474,14 @@ impl PostgresEngine {
                             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
                             catalog::quote_literal(snapshot)
                         ))?;
-                        work(&mut client)?;
+                        work(&mut client, true)?;
                         client.batch_execute("COMMIT")?;
                         Ok(())
                     }));
                 }
             }
             let mut errors = Vec::new();
-            if let Err(e) = work(main) {
+            if let Err(e) = work(main, false) {
                 errors.push(e);
             }
             for h in handles {
@@ -432,7 +489,7 @@ impl PostgresEngine {
                     Ok(Err(e)) => {
                         // A worker that could not join the snapshot leaves
                         // its share to the others; a failed table is fatal.
-                        if failed.load(Ordering::SeqCst) {
+                        if failed.load(Ordering::SeqCst) || crate::cancel::is_cancelled(&e).is_some() {
                             errors.push(e);
                         } else {
                             reporter.warn(&format!(

@@ -37,10 +37,10 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
-fn matches_relation(pattern: &str, rel: &Relation) -> bool {
+fn matches_qualified(pattern: &str, schema: &str, name: &str) -> bool {
     match pattern.split_once('.') {
-        Some((schema, table)) => matches(schema, &rel.schema) && matches(table, &rel.name),
-        None => matches(pattern, &rel.name),
+        Some((s, table)) => matches(s, schema) && matches(table, name),
+        None => matches(pattern, name),
     }
 }
 
@@ -53,16 +53,22 @@ impl Selection {
     }
 
     fn wants(&self, rel: &Relation) -> bool {
-        if !self.schemas.is_empty() && !self.schemas.iter().any(|s| matches(s, &rel.schema)) {
+        self.includes(&rel.schema, &rel.name)
+    }
+
+    /// Whether the patterns take the relation `schema.name` (before views
+    /// and partitions that depend on a left-out relation are left out too).
+    pub fn includes(&self, schema: &str, name: &str) -> bool {
+        if !self.schemas.is_empty() && !self.schemas.iter().any(|s| matches(s, schema)) {
             return false;
         }
-        if self.exclude_schemas.iter().any(|s| matches(s, &rel.schema)) {
+        if self.exclude_schemas.iter().any(|s| matches(s, schema)) {
             return false;
         }
-        if !self.tables.is_empty() && !self.tables.iter().any(|p| matches_relation(p, rel)) {
+        if !self.tables.is_empty() && !self.tables.iter().any(|p| matches_qualified(p, schema, name)) {
             return false;
         }
-        !self.exclude_tables.iter().any(|p| matches_relation(p, rel))
+        !self.exclude_tables.iter().any(|p| matches_qualified(p, schema, name))
     }
 
     /// Relations left out: those the patterns do not want, and views and
