@@ -45,8 +45,11 @@ impl SetName {
             if bytes[i - 1] != b'-' || i + 16 > bytes.len() {
                 continue;
             }
-            let candidate = &stem[i..i + 16];
-            let after = &stem[i + 16..];
+            // `get`, not indexing: a name with non-ASCII characters may not
+            // have a character boundary 16 bytes on.
+            let (Some(candidate), Some(after)) = (stem.get(i..i + 16), stem.get(i + 16..)) else {
+                continue;
+            };
             if !(after.is_empty() || after.starts_with('-')) {
                 continue;
             }
@@ -258,6 +261,13 @@ mod tests {
         assert_eq!(SetName::parse("notes.tar"), None);
         assert_eq!(SetName::parse(".app-20261122T030405Z.tar.partial"), None);
         assert_eq!(SetName::parse("app-20261122T030405Z.tar.sha256"), None);
+        // Names with multi-byte characters where the time would be.
+        assert_eq!(SetName::parse("a-20261122T030405é.tar"), None);
+        assert_eq!(SetName::parse("é-x.tar"), None);
+        assert_eq!(
+            SetName::parse("é-20261122T030405Z.tar").map(|n| n.set),
+            Some("é".to_string())
+        );
     }
 
     #[test]

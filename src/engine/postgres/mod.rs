@@ -162,7 +162,7 @@ impl Engine for PostgresEngine {
         main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let snapshot: Option<String> = if self.jobs() > 1 {
             match main.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]) {
-                Ok(r) => Some(r.get(0)),
+                Ok(r) => Some(r.try_get(0)?),
                 Err(e) => {
                     reporter.warn(&format!(
                         "the server refused to share its snapshot ({e}); dumping over one connection"
@@ -319,7 +319,7 @@ impl Engine for PostgresEngine {
             Err(e) if e.is::<connect::MissingDatabase>() => return Ok(false),
             Err(e) => return Err(e),
         };
-        let count: i64 = client.query_one(USER_OBJECTS, &[])?.get(0);
+        let count: i64 = client.query_one(USER_OBJECTS, &[])?.try_get(0)?;
         Ok(count > 0)
     }
 
@@ -543,7 +543,7 @@ impl PostgresEngine {
             }
             Err(e) => return Err(e),
         };
-        let non_empty = client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0;
+        let non_empty = client.query_one(USER_OBJECTS, &[])?.try_get::<_, i64>(0)? > 0;
         let plan = if self.rows_only(database) {
             Plan::AddRows
         } else if non_empty && !self.options.restore_tables.is_empty() && !self.options.schema_only {
@@ -729,7 +729,7 @@ impl PostgresEngine {
                 &[&name],
             )?;
             for t in triggers {
-                let (trigger, mode): (String, String) = (t.get(0), t.get(1));
+                let (trigger, mode): (String, String) = (t.try_get(0)?, t.try_get(1)?);
                 client
                     .batch_execute(&format!("ALTER TABLE {name} DISABLE TRIGGER {trigger}"))
                     .map_err(|e| {
