@@ -3,14 +3,16 @@
 //!
 //! flock locks belong to the open file: the kernel drops them when the
 //! process ends, however it ends, so a SIGKILLed run never leaves a lock
-//! that blocks the next one. The lock file itself stays (empty but for the
-//! holder's pid); it is harmless and reused.
+//! that blocks the next one. The holder removes the lock file before it
+//! lets go; a waiter that then locks the removed file sees that the path no
+//! longer names what it locked and tries again, so two runs never both
+//! believe they hold the lock. A file left by a killed run is reused.
 
 use anyhow::{Context, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,6 +29,13 @@ impl FileLock {
     }
 }
 
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // Removed while still locked; the lock goes with the file handle.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// What happened when a lock was asked for.
 pub enum Attempt {
     Locked(FileLock),
@@ -36,35 +45,44 @@ pub enum Attempt {
 
 /// Takes the lock at `path` without waiting.
 pub fn try_lock(path: &Path) -> Result<Attempt> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("opening lock file {}", path.display()))?;
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
-            return Ok(Attempt::Busy(text.trim().parse().ok()));
+    loop {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .with_context(|| format!("opening lock file {}", path.display()))?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Ok(Attempt::Busy(text.trim().parse().ok()));
+            }
+            return Err(err).with_context(|| format!("locking {}", path.display()));
         }
-        return Err(err).with_context(|| format!("locking {}", path.display()));
+        // The holder before us may have removed the file between our open
+        // and our lock: then we hold a lock nobody else can see; start over.
+        let ours = file.metadata().map(|m| (m.dev(), m.ino())).ok();
+        let named = std::fs::metadata(path).map(|m| (m.dev(), m.ino())).ok();
+        if ours.is_none() || ours != named {
+            continue;
+        }
+        // The pid is only for messages; failing to write it is not an error.
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        let _ = file.flush();
+        return Ok(Attempt::Locked(FileLock {
+            path: path.to_path_buf(),
+            _file: file,
+        }));
     }
-    // The pid is only for messages; failing to write it is not an error.
-    let _ = file.set_len(0);
-    let _ = file.rewind();
-    let _ = write!(file, "{}", std::process::id());
-    let _ = file.flush();
-    Ok(Attempt::Locked(FileLock {
-        path: path.to_path_buf(),
-        _file: file,
-    }))
 }
 
 /// Takes the lock at `path`, waiting up to `wait` for another holder to let
@@ -169,6 +187,7 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().starts_with("busy"), "{err}");
         drop(first);
+        assert!(!path.exists(), "the holder removes the lock file");
         assert!(matches!(try_lock(&path).unwrap(), Attempt::Locked(_)));
     }
 }

@@ -53,8 +53,7 @@ fn concurrent_backups_of_one_name_never_share_files() {
             }
         }
     }
-    // Nothing half-done is left: only sets, their sidecars and records,
-    // and the lock file.
+    // Nothing half-done is left: only sets, their sidecars and records.
     for entry in std::fs::read_dir(dir.path().join("bk")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(
