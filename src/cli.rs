@@ -172,6 +172,11 @@ pub struct BackupArgs {
     #[arg(long)]
     pub with_privileges: bool,
 
+    /// PostgreSQL: how long to wait for another session's lock on a table
+    /// before failing, naming the table and the session (30s, 2m) [default: 1m].
+    #[arg(long, env = "LIFEBOAT_LOCK_WAIT_TIMEOUT")]
+    pub lock_wait_timeout: Option<String>,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 
@@ -288,6 +293,12 @@ pub struct RestoreArgs {
     /// target (dropping the old one) once it is complete and checked.
     #[arg(long)]
     pub create_db: bool,
+
+    /// PostgreSQL, with --create-db: end other sessions connected to the
+    /// target so it can be swapped (without it they are named and the
+    /// restore stops before changing anything).
+    #[arg(long)]
+    pub terminate_connections: bool,
 
     /// PostgreSQL: restore only these tables (repeatable). Into a database
     /// that has them, their rows are replaced (their own triggers do not

@@ -290,6 +290,19 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             compression = a.compression.clone().or(compression);
             level = a.level.or(level);
             apply_engine_flags(&mut config.engine, &a.engine);
+            if let Some(wait) = &a.lock_wait_timeout {
+                config.engine.lock_wait_timeout = Some(
+                    parse_span(wait)
+                        .ok()
+                        .and_then(|d| d.to_std().ok())
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            usage(anyhow::anyhow!(
+                                "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
+                            ))
+                        })?,
+                );
+            }
             let sel = &mut config.engine.selection;
             sel.tables.extend(a.table.iter().cloned());
             sel.exclude_tables.extend(a.exclude_table.iter().cloned());
@@ -314,6 +327,7 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             apply_engine_flags(&mut config.engine, &a.engine);
             config.engine.clean = a.clean;
             config.engine.create_db = a.create_db;
+            config.engine.terminate_connections = a.terminate_connections;
             config.engine.restore_tables = a.table.clone();
         }
         Command::List(a) | Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),

@@ -707,14 +707,26 @@ pub fn check_policies(path: &Path, manifest: Option<&Manifest>, policies: &Polic
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let this = SetName::parse(&name);
+    let wants_siblings = policies.max_size_change.is_some() || policies.max_age.is_some();
     let siblings: Vec<crate::store::SetEntry> = match &this {
-        Some(this) => crate::store::LocalStore::new(dir)
-            .list()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.name.set == this.set)
-            .collect(),
-        None => Vec::new(),
+        Some(this) if wants_siblings => match crate::store::LocalStore::new(dir).list() {
+            Ok(all) => all.into_iter().filter(|e| e.name.set == this.set).collect(),
+            Err(e) => {
+                // Without the listing neither check can pass: saying
+                // nothing would let a stale or shrunken backup through.
+                findings.error(
+                    "listing",
+                    &name,
+                    format!(
+                        "cannot list the other sets in {} to check --max-age / --max-size-change: {e:#}",
+                        dir.display()
+                    ),
+                    "make the backup directory readable, then verify again",
+                );
+                Vec::new()
+            }
+        },
+        _ => Vec::new(),
     };
     if let (Some(limit), Some(this)) = (policies.max_size_change, &this)
         && let Some(previous) = siblings.iter().rev().find(|e| e.name.time < this.time)

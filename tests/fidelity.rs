@@ -249,7 +249,14 @@ fn row_level_security_never_hides_rows_from_a_backup() {
     c.psql("rls_src", "ALTER TABLE public.secrets FORCE ROW LEVEL SECURITY");
     let out = run(
         dir.path(),
-        &["backup", &c.url_as("rls_owner", "owner-pw", "rls_src"), "--out", "bk2"],
+        &[
+            "backup",
+            &c.url_as("rls_owner", "owner-pw", "rls_src"),
+            "--out",
+            "bk2",
+            "-t",
+            "secrets",
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("public.secrets"), "{}", text(&out));

@@ -125,7 +125,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
                     if b.is_some() {
                         "defined differently".to_string()
                     } else {
-                        format!("defined ({})", &l.sha256[..12])
+                        format!("defined ({})", l.sha256.get(..12).unwrap_or(&l.sha256))
                     }
                 }),
             )),

@@ -100,6 +100,7 @@ fn prune_store(
                 id: e.file_name.clone(),
                 time: e.name.time,
                 good: passed(e, restore_proven),
+                failed: e.verified.as_ref().is_some_and(|v| !v.passed),
             })
             .collect();
         let decisions = retention::plan(policy, &candidates);

@@ -203,6 +203,18 @@ impl Engine for SqliteEngine {
             .file_name()
             .context("the restore target has no file name")?
             .to_string_lossy();
+        // One restore into a file at a time: a second one refuses.
+        let lock_path = crate::lock::target_lock_path(target);
+        let _lock = match crate::lock::try_lock(&lock_path)? {
+            crate::lock::Attempt::Locked(lock) => lock,
+            crate::lock::Attempt::Busy(pid) => crate::usage_bail!(
+                "another lifeboat restore into {} is running{} (it holds {}): this one did not start and changed \
+                 nothing; wait for the other to finish and run again",
+                target.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                lock_path.display()
+            ),
+        };
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));

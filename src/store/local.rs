@@ -45,8 +45,11 @@ impl SetName {
             if bytes[i - 1] != b'-' || i + 16 > bytes.len() {
                 continue;
             }
-            let candidate = &stem[i..i + 16];
-            let after = &stem[i + 16..];
+            // `get`, not indexing: a name with non-ASCII characters may not
+            // have a character boundary 16 bytes on.
+            let (Some(candidate), Some(after)) = (stem.get(i..i + 16), stem.get(i + 16..)) else {
+                continue;
+            };
             if !(after.is_empty() || after.starts_with('-')) {
                 continue;
             }
@@ -207,9 +210,26 @@ impl SetEntry {
     }
 }
 
+/// The verification record beside a set, when it is about this very set:
+/// written after the tar last changed, and, for a pass, naming the SHA-256
+/// the set's sidecar names. A record left from an earlier set of the same
+/// name, or copied beside another file, is ignored.
 fn read_verified(set: &Path) -> Option<VerifiedRecord> {
-    let bytes = std::fs::read(verified_path(set)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let record_path = verified_path(set);
+    let bytes = std::fs::read(&record_path).ok()?;
+    let record: VerifiedRecord = serde_json::from_slice(&bytes).ok()?;
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&record_path)? < modified(set)? {
+        return None;
+    }
+    if record.passed {
+        let file_name = set.file_name()?.to_string_lossy();
+        let sidecar = checksum::read_sidecar(&checksum::sidecar_path(set), &file_name).ok()?;
+        if !sidecar.eq_ignore_ascii_case(&record.sha256) {
+            return None;
+        }
+    }
+    Some(record)
 }
 
 #[cfg(test)]
@@ -241,6 +261,13 @@ mod tests {
         assert_eq!(SetName::parse("notes.tar"), None);
         assert_eq!(SetName::parse(".app-20261122T030405Z.tar.partial"), None);
         assert_eq!(SetName::parse("app-20261122T030405Z.tar.sha256"), None);
+        // Names with multi-byte characters where the time would be.
+        assert_eq!(SetName::parse("a-20261122T030405é.tar"), None);
+        assert_eq!(SetName::parse("é-x.tar"), None);
+        assert_eq!(
+            SetName::parse("é-20261122T030405Z.tar").map(|n| n.set),
+            Some("é".to_string())
+        );
     }
 
     #[test]

@@ -266,6 +266,17 @@ impl Cluster {
         c
     }
 
+    /// psql running `sql` in the background (a session that holds locks or
+    /// stays connected until it ends or is killed).
+    pub fn psql_background(&self, db: &str, sql: &str) -> std::process::Child {
+        self.client_cmd("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", db, "-c", sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs SQL with psql and returns its unaligned output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let out = self

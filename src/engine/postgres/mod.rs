@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod locks;
 pub mod printed;
 pub mod scratch;
 pub mod select;
@@ -73,24 +74,51 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
     (objects, fingerprint)
 }
 
-fn migration(client: &mut Client, cat: &Catalog) -> Option<Migration> {
+/// The migration revision, from the first migration table that answers.
+/// Each probe runs under a savepoint: a table that only shares a name with
+/// a migration table fails its query, and that failure must not abort the
+/// backup's transaction (everything after it would then fail, or a COMMIT
+/// would quietly roll back).
+fn migration(client: &mut Client, cat: &Catalog) -> Result<Option<Migration>> {
     for (table, query) in MIGRATION_TABLES {
         let Some(t) = cat.tables.iter().find(|t| t.display.rsplit('.').next() == Some(table)) else {
             continue;
         };
         let sql = query.replacen(&format!("FROM {table}"), &format!("FROM {}", t.qualified), 1);
+        client
+            .batch_execute("SAVEPOINT lifeboat_migration")
+            .context("probing the migration table")?;
         let revisions: Vec<String> = match client.query(sql.as_str(), &[]) {
             Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect(),
-            Err(_) => continue,
+            Err(_) => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT lifeboat_migration")
+                    .context("probing the migration table")?;
+                continue;
+            }
         };
+        client
+            .batch_execute("RELEASE SAVEPOINT lifeboat_migration")
+            .context("probing the migration table")?;
         if !revisions.is_empty() {
-            return Some(Migration {
+            return Ok(Some(Migration {
                 table: table.to_string(),
                 revision: revisions.join(","),
-            });
+            }));
         }
     }
-    None
+    Ok(None)
+}
+
+/// How long a backup waits for a table lock when not told.
+const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn lock_target(t: &catalog::TableData) -> locks::LockTarget {
+    locks::LockTarget {
+        oid: t.oid,
+        qualified: t.qualified.clone(),
+        display: t.display.clone(),
+    }
 }
 
 fn write_script(staging: &Staging, database: &str, file: &str, role: &str, items: &[Item]) -> Result<Member> {
@@ -174,7 +202,7 @@ impl Engine for PostgresEngine {
         main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let snapshot: Option<String> = if self.jobs() > 1 {
             match main.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]) {
-                Ok(r) => Some(r.get(0)),
+                Ok(r) => Some(r.try_get(0)?),
                 Err(e) => {
                     reporter.warn(&format!(
                         "the server refused to share its snapshot ({e}); dumping over one connection"
@@ -186,6 +214,17 @@ impl Engine for PostgresEngine {
         } else {
             None
         };
+        // As pg_dump does: list the chosen tables cheaply, lock them all,
+        // and only then read the schema, so no table changes between the
+        // schema read and its rows. An exclusive lock someone else holds
+        // makes this wait at most --lock-wait-timeout, then fail naming it.
+        let wait = self.options.lock_wait_timeout.unwrap_or(DEFAULT_LOCK_WAIT);
+        let mut locked = std::collections::HashSet::new();
+        if !self.options.schema_only {
+            let tables = locks::chosen_tables(&mut main, &self.options.selection)?;
+            locks::lock_tables(&mut main, &self.target, &tables, wait, source)?;
+            locked.extend(tables.iter().map(|t| t.oid));
+        }
         let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
             .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
@@ -199,15 +238,15 @@ impl Engine for PostgresEngine {
         }
         if !self.options.schema_only {
             refuse_filtered_rows(&mut main, &cat, source)?;
+            // Whatever the catalog chose beyond the cheap listing is locked too.
+            let more: Vec<locks::LockTarget> = cat
+                .tables
+                .iter()
+                .filter(|t| !locked.contains(&t.oid))
+                .map(lock_target)
+                .collect();
+            locks::lock_tables(&mut main, &self.target, &more, wait, source)?;
         }
-        if !cat.tables.is_empty() && !self.options.schema_only {
-            let names: Vec<&str> = cat.tables.iter().map(|t| t.qualified.as_str()).collect();
-            main.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).map_err(|e| {
-                let detail = connect::server_message(&e);
-                anyhow::anyhow!("cannot read every table of {source}: {detail}; grant the backup user SELECT on it, or leave it out with --exclude-table")
-            })?;
-        }
-
         let mut members = Vec::new();
         if !self.options.data_only {
             members.push(write_script(
@@ -224,7 +263,7 @@ impl Engine for PostgresEngine {
             members.extend(data_members);
             tables = stats;
         }
-        let migration = migration(&mut main, &cat);
+        let migration = migration(&mut main, &cat)?;
         let mut post = cat.post_data.clone();
         let mut sequences = Vec::new();
         for seq in &cat.sequences {
@@ -236,8 +275,8 @@ impl Engine for PostgresEngine {
                 .with_context(|| format!("reading sequence {}", seq.qualified))?;
             let position = SequencePosition {
                 name: seq.qualified.clone(),
-                last_value: r.get(0),
-                is_called: r.get(1),
+                last_value: r.try_get(0)?,
+                is_called: r.try_get(1)?,
                 tables: seq.tables.clone(),
             };
             post.push(Item {
@@ -282,6 +321,10 @@ impl Engine for PostgresEngine {
                 &values,
             )?);
         }
+        // A statement that failed unnoticed would have aborted the
+        // transaction, and COMMIT would then quietly roll back: ask once more.
+        main.batch_execute("SELECT 1")
+            .context("the backup's transaction was aborted by an earlier error")?;
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
@@ -311,7 +354,7 @@ impl Engine for PostgresEngine {
         for t in &cat.tables {
             tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
         }
-        let migration = migration(&mut client, &cat);
+        let migration = migration(&mut client, &cat)?;
         client.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(Inspection {
@@ -342,6 +385,8 @@ impl Engine for PostgresEngine {
         if !database.roles.is_empty() && !self.options.data_only {
             self.check_roles(database)?;
         }
+        // One restore into a database at a time: a second one refuses.
+        let _lock = locks::lock_restore_target(&self.target)?;
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -453,16 +498,26 @@ impl PostgresEngine {
         let results: Mutex<Vec<(usize, Vec<Member>, TableStats)>> = Mutex::new(Vec::new());
         let failed = AtomicBool::new(false);
         let task = reporter.task(&format!("dumping {}", self.name), None);
-        let work = |client: &mut Client| -> Result<()> {
+        // `worker`: a connection that joined the snapshot and holds no
+        // locks yet; it takes each table's lock with NOWAIT (see
+        // locks::lock_for_worker).
+        let work = |client: &mut Client, worker: bool| -> Result<()> {
             loop {
                 if failed.load(Ordering::SeqCst) {
                     return Ok(());
                 }
+                crate::cancel::check()?;
                 let Some(i) = queue.lock().expect("queue").pop() else {
                     return Ok(());
                 };
                 let table = &cat.tables[i];
-                match copy::dump_table(client, table, staging, &self.name, i + 1, &task) {
+                let dumped = if worker {
+                    locks::lock_for_worker(client, &self.target, &lock_target(table), &self.target.redacted)
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| copy::dump_table(client, table, staging, &self.name, i + 1, &task));
+                match dumped {
                     Ok((members, stats)) => results.lock().expect("results").push((i, members, stats)),
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);
@@ -483,14 +538,14 @@ impl PostgresEngine {
                             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
                             catalog::quote_literal(snapshot)
                         ))?;
-                        work(&mut client)?;
+                        work(&mut client, true)?;
                         client.batch_execute("COMMIT")?;
                         Ok(())
                     }));
                 }
             }
             let mut errors = Vec::new();
-            if let Err(e) = work(main) {
+            if let Err(e) = work(main, false) {
                 errors.push(e);
             }
             for h in handles {
@@ -498,7 +553,7 @@ impl PostgresEngine {
                     Ok(Err(e)) => {
                         // A worker that could not join the snapshot leaves
                         // its share to the others; a failed table is fatal.
-                        if failed.load(Ordering::SeqCst) {
+                        if failed.load(Ordering::SeqCst) || crate::cancel::is_cancelled(&e).is_some() {
                             errors.push(e);
                         } else {
                             reporter.warn(&format!(
@@ -770,7 +825,7 @@ impl PostgresEngine {
                 &[&name],
             )?;
             for t in triggers {
-                let (trigger, mode): (String, String) = (t.get(0), t.get(1));
+                let (trigger, mode): (String, String) = (t.try_get(0)?, t.try_get(1)?);
                 client
                     .batch_execute(&format!("ALTER TABLE {name} DISABLE TRIGGER {trigger}"))
                     .map_err(|e| {
