@@ -16,7 +16,18 @@ const GRANTEE: &str =
 /// one statement a line, for an object named `target` (`TABLE public.t`)
 /// with `acldefault` kind `kind` and owner `owner`.
 fn acl_statements(acl: &str, kind: char, owner: &str, target: &str, columns: &str) -> String {
-    let defaults = format!("pg_catalog.aclexplode(pg_catalog.acldefault('{kind}', {owner}))");
+    acl_statements_from(
+        acl,
+        &format!("pg_catalog.acldefault('{kind}', {owner})"),
+        target,
+        columns,
+    )
+}
+
+/// As `acl_statements`, against the privileges `baseline` the object has
+/// when it is made.
+fn acl_statements_from(acl: &str, baseline: &str, target: &str, columns: &str) -> String {
+    let defaults = format!("pg_catalog.aclexplode({baseline})");
     format!(
         "(SELECT pg_catalog.string_agg(s.statement, E'\\n' ORDER BY s.revoke DESC, s.statement) FROM ( \
            SELECT true AS revoke, pg_catalog.format('REVOKE %s{columns} ON %s FROM %s;', a.privilege_type, {target}, {GRANTEE}) AS statement \
@@ -45,10 +56,12 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
                 "SELECT pg_catalog.quote_ident(n.nspname), \
                  CASE WHEN n.nspname <> 'public' THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
                  FROM pg_catalog.pg_namespace n WHERE {USER_NS} AND {}",
-                acl_statements(
+                // A schema initdb made (public) starts from its initial
+                // privileges, as pg_dump compares it.
+                acl_statements_from(
                     "n.nspacl",
-                    'n',
-                    "n.nspowner",
+                    "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
+                     AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))",
                     "pg_catalog.format('SCHEMA %I', n.nspname)",
                     ""
                 ),
