@@ -232,3 +232,155 @@ fn a_second_restore_into_one_database_refuses() {
     let _ = holder.kill();
     let _ = holder.wait();
 }
+
+/// What the target holds: "old", "restored", or a description of anything
+/// else (a half-done database, or none at all).
+fn holds(c: &Cluster, db: &str) -> String {
+    let exists = c.psql(
+        "postgres",
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{db}'"),
+    );
+    if exists != "1" {
+        return "no database".into();
+    }
+    let marker = c.psql(
+        db,
+        "SELECT coalesce((SELECT string_agg(relname, ',') FROM pg_class WHERE relname IN ('old_marker', 'big')), '')",
+    );
+    match marker.as_str() {
+        "old_marker" => "old".into(),
+        "big"
+            if c.psql(db, "SELECT count(*) FROM big") == "40000"
+                && c.psql(db, "SELECT count(*) FROM small_b") == "50" =>
+        {
+            "restored".into()
+        }
+        other => format!("something else: {other}"),
+    }
+}
+
+fn leftovers(c: &Cluster) -> String {
+    c.psql(
+        "postgres",
+        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE '%lifeboat%'",
+    )
+}
+
+#[test]
+fn the_create_db_swap_never_loses_the_target() {
+    let c = cluster();
+    let dir = tmp();
+    copy_of_template(c, "swap_src");
+    let set = expect(dir.path(), &["backup", &c.url("swap_src"), "--out", "bk", "--quiet"], 0);
+    let set = set.trim();
+    let reset = || {
+        c.createdb("swap_dst");
+        c.psql(
+            "swap_dst",
+            "CREATE TABLE old_marker (x int); INSERT INTO old_marker VALUES (1)",
+        );
+    };
+    let to = c.url("swap_dst");
+
+    // A session on the target: named, and nothing changes.
+    reset();
+    let session = c.psql_background("swap_dst", "SELECT pg_sleep(30)");
+    let started = Instant::now();
+    while c.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'swap_dst'",
+    ) == "0"
+    {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            set,
+            "--to",
+            &to,
+            "--create-db",
+            "--force",
+            "--no-safety-backup",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("connected to swap_dst") && text(&out).contains("pid "),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("--terminate-connections"), "{}", text(&out));
+    assert_eq!(holds(c, "swap_dst"), "old");
+    assert_eq!(leftovers(c), "");
+
+    // The same with --terminate-connections: the session ends, the swap happens.
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            set,
+            "--to",
+            &to,
+            "--create-db",
+            "--force",
+            "--no-safety-backup",
+            "--terminate-connections",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let session_out = wait_bounded(session, Duration::from_secs(10), "the terminated session");
+    assert!(!session_out.status.success(), "the session on the target was not ended");
+    assert_eq!(holds(c, "swap_dst"), "restored");
+    assert_eq!(leftovers(c), "");
+
+    // A session on the new database while it is being filled: the rename
+    // into place fails, and the old database is put back.
+    reset();
+    let restore = lifeboat(dir.path())
+        .args(["restore", set, "--to", &to, "--create-db", "--force"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut intruder = None;
+    while started.elapsed() < Duration::from_secs(30) {
+        let temp = c.psql(
+            "postgres",
+            "SELECT coalesce(string_agg(datname, ','), '') FROM pg_database WHERE datname LIKE 'swap_dst_lifeboat_restore_%'",
+        );
+        if !temp.is_empty() {
+            intruder = Some(c.psql_background(&temp, "SELECT pg_sleep(30)"));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = wait_bounded(
+        restore,
+        Duration::from_secs(60),
+        "restore --create-db with a session on the new database",
+    );
+    let state = holds(c, "swap_dst");
+    match out.status.code() {
+        // The intruder got in before the swap: the old database is back.
+        Some(1) => {
+            assert_eq!(state, "old", "{}", text(&out));
+            assert!(text(&out).contains("put back as it was"), "{}", text(&out));
+        }
+        // The restore finished first (or the intruder was too late).
+        Some(0) => assert_eq!(state, "restored"),
+        other => panic!("exit {other:?}: {}", text(&out)),
+    }
+    if let Some(mut i) = intruder {
+        let _ = i.kill();
+        let _ = i.wait();
+    }
+    let started = Instant::now();
+    while !leftovers(c).is_empty() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(leftovers(c), "", "databases left behind");
+}
