@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod leftovers;
 pub mod locks;
 pub mod scratch;
 pub mod select;
@@ -333,7 +334,8 @@ impl Engine for PostgresEngine {
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
         // One restore into a database at a time: a second one refuses.
-        let _lock = locks::lock_restore_target(&self.target)?;
+        let mut lock = locks::lock_restore_target(&self.target)?;
+        lock.clean_leftovers(&self.target.dbname, reporter);
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -968,6 +970,7 @@ impl PostgresEngine {
 }
 
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
+    crate::cancel::check()?;
     client.batch_execute(statement).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}",
