@@ -88,6 +88,11 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
     // One backup of a set name into a directory at a time: a second waits
     // for the first, then takes the next free name.
     let _lock = crate::lock::lock_set(options.out_dir, &set, reporter)?;
+    // Holding the lock, whatever earlier runs of this set left is theirs
+    // alone and they are gone: remove it.
+    for path in crate::store::LocalStore::new(options.out_dir).remove_leftovers_of(&set) {
+        reporter.info(&format!("removed {}, left by an interrupted backup", path.display()));
+    }
     let (started_at, file_name, writer) = free_name(options, &set)?;
     let mut databases = Vec::new();
     for engine in engines {

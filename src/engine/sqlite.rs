@@ -321,6 +321,7 @@ fn copy_snapshot(source: &Connection, copy_path: &Path, source_path: &Path, repo
         let task = reporter.task(&format!("copying {}", source_path.display()), None);
         let mut last_remaining = None;
         loop {
+            crate::cancel::check()?;
             match copier
                 .step(PAGES_PER_STEP)
                 .with_context(|| format!("copying {}", source_path.display()))?

@@ -62,6 +62,7 @@ pub fn read_rows(
         if n == 0 {
             break;
         }
+        crate::cancel::check()?;
         let row = line.strip_suffix(b"\n").unwrap_or(&line);
         digest.add_row(row);
         raw_bytes += n as u64;
@@ -172,6 +173,7 @@ fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Resu
     let mut carry: Vec<u8> = vec![b'\n'];
     let mut virtual_newline = true;
     loop {
+        crate::cancel::check()?;
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");

@@ -4,10 +4,12 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod leftovers;
 pub mod locks;
 pub mod printed;
 pub mod scratch;
 pub mod select;
+pub mod swap;
 
 use super::{BeforeChange, Engine, EngineOptions, Inspection, MIGRATION_TABLES, RestoreSummary};
 use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, SequencePosition, TableStats};
@@ -386,7 +388,8 @@ impl Engine for PostgresEngine {
             self.check_roles(database)?;
         }
         // One restore into a database at a time: a second one refuses.
-        let _lock = locks::lock_restore_target(&self.target)?;
+        let mut lock = locks::lock_restore_target(&self.target)?;
+        lock.clean_leftovers(&self.target.dbname, reporter);
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -931,33 +934,21 @@ impl PostgresEngine {
         let checks = match result {
             Ok(c) => c,
             Err(e) => {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+                swap::drop_database(&mut admin, &temp);
                 return Err(e);
             }
         };
         if let Err(e) = before_change() {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+            swap::drop_database(&mut admin, &temp);
             return Err(e);
         }
-        let exists: bool = admin
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
-                &[&self.target.dbname],
-            )?
-            .get(0);
-        if exists {
-            admin
-                .batch_execute(&format!("DROP DATABASE {}", quoted(&self.target.dbname)))
-                .map_err(|e| anyhow::anyhow!("dropping {} to replace it: {}; close other sessions on it and run again (the restored copy was removed)", self.target.dbname, connect::server_message(&e)))
-                .inspect_err(|_| {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
-                })?;
-        }
-        admin.batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            quoted(&temp),
-            quoted(&self.target.dbname)
-        ))?;
+        swap::swap_in(
+            &mut admin,
+            &self.target,
+            &temp,
+            self.options.terminate_connections,
+            reporter,
+        )?;
         Ok(checks)
     }
 
@@ -1075,6 +1066,7 @@ impl PostgresEngine {
 }
 
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
+    crate::cancel::check()?;
     client.batch_execute(statement).map_err(|e| {
         anyhow::anyhow!(
             "{}: {}",

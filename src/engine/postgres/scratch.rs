@@ -134,6 +134,7 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     );
     let admin = server.clone();
     let mut client = admin.connect()?;
+    super::leftovers::drop_verify_leftovers(&mut client, &server.dbname, reporter);
     client
         .batch_execute(&format!(
             "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
