@@ -54,7 +54,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Back up databases into one set: `<name>-<UTC time>[-<label>].tar`.
     Backup(BackupArgs),
-    /// Restore a set into its databases, or into --to.
+    /// Restore a set into --to, or the databases lifeboat.toml names.
     Restore(RestoreArgs),
     /// Check a set: sidecar, member hashes, streams, manifest.
     Verify(VerifyArgs),
@@ -195,9 +195,9 @@ pub struct BackupArgs {
 /// How sets are verified, shared by `verify` and `backup --verify`.
 #[derive(Debug, Args, Default)]
 pub struct CheckArgs {
-    /// Where the restore level restores to: auto, local (a throw-away
+    /// Where the restore level restores to: auto or local (a throw-away
     /// cluster from server binaries on this machine), server (a temporary
-    /// database on the source server) or a postgres:// URL.
+    /// database on the server --source names) or a postgres:// URL.
     #[arg(long, env = "LIFEBOAT_SCRATCH")]
     pub scratch: Option<String>,
 
@@ -264,7 +264,9 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub artifact_filter: ArtifactArgs,
 
-    /// Restore into this database instead of the one the set came from.
+    /// The database to restore into. Needed unless lifeboat.toml or
+    /// LIFEBOAT_DATABASES lists one of the set's name: a set never chooses
+    /// its own target.
     #[arg(long, env = "LIFEBOAT_RESTORE_TO")]
     pub to: Option<String>,
 
@@ -328,8 +330,8 @@ pub struct VerifyArgs {
     #[arg(long, env = "LIFEBOAT_VERIFY_LEVEL")]
     pub level: Option<String>,
 
-    /// The source server's URL, for --scratch server (the manifest holds
-    /// it without its password).
+    /// The server to verify on with --scratch server; never taken from the
+    /// set, which could name any host.
     #[arg(long, env = "LIFEBOAT_VERIFY_SOURCE")]
     pub source: Option<String>,
 

@@ -323,6 +323,17 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             }
         }
         Command::Restore(a) => {
+            // The action hands its `databases` input to every command: a
+            // restore finds its target there by name.
+            if let Ok(list) = std::env::var("LIFEBOAT_DATABASES")
+                && !list.trim().is_empty()
+            {
+                config.databases = list
+                    .lines()
+                    .filter(|d| !d.trim().is_empty())
+                    .map(DatabaseSpec::parse)
+                    .collect();
+            }
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
             apply_engine_flags(&mut config.engine, &a.engine);
             config.engine.clean = a.clean;

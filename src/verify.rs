@@ -496,14 +496,15 @@ fn restore_one(
             )?
         }
         "postgresql" => {
+            // The server to verify on comes from the user (--source, the
+            // databases being backed up), never from the manifest: a set
+            // that named a host would receive the user's password there.
             let source = options
                 .sources
                 .get(&db.name)
                 .or_else(|| options.sources.get("*"))
-                .cloned()
-                .unwrap_or_else(|| db.source.clone());
-            let source =
-                crate::engine::postgres::connect::parse(&source, &crate::engine::postgres::connect::process_env).ok();
+                .map(|url| crate::engine::postgres::connect::parse(url, &crate::engine::postgres::connect::process_env))
+                .transpose()?;
             let major = db.server_version.as_deref().and_then(scratch::major_of);
             let scratch = scratch::create(
                 &options.scratch,
