@@ -296,8 +296,12 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             sel.schemas.extend(a.schema.iter().cloned());
             sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
             config.engine.with_privileges = a.with_privileges;
-            if let Some(level) = &a.verify {
-                config.verify.level = Level::parse(level)?;
+            // --verify, then lifeboat.toml, then --verify-default: the
+            // action's default must not override the file.
+            match &a.verify {
+                Some(level) => config.verify.level = Level::parse(level)?,
+                None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
+                None => {}
             }
             apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
             config.verify.restore.jobs = config.engine.jobs;
@@ -310,6 +314,7 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             }
         }
         Command::Restore(a) => {
+            override_with(&mut config.out_dir, a.out.clone());
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
             apply_engine_flags(&mut config.engine, &a.engine);
             config.engine.clean = a.clean;
