@@ -448,6 +448,29 @@ keep_within = "30d"
         );
     }
 
+    /// The action passes --verify-default; lifeboat.toml's level must win
+    /// over it, and --verify over both.
+    #[test]
+    fn verify_level_flag_then_file_then_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_level = dir.path().join("with.toml");
+        std::fs::write(&with_level, "[verify]\nlevel = \"quick\"\n").unwrap();
+        let without = dir.path().join("without.toml");
+        std::fs::write(&without, "out = \"x\"\n").unwrap();
+        let level = |config: &Path, extra: &[&str]| {
+            let mut args = vec!["lifeboat", "--config", config.to_str().unwrap(), "backup", "app.db"];
+            args.extend_from_slice(extra);
+            resolve(&Cli::parse_from(args)).unwrap().verify.level
+        };
+        assert_eq!(level(&with_level, &["--verify-default", "restore"]), Some(Level::Quick));
+        assert_eq!(level(&without, &["--verify-default", "restore"]), Some(Level::Restore));
+        assert_eq!(level(&without, &[]), None);
+        assert_eq!(
+            level(&with_level, &["--verify", "none", "--verify-default", "restore"]),
+            None
+        );
+    }
+
     #[test]
     fn sizes_and_fractions() {
         assert_eq!(parse_size("10MB").unwrap(), 10_000_000);

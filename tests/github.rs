@@ -443,3 +443,30 @@ fn an_outsiders_issue_with_the_marker_is_left_alone() {
         );
     }
 }
+
+/// The action's upload step runs for `upload: True` (GitHub compares
+/// strings without case), so the public-repository refusal must read it so.
+#[test]
+fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "agent.db", 0.002);
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"repository": {"full_name": "o/r", "private": false, "visibility": "public"}}"#,
+    )
+    .unwrap();
+    let api = FakeGitHub::start();
+    for spelling in ["true", "True", "TRUE"] {
+        let out = step(dir, &api)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("LIFEBOAT_UPLOAD_ARTIFACT", spelling)
+            .args(["backup", "agent.db", "--out", "bk"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "upload {spelling}: {}", text(&out));
+        assert!(text(&out).contains("this repository is public"), "{}", text(&out));
+    }
+    assert!(!dir.join("bk").exists(), "a set was written before the refusal");
+}
