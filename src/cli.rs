@@ -181,8 +181,14 @@ pub struct BackupArgs {
     pub engine: EngineArgs,
 
     /// Verify the set right after writing it: none, quick or restore.
+    /// Without it, `[verify] level` in lifeboat.toml, else --verify-default.
     #[arg(long, env = "LIFEBOAT_VERIFY")]
     pub verify: Option<String>,
+
+    /// The level when neither --verify nor lifeboat.toml chooses one (the
+    /// action passes restore for scheduled runs, quick for others).
+    #[arg(long, env = "LIFEBOAT_VERIFY_DEFAULT", value_name = "LEVEL", default_value = "none")]
+    pub verify_default: String,
 
     #[command(flatten)]
     pub checks: CheckArgs,
@@ -264,14 +270,19 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub artifact_filter: ArtifactArgs,
 
+    /// Where --artifact downloads to, and where --latest looks when no
+    /// directory is given [default: backups].
+    #[arg(long, short, env = "LIFEBOAT_OUT")]
+    pub out: Option<PathBuf>,
+
     /// The database to restore into. Needed unless lifeboat.toml or
     /// LIFEBOAT_DATABASES lists one of the set's name: a set never chooses
     /// its own target.
     #[arg(long, env = "LIFEBOAT_RESTORE_TO")]
     pub to: Option<String>,
 
-    /// Which database of a set that holds several.
-    #[arg(long)]
+    /// Which database of a set that holds several (its name in the set).
+    #[arg(long, env = "LIFEBOAT_DATABASE", value_name = "NAME")]
     pub database: Option<String>,
 
     /// Replace an existing target without asking.
