@@ -13,6 +13,7 @@ use postgres::types::Oid;
 use std::collections::{HashMap, HashSet};
 
 const PG_CLASS: Oid = 1259;
+const PG_TYPE: Oid = 1247;
 const PG_OPERATOR: Oid = 2617;
 const PG_OPCLASS: Oid = 2616;
 const PG_OPFAMILY: Oid = 2753;
@@ -107,6 +108,7 @@ pub(super) fn pre_data(
     selection: &Selection,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
+    shell_types(client, out).context("reading shell types")?;
     access_methods(client, out).context("reading access methods")?;
     operators(client, out).context("reading operators")?;
     operator_families(client, out).context("reading operator families")?;
@@ -117,6 +119,23 @@ pub(super) fn pre_data(
     foreign_data(client, out).context("reading foreign data wrappers and servers")?;
     let foreign = foreign_tables(client, version, selection, out).context("reading foreign tables")?;
     Ok(foreign)
+}
+
+/// Types declared and never defined (`CREATE TYPE name;`), which pg_dump
+/// writes as they are.
+fn shell_types(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+    let sql = format!(
+        "SELECT t.oid, pg_catalog.format('%I.%I', n.nspname, t.typname) FROM pg_catalog.pg_type t \
+         JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'p' AND NOT t.typisdefined AND {USER_NS} AND {} ORDER BY 2",
+        not_ext_member("pg_type", "t.oid")
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let name: String = r.get(1);
+        // Its comment, as any type's, is written with the other comments.
+        let sql = format!("CREATE TYPE {name};");
+        out.push(pending((PG_TYPE, r.get(0)), 4, "type", name, sql));
+    }
+    Ok(())
 }
 
 fn access_methods(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
@@ -966,11 +985,12 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
         ),
         (
-            // Their input and output functions are C.
+            // Their input and output functions and the shell type they
+            // need first are not written yet.
             "base type",
             format!(
                 "SELECT t.oid::pg_catalog.regtype::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-                 WHERE t.typtype IN ('b', 'p') AND t.typcategory <> 'A' AND {USER_NS} AND {}",
+                 WHERE t.typtype = 'b' AND t.typcategory <> 'A' AND {USER_NS} AND {}",
                 not_ext_member("pg_type", "t.oid")
             ),
         ),
