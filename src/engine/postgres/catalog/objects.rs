@@ -6,7 +6,7 @@
 //! event triggers last of all. Objects that belong to an extension are left
 //! to `CREATE EXTENSION`, and so are those attached to one of its relations.
 
-use super::{Catalog, Item, Key, Pending, Relation, Selection, USER_NS, not_ext_member, quote_literal};
+use super::{Catalog, Item, Key, Pending, Relation, Selection, USER_NS, not_ext_member, quote_literal, standalone};
 use anyhow::{Context, Result};
 use postgres::Client;
 use postgres::types::Oid;
@@ -317,12 +317,14 @@ fn operator_classes(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
 }
 
 fn casts(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
-    // As pg_dump: every cast made after initdb, except those of extensions.
+    // As pg_dump: every cast made after initdb, except those of extensions
+    // and those made as part of another object (a range type's casts to
+    // its multirange).
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('(%s AS %s)', pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL)), c.castmethod::text, \
          CASE WHEN c.castfunc <> 0 THEN c.castfunc::pg_catalog.regprocedure::text END, c.castcontext::text, pg_catalog.obj_description(c.oid, 'pg_cast') \
          FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND {} ORDER BY 2",
-        not_ext_member("pg_cast", "c.oid")
+        standalone("pg_cast", "c.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
         let name: String = r.get(1);
@@ -812,10 +814,13 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
 
     // Statistics objects on kept relations (those of extensions' relations
     // are the extension's).
+    // A statistics target of its own: from 13 on, NULL for none from 17.
     let target = if version >= 170000 {
         "s.stxstattarget"
-    } else {
+    } else if version >= 130000 {
         "NULLIF(s.stxstattarget, -1)"
+    } else {
+        "NULL"
     };
     for r in client.query(
         format!(
