@@ -172,6 +172,7 @@ pub struct ProgressWriter<'a, W> {
 
 impl<W: Write> Write for ProgressWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::cancel::check_io()?;
         let n = self.inner.write(buf)?;
         self.task.inc(n as u64);
         Ok(n)

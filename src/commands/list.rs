@@ -161,7 +161,7 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
                 "  member  {:<40} {:>10} {}",
                 mem.path,
                 human_bytes(mem.size),
-                &mem.sha256[..16]
+                mem.sha256.get(..16).unwrap_or(&mem.sha256)
             );
         }
     }

@@ -156,6 +156,7 @@ impl Engine for SqliteEngine {
         let _ = std::fs::remove_file(&copy_path);
 
         Ok(DatabaseManifest {
+            roles: Vec::new(),
             name: self.name.clone(),
             engine: "sqlite".into(),
             source: self.redacted_source(),
@@ -202,6 +203,18 @@ impl Engine for SqliteEngine {
             .file_name()
             .context("the restore target has no file name")?
             .to_string_lossy();
+        // One restore into a file at a time: a second one refuses.
+        let lock_path = crate::lock::target_lock_path(target);
+        let _lock = match crate::lock::try_lock(&lock_path)? {
+            crate::lock::Attempt::Locked(lock) => lock,
+            crate::lock::Attempt::Busy(pid) => crate::usage_bail!(
+                "another lifeboat restore into {} is running{} (it holds {}): this one did not start and changed \
+                 nothing; wait for the other to finish and run again",
+                target.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                lock_path.display()
+            ),
+        };
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));
@@ -308,6 +321,7 @@ fn copy_snapshot(source: &Connection, copy_path: &Path, source_path: &Path, repo
         let task = reporter.task(&format!("copying {}", source_path.display()), None);
         let mut last_remaining = None;
         loop {
+            crate::cancel::check()?;
             match copier
                 .step(PAGES_PER_STEP)
                 .with_context(|| format!("copying {}", source_path.display()))?
@@ -368,6 +382,7 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
                 kind: kind.clone(),
                 name: name.clone(),
                 sha256: sha256_hex(normalized.as_bytes()),
+                sql: None,
             }
         })
         .collect();

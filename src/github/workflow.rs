@@ -9,6 +9,33 @@ pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
 }
 
+/// Makes text that came from a set or a database safe to print in a log,
+/// a terminal, an annotation or a summary: control characters (escape
+/// sequences, carriage returns, newlines that would start a new log line)
+/// and bidirectional overrides become visible `\u{..}` escapes, and the
+/// sequences the Actions runner reads as workflow commands (`::`, `##[`)
+/// are broken up, so a name can never print `::error::` or
+/// `::add-mask::` into a run's log. Everything lifeboat prints that it did
+/// not write itself goes through here.
+pub fn neutralize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut previous = '\0';
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            previous = '}';
+            continue;
+        }
+        if (c == ':' && previous == ':') || (c == '#' && previous == '#') || (c == '[' && out.ends_with("##")) {
+            out.push('\\');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
+}
+
 /// Escapes the message part of a workflow command.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
@@ -87,6 +114,25 @@ fn append(path: &str, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neutralized_names_cannot_print_workflow_commands_or_escapes() {
+        assert_eq!(neutralize("public.users"), "public.users");
+        assert_eq!(neutralize("x\n::error::owned"), "x\\u{a}:\\:error:\\:owned");
+        assert_eq!(neutralize(":::"), ":\\:\\:");
+        assert_eq!(neutralize("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(neutralize("a\rb\u{9b}c\u{202e}"), "a\\u{d}b\\u{9b}c\\u{202e}");
+        assert!(!neutralize("##[error]x").contains("##["));
+        for hostile in [
+            "::add-mask::x",
+            "\n::set-output name=a::b",
+            "%0A::error::x",
+            "\u{7}\u{8}",
+        ] {
+            let n = neutralize(hostile);
+            assert!(!n.contains("::") && !n.chars().any(|c| c.is_control()), "{n}");
+        }
+    }
 
     #[test]
     fn escaping() {

@@ -302,9 +302,12 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Bytes, not a str slice: `%` may be followed by a multi-byte
+        // character, and slicing into it would panic.
         if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Ok(hex) = std::str::from_utf8(hex)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
         {
             out.push(v);
             i += 3;
@@ -320,7 +323,7 @@ fn percent_decode(s: &str) -> String {
 /// are the same whatever the server's or role's defaults are.
 pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
 SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
-SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off; \
 SELECT pg_catalog.set_config('search_path', '', false);";
 
 impl Target {

@@ -15,6 +15,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 pub const CHUNK_BYTES: u64 = 256 << 20;
 
 pub fn copy_out_sql(table: &TableData) -> String {
+    if let Some(condition) = &table.filter {
+        return format!(
+            "COPY (SELECT {} FROM {} {condition}) TO STDOUT",
+            if table.columns.is_empty() {
+                "*".to_string()
+            } else {
+                table.columns.join(", ")
+            },
+            table.qualified
+        );
+    }
     if table.columns.is_empty() {
         format!("COPY {} TO STDOUT", table.qualified)
     } else {
@@ -51,6 +62,7 @@ pub fn read_rows(
         if n == 0 {
             break;
         }
+        crate::cancel::check()?;
         let row = line.strip_suffix(b"\n").unwrap_or(&line);
         digest.add_row(row);
         raw_bytes += n as u64;
@@ -106,6 +118,10 @@ pub fn dump_table(
     Ok((members, stats))
 }
 
+/// The longest COPY statement a member may start with: every name at
+/// most 63 bytes, each quote doubled, for a table of 1,600 columns.
+const MAX_HEADER: usize = 1 << 18;
+
 /// Loads one data member: its first line is the COPY statement, then rows
 /// up to `\\.`. Returns the number of rows the server took.
 pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u64> {
@@ -117,10 +133,17 @@ pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u6
         if reader.read_line(&mut statement)? == 0 {
             return Ok(rows);
         }
-        let trimmed = statement.trim();
-        if trimmed.is_empty() {
+        if statement.trim().is_empty() {
             continue;
         }
+        // A quoted name may hold a newline: the statement runs to the
+        // line that ends it, as psql reads it.
+        while !statement.trim_end().ends_with("FROM stdin;") && statement.len() < MAX_HEADER {
+            if reader.read_line(&mut statement)? == 0 {
+                break;
+            }
+        }
+        let trimmed = statement.trim();
         if !trimmed.starts_with("COPY ") || !trimmed.ends_with("FROM stdin;") {
             anyhow::bail!(
                 "a data member does not start with COPY ... FROM stdin; (found {:?})",
@@ -150,6 +173,7 @@ fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Resu
     let mut carry: Vec<u8> = vec![b'\n'];
     let mut virtual_newline = true;
     loop {
+        crate::cancel::check()?;
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");

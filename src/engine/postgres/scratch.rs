@@ -12,7 +12,7 @@ use std::process::Command;
 /// Where a restore-level verification may restore to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScratchChoice {
-    /// A local cluster if server binaries are found, else the server.
+    /// A local cluster; an error when no server binaries are found.
     Auto,
     Local,
     /// A temporary database on the server the backup came from.
@@ -111,18 +111,15 @@ pub fn create(
             ),
         },
         ScratchChoice::Url(url) => on_server(&connect::parse(url, &connect::process_env)?, reporter),
-        ScratchChoice::Auto => match local(backup_major, pg_bin, reporter) {
-            Ok(s) => Ok(s),
-            Err(local_err) => match source {
-                Some(s) => {
-                    reporter.info(&format!(
-                        "no local cluster ({local_err:#}); verifying on the source server"
-                    ));
-                    on_server(s, reporter)
-                }
-                None => Err(local_err.context("and no source server is known to verify on (--scratch URL)")),
-            },
-        },
+        // Auto never falls back to the source server: that would quietly
+        // build a full copy of (usually) production on production.
+        ScratchChoice::Auto => local(backup_major, pg_bin, reporter).map_err(|e| {
+            e.context(
+                "--scratch auto restores into a throw-away local cluster only; install the PostgreSQL server \
+                 package (e.g. apt-get install postgresql), pass --pg-bin DIR, or choose --scratch server \
+                 (with --source URL) or --scratch postgres://... explicitly",
+            )
+        }),
     }
 }
 
@@ -134,6 +131,7 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     );
     let admin = server.clone();
     let mut client = admin.connect()?;
+    super::leftovers::drop_verify_leftovers(&mut client, &server.dbname, reporter);
     client
         .batch_execute(&format!(
             "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",

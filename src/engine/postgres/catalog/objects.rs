@@ -28,41 +28,12 @@ const PG_FOREIGN_DATA_WRAPPER: Oid = 2328;
 const PG_FOREIGN_SERVER: Oid = 1417;
 const PG_CONVERSION: Oid = 2607;
 const PG_AM: Oid = 2601;
-
-/// Kinds (as `pg_identify_object` names them) whose comments this module
-/// writes beside the object itself.
-pub(super) fn comments_itself(kind: &str) -> bool {
-    matches!(
-        kind,
-        "operator"
-            | "operator class"
-            | "operator family"
-            | "cast"
-            | "text search configuration"
-            | "text search dictionary"
-            | "text search parser"
-            | "text search template"
-            | "foreign-data wrapper"
-            | "server"
-            | "foreign table"
-            | "foreign table column"
-            | "rule"
-            | "statistics object"
-            | "event trigger"
-            | "publication"
-            | "conversion"
-            | "access method"
-            | "aggregate"
-    )
-}
-
-/// `sql` and, when the object has one, its comment right after it.
-fn with_comment(mut sql: String, target: &str, comment: Option<String>) -> String {
-    if let Some(c) = comment {
-        sql.push_str(&format!("\nCOMMENT ON {target} IS {};", quote_literal(&c)));
-    }
-    sql
-}
+const PG_REWRITE: Oid = 2618;
+const PG_STATISTIC_EXT: Oid = 3381;
+const PG_PUBLICATION: Oid = 6104;
+const PG_PUBLICATION_REL: Oid = 6106;
+const PG_PUBLICATION_NAMESPACE: Oid = 6237;
+const PG_EVENT_TRIGGER: Oid = 3466;
 
 fn pending(key: Key, rank: u8, kind: &'static str, name: String, sql: String) -> Pending {
     Pending {
@@ -74,17 +45,20 @@ fn pending(key: Key, rank: u8, kind: &'static str, name: String, sql: String) ->
             name,
             sql,
             structural: true,
+            key: Some(key),
         },
     }
 }
 
-fn post(kind: &'static str, name: String, sql: String) -> Item {
+/// A post-data item; `key` places comments on the object right after it.
+fn post(key: Key, kind: &'static str, name: String, sql: String) -> Item {
     Item {
         needs: Vec::new(),
         kind,
         name,
         sql,
         structural: true,
+        key: Some(key),
     }
 }
 
@@ -140,7 +114,7 @@ fn shell_types(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
 
 fn access_methods(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
-        "SELECT a.oid, pg_catalog.quote_ident(a.amname), a.amtype::text, a.amhandler::pg_catalog.regproc::text, pg_catalog.obj_description(a.oid, 'pg_am') \
+        "SELECT a.oid, pg_catalog.quote_ident(a.amname), a.amtype::text, a.amhandler::pg_catalog.regproc::text \
          FROM pg_catalog.pg_am a WHERE a.oid >= 16384 AND {} ORDER BY 2",
         not_ext_member("pg_am", "a.oid")
     );
@@ -151,7 +125,6 @@ fn access_methods(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             "CREATE ACCESS METHOD {name} TYPE {ty} HANDLER {};",
             r.get::<_, String>(3)
         );
-        let sql = with_comment(sql, &format!("ACCESS METHOD {name}"), r.get(4));
         out.push(pending((PG_AM, r.get(0)), 5, "access method", name, sql));
     }
     Ok(())
@@ -167,8 +140,7 @@ fn operators(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         "SELECT o.oid, pg_catalog.format('%I.%s', n.nspname, o.oprname), o.oprcode::pg_catalog.regproc::text, \
          CASE WHEN o.oprleft <> 0 THEN pg_catalog.format_type(o.oprleft, NULL) END, CASE WHEN o.oprright <> 0 THEN pg_catalog.format_type(o.oprright, NULL) END, \
          {}, {}, o.oprcanmerge, o.oprcanhash, \
-         CASE WHEN o.oprrest <> 0 THEN o.oprrest::pg_catalog.regproc::text END, CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::pg_catalog.regproc::text END, \
-         pg_catalog.obj_description(o.oid, 'pg_operator') \
+         CASE WHEN o.oprrest <> 0 THEN o.oprrest::pg_catalog.regproc::text END, CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::pg_catalog.regproc::text END \
          FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace \
          WHERE o.oprcode <> 0 AND {USER_NS} AND {} ORDER BY 2, 4, 5",
         other("oprcom"),
@@ -212,7 +184,6 @@ fn operators(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             left.as_deref().unwrap_or("NONE"),
             right.as_deref().unwrap_or("NONE")
         );
-        let sql = with_comment(sql, &format!("OPERATOR {signature}"), r.get(11));
         out.push(pending((PG_OPERATOR, r.get(0)), 6, "operator", signature, sql));
     }
     Ok(())
@@ -256,7 +227,7 @@ fn members(client: &mut Client, refclass: Oid, refobj: Oid, family: Oid) -> Resu
 
 fn operator_families(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
-        "SELECT f.oid, pg_catalog.format('%I.%I', n.nspname, f.opfname), pg_catalog.quote_ident(a.amname), pg_catalog.obj_description(f.oid, 'pg_opfamily') \
+        "SELECT f.oid, pg_catalog.format('%I.%I', n.nspname, f.opfname), pg_catalog.quote_ident(a.amname) \
          FROM pg_catalog.pg_opfamily f JOIN pg_catalog.pg_namespace n ON n.oid = f.opfnamespace JOIN pg_catalog.pg_am a ON a.oid = f.opfmethod \
          WHERE {USER_NS} AND {} ORDER BY 2, 3",
         not_ext_member("pg_opfamily", "f.oid")
@@ -274,7 +245,6 @@ fn operator_families(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> 
                 loose.join(",\n    ")
             ));
         }
-        let sql = with_comment(sql, &format!("OPERATOR FAMILY {name}"), r.get(3));
         out.push(pending((PG_OPFAMILY, oid), 6, "operator family", name, sql));
     }
     Ok(())
@@ -283,8 +253,7 @@ fn operator_families(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> 
 fn operator_classes(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.opcname), pg_catalog.quote_ident(a.amname), c.opcdefault, pg_catalog.format_type(c.opcintype, NULL), \
-         CASE WHEN c.opckeytype <> 0 THEN pg_catalog.format_type(c.opckeytype, NULL) END, pg_catalog.format('%I.%I', fn.nspname, f.opfname), c.opcfamily, \
-         pg_catalog.obj_description(c.oid, 'pg_opclass') \
+         CASE WHEN c.opckeytype <> 0 THEN pg_catalog.format_type(c.opckeytype, NULL) END, pg_catalog.format('%I.%I', fn.nspname, f.opfname), c.opcfamily \
          FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_namespace n ON n.oid = c.opcnamespace JOIN pg_catalog.pg_am a ON a.oid = c.opcmethod \
          JOIN pg_catalog.pg_opfamily f ON f.oid = c.opcfamily JOIN pg_catalog.pg_namespace fn ON fn.oid = f.opfnamespace \
          WHERE {USER_NS} AND {} ORDER BY 2, 3",
@@ -310,7 +279,6 @@ fn operator_classes(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             r.get::<_, String>(6),
             items.join(",\n    ")
         );
-        let sql = with_comment(sql, &format!("OPERATOR CLASS {name}"), r.get(8));
         out.push(pending((PG_OPCLASS, oid), 6, "operator class", name, sql));
     }
     Ok(())
@@ -322,7 +290,7 @@ fn casts(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     // its multirange).
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('(%s AS %s)', pg_catalog.format_type(c.castsource, NULL), pg_catalog.format_type(c.casttarget, NULL)), c.castmethod::text, \
-         CASE WHEN c.castfunc <> 0 THEN c.castfunc::pg_catalog.regprocedure::text END, c.castcontext::text, pg_catalog.obj_description(c.oid, 'pg_cast') \
+         CASE WHEN c.castfunc <> 0 THEN c.castfunc::pg_catalog.regprocedure::text END, c.castcontext::text \
          FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND {} ORDER BY 2",
         standalone("pg_cast", "c.oid")
     );
@@ -342,7 +310,6 @@ fn casts(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             _ => "",
         };
         let sql = format!("CREATE CAST {name} {how}{context};");
-        let sql = with_comment(sql, &format!("CAST {name}"), r.get(5));
         out.push(pending((PG_CAST, r.get(0)), 6, "cast", name, sql));
     }
     Ok(())
@@ -351,7 +318,7 @@ fn casts(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
 fn conversions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.conname), c.condefault, pg_catalog.pg_encoding_to_char(c.conforencoding), \
-         pg_catalog.pg_encoding_to_char(c.contoencoding), c.conproc::pg_catalog.regproc::text, pg_catalog.obj_description(c.oid, 'pg_conversion') \
+         pg_catalog.pg_encoding_to_char(c.contoencoding), c.conproc::pg_catalog.regproc::text \
          FROM pg_catalog.pg_conversion c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE {USER_NS} AND {} ORDER BY 2",
         not_ext_member("pg_conversion", "c.oid")
     );
@@ -364,7 +331,6 @@ fn conversions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             quote_literal(&r.get::<_, String>(4)),
             r.get::<_, String>(5)
         );
-        let sql = with_comment(sql, &format!("CONVERSION {name}"), r.get(6));
         out.push(pending((PG_CONVERSION, r.get(0)), 6, "conversion", name, sql));
     }
     Ok(())
@@ -373,8 +339,7 @@ fn conversions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
 fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
         "SELECT p.oid, pg_catalog.format('%I.%I', n.nspname, p.prsname), p.prsstart::pg_catalog.regproc::text, p.prstoken::pg_catalog.regproc::text, \
-         p.prsend::pg_catalog.regproc::text, CASE WHEN p.prsheadline <> 0 THEN p.prsheadline::pg_catalog.regproc::text END, p.prslextype::pg_catalog.regproc::text, \
-         pg_catalog.obj_description(p.oid, 'pg_ts_parser') \
+         p.prsend::pg_catalog.regproc::text, CASE WHEN p.prsheadline <> 0 THEN p.prsheadline::pg_catalog.regproc::text END, p.prslextype::pg_catalog.regproc::text \
          FROM pg_catalog.pg_ts_parser p JOIN pg_catalog.pg_namespace n ON n.oid = p.prsnamespace WHERE {USER_NS} AND {} ORDER BY 2",
         not_ext_member("pg_ts_parser", "p.oid")
     );
@@ -390,13 +355,12 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         }
         opts.push(format!("LEXTYPES = {}", r.get::<_, String>(6)));
         let sql = format!("CREATE TEXT SEARCH PARSER {name} (\n    {}\n);", opts.join(",\n    "));
-        let sql = with_comment(sql, &format!("TEXT SEARCH PARSER {name}"), r.get(7));
         out.push(pending((PG_TS_PARSER, r.get(0)), 6, "text search parser", name, sql));
     }
 
     let sql = format!(
         "SELECT t.oid, pg_catalog.format('%I.%I', n.nspname, t.tmplname), CASE WHEN t.tmplinit <> 0 THEN t.tmplinit::pg_catalog.regproc::text END, \
-         t.tmpllexize::pg_catalog.regproc::text, pg_catalog.obj_description(t.oid, 'pg_ts_template') \
+         t.tmpllexize::pg_catalog.regproc::text \
          FROM pg_catalog.pg_ts_template t JOIN pg_catalog.pg_namespace n ON n.oid = t.tmplnamespace WHERE {USER_NS} AND {} ORDER BY 2",
         not_ext_member("pg_ts_template", "t.oid")
     );
@@ -408,7 +372,6 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         }
         opts.push(format!("LEXIZE = {}", r.get::<_, String>(3)));
         let sql = format!("CREATE TEXT SEARCH TEMPLATE {name} (\n    {}\n);", opts.join(",\n    "));
-        let sql = with_comment(sql, &format!("TEXT SEARCH TEMPLATE {name}"), r.get(4));
         out.push(pending(
             (PG_TS_TEMPLATE, r.get(0)),
             6,
@@ -419,8 +382,7 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     }
 
     let sql = format!(
-        "SELECT d.oid, pg_catalog.format('%I.%I', n.nspname, d.dictname), pg_catalog.format('%I.%I', tn.nspname, t.tmplname), d.dictinitoption, \
-         pg_catalog.obj_description(d.oid, 'pg_ts_dict') \
+        "SELECT d.oid, pg_catalog.format('%I.%I', n.nspname, d.dictname), pg_catalog.format('%I.%I', tn.nspname, t.tmplname), d.dictinitoption \
          FROM pg_catalog.pg_ts_dict d JOIN pg_catalog.pg_namespace n ON n.oid = d.dictnamespace JOIN pg_catalog.pg_ts_template t ON t.oid = d.dicttemplate \
          JOIN pg_catalog.pg_namespace tn ON tn.oid = t.tmplnamespace WHERE {USER_NS} AND {} ORDER BY 2",
         not_ext_member("pg_ts_dict", "d.oid")
@@ -437,13 +399,11 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             "CREATE TEXT SEARCH DICTIONARY {name} (\n    {}\n);",
             opts.join(",\n    ")
         );
-        let sql = with_comment(sql, &format!("TEXT SEARCH DICTIONARY {name}"), r.get(4));
         out.push(pending((PG_TS_DICT, r.get(0)), 6, "text search dictionary", name, sql));
     }
 
     let sql = format!(
-        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.cfgname), pg_catalog.format('%I.%I', pn.nspname, p.prsname), c.cfgparser, \
-         pg_catalog.obj_description(c.oid, 'pg_ts_config') \
+        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.cfgname), pg_catalog.format('%I.%I', pn.nspname, p.prsname), c.cfgparser \
          FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace JOIN pg_catalog.pg_ts_parser p ON p.oid = c.cfgparser \
          JOIN pg_catalog.pg_namespace pn ON pn.oid = p.prsnamespace WHERE {USER_NS} AND {} ORDER BY 2",
         not_ext_member("pg_ts_config", "c.oid")
@@ -468,7 +428,6 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 m.get::<_, String>(1)
             ));
         }
-        let sql = with_comment(sql, &format!("TEXT SEARCH CONFIGURATION {name}"), r.get(4));
         out.push(pending((PG_TS_CONFIG, oid), 7, "text search configuration", name, sql));
     }
     Ok(())
@@ -477,7 +436,7 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
 fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     let sql = format!(
         "SELECT w.oid, pg_catalog.quote_ident(w.fdwname), CASE WHEN w.fdwhandler <> 0 THEN w.fdwhandler::pg_catalog.regproc::text END, \
-         CASE WHEN w.fdwvalidator <> 0 THEN w.fdwvalidator::pg_catalog.regproc::text END, {}, pg_catalog.obj_description(w.oid, 'pg_foreign_data_wrapper') \
+         CASE WHEN w.fdwvalidator <> 0 THEN w.fdwvalidator::pg_catalog.regproc::text END, {} \
          FROM pg_catalog.pg_foreign_data_wrapper w WHERE {} ORDER BY 2",
         options_sql("w.fdwoptions"),
         not_ext_member("pg_foreign_data_wrapper", "w.oid")
@@ -493,7 +452,6 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         }
         sql.push_str(&options_clause(r.get(4)));
         sql.push(';');
-        let sql = with_comment(sql, &format!("FOREIGN DATA WRAPPER {name}"), r.get(5));
         out.push(pending(
             (PG_FOREIGN_DATA_WRAPPER, r.get(0)),
             6,
@@ -504,7 +462,7 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     }
 
     let sql = format!(
-        "SELECT s.oid, pg_catalog.quote_ident(s.srvname), s.srvtype, s.srvversion, pg_catalog.quote_ident(w.fdwname), {}, pg_catalog.obj_description(s.oid, 'pg_foreign_server') \
+        "SELECT s.oid, pg_catalog.quote_ident(s.srvname), s.srvtype, s.srvversion, pg_catalog.quote_ident(w.fdwname), {} \
          FROM pg_catalog.pg_foreign_server s JOIN pg_catalog.pg_foreign_data_wrapper w ON w.oid = s.srvfdw WHERE {} ORDER BY 2",
         options_sql("s.srvoptions"),
         not_ext_member("pg_foreign_server", "s.oid")
@@ -522,7 +480,6 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         sql.push_str(&format!(" FOREIGN DATA WRAPPER {}", r.get::<_, String>(4)));
         sql.push_str(&options_clause(r.get(5)));
         sql.push(';');
-        let mut sql = with_comment(sql, &format!("SERVER {name}"), r.get(6));
         // User mappings go with their server, as pg_dump writes them; the
         // view shows their options as pg_dump reads them.
         for m in client.query(
@@ -551,8 +508,7 @@ fn foreign_tables(
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {}, \
-         pg_catalog.obj_description(c.oid, 'pg_class') \
+        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {} \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.oid \
          JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver \
          WHERE c.relkind = 'f' AND NOT c.relispartition AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {} ORDER BY 2, 3",
@@ -578,6 +534,7 @@ fn foreign_tables(
             replident: 'd',
             populated: true,
             bytes: 0,
+            access_method: None,
         })
         .collect();
     let excluded = selection.excluded_relations(client, &relations)?;
@@ -593,12 +550,11 @@ fn foreign_tables(
         }
         let name = rel.qualified.clone();
         let mut defs = Vec::new();
-        let mut column_comments = Vec::new();
         for a in client.query(
             format!(
                 "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), {}, \
                  CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
-                 {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull, pg_catalog.col_description(a.attrelid, a.attnum) \
+                 {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull \
                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
@@ -623,9 +579,6 @@ fn foreign_tables(
                 def.push_str(" NOT NULL");
             }
             defs.push(def);
-            if let Some(c) = a.get::<_, Option<String>>(7) {
-                column_comments.push(format!("COMMENT ON COLUMN {name}.{col} IS {};", quote_literal(&c)));
-            }
         }
         for c in client.query(
             "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'c' AND conislocal ORDER BY conname",
@@ -642,46 +595,27 @@ fn foreign_tables(
             r.get::<_, String>(4),
             options_clause(r.get(5))
         ));
-        let mut sql = with_comment(sql, &format!("FOREIGN TABLE {name}"), r.get(6));
-        for c in column_comments {
-            sql.push('\n');
-            sql.push_str(&c);
-        }
         out.push(pending((PG_CLASS, rel.oid), 8, "foreign table", name, sql));
         kept.push(rel);
     }
     Ok(kept)
 }
 
-/// Typed tables (`OF type`) and tables or materialized views in another
-/// table access method, on the statements the tables code wrote for them:
-/// the table is created with its columns and then bound to its type, which
-/// leaves the same catalog as `CREATE TABLE ... OF`.
-pub(super) fn table_attributes(client: &mut Client, out: &mut [Pending]) -> Result<()> {
-    let rows = client.query(
-        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), CASE WHEN c.reloftype <> 0 THEN pg_catalog.format_type(c.reloftype, NULL) END, \
-         CASE WHEN c.relkind IN ('r', 'm') AND a.amname <> 'heap' THEN pg_catalog.quote_ident(a.amname) END \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_catalog.pg_am a ON a.oid = c.relam \
-         WHERE c.relkind IN ('r', 'p', 'm') AND (c.reloftype <> 0 OR (c.relkind IN ('r', 'm') AND a.amname <> 'heap'))",
-        &[],
-    )?;
-    let found: HashMap<Oid, (String, Option<String>, Option<String>)> = rows
+/// Typed tables (`OF type`), on the statements the tables code wrote for
+/// them: the table is created with its columns and then bound to its type,
+/// which leaves the same catalog as `CREATE TABLE ... OF`.
+pub(super) fn typed_tables(client: &mut Client, out: &mut [Pending]) -> Result<()> {
+    let found: HashMap<Oid, (String, String)> = client
+        .query(
+            "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(c.reloftype, NULL) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND c.reloftype <> 0",
+            &[],
+        )?
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3))))
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
     for p in out.iter_mut().filter(|p| p.key.0 == PG_CLASS) {
-        let Some((name, of, am)) = found.get(&p.key.1) else {
-            continue;
-        };
-        if let Some(am) = am {
-            // As pg_dump: the access method is the session's default while
-            // the relation is created.
-            p.item.sql = format!(
-                "SET default_table_access_method = {am};\n{}\nRESET default_table_access_method;",
-                p.item.sql
-            );
-        }
-        if let Some(of) = of {
+        if let Some((name, of)) = found.get(&p.key.1) {
             p.item.sql.push_str(&format!("\nALTER TABLE ONLY {name} OF {of};"));
         }
     }
@@ -721,7 +655,7 @@ pub(super) fn aggregate(client: &mut Client, oid: Oid) -> Result<String> {
          CASE WHEN a.aggminvtransfn <> 0 THEN a.aggminvtransfn::pg_catalog.regproc::text END, \
          CASE WHEN a.aggmtranstype <> 0 THEN pg_catalog.format_type(a.aggmtranstype, NULL) END, a.aggmtransspace, \
          CASE WHEN a.aggmfinalfn <> 0 THEN a.aggmfinalfn::pg_catalog.regproc::text END, a.aggmfinalextra, a.aggmfinalmodify::text, a.aggminitval, \
-         pg_catalog.pg_get_function_identity_arguments(p.oid), pg_catalog.obj_description(p.oid, 'pg_proc') \
+         pg_catalog.pg_get_function_identity_arguments(p.oid) \
          FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE a.aggfnoid = $1",
         &[&oid],
     )?;
@@ -802,9 +736,7 @@ pub(super) fn aggregate(client: &mut Client, oid: Oid) -> Result<String> {
     let args = if args.is_empty() { "*".to_string() } else { args };
     let name: String = r.get(1);
     let sql = format!("CREATE AGGREGATE {name}({args}) (\n    {}\n);", opts.join(",\n    "));
-    // Ordered-set aggregates are named by the full argument list, the
-    // ORDER BY included; pg_get_function_arguments prints it so.
-    Ok(with_comment(sql, &format!("AGGREGATE {name}({args})"), r.get(24)))
+    Ok(sql)
 }
 
 /// Post-data objects: extended statistics, rules and publications after
@@ -824,7 +756,7 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
     };
     for r in client.query(
         format!(
-            "SELECT pg_catalog.format('%I.%I', n.nspname, s.stxname), pg_catalog.pg_get_statisticsobjdef(s.oid), {target}::int, pg_catalog.obj_description(s.oid, 'pg_statistic_ext') \
+            "SELECT pg_catalog.format('%I.%I', n.nspname, s.stxname), pg_catalog.pg_get_statisticsobjdef(s.oid), {target}::int, s.oid \
              FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = ANY($1) AND {} ORDER BY 1",
             not_ext_member("pg_statistic_ext", "s.oid")
         )
@@ -836,15 +768,13 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
         if let Some(t) = r.get::<_, Option<i32>>(2) {
             sql.push_str(&format!("\nALTER STATISTICS {name} SET STATISTICS {t};"));
         }
-        let sql = with_comment(sql, &format!("STATISTICS {name}"), r.get(3));
-        cat.post_data.push(post("statistics", name, sql));
+        cat.post_data.push(post((PG_STATISTIC_EXT, r.get(3)), "statistics", name, sql));
     }
 
     // Rules other than a view's own _RETURN rule.
     for r in client.query(
         format!(
-            "SELECT pg_catalog.quote_ident(r.rulename), pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.pg_get_ruledef(r.oid), r.ev_enabled::text, \
-             pg_catalog.obj_description(r.oid, 'pg_rewrite') \
+            "SELECT pg_catalog.quote_ident(r.rulename), pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.pg_get_ruledef(r.oid), r.ev_enabled::text, r.oid \
              FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE r.ev_class = ANY($1) AND r.rulename <> '_RETURN' AND {} ORDER BY 2, 1",
             not_ext_member("pg_rewrite", "r.oid")
@@ -862,8 +792,7 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
             _ => {}
         }
         let name = format!("{rule} ON {table}");
-        let sql = with_comment(sql, &format!("RULE {name}"), r.get(4));
-        cat.post_data.push(post("rule", name, sql));
+        cat.post_data.push(post((PG_REWRITE, r.get(4)), "rule", name, sql));
     }
 
     publications(client, version, kept, cat)?;
@@ -875,8 +804,7 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
     let via_root = if version >= 130000 { "p.pubviaroot" } else { "false" };
     for r in client.query(
         format!(
-            "SELECT p.oid, pg_catalog.quote_ident(p.pubname), p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, {via_root}, \
-             pg_catalog.obj_description(p.oid, 'pg_publication') FROM pg_catalog.pg_publication p ORDER BY 2"
+            "SELECT p.oid, pg_catalog.quote_ident(p.pubname), p.puballtables, p.pubinsert, p.pubupdate, p.pubdelete, p.pubtruncate, {via_root} FROM pg_catalog.pg_publication p ORDER BY 2"
         )
         .as_str(),
         &[],
@@ -897,8 +825,7 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
             sql.push_str(", publish_via_partition_root = true");
         }
         sql.push_str(");");
-        let sql = with_comment(sql, &format!("PUBLICATION {name}"), r.get(8));
-        cat.post_data.push(post("publication", name.clone(), sql));
+        cat.post_data.push(post((PG_PUBLICATION, oid), "publication", name.clone(), sql));
 
         let (columns, filter) = if version >= 150000 {
             (
@@ -911,7 +838,7 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
         };
         for t in client.query(
             format!(
-                "SELECT pr.prrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), {columns}, {filter} FROM pg_catalog.pg_publication_rel pr \
+                "SELECT pr.prrelid, pg_catalog.format('%I.%I', n.nspname, c.relname), {columns}, {filter}, pr.oid FROM pg_catalog.pg_publication_rel pr \
                  JOIN pg_catalog.pg_class c ON c.oid = pr.prrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE pr.prpubid = $1 ORDER BY 2"
             )
             .as_str(),
@@ -929,15 +856,21 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
                 sql.push_str(&format!(" WHERE ({f})"));
             }
             sql.push(';');
-            cat.post_data.push(post("publication table", format!("{table} in {name}"), sql));
+            cat.post_data.push(post(
+                (PG_PUBLICATION_REL, t.get(4)),
+                "publication table",
+                format!("{table} in {name}"),
+                sql,
+            ));
         }
         if version >= 150000 {
             for s in client.query(
-                "SELECT pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_publication_namespace pn JOIN pg_catalog.pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = $1 ORDER BY 1",
+                "SELECT pg_catalog.quote_ident(n.nspname), pn.oid FROM pg_catalog.pg_publication_namespace pn JOIN pg_catalog.pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = $1 ORDER BY 1",
                 &[&oid],
             )? {
                 let schema: String = s.get(0);
                 cat.post_data.push(post(
+                    (PG_PUBLICATION_NAMESPACE, s.get(1)),
                     "publication schema",
                     format!("{schema} in {name}"),
                     format!("ALTER PUBLICATION {name} ADD TABLES IN SCHEMA {schema};"),
@@ -953,7 +886,7 @@ fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
         format!(
             "SELECT pg_catalog.quote_ident(et.evtname), et.evtevent::text, \
              (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(t), ', ') FROM pg_catalog.unnest(et.evttags) t), \
-             et.evtfoid::pg_catalog.regproc::text, et.evtenabled::text, pg_catalog.obj_description(et.oid, 'pg_event_trigger') \
+             et.evtfoid::pg_catalog.regproc::text, et.evtenabled::text, et.oid \
              FROM pg_catalog.pg_event_trigger et WHERE {} ORDER BY 1",
             not_ext_member("pg_event_trigger", "et.oid")
         )
@@ -972,13 +905,23 @@ fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
             "A" => sql.push_str(&format!("\nALTER EVENT TRIGGER {name} ENABLE ALWAYS;")),
             _ => {}
         }
-        let sql = with_comment(sql, &format!("EVENT TRIGGER {name}"), r.get(5));
         // Last of post-data, so that the restore's own DDL does not fire
         // it. (pg_dump puts them after foreign keys too; a restore with
         // --jobs 1 still adds those after post-data.)
-        cat.post_data.push(post("event trigger", name, sql));
+        cat.post_data
+            .push(post((PG_EVENT_TRIGGER, r.get(5)), "event trigger", name, sql));
     }
     Ok(())
+}
+
+/// Moves event triggers to the end of post-data, after everything other
+/// code added there, so that no statement of the restore fires them.
+pub(super) fn event_triggers_last(cat: &mut Catalog) {
+    let (triggers, rest): (Vec<Item>, Vec<Item>) = std::mem::take(&mut cat.post_data)
+        .into_iter()
+        .partition(|i| i.kind == "event trigger");
+    cat.post_data = rest;
+    cat.post_data.extend(triggers);
 }
 
 /// What lifeboat still cannot carry, each as `kind name`.
