@@ -134,16 +134,11 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     if cat.unsupported.is_empty() {
         return Ok(());
     }
-    let shown: Vec<&str> = cat.unsupported.iter().take(20).map(String::as_str).collect();
+    // Every object, however many: a list cut short hides what to fix.
     bail!(
-        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}{}. \
+        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}. \
          Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
-        shown.join("; "),
-        if cat.unsupported.len() > shown.len() {
-            format!(" and {} more", cat.unsupported.len() - shown.len())
-        } else {
-            String::new()
-        }
+        cat.unsupported.join("; ")
     )
 }
 
