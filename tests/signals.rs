@@ -432,3 +432,44 @@ fn verify_with_a_local_scratch_cluster_stops_cleanly_and_cleans_up_after_sigkill
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_signal_cancels_a_backup_waiting_for_a_lock_on_the_server() {
+    let c = cluster();
+    let dir = tmp();
+    let d = dir.path();
+    c.createdb("sig_lock");
+    c.psql("sig_lock", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+    let mut holder = c.psql_background(
+        "sig_lock",
+        "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;",
+    );
+    let waiting = || {
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation IS NOT NULL AND database = (SELECT oid FROM pg_database WHERE datname = 'sig_lock')",
+        ) != "0"
+    };
+    let mut child = spawn(
+        d,
+        &[
+            "backup",
+            &c.url("sig_lock"),
+            "--out",
+            "bk",
+            "--lock-wait-timeout",
+            "10m",
+        ],
+    );
+    assert!(
+        wait_for(&mut child, waiting),
+        "the backup ended before it waited for the lock"
+    );
+    signal(&child, libc::SIGINT);
+    // Far below the 10-minute lock wait: the statement was cancelled.
+    let out = wait_bounded(child, Duration::from_secs(20), "backup waiting for a lock");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert_eq!(names_in(&d.join("bk")), Vec::<String>::new());
+}
