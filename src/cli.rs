@@ -9,7 +9,7 @@ use std::path::PathBuf;
     name = "lifeboat",
     version,
     about = "Database backups for CI that have been restored before anyone needs them",
-    after_help = "Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed.\nEvery flag can also be set with a LIFEBOAT_* variable, e.g. LIFEBOAT_OUT=backups."
+    after_help = "Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed, 130/143 stopped by SIGINT/SIGTERM (what the run started was cleaned up).\nEvery flag can also be set with a LIFEBOAT_* variable, e.g. LIFEBOAT_OUT=backups."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -358,3 +358,118 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
     assert_eq!(lifeboat_databases(c), "");
     assert_eq!(c.psql("sig_dst", "SELECT count(*) FROM big"), "100000");
 }
+
+fn scratch_dirs(d: &Path) -> Vec<String> {
+    names_in(d)
+        .into_iter()
+        .filter(|n| n.starts_with("lifeboat-scratch-"))
+        .collect()
+}
+
+#[test]
+fn verify_with_a_local_scratch_cluster_stops_cleanly_and_cleans_up_after_sigkill() {
+    let c = cluster();
+    let dir = tmp();
+    let d = dir.path();
+    big_database(c, "sig_local");
+    let set = expect(d, &["backup", &c.url("sig_local"), "--out", "kept", "--quiet"], 0);
+    let set = set.trim().to_string();
+    let pg_bin = c.bin.to_str().unwrap().to_string();
+    let args = [
+        "verify",
+        &set,
+        "--level",
+        "restore",
+        "--scratch",
+        "local",
+        "--pg-bin",
+        &pg_bin,
+    ];
+    // The cluster is running once its postmaster.pid is there.
+    let running = || {
+        scratch_dirs(d)
+            .iter()
+            .any(|s| d.join(s).join("data/postmaster.pid").exists())
+    };
+
+    let mut child = spawn(d, &args);
+    assert!(wait_for(&mut child, running), "the verify ended too soon");
+    signal(&child, libc::SIGTERM);
+    let out = wait_bounded(child, Duration::from_secs(60), "verify --scratch local");
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert_eq!(scratch_dirs(d), Vec::<String>::new(), "the scratch cluster was left");
+
+    let mut child = spawn(d, &args);
+    assert!(wait_for(&mut child, running), "the verify ended too soon");
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    let left = scratch_dirs(d);
+    assert_eq!(left.len(), 1, "SIGKILL leaves the cluster: {left:?}");
+    let pid_file = d.join(&left[0]).join("data/postmaster.pid");
+    let postmaster: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The next verify stops the orphan and removes its directory.
+    let out = lifeboat(d).args(args).env("TMPDIR", d).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(scratch_dirs(d), Vec::<String>::new());
+    let started = Instant::now();
+    // SAFETY: kill(2) with signal 0 only checks the process exists.
+    while unsafe { libc::kill(postmaster, 0) } == 0 {
+        let zombie = std::fs::read_to_string(format!("/proc/{postmaster}/stat")).is_ok_and(|s| s.contains(") Z "));
+        if zombie {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the orphan postmaster still runs"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_signal_cancels_a_backup_waiting_for_a_lock_on_the_server() {
+    let c = cluster();
+    let dir = tmp();
+    let d = dir.path();
+    c.createdb("sig_lock");
+    c.psql("sig_lock", "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+    let mut holder = c.psql_background(
+        "sig_lock",
+        "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT;",
+    );
+    let waiting = || {
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation IS NOT NULL AND database = (SELECT oid FROM pg_database WHERE datname = 'sig_lock')",
+        ) != "0"
+    };
+    let mut child = spawn(
+        d,
+        &[
+            "backup",
+            &c.url("sig_lock"),
+            "--out",
+            "bk",
+            "--lock-wait-timeout",
+            "10m",
+        ],
+    );
+    assert!(
+        wait_for(&mut child, waiting),
+        "the backup ended before it waited for the lock"
+    );
+    signal(&child, libc::SIGINT);
+    // Far below the 10-minute lock wait: the statement was cancelled.
+    let out = wait_bounded(child, Duration::from_secs(20), "backup waiting for a lock");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    assert_eq!(names_in(&d.join("bk")), Vec::<String>::new());
+}

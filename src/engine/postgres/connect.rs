@@ -372,6 +372,19 @@ impl Target {
         client
             .batch_execute(&format!("{SESSION_SETUP} SET statement_timeout = '{timeout}';"))
             .with_context(|| format!("setting up the session on {}", self.redacted))?;
+        // A signal cancels whatever this session is running (a lock wait,
+        // a long CREATE INDEX), so the run can stop within moments.
+        let token = client.cancel_token();
+        let (tls, root_cert) = (self.tls, self.root_cert.clone());
+        crate::cancel::on_cancel(Box::new(move || {
+            let _ = match tls {
+                TlsMode::Disable => token.cancel_query(postgres::NoTls),
+                mode => match tls_connector(mode, root_cert.as_deref()) {
+                    Ok(c) => token.cancel_query(c),
+                    Err(_) => return,
+                },
+            };
+        }));
         Ok(client)
     }
 }

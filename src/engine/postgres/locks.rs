@@ -155,6 +155,12 @@ pub fn lock_tables(
                     wait_text(wait),
                 ));
             }
+            if e.code().is_some_and(|c| c.code() == "42P01") {
+                return Err(anyhow!(
+                    "table {} of {source} was dropped just as the backup started; nothing was written: run again",
+                    t.display
+                ));
+            }
             let detail = connect::server_message(&e);
             return Err(anyhow!(
                 "cannot lock table {} of {source}: {detail}; grant the backup user SELECT on it, or leave it out with --exclude-table",
