@@ -79,6 +79,9 @@ fn every_object_kind_restores_as_pg_dump_restores_it() {
         "CREATE DEFAULT CONVERSION geo.my_default",
         "CREATE ACCESS METHOD heap2",
         "CREATE TYPE geo.later;",
+        "CREATE TRUSTED PROCEDURAL LANGUAGE plpgsql_again",
+        "CREATE TRANSFORM FOR geo.money2 LANGUAGE plpgsql_again",
+        "COMMENT ON TRANSFORM FOR geo.money2",
     ] {
         assert!(reference.contains(kind), "the fixture lost {kind}");
     }
@@ -138,7 +141,6 @@ fn every_object_lifeboat_cannot_carry_is_named() {
          CREATE FUNCTION my_in(cstring) RETURNS opaque_t LANGUAGE internal IMMUTABLE STRICT AS 'textin'; \
          CREATE FUNCTION my_out(opaque_t) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'textout'; \
          CREATE TYPE opaque_t (INPUT = my_in, OUTPUT = my_out, LIKE = text); \
-         CREATE LANGUAGE plpgsql_again HANDLER plpgsql_call_handler; \
          CREATE TABLE parted (id int) PARTITION BY RANGE (id); \
          CREATE FOREIGN DATA WRAPPER w; CREATE SERVER s FOREIGN DATA WRAPPER w; \
          CREATE FOREIGN TABLE parted_far PARTITION OF parted FOR VALUES FROM (0) TO (10) SERVER s; \
@@ -159,7 +161,6 @@ fn every_object_lifeboat_cannot_carry_is_named() {
         );
     }
     for named in [
-        "procedural language plpgsql_again",
         "foreign table partition or child public.parted_far",
         "subscription sub",
         "base type public.opaque_t",

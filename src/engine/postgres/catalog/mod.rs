@@ -1794,6 +1794,11 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         "aggregate" if identity.ends_with("()") => {
             return Some(format!("AGGREGATE {}(*)", identity.trim_end_matches("()")));
         }
+        // Identified as `for TYPE on language LANG`.
+        "transform" => {
+            let (ty, lang) = identity.strip_prefix("for ")?.rsplit_once(" on language ")?;
+            return Some(format!("TRANSFORM FOR {ty} LANGUAGE {lang}"));
+        }
         "table"
         | "view"
         | "materialized view"
@@ -1825,8 +1830,7 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "large object"
         | "rule"
         | "trigger"
-        | "policy"
-        | "transform" => kind.to_ascii_uppercase(),
+        | "policy" => kind.to_ascii_uppercase(),
         "composite type" => "TYPE".into(),
         "foreign-data wrapper" => "FOREIGN DATA WRAPPER".into(),
         "statistics object" => "STATISTICS".into(),

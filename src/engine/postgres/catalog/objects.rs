@@ -28,6 +28,8 @@ const PG_FOREIGN_DATA_WRAPPER: Oid = 2328;
 const PG_FOREIGN_SERVER: Oid = 1417;
 const PG_CONVERSION: Oid = 2607;
 const PG_AM: Oid = 2601;
+const PG_LANGUAGE: Oid = 2612;
+const PG_TRANSFORM: Oid = 3576;
 const PG_REWRITE: Oid = 2618;
 const PG_STATISTIC_EXT: Oid = 3381;
 const PG_PUBLICATION: Oid = 6104;
@@ -84,6 +86,8 @@ pub(super) fn pre_data(
 ) -> Result<Vec<Relation>> {
     shell_types(client, out).context("reading shell types")?;
     access_methods(client, out).context("reading access methods")?;
+    languages(client, out).context("reading procedural languages")?;
+    transforms(client, out).context("reading transforms")?;
     operators(client, out).context("reading operators")?;
     operator_families(client, out).context("reading operator families")?;
     operator_classes(client, out).context("reading operator classes")?;
@@ -108,6 +112,57 @@ fn shell_types(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         // Its comment, as any type's, is written with the other comments.
         let sql = format!("CREATE TYPE {name};");
         out.push(pending((PG_TYPE, r.get(0)), 4, "type", name, sql));
+    }
+    Ok(())
+}
+
+/// Procedural languages of the database's own (not of an extension, as
+/// plpgsql is), always with their handlers: without one, `CREATE LANGUAGE`
+/// means `CREATE EXTENSION`.
+fn languages(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+    let sql = format!(
+        "SELECT l.oid, pg_catalog.quote_ident(l.lanname), l.lanpltrusted, l.lanplcallfoid::pg_catalog.regproc::text, \
+         CASE WHEN l.laninline <> 0 THEN l.laninline::pg_catalog.regproc::text END, CASE WHEN l.lanvalidator <> 0 THEN l.lanvalidator::pg_catalog.regproc::text END \
+         FROM pg_catalog.pg_language l WHERE l.oid >= 16384 AND {} ORDER BY 2",
+        not_ext_member("pg_language", "l.oid")
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let name: String = r.get(1);
+        let mut sql = format!(
+            "CREATE {}PROCEDURAL LANGUAGE {name} HANDLER {}",
+            if r.get::<_, bool>(2) { "TRUSTED " } else { "" },
+            r.get::<_, String>(3)
+        );
+        if let Some(f) = r.get::<_, Option<String>>(4) {
+            sql.push_str(&format!(" INLINE {f}"));
+        }
+        if let Some(f) = r.get::<_, Option<String>>(5) {
+            sql.push_str(&format!(" VALIDATOR {f}"));
+        }
+        sql.push(';');
+        out.push(pending((PG_LANGUAGE, r.get(0)), 5, "language", name, sql));
+    }
+    Ok(())
+}
+
+fn transforms(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+    let sql = format!(
+        "SELECT t.oid, pg_catalog.format('FOR %s LANGUAGE %I', pg_catalog.format_type(t.trftype, NULL), l.lanname), \
+         CASE WHEN t.trffromsql <> 0 THEN t.trffromsql::pg_catalog.regprocedure::text END, CASE WHEN t.trftosql <> 0 THEN t.trftosql::pg_catalog.regprocedure::text END \
+         FROM pg_catalog.pg_transform t JOIN pg_catalog.pg_language l ON l.oid = t.trflang WHERE {} ORDER BY 2",
+        not_ext_member("pg_transform", "t.oid")
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let name: String = r.get(1);
+        let mut ways = Vec::new();
+        if let Some(f) = r.get::<_, Option<String>>(2) {
+            ways.push(format!("FROM SQL WITH FUNCTION {f}"));
+        }
+        if let Some(f) = r.get::<_, Option<String>>(3) {
+            ways.push(format!("TO SQL WITH FUNCTION {f}"));
+        }
+        let sql = format!("CREATE TRANSFORM {name} ({});", ways.join(", "));
+        out.push(pending((PG_TRANSFORM, r.get(0)), 6, "transform", name, sql));
     }
     Ok(())
 }
@@ -943,14 +998,6 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             ),
         ),
         (
-            "transform",
-            format!(
-                "SELECT pg_catalog.format('FOR %s LANGUAGE %I', pg_catalog.format_type(t.trftype, NULL), l.lanname) FROM pg_catalog.pg_transform t \
-                 JOIN pg_catalog.pg_language l ON l.oid = t.trflang WHERE {}",
-                not_ext_member("pg_transform", "t.oid")
-            ),
-        ),
-        (
             "foreign table partition or child",
             format!(
                 "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -961,13 +1008,6 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
         (
             "subscription",
             "SELECT pg_catalog.quote_ident(s.subname) FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid WHERE d.datname = pg_catalog.current_database()".into(),
-        ),
-        (
-            "procedural language",
-            format!(
-                "SELECT pg_catalog.quote_ident(l.lanname) FROM pg_catalog.pg_language l WHERE l.oid >= 16384 AND {}",
-                not_ext_member("pg_language", "l.oid")
-            ),
         ),
     ];
     let mut found = Vec::new();
