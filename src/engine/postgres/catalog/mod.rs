@@ -1368,7 +1368,7 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
     )? {
         owner.insert((r.get(0), r.get(1)), (PG_EXTENSION, r.get(2)));
     }
-    for (part, whole) in objects::owners(client)? {
+    for (part, whole) in objects::owners(client, version)? {
         owner.insert(part, whole);
     }
     // What has a statement of its own is not part of its owner's.

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 const PG_CLASS: Oid = 1259;
 const PG_TYPE: Oid = 1247;
+const PG_PROC: Oid = 1255;
 const PG_OPERATOR: Oid = 2617;
 const PG_OPCLASS: Oid = 2616;
 const PG_OPFAMILY: Oid = 2753;
@@ -85,6 +86,7 @@ pub(super) fn pre_data(
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
     shell_types(client, out).context("reading shell types")?;
+    base_types(client, version, out).context("reading base types")?;
     access_methods(client, out).context("reading access methods")?;
     languages(client, out).context("reading procedural languages")?;
     transforms(client, out).context("reading transforms")?;
@@ -163,6 +165,133 @@ fn transforms(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         }
         let sql = format!("CREATE TRANSFORM {name} ({});", ways.join(", "));
         out.push(pending((PG_TRANSFORM, r.get(0)), 6, "transform", name, sql));
+    }
+    Ok(())
+}
+
+/// The support functions of base types (input, output, receive, send,
+/// typmod, analyze, subscript), for `version`, as an SQL array of oids.
+fn support_functions(version: i32) -> &'static str {
+    if version >= 140000 {
+        "ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript]::pg_catalog.oid[]"
+    } else {
+        "ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze]::pg_catalog.oid[]"
+    }
+}
+
+/// Base types of the database's own (not arrays, not of extensions).
+fn base_type_filter() -> String {
+    format!(
+        "t.typtype = 'b' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid) AND {USER_NS} AND {}",
+        not_ext_member("pg_type", "t.oid")
+    )
+}
+
+/// Base types as pg_dump writes them: a shell type, then its support
+/// functions, then the full definition. The functions need the shell and
+/// the type needs the functions, so the three go as one statement group,
+/// and `owners()` makes the functions part of the type for ordering.
+fn base_types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()> {
+    let subscript = if version >= 140000 {
+        "CASE WHEN t.typsubscript <> 0 THEN t.typsubscript::pg_catalog.regproc::text END"
+    } else {
+        "NULL::text"
+    };
+    let proc = |col: &str| format!("CASE WHEN t.{col} <> 0 THEN t.{col}::pg_catalog.regproc::text END");
+    let sql = format!(
+        "SELECT t.oid, pg_catalog.format('%I.%I', n.nspname, t.typname), t.typlen::int, {}, {}, {}, {}, {}, {}, {}, {subscript}, \
+         t.typcategory::text, t.typispreferred, t.typdefault, CASE WHEN t.typelem <> 0 THEN pg_catalog.format_type(t.typelem, NULL) END, t.typdelim::text, \
+         t.typalign::text, t.typstorage::text, t.typcollation <> 0, t.typbyval, {} \
+         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE {} ORDER BY 2",
+        proc("typinput"),
+        proc("typoutput"),
+        proc("typreceive"),
+        proc("typsend"),
+        proc("typmodin"),
+        proc("typmodout"),
+        proc("typanalyze"),
+        support_functions(version),
+        base_type_filter()
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let oid: Oid = r.get(0);
+        let name: String = r.get(1);
+        let len: i32 = r.get(2);
+        let mut opts = vec![format!(
+            "INTERNALLENGTH = {}",
+            if len == -1 {
+                "variable".to_string()
+            } else {
+                len.to_string()
+            }
+        )];
+        for (i, key) in [
+            (3, "INPUT"),
+            (4, "OUTPUT"),
+            (5, "RECEIVE"),
+            (6, "SEND"),
+            (7, "TYPMOD_IN"),
+            (8, "TYPMOD_OUT"),
+            (9, "ANALYZE"),
+            (10, "SUBSCRIPT"),
+        ] {
+            if let Some(f) = r.get::<_, Option<String>>(i) {
+                opts.push(format!("{key} = {f}"));
+            }
+        }
+        let category: String = r.get(11);
+        if category != "U" {
+            opts.push(format!("CATEGORY = {}", quote_literal(&category)));
+        }
+        if r.get::<_, bool>(12) {
+            opts.push("PREFERRED = true".into());
+        }
+        if let Some(d) = r.get::<_, Option<String>>(13) {
+            opts.push(format!("DEFAULT = {}", quote_literal(&d)));
+        }
+        if let Some(e) = r.get::<_, Option<String>>(14) {
+            opts.push(format!("ELEMENT = {e}"));
+        }
+        let delim: String = r.get(15);
+        if delim != "," {
+            opts.push(format!("DELIMITER = {}", quote_literal(&delim)));
+        }
+        opts.push(format!(
+            "ALIGNMENT = {}",
+            match r.get::<_, String>(16).as_str() {
+                "c" => "char",
+                "s" => "int2",
+                "d" => "double",
+                _ => "int4",
+            }
+        ));
+        opts.push(format!(
+            "STORAGE = {}",
+            match r.get::<_, String>(17).as_str() {
+                "e" => "external",
+                "x" => "extended",
+                "m" => "main",
+                _ => "plain",
+            }
+        ));
+        if r.get::<_, bool>(18) {
+            opts.push("COLLATABLE = true".into());
+        }
+        if r.get::<_, bool>(19) {
+            opts.push("PASSEDBYVALUE".into());
+        }
+        // The support functions written here rather than on their own.
+        let functions: Vec<Oid> = r.get(20);
+        let mut sql = format!("CREATE TYPE {name};");
+        for f in functions.iter().filter(|&&f| f != 0) {
+            if let Some(at) = out.iter().position(|p| p.key == (PG_PROC, *f)) {
+                let p = out.remove(at);
+                sql.push('\n');
+                sql.push_str(&p.item.sql);
+            }
+        }
+        sql.push_str(&format!("\nCREATE TYPE {name} (\n    {}\n);", opts.join(",\n    ")));
+        out.push(pending((PG_TYPE, oid), 5, "type", name, sql));
     }
     Ok(())
 }
@@ -679,8 +808,21 @@ pub(super) fn typed_tables(client: &mut Client, out: &mut [Pending]) -> Result<(
 
 /// What `order()` needs to see operator class and family members (rows of
 /// pg_amop and pg_amproc) as parts of their class or family.
-pub(super) fn owners(client: &mut Client) -> Result<Vec<(Key, Key)>> {
+pub(super) fn owners(client: &mut Client, version: i32) -> Result<Vec<(Key, Key)>> {
     let mut found = Vec::new();
+    // A base type's support functions are written with it.
+    for r in client.query(
+        format!(
+            "SELECT f, t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace, pg_catalog.unnest({}) f \
+             WHERE f >= 16384 AND {}",
+            support_functions(version),
+            base_type_filter()
+        )
+        .as_str(),
+        &[],
+    )? {
+        found.push(((PG_PROC, r.get(0)), (PG_TYPE, r.get(1))));
+    }
     for r in client.query(
         "SELECT d.classid, d.objid, d.refclassid, d.refobjid FROM pg_catalog.pg_depend d \
          WHERE d.classid IN ('pg_catalog.pg_amop'::pg_catalog.regclass, 'pg_catalog.pg_amproc'::pg_catalog.regclass) \
@@ -986,16 +1128,6 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             // pg_dump writes them in the data section; lifeboat does not yet.
             "large object",
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
-        ),
-        (
-            // Their input and output functions and the shell type they
-            // need first are not written yet.
-            "base type",
-            format!(
-                "SELECT t.oid::pg_catalog.regtype::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-                 WHERE t.typtype = 'b' AND t.typcategory <> 'A' AND {USER_NS} AND {}",
-                not_ext_member("pg_type", "t.oid")
-            ),
         ),
         (
             "foreign table partition or child",
