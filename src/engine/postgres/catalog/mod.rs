@@ -1794,9 +1794,11 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         "aggregate" if identity.ends_with("()") => {
             return Some(format!("AGGREGATE {}(*)", identity.trim_end_matches("()")));
         }
-        // Identified as `for TYPE on language LANG`.
+        // Identified as `for TYPE on language LANG` (`for TYPE language
+        // LANG` from 18 on).
         "transform" => {
-            let (ty, lang) = identity.strip_prefix("for ")?.rsplit_once(" on language ")?;
+            let (ty, lang) = identity.strip_prefix("for ")?.rsplit_once(" language ")?;
+            let ty = ty.strip_suffix(" on").unwrap_or(ty);
             return Some(format!("TRANSFORM FOR {ty} LANGUAGE {lang}"));
         }
         "table"
