@@ -180,7 +180,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     extension_config(client, selection, &mut cat)?;
     // Foreign tables join the relations once tables and views are written,
     // so that post-data (triggers, comments) treats them as kept.
-    let foreign = objects::pre_data(client, cat.version_num, selection, &mut pending)?;
+    let foreign = objects::pre_data(client, cat.version_num, selection, &excluded, &mut pending)?;
     relations.extend(foreign);
     objects::typed_tables(client, &mut pending)?;
     links(client, sequence_owners, &mut cat)?;

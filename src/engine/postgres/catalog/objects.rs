@@ -83,6 +83,7 @@ pub(super) fn pre_data(
     client: &mut Client,
     version: i32,
     selection: &Selection,
+    excluded: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
     shell_types(client, out).context("reading shell types")?;
@@ -97,7 +98,7 @@ pub(super) fn pre_data(
     conversions(client, out).context("reading conversions")?;
     text_search(client, out).context("reading text search objects")?;
     foreign_data(client, out).context("reading foreign data wrappers and servers")?;
-    let foreign = foreign_tables(client, version, selection, out).context("reading foreign tables")?;
+    let foreign = foreign_tables(client, version, selection, excluded, out).context("reading foreign tables")?;
     Ok(foreign)
 }
 
@@ -685,17 +686,24 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     Ok(())
 }
 
+/// Foreign tables, standalone or partitions of a partitioned table (left
+/// out with their parent); those of an extension are its own.
 fn foreign_tables(
     client: &mut Client,
     version: i32,
     selection: &Selection,
+    excluded_tables: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {} \
+        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {}, \
+         c.relispartition, CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
+         (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid), \
+         (SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent \
+          JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.oid \
          JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver \
-         WHERE c.relkind = 'f' AND NOT c.relispartition AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {} ORDER BY 2, 3",
+         WHERE c.relkind = 'f' AND (c.relispartition OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)) AND {USER_NS} AND {} ORDER BY 2, 3",
         options_sql("f.ftoptions"),
         not_ext_member("pg_class", "c.oid")
     );
@@ -709,8 +717,8 @@ fn foreign_tables(
             name: r.get(2),
             qualified: r.get(3),
             persistence: 'p',
-            is_partition: false,
-            bound: None,
+            is_partition: r.get(6),
+            bound: r.get(7),
             partkey: None,
             rls: false,
             force_rls: false,
@@ -729,11 +737,27 @@ fn foreign_tables(
     };
     let mut kept = Vec::new();
     for (r, rel) in rows.iter().zip(relations) {
-        if excluded.contains(&rel.oid) {
+        let parent: Option<Oid> = r.get(8);
+        if excluded.contains(&rel.oid) || parent.is_some_and(|p| excluded_tables.contains(&p)) {
             continue;
         }
         let name = rel.qualified.clone();
         let mut defs = Vec::new();
+        // A partition's columns come from its parent; only what differs
+        // from the parent's is set after it.
+        let mut after = Vec::new();
+        let parent_cols: HashMap<String, (bool, Option<String>)> = match parent {
+            Some(p) => client
+                .query(
+                    "SELECT pg_catalog.quote_ident(a.attname), a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attribute a \
+                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+                    &[&p],
+                )?
+                .iter()
+                .map(|c| (c.get(0), (c.get(1), c.get(2))))
+                .collect(),
+            None => HashMap::new(),
+        };
         for a in client.query(
             format!(
                 "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), {}, \
@@ -749,6 +773,22 @@ fn foreign_tables(
             &[&rel.oid],
         )? {
             let col: String = a.get(0);
+            if let Some((parent_notnull, parent_default)) = parent_cols.get(&col) {
+                if let Some(o) = a.get::<_, Option<String>>(2) {
+                    after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} OPTIONS ({o});"));
+                }
+                let default: Option<String> = a.get(5);
+                if a.get::<_, String>(4).is_empty()
+                    && default != *parent_default
+                    && let Some(d) = default
+                {
+                    after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};"));
+                }
+                if a.get::<_, bool>(6) && !parent_notnull {
+                    after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} SET NOT NULL;"));
+                }
+                continue;
+            }
             let mut def = format!("{col} {}{}", a.get::<_, String>(1), options_clause(a.get(2)));
             if let Some(c) = a.get::<_, Option<String>>(3) {
                 def.push_str(&format!(" COLLATE {c}"));
@@ -770,15 +810,30 @@ fn foreign_tables(
         )? {
             defs.push(format!("CONSTRAINT {} {}", c.get::<_, String>(0), c.get::<_, String>(1)));
         }
-        let mut sql = format!("CREATE FOREIGN TABLE {name} (");
-        if !defs.is_empty() {
-            sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
+        let mut sql = match (&rel.bound, r.get::<_, Option<String>>(9)) {
+            (Some(bound), Some(parent)) => {
+                format!("CREATE FOREIGN TABLE {name} PARTITION OF {parent}\n    {bound}")
+            }
+            _ => format!("CREATE FOREIGN TABLE {name} ("),
+        };
+        if rel.is_partition {
+            // Checks of its own, as pg_dump writes a partition's.
+            after.extend(defs.iter().map(|d| format!("ALTER FOREIGN TABLE {name} ADD {d};")));
+        } else {
+            if !defs.is_empty() {
+                sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
+            }
+            sql.push(')');
         }
         sql.push_str(&format!(
-            ")\nSERVER {}{};",
+            "\nSERVER {}{};",
             r.get::<_, String>(4),
             options_clause(r.get(5))
         ));
+        for a in after {
+            sql.push('\n');
+            sql.push_str(&a);
+        }
         out.push(pending((PG_CLASS, rel.oid), 8, "foreign table", name, sql));
         kept.push(rel);
     }
@@ -1130,10 +1185,10 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
         ),
         (
-            "foreign table partition or child",
+            "foreign table inheriting from a table",
             format!(
                 "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind = 'f' AND (c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)) AND {USER_NS} AND {}",
+                 WHERE c.relkind = 'f' AND NOT c.relispartition AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {}",
                 not_ext_member("pg_class", "c.oid")
             ),
         ),
