@@ -1860,7 +1860,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
          CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_trigger'::pg_catalog.regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) \
-              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) END, \
+              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_statistic_ext'::pg_catalog.regclass THEN (SELECT stxrelid FROM pg_catalog.pg_statistic_ext WHERE oid = d.objoid) END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contypid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
