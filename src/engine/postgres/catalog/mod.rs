@@ -180,7 +180,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     extension_config(client, selection, &mut cat)?;
     // Foreign tables join the relations once tables and views are written,
     // so that post-data (triggers, comments) treats them as kept.
-    let foreign = objects::pre_data(client, cat.version_num, selection, &mut pending)?;
+    let foreign = objects::pre_data(client, cat.version_num, selection, &excluded, &mut pending)?;
     relations.extend(foreign);
     objects::typed_tables(client, &mut pending)?;
     links(client, sequence_owners, &mut cat)?;
@@ -1368,7 +1368,7 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
     )? {
         owner.insert((r.get(0), r.get(1)), (PG_EXTENSION, r.get(2)));
     }
-    for (part, whole) in objects::owners(client)? {
+    for (part, whole) in objects::owners(client, version)? {
         owner.insert(part, whole);
     }
     // What has a statement of its own is not part of its owner's.
@@ -1794,6 +1794,13 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         "aggregate" if identity.ends_with("()") => {
             return Some(format!("AGGREGATE {}(*)", identity.trim_end_matches("()")));
         }
+        // Identified as `for TYPE on language LANG` (`for TYPE language
+        // LANG` from 18 on).
+        "transform" => {
+            let (ty, lang) = identity.strip_prefix("for ")?.rsplit_once(" language ")?;
+            let ty = ty.strip_suffix(" on").unwrap_or(ty);
+            return Some(format!("TRANSFORM FOR {ty} LANGUAGE {lang}"));
+        }
         "table"
         | "view"
         | "materialized view"
@@ -1818,6 +1825,7 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "conversion"
         | "event trigger"
         | "publication"
+        | "subscription"
         | "server"
         | "access method"
         | "language"
@@ -1825,8 +1833,7 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "large object"
         | "rule"
         | "trigger"
-        | "policy"
-        | "transform" => kind.to_ascii_uppercase(),
+        | "policy" => kind.to_ascii_uppercase(),
         "composite type" => "TYPE".into(),
         "foreign-data wrapper" => "FOREIGN DATA WRAPPER".into(),
         "statistics object" => "STATISTICS".into(),
@@ -1854,7 +1861,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
          CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_trigger'::pg_catalog.regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) \
-              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) END, \
+              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_statistic_ext'::pg_catalog.regclass THEN (SELECT stxrelid FROM pg_catalog.pg_statistic_ext WHERE oid = d.objoid) END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contypid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \

@@ -14,6 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 const PG_CLASS: Oid = 1259;
 const PG_TYPE: Oid = 1247;
+const PG_PROC: Oid = 1255;
 const PG_OPERATOR: Oid = 2617;
 const PG_OPCLASS: Oid = 2616;
 const PG_OPFAMILY: Oid = 2753;
@@ -28,12 +29,15 @@ const PG_FOREIGN_DATA_WRAPPER: Oid = 2328;
 const PG_FOREIGN_SERVER: Oid = 1417;
 const PG_CONVERSION: Oid = 2607;
 const PG_AM: Oid = 2601;
+const PG_LANGUAGE: Oid = 2612;
+const PG_TRANSFORM: Oid = 3576;
 const PG_REWRITE: Oid = 2618;
 const PG_STATISTIC_EXT: Oid = 3381;
 const PG_PUBLICATION: Oid = 6104;
 const PG_PUBLICATION_REL: Oid = 6106;
 const PG_PUBLICATION_NAMESPACE: Oid = 6237;
 const PG_EVENT_TRIGGER: Oid = 3466;
+const PG_SUBSCRIPTION: Oid = 6100;
 
 fn pending(key: Key, rank: u8, kind: &'static str, name: String, sql: String) -> Pending {
     Pending {
@@ -80,10 +84,14 @@ pub(super) fn pre_data(
     client: &mut Client,
     version: i32,
     selection: &Selection,
+    excluded: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
     shell_types(client, out).context("reading shell types")?;
+    base_types(client, version, out).context("reading base types")?;
     access_methods(client, out).context("reading access methods")?;
+    languages(client, out).context("reading procedural languages")?;
+    transforms(client, out).context("reading transforms")?;
     operators(client, out).context("reading operators")?;
     operator_families(client, out).context("reading operator families")?;
     operator_classes(client, out).context("reading operator classes")?;
@@ -91,7 +99,7 @@ pub(super) fn pre_data(
     conversions(client, out).context("reading conversions")?;
     text_search(client, out).context("reading text search objects")?;
     foreign_data(client, out).context("reading foreign data wrappers and servers")?;
-    let foreign = foreign_tables(client, version, selection, out).context("reading foreign tables")?;
+    let foreign = foreign_tables(client, version, selection, excluded, out).context("reading foreign tables")?;
     Ok(foreign)
 }
 
@@ -108,6 +116,184 @@ fn shell_types(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         // Its comment, as any type's, is written with the other comments.
         let sql = format!("CREATE TYPE {name};");
         out.push(pending((PG_TYPE, r.get(0)), 4, "type", name, sql));
+    }
+    Ok(())
+}
+
+/// Procedural languages of the database's own (not of an extension, as
+/// plpgsql is), always with their handlers: without one, `CREATE LANGUAGE`
+/// means `CREATE EXTENSION`.
+fn languages(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+    let sql = format!(
+        "SELECT l.oid, pg_catalog.quote_ident(l.lanname), l.lanpltrusted, l.lanplcallfoid::pg_catalog.regproc::text, \
+         CASE WHEN l.laninline <> 0 THEN l.laninline::pg_catalog.regproc::text END, CASE WHEN l.lanvalidator <> 0 THEN l.lanvalidator::pg_catalog.regproc::text END \
+         FROM pg_catalog.pg_language l WHERE l.oid >= 16384 AND {} ORDER BY 2",
+        not_ext_member("pg_language", "l.oid")
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let name: String = r.get(1);
+        let mut sql = format!(
+            "CREATE {}PROCEDURAL LANGUAGE {name} HANDLER {}",
+            if r.get::<_, bool>(2) { "TRUSTED " } else { "" },
+            r.get::<_, String>(3)
+        );
+        if let Some(f) = r.get::<_, Option<String>>(4) {
+            sql.push_str(&format!(" INLINE {f}"));
+        }
+        if let Some(f) = r.get::<_, Option<String>>(5) {
+            sql.push_str(&format!(" VALIDATOR {f}"));
+        }
+        sql.push(';');
+        out.push(pending((PG_LANGUAGE, r.get(0)), 5, "language", name, sql));
+    }
+    Ok(())
+}
+
+fn transforms(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+    let sql = format!(
+        "SELECT t.oid, pg_catalog.format('FOR %s LANGUAGE %I', pg_catalog.format_type(t.trftype, NULL), l.lanname), \
+         CASE WHEN t.trffromsql <> 0 THEN t.trffromsql::pg_catalog.regprocedure::text END, CASE WHEN t.trftosql <> 0 THEN t.trftosql::pg_catalog.regprocedure::text END \
+         FROM pg_catalog.pg_transform t JOIN pg_catalog.pg_language l ON l.oid = t.trflang WHERE {} ORDER BY 2",
+        not_ext_member("pg_transform", "t.oid")
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let name: String = r.get(1);
+        let mut ways = Vec::new();
+        if let Some(f) = r.get::<_, Option<String>>(2) {
+            ways.push(format!("FROM SQL WITH FUNCTION {f}"));
+        }
+        if let Some(f) = r.get::<_, Option<String>>(3) {
+            ways.push(format!("TO SQL WITH FUNCTION {f}"));
+        }
+        let sql = format!("CREATE TRANSFORM {name} ({});", ways.join(", "));
+        out.push(pending((PG_TRANSFORM, r.get(0)), 6, "transform", name, sql));
+    }
+    Ok(())
+}
+
+/// The support functions of base types (input, output, receive, send,
+/// typmod, analyze, subscript), for `version`, as an SQL array of oids.
+fn support_functions(version: i32) -> &'static str {
+    if version >= 140000 {
+        "ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze, t.typsubscript]::pg_catalog.oid[]"
+    } else {
+        "ARRAY[t.typinput, t.typoutput, t.typreceive, t.typsend, t.typmodin, t.typmodout, t.typanalyze]::pg_catalog.oid[]"
+    }
+}
+
+/// Base types of the database's own (not arrays, not of extensions).
+fn base_type_filter() -> String {
+    format!(
+        "t.typtype = 'b' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid) AND {USER_NS} AND {}",
+        not_ext_member("pg_type", "t.oid")
+    )
+}
+
+/// Base types as pg_dump writes them: a shell type, then its support
+/// functions, then the full definition. The functions need the shell and
+/// the type needs the functions, so the three go as one statement group,
+/// and `owners()` makes the functions part of the type for ordering.
+fn base_types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()> {
+    let subscript = if version >= 140000 {
+        "CASE WHEN t.typsubscript <> 0 THEN t.typsubscript::pg_catalog.regproc::text END"
+    } else {
+        "NULL::text"
+    };
+    let proc = |col: &str| format!("CASE WHEN t.{col} <> 0 THEN t.{col}::pg_catalog.regproc::text END");
+    let sql = format!(
+        "SELECT t.oid, pg_catalog.format('%I.%I', n.nspname, t.typname), t.typlen::int, {}, {}, {}, {}, {}, {}, {}, {subscript}, \
+         t.typcategory::text, t.typispreferred, t.typdefault, CASE WHEN t.typelem <> 0 THEN pg_catalog.format_type(t.typelem, NULL) END, t.typdelim::text, \
+         t.typalign::text, t.typstorage::text, t.typcollation <> 0, t.typbyval, {} \
+         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE {} ORDER BY 2",
+        proc("typinput"),
+        proc("typoutput"),
+        proc("typreceive"),
+        proc("typsend"),
+        proc("typmodin"),
+        proc("typmodout"),
+        proc("typanalyze"),
+        support_functions(version),
+        base_type_filter()
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let oid: Oid = r.get(0);
+        let name: String = r.get(1);
+        let len: i32 = r.get(2);
+        let mut opts = vec![format!(
+            "INTERNALLENGTH = {}",
+            if len == -1 {
+                "variable".to_string()
+            } else {
+                len.to_string()
+            }
+        )];
+        for (i, key) in [
+            (3, "INPUT"),
+            (4, "OUTPUT"),
+            (5, "RECEIVE"),
+            (6, "SEND"),
+            (7, "TYPMOD_IN"),
+            (8, "TYPMOD_OUT"),
+            (9, "ANALYZE"),
+            (10, "SUBSCRIPT"),
+        ] {
+            if let Some(f) = r.get::<_, Option<String>>(i) {
+                opts.push(format!("{key} = {f}"));
+            }
+        }
+        let category: String = r.get(11);
+        if category != "U" {
+            opts.push(format!("CATEGORY = {}", quote_literal(&category)));
+        }
+        if r.get::<_, bool>(12) {
+            opts.push("PREFERRED = true".into());
+        }
+        if let Some(d) = r.get::<_, Option<String>>(13) {
+            opts.push(format!("DEFAULT = {}", quote_literal(&d)));
+        }
+        if let Some(e) = r.get::<_, Option<String>>(14) {
+            opts.push(format!("ELEMENT = {e}"));
+        }
+        let delim: String = r.get(15);
+        if delim != "," {
+            opts.push(format!("DELIMITER = {}", quote_literal(&delim)));
+        }
+        opts.push(format!(
+            "ALIGNMENT = {}",
+            match r.get::<_, String>(16).as_str() {
+                "c" => "char",
+                "s" => "int2",
+                "d" => "double",
+                _ => "int4",
+            }
+        ));
+        opts.push(format!(
+            "STORAGE = {}",
+            match r.get::<_, String>(17).as_str() {
+                "e" => "external",
+                "x" => "extended",
+                "m" => "main",
+                _ => "plain",
+            }
+        ));
+        if r.get::<_, bool>(18) {
+            opts.push("COLLATABLE = true".into());
+        }
+        if r.get::<_, bool>(19) {
+            opts.push("PASSEDBYVALUE".into());
+        }
+        // The support functions written here rather than on their own.
+        let functions: Vec<Oid> = r.get(20);
+        let mut sql = format!("CREATE TYPE {name};");
+        for f in functions.iter().filter(|&&f| f != 0) {
+            if let Some(at) = out.iter().position(|p| p.key == (PG_PROC, *f)) {
+                let p = out.remove(at);
+                sql.push('\n');
+                sql.push_str(&p.item.sql);
+            }
+        }
+        sql.push_str(&format!("\nCREATE TYPE {name} (\n    {}\n);", opts.join(",\n    ")));
+        out.push(pending((PG_TYPE, oid), 5, "type", name, sql));
     }
     Ok(())
 }
@@ -501,17 +687,24 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     Ok(())
 }
 
+/// Foreign tables, standalone or partitions of a partitioned table (left
+/// out with their parent); those of an extension are its own.
 fn foreign_tables(
     client: &mut Client,
     version: i32,
     selection: &Selection,
+    excluded_tables: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
     let sql = format!(
-        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {} \
+        "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {}, \
+         c.relispartition, CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
+         (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid), \
+         (SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent \
+          JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.oid \
          JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver \
-         WHERE c.relkind = 'f' AND NOT c.relispartition AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {} ORDER BY 2, 3",
+         WHERE c.relkind = 'f' AND (c.relispartition OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)) AND {USER_NS} AND {} ORDER BY 2, 3",
         options_sql("f.ftoptions"),
         not_ext_member("pg_class", "c.oid")
     );
@@ -525,8 +718,8 @@ fn foreign_tables(
             name: r.get(2),
             qualified: r.get(3),
             persistence: 'p',
-            is_partition: false,
-            bound: None,
+            is_partition: r.get(6),
+            bound: r.get(7),
             partkey: None,
             rls: false,
             force_rls: false,
@@ -545,11 +738,27 @@ fn foreign_tables(
     };
     let mut kept = Vec::new();
     for (r, rel) in rows.iter().zip(relations) {
-        if excluded.contains(&rel.oid) {
+        let parent: Option<Oid> = r.get(8);
+        if excluded.contains(&rel.oid) || parent.is_some_and(|p| excluded_tables.contains(&p)) {
             continue;
         }
         let name = rel.qualified.clone();
         let mut defs = Vec::new();
+        // A partition's columns come from its parent; only what differs
+        // from the parent's is set after it.
+        let mut after = Vec::new();
+        let parent_cols: HashMap<String, (bool, Option<String>)> = match parent {
+            Some(p) => client
+                .query(
+                    "SELECT pg_catalog.quote_ident(a.attname), a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attribute a \
+                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+                    &[&p],
+                )?
+                .iter()
+                .map(|c| (c.get(0), (c.get(1), c.get(2))))
+                .collect(),
+            None => HashMap::new(),
+        };
         for a in client.query(
             format!(
                 "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), {}, \
@@ -565,6 +774,22 @@ fn foreign_tables(
             &[&rel.oid],
         )? {
             let col: String = a.get(0);
+            if let Some((parent_notnull, parent_default)) = parent_cols.get(&col) {
+                if let Some(o) = a.get::<_, Option<String>>(2) {
+                    after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} OPTIONS ({o});"));
+                }
+                let default: Option<String> = a.get(5);
+                if a.get::<_, String>(4).is_empty()
+                    && default != *parent_default
+                    && let Some(d) = default
+                {
+                    after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};"));
+                }
+                if a.get::<_, bool>(6) && !parent_notnull {
+                    after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} SET NOT NULL;"));
+                }
+                continue;
+            }
             let mut def = format!("{col} {}{}", a.get::<_, String>(1), options_clause(a.get(2)));
             if let Some(c) = a.get::<_, Option<String>>(3) {
                 def.push_str(&format!(" COLLATE {c}"));
@@ -586,15 +811,30 @@ fn foreign_tables(
         )? {
             defs.push(format!("CONSTRAINT {} {}", c.get::<_, String>(0), c.get::<_, String>(1)));
         }
-        let mut sql = format!("CREATE FOREIGN TABLE {name} (");
-        if !defs.is_empty() {
-            sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
+        let mut sql = match (&rel.bound, r.get::<_, Option<String>>(9)) {
+            (Some(bound), Some(parent)) => {
+                format!("CREATE FOREIGN TABLE {name} PARTITION OF {parent}\n    {bound}")
+            }
+            _ => format!("CREATE FOREIGN TABLE {name} ("),
+        };
+        if rel.is_partition {
+            // Checks of its own, as pg_dump writes a partition's.
+            after.extend(defs.iter().map(|d| format!("ALTER FOREIGN TABLE {name} ADD {d};")));
+        } else {
+            if !defs.is_empty() {
+                sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
+            }
+            sql.push(')');
         }
         sql.push_str(&format!(
-            ")\nSERVER {}{};",
+            "\nSERVER {}{};",
             r.get::<_, String>(4),
             options_clause(r.get(5))
         ));
+        for a in after {
+            sql.push('\n');
+            sql.push_str(&a);
+        }
         out.push(pending((PG_CLASS, rel.oid), 8, "foreign table", name, sql));
         kept.push(rel);
     }
@@ -624,8 +864,21 @@ pub(super) fn typed_tables(client: &mut Client, out: &mut [Pending]) -> Result<(
 
 /// What `order()` needs to see operator class and family members (rows of
 /// pg_amop and pg_amproc) as parts of their class or family.
-pub(super) fn owners(client: &mut Client) -> Result<Vec<(Key, Key)>> {
+pub(super) fn owners(client: &mut Client, version: i32) -> Result<Vec<(Key, Key)>> {
     let mut found = Vec::new();
+    // A base type's support functions are written with it.
+    for r in client.query(
+        format!(
+            "SELECT f, t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace, pg_catalog.unnest({}) f \
+             WHERE f >= 16384 AND {}",
+            support_functions(version),
+            base_type_filter()
+        )
+        .as_str(),
+        &[],
+    )? {
+        found.push(((PG_PROC, r.get(0)), (PG_TYPE, r.get(1))));
+    }
     for r in client.query(
         "SELECT d.classid, d.objid, d.refclassid, d.refobjid FROM pg_catalog.pg_depend d \
          WHERE d.classid IN ('pg_catalog.pg_amop'::pg_catalog.regclass, 'pg_catalog.pg_amproc'::pg_catalog.regclass) \
@@ -796,6 +1049,7 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
     }
 
     publications(client, version, kept, cat)?;
+    subscriptions(client, version, cat)?;
     event_triggers(client, cat)?;
     Ok(())
 }
@@ -881,6 +1135,102 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
     Ok(())
 }
 
+/// Subscriptions, as pg_dump writes them: not connected, so a restore
+/// neither reaches the publisher nor makes a slot, and left disabled.
+/// Only a superuser may read their connection strings; for anyone else
+/// `unsupported()` names them.
+fn subscriptions(client: &mut Client, version: i32, cat: &mut Catalog) -> Result<()> {
+    if !superuser(client)? {
+        return Ok(());
+    }
+    let col = |min: i32, expr: &str, none: &str| {
+        if version >= min {
+            expr.to_string()
+        } else {
+            none.to_string()
+        }
+    };
+    let sql = format!(
+        "SELECT s.oid, pg_catalog.quote_ident(s.subname), s.subconninfo, \
+         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), ', ') FROM pg_catalog.unnest(s.subpublications) p), s.subslotname::text, s.subsynccommit, \
+         {}, {}, {}, {}, {}, {}, {}, {} \
+         FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid WHERE d.datname = pg_catalog.current_database() ORDER BY 2",
+        col(140000, "s.subbinary", "false"),
+        col(
+            160000,
+            "s.substream::text",
+            &col(140000, "CASE WHEN s.substream THEN 't' ELSE 'f' END", "'f'")
+        ),
+        col(150000, "s.subtwophasestate::text", "'d'"),
+        col(150000, "s.subdisableonerr", "false"),
+        col(160000, "s.subpasswordrequired", "true"),
+        col(160000, "s.subrunasowner", "false"),
+        col(160000, "s.suborigin", "'any'"),
+        col(170000, "s.subfailover", "false"),
+    );
+    for r in client.query(sql.as_str(), &[])? {
+        let name: String = r.get(1);
+        let mut opts = vec![
+            "connect = false".to_string(),
+            format!(
+                "slot_name = {}",
+                r.get::<_, Option<String>>(4)
+                    .map(|s| quote_literal(&s))
+                    .unwrap_or_else(|| "NONE".into())
+            ),
+        ];
+        if r.get::<_, bool>(6) {
+            opts.push("binary = true".into());
+        }
+        match r.get::<_, String>(7).as_str() {
+            "t" => opts.push("streaming = on".into()),
+            "p" => opts.push("streaming = parallel".into()),
+            _ => {}
+        }
+        if r.get::<_, String>(8) != "d" {
+            opts.push("two_phase = on".into());
+        }
+        if r.get::<_, bool>(9) {
+            opts.push("disable_on_error = true".into());
+        }
+        if !r.get::<_, bool>(10) {
+            opts.push("password_required = false".into());
+        }
+        if r.get::<_, bool>(11) {
+            opts.push("run_as_owner = true".into());
+        }
+        let origin: String = r.get(12);
+        if origin != "any" {
+            opts.push(format!("origin = {}", quote_literal(&origin)));
+        }
+        if r.get::<_, bool>(13) {
+            opts.push("failover = true".into());
+        }
+        let sync: String = r.get(5);
+        if sync != "off" {
+            opts.push(format!("synchronous_commit = {}", quote_literal(&sync)));
+        }
+        let sql = format!(
+            "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});",
+            quote_literal(&r.get::<_, String>(2)),
+            r.get::<_, String>(3),
+            opts.join(", ")
+        );
+        cat.post_data
+            .push(post((PG_SUBSCRIPTION, r.get(0)), "subscription", name, sql));
+    }
+    Ok(())
+}
+
+fn superuser(client: &mut Client) -> Result<bool> {
+    Ok(client
+        .query_one(
+            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+            &[],
+        )?
+        .get(0))
+}
+
 fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
     for r in client.query(
         format!(
@@ -933,41 +1283,18 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
         ),
         (
-            // Their input and output functions and the shell type they
-            // need first are not written yet.
-            "base type",
-            format!(
-                "SELECT t.oid::pg_catalog.regtype::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace \
-                 WHERE t.typtype = 'b' AND t.typcategory <> 'A' AND {USER_NS} AND {}",
-                not_ext_member("pg_type", "t.oid")
-            ),
-        ),
-        (
-            "transform",
-            format!(
-                "SELECT pg_catalog.format('FOR %s LANGUAGE %I', pg_catalog.format_type(t.trftype, NULL), l.lanname) FROM pg_catalog.pg_transform t \
-                 JOIN pg_catalog.pg_language l ON l.oid = t.trflang WHERE {}",
-                not_ext_member("pg_transform", "t.oid")
-            ),
-        ),
-        (
-            "foreign table partition or child",
+            "foreign table inheriting from a table",
             format!(
                 "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind = 'f' AND (c.relispartition OR EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)) AND {USER_NS} AND {}",
+                 WHERE c.relkind = 'f' AND NOT c.relispartition AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {}",
                 not_ext_member("pg_class", "c.oid")
             ),
         ),
         (
-            "subscription",
-            "SELECT pg_catalog.quote_ident(s.subname) FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid WHERE d.datname = pg_catalog.current_database()".into(),
-        ),
-        (
-            "procedural language",
-            format!(
-                "SELECT pg_catalog.quote_ident(l.lanname) FROM pg_catalog.pg_language l WHERE l.oid >= 16384 AND {}",
-                not_ext_member("pg_language", "l.oid")
-            ),
+            // Their connection strings are for superusers' eyes only.
+            "subscription (only a superuser can back it up)",
+            "SELECT pg_catalog.quote_ident(s.subname) FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid \
+             WHERE d.datname = pg_catalog.current_database() AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)".into(),
         ),
     ];
     let mut found = Vec::new();
