@@ -36,6 +36,24 @@ pub fn neutralize(text: &str) -> String {
     out
 }
 
+/// [`neutralize`] line by line, keeping the line breaks of text lifeboat
+/// composed itself.
+pub fn neutralize_lines(text: &str) -> String {
+    text.split('\n').map(neutralize).collect::<Vec<_>>().join("\n")
+}
+
+/// `println!` for text that holds names from a set or a database: every
+/// line goes through [`neutralize`].
+#[macro_export]
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", $crate::github::workflow::neutralize_lines(&format!($($arg)*)))
+    };
+}
+
 /// Escapes the message part of a workflow command.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
@@ -56,13 +74,21 @@ pub fn add_mask(secret: &str) {
 /// An error annotation on the run.
 pub fn error(title: &str, message: &str) {
     if in_actions() {
-        println!("::error title={}::{}", escape_property(title), escape_data(message));
+        println!(
+            "::error title={}::{}",
+            escape_property(&neutralize(title)),
+            escape_data(&neutralize_lines(message))
+        );
     }
 }
 
 pub fn warning(title: &str, message: &str) {
     if in_actions() {
-        println!("::warning title={}::{}", escape_property(title), escape_data(message));
+        println!(
+            "::warning title={}::{}",
+            escape_property(&neutralize(title)),
+            escape_data(&neutralize_lines(message))
+        );
     }
 }
 
