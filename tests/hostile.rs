@@ -358,3 +358,59 @@ fn a_member_that_inflates_past_its_raw_size_stops_there() {
     }
     assert!(!dir.join("out/x.db").exists());
 }
+
+#[test]
+fn names_from_a_set_cannot_print_workflow_commands_or_escapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    let out = expect(dir, &["backup", "app.db", "--out", "bk", "--quiet"], 0);
+    let set = dir.join(out.trim());
+    edit_manifest(&set, |m| {
+        m["label"] = "x\n::error::label-owned".into();
+        m["kind"] = "::warning::kind-owned".into();
+        m["databases"][0]["source"] = "\u{1b}]0;title\u{7}\n::add-mask::source-owned".into();
+        m["databases"][0]["tables"][0]["name"] = "t\r\n::error file=x::table-owned\u{1b}[2J".into();
+    });
+    let mut outs = Vec::new();
+    for args in [
+        &["info", set.to_str().unwrap()][..],
+        &["list", "bk"],
+        &["verify", set.to_str().unwrap()],
+        &["verify", set.to_str().unwrap(), "--level", "restore"],
+        &["restore", set.to_str().unwrap(), "--to", "copy.db"],
+        &["restore", set.to_str().unwrap()],
+    ] {
+        let out = lifeboat(dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+            .args(args)
+            .output()
+            .unwrap();
+        outs.push((args.to_vec(), text(&out)));
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    outs.push((vec!["summary"], summary));
+    let mut seen = 0;
+    for (args, all) in &outs {
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\r'),
+            "{args:?}: {all:?}"
+        );
+        for line in all.lines() {
+            let l = line.trim_start();
+            // Lifeboat's own annotations may quote the names, neutralised;
+            // no line may start with a command the set wrote.
+            let own = l.starts_with("::error title=lifeboat") || l.starts_with("::warning title=lifeboat");
+            assert!(
+                !(l.starts_with("::") && l.contains("-owned") && !own),
+                "{args:?} printed a workflow command from the set: {line:?}"
+            );
+            for command in ["::error::", "::warning::", "::add-mask::", "::error file"] {
+                assert!(!l.contains(command), "{args:?}: {line:?}");
+            }
+        }
+        seen += all.matches("-owned").count();
+    }
+    assert!(seen > 0, "the names are shown, neutralised: {outs:?}");
+}

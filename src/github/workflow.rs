@@ -27,7 +27,7 @@ pub fn neutralize(text: &str) -> String {
             previous = '}';
             continue;
         }
-        if (c == ':' && previous == ':') || (c == '#' && previous == '#') || (c == '[' && out.ends_with("##")) {
+        if (c == ':' && previous == ':') || (c == '[' && out.ends_with("##")) {
             out.push('\\');
         }
         out.push(c);
@@ -129,7 +129,7 @@ pub fn summary(markdown: &str) -> Result<()> {
     let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
         return Ok(());
     };
-    append(&path, &format!("{markdown}\n")).context("writing the job summary")
+    append(&path, &format!("{}\n", neutralize_lines(markdown))).context("writing the job summary")
 }
 
 fn append(path: &str, text: &str) -> std::io::Result<()> {
@@ -149,6 +149,7 @@ mod tests {
         assert_eq!(neutralize("\u{1b}[2J"), "\\u{1b}[2J");
         assert_eq!(neutralize("a\rb\u{9b}c\u{202e}"), "a\\u{d}b\\u{9b}c\\u{202e}");
         assert!(!neutralize("##[error]x").contains("##["));
+        assert_eq!(neutralize("### heading"), "### heading");
         for hostile in [
             "::add-mask::x",
             "\n::set-output name=a::b",
