@@ -227,12 +227,48 @@ impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
+            // toml's own Display quotes the offending line, and with it any
+            // URL and password on it: only the position and the message,
+            // with quoted values taken out, are shown.
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default();
             anyhow::Error::new(crate::error::UsageError(format!(
-                "config {} is not valid: {e}",
-                path.display()
+                "config {} is not valid{at}: {}",
+                path.display(),
+                without_quoted_values(e.message())
             )))
         })
     }
+}
+
+/// A parser's message with every "quoted value" replaced by "…": serde
+/// quotes the value it could not take, which may be a URL with its
+/// password. Field names (in backticks) stay.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in message.chars() {
+        match (c, inside) {
+            ('"', false) => {
+                inside = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                inside = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    crate::engine::postgres::connect::redact_url(&out)
 }
 
 /// Resolves the command line, the environment (through clap) and the
@@ -505,6 +541,24 @@ keep_within = "30d"
         assert_eq!(parse_fraction("50%").unwrap(), 0.5);
         assert_eq!(parse_fraction("0.25").unwrap(), 0.25);
         assert!(parse_fraction("-5%").is_err());
+    }
+
+    #[test]
+    fn config_errors_never_quote_secret_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifeboat.toml");
+        for text in [
+            "[[databases]]\nurl = \"postgres://u:s3/cr@t pw@h/db\" oops\n",
+            "[[databases]]\nurl = 5\nname = \"postgres://u:s3/cr@t pw@h/db\"\n",
+            "name = [\"postgres://u:s3/cr@t pw@h/db\"]\n",
+            "[[databases]]\nurl = \"postgres://u:s3/cr@t pw@h/db\nname = 1\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "list"]);
+            let err = format!("{:#}", resolve(&cli).unwrap_err());
+            assert!(!err.contains("s3/cr") && !err.contains("t pw"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
     }
 
     #[test]

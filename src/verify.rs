@@ -87,10 +87,12 @@ impl Findings {
         self.0.push(Finding {
             severity,
             check: check.into(),
-            object: object.into(),
+            // Objects and messages quote names from the set: neutralised
+            // once here, for the text, the JSON report and the summary.
+            object: crate::github::workflow::neutralize(object),
             expected: None,
             actual: None,
-            message,
+            message: crate::github::workflow::neutralize_lines(&message),
             fix: fix.into(),
         });
         self.0.last_mut().expect("just pushed")

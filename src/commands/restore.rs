@@ -201,15 +201,18 @@ impl RestoreOutcome {
             return Ok(());
         }
         for s in &self.databases {
-            println!(
+            crate::say!(
                 "restored {} into {}: {} tables, {} rows",
-                s.database, s.target, s.tables, s.rows
+                s.database,
+                s.target,
+                s.tables,
+                s.rows
             );
             for check in &s.checks {
-                println!("  ok  {check}");
+                crate::say!("  ok  {check}");
             }
             if let Some(p) = &s.safety_backup {
-                println!("  safety backup of the previous database: {}", p.display());
+                crate::say!("  safety backup of the previous database: {}", p.display());
             }
         }
         Ok(())
