@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "lifeboat",
-    version,
+    // The version and a hash of the sources it was built from (build.rs),
+    // so a binary in dist/ can be checked against the checkout.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("LIFEBOAT_SOURCE_HASH"), ")"),
     about = "Database backups for CI that have been restored before anyone needs them",
     after_help = "Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed.\nEvery flag can also be set with a LIFEBOAT_* variable, e.g. LIFEBOAT_OUT=backups."
 )]
