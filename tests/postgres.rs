@@ -344,7 +344,7 @@ fn the_server_stopping_mid_dump_leaves_no_set() {
             "1",
             "--compression",
             "gzip",
-            "--level",
+            "--compression-level",
             "9",
         ])
         .stdout(Stdio::piped())
