@@ -205,3 +205,12 @@ mod tests {
         assert_eq!(super::human_bytes(1_500_000), "1.5 MB");
     }
 }
+
+/// `1 member`, `2 members`: a count with its noun, plural when it is not 1.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

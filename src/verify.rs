@@ -363,16 +363,16 @@ impl Report {
     /// The human summary, also used as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "### lifeboat verify ({} level): {}\n\n`{}`: {} members, {} tables, {} rows checked in {} ms; {} errors, {} warnings.\n",
+            "### lifeboat verify ({} level): {}\n\n`{}`: {}, {}, {} checked in {} ms; {}, {}.\n",
             self.level,
             if self.passed { "passed" } else { "FAILED" },
             self.set.display(),
-            self.members_checked,
-            self.tables,
-            self.rows,
+            crate::progress::count(self.members_checked as u64, "member"),
+            crate::progress::count(self.tables as u64, "table"),
+            crate::progress::count(self.rows, "row"),
             self.duration_ms,
-            self.errors,
-            self.warnings
+            crate::progress::count(self.errors as u64, "error"),
+            crate::progress::count(self.warnings as u64, "warning"),
         );
         if !self.findings.is_empty() {
             out.push_str("\n| level | check | object | finding | what to do |\n|---|---|---|---|---|\n");

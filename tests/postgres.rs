@@ -732,3 +732,29 @@ fn sslmodes_through_rustls() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A URL without a password, to a server that wants one: the error says
+/// where a password goes, and the failed backup leaves no output directory.
+#[test]
+fn a_missing_password_is_named_and_leaves_no_output_directory() {
+    let c = cluster();
+    let dir = tmp();
+    let url = c.url("postgres").replace(&format!(":{PASSWORD}@"), "@");
+    let out = lifeboat(dir.path())
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSWORD_FILE")
+        .env_remove("POSTGRES_PASSWORD_FILE")
+        .args(["backup", &url, "--out", "new/sets"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("none was given") && text(&out).contains("PGPASSWORD"),
+        "no hint about the password:\n{}",
+        text(&out)
+    );
+    assert!(
+        !dir.path().join("new").exists(),
+        "a failed backup left its output directory"
+    );
+}
