@@ -69,6 +69,13 @@ impl Reporter {
     }
 
     /// A warning: printed even with `--quiet`, as warnings are worth a line.
+    /// A problem that stops the command, printed as `error:` whatever the
+    /// mode, like the final error.
+    pub fn error(&self, message: &str) {
+        eprintln!("error: {message}");
+        self.log(&format!("error: {message}"));
+    }
+
     pub fn warn(&self, message: &str) {
         eprintln!("warning: {message}");
         self.log(&format!("warning: {message}"));

@@ -53,6 +53,10 @@ fn assert_rejected(dir: &Path, set: &Path, target: &Path, check: &str) {
     );
     assert_eq!(out.status.code(), Some(3), "restore of a bad set:\n{}", text(&out));
     assert!(text(&out).contains("nothing was restored"), "{}", text(&out));
+    // Blocking findings are errors, as verify calls them, never warnings.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("error: [{check}]")), "{stderr}");
+    assert!(!stderr.contains("warning:"), "{stderr}");
     assert_eq!(sha256(target), before_target, "the target changed");
     assert_eq!(snapshot(&dir.join("bk")), before_sets, "the set directory changed");
     assert!(
