@@ -152,6 +152,9 @@ pub struct GithubArgs {
     pub issue_key: Option<String>,
 }
 
+// One Command is parsed per run; boxing the big variants would only make
+// every match on it noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Back up databases into one set: `<name>-<UTC time>[-<label>].tar`.
