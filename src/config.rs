@@ -202,6 +202,8 @@ pub struct FileConfig {
     pub label: Option<String>,
     pub kind: Option<String>,
     pub compression: Option<String>,
+    /// The compression level; `compression_level` reads as the flag does.
+    #[serde(alias = "compression_level")]
     pub level: Option<i32>,
     pub log_file: Option<PathBuf>,
     pub safety_dir: Option<PathBuf>,
@@ -291,6 +293,26 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         safety_dir: file.safety_dir.clone(),
         ..Config::default()
     };
+    let r = &file.retention;
+    if [
+        r.keep_last,
+        r.keep_hourly,
+        r.keep_daily,
+        r.keep_weekly,
+        r.keep_monthly,
+        r.keep_yearly,
+    ]
+    .contains(&Some(0))
+    {
+        crate::usage_bail!(
+            "[retention] in {} keeps 0 sets by some rule: a rule keeps 1 or more, or is left out",
+            cli.global
+                .config
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_CONFIG))
+                .display()
+        );
+    }
     if let Some(span) = &file.keep_safety {
         config.safety_retention = Policy {
             keep_within: Some(parse_span(span).map_err(usage)?),
@@ -324,7 +346,7 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             config.label = a.label.clone().or(config.label);
             config.kind = a.kind.clone().or(config.kind);
             compression = a.compression.clone().or(compression);
-            level = a.level.or(level);
+            level = a.compression_level.or(level);
             apply_engine_flags(&mut config.engine, &a.engine);
             if let Some(wait) = &a.lock_wait_timeout {
                 config.engine.lock_wait_timeout = Some(
@@ -483,7 +505,14 @@ keep_within = "30d"
 "#,
         )
         .unwrap();
-        let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "backup", "--level", "5"]);
+        let cli = Cli::parse_from([
+            "lifeboat",
+            "--config",
+            path.to_str().unwrap(),
+            "backup",
+            "--compression-level",
+            "5",
+        ]);
         let c = resolve(&cli).unwrap();
         assert_eq!(c.out_dir, PathBuf::from("from-file"));
         assert_eq!(c.set_name.as_deref(), Some("nightly"));

@@ -3,7 +3,7 @@
 //! failure issue opened, commented on or closed. Problems talking to GitHub
 //! are warnings: they never hide the run's own outcome.
 
-use crate::cli::GlobalArgs;
+use crate::cli::GithubArgs;
 use crate::config::Config;
 use crate::github::{self, issues, workflow};
 use crate::progress::Reporter;
@@ -87,7 +87,7 @@ fn percent_decoded(text: &str) -> String {
 }
 
 /// Tells GitHub how the run ended: annotation, summary, issue.
-pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
+pub fn tell_github(global: &GithubArgs, ending: &Ending, reporter: &Reporter) {
     if !workflow::in_actions() {
         return;
     }

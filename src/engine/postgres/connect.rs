@@ -456,6 +456,11 @@ fn explain(err: postgres::Error, target: &Target) -> anyhow::Error {
         _ if detail.to_ascii_lowercase().contains("tls") || detail.contains("certificate") => {
             "TLS failed: check sslmode and sslrootcert"
         }
+        // The server asked for a password and none was given: the
+        // driver says so only in its message.
+        _ if detail.contains("password missing") || detail.contains("no password") => {
+            "the server wants a password and none was given: put it in PGPASSWORD or a file named by PGPASSWORD_FILE (or in the URL, postgres://user:password@host/db)"
+        }
         _ => "check the URL and that the server is reachable",
     };
     let message = format!("cannot connect to {}: {detail}; {hint}", target.redacted);
