@@ -12,7 +12,8 @@ Databases: postgres://USER@HOST[:PORT]/DB (also postgresql:// and postgresql+asy
 password from PGPASSWORD or PGPASSWORD_FILE), sqlite:PATH, a path to a .db/.sqlite file, a glob \
 such as 'sqlite:data/*.db', or NAME=any of these to name it inside the set.
 
-Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed.
+Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed, \
+130/143 stopped by SIGINT/SIGTERM (what the run started was cleaned up).
 A flag shown with [env: LIFEBOAT_…] can also be set by that variable; an empty variable \
 counts as unset."
     };
@@ -49,7 +50,8 @@ Examples:
 const RESTORE_EXAMPLES: &str = concat!(
     "\
 Examples:
-  lifeboat restore backups/app-20261122T041517Z.tar --force     back where it came from
+  lifeboat restore backups/app-20261122T041517Z.tar --to sqlite:app.db --force
+  lifeboat restore --latest backups --force                   into the databases of ./lifeboat.toml
   lifeboat restore --latest backups --to postgres://app@db/shop_copy --create-db
   lifeboat restore SET --database main --to sqlite:/tmp/main.db  one database of several
   lifeboat restore SET --to postgres://app@db/shop -t public.orders --force   one table's rows
@@ -132,23 +134,34 @@ pub struct GlobalArgs {
 /// The failure issue, for the commands whose outcome GitHub hears of:
 /// their own heading, and only on those commands.
 #[derive(Debug, Args, Default, Clone)]
-#[command(next_help_heading = "GitHub Actions")]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
 pub struct GithubArgs {
     /// Open (or comment on) one issue when this fails [default: false].
-    #[arg(long, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(help_heading = "GitHub Actions", long, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub issue_on_failure: Option<bool>,
 
     /// Labels for failure issues, comma-separated; created if missing
     /// [default: lifeboat].
-    #[arg(long, env = "LIFEBOAT_ISSUE_LABELS", value_name = "LABELS")]
+    #[arg(
+        help_heading = "GitHub Actions",
+        long,
+        env = "LIFEBOAT_ISSUE_LABELS",
+        value_name = "LABELS"
+    )]
     pub issue_labels: Option<String>,
 
     /// Close the failure issue when this succeeds [default: true].
-    #[arg(long, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(help_heading = "GitHub Actions", long, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub close_issue_on_success: Option<bool>,
 
     /// The name failure issues are kept under [default: the set's name].
-    #[arg(long, env = "LIFEBOAT_ISSUE_KEY", value_name = "KEY")]
+    #[arg(
+        help_heading = "GitHub Actions",
+        long,
+        env = "LIFEBOAT_ISSUE_KEY",
+        value_name = "KEY"
+    )]
     pub issue_key: Option<String>,
 }
 
@@ -160,7 +173,7 @@ pub enum Command {
     /// Back up databases into one set: `<name>-<UTC time>[-<label>].tar`.
     #[command(after_help = BACKUP_EXAMPLES)]
     Backup(BackupArgs),
-    /// Restore a set into its databases, or into --to.
+    /// Restore a set into --to, or the databases lifeboat.toml names.
     #[command(after_help = RESTORE_EXAMPLES)]
     Restore(RestoreArgs),
     /// Check a set: sidecar, member hashes, streams, manifest; with --level
@@ -225,18 +238,19 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "GitHub artifacts")]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
 pub struct ArtifactArgs {
     /// Only the artifact of this workflow run.
-    #[arg(long, env = "LIFEBOAT_RUN_ID")]
+    #[arg(help_heading = "GitHub artifacts", long, env = "LIFEBOAT_RUN_ID")]
     pub run_id: Option<u64>,
 
     /// Only artifacts of runs on this branch.
-    #[arg(long, env = "LIFEBOAT_ARTIFACT_BRANCH")]
+    #[arg(help_heading = "GitHub artifacts", long, env = "LIFEBOAT_ARTIFACT_BRANCH")]
     pub branch: Option<String>,
 
     /// Only artifacts of this workflow (file name like backup.yml, or name).
-    #[arg(long, env = "LIFEBOAT_ARTIFACT_WORKFLOW")]
+    #[arg(help_heading = "GitHub artifacts", long, env = "LIFEBOAT_ARTIFACT_WORKFLOW")]
     pub workflow: Option<String>,
 }
 
@@ -308,6 +322,11 @@ pub struct BackupArgs {
     #[arg(long)]
     pub with_privileges: bool,
 
+    /// PostgreSQL: how long to wait for another session's lock on a table
+    /// before failing, naming the table and the session (30s, 2m) [default: 1m].
+    #[arg(long, env = "LIFEBOAT_LOCK_WAIT_TIMEOUT")]
+    pub lock_wait_timeout: Option<String>,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 
@@ -335,9 +354,9 @@ pub struct BackupArgs {
 /// How sets are verified, shared by `verify` and `backup --verify`.
 #[derive(Debug, Args, Default)]
 pub struct CheckArgs {
-    /// Where the restore level restores to: auto, local (a throw-away
+    /// Where the restore level restores to: auto or local (a throw-away
     /// cluster from server binaries on this machine), server (a temporary
-    /// database on the source server) or a postgres:// URL.
+    /// database on the server --source names) or a postgres:// URL.
     #[arg(long, env = "LIFEBOAT_SCRATCH")]
     pub scratch: Option<String>,
 
@@ -409,7 +428,9 @@ pub struct RestoreArgs {
     #[arg(long, short, env = "LIFEBOAT_OUT")]
     pub out: Option<PathBuf>,
 
-    /// Restore into this database instead of the one the set came from.
+    /// The database to restore into. Needed unless lifeboat.toml or
+    /// LIFEBOAT_DATABASES lists one of the set's name: a set never chooses
+    /// its own target.
     #[arg(long, env = "LIFEBOAT_RESTORE_TO")]
     pub to: Option<String>,
 
@@ -438,6 +459,12 @@ pub struct RestoreArgs {
     /// target (dropping the old one) once it is complete and checked.
     #[arg(long)]
     pub create_db: bool,
+
+    /// PostgreSQL, with --create-db: end other sessions connected to the
+    /// target so it can be swapped (without it they are named and the
+    /// restore stops before changing anything).
+    #[arg(long)]
+    pub terminate_connections: bool,
 
     /// PostgreSQL: restore only these tables (repeatable). Into a database
     /// that has them, their rows are replaced (their own triggers do not
@@ -471,8 +498,8 @@ pub struct VerifyArgs {
     #[arg(long, env = "LIFEBOAT_VERIFY_LEVEL")]
     pub level: Option<String>,
 
-    /// The source server's URL, for --scratch server (the manifest holds
-    /// it without its password).
+    /// The server to verify on with --scratch server; never taken from the
+    /// set, which could name any host.
     #[arg(long, env = "LIFEBOAT_VERIFY_SOURCE")]
     pub source: Option<String>,
 

@@ -229,12 +229,48 @@ impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
+            // toml's own Display quotes the offending line, and with it any
+            // URL and password on it: only the position and the message,
+            // with quoted values taken out, are shown.
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default();
             anyhow::Error::new(crate::error::UsageError(format!(
-                "config {} is not valid: {e}",
-                path.display()
+                "config {} is not valid{at}: {}",
+                path.display(),
+                without_quoted_values(e.message())
             )))
         })
     }
+}
+
+/// A parser's message with every "quoted value" replaced by "…": serde
+/// quotes the value it could not take, which may be a URL with its
+/// password. Field names (in backticks) stay.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in message.chars() {
+        match (c, inside) {
+            ('"', false) => {
+                inside = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                inside = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    crate::engine::postgres::connect::redact_url(&out)
 }
 
 /// Resolves the command line, the environment (through clap) and the
@@ -312,6 +348,19 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             compression = a.compression.clone().or(compression);
             level = a.compression_level.or(level);
             apply_engine_flags(&mut config.engine, &a.engine);
+            if let Some(wait) = &a.lock_wait_timeout {
+                config.engine.lock_wait_timeout = Some(
+                    parse_span(wait)
+                        .ok()
+                        .and_then(|d| d.to_std().ok())
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            usage(anyhow::anyhow!(
+                                "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
+                            ))
+                        })?,
+                );
+            }
             let sel = &mut config.engine.selection;
             sel.tables.extend(a.table.iter().cloned());
             sel.exclude_tables.extend(a.exclude_table.iter().cloned());
@@ -336,11 +385,23 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             }
         }
         Command::Restore(a) => {
+            // The action hands its `databases` input to every command: a
+            // restore finds its target there by name.
+            if let Ok(list) = std::env::var("LIFEBOAT_DATABASES")
+                && !list.trim().is_empty()
+            {
+                config.databases = list
+                    .lines()
+                    .filter(|d| !d.trim().is_empty())
+                    .map(DatabaseSpec::parse)
+                    .collect();
+            }
             override_with(&mut config.out_dir, a.out.clone());
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
             apply_engine_flags(&mut config.engine, &a.engine);
             config.engine.clean = a.clean;
             config.engine.create_db = a.create_db;
+            config.engine.terminate_connections = a.terminate_connections;
             config.engine.restore_tables = a.table.clone();
         }
         Command::List(a) | Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
@@ -509,6 +570,24 @@ keep_within = "30d"
         assert_eq!(parse_fraction("50%").unwrap(), 0.5);
         assert_eq!(parse_fraction("0.25").unwrap(), 0.25);
         assert!(parse_fraction("-5%").is_err());
+    }
+
+    #[test]
+    fn config_errors_never_quote_secret_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifeboat.toml");
+        for text in [
+            "[[databases]]\nurl = \"postgres://u:s3/cr@t pw@h/db\" oops\n",
+            "[[databases]]\nurl = 5\nname = \"postgres://u:s3/cr@t pw@h/db\"\n",
+            "name = [\"postgres://u:s3/cr@t pw@h/db\"]\n",
+            "[[databases]]\nurl = \"postgres://u:s3/cr@t pw@h/db\nname = 1\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "list"]);
+            let err = format!("{:#}", resolve(&cli).unwrap_err());
+            assert!(!err.contains("s3/cr") && !err.contains("t pw"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod archive;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod fsutil;
 pub mod github;
+pub mod lock;
 pub mod progress;
 pub mod retention;
 pub mod store;
@@ -76,7 +78,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     commands::report::mask_secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
     let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
-    let result = run_command(&cli, &config, &reporter);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_command(&cli, &config, &reporter)))
+        .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())));
+    if let Err(e) = &result
+        && let Some(cancelled) = cancel::is_cancelled(e)
+    {
+        // Stopped, not failed: no failure issue; CI shows the job as
+        // cancelled.
+        reporter.log(&format!(
+            "{} {cancelled}",
+            if class.is_empty() { "lifeboat" } else { class }
+        ));
+        if github::workflow::in_actions() {
+            github::workflow::warning("lifeboat cancelled", &cancelled.to_string());
+        }
+        return result.map(|(code, _)| code);
+    }
     let ending = match &result {
         Ok((_, ending)) => ending.clone(),
         Err(e) if !class.is_empty() => {
@@ -97,6 +114,41 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         commands::report::tell_github(github_args, ending, &reporter);
     }
     result.map(|(code, _)| code)
+}
+
+static PANIC_LOCATION: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Keeps where the last panic happened, for the error it becomes; the
+/// binary's panic hook calls this.
+pub fn remember_panic_location(location: Option<String>) {
+    if let Ok(mut slot) = PANIC_LOCATION.lock() {
+        *slot = location;
+    }
+}
+
+/// The text a panic carried.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// A caught panic as an error: a bug in lifeboat, reported like any
+/// failure (message, job summary, failure issue, exit 1).
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> anyhow::Error {
+    let location = PANIC_LOCATION
+        .lock()
+        .ok()
+        .and_then(|l| l.clone())
+        .map(|l| format!(" at {l}"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "lifeboat stopped on an internal error (a bug): {}{location}. What it had started was cleaned up as on any \
+         failure; please report it with the command you ran",
+        panic_message(payload)
+    )
 }
 
 fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> commands::report::Ending {

@@ -470,3 +470,49 @@ fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
     }
     assert!(!dir.join("bk").exists(), "a set was written before the refusal");
 }
+
+#[test]
+fn a_cancelled_run_is_not_reported_as_a_failure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    agent_db(dir, "app.db", 0.4);
+    let mut child = step(dir, &api)
+        .args(["backup", "sqlite:app.db", "--out", "bk", "--name", "nightly"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let staging = || {
+        std::fs::read_dir(dir.join("bk"))
+            .map(|r| {
+                r.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".staging"))
+            })
+            .unwrap_or(false)
+    };
+    while !staging() {
+        assert!(child.try_wait().unwrap().is_none(), "the backup ended too soon");
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out));
+    assert!(
+        text(&out).contains("lifeboat cancelled"),
+        "an annotation says so: {}",
+        text(&out)
+    );
+    assert!(
+        api.open_issues_with("class=\"backup\"").is_empty(),
+        "a cancelled run opened a failure issue"
+    );
+    let summary = std::fs::read_to_string(dir.join("summary")).unwrap_or_default();
+    assert!(
+        !summary.contains("FAILED") && !summary.to_lowercase().contains("failed"),
+        "{summary}"
+    );
+}

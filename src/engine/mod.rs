@@ -67,6 +67,10 @@ pub struct EngineOptions {
     pub create_db: bool,
     /// Restore: only these tables' rows.
     pub restore_tables: Vec<String>,
+    /// Backup: how long to wait for a table lock (None: one minute).
+    pub lock_wait_timeout: Option<std::time::Duration>,
+    /// Restore with `create_db`: end other sessions on the target.
+    pub terminate_connections: bool,
 }
 
 /// Live measurements of a database: what `compare` holds against a set.
@@ -213,7 +217,7 @@ pub fn open(spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engi
         ),
         None => crate::usage_bail!(
             "cannot tell what database {:?} is: use sqlite:PATH for SQLite files, or a postgres:// URL",
-            spec.url
+            postgres::connect::RedactedUrl(&spec.url)
         ),
     }
 }
