@@ -13,7 +13,7 @@ password from PGPASSWORD or PGPASSWORD_FILE), sqlite:PATH, a path to a .db/.sqli
 such as 'sqlite:data/*.db', or NAME=any of these to name it inside the set.
 
 Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed, \
-130/143 stopped by SIGINT/SIGTERM (what the run started was cleaned up).
+130/143 stopped by SIGINT/SIGTERM (what the run started is cleaned up).
 A flag shown with [env: LIFEBOAT_…] can also be set by that variable; an empty variable \
 counts as unset."
     };
