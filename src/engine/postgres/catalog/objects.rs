@@ -687,8 +687,9 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     Ok(())
 }
 
-/// Foreign tables, standalone or partitions of a partitioned table (left
-/// out with their parent); those of an extension are its own.
+/// Foreign tables: standalone, partitions of a partitioned table, or
+/// inheritance children (left out with a parent left out); those of an
+/// extension are its own.
 fn foreign_tables(
     client: &mut Client,
     version: i32,
@@ -699,12 +700,12 @@ fn foreign_tables(
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {}, \
          c.relispartition, CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
-         (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid), \
-         (SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent \
-          JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
+         (SELECT pg_catalog.array_agg(i.inhparent ORDER BY i.inhseqno) FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid), \
+         (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', pn.nspname, pc.relname), ', ' ORDER BY i.inhseqno) FROM pg_catalog.pg_inherits i \
+          JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.oid \
          JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver \
-         WHERE c.relkind = 'f' AND (c.relispartition OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)) AND {USER_NS} AND {} ORDER BY 2, 3",
+         WHERE c.relkind = 'f' AND {USER_NS} AND {} ORDER BY 2, 3",
         options_sql("f.ftoptions"),
         not_ext_member("pg_class", "c.oid")
     );
@@ -738,32 +739,33 @@ fn foreign_tables(
     };
     let mut kept = Vec::new();
     for (r, rel) in rows.iter().zip(relations) {
-        let parent: Option<Oid> = r.get(8);
-        if excluded.contains(&rel.oid) || parent.is_some_and(|p| excluded_tables.contains(&p)) {
+        let parents: Vec<Oid> = r.get::<_, Option<Vec<Oid>>>(8).unwrap_or_default();
+        if excluded.contains(&rel.oid) || parents.iter().any(|p| excluded_tables.contains(p)) {
             continue;
         }
         let name = rel.qualified.clone();
         let mut defs = Vec::new();
-        // A partition's columns come from its parent; only what differs
-        // from the parent's is set after it.
+        // Inherited columns come from the parents; only what differs from
+        // theirs is set after the statement.
         let mut after = Vec::new();
-        let parent_cols: HashMap<String, (bool, Option<String>)> = match parent {
-            Some(p) => client
+        let parent_cols: HashMap<String, (bool, Option<String>)> = if parents.is_empty() {
+            HashMap::new()
+        } else {
+            client
                 .query(
-                    "SELECT pg_catalog.quote_ident(a.attname), a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attribute a \
-                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
-                    &[&p],
+                    "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.bool_or(a.attnotnull), pg_catalog.max(pg_catalog.pg_get_expr(d.adbin, d.adrelid)) FROM pg_catalog.pg_attribute a \
+                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped GROUP BY 1",
+                    &[&parents],
                 )?
                 .iter()
                 .map(|c| (c.get(0), (c.get(1), c.get(2))))
-                .collect(),
-            None => HashMap::new(),
+                .collect()
         };
         for a in client.query(
             format!(
                 "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), {}, \
                  CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
-                 {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull \
+                 {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull, a.attislocal \
                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
@@ -774,7 +776,10 @@ fn foreign_tables(
             &[&rel.oid],
         )? {
             let col: String = a.get(0);
-            if let Some((parent_notnull, parent_default)) = parent_cols.get(&col) {
+            // A partition's columns are all its parent's; a child's are
+            // inherited unless also declared locally.
+            let inherited = rel.is_partition || !a.get::<_, bool>(7);
+            if let Some((parent_notnull, parent_default)) = parent_cols.get(&col).filter(|_| inherited) {
                 if let Some(o) = a.get::<_, Option<String>>(2) {
                     after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} OPTIONS ({o});"));
                 }
@@ -825,6 +830,9 @@ fn foreign_tables(
                 sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
             }
             sql.push(')');
+            if let Some(parents) = r.get::<_, Option<String>>(9) {
+                sql.push_str(&format!("\nINHERITS ({parents})"));
+            }
         }
         sql.push_str(&format!(
             "\nSERVER {}{};",
@@ -1281,14 +1289,6 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             // pg_dump writes them in the data section; lifeboat does not yet.
             "large object",
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
-        ),
-        (
-            "foreign table inheriting from a table",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind = 'f' AND NOT c.relispartition AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {}",
-                not_ext_member("pg_class", "c.oid")
-            ),
         ),
         (
             // Their connection strings are for superusers' eyes only.
