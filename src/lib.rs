@@ -48,6 +48,8 @@ use cli::{Cli, Command};
 
 /// Runs one command line to its end and says how the process should exit.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let no_issue = cli::GithubArgs::default();
+    let github_args = cli.command.github().unwrap_or(&no_issue);
     let class = match &cli.command {
         Command::Backup(_) => "backup",
         Command::Verify(_) => "verify",
@@ -62,7 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Err(e) => {
             if !class.is_empty() {
                 let failed = ending(class, None, true, commands::report::error_details(class, &e));
-                commands::report::tell_github(&cli.global, &failed, &Reporter::silent());
+                commands::report::tell_github(github_args, &failed, &Reporter::silent());
             } else {
                 github::workflow::error("lifeboat", &format!("{e:#}"));
             }
@@ -109,7 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     if let Some(ending) = &ending {
-        commands::report::tell_github(&cli.global, ending, &reporter);
+        commands::report::tell_github(github_args, ending, &reporter);
     }
     result.map(|(code, _)| code)
 }
@@ -313,6 +315,11 @@ fn run_command(
             Ok((ExitCode::Success, Some(ending("prune", None, false, String::new()))))
         }
         Command::Report(args) => {
+            if !github::workflow::in_actions() {
+                usage_bail!(
+                    "report tells GitHub how a workflow step ended, and this is not a GitHub Actions step (GITHUB_ACTIONS is not true): nothing was reported"
+                );
+            }
             let failed = match args.outcome.as_str() {
                 "failure" | "failed" => true,
                 "success" | "succeeded" => false,
@@ -331,7 +338,7 @@ fn run_command(
                 failed,
                 format!("### lifeboat {}\n\n{details}\n", args.class),
             );
-            commands::report::tell_github(&cli.global, &e, reporter);
+            commands::report::tell_github(&args.github, &e, reporter);
             Ok((ExitCode::Success, None))
         }
         Command::Fetch(args) => {

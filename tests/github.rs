@@ -469,6 +469,7 @@ fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
         assert!(text(&out).contains("this repository is public"), "{}", text(&out));
     }
     assert!(!dir.join("bk").exists(), "a set was written before the refusal");
+}
 
 #[test]
 fn a_cancelled_run_is_not_reported_as_a_failure() {

@@ -72,7 +72,23 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
         kind: config.kind.as_deref().unwrap_or_else(|| crate::context::default_kind()),
         compression: config.compression,
     };
-    backup_engines(&refs, &options, reporter)
+    // Directories this backup creates are removed again when it fails and
+    // they stayed empty: a failed run leaves nothing that looks like a
+    // place backups went to.
+    let missing: Vec<PathBuf> = config
+        .out_dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let result = backup_engines(&refs, &options, reporter);
+    if result.is_err() {
+        for dir in &missing {
+            // remove_dir refuses a directory that is not empty.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result
 }
 
 /// Backs up already opened engines into one set; also used for the safety

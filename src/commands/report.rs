@@ -3,7 +3,7 @@
 //! failure issue opened, commented on or closed. Problems talking to GitHub
 //! are warnings: they never hide the run's own outcome.
 
-use crate::cli::GlobalArgs;
+use crate::cli::GithubArgs;
 use crate::config::Config;
 use crate::github::{self, issues, workflow};
 use crate::progress::Reporter;
@@ -32,8 +32,16 @@ pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
     let mut urls: Vec<String> = config.databases.iter().map(|d| d.url.clone()).collect();
     urls.extend(config.verify.restore.sources.values().cloned());
     urls.extend(extra_urls.iter().map(|u| u.to_string()));
+    if let crate::engine::postgres::scratch::ScratchChoice::Url(u) = &config.verify.restore.scratch {
+        urls.push(u.clone());
+    }
     let mut secrets: Vec<String> = Vec::new();
     for url in urls {
+        // As written too: a URL that does not parse is still masked.
+        if let Some(pw) = crate::engine::postgres::connect::written_password(&url) {
+            secrets.push(percent_decoded(&pw));
+            secrets.push(pw);
+        }
         if crate::engine::postgres::connect::is_postgres_url(&url)
             && let Ok(target) = crate::engine::postgres::connect::parse(&url, &env)
             && let Some(pw) = target.config.get_password()
@@ -60,8 +68,26 @@ pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
     }
 }
 
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Tells GitHub how the run ended: annotation, summary, issue.
-pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
+pub fn tell_github(global: &GithubArgs, ending: &Ending, reporter: &Reporter) {
     if !workflow::in_actions() {
         return;
     }

@@ -478,6 +478,7 @@ fn table_stats(conn: &Connection, table: &str) -> Result<TableStats> {
         digest.add_row(&buf);
     }
     Ok(TableStats {
+        columns: Vec::new(),
         name: table.to_string(),
         rows: digest.rows(),
         raw_bytes,

@@ -127,7 +127,10 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
                 &octo,
                 repo,
                 number,
-                &format!("Failed again in {run}.{step}\n\n{}", event.details),
+                &format!(
+                    "Failed again in {run}.{step}\n\n{}",
+                    crate::github::workflow::neutralize_lines(&event.details)
+                ),
             )
             .await?;
             Ok(Action::Commented(number))
@@ -139,7 +142,9 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
             let title = format!("lifeboat: {} of {} failed", event.class, event.set);
             let body = format!(
                 "{mark}\nThe {} of `{}` failed in {run}.{step}\n\n{}\n\nlifeboat comments here when it fails again and closes this issue when it next succeeds.",
-                event.class, event.set, event.details
+                event.class,
+                event.set,
+                crate::github::workflow::neutralize_lines(&event.details)
             );
             let created: IssueLite = octo
                 .post(
@@ -153,7 +158,9 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
         (false, Some(number)) if event.close_on_success => {
             let body = format!(
                 "The {} of `{}` succeeded in {run}; closing.\n\n{}",
-                event.class, event.set, event.details
+                event.class,
+                event.set,
+                crate::github::workflow::neutralize_lines(&event.details)
             );
             comment(&octo, repo, number, &body).await?;
             let _: serde_json::Value = octo

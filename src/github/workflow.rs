@@ -27,13 +27,31 @@ pub fn neutralize(text: &str) -> String {
             previous = '}';
             continue;
         }
-        if (c == ':' && previous == ':') || (c == '#' && previous == '#') || (c == '[' && out.ends_with("##")) {
+        if (c == ':' && previous == ':') || (c == '[' && out.ends_with("##")) {
             out.push('\\');
         }
         out.push(c);
         previous = c;
     }
     out
+}
+
+/// [`neutralize`] line by line, keeping the line breaks of text lifeboat
+/// composed itself.
+pub fn neutralize_lines(text: &str) -> String {
+    text.split('\n').map(neutralize).collect::<Vec<_>>().join("\n")
+}
+
+/// `println!` for text that holds names from a set or a database: every
+/// line goes through [`neutralize`].
+#[macro_export]
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", $crate::github::workflow::neutralize_lines(&format!($($arg)*)))
+    };
 }
 
 /// Escapes the message part of a workflow command.
@@ -56,13 +74,21 @@ pub fn add_mask(secret: &str) {
 /// An error annotation on the run.
 pub fn error(title: &str, message: &str) {
     if in_actions() {
-        println!("::error title={}::{}", escape_property(title), escape_data(message));
+        println!(
+            "::error title={}::{}",
+            escape_property(&neutralize(title)),
+            escape_data(&neutralize_lines(message))
+        );
     }
 }
 
 pub fn warning(title: &str, message: &str) {
     if in_actions() {
-        println!("::warning title={}::{}", escape_property(title), escape_data(message));
+        println!(
+            "::warning title={}::{}",
+            escape_property(&neutralize(title)),
+            escape_data(&neutralize_lines(message))
+        );
     }
 }
 
@@ -103,7 +129,7 @@ pub fn summary(markdown: &str) -> Result<()> {
     let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
         return Ok(());
     };
-    append(&path, &format!("{markdown}\n")).context("writing the job summary")
+    append(&path, &format!("{}\n", neutralize_lines(markdown))).context("writing the job summary")
 }
 
 fn append(path: &str, text: &str) -> std::io::Result<()> {
@@ -123,6 +149,7 @@ mod tests {
         assert_eq!(neutralize("\u{1b}[2J"), "\\u{1b}[2J");
         assert_eq!(neutralize("a\rb\u{9b}c\u{202e}"), "a\\u{d}b\\u{9b}c\\u{202e}");
         assert!(!neutralize("##[error]x").contains("##["));
+        assert_eq!(neutralize("### heading"), "### heading");
         for hostile in [
             "::add-mask::x",
             "\n::set-output name=a::b",

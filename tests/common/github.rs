@@ -176,7 +176,7 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
         }
         if lower.starts_with("authorization:") {
             // "Bearer <token>" or "token <token>"; the token keeps its case.
-            token = h.trim().split_whitespace().last().map(str::to_string);
+            token = h.split_whitespace().last().map(str::to_string);
         }
     }
     let mut body = vec![0u8; length];

@@ -29,7 +29,10 @@ impl std::str::FromStr for ScratchChoice {
             "local" => ScratchChoice::Local,
             "server" => ScratchChoice::Server,
             url if connect::is_postgres_url(url) => ScratchChoice::Url(url.to_string()),
-            other => bail!("--scratch takes auto, local, server or a postgres:// URL, not {other:?}"),
+            other => bail!(
+                "--scratch takes auto, local, server or a postgres:// URL, not {:?}",
+                connect::RedactedUrl(other)
+            ),
         })
     }
 }
@@ -197,6 +200,15 @@ fn library_dir(bin: &Path) -> Option<PathBuf> {
     lib.join("libpq.so.5").exists().then_some(lib)
 }
 
+/// The role the set's SQL runs as in a local scratch cluster: it owns the
+/// scratch database and nothing else, and is not a superuser, so a
+/// function the set defines cannot `COPY ... TO PROGRAM`, read server files
+/// or load code.
+pub const RESTORE_ROLE: &str = "lifeboat_restore";
+
+/// A server binary with an empty environment (a minimal PATH and the
+/// library directory alone): the scratch server restores a stranger's set,
+/// and must not hold GITHUB_TOKEN, PGPASSWORD or any other secret of ours.
 fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> Command {
     let mut cmd = match as_user {
         Some(user) => {
@@ -206,6 +218,9 @@ fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> 
         }
         None => Command::new(program),
     };
+    cmd.env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C.UTF-8");
     if let Some(lib) = lib {
         cmd.env("LD_LIBRARY_PATH", lib);
     }
@@ -240,8 +255,11 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
     } else {
         None
     };
+    // Private (0700): the cluster's socket and files are reachable by us
+    // and the server's user alone.
     let dir = tempfile::Builder::new()
         .prefix("lifeboat-scratch-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .context("creating a scratch directory")?
         .keep();
@@ -315,8 +333,15 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
         dir.display()
     );
     let admin = connect::parse(&url, &|_| None)?;
+    let restorer = connect::parse(
+        &format!(
+            "postgresql://{RESTORE_ROLE}@/verify?host={}&port={port}&sslmode=disable",
+            dir.display()
+        ),
+        &|_| None,
+    )?;
     let scratch = Scratch {
-        target: admin.with_dbname("verify"),
+        target: restorer,
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
         cleanup: scratch_cleanup,
     };
@@ -328,9 +353,14 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
             log.lines().last().unwrap_or("")
         );
     }
-    admin
-        .connect()?
-        .batch_execute("CREATE DATABASE verify")
+    let mut client = admin.connect()?;
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {RESTORE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        ))
+        .context("creating the scratch cluster's restore role")?;
+    client
+        .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
     reporter.info(&format!("restoring into {}", scratch.description));
     Ok(scratch)
