@@ -37,7 +37,6 @@ const PG_PUBLICATION: Oid = 6104;
 const PG_PUBLICATION_REL: Oid = 6106;
 const PG_PUBLICATION_NAMESPACE: Oid = 6237;
 const PG_EVENT_TRIGGER: Oid = 3466;
-const PG_SUBSCRIPTION: Oid = 6100;
 
 fn pending(key: Key, rank: u8, kind: &'static str, name: String, sql: String) -> Pending {
     Pending {
@@ -1057,7 +1056,6 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
     }
 
     publications(client, version, kept, cat)?;
-    subscriptions(client, version, cat)?;
     event_triggers(client, cat)?;
     Ok(())
 }
@@ -1143,102 +1141,6 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
     Ok(())
 }
 
-/// Subscriptions, as pg_dump writes them: not connected, so a restore
-/// neither reaches the publisher nor makes a slot, and left disabled.
-/// Only a superuser may read their connection strings; for anyone else
-/// `unsupported()` names them.
-fn subscriptions(client: &mut Client, version: i32, cat: &mut Catalog) -> Result<()> {
-    if !superuser(client)? {
-        return Ok(());
-    }
-    let col = |min: i32, expr: &str, none: &str| {
-        if version >= min {
-            expr.to_string()
-        } else {
-            none.to_string()
-        }
-    };
-    let sql = format!(
-        "SELECT s.oid, pg_catalog.quote_ident(s.subname), s.subconninfo, \
-         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), ', ') FROM pg_catalog.unnest(s.subpublications) p), s.subslotname::text, s.subsynccommit, \
-         {}, {}, {}, {}, {}, {}, {}, {} \
-         FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid WHERE d.datname = pg_catalog.current_database() ORDER BY 2",
-        col(140000, "s.subbinary", "false"),
-        col(
-            160000,
-            "s.substream::text",
-            &col(140000, "CASE WHEN s.substream THEN 't' ELSE 'f' END", "'f'")
-        ),
-        col(150000, "s.subtwophasestate::text", "'d'"),
-        col(150000, "s.subdisableonerr", "false"),
-        col(160000, "s.subpasswordrequired", "true"),
-        col(160000, "s.subrunasowner", "false"),
-        col(160000, "s.suborigin", "'any'"),
-        col(170000, "s.subfailover", "false"),
-    );
-    for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let mut opts = vec![
-            "connect = false".to_string(),
-            format!(
-                "slot_name = {}",
-                r.get::<_, Option<String>>(4)
-                    .map(|s| quote_literal(&s))
-                    .unwrap_or_else(|| "NONE".into())
-            ),
-        ];
-        if r.get::<_, bool>(6) {
-            opts.push("binary = true".into());
-        }
-        match r.get::<_, String>(7).as_str() {
-            "t" => opts.push("streaming = on".into()),
-            "p" => opts.push("streaming = parallel".into()),
-            _ => {}
-        }
-        if r.get::<_, String>(8) != "d" {
-            opts.push("two_phase = on".into());
-        }
-        if r.get::<_, bool>(9) {
-            opts.push("disable_on_error = true".into());
-        }
-        if !r.get::<_, bool>(10) {
-            opts.push("password_required = false".into());
-        }
-        if r.get::<_, bool>(11) {
-            opts.push("run_as_owner = true".into());
-        }
-        let origin: String = r.get(12);
-        if origin != "any" {
-            opts.push(format!("origin = {}", quote_literal(&origin)));
-        }
-        if r.get::<_, bool>(13) {
-            opts.push("failover = true".into());
-        }
-        let sync: String = r.get(5);
-        if sync != "off" {
-            opts.push(format!("synchronous_commit = {}", quote_literal(&sync)));
-        }
-        let sql = format!(
-            "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});",
-            quote_literal(&r.get::<_, String>(2)),
-            r.get::<_, String>(3),
-            opts.join(", ")
-        );
-        cat.post_data
-            .push(post((PG_SUBSCRIPTION, r.get(0)), "subscription", name, sql));
-    }
-    Ok(())
-}
-
-fn superuser(client: &mut Client) -> Result<bool> {
-    Ok(client
-        .query_one(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
-            &[],
-        )?
-        .get(0))
-}
-
 fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
     for r in client.query(
         format!(
@@ -1291,10 +1193,26 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
         ),
         (
-            // Their connection strings are for superusers' eyes only.
-            "subscription (only a superuser can back it up)",
+            // Restoring one names a server to connect to, which a restore
+            // never lets a set choose.
+            "subscription",
             "SELECT pg_catalog.quote_ident(s.subname) FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid \
-             WHERE d.datname = pg_catalog.current_database() AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)".into(),
+             WHERE d.datname = pg_catalog.current_database()".into(),
+        ),
+        (
+            // A restore runs no code loaded into the server (the guard
+            // refuses these statements), so a set holding them would not
+            // restore. Base types, procedural languages and transforms are
+            // made of such functions, and so are refused through them.
+            "function in C or internal code, which a restore never loads,",
+            format!(
+                "SELECT pg_catalog.format('%s (LANGUAGE %s)', p.oid::pg_catalog.regprocedure, l.lanname) FROM pg_catalog.pg_proc p \
+                 JOIN pg_catalog.pg_language l ON l.oid = p.prolang JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE l.lanname IN ('c', 'internal') AND p.prokind IN ('f', 'p') AND {USER_NS} AND {}",
+                // Aggregates and a range type's constructors are internal
+                // too, and written as what they belong to.
+                standalone("pg_proc", "p.oid")
+            ),
         ),
     ];
     let mut found = Vec::new();
