@@ -272,6 +272,8 @@ struct Gen {
     /// Functions `f(int) RETURNS int IMMUTABLE`, for defaults, checks,
     /// domains, generated columns and indexes.
     int_funcs: Vec<String>,
+    /// (partitioned table, partition) of the current case.
+    partitions: Vec<(String, String)>,
 }
 
 /// Shapes the generator writes; each `false` names the round-trip failure
@@ -299,6 +301,7 @@ impl Gen {
             targets: Vec::new(),
             rels: Vec::new(),
             int_funcs: Vec::new(),
+            partitions: Vec::new(),
         }
     }
 
@@ -863,7 +866,23 @@ impl Gen {
             }
             let (cq, _) = in_schema(self, "child");
             let extra = self.name("extra");
-            self.emit(format!("CREATE TABLE {cq} ({} text) INHERITS ({q})", qi(&extra)));
+            // Sometimes with a generated column of its own.
+            let own_gen = match cols.iter().find(|c| matches!(c.kind, Kind::Plain) && c.ty.is_int()) {
+                Some(src) if self.rng.chance(40) => {
+                    let g = self.name("cgen");
+                    let src = qi(&src.name);
+                    Some((
+                        g.clone(),
+                        format!(", {} integer GENERATED ALWAYS AS ({src} * 3) STORED", qi(&g)),
+                    ))
+                }
+                _ => None,
+            };
+            self.emit(format!(
+                "CREATE TABLE {cq} ({} text{}) INHERITS ({q})",
+                qi(&extra),
+                own_gen.as_ref().map(|g| g.1.as_str()).unwrap_or("")
+            ));
             let mut ccols: Vec<Col> = cols
                 .iter()
                 .map(|c| {
@@ -893,6 +912,7 @@ impl Gen {
 
         // Partitioned tables.
         let mut partitioned: Vec<(String, Vec<Col>)> = Vec::new();
+        self.partitions.clear();
         for _ in 0..self.rng.below(2) {
             self.partitioned(&mut in_schema, &own_types, &mut partitioned);
         }
@@ -900,6 +920,19 @@ impl Gen {
         // Unique, exclusion, indexes, column attributes, comments.
         for (q, cols, key, _) in &tables {
             self.table_extras(q, cols, *key);
+        }
+        for p in &plans {
+            if let (Some(k), Some(n)) = (p.key, &p.key_name) {
+                // The key's index is named as the key is.
+                let _ = k;
+                match self.rng.below(6) {
+                    0 => self.emit(format!("ALTER TABLE {} REPLICA IDENTITY USING INDEX {}", p.q, qi(n))),
+                    1 => self.emit(format!("ALTER TABLE {} CLUSTER ON {}", p.q, qi(n))),
+                    _ => {}
+                }
+            } else if self.rng.chance(10) {
+                self.emit(format!("ALTER TABLE {} REPLICA IDENTITY FULL", p.q));
+            }
         }
         for (q, cols) in &children {
             self.table_extras(q, cols, None);
@@ -1015,6 +1048,21 @@ impl Gen {
                         1 => self.emit(format!("ALTER TABLE {q} ENABLE ALWAYS TRIGGER {name}")),
                         2 => self.emit(format!("ALTER TABLE {q} ENABLE REPLICA TRIGGER {name}")),
                         _ => {}
+                    }
+                    // The clone of a partitioned table's trigger on one
+                    // partition, set apart from its parent's.
+                    if is_part && self.rng.chance(40) {
+                        let parts: Vec<String> = self
+                            .partitions
+                            .iter()
+                            .filter(|(p, _)| *p == q)
+                            .map(|(_, c)| c.clone())
+                            .collect();
+                        if !parts.is_empty() {
+                            let part = self.rng.pick(&parts).clone();
+                            let how = *self.rng.pick(&["DISABLE", "ENABLE ALWAYS", "ENABLE REPLICA"]);
+                            self.emit(format!("ALTER TABLE {part} {how} TRIGGER {name}"));
+                        }
                     }
                     self.maybe_comment(&format!("TRIGGER {name} ON {q}"));
                 }
@@ -1230,8 +1278,10 @@ impl Gen {
                     .collect();
                 self.emit(format!("CREATE TABLE {pq} ({})", defs.join(", ")));
                 self.emit(format!("ALTER TABLE {q} ATTACH PARTITION {pq} FOR VALUES {bound}"));
+                self.partitions.push((q.clone(), pq.clone()));
             } else {
                 self.emit(format!("CREATE TABLE {pq} PARTITION OF {q} FOR VALUES {bound}"));
+                self.partitions.push((q.clone(), pq.clone()));
             }
             self.maybe_comment(&format!("TABLE {pq}"));
         }
