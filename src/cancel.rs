@@ -38,8 +38,23 @@ extern "C" fn on_signal(signal: libc::c_int) {
     }
 }
 
-/// Routes SIGINT and SIGTERM to the token. Called once by the binary; a
-/// library caller keeps its own signal handling.
+type Canceller = Box<dyn Fn() + Send>;
+
+/// What to do when a signal comes: cancel the server sessions' running
+/// statements, which a loop check cannot reach while it waits on them.
+static CANCELLERS: std::sync::Mutex<Vec<Canceller>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers `cancel` to run once when a signal asks the run to stop.
+pub fn on_cancel(cancel: Canceller) {
+    if let Ok(mut all) = CANCELLERS.lock() {
+        all.push(cancel);
+    }
+}
+
+/// Routes SIGINT and SIGTERM to the token, and starts the thread that runs
+/// the registered cancellers once one arrives (a signal handler itself may
+/// do almost nothing). Called once by the binary; a library caller keeps
+/// its own signal handling.
 pub fn install() {
     for signal in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only touches an atomic and calls _exit.
@@ -47,6 +62,18 @@ pub fn install() {
             libc::signal(signal, on_signal as *const () as libc::sighandler_t);
         }
     }
+    std::thread::spawn(|| {
+        while requested().is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let cancellers = CANCELLERS
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default();
+        for cancel in cancellers {
+            cancel();
+        }
+    });
 }
 
 /// The signal that asked the run to stop, if one did.
@@ -74,8 +101,13 @@ pub fn check_io() -> std::io::Result<()> {
     }
 }
 
-/// Whether an error chain is (or wraps) a cancellation.
+/// Whether an error chain is (or wraps) a cancellation, or ended a run a
+/// signal had asked to stop (a statement the signal cancelled on the
+/// server fails with the server's own error).
 pub fn is_cancelled(err: &anyhow::Error) -> Option<Cancelled> {
+    if let Some(signal) = requested() {
+        return Some(Cancelled { signal });
+    }
     err.chain().find_map(|cause| {
         cause.downcast_ref::<Cancelled>().copied().or_else(|| {
             cause

@@ -63,21 +63,32 @@ impl Reporter {
     /// A message for the person watching, and for the log file.
     pub fn info(&self, message: &str) {
         if self.mode != Mode::Quiet {
-            eprintln!("{message}");
+            eprintln!("{}", crate::github::workflow::neutralize_lines(message));
         }
         self.log(message);
     }
 
     /// A warning: printed even with `--quiet`, as warnings are worth a line.
+    /// A problem that stops the command, printed as `error:` whatever the
+    /// mode, like the final error.
+    pub fn error(&self, message: &str) {
+        eprintln!("error: {message}");
+        self.log(&format!("error: {message}"));
+    }
+
     pub fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        eprintln!("warning: {}", crate::github::workflow::neutralize_lines(message));
         self.log(&format!("warning: {message}"));
     }
 
     /// Appends a timestamped line to the log file, if there is one.
     pub fn log(&self, message: &str) {
         if let Some(f) = &self.log_file {
-            let line = format!("{} {message}\n", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+            let line = format!(
+                "{} {}\n",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+                crate::github::workflow::neutralize_lines(message)
+            );
             if let Ok(mut f) = f.lock() {
                 let _ = f.write_all(line.as_bytes());
             }
@@ -172,6 +183,7 @@ pub struct ProgressWriter<'a, W> {
 
 impl<W: Write> Write for ProgressWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::cancel::check_io()?;
         let n = self.inner.write(buf)?;
         self.task.inc(n as u64);
         Ok(n)
@@ -194,6 +206,15 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1 member`, `2 members`: a count with its noun, plural when it is not 1.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -87,10 +87,12 @@ impl Findings {
         self.0.push(Finding {
             severity,
             check: check.into(),
-            object: object.into(),
+            // Objects and messages quote names from the set: neutralised
+            // once here, for the text, the JSON report and the summary.
+            object: crate::github::workflow::neutralize(object),
             expected: None,
             actual: None,
-            message,
+            message: crate::github::workflow::neutralize_lines(&message),
             fix: fix.into(),
         });
         self.0.last_mut().expect("just pushed")
@@ -363,16 +365,16 @@ impl Report {
     /// The human summary, also used as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "### lifeboat verify ({} level): {}\n\n`{}`: {} members, {} tables, {} rows checked in {} ms; {} errors, {} warnings.\n",
+            "### lifeboat verify ({} level): {}\n\n`{}`: {}, {}, {} checked in {} ms; {}, {}.\n",
             self.level,
             if self.passed { "passed" } else { "FAILED" },
             self.set.display(),
-            self.members_checked,
-            self.tables,
-            self.rows,
+            crate::progress::count(self.members_checked as u64, "member"),
+            crate::progress::count(self.tables as u64, "table"),
+            crate::progress::count(self.rows, "row"),
             self.duration_ms,
-            self.errors,
-            self.warnings
+            crate::progress::count(self.errors as u64, "error"),
+            crate::progress::count(self.warnings as u64, "warning"),
         );
         if !self.findings.is_empty() {
             out.push_str("\n| level | check | object | finding | what to do |\n|---|---|---|---|---|\n");
@@ -436,6 +438,7 @@ pub struct RestoreLevel {
     pub jobs: usize,
 }
 
+const FIX_CREATEDB: &str = "the set was not tried: the role cannot create a scratch database (it lacks CREATEDB). Grant it (ALTER ROLE name CREATEDB), or restore into a throw-away local cluster (--scratch local, with PostgreSQL server binaries on this machine) or a server you name (--scratch postgres://...); the set itself may be fine";
 const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
 
 /// The restore level: each database restored into a scratch target,
@@ -460,7 +463,16 @@ pub fn restore_level(
             continue;
         }
         if let Err(e) = restore_one(set, db, options, findings, &mut checked, reporter) {
-            findings.error("restore", &db.name, format!("{e:#}"), FIX_RESTORE);
+            let text = format!("{e:#}");
+            // No scratch database could be made: the set was not tried, so
+            // it is neither proven nor disproven, and a new backup would
+            // meet the same wall.
+            let fix = if text.contains("permission denied to create database") {
+                FIX_CREATEDB
+            } else {
+                FIX_RESTORE
+            };
+            findings.error("restore", &db.name, text, fix);
         }
     }
     checked
@@ -496,14 +508,15 @@ fn restore_one(
             )?
         }
         "postgresql" => {
+            // The server to verify on comes from the user (--source, the
+            // databases being backed up), never from the manifest: a set
+            // that named a host would receive the user's password there.
             let source = options
                 .sources
                 .get(&db.name)
                 .or_else(|| options.sources.get("*"))
-                .cloned()
-                .unwrap_or_else(|| db.source.clone());
-            let source =
-                crate::engine::postgres::connect::parse(&source, &crate::engine::postgres::connect::process_env).ok();
+                .map(|url| crate::engine::postgres::connect::parse(url, &crate::engine::postgres::connect::process_env))
+                .transpose()?;
             let major = db.server_version.as_deref().and_then(scratch::major_of);
             let scratch = scratch::create(
                 &options.scratch,

@@ -237,3 +237,77 @@ fn prune_never_keeps_a_failed_set_in_place_of_intact_ones_and_records_are_tied_t
     assert!(sets[1].exists(), "the newest intact set was removed");
     assert!(sets[0].exists(), "the newest verified set was removed");
 }
+
+#[test]
+fn restoring_sqlite_under_a_live_application_loses_no_commit_it_saw_succeed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    let dir = tmp();
+    let d = dir.path().to_path_buf();
+    let db = agent_db(&d, "app.db", 0.4);
+    sqlite(&db, "CREATE TABLE app_log (i INTEGER PRIMARY KEY)");
+    let set = expect(&d, &["backup", "sqlite:app.db", "--out", "bk", "--quiet"], 0);
+    let restored_rows = sqlite(&db, "SELECT count(*) FROM AgentQuery");
+    // What the set does not hold, so the restore visibly changes the data.
+    sqlite(&db, "DELETE FROM AgentQuery WHERE id % 2 = 0");
+
+    // The application: one long-lived connection committing in a loop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let log: Arc<Mutex<Vec<(i64, bool, Instant)>>> = Arc::default();
+    let app = {
+        let (stop, log, db) = (stop.clone(), log.clone(), db.clone());
+        std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.busy_timeout(Duration::from_secs(5)).unwrap();
+            let mut i = 0i64;
+            while !stop.load(Ordering::SeqCst) {
+                i += 1;
+                let ok = conn.execute("INSERT INTO app_log (i) VALUES (?1)", [i]).is_ok();
+                log.lock().unwrap().push((i, ok, Instant::now()));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let out = lifeboat(&d)
+        .args([
+            "restore",
+            set.trim(),
+            "--to",
+            "sqlite:app.db",
+            "--force",
+            "--no-safety-backup",
+        ])
+        .output()
+        .unwrap();
+    let finished = Instant::now();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    app.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    let log = log.lock().unwrap();
+    let after: Vec<i64> = log
+        .iter()
+        .filter(|(_, ok, at)| *ok && *at > finished)
+        .map(|(i, _, _)| *i)
+        .collect();
+    assert!(!after.is_empty(), "the application committed nothing after the restore");
+    let present: HashSet<i64> = sqlite(&db, "SELECT i FROM app_log")
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    let lost: Vec<&i64> = after.iter().filter(|i| !present.contains(i)).collect();
+    assert!(
+        lost.is_empty(),
+        "commits reported as successful after the restore were lost: {lost:?}"
+    );
+    assert_eq!(
+        sqlite(&db, "SELECT count(*) FROM AgentQuery"),
+        restored_rows,
+        "the restored rows are there"
+    );
+    assert_eq!(sqlite(&db, "PRAGMA integrity_check"), "ok");
+}

@@ -401,3 +401,30 @@ fn owners_and_grants_as_pg_dump_carries_them() {
     );
     assert_eq!(c.schema("priv_bare"), c.schema("priv_bare_ref"));
 }
+
+#[test]
+fn postgis_restores_as_pg_dump_restores_it() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("gis_src", "postgis.sql", &[]);
+    reference(c, dir.path(), "gis_src", "gis_ref", "");
+    let set = backup(dir.path(), &c.url("gis_src"), &[]);
+    restores_like_the_reference(c, dir.path(), &set, "gis_src", "gis_ref");
+    // The rows the user added to the extensions' configuration tables
+    // came back; those CREATE EXTENSION makes were not written twice.
+    assert_eq!(
+        c.psql(
+            "gis_src_par",
+            "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"
+        ),
+        "lifeboat"
+    );
+    assert_eq!(
+        c.psql("gis_src_par", "SELECT count(*) FROM spatial_ref_sys"),
+        c.psql("gis_src", "SELECT count(*) FROM spatial_ref_sys")
+    );
+    assert_eq!(
+        c.psql("gis_src_par", "SELECT word FROM us_gaz WHERE is_custom"),
+        "LIFEBOAT"
+    );
+}

@@ -72,7 +72,23 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
         kind: config.kind.as_deref().unwrap_or_else(|| crate::context::default_kind()),
         compression: config.compression,
     };
-    backup_engines(&refs, &options, reporter)
+    // Directories this backup creates are removed again when it fails and
+    // they stayed empty: a failed run leaves nothing that looks like a
+    // place backups went to.
+    let missing: Vec<PathBuf> = config
+        .out_dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let result = backup_engines(&refs, &options, reporter);
+    if result.is_err() {
+        for dir in &missing {
+            // remove_dir refuses a directory that is not empty.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result
 }
 
 /// Backs up already opened engines into one set; also used for the safety
@@ -88,6 +104,11 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
     // One backup of a set name into a directory at a time: a second waits
     // for the first, then takes the next free name.
     let _lock = crate::lock::lock_set(options.out_dir, &set, reporter)?;
+    // Holding the lock, whatever earlier runs of this set left is theirs
+    // alone and they are gone: remove it.
+    for path in crate::store::LocalStore::new(options.out_dir).remove_leftovers_of(&set) {
+        reporter.info(&format!("removed {}, left by an interrupted backup", path.display()));
+    }
     let (started_at, file_name, writer) = free_name(options, &set)?;
     let mut databases = Vec::new();
     for engine in engines {

@@ -152,9 +152,11 @@ impl Comparison {
             return Ok(());
         }
         if self.differences.is_empty() {
-            println!(
+            crate::say!(
                 "{} matches {}: {} tables, same rows, content and schema",
-                self.database, self.live, self.tables_compared
+                self.database,
+                self.live,
+                self.tables_compared
             );
             if self.printed_alike > 0 {
                 println!(
@@ -164,14 +166,14 @@ impl Comparison {
             }
             return Ok(());
         }
-        println!(
+        crate::say!(
             "{} differs from {} in {} ways:",
             self.database,
             self.live,
             self.differences.len()
         );
         for d in &self.differences {
-            println!(
+            crate::say!(
                 "  {:<20} {:<40} backup: {:<20} live: {}",
                 d.kind,
                 d.object,

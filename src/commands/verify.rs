@@ -74,6 +74,9 @@ pub fn verify_set(
         );
         durations.insert("policies".to_string(), clock.elapsed().as_millis() as u64);
     }
+    // A check cut short by a signal proves nothing either way: no report
+    // and no record, and the run ends as cancelled, not as failed.
+    crate::cancel::check()?;
     let mut report = verify::report(
         path,
         level.name(),
@@ -105,7 +108,7 @@ pub fn print(report: &Report, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.to_markdown());
+        print!("{}", crate::github::workflow::neutralize_lines(&report.to_markdown()));
     }
     Ok(())
 }

@@ -176,20 +176,58 @@ impl LocalStore {
             })
     }
 
-    /// Files left by interrupted runs: staging directories and partial tars.
-    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+    /// Files left by interrupted (or killed) runs, each with the set name
+    /// it belongs to: staging directories, partial tars of older versions,
+    /// and sidecars or verification records whose set is gone (a kill
+    /// between the sidecar's rename and the tar's leaves one).
+    pub fn leftovers(&self) -> Result<Vec<(String, PathBuf)>> {
         let mut out = Vec::new();
         let Ok(read) = std::fs::read_dir(&self.dir) else {
             return Ok(out);
         };
         for entry in read.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && (name.ends_with(".partial") || name.ends_with(".staging")) {
-                out.push(entry.path());
+            let hidden = name
+                .strip_prefix('.')
+                .and_then(|n| {
+                    n.strip_suffix(".staging")
+                        .or_else(|| n.strip_suffix(".sha256.partial"))
+                        .or_else(|| n.strip_suffix(".partial"))
+                })
+                .and_then(SetName::parse);
+            let orphan = name
+                .strip_suffix(".sha256")
+                .or_else(|| name.strip_suffix(".verified.json"))
+                .and_then(|set_file| SetName::parse(set_file).filter(|_| !self.dir.join(set_file).exists()));
+            if let Some(set) = hidden.or(orphan) {
+                out.push((set.set, entry.path()));
             }
         }
+        out.sort();
         Ok(out)
     }
+
+    /// Removes what interrupted runs of `set` left. Call only while holding
+    /// the set's lock: then no run that could own these files is alive.
+    pub fn remove_leftovers_of(&self, set: &str) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        for (owner, path) in self.leftovers().unwrap_or_default() {
+            if owner == set && remove_any(&path) {
+                removed.push(path);
+            }
+        }
+        removed
+    }
+}
+
+/// Removes a file or a directory tree; whether it is gone.
+pub fn remove_any(path: &Path) -> bool {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    result.is_ok() || !path.exists()
 }
 
 impl SetEntry {

@@ -16,7 +16,17 @@ const RESTORE_LOCK_SPACE: &str = "lifeboat restore";
 /// A session holding the restore lock of one target database; dropping it
 /// ends the session and lets the lock go.
 pub struct RestoreLock {
-    _client: Option<Client>,
+    client: Option<Client>,
+}
+
+impl RestoreLock {
+    /// Drops what interrupted restores of `db` left; holding the lock, no
+    /// live restore owns any of it.
+    pub fn clean_leftovers(&mut self, db: &str, reporter: &crate::progress::Reporter) {
+        if let Some(client) = &mut self.client {
+            super::leftovers::drop_restore_leftovers(client, db, reporter);
+        }
+    }
 }
 
 /// Takes the restore lock of `target`'s database, or refuses when another
@@ -30,7 +40,7 @@ pub fn lock_restore_target(target: &Target) -> Result<RestoreLock> {
         .or_else(|| target.connect().ok());
     // Without any connection the restore itself fails with the real reason.
     let Some(mut client) = client else {
-        return Ok(RestoreLock { _client: None });
+        return Ok(RestoreLock { client: None });
     };
     let row = client
         .query_one(
@@ -74,7 +84,7 @@ pub fn lock_restore_target(target: &Target) -> Result<RestoreLock> {
             target.redacted
         );
     }
-    Ok(RestoreLock { _client: Some(client) })
+    Ok(RestoreLock { client: Some(client) })
 }
 
 /// The SQLSTATE the server gives when a lock is not available (lock_timeout
@@ -143,6 +153,12 @@ pub fn lock_tables(
                      raise --lock-wait-timeout",
                     t.display,
                     wait_text(wait),
+                ));
+            }
+            if e.code().is_some_and(|c| c.code() == "42P01") {
+                return Err(anyhow!(
+                    "table {} of {source} was dropped just as the backup started; nothing was written: run again",
+                    t.display
                 ));
             }
             let detail = connect::server_message(&e);

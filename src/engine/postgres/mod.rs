@@ -4,10 +4,13 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod guard;
+pub mod leftovers;
 pub mod locks;
 pub mod printed;
 pub mod scratch;
 pub mod select;
+pub mod swap;
 
 use super::{BeforeChange, Engine, EngineOptions, Inspection, MIGRATION_TABLES, RestoreSummary};
 use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, SequencePosition, TableStats};
@@ -132,16 +135,11 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     if cat.unsupported.is_empty() {
         return Ok(());
     }
-    let shown: Vec<&str> = cat.unsupported.iter().take(20).map(String::as_str).collect();
+    // Every object, however many: a list cut short hides what to fix.
     bail!(
-        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}{}. \
+        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}. \
          Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
-        shown.join("; "),
-        if cat.unsupported.len() > shown.len() {
-            format!(" and {} more", cat.unsupported.len() - shown.len())
-        } else {
-            String::new()
-        }
+        cat.unsupported.join("; ")
     )
 }
 
@@ -382,11 +380,13 @@ impl Engine for PostgresEngine {
         reporter: &Reporter,
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
+        check_scripts(set, database)?;
         if !database.roles.is_empty() && !self.options.data_only {
             self.check_roles(database)?;
         }
         // One restore into a database at a time: a second one refuses.
-        let _lock = locks::lock_restore_target(&self.target)?;
+        let mut lock = locks::lock_restore_target(&self.target)?;
+        lock.clean_leftovers(&self.target.dbname, reporter);
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -433,45 +433,99 @@ fn members_of<'a>(database: &'a DatabaseManifest, role: &'a str) -> impl Iterato
     database.members.iter().filter(move |m| m.role == role)
 }
 
-/// A script member's SQL.
+/// The most a script member may hold, whatever the manifest claims:
+/// schemas of thousands of objects are a few MB.
+const MAX_SCRIPT_BYTES: u64 = 256 << 20;
+
+/// A script member's SQL, read no further than its recorded raw size and
+/// [`MAX_SCRIPT_BYTES`].
 fn member_sql(set: &SetSource, member: &Member) -> Result<String> {
-    let mut sql = String::new();
-    std::io::Read::read_to_string(&mut set.open(&member.path)?, &mut sql)
+    let limit = member.raw_size.min(MAX_SCRIPT_BYTES);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(set.open(&member.path)?, limit + 1), &mut bytes)
         .with_context(|| format!("reading {}", member.path))?;
-    Ok(sql)
+    if bytes.len() as u64 > limit {
+        bail!(
+            "{} is larger than {}: the set was altered, nothing of it was run",
+            crate::github::workflow::neutralize(&member.path),
+            if member.raw_size <= MAX_SCRIPT_BYTES {
+                "the size its manifest records"
+            } else {
+                "a schema script can be"
+            }
+        );
+    }
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", member.path))
+}
+
+/// A script member's statements, every one checked against what lifeboat
+/// writes before any of them runs.
+fn checked_statements(set: &SetSource, member: &Member) -> Result<Vec<guard::Statement>> {
+    guard::checked_script(&member.path, &member_sql(set, member)?)
+}
+
+/// Reads and checks every script of a database before a restore changes
+/// anything: a refused statement stops it before the first one runs.
+fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
+    for m in &database.members {
+        if m.role != "data" {
+            checked_statements(set, m)?;
+        }
+    }
+    for m in members_of(database, "data") {
+        let table = m.table.as_deref().unwrap_or_default();
+        let t = database.table(table).with_context(|| {
+            format!(
+                "{} holds rows of a table the manifest does not list: the set was altered",
+                crate::github::workflow::neutralize(&m.path)
+            )
+        })?;
+        guard::requote(t.sql_name.as_deref().unwrap_or(&t.name))?;
+    }
+    Ok(())
 }
 
 /// The objects of the members of `role`, without session settings: each
 /// the statements from one `-- kind: name` line to the next, so what is
 /// attached to an object (a comment, a setting) runs after it.
-fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
-    let mut objects: Vec<String> = Vec::new();
+fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<Vec<String>>> {
+    let mut objects: Vec<Vec<String>> = Vec::new();
     for m in members_of(database, role) {
-        let sql = member_sql(set, m)?;
-        for statement in split_statements(&sql).into_iter().filter(|s| {
-            !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
-        }) {
+        let checked = checked_statements(set, m)?
+            .into_iter()
+            .filter(|s| !matches!(s.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "SET"))
+            .filter(|s| !s.text.starts_with("SELECT pg_catalog.set_config"));
+        for statement in checked {
             match objects.last_mut() {
-                Some(object) if !statement.starts_with("--") => {
-                    object.push('\n');
-                    object.push_str(&statement);
-                }
-                _ => objects.push(statement),
+                Some(object) if !statement.text.starts_with("--") => object.push(statement.text),
+                _ => objects.push(vec![statement.text]),
             }
         }
     }
     Ok(objects)
 }
 
+/// Runs a script member statement by statement, each through the extended
+/// protocol, which refuses a string holding two statements: what runs is
+/// exactly what the guard checked.
 fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
-    client.batch_execute(&member_sql(set, member)?).map_err(|e| {
-        let detail = e
-            .as_db_error()
-            .and_then(|d| d.detail())
-            .map(|x| format!(" ({x})"))
-            .unwrap_or_default();
-        anyhow::anyhow!("running {}: {}{detail}", member.path, connect::server_message(&e))
-    })
+    for statement in checked_statements(set, member)? {
+        run_statement(client, &statement.text).with_context(|| format!("running {}", member.path))?;
+    }
+    Ok(())
+}
+
+/// Loads one data member into its table.
+fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, m: &Member) -> Result<u64> {
+    let table = database
+        .table(m.table.as_deref().unwrap_or_default())
+        .with_context(|| {
+            format!(
+                "{} holds rows of a table the manifest does not list: the set was altered",
+                crate::github::workflow::neutralize(&m.path)
+            )
+        })?;
+    copy::load_member(client, table, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))
 }
 
 impl PostgresEngine {
@@ -671,8 +725,7 @@ impl PostgresEngine {
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             for m in data {
-                let rows =
-                    copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                let rows = load_data(client, set, database, m)?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
@@ -790,12 +843,13 @@ impl PostgresEngine {
         Ok(())
     }
 
-    fn chosen_sql_names<'a>(&self, database: &'a DatabaseManifest) -> Result<Vec<&'a str>> {
-        Ok(self
-            .chosen_tables(database)?
+    /// The chosen tables' names as SQL, parsed from the manifest and
+    /// quoted again by lifeboat: a manifest cannot smuggle SQL in a name.
+    fn chosen_sql_names(&self, database: &DatabaseManifest) -> Result<Vec<String>> {
+        self.chosen_tables(database)?
             .into_iter()
-            .map(|t| t.sql_name.as_deref().unwrap_or(&t.name))
-            .collect())
+            .map(|t| guard::requote(t.sql_name.as_deref().unwrap_or(&t.name)))
+            .collect()
     }
 
     /// Empties the chosen tables for their rows from the set.
@@ -931,33 +985,21 @@ impl PostgresEngine {
         let checks = match result {
             Ok(c) => c,
             Err(e) => {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+                swap::drop_database(&mut admin, &temp);
                 return Err(e);
             }
         };
         if let Err(e) = before_change() {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+            swap::drop_database(&mut admin, &temp);
             return Err(e);
         }
-        let exists: bool = admin
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
-                &[&self.target.dbname],
-            )?
-            .get(0);
-        if exists {
-            admin
-                .batch_execute(&format!("DROP DATABASE {}", quoted(&self.target.dbname)))
-                .map_err(|e| anyhow::anyhow!("dropping {} to replace it: {}; close other sessions on it and run again (the restored copy was removed)", self.target.dbname, connect::server_message(&e)))
-                .inspect_err(|_| {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
-                })?;
-        }
-        admin.batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            quoted(&temp),
-            quoted(&self.target.dbname)
-        ))?;
+        swap::swap_in(
+            &mut admin,
+            &self.target,
+            &temp,
+            self.options.terminate_connections,
+            reporter,
+        )?;
         Ok(checks)
     }
 
@@ -1017,7 +1059,7 @@ impl PostgresEngine {
         let mut built: HashMap<&str, Vec<usize>> = rows_of.clone();
         let mut before_post_data = all_rows.clone();
         for statement in &indexes {
-            let node = match needs(statement) {
+            let node = match needs(&statement[0]) {
                 Some(tables) => {
                     let node = plan.add(Work::Statement(statement), &nodes_of(&rows_of, &tables));
                     for t in tables {
@@ -1031,12 +1073,12 @@ impl PostgresEngine {
         }
         let mut late_keys = Vec::new();
         for statement in &foreign_keys {
-            match needs(statement) {
+            match needs(&statement[0]) {
                 Some(tables) => {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
                     let node = plan.add(Work::Statement(statement), &nodes_of(&built, &tables));
-                    plan.lock(node, statement);
+                    plan.lock(node, &statement[0]);
                     before_post_data.push(node);
                 }
                 None => late_keys.push(statement),
@@ -1045,13 +1087,12 @@ impl PostgresEngine {
         let post = plan.add(Work::Scripts(&post_data), &before_post_data);
         for statement in late_keys {
             let node = plan.add(Work::Statement(statement), &[post]);
-            plan.lock(node, statement);
+            plan.lock(node, &statement[0]);
         }
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(m) => {
-                let rows =
-                    copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                let rows = load_data(client, set, database, m)?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -1060,7 +1101,7 @@ impl PostgresEngine {
                 task.inc(m.raw_size);
                 Ok(())
             }
-            Work::Statement(s) => run_statement(client, s),
+            Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
             Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
         })?;
         task.finish();
@@ -1074,11 +1115,18 @@ impl PostgresEngine {
     }
 }
 
+/// Runs one checked statement of a set through the extended protocol.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
-    client.batch_execute(statement).map_err(|e| {
+    crate::cancel::check()?;
+    client.execute(statement, &[]).map(|_| ()).map_err(|e| {
+        let detail = e
+            .as_db_error()
+            .and_then(|d| d.detail())
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default();
         anyhow::anyhow!(
-            "{}: {}",
-            statement.lines().last().unwrap_or(statement),
+            "{}: {}{detail}",
+            guard::shown(statement.lines().last().unwrap_or(statement)),
             connect::server_message(&e)
         )
     })
@@ -1105,7 +1153,8 @@ fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize>
 /// One piece of a parallel restore.
 enum Work<'a> {
     Rows(&'a Member),
-    Statement(&'a str),
+    /// An object's statements, in order: the first creates it.
+    Statement(&'a [String]),
     /// Scripts that run in order over one connection.
     Scripts(&'a [&'a Member]),
 }
@@ -1522,6 +1571,7 @@ mod tests {
 
     fn table(name: &str, references: &[&str]) -> TableStats {
         TableStats {
+            columns: Vec::new(),
             name: name.into(),
             rows: 0,
             raw_bytes: 0,

@@ -100,6 +100,7 @@ pub fn set_definitions(set: &SetSource, database: &DatabaseManifest) -> Result<H
     let mut found = HashMap::new();
     for role in ["pre-data", "indexes", "post-data", "foreign-keys"] {
         for object in statements_of(set, database, role)? {
+            let object = object.join("\n");
             let mut lines = object.lines();
             let Some((kind, name)) = lines
                 .next()

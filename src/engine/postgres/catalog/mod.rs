@@ -11,6 +11,8 @@ use postgres::Client;
 use postgres::types::Oid;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
+mod objects;
+
 // Catalog OIDs, the same in every PostgreSQL version.
 const PG_CLASS: Oid = 1259;
 const PG_TYPE: Oid = 1247;
@@ -157,7 +159,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     let mut unvalidated = Vec::new();
     types(client, cat.version_num, &mut pending, &mut unvalidated)?;
     functions(client, &mut pending)?;
-    let relations = relations(client, selection)?;
+    let mut relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
     let chosen: HashSet<Oid> = relations
         .iter()
@@ -176,6 +178,11 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     )?;
     views(client, &relations, &excluded, &mut pending, &mut cat)?;
     extension_config(client, selection, &mut cat)?;
+    // Foreign tables join the relations once tables and views are written,
+    // so that post-data (triggers, comments) treats them as kept.
+    let foreign = objects::pre_data(client, cat.version_num, selection, &excluded, &mut pending)?;
+    relations.extend(foreign);
+    objects::typed_tables(client, &mut pending)?;
     links(client, sequence_owners, &mut cat)?;
 
     cat.pre_data = order(client, cat.version_num, pending)?;
@@ -185,138 +192,21 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         .map(|r| r.oid)
         .collect();
     cat.post_data.extend(unvalidated);
+    // Before post_data(), whose comments follow the statements they name.
+    objects::post_data(client, cat.version_num, &kept, &mut cat)?;
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
+    objects::event_triggers_last(&mut cat);
     Ok(cat)
 }
 
+/// Objects lifeboat cannot carry, each as `kind name`, all of them; those
+/// of extensions (and attached to an extension's objects) are never named.
 fn unsupported(client: &mut Client) -> Result<Vec<String>> {
-    let checks: Vec<(&str, String)> = vec![
-        (
-            "foreign table",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'f' AND {USER_NS} AND {}",
-                not_ext_member("pg_class", "c.oid")
-            ),
-        ),
-        (
-            "large object",
-            "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid LIMIT 20".into(),
-        ),
-        (
-            "publication",
-            "SELECT pg_catalog.quote_ident(pubname) FROM pg_catalog.pg_publication".into(),
-        ),
-        (
-            "event trigger",
-            "SELECT pg_catalog.quote_ident(evtname) FROM pg_catalog.pg_event_trigger".into(),
-        ),
-        (
-            "operator",
-            format!(
-                "SELECT o.oid::pg_catalog.regoperator::text FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_operator", "o.oid")
-            ),
-        ),
-        (
-            "operator class",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, o.opcname) FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_namespace n ON n.oid = o.opcnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_opclass", "o.oid")
-            ),
-        ),
-        (
-            "operator family",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, o.opfname) FROM pg_catalog.pg_opfamily o JOIN pg_catalog.pg_namespace n ON n.oid = o.opfnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_opfamily", "o.oid")
-            ),
-        ),
-        (
-            "cast",
-            format!(
-                "SELECT pg_catalog.format('(%s AS %s)', c.castsource::pg_catalog.regtype, c.casttarget::pg_catalog.regtype) FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = 'pg_cast'::pg_catalog.regclass AND i.objid = c.oid AND i.deptype = 'i') AND {}",
-                not_ext_member("pg_cast", "c.oid")
-            ),
-        ),
-        (
-            "text search configuration",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.cfgname) FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_ts_config", "c.oid")
-            ),
-        ),
-        (
-            "text search dictionary",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.dictname) FROM pg_catalog.pg_ts_dict c JOIN pg_catalog.pg_namespace n ON n.oid = c.dictnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_ts_dict", "c.oid")
-            ),
-        ),
-        (
-            "rule",
-            format!(
-                "SELECT pg_catalog.format('%I on %s', r.rulename, r.ev_class::pg_catalog.regclass) FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE r.rulename <> '_RETURN' AND {USER_NS} AND {}",
-                not_ext_member("pg_rewrite", "r.oid")
-            ),
-        ),
-        (
-            "foreign data wrapper",
-            format!(
-                "SELECT pg_catalog.quote_ident(fdwname) FROM pg_catalog.pg_foreign_data_wrapper w WHERE {}",
-                not_ext_member("pg_foreign_data_wrapper", "w.oid")
-            ),
-        ),
-        (
-            "foreign server",
-            "SELECT pg_catalog.quote_ident(srvname) FROM pg_catalog.pg_foreign_server".into(),
-        ),
-        (
-            "extended statistics",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, s.stxname) FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE {USER_NS}"
-            ),
-        ),
-        (
-            "conversion",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.conname) FROM pg_catalog.pg_conversion c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_conversion", "c.oid")
-            ),
-        ),
-        (
-            "typed table",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.reloftype <> 0 AND c.relkind IN ('r','p') AND {USER_NS}"
-            ),
-        ),
-        (
-            "base type",
-            format!(
-                "SELECT t.oid::pg_catalog.regtype::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'b' AND t.typcategory <> 'A' AND {USER_NS} AND {}",
-                not_ext_member("pg_type", "t.oid")
-            ),
-        ),
-        (
-            "aggregate (ordered-set or moving)",
-            format!(
-                "SELECT p.oid::pg_catalog.regprocedure::text FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE (a.aggkind <> 'n' OR a.aggmtransfn <> 0) AND {USER_NS} AND {}",
-                not_ext_member("pg_proc", "p.oid")
-            ),
-        ),
-    ];
-    let mut found = Vec::new();
-    for (kind, sql) in checks {
-        let rows = client
-            .query(sql.as_str(), &[])
-            .with_context(|| format!("looking for {kind}s"))?;
-        for r in rows {
-            found.push(format!("{kind} {}", r.get::<_, String>(0)));
-        }
-    }
+    let mut found = objects::unsupported(client)?;
     found.sort();
     found.dedup();
     Ok(found)
@@ -561,20 +451,19 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         let prokind: String = r.get(1);
         let name: String = r.get(2);
         if prokind == "a" {
-            if let Some(sql) = aggregate(client, oid)? {
-                out.push(Pending {
-                    key: (PG_PROC, oid),
-                    rank: 6,
-                    item: Item {
-                        needs: Vec::new(),
-                        kind: "aggregate",
-                        sql,
-                        name,
-                        structural: true,
-                        key: None,
-                    },
-                });
-            }
+            let sql = objects::aggregate(client, oid)?;
+            out.push(Pending {
+                key: (PG_PROC, oid),
+                rank: 6,
+                item: Item {
+                    needs: Vec::new(),
+                    kind: "aggregate",
+                    sql,
+                    name,
+                    structural: true,
+                    key: None,
+                },
+            });
             continue;
         }
         let def: String = r.get(3);
@@ -593,70 +482,6 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         });
     }
     Ok(())
-}
-
-/// CREATE AGGREGATE for plain aggregates; others are reported unsupported.
-fn aggregate(client: &mut Client, oid: Oid) -> Result<Option<String>> {
-    let r = client.query_one(
-        "SELECT a.aggkind::text, a.aggmtransfn <> 0, pg_catalog.format('%I.%I', n.nspname, p.proname), pg_catalog.pg_get_function_arguments(p.oid), \
-         a.aggtransfn::pg_catalog.regproc::text, pg_catalog.format_type(a.aggtranstype, NULL), a.aggtransspace, \
-         CASE WHEN a.aggfinalfn <> 0 THEN a.aggfinalfn::pg_catalog.regproc::text END, a.aggfinalextra, a.aggfinalmodify::text, \
-         CASE WHEN a.aggcombinefn <> 0 THEN a.aggcombinefn::pg_catalog.regproc::text END, \
-         CASE WHEN a.aggserialfn <> 0 THEN a.aggserialfn::pg_catalog.regproc::text END, \
-         CASE WHEN a.aggdeserialfn <> 0 THEN a.aggdeserialfn::pg_catalog.regproc::text END, \
-         a.agginitval, CASE WHEN a.aggsortop <> 0 THEN a.aggsortop::pg_catalog.regoperator::text END, p.proparallel::text \
-         FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE a.aggfnoid = $1",
-        &[&oid],
-    )?;
-    if r.get::<_, String>(0) != "n" || r.get::<_, bool>(1) {
-        return Ok(None);
-    }
-    let mut opts = vec![
-        format!("SFUNC = {}", r.get::<_, String>(4)),
-        format!("STYPE = {}", r.get::<_, String>(5)),
-    ];
-    let space: i32 = r.get(6);
-    if space != 0 {
-        opts.push(format!("SSPACE = {space}"));
-    }
-    if let Some(f) = r.get::<_, Option<String>>(7) {
-        opts.push(format!("FINALFUNC = {f}"));
-    }
-    if r.get::<_, bool>(8) {
-        opts.push("FINALFUNC_EXTRA".into());
-    }
-    match r.get::<_, String>(9).as_str() {
-        "s" => opts.push("FINALFUNC_MODIFY = SHAREABLE".into()),
-        "w" => opts.push("FINALFUNC_MODIFY = READ_WRITE".into()),
-        _ => {}
-    }
-    for (i, key) in [(10, "COMBINEFUNC"), (11, "SERIALFUNC"), (12, "DESERIALFUNC")] {
-        if let Some(f) = r.get::<_, Option<String>>(i) {
-            opts.push(format!("{key} = {f}"));
-        }
-    }
-    if let Some(init) = r.get::<_, Option<String>>(13) {
-        opts.push(format!("INITCOND = {}", quote_literal(&init)));
-    }
-    if let Some(op) = r.get::<_, Option<String>>(14) {
-        // regoperator prints `<(integer,integer)`; SORTOP takes the name.
-        let name = op.split('(').next().unwrap_or(&op);
-        opts.push(format!("SORTOP = OPERATOR({name})"));
-    }
-    match r.get::<_, String>(15).as_str() {
-        "s" => opts.push("PARALLEL = SAFE".into()),
-        "r" => opts.push("PARALLEL = RESTRICTED".into()),
-        _ => {}
-    }
-    // An aggregate of no arguments is written `agg(*)`, as count(*).
-    let arguments = Some(r.get::<_, String>(3))
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| "*".into());
-    Ok(Some(format!(
-        "CREATE AGGREGATE {}({arguments}) (\n    {}\n);",
-        r.get::<_, String>(2),
-        opts.join(",\n    ")
-    )))
 }
 
 /// Identity sequences keyed by (table oid, column number).
@@ -815,7 +640,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
          pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
          (SELECT pg_catalog.quote_ident(a.amname) FROM pg_catalog.pg_am a WHERE a.oid = c.relam AND a.amname <> 'heap') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p', 'v', 'm') AND c.reloftype = 0 AND {USER_NS} AND {} ORDER BY 3, 4",
+         WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_NS} AND {} ORDER BY 3, 4",
         not_ext_member("pg_class", "c.oid")
     );
     Ok(client
@@ -1543,6 +1368,9 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
     )? {
         owner.insert((r.get(0), r.get(1)), (PG_EXTENSION, r.get(2)));
     }
+    for (part, whole) in objects::owners(client, version)? {
+        owner.insert(part, whole);
+    }
     // What has a statement of its own is not part of its owner's.
     for p in &pending {
         owner.remove(&p.key);
@@ -1962,6 +1790,17 @@ fn post_data(
 /// `pg_identify_object` names.
 fn comment_target(kind: &str, identity: &str) -> Option<String> {
     let word = match kind {
+        // An aggregate of no arguments is named `agg(*)`.
+        "aggregate" if identity.ends_with("()") => {
+            return Some(format!("AGGREGATE {}(*)", identity.trim_end_matches("()")));
+        }
+        // Identified as `for TYPE on language LANG` (`for TYPE language
+        // LANG` from 18 on).
+        "transform" => {
+            let (ty, lang) = identity.strip_prefix("for ")?.rsplit_once(" language ")?;
+            let ty = ty.strip_suffix(" on").unwrap_or(ty);
+            return Some(format!("TRANSFORM FOR {ty} LANGUAGE {lang}"));
+        }
         "table"
         | "view"
         | "materialized view"
@@ -1986,6 +1825,7 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "conversion"
         | "event trigger"
         | "publication"
+        | "subscription"
         | "server"
         | "access method"
         | "language"
@@ -1993,8 +1833,7 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "large object"
         | "rule"
         | "trigger"
-        | "policy"
-        | "transform" => kind.to_ascii_uppercase(),
+        | "policy" => kind.to_ascii_uppercase(),
         "composite type" => "TYPE".into(),
         "foreign-data wrapper" => "FOREIGN DATA WRAPPER".into(),
         "statistics object" => "STATISTICS".into(),
@@ -2022,7 +1861,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
          CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_trigger'::pg_catalog.regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) \
-              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) END, \
+              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_statistic_ext'::pg_catalog.regclass THEN (SELECT stxrelid FROM pg_catalog.pg_statistic_ext WHERE oid = d.objoid) END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contypid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
