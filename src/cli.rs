@@ -4,12 +4,29 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+/// Shown under every command's help.
+macro_rules! footer {
+    () => {
+        "\
+Databases: postgres://USER@HOST[:PORT]/DB (also postgresql:// and postgresql+asyncpg://; the \
+password from PGPASSWORD or PGPASSWORD_FILE), sqlite:PATH, a path to a .db/.sqlite file, a glob \
+such as 'sqlite:data/*.db', or NAME=any of these to name it inside the set.
+
+Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed, \
+130/143 stopped by SIGINT/SIGTERM (what the run started is cleaned up).
+A flag shown with [env: LIFEBOAT_…] can also be set by that variable; an empty variable \
+counts as unset."
+    };
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lifeboat",
-    version,
+    // The version and a hash of the sources it was built from (build.rs),
+    // so a binary in dist/ can be checked against the checkout.
+    version = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("LIFEBOAT_SOURCE_HASH"), ")"),
     about = "Database backups for CI that have been restored before anyone needs them",
-    after_help = "Exit codes: 0 success, 1 error, 2 usage error or refused without --force, 3 verification failed.\nEvery flag can also be set with a LIFEBOAT_* variable, e.g. LIFEBOAT_OUT=backups."
+    after_help = footer!()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -18,6 +35,85 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 }
+
+/// Examples, as pg_dump's and restic's manuals give them.
+const BACKUP_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat backup app.db                                  one set in ./backups
+  lifeboat backup postgres://app@db:5432/shop --jobs 4    password from PGPASSWORD
+  lifeboat backup main=sqlite:data/app.db cache=sqlite:data/cache.db --name app --label nightly
+  lifeboat backup postgres://app@db/shop -t 'public.order*' -T audit_log --verify restore
+  lifeboat backup                                         the databases of ./lifeboat.toml\n\n",
+    footer!()
+);
+const RESTORE_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat restore backups/app-20261122T041517Z.tar --force     back where it came from
+  lifeboat restore --latest backups --to postgres://app@db/shop_copy --create-db
+  lifeboat restore SET --database main --to sqlite:/tmp/main.db  one database of several
+  lifeboat restore SET --to postgres://app@db/shop -t public.orders --force   one table's rows
+  lifeboat restore --artifact nightly --to postgres://app@db/shop   from an earlier run (GitHub)\n\n",
+    footer!()
+);
+const VERIFY_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat verify backups/app-20261122T041517Z.tar          quick: checksums, streams, manifest
+  lifeboat verify --latest backups --level restore          restore into a scratch cluster and compare
+  lifeboat verify --latest backups --max-age 26h --expect-table users\n\n",
+    footer!()
+);
+const COMPARE_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat compare backups/app-20261122T041517Z.tar app.db
+  lifeboat compare SET postgres://app@db/shop --database shop --json\n\n",
+    footer!()
+);
+const PRUNE_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat prune backups --keep-last 7 --keep-daily 14 --dry-run
+  lifeboat prune --keep-within 30d --keep-monthly 12          in the out directory of lifeboat.toml\n\n",
+    footer!()
+);
+const LIST_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat list                 the sets in ./backups (or out in lifeboat.toml)
+  lifeboat list /backups --json\n\n",
+    footer!()
+);
+const SIZE_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat size                 storage per set, per name and in total in ./backups
+  lifeboat size /backups --json\n\n",
+    footer!()
+);
+const INFO_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat info backups/app-20261122T041517Z.tar
+  lifeboat info SET --json | jq '.databases[].tables'\n\n",
+    footer!()
+);
+const FETCH_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat fetch nightly                      the newest unexpired artifact named nightly
+  lifeboat fetch nightly --run-id 123456 --out /tmp/sets\n\n",
+    footer!()
+);
+const REPORT_EXAMPLES: &str = concat!(
+    "\
+Examples (inside GitHub Actions only):
+  lifeboat report --outcome failure --class action --message 'the upload failed'
+  lifeboat report --outcome success --class action\n\n",
+    footer!()
+);
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -32,48 +128,83 @@ pub struct GlobalArgs {
     /// Append a line per event to this file.
     #[arg(long, global = true, env = "LIFEBOAT_LOG_FILE")]
     pub log_file: Option<PathBuf>,
+}
 
-    /// In GitHub Actions: open (or comment on) one issue when this fails.
-    #[arg(long, global = true, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+/// The failure issue, for the commands whose outcome GitHub hears of:
+/// their own heading, and only on those commands.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "GitHub Actions")]
+pub struct GithubArgs {
+    /// Open (or comment on) one issue when this fails [default: false].
+    #[arg(long, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub issue_on_failure: Option<bool>,
 
-    /// Labels for failure issues, comma-separated; created if missing.
-    #[arg(long, global = true, env = "LIFEBOAT_ISSUE_LABELS")]
+    /// Labels for failure issues, comma-separated; created if missing
+    /// [default: lifeboat].
+    #[arg(long, env = "LIFEBOAT_ISSUE_LABELS", value_name = "LABELS")]
     pub issue_labels: Option<String>,
 
     /// Close the failure issue when this succeeds [default: true].
-    #[arg(long, global = true, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub close_issue_on_success: Option<bool>,
 
     /// The name failure issues are kept under [default: the set's name].
-    #[arg(long, global = true, env = "LIFEBOAT_ISSUE_KEY")]
+    #[arg(long, env = "LIFEBOAT_ISSUE_KEY", value_name = "KEY")]
     pub issue_key: Option<String>,
 }
 
+// One Command is parsed per run; boxing the big variants would only make
+// every match on it noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Back up databases into one set: `<name>-<UTC time>[-<label>].tar`.
+    #[command(after_help = BACKUP_EXAMPLES)]
     Backup(BackupArgs),
     /// Restore a set into --to, or the databases lifeboat.toml names.
+    #[command(after_help = RESTORE_EXAMPLES)]
     Restore(RestoreArgs),
-    /// Check a set: sidecar, member hashes, streams, manifest.
+    /// Check a set: sidecar, member hashes, streams, manifest; with --level
+    /// restore, restore it into a scratch database and compare.
+    #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
     /// List the sets in a directory.
+    #[command(after_help = LIST_EXAMPLES)]
     List(ListArgs),
     /// Show what a set holds.
+    #[command(after_help = INFO_EXAMPLES)]
     Info(InfoArgs),
     /// Storage used per set and in total.
+    #[command(after_help = SIZE_EXAMPLES)]
     Size(ListArgs),
     /// Compare a set with a live database: tables, rows, schema.
+    #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
     /// Remove old sets by keep rules; --dry-run shows the plan.
+    #[command(after_help = PRUNE_EXAMPLES)]
     Prune(PruneArgs),
     /// Open, comment on or close the failure issue for an outcome decided
-    /// elsewhere (the action's last step reports failed earlier steps).
+    /// elsewhere (the action's last steps report the other steps).
+    #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Download the newest unexpired artifact of a name from earlier runs
     /// and print the path of the set inside it.
+    #[command(after_help = FETCH_EXAMPLES)]
     Fetch(FetchArgs),
+}
+
+impl Command {
+    /// The failure-issue flags, for the commands that have them.
+    pub fn github(&self) -> Option<&GithubArgs> {
+        match self {
+            Command::Backup(a) => Some(&a.github),
+            Command::Restore(a) => Some(&a.github),
+            Command::Verify(a) => Some(&a.github),
+            Command::Prune(a) => Some(&a.github),
+            Command::Report(a) => Some(&a.github),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -89,9 +220,13 @@ pub struct ReportArgs {
     /// What to tell: the failed step, the error.
     #[arg(long, env = "LIFEBOAT_REPORT_MESSAGE")]
     pub message: Option<String>,
+
+    #[command(flatten)]
+    pub github: GithubArgs,
 }
 
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "GitHub artifacts")]
 pub struct ArtifactArgs {
     /// Only the artifact of this workflow run.
     #[arg(long, env = "LIFEBOAT_RUN_ID")]
@@ -121,9 +256,10 @@ pub struct FetchArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Databases: sqlite:PATH, a .db/.sqlite path or glob, or name=URL. One
-    /// per line in LIFEBOAT_DATABASES. Taken from lifeboat.toml when absent.
-    #[arg(env = "LIFEBOAT_DATABASES", value_delimiter = '\n')]
+    /// Databases: a postgres:// or postgresql:// URL, sqlite:PATH, a
+    /// .db/.sqlite path, a glob, or NAME=any of these. One per line in
+    /// LIFEBOAT_DATABASES. Taken from lifeboat.toml when absent.
+    #[arg(env = "LIFEBOAT_DATABASES", value_delimiter = '\n', value_name = "DATABASE")]
     pub databases: Vec<String>,
 
     /// Directory the set is written to [default: backups].
@@ -146,9 +282,10 @@ pub struct BackupArgs {
     #[arg(long, env = "LIFEBOAT_COMPRESSION")]
     pub compression: Option<String>,
 
-    /// Compression level (gzip 0-9, zstd 1-19).
-    #[arg(long, env = "LIFEBOAT_LEVEL")]
-    pub level: Option<i32>,
+    /// Compression level: gzip 0-9 [default: 6], zstd 1-19 [default: 3].
+    /// (Formerly --level, which now names only the verification level.)
+    #[arg(long, alias = "level", env = "LIFEBOAT_COMPRESSION_LEVEL", value_name = "N")]
+    pub compression_level: Option<i32>,
 
     /// PostgreSQL: only tables matching this pattern (repeatable; `*`, `?`,
     /// `schema.table`).
@@ -172,12 +309,23 @@ pub struct BackupArgs {
     #[arg(long)]
     pub with_privileges: bool,
 
+    /// PostgreSQL: how long to wait for another session's lock on a table
+    /// before failing, naming the table and the session (30s, 2m) [default: 1m].
+    #[arg(long, env = "LIFEBOAT_LOCK_WAIT_TIMEOUT")]
+    pub lock_wait_timeout: Option<String>,
+
     #[command(flatten)]
     pub engine: EngineArgs,
 
     /// Verify the set right after writing it: none, quick or restore.
+    /// Without it, `[verify] level` in lifeboat.toml, else --verify-default.
     #[arg(long, env = "LIFEBOAT_VERIFY")]
     pub verify: Option<String>,
+
+    /// The level when neither --verify nor lifeboat.toml chooses one (the
+    /// action passes restore for scheduled runs, quick for others).
+    #[arg(long, env = "LIFEBOAT_VERIFY_DEFAULT", value_name = "LEVEL", default_value = "none")]
+    pub verify_default: String,
 
     #[command(flatten)]
     pub checks: CheckArgs,
@@ -185,6 +333,9 @@ pub struct BackupArgs {
     /// Print a JSON summary instead of the set's path.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub github: GithubArgs,
 }
 
 /// How sets are verified, shared by `verify` and `backup --verify`.
@@ -229,8 +380,8 @@ pub struct CheckArgs {
 /// Flags that backup and restore share.
 #[derive(Debug, Args)]
 pub struct EngineArgs {
-    /// PostgreSQL: parallel connections [default: 2].
-    #[arg(long, short = 'j', env = "LIFEBOAT_JOBS")]
+    /// PostgreSQL: parallel connections, 1 or more [default: 2].
+    #[arg(long, short = 'j', env = "LIFEBOAT_JOBS", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: Option<usize>,
 
     /// PostgreSQL: only the schema, no rows.
@@ -259,14 +410,19 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub artifact_filter: ArtifactArgs,
 
+    /// Where --artifact downloads to, and where --latest looks when no
+    /// directory is given [default: backups].
+    #[arg(long, short, env = "LIFEBOAT_OUT")]
+    pub out: Option<PathBuf>,
+
     /// The database to restore into. Needed unless lifeboat.toml or
     /// LIFEBOAT_DATABASES lists one of the set's name: a set never chooses
     /// its own target.
     #[arg(long, env = "LIFEBOAT_RESTORE_TO")]
     pub to: Option<String>,
 
-    /// Which database of a set that holds several.
-    #[arg(long)]
+    /// Which database of a set that holds several (its name in the set).
+    #[arg(long, env = "LIFEBOAT_DATABASE", value_name = "NAME")]
     pub database: Option<String>,
 
     /// Replace an existing target without asking.
@@ -283,13 +439,19 @@ pub struct RestoreArgs {
 
     /// PostgreSQL: drop what the target database holds first (in the same
     /// transaction as the restore).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "create_db")]
     pub clean: bool,
 
     /// PostgreSQL: restore into a new database and swap it in for the
     /// target (dropping the old one) once it is complete and checked.
     #[arg(long)]
     pub create_db: bool,
+
+    /// PostgreSQL, with --create-db: end other sessions connected to the
+    /// target so it can be swapped (without it they are named and the
+    /// restore stops before changing anything).
+    #[arg(long)]
+    pub terminate_connections: bool,
 
     /// PostgreSQL: restore only these tables (repeatable). Into a database
     /// that has them, their rows are replaced (their own triggers do not
@@ -301,8 +463,12 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
 
+    /// Print what was restored as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub github: GithubArgs,
 }
 
 #[derive(Debug, Args)]
@@ -324,8 +490,8 @@ pub struct VerifyArgs {
     #[arg(long, env = "LIFEBOAT_VERIFY_SOURCE")]
     pub source: Option<String>,
 
-    /// Parallel connections for the restore level.
-    #[arg(long, short = 'j', env = "LIFEBOAT_JOBS")]
+    /// Parallel connections for the restore level, 1 or more.
+    #[arg(long, short = 'j', env = "LIFEBOAT_JOBS", value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub jobs: Option<usize>,
 
     #[command(flatten)]
@@ -338,19 +504,24 @@ pub struct VerifyArgs {
     /// Print the JSON report instead of the text summary.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub github: GithubArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Directory of sets [default: backups].
+    /// Directory of sets [default: out in lifeboat.toml, else backups].
     pub dir: Option<PathBuf>,
 
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
+    /// The set file (.tar).
     pub set: PathBuf,
 
     /// Print the manifest as JSON.
@@ -360,35 +531,50 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
+    /// The set file (.tar).
     pub set: PathBuf,
 
-    /// The live database: sqlite:PATH or a path.
+    /// The live database: a postgres:// URL, sqlite:PATH or a path.
+    #[arg(value_name = "DB")]
     pub database: String,
 
-    /// Which database of a set that holds several.
-    #[arg(long = "database-name")]
+    /// Which database of a set that holds several (its name in the set),
+    /// as restore --database. (--database-name is the old spelling.)
+    #[arg(
+        long = "database",
+        alias = "database-name",
+        env = "LIFEBOAT_DATABASE",
+        value_name = "NAME"
+    )]
     pub database_name: Option<String>,
 
+    /// Print the differences as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Directory of sets [default: backups].
+    /// Directory of sets [default: out in lifeboat.toml, else backups].
     pub dir: Option<PathBuf>,
 
-    #[arg(long, env = "LIFEBOAT_KEEP_LAST")]
+    /// Keep the newest N sets of each name (1 or more).
+    #[arg(long, env = "LIFEBOAT_KEEP_LAST", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_last: Option<u32>,
-    #[arg(long, env = "LIFEBOAT_KEEP_HOURLY")]
+    /// Keep the newest set of each of the last N hours that have one.
+    #[arg(long, env = "LIFEBOAT_KEEP_HOURLY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_hourly: Option<u32>,
-    #[arg(long, env = "LIFEBOAT_KEEP_DAILY")]
+    /// Keep the newest set of each of the last N days that have one.
+    #[arg(long, env = "LIFEBOAT_KEEP_DAILY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_daily: Option<u32>,
-    #[arg(long, env = "LIFEBOAT_KEEP_WEEKLY")]
+    /// Keep the newest set of each of the last N weeks that have one.
+    #[arg(long, env = "LIFEBOAT_KEEP_WEEKLY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_weekly: Option<u32>,
-    #[arg(long, env = "LIFEBOAT_KEEP_MONTHLY")]
+    /// Keep the newest set of each of the last N months that have one.
+    #[arg(long, env = "LIFEBOAT_KEEP_MONTHLY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_monthly: Option<u32>,
-    #[arg(long, env = "LIFEBOAT_KEEP_YEARLY")]
+    /// Keep the newest set of each of the last N years that have one.
+    #[arg(long, env = "LIFEBOAT_KEEP_YEARLY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub keep_yearly: Option<u32>,
     /// Keep every set within this span of the newest: 30d, 26h, 2w.
     #[arg(long, env = "LIFEBOAT_KEEP_WITHIN")]
@@ -401,6 +587,10 @@ pub struct PruneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub github: GithubArgs,
 }

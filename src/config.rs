@@ -202,6 +202,8 @@ pub struct FileConfig {
     pub label: Option<String>,
     pub kind: Option<String>,
     pub compression: Option<String>,
+    /// The compression level; `compression_level` reads as the flag does.
+    #[serde(alias = "compression_level")]
     pub level: Option<i32>,
     pub log_file: Option<PathBuf>,
     pub safety_dir: Option<PathBuf>,
@@ -291,6 +293,26 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         safety_dir: file.safety_dir.clone(),
         ..Config::default()
     };
+    let r = &file.retention;
+    if [
+        r.keep_last,
+        r.keep_hourly,
+        r.keep_daily,
+        r.keep_weekly,
+        r.keep_monthly,
+        r.keep_yearly,
+    ]
+    .contains(&Some(0))
+    {
+        crate::usage_bail!(
+            "[retention] in {} keeps 0 sets by some rule: a rule keeps 1 or more, or is left out",
+            cli.global
+                .config
+                .as_deref()
+                .unwrap_or(Path::new(DEFAULT_CONFIG))
+                .display()
+        );
+    }
     if let Some(span) = &file.keep_safety {
         config.safety_retention = Policy {
             keep_within: Some(parse_span(span).map_err(usage)?),
@@ -324,16 +346,33 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             config.label = a.label.clone().or(config.label);
             config.kind = a.kind.clone().or(config.kind);
             compression = a.compression.clone().or(compression);
-            level = a.level.or(level);
+            level = a.compression_level.or(level);
             apply_engine_flags(&mut config.engine, &a.engine);
+            if let Some(wait) = &a.lock_wait_timeout {
+                config.engine.lock_wait_timeout = Some(
+                    parse_span(wait)
+                        .ok()
+                        .and_then(|d| d.to_std().ok())
+                        .filter(|d| !d.is_zero())
+                        .ok_or_else(|| {
+                            usage(anyhow::anyhow!(
+                                "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
+                            ))
+                        })?,
+                );
+            }
             let sel = &mut config.engine.selection;
             sel.tables.extend(a.table.iter().cloned());
             sel.exclude_tables.extend(a.exclude_table.iter().cloned());
             sel.schemas.extend(a.schema.iter().cloned());
             sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
             config.engine.with_privileges = a.with_privileges;
-            if let Some(level) = &a.verify {
-                config.verify.level = Level::parse(level)?;
+            // --verify, then lifeboat.toml, then --verify-default: the
+            // action's default must not override the file.
+            match &a.verify {
+                Some(level) => config.verify.level = Level::parse(level)?,
+                None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
+                None => {}
             }
             apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
             config.verify.restore.jobs = config.engine.jobs;
@@ -357,10 +396,12 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
                     .map(DatabaseSpec::parse)
                     .collect();
             }
+            override_with(&mut config.out_dir, a.out.clone());
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
             apply_engine_flags(&mut config.engine, &a.engine);
             config.engine.clean = a.clean;
             config.engine.create_db = a.create_db;
+            config.engine.terminate_connections = a.terminate_connections;
             config.engine.restore_tables = a.table.clone();
         }
         Command::List(a) | Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
@@ -464,7 +505,14 @@ keep_within = "30d"
 "#,
         )
         .unwrap();
-        let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "backup", "--level", "5"]);
+        let cli = Cli::parse_from([
+            "lifeboat",
+            "--config",
+            path.to_str().unwrap(),
+            "backup",
+            "--compression-level",
+            "5",
+        ]);
         let c = resolve(&cli).unwrap();
         assert_eq!(c.out_dir, PathBuf::from("from-file"));
         assert_eq!(c.set_name.as_deref(), Some("nightly"));
@@ -487,6 +535,29 @@ keep_within = "30d"
                 keep_daily: Some(2),
                 ..Default::default()
             }
+        );
+    }
+
+    /// The action passes --verify-default; lifeboat.toml's level must win
+    /// over it, and --verify over both.
+    #[test]
+    fn verify_level_flag_then_file_then_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_level = dir.path().join("with.toml");
+        std::fs::write(&with_level, "[verify]\nlevel = \"quick\"\n").unwrap();
+        let without = dir.path().join("without.toml");
+        std::fs::write(&without, "out = \"x\"\n").unwrap();
+        let level = |config: &Path, extra: &[&str]| {
+            let mut args = vec!["lifeboat", "--config", config.to_str().unwrap(), "backup", "app.db"];
+            args.extend_from_slice(extra);
+            resolve(&Cli::parse_from(args)).unwrap().verify.level
+        };
+        assert_eq!(level(&with_level, &["--verify-default", "restore"]), Some(Level::Quick));
+        assert_eq!(level(&without, &["--verify-default", "restore"]), Some(Level::Restore));
+        assert_eq!(level(&without, &[]), None);
+        assert_eq!(
+            level(&with_level, &["--verify", "none", "--verify-default", "restore"]),
+            None
         );
     }
 

@@ -14,6 +14,11 @@ pub enum ExitCode {
     UsageError,
     /// A backup set or a database was checked and a check failed.
     VerificationFailed,
+    /// Stopped by SIGINT (Ctrl-C); what the run had started was removed.
+    Interrupted,
+    /// Stopped by SIGTERM (a cancelled CI job); what the run had started
+    /// was removed.
+    Terminated,
 }
 
 impl ExitCode {
@@ -24,12 +29,19 @@ impl ExitCode {
             ExitCode::GeneralError => 1,
             ExitCode::UsageError => 2,
             ExitCode::VerificationFailed => 3,
+            // 128 + the signal number, as shells report a process a signal
+            // ended.
+            ExitCode::Interrupted => 130,
+            ExitCode::Terminated => 143,
         }
     }
 
     /// The exit code for an error that ended a run, found by the concrete
     /// error types callers are meant to match on.
     pub fn for_error(err: &anyhow::Error) -> ExitCode {
+        if let Some(cancelled) = crate::cancel::is_cancelled(err) {
+            return ExitCode::for_signal(cancelled.signal);
+        }
         for cause in err.chain() {
             if cause.is::<UsageError>() {
                 return ExitCode::UsageError;
@@ -39,6 +51,23 @@ impl ExitCode {
             }
         }
         ExitCode::GeneralError
+    }
+}
+
+impl ExitCode {
+    /// The exit code for a run a signal stopped.
+    pub fn for_signal(signal: i32) -> ExitCode {
+        if signal == libc::SIGTERM {
+            ExitCode::Terminated
+        } else {
+            ExitCode::Interrupted
+        }
+    }
+
+    /// Whether the run was stopped rather than failed: CI reports it as
+    /// cancelled, and no failure issue is opened.
+    pub fn is_cancelled(self) -> bool {
+        matches!(self, ExitCode::Interrupted | ExitCode::Terminated)
     }
 }
 
@@ -60,9 +89,11 @@ mod tests {
             ExitCode::GeneralError,
             ExitCode::UsageError,
             ExitCode::VerificationFailed,
+            ExitCode::Interrupted,
+            ExitCode::Terminated,
         ];
         let codes: Vec<i32> = all.iter().map(|c| c.code()).collect();
-        assert_eq!(codes, vec![0, 1, 2, 3]);
+        assert_eq!(codes, vec![0, 1, 2, 3, 130, 143]);
     }
 
     #[test]
@@ -74,6 +105,13 @@ mod tests {
 
         let failed = anyhow::Error::new(VerificationFailed { errors: 2 });
         assert_eq!(ExitCode::for_error(&failed), ExitCode::VerificationFailed);
+
+        let stopped = Err::<(), _>(anyhow::Error::new(crate::cancel::Cancelled { signal: libc::SIGTERM }))
+            .context("dumping")
+            .unwrap_err();
+        assert_eq!(ExitCode::for_error(&stopped), ExitCode::Terminated);
+        let interrupted = anyhow::Error::new(std::io::Error::other(crate::cancel::Cancelled { signal: libc::SIGINT }));
+        assert_eq!(ExitCode::for_error(&interrupted), ExitCode::Interrupted);
 
         let other = anyhow::anyhow!("disk full");
         assert_eq!(ExitCode::for_error(&other), ExitCode::GeneralError);

@@ -17,6 +17,17 @@ pub fn create_private(path: &Path) -> Result<File> {
         .with_context(|| format!("creating {}", path.display()))
 }
 
+/// Creates a file only its owner can read; fails when it exists, so two
+/// runs never write one file.
+pub fn create_private_new(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))
+}
+
 /// Writes a whole small file with mode 0600 and syncs it.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
@@ -36,6 +47,23 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
         .mode(0o700)
         .create(path)
         .with_context(|| format!("creating directory {}", path.display()))
+}
+
+/// Creates one directory with mode 0700; fails (with `AlreadyExists` in
+/// the chain) when it exists.
+pub fn create_private_dir_new(path: &Path) -> Result<()> {
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .with_context(|| format!("creating directory {}", path.display()))
+}
+
+/// Whether an error chain says a path already existed.
+pub fn is_already_exists(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AlreadyExists)
+    })
 }
 
 pub fn rename(from: &Path, to: &Path) -> Result<()> {

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod archive;
+pub mod cancel;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod fsutil;
 pub mod github;
+pub mod lock;
 pub mod progress;
 pub mod retention;
 pub mod store;
@@ -46,14 +48,8 @@ use cli::{Cli, Command};
 
 /// Runs one command line to its end and says how the process should exit.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = config::resolve(&cli)?;
-    let to_url = match &cli.command {
-        Command::Restore(a) => a.to.clone(),
-        Command::Compare(a) => Some(a.database.clone()),
-        _ => None,
-    };
-    commands::report::mask_secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
-    let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
+    let no_issue = cli::GithubArgs::default();
+    let github_args = cli.command.github().unwrap_or(&no_issue);
     let class = match &cli.command {
         Command::Backup(_) => "backup",
         Command::Verify(_) => "verify",
@@ -61,7 +57,43 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(_) => "prune",
         _ => "",
     };
-    let result = run_command(&cli, &config, &reporter);
+    // A usage error is a failure like any other in a workflow: it gets its
+    // annotation and, for the classes GitHub hears about, its issue.
+    let config = match config::resolve(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            if !class.is_empty() {
+                let failed = ending(class, None, true, commands::report::error_details(class, &e));
+                commands::report::tell_github(github_args, &failed, &Reporter::silent());
+            } else {
+                github::workflow::error("lifeboat", &format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let to_url = match &cli.command {
+        Command::Restore(a) => a.to.clone(),
+        Command::Compare(a) => Some(a.database.clone()),
+        _ => None,
+    };
+    commands::report::mask_secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
+    let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_command(&cli, &config, &reporter)))
+        .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())));
+    if let Err(e) = &result
+        && let Some(cancelled) = cancel::is_cancelled(e)
+    {
+        // Stopped, not failed: no failure issue; CI shows the job as
+        // cancelled.
+        reporter.log(&format!(
+            "{} {cancelled}",
+            if class.is_empty() { "lifeboat" } else { class }
+        ));
+        if github::workflow::in_actions() {
+            github::workflow::warning("lifeboat cancelled", &cancelled.to_string());
+        }
+        return result.map(|(code, _)| code);
+    }
     let ending = match &result {
         Ok((_, ending)) => ending.clone(),
         Err(e) if !class.is_empty() => {
@@ -73,12 +105,50 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands::report::error_details(class, e),
             ))
         }
-        Err(_) => None,
+        Err(e) => {
+            github::workflow::error("lifeboat", &format!("{e:#}"));
+            None
+        }
     };
     if let Some(ending) = &ending {
-        commands::report::tell_github(&cli.global, ending, &reporter);
+        commands::report::tell_github(github_args, ending, &reporter);
     }
     result.map(|(code, _)| code)
+}
+
+static PANIC_LOCATION: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Keeps where the last panic happened, for the error it becomes; the
+/// binary's panic hook calls this.
+pub fn remember_panic_location(location: Option<String>) {
+    if let Ok(mut slot) = PANIC_LOCATION.lock() {
+        *slot = location;
+    }
+}
+
+/// The text a panic carried.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+/// A caught panic as an error: a bug in lifeboat, reported like any
+/// failure (message, job summary, failure issue, exit 1).
+pub fn panic_error(payload: &(dyn std::any::Any + Send)) -> anyhow::Error {
+    let location = PANIC_LOCATION
+        .lock()
+        .ok()
+        .and_then(|l| l.clone())
+        .map(|l| format!(" at {l}"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "lifeboat stopped on an internal error (a bug): {}{location}. What it had started was cleaned up as on any \
+         failure; please report it with the command you ran",
+        panic_message(payload)
+    )
 }
 
 fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> commands::report::Ending {
@@ -87,7 +157,24 @@ fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> co
         set,
         failed,
         details,
+        headline: None,
     }
+}
+
+/// The first error finding of a failed verification, for the annotation.
+fn first_error(report: &verify::Report) -> Option<String> {
+    report
+        .findings
+        .iter()
+        .find(|f| f.severity == verify::Severity::Error)
+        .map(|f| format!("{}: {}", f.object, f.message))
+}
+
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Runs the command; the ending, for commands whose outcome GitHub hears.
@@ -133,13 +220,11 @@ fn run_command(
                 ("sha256", outcome.sha256.clone()),
                 ("size-bytes", outcome.size_bytes.to_string()),
                 ("verified", outcome.verified.map(|v| v.to_string()).unwrap_or_default()),
+                // Absolute: the upload step resolves paths against the
+                // workspace, not the action's working-directory.
                 (
                     "report-path",
-                    outcome
-                        .report_path
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
+                    outcome.report_path.as_deref().map(absolute).unwrap_or_default(),
                 ),
             ])?;
             outcome.print(args.json)?;
@@ -149,7 +234,9 @@ fn run_command(
             } else {
                 ExitCode::Success
             };
-            Ok((code, Some(ending("backup", Some(outcome.set.clone()), failed, details))))
+            let mut e = ending("backup", Some(outcome.set.clone()), failed, details);
+            e.headline = report.as_ref().and_then(first_error);
+            Ok((code, Some(e)))
         }
         Command::Restore(args) => {
             let set = match &args.artifact {
@@ -167,7 +254,7 @@ fn run_command(
             let outcome = restore(config, &request, reporter)?;
             outcome.print(args.json)?;
             let name = outcome.set.file_name().map(|n| n.to_string_lossy().into_owned());
-            set_outputs(&[("restored-from", outcome.set.display().to_string())])?;
+            set_outputs(&[("restored-from", absolute(&outcome.set))])?;
             let set = name.as_deref().and_then(store::SetName::parse).map(|n| n.set);
             Ok((
                 ExitCode::Success,
@@ -185,10 +272,7 @@ fn run_command(
             let set_path = report.set.clone();
             set_outputs(&[
                 ("verified", report.passed.to_string()),
-                (
-                    "report-path",
-                    store::local::verified_path(&set_path).display().to_string(),
-                ),
+                ("report-path", absolute(&store::local::verified_path(&set_path))),
             ])?;
             let set = set_path
                 .file_name()
@@ -199,7 +283,9 @@ fn run_command(
             } else {
                 ExitCode::VerificationFailed
             };
-            Ok((code, Some(ending("verify", set, !report.passed, report.to_markdown()))))
+            let mut e = ending("verify", set, !report.passed, report.to_markdown());
+            e.headline = first_error(&report);
+            Ok((code, Some(e)))
         }
         Command::List(args) => {
             commands::list::print_list(&config.out_dir, &list(config)?, args.json)?;
@@ -229,6 +315,11 @@ fn run_command(
             Ok((ExitCode::Success, Some(ending("prune", None, false, String::new()))))
         }
         Command::Report(args) => {
+            if !github::workflow::in_actions() {
+                usage_bail!(
+                    "report tells GitHub how a workflow step ended, and this is not a GitHub Actions step (GITHUB_ACTIONS is not true): nothing was reported"
+                );
+            }
             let failed = match args.outcome.as_str() {
                 "failure" | "failed" => true,
                 "success" | "succeeded" => false,
@@ -247,7 +338,7 @@ fn run_command(
                 failed,
                 format!("### lifeboat {}\n\n{details}\n", args.class),
             );
-            commands::report::tell_github(&cli.global, &e, reporter);
+            commands::report::tell_github(&args.github, &e, reporter);
             Ok((ExitCode::Success, None))
         }
         Command::Fetch(args) => {

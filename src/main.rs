@@ -12,8 +12,14 @@ fn main() -> std::process::ExitCode {
             unsafe { std::env::remove_var(key) };
         }
     }
+    lifeboat::cancel::install();
+    install_panic_hook();
     let cli = Cli::parse();
-    match lifeboat::run(cli) {
+    // A panic that escapes lib::run (say, while reading the configuration)
+    // still ends as a failure with a message, never as exit 101.
+    let result = std::panic::catch_unwind(|| lifeboat::run(cli))
+        .unwrap_or_else(|payload| Err(lifeboat::panic_error(payload.as_ref())));
+    match result {
         Ok(code) => code.into(),
         Err(err) => {
             // Errors quote names from sets and databases: neutralised, so
@@ -30,4 +36,23 @@ fn main() -> std::process::ExitCode {
             ExitCode::for_error(&err).into()
         }
     }
+}
+
+/// Panics become errors (lib::run and main catch them and report them as
+/// failures), so the hook prints nothing of its own, except a backtrace
+/// when RUST_BACKTRACE asks for one. Printing into a closed pipe
+/// (`lifeboat list | head -1`) is not a failure: the reader has what it
+/// wanted, so the run ends quietly with 0, as ripgrep does.
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = lifeboat::panic_message(info.payload());
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        lifeboat::remember_panic_location(info.location().map(|l| l.to_string()));
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            default(info);
+        }
+    }));
 }

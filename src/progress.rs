@@ -69,6 +69,13 @@ impl Reporter {
     }
 
     /// A warning: printed even with `--quiet`, as warnings are worth a line.
+    /// A problem that stops the command, printed as `error:` whatever the
+    /// mode, like the final error.
+    pub fn error(&self, message: &str) {
+        eprintln!("error: {message}");
+        self.log(&format!("error: {message}"));
+    }
+
     pub fn warn(&self, message: &str) {
         eprintln!("warning: {}", crate::github::workflow::neutralize_lines(message));
         self.log(&format!("warning: {message}"));
@@ -176,6 +183,7 @@ pub struct ProgressWriter<'a, W> {
 
 impl<W: Write> Write for ProgressWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::cancel::check_io()?;
         let n = self.inner.write(buf)?;
         self.task.inc(n as u64);
         Ok(n)
@@ -198,6 +206,15 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1 member`, `2 members`: a count with its noun, plural when it is not 1.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

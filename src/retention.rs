@@ -56,6 +56,9 @@ pub struct Candidate {
     pub time: DateTime<Utc>,
     /// Passed its last verification.
     pub good: bool,
+    /// Failed its last verification: no rule keeps it in place of a set
+    /// that may be intact.
+    pub failed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -80,8 +83,14 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Vec<Decision> {
         })
         .collect();
 
+    let failed: Vec<bool> = sorted.iter().map(|c| c.failed).collect();
     if let Some(n) = policy.keep_last {
-        for d in decisions.iter_mut().take(n as usize) {
+        for (_, d) in decisions
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| !failed[*i])
+            .take(n as usize)
+        {
             d.reasons.push(format!("last {n}"));
         }
     }
@@ -99,7 +108,7 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Vec<Decision> {
     for (rule, count, bucket) in buckets {
         let Some(mut left) = count else { continue };
         let mut last: Option<String> = None;
-        for d in decisions.iter_mut() {
+        for (_, d) in decisions.iter_mut().enumerate().filter(|(i, _)| !failed[*i]) {
             if left == 0 {
                 break;
             }
@@ -112,7 +121,13 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Vec<Decision> {
         }
     }
     if let (Some(span), Some(newest)) = (policy.keep_within, decisions.first().map(|d| d.time)) {
-        for d in decisions.iter_mut().filter(|d| d.time >= newest - span) {
+        // A span reaching before the calendar's start keeps everything.
+        let since = newest.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        for (_, d) in decisions
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, d)| !failed[*i] && d.time >= since)
+        {
             d.reasons.push(format!("within {} of the newest", format_span(span)));
         }
     }
@@ -122,14 +137,25 @@ pub fn plan(policy: &Policy, candidates: &[Candidate]) -> Vec<Decision> {
         .iter()
         .position(|c| c.good)
         .map(|i| (i, "newest verified set"))
-        .or_else(|| (!sorted.is_empty()).then_some((0, "newest set (none verified yet)")));
+        .or_else(|| {
+            sorted
+                .iter()
+                .position(|c| !c.failed)
+                .map(|i| (i, "newest set (none verified yet)"))
+        });
     if let Some((i, why)) = protected {
         decisions[i].reasons.push(why.to_string());
     }
     for d in &mut decisions {
         d.keep = !d.reasons.is_empty();
+    }
+    for (i, d) in decisions.iter_mut().enumerate() {
         if !d.keep {
-            d.reasons.push("no rule keeps it".to_string());
+            d.reasons.push(if failed[i] {
+                "failed its last verification".to_string()
+            } else {
+                "no rule keeps it".to_string()
+            });
         }
     }
     decisions
@@ -152,15 +178,21 @@ pub fn parse_span(text: &str) -> Result<Duration> {
             .parse()
             .map_err(|_| anyhow::anyhow!("bad duration {text:?}: write it like 30d, 26h, 2w, 1y"))?;
         number.clear();
-        total += match c {
-            's' => Duration::seconds(n),
-            'm' => Duration::minutes(n),
-            'h' => Duration::hours(n),
-            'd' => Duration::days(n),
-            'w' => Duration::weeks(n),
-            'y' => Duration::days(365 * n),
+        let part = match c {
+            's' => Duration::try_seconds(n),
+            'm' => Duration::try_minutes(n),
+            'h' => Duration::try_hours(n),
+            'd' => Duration::try_days(n),
+            'w' => Duration::try_weeks(n),
+            'y' => n.checked_mul(365).and_then(Duration::try_days),
             _ => bail!("bad duration {text:?}: units are s, m, h, d, w, y"),
         };
+        // Checked: a span like 1000000000y is a mistake to report, not a
+        // reason to crash.
+        total = part
+            .and_then(|p| total.checked_add(&p))
+            .filter(|t| *t <= Duration::days(365 * 10_000))
+            .ok_or_else(|| anyhow::anyhow!("duration {text:?} is too long: at most 10000y"))?;
     }
     if !number.is_empty() {
         bail!("bad duration {text:?}: the number needs a unit (s, m, h, d, w, y)");
@@ -216,8 +248,42 @@ mod tests {
                 id: format!("s{i}"),
                 time: *t,
                 good: good.contains(&i),
+                failed: false,
             })
             .collect()
+    }
+
+    #[test]
+    fn a_failed_set_never_takes_an_intact_ones_place() {
+        let times = [at(2026, 1, 1, 0), at(2026, 1, 2, 0), at(2026, 1, 3, 0)];
+        let mut candidates = sets(&times, &[]);
+        candidates[2].failed = true;
+        let policy = Policy {
+            keep_last: Some(1),
+            ..Policy::default()
+        };
+        let kept: Vec<(String, Vec<String>)> = plan(&policy, &candidates)
+            .into_iter()
+            .map(|d| (d.id, if d.keep { d.reasons } else { vec!["removed".into()] }))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("s2".to_string(), vec!["removed".to_string()]),
+                (
+                    "s1".to_string(),
+                    vec!["last 1".to_string(), "newest set (none verified yet)".to_string()]
+                ),
+                ("s0".to_string(), vec!["removed".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn spans_too_long_are_errors_not_panics() {
+        assert!(parse_span("1000000y").is_err());
+        assert!(parse_span("99999999999999999w").is_err());
+        assert_eq!(parse_span("10000y").unwrap(), Duration::days(3_650_000));
     }
 
     type Case = (

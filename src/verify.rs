@@ -365,16 +365,16 @@ impl Report {
     /// The human summary, also used as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
-            "### lifeboat verify ({} level): {}\n\n`{}`: {} members, {} tables, {} rows checked in {} ms; {} errors, {} warnings.\n",
+            "### lifeboat verify ({} level): {}\n\n`{}`: {}, {}, {} checked in {} ms; {}, {}.\n",
             self.level,
             if self.passed { "passed" } else { "FAILED" },
             self.set.display(),
-            self.members_checked,
-            self.tables,
-            self.rows,
+            crate::progress::count(self.members_checked as u64, "member"),
+            crate::progress::count(self.tables as u64, "table"),
+            crate::progress::count(self.rows, "row"),
             self.duration_ms,
-            self.errors,
-            self.warnings
+            crate::progress::count(self.errors as u64, "error"),
+            crate::progress::count(self.warnings as u64, "warning"),
         );
         if !self.findings.is_empty() {
             out.push_str("\n| level | check | object | finding | what to do |\n|---|---|---|---|---|\n");
@@ -438,6 +438,7 @@ pub struct RestoreLevel {
     pub jobs: usize,
 }
 
+const FIX_CREATEDB: &str = "the set was not tried: the role cannot create a scratch database (it lacks CREATEDB). Grant it (ALTER ROLE name CREATEDB), or restore into a throw-away local cluster (--scratch local, with PostgreSQL server binaries on this machine) or a server you name (--scratch postgres://...); the set itself may be fine";
 const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
 
 /// The restore level: each database restored into a scratch target,
@@ -462,7 +463,16 @@ pub fn restore_level(
             continue;
         }
         if let Err(e) = restore_one(set, db, options, findings, &mut checked, reporter) {
-            findings.error("restore", &db.name, format!("{e:#}"), FIX_RESTORE);
+            let text = format!("{e:#}");
+            // No scratch database could be made: the set was not tried, so
+            // it is neither proven nor disproven, and a new backup would
+            // meet the same wall.
+            let fix = if text.contains("permission denied to create database") {
+                FIX_CREATEDB
+            } else {
+                FIX_RESTORE
+            };
+            findings.error("restore", &db.name, text, fix);
         }
     }
     checked
@@ -572,13 +582,29 @@ fn restore_one(
             .iter()
             .map(|o| (key(o), o.sha256.as_str()))
             .collect();
+        // What differs only as the server prints it is no finding.
+        let definitions = if db.engine == "postgresql" {
+            crate::engine::postgres::printed::set_definitions(set, db)?
+        } else {
+            HashMap::new()
+        };
+        let printed_alike = |k: &String| {
+            let backup = db.schema_objects.iter().find(|o| key(o) == *k);
+            let live = found.schema_objects.iter().find(|o| key(o) == *k);
+            backup
+                .zip(live)
+                .is_some_and(|(b, l)| crate::engine::postgres::printed::printed_alike(&definitions, b, l))
+        };
         let mut differing: Vec<String> = backed
             .iter()
-            .filter(|(k, v)| restored.get(*k) != Some(*v))
+            .filter(|(k, v)| restored.get(*k) != Some(*v) && !printed_alike(k))
             .map(|(k, _)| k.clone())
             .collect();
         differing.extend(restored.keys().filter(|k| !backed.contains_key(*k)).cloned());
         differing.sort();
+        if differing.is_empty() {
+            return Ok(());
+        }
         findings
             .error(
                 "restore-schema",
@@ -694,14 +720,26 @@ pub fn check_policies(path: &Path, manifest: Option<&Manifest>, policies: &Polic
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let this = SetName::parse(&name);
+    let wants_siblings = policies.max_size_change.is_some() || policies.max_age.is_some();
     let siblings: Vec<crate::store::SetEntry> = match &this {
-        Some(this) => crate::store::LocalStore::new(dir)
-            .list()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e.name.set == this.set)
-            .collect(),
-        None => Vec::new(),
+        Some(this) if wants_siblings => match crate::store::LocalStore::new(dir).list() {
+            Ok(all) => all.into_iter().filter(|e| e.name.set == this.set).collect(),
+            Err(e) => {
+                // Without the listing neither check can pass: saying
+                // nothing would let a stale or shrunken backup through.
+                findings.error(
+                    "listing",
+                    &name,
+                    format!(
+                        "cannot list the other sets in {} to check --max-age / --max-size-change: {e:#}",
+                        dir.display()
+                    ),
+                    "make the backup directory readable, then verify again",
+                );
+                Vec::new()
+            }
+        },
+        _ => Vec::new(),
     };
     if let (Some(limit), Some(this)) = (policies.max_size_change, &this)
         && let Some(previous) = siblings.iter().rev().find(|e| e.name.time < this.time)

@@ -53,6 +53,10 @@ fn assert_rejected(dir: &Path, set: &Path, target: &Path, check: &str) {
     );
     assert_eq!(out.status.code(), Some(3), "restore of a bad set:\n{}", text(&out));
     assert!(text(&out).contains("nothing was restored"), "{}", text(&out));
+    // Blocking findings are errors, as verify calls them, never warnings.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("error: [{check}]")), "{stderr}");
+    assert!(!stderr.contains("warning:"), "{stderr}");
     assert_eq!(sha256(target), before_target, "the target changed");
     assert_eq!(snapshot(&dir.join("bk")), before_sets, "the set directory changed");
     assert!(
@@ -312,4 +316,52 @@ fn a_full_disk_leaves_sets_and_target_as_they_were() {
         2,
         "one set and its sidecar only: {listing}"
     );
+}
+
+/// Values that mean nothing are refused with a usage error (exit 2) before
+/// anything is touched, instead of being taken silently.
+#[test]
+fn nonsense_values_are_refused() {
+    let (_tmp, set, target) = setup();
+    let dir = set.parent().unwrap().parent().unwrap();
+    let set = set.to_str().unwrap();
+    let before = dump(&target);
+    for (args, says) in [
+        (vec!["prune", "bk", "--keep-last", "0"], "--keep-last"),
+        (vec!["backup", "agent.db", "--out", "bk", "--jobs", "0"], "--jobs"),
+        (
+            vec![
+                "restore",
+                set,
+                "--to",
+                "sqlite:target.db",
+                "--clean",
+                "--create-db",
+                "--force",
+            ],
+            "--create-db",
+        ),
+        (
+            vec!["backup", "agent.db", "--out", "bk", "-t", "AgentQuery"],
+            "--table applies to PostgreSQL only",
+        ),
+        (vec!["report", "--outcome", "failure"], "not a GitHub Actions step"),
+    ] {
+        let out = run(dir, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}:\n{}", text(&out));
+        assert!(
+            text(&out).contains(says),
+            "{args:?} does not say {says:?}:\n{}",
+            text(&out)
+        );
+    }
+    std::fs::write(dir.join("zero.toml"), "[retention]\nkeep_last = 0\n").unwrap();
+    let out = run(dir, &["--config", "zero.toml", "prune", "bk"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.join("bk")).unwrap().count(),
+        2,
+        "prune touched the sets"
+    );
+    assert_eq!(dump(&target), before, "the target changed");
 }

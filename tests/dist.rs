@@ -1,9 +1,35 @@
 //! The binaries the action ships: static, for the two Linux targets,
-//! matching dist/SHA256SUMS and this Cargo.toml's version, so dist/ cannot
-//! go stale unnoticed. Rebuild them with scripts/build-dist.sh.
+//! matching dist/SHA256SUMS, and built from this very checkout (their
+//! `--version` names the hash of the sources, recomputed here as
+//! actions/typescript-action's check-dist rebuilds and compares), so dist/
+//! cannot go stale unnoticed. Rebuild them with scripts/build-dist.sh.
 
 use std::path::Path;
 use std::process::Command;
+
+include!("../build/source_hash.rs");
+
+/// What `lifeboat --version` prints when built from this checkout.
+fn expected_version() -> String {
+    let hash = source_hash(Path::new(env!("CARGO_MANIFEST_DIR"))).expect("reading the sources");
+    format!("lifeboat {} (source {hash})", env!("CARGO_PKG_VERSION"))
+}
+
+/// The hash is of the files on disk: this test's own build names it, and
+/// it changes when a source file does.
+#[test]
+fn this_build_names_the_hash_of_its_sources() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), expected_version());
+    let files = source_files(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(files.contains(&"src/main.rs".to_string()) && files.contains(&"Cargo.lock".to_string()));
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted, "the hashed files must be in a fixed order");
+}
 
 const TARGETS: [(&str, &str); 2] = [
     ("x86_64-unknown-linux-musl", "x86-64"),
@@ -84,8 +110,8 @@ fn both_binaries_are_this_version_and_back_up_and_verify() {
         assert!(out.status.success(), "lifeboat-{target} --version failed");
         assert_eq!(
             String::from_utf8_lossy(&out.stdout).trim(),
-            format!("lifeboat {}", env!("CARGO_PKG_VERSION")),
-            "lifeboat-{target} is stale: run scripts/build-dist.sh"
+            expected_version(),
+            "dist/lifeboat-{target} was built from other sources than this checkout: run scripts/build-dist.sh and commit dist/"
         );
 
         let dir = tempfile::tempdir().unwrap();

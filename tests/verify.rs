@@ -355,3 +355,49 @@ fn policies_expected_tables_age_and_size_change() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verified"], false);
 }
+
+/// When the restore level cannot make a scratch database because the role
+/// lacks CREATEDB, the finding says so and how to give it one, instead of
+/// calling the set bad.
+#[test]
+fn a_role_without_createdb_is_named_not_the_set() {
+    let c = cluster();
+    for sql in [
+        "DROP DATABASE IF EXISTS nocreate_src",
+        "DROP ROLE IF EXISTS nocreate",
+        "CREATE ROLE nocreate LOGIN PASSWORD 'nc-pw' NOCREATEDB",
+        "CREATE DATABASE nocreate_src OWNER nocreate",
+    ] {
+        c.psql("postgres", sql);
+    }
+    let url = c.url_as("nocreate", "nc-pw", "nocreate_src");
+    c.psql(
+        "nocreate_src",
+        "SET ROLE nocreate; CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2);",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scratch = scratch_tmp(dir);
+    let set = dir.join(expect(dir, &["backup", &url, "--out", "bk", "--quiet"], 0).trim());
+    let (report, md) = verify_json(
+        dir,
+        &scratch,
+        &[
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "server",
+            "--source",
+            &url,
+        ],
+        3,
+    );
+    let finding = &report["findings"][0];
+    assert!(finding["fix"].as_str().unwrap().contains("CREATEDB"), "{finding}");
+    assert!(
+        !finding["fix"].as_str().unwrap().contains("take a new backup"),
+        "{finding}"
+    );
+    assert!(md.contains("CREATEDB"), "{md}");
+}

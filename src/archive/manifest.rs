@@ -104,6 +104,10 @@ pub struct DatabaseManifest {
     /// without running the rest of post-data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequences: Vec<SequencePosition>,
+    /// Roles the set's owners and grants name (`--with-privileges`): a
+    /// restore needs them to exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     pub members: Vec<Member>,
 }
 
@@ -118,6 +122,10 @@ pub struct SchemaObject {
     pub kind: String,
     pub name: String,
     pub sha256: String,
+    /// The definition itself, from a live database (never written to a
+    /// manifest, whose set holds it in its scripts).
+    #[serde(skip)]
+    pub sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

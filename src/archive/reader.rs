@@ -87,8 +87,10 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         let mut entry = match entry {
             Ok(e) => e,
             Err(err) => {
-                scan.problems
-                    .push(format!("the tar is truncated or corrupt after {index} members: {err}"));
+                scan.problems.push(format!(
+                    "the tar is truncated or corrupt after {}: {err}",
+                    crate::progress::count(index as u64, "member")
+                ));
                 break;
             }
         };

@@ -118,7 +118,6 @@ pub struct SetWriter {
     file_name: String,
     staging: Staging,
     partial: PathBuf,
-    done: bool,
 }
 
 /// A set that is complete on disk.
@@ -132,20 +131,23 @@ pub struct WrittenSet {
 
 impl SetWriter {
     /// Prepares to write `out_dir/file_name`; the directory is made with
-    /// mode 0700 when missing.
+    /// mode 0700 when missing. The staging directory is created
+    /// exclusively: when it already exists (another run chose the same name,
+    /// or a killed run left it) this fails with `AlreadyExists` in the
+    /// chain, and nothing of the other run is touched. The partial tar and
+    /// sidecar live inside it, so every file a run writes is its own.
     pub fn create(out_dir: &Path, file_name: &str, compression: Compression) -> Result<SetWriter> {
         fsutil::create_private_dir(out_dir)?;
-        let staging_dir = out_dir.join(format!(".{file_name}.staging"));
-        fsutil::create_private_dir(&staging_dir)?;
+        let staging_dir = staging_dir(out_dir, file_name);
+        fsutil::create_private_dir_new(&staging_dir)?;
         Ok(SetWriter {
             out_dir: out_dir.to_path_buf(),
             file_name: file_name.to_string(),
+            partial: staging_dir.join(".partial"),
             staging: Staging {
                 dir: staging_dir,
                 compression,
             },
-            partial: out_dir.join(format!(".{file_name}.partial")),
-            done: false,
         })
     }
 
@@ -156,12 +158,12 @@ impl SetWriter {
     /// Packs the manifest, RESTORE.md and every member listed in the
     /// manifest (in its order) into the tar, syncs it, writes the sidecar
     /// and renames both into place.
-    pub fn finish(mut self, manifest: &Manifest) -> Result<WrittenSet> {
+    pub fn finish(self, manifest: &Manifest) -> Result<WrittenSet> {
         let target = self.out_dir.join(&self.file_name);
         let sidecar = checksum::sidecar_path(&target);
         let mtime = manifest.started_at.timestamp().max(0) as u64;
 
-        let file = fsutil::create_private(&self.partial)?;
+        let file = fsutil::create_private_new(&self.partial)?;
         let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let mut tar = tar::Builder::new(hashing);
         let write_err = || fsutil::write_hint(&self.partial);
@@ -171,6 +173,7 @@ impl SetWriter {
         let restore_md = restore_instructions(manifest);
         append_bytes(&mut tar, RESTORE_MEMBER, restore_md.as_bytes(), mtime).with_context(write_err)?;
         for member in manifest.members() {
+            crate::cancel::check()?;
             let staged = self.staging.staged_path(&member.path);
             let mut src = File::open(&staged).with_context(|| format!("opening staged member {}", staged.display()))?;
             let mut header = member_header(member.size, mtime);
@@ -183,7 +186,7 @@ impl SetWriter {
         file.sync_all().with_context(write_err)?;
         drop(file);
 
-        let sidecar_partial = self.out_dir.join(format!(".{}.sha256.partial", self.file_name));
+        let sidecar_partial = self.staging.dir.join(".sha256.partial");
         fsutil::write_private(
             &sidecar_partial,
             checksum::sidecar_line(&sha256, &self.file_name).as_bytes(),
@@ -193,8 +196,6 @@ impl SetWriter {
         fsutil::rename(&sidecar_partial, &sidecar)?;
         fsutil::rename(&self.partial, &target)?;
         fsutil::sync_dir(&self.out_dir);
-        self.done = true;
-        let _ = std::fs::remove_dir_all(&self.staging.dir);
         Ok(WrittenSet {
             path: target,
             sidecar,
@@ -206,12 +207,16 @@ impl SetWriter {
 
 impl Drop for SetWriter {
     fn drop(&mut self) {
+        // The partial tar and sidecar are inside the staging directory.
         let _ = std::fs::remove_dir_all(&self.staging.dir);
-        if !self.done {
-            let _ = std::fs::remove_file(&self.partial);
-            let _ = std::fs::remove_file(self.out_dir.join(format!(".{}.sha256.partial", self.file_name)));
-        }
     }
+}
+
+/// The staging directory of a set file name; hidden, so nothing takes it
+/// for a set, and named after the set so `prune` and the next run can tell
+/// whose it was.
+pub fn staging_dir(out_dir: &Path, file_name: &str) -> PathBuf {
+    out_dir.join(format!(".{file_name}.staging"))
 }
 
 fn member_header(size: u64, mtime: u64) -> tar::Header {

@@ -72,7 +72,23 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
         kind: config.kind.as_deref().unwrap_or_else(|| crate::context::default_kind()),
         compression: config.compression,
     };
-    backup_engines(&refs, &options, reporter)
+    // Directories this backup creates are removed again when it fails and
+    // they stayed empty: a failed run leaves nothing that looks like a
+    // place backups went to.
+    let missing: Vec<PathBuf> = config
+        .out_dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let result = backup_engines(&refs, &options, reporter);
+    if result.is_err() {
+        for dir in &missing {
+            // remove_dir refuses a directory that is not empty.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    result
 }
 
 /// Backs up already opened engines into one set; also used for the safety
@@ -85,9 +101,15 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
         (None, _) => "backup".to_string(),
     };
     crate::store::local::check_name_part("set name", &set)?;
-    let (started_at, file_name) = free_name(options.out_dir, &set, options.label)?;
-
-    let writer = SetWriter::create(options.out_dir, &file_name, options.compression)?;
+    // One backup of a set name into a directory at a time: a second waits
+    // for the first, then takes the next free name.
+    let _lock = crate::lock::lock_set(options.out_dir, &set, reporter)?;
+    // Holding the lock, whatever earlier runs of this set left is theirs
+    // alone and they are gone: remove it.
+    for path in crate::store::LocalStore::new(options.out_dir).remove_leftovers_of(&set) {
+        reporter.info(&format!("removed {}, left by an interrupted backup", path.display()));
+    }
+    let (started_at, file_name, writer) = free_name(options, &set)?;
     let mut databases = Vec::new();
     for engine in engines {
         reporter.info(&format!(
@@ -155,23 +177,29 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
     Ok(outcome)
 }
 
-/// Picks the set's time and file name; two runs within one second wait for
-/// the next, as the name has a resolution of one second.
-fn free_name(dir: &Path, set: &str, label: Option<&str>) -> Result<(chrono::DateTime<Utc>, String)> {
+/// Picks the set's time and file name and claims it by creating its
+/// staging directory exclusively; two runs within one second wait for the
+/// next, as the name has a resolution of one second.
+fn free_name(options: &SetOptions, set: &str) -> Result<(chrono::DateTime<Utc>, String, SetWriter)> {
+    let dir = options.out_dir;
     for _ in 0..5 {
         let time = Utc::now().trunc_subsecs(0);
         let name = SetName {
             set: set.to_string(),
             time,
-            label: label.map(str::to_string),
+            label: options.label.map(str::to_string),
             encrypted: false,
         };
         let file = name.file_name();
-        if !dir.join(&file).exists() && !dir.join(format!(".{file}.staging")).exists() {
-            return Ok((time, file));
+        if !dir.join(&file).exists() {
+            match SetWriter::create(dir, &file, options.compression) {
+                Ok(writer) => return Ok((time, file, writer)),
+                Err(e) if crate::fsutil::is_already_exists(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(
-            1000 - Utc::now().timestamp_subsec_millis() as u64,
+            1000 - Utc::now().timestamp_subsec_millis().min(999) as u64,
         ));
     }
     anyhow::bail!("could not find a free file name for set {set} in {}", dir.display())

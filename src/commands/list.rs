@@ -112,8 +112,9 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
     );
     crate::say!(
         "taken     {} to {} ({:.1}s) by {}@{}",
-        m.started_at,
-        m.finished_at,
+        // Whole seconds: the manifest keeps nanoseconds, nobody reads them.
+        m.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        m.finished_at.format("%Y-%m-%d %H:%M:%S UTC"),
         m.duration_ms as f64 / 1000.0,
         m.user,
         m.host

@@ -8,11 +8,6 @@ use crate::store::{LocalStore, SetEntry};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
-
-/// Leftovers of interrupted runs younger than this may belong to a backup
-/// that is still running.
-const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PrunePlan {
@@ -55,14 +50,16 @@ pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<Prun
     for (store, policy, safety) in stores {
         let entries = store.list()?;
         prune_store(&store, &entries, policy, safety, dry_run, &mut plan, reporter)?;
-        for leftover in store.leftovers()? {
-            let old = std::fs::metadata(&leftover)
-                .and_then(|m| m.modified())
-                .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LEFTOVER_AGE)
-                .unwrap_or(false);
-            if old {
+        for (set, leftover) in store.leftovers()? {
+            // A backup of this set that is still running holds its lock;
+            // without it, anything left is from a run that ended.
+            let free = match crate::lock::try_lock(&crate::lock::set_lock_path(&store.dir, &set)) {
+                Ok(crate::lock::Attempt::Locked(lock)) => Some(lock),
+                _ => None,
+            };
+            if free.is_some() {
                 if !dry_run {
-                    let _ = std::fs::remove_dir_all(&leftover).or_else(|_| std::fs::remove_file(&leftover));
+                    crate::store::local::remove_any(&leftover);
                     reporter.log(&format!("prune removed leftover {}", leftover.display()));
                 }
                 plan.leftovers.push(leftover);
@@ -100,6 +97,7 @@ fn prune_store(
                 id: e.file_name.clone(),
                 time: e.name.time,
                 good: passed(e, restore_proven),
+                failed: e.verified.as_ref().is_some_and(|v| !v.passed),
             })
             .collect();
         let decisions = retention::plan(policy, &candidates);

@@ -3,7 +3,7 @@
 //! failure issue opened, commented on or closed. Problems talking to GitHub
 //! are warnings: they never hide the run's own outcome.
 
-use crate::cli::GlobalArgs;
+use crate::cli::GithubArgs;
 use crate::config::Config;
 use crate::github::{self, issues, workflow};
 use crate::progress::Reporter;
@@ -17,6 +17,9 @@ pub struct Ending {
     pub failed: bool,
     /// Markdown for the summary and the issue.
     pub details: String,
+    /// The reason in one line, for the annotation, when the details do not
+    /// start with it (a backup whose verification failed).
+    pub headline: Option<String>,
 }
 
 /// Every secret lifeboat knows of, masked in the log before any other
@@ -84,15 +87,20 @@ fn percent_decoded(text: &str) -> String {
 }
 
 /// Tells GitHub how the run ended: annotation, summary, issue.
-pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
+pub fn tell_github(global: &GithubArgs, ending: &Ending, reporter: &Reporter) {
     if !workflow::in_actions() {
         return;
     }
     if ending.failed {
         let first = ending
-            .details
-            .lines()
-            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .headline
+            .as_deref()
+            .or_else(|| {
+                ending
+                    .details
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            })
             .unwrap_or("see the log");
         workflow::error(&format!("lifeboat {} failed", ending.class), &first.replace("**", ""));
     }
@@ -122,6 +130,9 @@ pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
             .map(str::to_string)
             .collect(),
         close_on_success: global.close_issue_on_success.unwrap_or(true),
+        step: std::env::var("LIFEBOAT_STEP_NAME")
+            .ok()
+            .filter(|s| !s.trim().is_empty()),
     };
     let result = github::Repo::from_env().and_then(|repo| issues::report(&repo, &event));
     match result {
@@ -155,7 +166,9 @@ pub fn error_details(class: &str, err: &anyhow::Error) -> String {
 /// the artifacts of a public repository, which anyone signed in to GitHub
 /// can download. Reads the event payload; unknown visibility is allowed.
 pub fn refuse_public_upload() -> anyhow::Result<()> {
-    let flag = |k: &str| std::env::var(k).is_ok_and(|v| v == "true");
+    // The action's upload step runs when `inputs.upload == 'true'`, which
+    // GitHub compares without case: "True" and "TRUE" upload too.
+    let flag = |k: &str| std::env::var(k).is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
     if !workflow::in_actions() || !flag("LIFEBOAT_UPLOAD_ARTIFACT") || flag("LIFEBOAT_ALLOW_PUBLIC_UPLOAD") {
         return Ok(());
     }

@@ -82,17 +82,25 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     reporter.info(&format!("checking {} before restoring", path.display()));
     let (findings, _scan, source) = crate::verify::quick(&path, false, reporter)?;
     if findings.errors() > 0 {
+        // Blocking findings are errors, printed as verify prints them, and
+        // counted as verify counts them (findings of severity error).
         for f in findings
             .0
             .iter()
             .filter(|f| f.severity == crate::verify::Severity::Error)
         {
-            reporter.warn(&format!("{}: {} ({})", f.object, f.message, f.fix));
+            reporter.error(&format!("[{}] {}: {}; {}", f.check, f.object, f.message, f.fix));
         }
         return Err(anyhow::Error::new(VerificationFailed {
             errors: findings.errors(),
         }))
-        .with_context(|| format!("{} failed its checks; nothing was restored", path.display()));
+        .with_context(|| {
+            format!(
+                "{} failed the checks restore makes first (checksums, members, manifest); nothing was restored. `lifeboat verify {}` gives the full report",
+                path.display(),
+                path.display()
+            )
+        });
     }
     let source = source.context("the set has no readable manifest")?;
     let manifest = source.manifest.clone();

@@ -74,6 +74,9 @@ pub fn verify_set(
         );
         durations.insert("policies".to_string(), clock.elapsed().as_millis() as u64);
     }
+    // A check cut short by a signal proves nothing either way: no report
+    // and no record, and the run ends as cancelled, not as failed.
+    crate::cancel::check()?;
     let mut report = verify::report(
         path,
         level.name(),

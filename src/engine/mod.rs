@@ -67,6 +67,10 @@ pub struct EngineOptions {
     pub create_db: bool,
     /// Restore: only these tables' rows.
     pub restore_tables: Vec<String>,
+    /// Backup: how long to wait for a table lock (None: one minute).
+    pub lock_wait_timeout: Option<std::time::Duration>,
+    /// Restore with `create_db`: end other sessions on the target.
+    pub terminate_connections: bool,
 }
 
 /// Live measurements of a database: what `compare` holds against a set.
@@ -173,14 +177,21 @@ pub fn open(spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engi
             (options.clean, "--clean"),
             (options.create_db, "--create-db"),
             (!options.restore_tables.is_empty(), "--table"),
+            // -t on backup: a SQLite file is copied whole, so a table
+            // choice would be silently ignored. (-T, -n and -N can come
+            // from lifeboat.toml for all databases, so they are not refused.)
+            (!options.selection.tables.is_empty(), "--table"),
+            (options.with_privileges, "--with-privileges"),
         ]
         .into_iter()
         .filter_map(|(set, flag)| set.then_some(flag))
         .collect();
         if !postgres_only.is_empty() {
             crate::usage_bail!(
-                "{} apply to PostgreSQL; SQLite database {path} is always backed up and restored whole: leave them out",
-                postgres_only.join(", ")
+                "{} {} to PostgreSQL only; SQLite database {path} is always backed up and restored whole: leave {} out",
+                postgres_only.join(", "),
+                if postgres_only.len() == 1 { "applies" } else { "apply" },
+                if postgres_only.len() == 1 { "it" } else { "them" }
             );
         }
         return Ok(Box::new(sqlite::SqliteEngine::new(

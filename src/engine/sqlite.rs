@@ -1,7 +1,8 @@
 //! SQLite: a consistent copy through the online backup API while the
 //! application keeps writing, checked with `integrity_check` before it is
-//! packed; restores go to a temporary file that replaces the target only
-//! after it matched the manifest.
+//! packed; restores go to a temporary file that is copied into the target
+//! (through the same API, into the open database) only after it matched the
+//! manifest.
 
 use super::{BeforeChange, Engine, Inspection, MIGRATION_TABLES, RestoreSummary};
 use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
@@ -156,6 +157,7 @@ impl Engine for SqliteEngine {
         let _ = std::fs::remove_file(&copy_path);
 
         Ok(DatabaseManifest {
+            roles: Vec::new(),
             name: self.name.clone(),
             engine: "sqlite".into(),
             source: self.redacted_source(),
@@ -202,6 +204,18 @@ impl Engine for SqliteEngine {
             .file_name()
             .context("the restore target has no file name")?
             .to_string_lossy();
+        // One restore into a file at a time: a second one refuses.
+        let lock_path = crate::lock::target_lock_path(target);
+        let _lock = match crate::lock::try_lock(&lock_path)? {
+            crate::lock::Attempt::Locked(lock) => lock,
+            crate::lock::Attempt::Busy(pid) => crate::usage_bail!(
+                "another lifeboat restore into {} is running{} (it holds {}): this one did not start and changed \
+                 nothing; wait for the other to finish and run again",
+                target.display(),
+                pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                lock_path.display()
+            ),
+        };
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));
@@ -248,21 +262,16 @@ impl Engine for SqliteEngine {
         remove_wal_files(&temp.0);
 
         let safety_backup = before_change()?;
-        if target.exists() {
-            // Fold the target's WAL into its file so that nothing it holds is
-            // left in a -wal file that would be applied to the new database.
-            if let Ok(conn) = Connection::open(target) {
-                let _ = conn.busy_timeout(Duration::from_secs(30));
-                let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-            }
-            if let Ok(meta) = std::fs::metadata(target) {
-                let _ = std::fs::set_permissions(&temp.0, meta.permissions());
-            }
+        if std::fs::metadata(target).is_ok_and(|m| m.len() > 0) {
+            copy_into_live(&temp.0, target)?;
+        } else {
+            // Nothing there for anyone to hold open: the checked copy is
+            // renamed into place.
+            remove_wal_files(target);
+            fsutil::rename(&temp.0, target)?;
+            std::mem::forget(temp);
+            fsutil::sync_dir(dir);
         }
-        remove_wal_files(target);
-        fsutil::rename(&temp.0, target)?;
-        std::mem::forget(temp);
-        fsutil::sync_dir(dir);
 
         Ok(RestoreSummary {
             database: database.name.clone(),
@@ -273,6 +282,49 @@ impl Engine for SqliteEngine {
             safety_backup,
         })
     }
+}
+
+/// How long a restore waits for the application's write transaction to end
+/// before it gives up, changing nothing.
+const RESTORE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Copies the checked database into the target through SQLite's online
+/// backup API, as `sqlite3 .restore` does, rather than replacing the file:
+/// an application holding the target open keeps a working connection to
+/// the same file. The copy runs as one step, under the target's write lock
+/// (waiting for a running write transaction up to a timeout), so other
+/// connections see the old database or the restored one, and a commit
+/// attempted during the copy waits or fails; none succeeds and then
+/// vanishes, as it would with a file renamed over the one it wrote to.
+fn copy_into_live(restored: &Path, target: &Path) -> Result<()> {
+    let source = Connection::open(restored).with_context(|| format!("opening restored copy {}", restored.display()))?;
+    let mut dest = Connection::open_with_flags(target, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .with_context(|| format!("opening {}", target.display()))?;
+    dest.busy_timeout(RESTORE_BUSY_TIMEOUT)
+        .with_context(|| format!("opening {}", target.display()))?;
+    crate::cancel::check()?;
+    let step = {
+        let copier = backup::Backup::new(&source, &mut dest)
+            .with_context(|| format!("starting the copy into {}", target.display()))?;
+        copier
+            .step(-1)
+            .with_context(|| format!("copying the restored database into {}", target.display()))?
+    };
+    match step {
+        backup::StepResult::Done => {}
+        backup::StepResult::Busy | backup::StepResult::Locked => bail!(
+            "{} stayed locked by another connection for {}s, so the restore could not take its write lock; \
+             nothing was changed. Stop the application's writes (or let its transaction end) and run again",
+            target.display(),
+            RESTORE_BUSY_TIMEOUT.as_secs()
+        ),
+        other => bail!("copying into {} stopped early ({other:?}); run again", target.display()),
+    }
+    integrity_check(&dest).context("the target after the restore fails PRAGMA integrity_check")?;
+    dest.close()
+        .map_err(|(_, e)| e)
+        .with_context(|| format!("closing {}", target.display()))?;
+    Ok(())
 }
 
 /// Removes a temporary file unless it was renamed into place.
@@ -308,6 +360,7 @@ fn copy_snapshot(source: &Connection, copy_path: &Path, source_path: &Path, repo
         let task = reporter.task(&format!("copying {}", source_path.display()), None);
         let mut last_remaining = None;
         loop {
+            crate::cancel::check()?;
             match copier
                 .step(PAGES_PER_STEP)
                 .with_context(|| format!("copying {}", source_path.display()))?
@@ -368,6 +421,7 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
                 kind: kind.clone(),
                 name: name.clone(),
                 sha256: sha256_hex(normalized.as_bytes()),
+                sql: None,
             }
         })
         .collect();

@@ -45,8 +45,11 @@ impl SetName {
             if bytes[i - 1] != b'-' || i + 16 > bytes.len() {
                 continue;
             }
-            let candidate = &stem[i..i + 16];
-            let after = &stem[i + 16..];
+            // `get`, not indexing: a name with non-ASCII characters may not
+            // have a character boundary 16 bytes on.
+            let (Some(candidate), Some(after)) = (stem.get(i..i + 16), stem.get(i + 16..)) else {
+                continue;
+            };
             if !(after.is_empty() || after.starts_with('-')) {
                 continue;
             }
@@ -173,20 +176,58 @@ impl LocalStore {
             })
     }
 
-    /// Files left by interrupted runs: staging directories and partial tars.
-    pub fn leftovers(&self) -> Result<Vec<PathBuf>> {
+    /// Files left by interrupted (or killed) runs, each with the set name
+    /// it belongs to: staging directories, partial tars of older versions,
+    /// and sidecars or verification records whose set is gone (a kill
+    /// between the sidecar's rename and the tar's leaves one).
+    pub fn leftovers(&self) -> Result<Vec<(String, PathBuf)>> {
         let mut out = Vec::new();
         let Ok(read) = std::fs::read_dir(&self.dir) else {
             return Ok(out);
         };
         for entry in read.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && (name.ends_with(".partial") || name.ends_with(".staging")) {
-                out.push(entry.path());
+            let hidden = name
+                .strip_prefix('.')
+                .and_then(|n| {
+                    n.strip_suffix(".staging")
+                        .or_else(|| n.strip_suffix(".sha256.partial"))
+                        .or_else(|| n.strip_suffix(".partial"))
+                })
+                .and_then(SetName::parse);
+            let orphan = name
+                .strip_suffix(".sha256")
+                .or_else(|| name.strip_suffix(".verified.json"))
+                .and_then(|set_file| SetName::parse(set_file).filter(|_| !self.dir.join(set_file).exists()));
+            if let Some(set) = hidden.or(orphan) {
+                out.push((set.set, entry.path()));
             }
         }
+        out.sort();
         Ok(out)
     }
+
+    /// Removes what interrupted runs of `set` left. Call only while holding
+    /// the set's lock: then no run that could own these files is alive.
+    pub fn remove_leftovers_of(&self, set: &str) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        for (owner, path) in self.leftovers().unwrap_or_default() {
+            if owner == set && remove_any(&path) {
+                removed.push(path);
+            }
+        }
+        removed
+    }
+}
+
+/// Removes a file or a directory tree; whether it is gone.
+pub fn remove_any(path: &Path) -> bool {
+    let result = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    result.is_ok() || !path.exists()
 }
 
 impl SetEntry {
@@ -207,9 +248,26 @@ impl SetEntry {
     }
 }
 
+/// The verification record beside a set, when it is about this very set:
+/// written after the tar last changed, and, for a pass, naming the SHA-256
+/// the set's sidecar names. A record left from an earlier set of the same
+/// name, or copied beside another file, is ignored.
 fn read_verified(set: &Path) -> Option<VerifiedRecord> {
-    let bytes = std::fs::read(verified_path(set)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let record_path = verified_path(set);
+    let bytes = std::fs::read(&record_path).ok()?;
+    let record: VerifiedRecord = serde_json::from_slice(&bytes).ok()?;
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&record_path)? < modified(set)? {
+        return None;
+    }
+    if record.passed {
+        let file_name = set.file_name()?.to_string_lossy();
+        let sidecar = checksum::read_sidecar(&checksum::sidecar_path(set), &file_name).ok()?;
+        if !sidecar.eq_ignore_ascii_case(&record.sha256) {
+            return None;
+        }
+    }
+    Some(record)
 }
 
 #[cfg(test)]
@@ -241,6 +299,13 @@ mod tests {
         assert_eq!(SetName::parse("notes.tar"), None);
         assert_eq!(SetName::parse(".app-20261122T030405Z.tar.partial"), None);
         assert_eq!(SetName::parse("app-20261122T030405Z.tar.sha256"), None);
+        // Names with multi-byte characters where the time would be.
+        assert_eq!(SetName::parse("a-20261122T030405é.tar"), None);
+        assert_eq!(SetName::parse("é-x.tar"), None);
+        assert_eq!(
+            SetName::parse("é-20261122T030405Z.tar").map(|n| n.set),
+            Some("é".to_string())
+        );
     }
 
     #[test]

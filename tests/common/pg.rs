@@ -241,6 +241,14 @@ impl Cluster {
     /// A client tool: from the server's bin directory when it has one
     /// (the npm server packages do not), else Debian's newest.
     pub fn tool(&self, tool: &str) -> PathBuf {
+        // Client tools of the server's major (the version matrix points
+        // here where the server packages ship none).
+        if let Ok(dir) = std::env::var("LIFEBOAT_TEST_PG_CLIENT_BIN") {
+            let client = PathBuf::from(dir).join(tool);
+            if client.exists() {
+                return client;
+            }
+        }
         let own = self.bin.join(tool);
         if own.exists() {
             return own;
@@ -256,6 +264,17 @@ impl Cluster {
             .env("PGUSER", "postgres");
         c.env_remove("PGPASSWORD").env_remove("PGDATABASE");
         c
+    }
+
+    /// psql running `sql` in the background (a session that holds locks or
+    /// stays connected until it ends or is killed).
+    pub fn psql_background(&self, db: &str, sql: &str) -> std::process::Child {
+        self.client_cmd("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", db, "-c", sql])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     /// Runs SQL with psql and returns its unaligned output.

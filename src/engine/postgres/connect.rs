@@ -334,9 +334,12 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Bytes, not a str slice: `%` may be followed by a multi-byte
+        // character, and slicing into it would panic.
         if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Ok(hex) = std::str::from_utf8(hex)
+            && let Ok(v) = u8::from_str_radix(hex, 16)
         {
             out.push(v);
             i += 3;
@@ -352,7 +355,7 @@ fn percent_decode(s: &str) -> String {
 /// are the same whatever the server's or role's defaults are.
 pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
 SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
-SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off; \
 SELECT pg_catalog.set_config('search_path', '', false);";
 
 impl Target {
@@ -401,6 +404,19 @@ impl Target {
         client
             .batch_execute(&format!("{SESSION_SETUP} SET statement_timeout = '{timeout}';"))
             .with_context(|| format!("setting up the session on {}", self.redacted))?;
+        // A signal cancels whatever this session is running (a lock wait,
+        // a long CREATE INDEX), so the run can stop within moments.
+        let token = client.cancel_token();
+        let (tls, root_cert) = (self.tls, self.root_cert.clone());
+        crate::cancel::on_cancel(Box::new(move || {
+            let _ = match tls {
+                TlsMode::Disable => token.cancel_query(postgres::NoTls),
+                mode => match tls_connector(mode, root_cert.as_deref()) {
+                    Ok(c) => token.cancel_query(c),
+                    Err(_) => return,
+                },
+            };
+        }));
         Ok(client)
     }
 }
@@ -439,6 +455,11 @@ fn explain(err: postgres::Error, target: &Target) -> anyhow::Error {
         }
         _ if detail.to_ascii_lowercase().contains("tls") || detail.contains("certificate") => {
             "TLS failed: check sslmode and sslrootcert"
+        }
+        // The server asked for a password and none was given: the
+        // driver says so only in its message.
+        _ if detail.contains("password missing") || detail.contains("no password") => {
+            "the server wants a password and none was given: put it in PGPASSWORD or a file named by PGPASSWORD_FILE (or in the URL, postgres://user:password@host/db)"
         }
         _ => "check the URL and that the server is reachable",
     };

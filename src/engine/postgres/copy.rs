@@ -15,6 +15,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 pub const CHUNK_BYTES: u64 = 256 << 20;
 
 pub fn copy_out_sql(table: &TableData) -> String {
+    if let Some(condition) = &table.filter {
+        return format!(
+            "COPY (SELECT {} FROM {} {condition}) TO STDOUT",
+            if table.columns.is_empty() {
+                "*".to_string()
+            } else {
+                table.columns.join(", ")
+            },
+            table.qualified
+        );
+    }
     if table.columns.is_empty() {
         format!("COPY {} TO STDOUT", table.qualified)
     } else {
@@ -51,6 +62,7 @@ pub fn read_rows(
         if n == 0 {
             break;
         }
+        crate::cancel::check()?;
         let row = line.strip_suffix(b"\n").unwrap_or(&line);
         digest.add_row(row);
         raw_bytes += n as u64;
@@ -117,7 +129,16 @@ pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Rea
     // The header is one short line; a member without a newline early on is
     // not lifeboat's, and must not make us read it all into memory.
     let mut header = Vec::new();
-    (&mut reader).take(64 << 10).read_until(b'\n', &mut header)?;
+    // A quoted name may hold a newline: the line runs to `FROM stdin;`.
+    loop {
+        let before = header.len();
+        (&mut reader)
+            .take((64 << 10) - before as u64)
+            .read_until(b'\n', &mut header)?;
+        if header.len() == before || header.ends_with(b"FROM stdin;\n") || header.len() >= 64 << 10 {
+            break;
+        }
+    }
     if !header.ends_with(b"\n") {
         anyhow::bail!(
             "a data member of {} does not start with a COPY line: the set was altered",
@@ -180,6 +201,7 @@ fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Resu
     let mut carry: Vec<u8> = vec![b'\n'];
     let mut virtual_newline = true;
     loop {
+        crate::cancel::check()?;
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");

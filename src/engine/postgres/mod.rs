@@ -5,8 +5,12 @@ pub mod catalog;
 pub mod connect;
 pub mod copy;
 pub mod guard;
+pub mod leftovers;
+pub mod locks;
+pub mod printed;
 pub mod scratch;
 pub mod select;
+pub mod swap;
 
 use super::{BeforeChange, Engine, EngineOptions, Inspection, MIGRATION_TABLES, RestoreSummary};
 use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, SequencePosition, TableStats};
@@ -66,30 +70,58 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
             kind: i.kind.to_string(),
             name: i.name.clone(),
             sha256: sha256_hex(i.sql.as_bytes()),
+            sql: Some(i.sql.clone()),
         })
         .collect();
     let fingerprint = schema_fingerprint(&objects);
     (objects, fingerprint)
 }
 
-fn migration(client: &mut Client, cat: &Catalog) -> Option<Migration> {
+/// The migration revision, from the first migration table that answers.
+/// Each probe runs under a savepoint: a table that only shares a name with
+/// a migration table fails its query, and that failure must not abort the
+/// backup's transaction (everything after it would then fail, or a COMMIT
+/// would quietly roll back).
+fn migration(client: &mut Client, cat: &Catalog) -> Result<Option<Migration>> {
     for (table, query) in MIGRATION_TABLES {
         let Some(t) = cat.tables.iter().find(|t| t.display.rsplit('.').next() == Some(table)) else {
             continue;
         };
         let sql = query.replacen(&format!("FROM {table}"), &format!("FROM {}", t.qualified), 1);
+        client
+            .batch_execute("SAVEPOINT lifeboat_migration")
+            .context("probing the migration table")?;
         let revisions: Vec<String> = match client.query(sql.as_str(), &[]) {
             Ok(rows) => rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect(),
-            Err(_) => continue,
+            Err(_) => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT lifeboat_migration")
+                    .context("probing the migration table")?;
+                continue;
+            }
         };
+        client
+            .batch_execute("RELEASE SAVEPOINT lifeboat_migration")
+            .context("probing the migration table")?;
         if !revisions.is_empty() {
-            return Some(Migration {
+            return Ok(Some(Migration {
                 table: table.to_string(),
                 revision: revisions.join(","),
-            });
+            }));
         }
     }
-    None
+    Ok(None)
+}
+
+/// How long a backup waits for a table lock when not told.
+const DEFAULT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn lock_target(t: &catalog::TableData) -> locks::LockTarget {
+    locks::LockTarget {
+        oid: t.oid,
+        qualified: t.qualified.clone(),
+        display: t.display.clone(),
+    }
 }
 
 fn write_script(staging: &Staging, database: &str, file: &str, role: &str, items: &[Item]) -> Result<Member> {
@@ -103,17 +135,50 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     if cat.unsupported.is_empty() {
         return Ok(());
     }
-    let shown: Vec<&str> = cat.unsupported.iter().take(20).map(String::as_str).collect();
+    // Every object, however many: a list cut short hides what to fix.
     bail!(
-        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}{}. \
+        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}. \
          Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
-        shown.join("; "),
-        if cat.unsupported.len() > shown.len() {
-            format!(" and {} more", cat.unsupported.len() - shown.len())
-        } else {
-            String::new()
-        }
+        cat.unsupported.join("; ")
     )
+}
+
+/// Stops where policies would hide rows: a backup that holds only the
+/// rows one role may see would restore to another database, silently.
+fn refuse_filtered_rows(client: &mut Client, cat: &Catalog, source: &str) -> Result<()> {
+    let filtered = catalog::filtered_by_policies(client, &cat.tables)?;
+    if !filtered.is_empty() {
+        bail!(
+            "row-level security would hide rows of {} from this role on {source}: back up as a superuser, a role with BYPASSRLS, \
+             or the tables' owner (and not with FORCE ROW LEVEL SECURITY), or leave them out with --exclude-table",
+            filtered.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Whether a database holds anything of its own: objects outside
+/// extensions, or rows of its own in an extension's configuration tables
+/// (which a restore would add to).
+fn holds_objects(client: &mut Client) -> Result<bool> {
+    if client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0 {
+        return Ok(true);
+    }
+    let configs = client.query(
+        "SELECT pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s %s)', x.config::pg_catalog.regclass, x.condition) \
+         FROM pg_catalog.pg_extension e, LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(config, condition) \
+         JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE c.relkind = 'r'",
+        &[],
+    )?;
+    for query in configs {
+        if client
+            .query_one(query.get::<_, String>(0).as_str(), &[])?
+            .get::<_, bool>(0)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 impl Engine for PostgresEngine {
@@ -135,7 +200,7 @@ impl Engine for PostgresEngine {
         main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let snapshot: Option<String> = if self.jobs() > 1 {
             match main.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]) {
-                Ok(r) => Some(r.get(0)),
+                Ok(r) => Some(r.try_get(0)?),
                 Err(e) => {
                     reporter.warn(&format!(
                         "the server refused to share its snapshot ({e}); dumping over one connection"
@@ -147,17 +212,39 @@ impl Engine for PostgresEngine {
         } else {
             None
         };
+        // As pg_dump does: list the chosen tables cheaply, lock them all,
+        // and only then read the schema, so no table changes between the
+        // schema read and its rows. An exclusive lock someone else holds
+        // makes this wait at most --lock-wait-timeout, then fail naming it.
+        let wait = self.options.lock_wait_timeout.unwrap_or(DEFAULT_LOCK_WAIT);
+        let mut locked = std::collections::HashSet::new();
+        if !self.options.schema_only {
+            let tables = locks::chosen_tables(&mut main, &self.options.selection)?;
+            locks::lock_tables(&mut main, &self.target, &tables, wait, source)?;
+            locked.extend(tables.iter().map(|t| t.oid));
+        }
         let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
             .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
-        if !cat.tables.is_empty() && !self.options.schema_only {
-            let names: Vec<&str> = cat.tables.iter().map(|t| t.qualified.as_str()).collect();
-            main.batch_execute(&format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "))).map_err(|e| {
-                let detail = connect::server_message(&e);
-                anyhow::anyhow!("cannot read every table of {source}: {detail}; grant the backup user SELECT on it, or leave it out with --exclude-table")
-            })?;
+        // Rows alone need no schema, so nothing they stand on is missing.
+        if !cat.selection_gaps.is_empty() && !self.options.data_only {
+            crate::usage_bail!(
+                "the table selection would back up a schema that does not restore as it stands: {}. \
+                 Choose the tables they need too (--table), leave these out as well (--exclude-table), or take rows alone (--data-only)",
+                cat.selection_gaps.join("; ")
+            );
         }
-
+        if !self.options.schema_only {
+            refuse_filtered_rows(&mut main, &cat, source)?;
+            // Whatever the catalog chose beyond the cheap listing is locked too.
+            let more: Vec<locks::LockTarget> = cat
+                .tables
+                .iter()
+                .filter(|t| !locked.contains(&t.oid))
+                .map(lock_target)
+                .collect();
+            locks::lock_tables(&mut main, &self.target, &more, wait, source)?;
+        }
         let mut members = Vec::new();
         if !self.options.data_only {
             members.push(write_script(
@@ -174,7 +261,7 @@ impl Engine for PostgresEngine {
             members.extend(data_members);
             tables = stats;
         }
-        let migration = migration(&mut main, &cat);
+        let migration = migration(&mut main, &cat)?;
         let mut post = cat.post_data.clone();
         let mut sequences = Vec::new();
         for seq in &cat.sequences {
@@ -186,8 +273,8 @@ impl Engine for PostgresEngine {
                 .with_context(|| format!("reading sequence {}", seq.qualified))?;
             let position = SequencePosition {
                 name: seq.qualified.clone(),
-                last_value: r.get(0),
-                is_called: r.get(1),
+                last_value: r.try_get(0)?,
+                is_called: r.try_get(1)?,
                 tables: seq.tables.clone(),
             };
             post.push(Item {
@@ -196,6 +283,7 @@ impl Engine for PostgresEngine {
                 name: seq.qualified.clone(),
                 sql: setval(&position),
                 structural: false,
+                key: None,
             });
             sequences.push(position);
         }
@@ -231,9 +319,14 @@ impl Engine for PostgresEngine {
                 &values,
             )?);
         }
+        // A statement that failed unnoticed would have aborted the
+        // transaction, and COMMIT would then quietly roll back: ask once more.
+        main.batch_execute("SELECT 1")
+            .context("the backup's transaction was aborted by an earlier error")?;
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
+            roles: cat.roles.clone(),
             name: self.name.clone(),
             engine: "postgresql".into(),
             source: source.clone(),
@@ -254,11 +347,12 @@ impl Engine for PostgresEngine {
         let mut client = self.target.connect()?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let cat = catalog::read(&mut client, &self.options.selection, self.options.with_privileges)?;
+        refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
             tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
         }
-        let migration = migration(&mut client, &cat);
+        let migration = migration(&mut client, &cat)?;
         client.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(Inspection {
@@ -275,8 +369,7 @@ impl Engine for PostgresEngine {
             Err(e) if e.is::<connect::MissingDatabase>() => return Ok(false),
             Err(e) => return Err(e),
         };
-        let count: i64 = client.query_one(USER_OBJECTS, &[])?.get(0);
-        Ok(count > 0)
+        holds_objects(&mut client)
     }
 
     fn restore(
@@ -288,6 +381,12 @@ impl Engine for PostgresEngine {
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
         check_scripts(set, database)?;
+        if !database.roles.is_empty() && !self.options.data_only {
+            self.check_roles(database)?;
+        }
+        // One restore into a database at a time: a second one refuses.
+        let mut lock = locks::lock_restore_target(&self.target)?;
+        lock.clean_leftovers(&self.target.dbname, reporter);
         let mut safety_backup = None;
         let mut remember = || -> Result<Option<std::path::PathBuf>> {
             safety_backup = before_change()?;
@@ -386,19 +485,24 @@ fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
     Ok(())
 }
 
-/// The statements of the members of `role`, without session settings.
-fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
-    let mut statements = Vec::new();
+/// The objects of the members of `role`, without session settings: each
+/// the statements from one `-- kind: name` line to the next, so what is
+/// attached to an object (a comment, a setting) runs after it.
+fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<Vec<String>>> {
+    let mut objects: Vec<Vec<String>> = Vec::new();
     for m in members_of(database, role) {
-        statements.extend(
-            checked_statements(set, m)?
-                .into_iter()
-                .filter(|s| !matches!(s.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "SET"))
-                .filter(|s| !s.text.starts_with("SELECT pg_catalog.set_config"))
-                .map(|s| s.text),
-        );
+        let checked = checked_statements(set, m)?
+            .into_iter()
+            .filter(|s| !matches!(s.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "SET"))
+            .filter(|s| !s.text.starts_with("SELECT pg_catalog.set_config"));
+        for statement in checked {
+            match objects.last_mut() {
+                Some(object) if !statement.text.starts_with("--") => object.push(statement.text),
+                _ => objects.push(vec![statement.text]),
+            }
+        }
     }
-    Ok(statements)
+    Ok(objects)
 }
 
 /// Runs a script member statement by statement, each through the extended
@@ -448,16 +552,26 @@ impl PostgresEngine {
         let results: Mutex<Vec<(usize, Vec<Member>, TableStats)>> = Mutex::new(Vec::new());
         let failed = AtomicBool::new(false);
         let task = reporter.task(&format!("dumping {}", self.name), None);
-        let work = |client: &mut Client| -> Result<()> {
+        // `worker`: a connection that joined the snapshot and holds no
+        // locks yet; it takes each table's lock with NOWAIT (see
+        // locks::lock_for_worker).
+        let work = |client: &mut Client, worker: bool| -> Result<()> {
             loop {
                 if failed.load(Ordering::SeqCst) {
                     return Ok(());
                 }
+                crate::cancel::check()?;
                 let Some(i) = queue.lock().expect("queue").pop() else {
                     return Ok(());
                 };
                 let table = &cat.tables[i];
-                match copy::dump_table(client, table, staging, &self.name, i + 1, &task) {
+                let dumped = if worker {
+                    locks::lock_for_worker(client, &self.target, &lock_target(table), &self.target.redacted)
+                } else {
+                    Ok(())
+                }
+                .and_then(|()| copy::dump_table(client, table, staging, &self.name, i + 1, &task));
+                match dumped {
                     Ok((members, stats)) => results.lock().expect("results").push((i, members, stats)),
                     Err(e) => {
                         failed.store(true, Ordering::SeqCst);
@@ -478,14 +592,14 @@ impl PostgresEngine {
                             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
                             catalog::quote_literal(snapshot)
                         ))?;
-                        work(&mut client)?;
+                        work(&mut client, true)?;
                         client.batch_execute("COMMIT")?;
                         Ok(())
                     }));
                 }
             }
             let mut errors = Vec::new();
-            if let Err(e) = work(main) {
+            if let Err(e) = work(main, false) {
                 errors.push(e);
             }
             for h in handles {
@@ -493,7 +607,7 @@ impl PostgresEngine {
                     Ok(Err(e)) => {
                         // A worker that could not join the snapshot leaves
                         // its share to the others; a failed table is fatal.
-                        if failed.load(Ordering::SeqCst) {
+                        if failed.load(Ordering::SeqCst) || crate::cancel::is_cancelled(&e).is_some() {
                             errors.push(e);
                         } else {
                             reporter.warn(&format!(
@@ -547,7 +661,7 @@ impl PostgresEngine {
             }
             Err(e) => return Err(e),
         };
-        let non_empty = client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0;
+        let non_empty = holds_objects(&mut client)?;
         let plan = if self.rows_only(database) {
             Plan::AddRows
         } else if non_empty && !self.options.restore_tables.is_empty() && !self.options.schema_only {
@@ -628,6 +742,38 @@ impl PostgresEngine {
             self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// The roles a set's owners and grants name must be on the server
+    /// before anything changes.
+    fn check_roles(&self, database: &DatabaseManifest) -> Result<()> {
+        let mut client = match self.target.connect() {
+            Ok(c) => c,
+            // --create-db connects to the server through another database.
+            Err(e) if e.is::<connect::MissingDatabase>() => self
+                .target
+                .with_dbname("postgres")
+                .connect()
+                .or_else(|_| self.target.with_dbname("template1").connect())?,
+            Err(e) => return Err(e),
+        };
+        let missing: Vec<String> = client
+            .query(
+                "SELECT r FROM pg_catalog.unnest($1::text[]) r WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY 1",
+                &[&database.roles],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{} was taken with --with-privileges and names roles {} lacks: {}; create them first (pg_dumpall --roles-only on the source gives the statements)",
+                database.name,
+                self.target.redacted,
+                missing.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// Rows alone go back: asked for, or all a set taken with --data-only
@@ -733,7 +879,7 @@ impl PostgresEngine {
                 &[&name],
             )?;
             for t in triggers {
-                let (trigger, mode): (String, String) = (t.get(0), t.get(1));
+                let (trigger, mode): (String, String) = (t.try_get(0)?, t.try_get(1)?);
                 client
                     .batch_execute(&format!("ALTER TABLE {name} DISABLE TRIGGER {trigger}"))
                     .map_err(|e| {
@@ -839,33 +985,21 @@ impl PostgresEngine {
         let checks = match result {
             Ok(c) => c,
             Err(e) => {
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+                swap::drop_database(&mut admin, &temp);
                 return Err(e);
             }
         };
         if let Err(e) = before_change() {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
+            swap::drop_database(&mut admin, &temp);
             return Err(e);
         }
-        let exists: bool = admin
-            .query_one(
-                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1)",
-                &[&self.target.dbname],
-            )?
-            .get(0);
-        if exists {
-            admin
-                .batch_execute(&format!("DROP DATABASE {}", quoted(&self.target.dbname)))
-                .map_err(|e| anyhow::anyhow!("dropping {} to replace it: {}; close other sessions on it and run again (the restored copy was removed)", self.target.dbname, connect::server_message(&e)))
-                .inspect_err(|_| {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quoted(&temp)));
-                })?;
-        }
-        admin.batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            quoted(&temp),
-            quoted(&self.target.dbname)
-        ))?;
+        swap::swap_in(
+            &mut admin,
+            &self.target,
+            &temp,
+            self.options.terminate_connections,
+            reporter,
+        )?;
         Ok(checks)
     }
 
@@ -925,7 +1059,7 @@ impl PostgresEngine {
         let mut built: HashMap<&str, Vec<usize>> = rows_of.clone();
         let mut before_post_data = all_rows.clone();
         for statement in &indexes {
-            let node = match needs(statement) {
+            let node = match needs(&statement[0]) {
                 Some(tables) => {
                     let node = plan.add(Work::Statement(statement), &nodes_of(&rows_of, &tables));
                     for t in tables {
@@ -939,12 +1073,12 @@ impl PostgresEngine {
         }
         let mut late_keys = Vec::new();
         for statement in &foreign_keys {
-            match needs(statement) {
+            match needs(&statement[0]) {
                 Some(tables) => {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
                     let node = plan.add(Work::Statement(statement), &nodes_of(&built, &tables));
-                    plan.lock(node, statement);
+                    plan.lock(node, &statement[0]);
                     before_post_data.push(node);
                 }
                 None => late_keys.push(statement),
@@ -953,7 +1087,7 @@ impl PostgresEngine {
         let post = plan.add(Work::Scripts(&post_data), &before_post_data);
         for statement in late_keys {
             let node = plan.add(Work::Statement(statement), &[post]);
-            plan.lock(node, statement);
+            plan.lock(node, &statement[0]);
         }
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
@@ -967,7 +1101,7 @@ impl PostgresEngine {
                 task.inc(m.raw_size);
                 Ok(())
             }
-            Work::Statement(s) => run_statement(client, s),
+            Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
             Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
         })?;
         task.finish();
@@ -983,6 +1117,7 @@ impl PostgresEngine {
 
 /// Runs one checked statement of a set through the extended protocol.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
+    crate::cancel::check()?;
     client.execute(statement, &[]).map(|_| ()).map_err(|e| {
         let detail = e
             .as_db_error()
@@ -1018,7 +1153,8 @@ fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize>
 /// One piece of a parallel restore.
 enum Work<'a> {
     Rows(&'a Member),
-    Statement(&'a str),
+    /// An object's statements, in order: the first creates it.
+    Statement(&'a [String]),
     /// Scripts that run in order over one connection.
     Scripts(&'a [&'a Member]),
 }
@@ -1284,26 +1420,142 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// Drops every user schema and every user object in `public`, inside the
-/// caller's transaction.
+/// Not part of an extension (whose objects `CREATE EXTENSION` makes), nor
+/// of another object (a range type's constructors and casts, an identity
+/// column's sequence), which goes with it.
+fn own_object(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{catalog}'::pg_catalog.regclass AND e.objid = {oid} \
+         AND (e.deptype = 'e' OR (e.deptype = 'i' AND e.refobjid <> e.objid)))"
+    )
+}
+
+/// Drops every user schema, extension and database-wide object, and every
+/// user object in `public`, inside the caller's transaction: what a set
+/// may create, so that it can be created again.
 fn clean(client: &mut Client) -> Result<()> {
-    let drops: Vec<String> = client
-        .query(
-            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', n.nspname) FROM pg_catalog.pg_namespace n \
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND n.nspname NOT LIKE 'pg\\_%' \
-             UNION ALL SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname) \
-             FROM pg_catalog.pg_class c WHERE c.relnamespace = 'public'::pg_catalog.regnamespace AND c.relkind IN ('r','p','v','m','S','f') \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e') \
-             UNION ALL SELECT pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::pg_catalog.regprocedure) FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'public'::pg_catalog.regnamespace \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e') \
-             UNION ALL SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', t.typname) FROM pg_catalog.pg_type t WHERE t.typnamespace = 'public'::pg_catalog.regnamespace AND t.typtype IN ('e','c','r','d') \
-             AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_type'::pg_catalog.regclass AND e.objid = t.oid AND e.deptype = 'e')",
-            &[],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let public = "'public'::pg_catalog.regnamespace";
+    // (statement pattern, catalog, catalog alias and condition) per kind.
+    let in_public: [(&str, &str, &str); 11] = [
+        (
+            "pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', x.oid::pg_catalog.regprocedure)",
+            "pg_proc",
+            "x.pronamespace",
+        ),
+        (
+            "pg_catalog.format('DROP COLLATION IF EXISTS public.%I CASCADE', x.collname)",
+            "pg_collation",
+            "x.collnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR IF EXISTS %s CASCADE', x.oid::pg_catalog.regoperator)",
+            "pg_operator",
+            "x.oprnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR FAMILY IF EXISTS public.%I USING %I CASCADE', x.opfname, (SELECT amname FROM pg_catalog.pg_am WHERE oid = x.opfmethod))",
+            "pg_opfamily",
+            "x.opfnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR CLASS IF EXISTS public.%I USING %I CASCADE', x.opcname, (SELECT amname FROM pg_catalog.pg_am WHERE oid = x.opcmethod))",
+            "pg_opclass",
+            "x.opcnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH CONFIGURATION IF EXISTS public.%I CASCADE', x.cfgname)",
+            "pg_ts_config",
+            "x.cfgnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH DICTIONARY IF EXISTS public.%I CASCADE', x.dictname)",
+            "pg_ts_dict",
+            "x.dictnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH PARSER IF EXISTS public.%I CASCADE', x.prsname)",
+            "pg_ts_parser",
+            "x.prsnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH TEMPLATE IF EXISTS public.%I CASCADE', x.tmplname)",
+            "pg_ts_template",
+            "x.tmplnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP CONVERSION IF EXISTS public.%I CASCADE', x.conname)",
+            "pg_conversion",
+            "x.connamespace",
+        ),
+        (
+            "pg_catalog.format('DROP STATISTICS IF EXISTS public.%I', x.stxname)",
+            "pg_statistic_ext",
+            "x.stxnamespace",
+        ),
+    ];
+    let mut queries = vec![
+        format!(
+            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', x.nspname) FROM pg_catalog.pg_namespace x \
+             WHERE x.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND x.nspname NOT LIKE 'pg\\_%' AND {}",
+            own_object("pg_namespace", "x.oid")
+        ),
+        "SELECT pg_catalog.format('DROP EXTENSION IF EXISTS %I CASCADE', extname) FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql'".into(),
+        "SELECT pg_catalog.format('DROP EVENT TRIGGER IF EXISTS %I CASCADE', evtname) FROM pg_catalog.pg_event_trigger".into(),
+        "SELECT pg_catalog.format('DROP PUBLICATION IF EXISTS %I CASCADE', pubname) FROM pg_catalog.pg_publication".into(),
+        format!(
+            "SELECT pg_catalog.format('DROP SERVER IF EXISTS %I CASCADE', x.srvname) FROM pg_catalog.pg_foreign_server x WHERE {}",
+            own_object("pg_foreign_server", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', x.fdwname) FROM pg_catalog.pg_foreign_data_wrapper x WHERE {}",
+            own_object("pg_foreign_data_wrapper", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP CAST IF EXISTS (%s AS %s) CASCADE', x.castsource::pg_catalog.regtype, x.casttarget::pg_catalog.regtype) \
+             FROM pg_catalog.pg_cast x WHERE x.oid >= 16384 AND {}",
+            own_object("pg_cast", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP ACCESS METHOD IF EXISTS %I CASCADE', x.amname) FROM pg_catalog.pg_am x WHERE x.oid >= 16384 AND {}",
+            own_object("pg_am", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE x.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, x.relname) \
+             FROM pg_catalog.pg_class x WHERE x.relnamespace = {public} AND x.relkind IN ('r','p','v','m','S','f') AND {}",
+            own_object("pg_class", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', x.typname) FROM pg_catalog.pg_type x WHERE x.typnamespace = {public} \
+             AND (x.typtype IN ('e', 'c', 'r', 'd') OR (x.typtype = 'b' AND x.typcategory <> 'A')) \
+             AND (x.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = x.typrelid) = 'c') AND {}",
+            own_object("pg_type", "x.oid")
+        ),
+    ];
+    for (statement, catalog, namespace) in in_public {
+        queries.push(format!(
+            "SELECT {statement} FROM pg_catalog.{catalog} x WHERE {namespace} = {public} AND {}",
+            own_object(catalog, "x.oid")
+        ));
+    }
+    queries.push(
+        "SELECT pg_catalog.format('SELECT pg_catalog.lo_unlink(%s)', oid) FROM pg_catalog.pg_largeobject_metadata"
+            .into(),
+    );
+    // A comment the set may carry on public starts from the default.
+    queries.push(
+        "SELECT 'COMMENT ON SCHEMA public IS ''standard public schema''' \
+         WHERE pg_catalog.obj_description('public'::pg_catalog.regnamespace, 'pg_namespace') IS DISTINCT FROM 'standard public schema'"
+            .into(),
+    );
+    let mut drops: Vec<String> = Vec::new();
+    for query in &queries {
+        for r in client
+            .query(query.as_str(), &[])
+            .context("listing what --clean drops")?
+        {
+            drops.push(r.get(0));
+        }
+    }
     for d in drops {
         client
             .batch_execute(&d)

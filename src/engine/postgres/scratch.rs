@@ -134,6 +134,7 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     );
     let admin = server.clone();
     let mut client = admin.connect()?;
+    super::leftovers::drop_verify_leftovers(&mut client, &server.dbname, reporter);
     client
         .batch_execute(&format!(
             "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
@@ -227,6 +228,7 @@ fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> 
 }
 
 fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) -> Result<Scratch> {
+    super::leftovers::stop_stale_scratch_clusters(reporter);
     let servers = find_servers(pg_bin);
     let need = backup_major.unwrap_or(0);
     let Some((major, bin)) = servers.iter().find(|(m, _)| *m >= need).cloned() else {
@@ -278,6 +280,8 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
             )));
         }
     }
+    // Whose cluster this is, so a later run can tell one a killed run left.
+    super::leftovers::claim_scratch_dir(&dir);
     let data = dir.join("data");
     let out = server_command(&bin.join("initdb"), as_user.as_deref(), lib.as_deref())
         .arg("-D")

@@ -37,10 +37,10 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
-fn matches_relation(pattern: &str, rel: &Relation) -> bool {
+fn matches_relation(pattern: &str, schema: &str, name: &str) -> bool {
     match pattern.split_once('.') {
-        Some((schema, table)) => matches(schema, &rel.schema) && matches(table, &rel.name),
-        None => matches(pattern, &rel.name),
+        Some((schema_pattern, table)) => matches(schema_pattern, schema) && matches(table, name),
+        None => matches(pattern, name),
     }
 }
 
@@ -53,16 +53,22 @@ impl Selection {
     }
 
     fn wants(&self, rel: &Relation) -> bool {
-        if !self.schemas.is_empty() && !self.schemas.iter().any(|s| matches(s, &rel.schema)) {
+        self.wants_name(&rel.schema, &rel.name)
+    }
+
+    /// Whether the patterns choose the relation `schema.name` (a table,
+    /// view or sequence).
+    pub fn wants_name(&self, schema: &str, name: &str) -> bool {
+        if !self.schemas.is_empty() && !self.schemas.iter().any(|s| matches(s, schema)) {
             return false;
         }
-        if self.exclude_schemas.iter().any(|s| matches(s, &rel.schema)) {
+        if self.exclude_schemas.iter().any(|s| matches(s, schema)) {
             return false;
         }
-        if !self.tables.is_empty() && !self.tables.iter().any(|p| matches_relation(p, rel)) {
+        if !self.tables.is_empty() && !self.tables.iter().any(|p| matches_relation(p, schema, name)) {
             return false;
         }
-        !self.exclude_tables.iter().any(|p| matches_relation(p, rel))
+        !self.exclude_tables.iter().any(|p| matches_relation(p, schema, name))
     }
 
     /// Relations left out: those the patterns do not want, and views and
