@@ -660,7 +660,8 @@ mod tests {
     #[test]
     fn what_lifeboat_writes_passes() {
         let header = crate::engine::postgres::catalog::SQL_HEADER;
-        assert_eq!(checked_script("h", header).unwrap().len(), 7);
+        // Every statement of the header passes (the header grows with the engine).
+        assert!(checked_script("h", header).unwrap().len() >= 7);
         for ok in [
             "CREATE SCHEMA app;",
             "CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;",
