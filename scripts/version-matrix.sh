@@ -61,14 +61,19 @@ for major in "${majors[@]}"; do
   # had, fidelity.rs cannot run.
   suites=(--test postgres)
   if [ "$source" = "Debian" ] || [ -n "$client" ]; then suites+=(--test fidelity); fi
+  # PostGIS comes from Debian's packages, for Debian's server alone.
+  skip=()
+  [ -e "$("$bin/pg_config" --sharedir 2>/dev/null || echo "$bin/../share/postgresql")/extension/postgis.control" ] ||
+    skip=(--skip postgis)
   LIFEBOAT_TEST_PG_BIN="$bin" LIFEBOAT_TEST_PG_LIB="$lib" LIFEBOAT_TEST_PG_CLIENT_BIN="$client" \
-    cargo test --no-fail-fast "${suites[@]}" -- --test-threads 2 >"$log" 2>&1
+    cargo test --no-fail-fast "${suites[@]}" -- --test-threads 2 "${skip[@]}" >"$log" 2>&1
   status=$?
   secs=$(( $(date +%s) - start ))
   summary=$(grep -E "^test result" "$log" | sed -E 's/test result: ([a-zA-Z]+)\. ([0-9]+) passed; ([0-9]+) failed.*/\1: \2 passed, \3 failed/' | paste -sd ';' | sed 's/;/; /')
   server=$("$bin/postgres" --version 2>/dev/null | awk '{print $3}')
   [ -n "$lib" ] && server=$(LD_LIBRARY_PATH="$lib" "$bin/postgres" --version | awk '{print $3}')
   [ ${#suites[@]} -gt 2 ] || summary="$summary (fidelity.rs: no pg_dump to be had)"
+  [ ${#skip[@]} -eq 0 ] || summary="$summary (no PostGIS for this server)"
   rows+=("| $major | $server ($source${client:+, pg_dump $client_major from PyPI}) | ${summary:-did not run (see $log)} | ${secs}s |")
   [ $status -eq 0 ] || echo "PostgreSQL $major: failures, see $log" >&2
 done
