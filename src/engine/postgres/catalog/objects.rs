@@ -1200,6 +1200,15 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
              WHERE d.datname = pg_catalog.current_database()".into(),
         ),
         (
+            // They need the label provider's module loaded where they are
+            // restored, which lifeboat cannot tell.
+            "security label",
+            "SELECT pg_catalog.format('%s on %s %s', l.provider, o.type, o.identity) FROM pg_catalog.pg_seclabel l, \
+             LATERAL pg_catalog.pg_identify_object(l.classoid, l.objoid, l.objsubid) o WHERE l.objoid >= 16384 \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = l.classoid AND e.objid = l.objoid AND e.deptype = 'e')"
+                .into(),
+        ),
+        (
             // A restore runs no code loaded into the server (the guard
             // refuses these statements), so a set holding them would not
             // restore. Base types, procedural languages and transforms are
