@@ -281,11 +281,11 @@ struct Gen {
 const NAMES_WITH_NEWLINES: bool = true;
 const PARTITIONS_ATTACHED_WITH_OTHER_COLUMN_ORDER: bool = true;
 const TRIGGERS_ON_PARTITIONED_TABLES: bool = true;
-/// Off: a materialized view grouping by a primary key is created before
-/// the key ("must appear in the GROUP BY clause"); plain views are fine.
-const MATVIEWS_GROUPED_BY_A_KEY: bool = false;
-/// Off: `COMMENT ON SEQUENCE` of a standalone sequence is lost.
-const COMMENTS_ON_SEQUENCES: bool = false;
+/// A materialized view grouping by a primary key (made in post-data,
+/// once the key is built).
+const MATVIEWS_GROUPED_BY_A_KEY: bool = true;
+/// `COMMENT ON SEQUENCE` of a standalone sequence.
+const COMMENTS_ON_SEQUENCES: bool = true;
 
 impl Gen {
     fn new(seed: u64, version: u32, btree_gist: bool) -> Gen {

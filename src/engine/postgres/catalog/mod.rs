@@ -114,6 +114,8 @@ pub struct Catalog {
     /// What the chosen tables need that the table selection leaves out:
     /// foreign keys to tables not chosen, views and partitions of them.
     pub selection_gaps: Vec<String>,
+    /// Relations made in post-data (a materialized view that needs a key).
+    pub postponed: HashSet<Oid>,
     /// Roles that owners and grants name, with `--with-privileges`.
     pub roles: Vec<String>,
 }
@@ -1220,18 +1222,27 @@ fn views(
                 d.get::<_, String>(1)
             ));
         }
-        out.push(Pending {
-            key: (PG_CLASS, v.oid),
-            rank,
-            item: Item {
-                needs: Vec::new(),
-                kind,
-                name: v.qualified.clone(),
-                sql,
-                structural: true,
-                key: Some((PG_CLASS, v.oid)),
-            },
-        });
+        let item = Item {
+            needs: Vec::new(),
+            kind,
+            name: v.qualified.clone(),
+            sql,
+            structural: true,
+            key: Some((PG_CLASS, v.oid)),
+        };
+        if v.kind == 'm' && needs_keys.contains(&v.oid) {
+            // No stand-in exists for a materialized view: as pg_dump does,
+            // it is made in post-data, once the keys it needs are built,
+            // and its own indexes follow it there.
+            cat.postponed.insert(v.oid);
+            cat.post_data.push(item);
+        } else {
+            out.push(Pending {
+                key: (PG_CLASS, v.oid),
+                rank,
+                item,
+            });
+        }
     }
     Ok(())
 }
@@ -1587,7 +1598,12 @@ fn post_data(
         &[&oids],
     )? {
         let index: String = r.get(2);
-        cat.indexes.push(Item {
+        let section = if cat.postponed.contains(&r.get::<_, Oid>(0)) {
+            &mut cat.post_data
+        } else {
+            &mut cat.indexes
+        };
+        section.push(Item {
             needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()],
             kind: "index",
             name: index.clone(),
@@ -1857,7 +1873,10 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
-         CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
+         CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = d.objoid) = 'S' \
+              THEN (SELECT refobjid FROM pg_catalog.pg_depend WHERE classid = 'pg_class'::pg_catalog.regclass AND objid = d.objoid \
+                    AND refclassid = 'pg_class'::pg_catalog.regclass AND deptype = 'i') \
+              WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_trigger'::pg_catalog.regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) \
@@ -1926,10 +1945,15 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         let owners = [
             Some(own),
             composite.filter(|_| inline).map(|t| (PG_TYPE, t)),
+            // An identity column's sequence is made by its table.
             relation
-                .filter(|&rel| rel != 0 && inline && own.0 == PG_CONSTRAINT)
+                .filter(|&rel| rel != 0 && inline && (own.0 == PG_CONSTRAINT || own.0 == PG_CLASS))
                 .map(|rel| (PG_CLASS, rel)),
         ];
+        if own.0 == PG_CLASS && !owners.iter().flatten().any(|k| placed.contains_key(k)) {
+            // A relation (a sequence) the selection left out.
+            continue;
+        }
         match owners.into_iter().flatten().find_map(|k| placed.get(&k)) {
             Some(&(section, at)) => {
                 let item = match section {
