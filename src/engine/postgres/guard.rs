@@ -354,8 +354,14 @@ pub fn refusal(statement: &Statement) -> Option<String> {
                 Token::Quoted(s) | Token::Str(s) => s.to_ascii_lowercase(),
                 _ => String::new(),
             };
-            if lang == "c" || lang == "internal" {
+            if lang == "c" {
                 return Some(format!("it uses LANGUAGE {lang}, code loaded into the server"));
+            }
+            // An internal function names a C function built into the
+            // server; lifeboat writes them for base types' I/O functions,
+            // always `AS 'symbol'` with a plain symbol name.
+            if lang == "internal" && !internal_symbol_only(t) {
+                return Some("it uses LANGUAGE internal with something other than a built-in symbol".into());
             }
         }
     }
@@ -408,6 +414,21 @@ pub fn refusal(statement: &Statement) -> Option<String> {
         _ if OTHER_OPENINGS.iter().any(|o| starts_with_words(t, o).is_some()) => None,
         _ => Some(format!("lifeboat never writes {first} statements")),
     }
+}
+
+/// Whether every `AS` of a statement is one string naming a symbol.
+fn internal_symbol_only(t: &[Token]) -> bool {
+    let symbol = |x: Option<&Token>| matches!(x, Some(Token::Str(sym)) if !sym.is_empty() && sym.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let mut any = false;
+    for (i, x) in t.iter().enumerate() {
+        if x.is_word("AS") {
+            any = true;
+            if !symbol(t.get(i + 1)) || t.get(i + 2) == Some(&Token::Punct(',')) {
+                return false;
+            }
+        }
+    }
+    any
 }
 
 /// Words outside parentheses, upper-cased.
@@ -716,6 +737,8 @@ mod tests {
             "SELECT pg_catalog.lo_create(16400);",
             "SET default_tablespace = '';",
             "SET xmloption TO content;",
+            "CREATE OR REPLACE FUNCTION geo.label_in(cstring) RETURNS geo.label LANGUAGE internal IMMUTABLE STRICT AS $function$textin$function$;",
+            "CREATE FUNCTION public.next_n() RETURNS integer LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; SELECT 2; END;",
         ] {
             assert_eq!(check(ok), None, "{ok}");
         }
@@ -735,7 +758,8 @@ mod tests {
             "DO $$ BEGIN PERFORM 1; END $$;",
             "LOAD 'evil.so';",
             "CREATE FUNCTION f() RETURNS int AS 'evil.so', 'f' LANGUAGE C;",
-            "CREATE FUNCTION f() RETURNS int LANGUAGE \"internal\" AS 'int4in';",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE \"internal\" AS 'evil.so', 'x';",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE internal AS 'pg_read_file(1)';",
             "SET ROLE postgres;",
             "SET SESSION AUTHORIZATION postgres;",
             "SET search_path = evil;",
@@ -773,6 +797,13 @@ mod tests {
         assert!(split("COMMENT ON TABLE t IS 'open").is_err());
         assert!(split("/* open").is_err());
         assert!(split("CREATE FUNCTION f() AS $x$ open").is_err());
+        // BEGIN ATOMIC bodies hold semicolons; only a CREATE opens one.
+        let s =
+            split("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END; COPY x TO PROGRAM 'y';")
+                .unwrap();
+        assert_eq!(s.len(), 2, "{s:?}");
+        let s = split("COMMENT ON TABLE t IS 'x'; BEGIN ATOMIC; COPY x TO PROGRAM 'y';").unwrap();
+        assert_eq!(s.len(), 3, "{s:?}");
         let s = split("COMMENT ON TABLE t IS 'a'';b'; /* ; */ CREATE SCHEMA \"x;y\";").unwrap();
         assert_eq!(s.len(), 2);
     }
