@@ -63,14 +63,16 @@ fn prune_explains_itself_and_keeps_the_newest_verified_set() {
                 .join(", "),
         )
     };
-    assert_eq!(reasons(10), (true, "last 2, within 3d of the newest".into()));
-    assert_eq!(reasons(8), (true, "within 3d of the newest".into()));
+    // A set that failed its verification never takes an intact one's place.
+    assert_eq!(reasons(10), (false, "failed its last verification".into()));
+    assert_eq!(reasons(9), (true, "last 2, within 3d of the newest".into()));
+    assert_eq!(reasons(8), (true, "last 2, within 3d of the newest".into()));
     assert_eq!(reasons(7), (true, "within 3d of the newest".into()));
     assert_eq!(reasons(6), (false, "no rule keeps it".into()));
     assert_eq!(reasons(3), (true, "newest verified set".into()));
 
     let text_plan = expect(dir, &["prune", "bk", "--keep-last", "2", "--keep-within", "3d"], 0);
-    assert!(text_plan.contains("removed 5 sets"), "{text_plan}");
+    assert!(text_plan.contains("removed 6 sets"), "{text_plan}");
     let mut left: Vec<String> = std::fs::read_dir(dir.join("bk"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -88,9 +90,6 @@ fn prune_explains_itself_and_keeps_the_newest_verified_set() {
             "agent-20261108T030000Z.tar.sha256",
             "agent-20261109T030000Z.tar",
             "agent-20261109T030000Z.tar.sha256",
-            "agent-20261110T030000Z.tar",
-            "agent-20261110T030000Z.tar.sha256",
-            "agent-20261110T030000Z.tar.verified.json",
         ]
     );
     // What is left still verifies and restores.
