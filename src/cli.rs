@@ -54,7 +54,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Back up databases into one set: `<name>-<UTC time>[-<label>].tar`.
     Backup(BackupArgs),
-    /// Restore a set into its databases, or into --to.
+    /// Restore a set into --to, or the databases lifeboat.toml names.
     Restore(RestoreArgs),
     /// Check a set: sidecar, member hashes, streams, manifest.
     Verify(VerifyArgs),
@@ -181,8 +181,14 @@ pub struct BackupArgs {
     pub engine: EngineArgs,
 
     /// Verify the set right after writing it: none, quick or restore.
+    /// Without it, `[verify] level` in lifeboat.toml, else --verify-default.
     #[arg(long, env = "LIFEBOAT_VERIFY")]
     pub verify: Option<String>,
+
+    /// The level when neither --verify nor lifeboat.toml chooses one (the
+    /// action passes restore for scheduled runs, quick for others).
+    #[arg(long, env = "LIFEBOAT_VERIFY_DEFAULT", value_name = "LEVEL", default_value = "none")]
+    pub verify_default: String,
 
     #[command(flatten)]
     pub checks: CheckArgs,
@@ -195,9 +201,9 @@ pub struct BackupArgs {
 /// How sets are verified, shared by `verify` and `backup --verify`.
 #[derive(Debug, Args, Default)]
 pub struct CheckArgs {
-    /// Where the restore level restores to: auto, local (a throw-away
+    /// Where the restore level restores to: auto or local (a throw-away
     /// cluster from server binaries on this machine), server (a temporary
-    /// database on the source server) or a postgres:// URL.
+    /// database on the server --source names) or a postgres:// URL.
     #[arg(long, env = "LIFEBOAT_SCRATCH")]
     pub scratch: Option<String>,
 
@@ -264,12 +270,19 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub artifact_filter: ArtifactArgs,
 
-    /// Restore into this database instead of the one the set came from.
+    /// Where --artifact downloads to, and where --latest looks when no
+    /// directory is given [default: backups].
+    #[arg(long, short, env = "LIFEBOAT_OUT")]
+    pub out: Option<PathBuf>,
+
+    /// The database to restore into. Needed unless lifeboat.toml or
+    /// LIFEBOAT_DATABASES lists one of the set's name: a set never chooses
+    /// its own target.
     #[arg(long, env = "LIFEBOAT_RESTORE_TO")]
     pub to: Option<String>,
 
-    /// Which database of a set that holds several.
-    #[arg(long)]
+    /// Which database of a set that holds several (its name in the set).
+    #[arg(long, env = "LIFEBOAT_DATABASE", value_name = "NAME")]
     pub database: Option<String>,
 
     /// Replace an existing target without asking.
@@ -328,8 +341,8 @@ pub struct VerifyArgs {
     #[arg(long, env = "LIFEBOAT_VERIFY_LEVEL")]
     pub level: Option<String>,
 
-    /// The source server's URL, for --scratch server (the manifest holds
-    /// it without its password).
+    /// The server to verify on with --scratch server; never taken from the
+    /// set, which could name any host.
     #[arg(long, env = "LIFEBOAT_VERIFY_SOURCE")]
     pub source: Option<String>,
 

@@ -227,12 +227,48 @@ impl FileConfig {
     pub fn read(path: &Path) -> Result<FileConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
+            // toml's own Display quotes the offending line, and with it any
+            // URL and password on it: only the position and the message,
+            // with quoted values taken out, are shown.
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
+                    format!(" at line {line}, column {column}")
+                })
+                .unwrap_or_default();
             anyhow::Error::new(crate::error::UsageError(format!(
-                "config {} is not valid: {e}",
-                path.display()
+                "config {} is not valid{at}: {}",
+                path.display(),
+                without_quoted_values(e.message())
             )))
         })
     }
+}
+
+/// A parser's message with every "quoted value" replaced by "…": serde
+/// quotes the value it could not take, which may be a URL with its
+/// password. Field names (in backticks) stay.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in message.chars() {
+        match (c, inside) {
+            ('"', false) => {
+                inside = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                inside = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    crate::engine::postgres::connect::redact_url(&out)
 }
 
 /// Resolves the command line, the environment (through clap) and the
@@ -309,8 +345,12 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             sel.schemas.extend(a.schema.iter().cloned());
             sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
             config.engine.with_privileges = a.with_privileges;
-            if let Some(level) = &a.verify {
-                config.verify.level = Level::parse(level)?;
+            // --verify, then lifeboat.toml, then --verify-default: the
+            // action's default must not override the file.
+            match &a.verify {
+                Some(level) => config.verify.level = Level::parse(level)?,
+                None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
+                None => {}
             }
             apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
             config.verify.restore.jobs = config.engine.jobs;
@@ -323,6 +363,18 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             }
         }
         Command::Restore(a) => {
+            // The action hands its `databases` input to every command: a
+            // restore finds its target there by name.
+            if let Ok(list) = std::env::var("LIFEBOAT_DATABASES")
+                && !list.trim().is_empty()
+            {
+                config.databases = list
+                    .lines()
+                    .filter(|d| !d.trim().is_empty())
+                    .map(DatabaseSpec::parse)
+                    .collect();
+            }
+            override_with(&mut config.out_dir, a.out.clone());
             config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
             apply_engine_flags(&mut config.engine, &a.engine);
             config.engine.clean = a.clean;
@@ -457,6 +509,29 @@ keep_within = "30d"
         );
     }
 
+    /// The action passes --verify-default; lifeboat.toml's level must win
+    /// over it, and --verify over both.
+    #[test]
+    fn verify_level_flag_then_file_then_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_level = dir.path().join("with.toml");
+        std::fs::write(&with_level, "[verify]\nlevel = \"quick\"\n").unwrap();
+        let without = dir.path().join("without.toml");
+        std::fs::write(&without, "out = \"x\"\n").unwrap();
+        let level = |config: &Path, extra: &[&str]| {
+            let mut args = vec!["lifeboat", "--config", config.to_str().unwrap(), "backup", "app.db"];
+            args.extend_from_slice(extra);
+            resolve(&Cli::parse_from(args)).unwrap().verify.level
+        };
+        assert_eq!(level(&with_level, &["--verify-default", "restore"]), Some(Level::Quick));
+        assert_eq!(level(&without, &["--verify-default", "restore"]), Some(Level::Restore));
+        assert_eq!(level(&without, &[]), None);
+        assert_eq!(
+            level(&with_level, &["--verify", "none", "--verify-default", "restore"]),
+            None
+        );
+    }
+
     #[test]
     fn sizes_and_fractions() {
         assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
@@ -466,6 +541,24 @@ keep_within = "30d"
         assert_eq!(parse_fraction("50%").unwrap(), 0.5);
         assert_eq!(parse_fraction("0.25").unwrap(), 0.25);
         assert!(parse_fraction("-5%").is_err());
+    }
+
+    #[test]
+    fn config_errors_never_quote_secret_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lifeboat.toml");
+        for text in [
+            "[[databases]]\nurl = \"postgres://u:s3/cr@t pw@h/db\" oops\n",
+            "[[databases]]\nurl = 5\nname = \"postgres://u:s3/cr@t pw@h/db\"\n",
+            "name = [\"postgres://u:s3/cr@t pw@h/db\"]\n",
+            "[[databases]]\nurl = \"postgres://u:s3/cr@t pw@h/db\nname = 1\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let cli = Cli::parse_from(["lifeboat", "--config", path.to_str().unwrap(), "list"]);
+            let err = format!("{:#}", resolve(&cli).unwrap_err());
+            assert!(!err.contains("s3/cr") && !err.contains("t pw"), "{err}");
+            assert!(err.contains("line "), "{err}");
+        }
     }
 
     #[test]

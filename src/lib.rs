@@ -48,14 +48,6 @@ use cli::{Cli, Command};
 
 /// Runs one command line to its end and says how the process should exit.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = config::resolve(&cli)?;
-    let to_url = match &cli.command {
-        Command::Restore(a) => a.to.clone(),
-        Command::Compare(a) => Some(a.database.clone()),
-        _ => None,
-    };
-    commands::report::mask_secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
-    let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
     let class = match &cli.command {
         Command::Backup(_) => "backup",
         Command::Verify(_) => "verify",
@@ -63,6 +55,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Prune(_) => "prune",
         _ => "",
     };
+    // A usage error is a failure like any other in a workflow: it gets its
+    // annotation and, for the classes GitHub hears about, its issue.
+    let config = match config::resolve(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            if !class.is_empty() {
+                let failed = ending(class, None, true, commands::report::error_details(class, &e));
+                commands::report::tell_github(&cli.global, &failed, &Reporter::silent());
+            } else {
+                github::workflow::error("lifeboat", &format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let to_url = match &cli.command {
+        Command::Restore(a) => a.to.clone(),
+        Command::Compare(a) => Some(a.database.clone()),
+        _ => None,
+    };
+    commands::report::mask_secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
+    let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_command(&cli, &config, &reporter)))
         .unwrap_or_else(|payload| Err(panic_error(payload.as_ref())));
     if let Err(e) = &result
@@ -90,7 +103,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 commands::report::error_details(class, e),
             ))
         }
-        Err(_) => None,
+        Err(e) => {
+            github::workflow::error("lifeboat", &format!("{e:#}"));
+            None
+        }
     };
     if let Some(ending) = &ending {
         commands::report::tell_github(&cli.global, ending, &reporter);
@@ -139,7 +155,24 @@ fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> co
         set,
         failed,
         details,
+        headline: None,
     }
+}
+
+/// The first error finding of a failed verification, for the annotation.
+fn first_error(report: &verify::Report) -> Option<String> {
+    report
+        .findings
+        .iter()
+        .find(|f| f.severity == verify::Severity::Error)
+        .map(|f| format!("{}: {}", f.object, f.message))
+}
+
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Runs the command; the ending, for commands whose outcome GitHub hears.
@@ -185,13 +218,11 @@ fn run_command(
                 ("sha256", outcome.sha256.clone()),
                 ("size-bytes", outcome.size_bytes.to_string()),
                 ("verified", outcome.verified.map(|v| v.to_string()).unwrap_or_default()),
+                // Absolute: the upload step resolves paths against the
+                // workspace, not the action's working-directory.
                 (
                     "report-path",
-                    outcome
-                        .report_path
-                        .as_ref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default(),
+                    outcome.report_path.as_deref().map(absolute).unwrap_or_default(),
                 ),
             ])?;
             outcome.print(args.json)?;
@@ -201,7 +232,9 @@ fn run_command(
             } else {
                 ExitCode::Success
             };
-            Ok((code, Some(ending("backup", Some(outcome.set.clone()), failed, details))))
+            let mut e = ending("backup", Some(outcome.set.clone()), failed, details);
+            e.headline = report.as_ref().and_then(first_error);
+            Ok((code, Some(e)))
         }
         Command::Restore(args) => {
             let set = match &args.artifact {
@@ -219,7 +252,7 @@ fn run_command(
             let outcome = restore(config, &request, reporter)?;
             outcome.print(args.json)?;
             let name = outcome.set.file_name().map(|n| n.to_string_lossy().into_owned());
-            set_outputs(&[("restored-from", outcome.set.display().to_string())])?;
+            set_outputs(&[("restored-from", absolute(&outcome.set))])?;
             let set = name.as_deref().and_then(store::SetName::parse).map(|n| n.set);
             Ok((
                 ExitCode::Success,
@@ -237,10 +270,7 @@ fn run_command(
             let set_path = report.set.clone();
             set_outputs(&[
                 ("verified", report.passed.to_string()),
-                (
-                    "report-path",
-                    store::local::verified_path(&set_path).display().to_string(),
-                ),
+                ("report-path", absolute(&store::local::verified_path(&set_path))),
             ])?;
             let set = set_path
                 .file_name()
@@ -251,7 +281,9 @@ fn run_command(
             } else {
                 ExitCode::VerificationFailed
             };
-            Ok((code, Some(ending("verify", set, !report.passed, report.to_markdown()))))
+            let mut e = ending("verify", set, !report.passed, report.to_markdown());
+            e.headline = first_error(&report);
+            Ok((code, Some(e)))
         }
         Command::List(args) => {
             commands::list::print_list(&config.out_dir, &list(config)?, args.json)?;

@@ -22,7 +22,12 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Errors quote names from sets and databases: neutralised, so
+            // they cannot print workflow commands or terminal escapes.
+            eprintln!(
+                "error: {}",
+                lifeboat::github::workflow::neutralize_lines(&format!("{err:#}"))
+            );
             if lifeboat::fsutil::is_disk_full(&err) {
                 eprintln!(
                     "hint: the disk is full: free space or write somewhere else (--out, --to), then run again; existing sets and databases were left as they were."

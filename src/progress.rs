@@ -63,21 +63,25 @@ impl Reporter {
     /// A message for the person watching, and for the log file.
     pub fn info(&self, message: &str) {
         if self.mode != Mode::Quiet {
-            eprintln!("{message}");
+            eprintln!("{}", crate::github::workflow::neutralize_lines(message));
         }
         self.log(message);
     }
 
     /// A warning: printed even with `--quiet`, as warnings are worth a line.
     pub fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        eprintln!("warning: {}", crate::github::workflow::neutralize_lines(message));
         self.log(&format!("warning: {message}"));
     }
 
     /// Appends a timestamped line to the log file, if there is one.
     pub fn log(&self, message: &str) {
         if let Some(f) = &self.log_file {
-            let line = format!("{} {message}\n", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+            let line = format!(
+                "{} {}\n",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
+                crate::github::workflow::neutralize_lines(message)
+            );
             if let Ok(mut f) = f.lock() {
                 let _ = f.write_all(line.as_bytes());
             }

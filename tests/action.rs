@@ -15,7 +15,15 @@ const UPLOAD_ARTIFACT: &str = "actions/upload-artifact@ea165f8d65b6e75b540449e92
 /// A throw-away repository holding the action, this build's binary as
 /// dist/, and one workflow.
 fn repo(dir: &Path, workflow: &str) -> PathBuf {
+    repo_with(dir, workflow, |_| {})
+}
+
+/// As `repo`, with `setup` adding files before the commit.
+fn repo_with(dir: &Path, workflow: &str, setup: impl Fn(&Path)) -> PathBuf {
     let root = dir.join("repo");
+    if root.exists() {
+        std::fs::remove_dir_all(&root).unwrap();
+    }
     std::fs::create_dir_all(root.join(".github/workflows")).unwrap();
     std::fs::create_dir_all(root.join("dist")).unwrap();
     std::fs::copy(
@@ -30,6 +38,7 @@ fn repo(dir: &Path, workflow: &str) -> PathBuf {
         "sha256sum lifeboat-x86_64-unknown-linux-musl > SHA256SUMS",
     );
     std::fs::write(root.join(".github/workflows/e2e.yml"), workflow).unwrap();
+    setup(&root);
     sh(
         &root,
         "git init -q && git add -A && git -c user.email=t@t -c user.name=t commit -qm e2e",
@@ -214,4 +223,237 @@ jobs:
         only_set(&dir.join("sets/safety")).is_file(),
         "a safety backup of the damaged database is kept"
     );
+}
+
+/// Reads `key=value` lines a workflow step wrote.
+fn read_pairs(file: &Path) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every output the binary writes (a `("name", …)` pair in a
+/// `set_outputs(&[…])` call in src/lib.rs) is declared in action.yml, with
+/// upload-artifact's three.
+#[test]
+fn every_output_the_binary_writes_is_declared() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let outputs = &action[action.find("\noutputs:").unwrap()..action.find("\nruns:").unwrap()];
+    let declared = |name: &str| outputs.contains(&format!("\n  {name}:\n"));
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let mut written = Vec::new();
+    for call in lib.split("set_outputs(&[").skip(1) {
+        let call = &call[..call.find("])").unwrap()];
+        for piece in call.split("(\"").skip(1) {
+            written.push(piece[..piece.find('"').unwrap()].to_string());
+        }
+    }
+    assert!(written.len() >= 8, "found too few outputs in src/lib.rs: {written:?}");
+    for name in written
+        .iter()
+        .map(String::as_str)
+        .chain(["artifact-id", "artifact-url", "artifact-digest"])
+    {
+        assert!(declared(name), "action.yml does not declare the output {name}");
+    }
+}
+
+/// Bad inputs fail in the first step with one annotation naming each, and
+/// nothing is backed up; the action-class issue that opens names the step,
+/// an outsider's issue with the same marker is left alone, and the next
+/// green run (booleans spelt `True`) closes lifeboat's own.
+#[test]
+fn inputs_are_checked_before_any_work_and_the_next_green_run_closes_the_action_issue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = agent_db(dir, "app.db", 0.002);
+    let api = FakeGitHub::start();
+    let mark = "<!-- lifeboat-issue set=\"nightly\" class=\"action\" -->";
+    api.state
+        .lock()
+        .unwrap()
+        .issues
+        .push(FakeGitHub::issue_by(1, "not lifeboat's", mark, false, "mallory"));
+    let workflow = |inputs: &str| {
+        format!(
+            r#"name: e2e
+on: push
+jobs:
+  backup:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - uses: ./
+        with:
+          databases: app=sqlite:{db}
+          path: {sets}
+          artifact-name: nightly
+          allow-public-upload: "TRUE"
+{inputs}
+"#,
+            db = db.display(),
+            sets = dir.join("sets").display()
+        )
+    };
+    let bad = "          upload: \"yes\"\n          retention-days: \"-1\"\n          verify: deep\n          jobs: \"0\"\n          keep-within: a week";
+    let root = repo(dir, &workflow(bad));
+    let (ok, log) = act(&root, &api, &dir.join("artifacts"));
+    assert!(!ok, "bad inputs must fail the job:\n{log}");
+    for problem in [
+        "5 invalid input(s); nothing was done",
+        "upload: \"yes\" is not a boolean",
+        "retention-days: \"-1\" is not a whole number from 0 to 90",
+        "verify: \"deep\" is not one of: ",
+        "jobs: \"0\" is not a whole number from 1",
+        "keep-within: \"a week\" is not a span",
+    ] {
+        assert!(log.contains(problem), "the annotation lacks {problem:?}:\n{log}");
+    }
+    assert!(!dir.join("sets").exists(), "a set was written despite bad inputs");
+    assert!(!log.contains("lifeboat backup failed"), "lifeboat ran:\n{log}");
+    let open = api.open_issues_with(mark);
+    assert_eq!(open.len(), 2, "{open:?}");
+    let own = open
+        .iter()
+        .find(|i| i["user"]["login"] == common::github::BOT_LOGIN)
+        .expect("the action-class issue");
+    let body = own["body"].as_str().unwrap();
+    assert!(body.contains("Failed step: “Check the inputs”"), "{body}");
+
+    let good = "          upload: \"True\"\n          retention-days: \"3\"\n          verify: quick";
+    let root = repo(dir, &workflow(good));
+    let (ok, log) = act(&root, &api, &dir.join("artifacts"));
+    assert!(ok, "{log}");
+    assert!(
+        only_set(&dir.join("artifacts/nightly")).is_file(),
+        "upload: True must upload, as the step's condition reads it"
+    );
+    let st = api.state.lock().unwrap();
+    assert_eq!(st.issues[0]["state"], "open", "mallory's issue was closed");
+    assert!(st.comments.iter().all(|(n, _)| *n != 1), "{:?}", st.comments);
+    let own_number = own["number"].as_u64().unwrap();
+    let own_now = st.issues.iter().find(|i| i["number"] == own_number).unwrap();
+    assert_eq!(
+        own_now["state"], "closed",
+        "the action issue was not closed by the green run"
+    );
+}
+
+/// With working-directory, empty inputs leave lifeboat.toml in charge
+/// (`out`, `[verify] level = "restore"`), the report lands in the artifact,
+/// every output is set, and one database of a two-database set is restored
+/// with the `database` input; `command: prune` works from keep-* inputs
+/// alone, without a config file.
+#[test]
+fn working_directory_config_precedence_outputs_and_one_database_of_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    let out_file = dir.join("outputs.txt");
+    let target = dir.join("restored-b.db");
+    let evidence = dir.join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let workflow = format!(
+        r#"name: e2e
+on: push
+jobs:
+  backup:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - id: lb
+        uses: ./
+        with:
+          working-directory: sub
+          artifact-name: nightly
+          allow-public-upload: "true"
+      - env:
+          P: ${{{{ steps.lb.outputs.backup-path }}}}
+          N: ${{{{ steps.lb.outputs.backup-name }}}}
+          SN: ${{{{ steps.lb.outputs.set-name }}}}
+          V: ${{{{ steps.lb.outputs.verified }}}}
+          R: ${{{{ steps.lb.outputs.report-path }}}}
+          D: ${{{{ steps.lb.outputs.artifact-digest }}}}
+        run: |
+          printf 'path=%s\nname=%s\nset=%s\nverified=%s\nreport=%s\ndigest=%s\n' "$P" "$N" "$SN" "$V" "$R" "$D" > '{out}'
+          cp "$R" '{evidence}/report.json'
+      - id: restore
+        uses: ./
+        with:
+          command: restore
+          working-directory: sub
+          database: b
+          restore-to: sqlite:{target}
+          force: "true"
+          issue-on-failure: "false"
+      - env:
+          F: ${{{{ steps.restore.outputs.restored-from }}}}
+        run: printf 'restored=%s\n' "$F" >> '{out}'
+      - uses: ./
+        with:
+          working-directory: sub
+          label: second
+          upload: "false"
+          verify: restore
+      - uses: ./
+        with:
+          command: prune
+          path: sub/from-toml
+          keep-last: "1"
+      - run: ls sub/from-toml > '{evidence}/after-prune.txt'
+"#,
+        out = out_file.display(),
+        evidence = evidence.display(),
+        target = target.display()
+    );
+    let root = repo_with(dir, &workflow, |root| {
+        let sub = root.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        agent_db(&sub, "a.db", 0.002);
+        sqlite(
+            &sub.join("b.db"),
+            "CREATE TABLE only_in_b (x); INSERT INTO only_in_b VALUES (1), (2);",
+        );
+        std::fs::write(
+            sub.join("lifeboat.toml"),
+            "out = \"from-toml\"\n[verify]\nlevel = \"restore\"\n[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n[[databases]]\nname = \"b\"\nurl = \"sqlite:b.db\"\n",
+        )
+        .unwrap();
+    });
+    let (ok, log) = act(&root, &api, &dir.join("artifacts"));
+    assert!(ok, "{log}");
+    let out = read_pairs(&out_file);
+    let path = &out["path"];
+    assert!(
+        path.starts_with('/') && path.contains("/sub/from-toml/"),
+        "out from lifeboat.toml: {out:?}"
+    );
+    assert!(
+        !out["set"].is_empty() && out["name"].starts_with(&out["set"]),
+        "{out:?}"
+    );
+    assert_eq!(out["verified"], "true");
+    assert!(out["report"].starts_with('/'), "report-path is absolute: {out:?}");
+    assert_eq!(out["digest"].len(), 64, "artifact-digest: {out:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(evidence.join("report.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["level"], "restore",
+        "[verify] level in lifeboat.toml must win over the action's default"
+    );
+    let uploaded = dir.join("artifacts/nightly");
+    assert!(
+        uploaded.join(format!("{}.verified.json", out["name"])).is_file(),
+        "the report is missing from the artifact"
+    );
+    assert_eq!(&out["restored"], path, "restored-from");
+    assert_eq!(sqlite(&target, "SELECT count(*) FROM only_in_b;").trim(), "2");
+    let after = std::fs::read_to_string(evidence.join("after-prune.txt")).unwrap();
+    let sets: Vec<&str> = after.lines().filter(|l| l.ends_with(".tar")).collect();
+    assert_eq!(sets.len(), 1, "keep-last 1 leaves one set: {after}");
+    assert!(sets[0].ends_with("-second.tar"), "{after}");
 }

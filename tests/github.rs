@@ -384,6 +384,93 @@ fn restore_from_the_newest_unexpired_artifact_of_a_name() {
     assert!(text(&out).contains("actions: read"), "{}", text(&out));
 }
 
+/// Anyone can paste lifeboat's marker into an issue: only issues the
+/// token's own identity opened are commented on and closed. With the
+/// workflow's token (GET /user refused) that is github-actions[bot]; with
+/// a personal token, the user GET /user names.
+#[test]
+fn an_outsiders_issue_with_the_marker_is_left_alone() {
+    let mark = "<!-- lifeboat-issue set=\"nightly\" class=\"backup\" -->";
+    for (token, me) in [
+        ("ghs_faketoken123", common::github::BOT_LOGIN),
+        ("ghp_personal_token", common::github::USER_LOGIN),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let api = FakeGitHub::start();
+        api.state
+            .lock()
+            .unwrap()
+            .issues
+            .push(FakeGitHub::issue_by(1, "looks like lifeboat's", mark, false, "mallory"));
+        let out = step(dir, &api)
+            .env("GITHUB_TOKEN", token)
+            .args(["backup", "missing.db", "--out", "bk"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        let open = api.open_issues_with(mark);
+        assert_eq!(
+            open.len(),
+            2,
+            "lifeboat must open its own issue beside mallory's: {open:?}"
+        );
+        let own = open
+            .iter()
+            .find(|i| i["user"]["login"] == me)
+            .expect("an issue by the token's identity");
+        assert!(own["body"].as_str().unwrap().contains("missing.db"), "{}", own["body"]);
+        agent_db(dir, "agent.db", 0.005);
+        let out = step(dir, &api)
+            .env("GITHUB_TOKEN", token)
+            .args(["backup", "agent.db", "--out", "bk"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let st = api.state.lock().unwrap();
+        assert_eq!(st.issues[0]["state"], "open", "mallory's issue was closed");
+        assert!(
+            st.comments.iter().all(|(n, _)| *n != 1),
+            "lifeboat commented on mallory's issue: {:?}",
+            st.comments
+        );
+        assert!(
+            st.issues
+                .iter()
+                .filter(|i| i["user"]["login"] == me)
+                .all(|i| i["state"] == "closed"),
+            "lifeboat's own issue is still open"
+        );
+    }
+}
+
+/// The action's upload step runs for `upload: True` (GitHub compares
+/// strings without case), so the public-repository refusal must read it so.
+#[test]
+fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "agent.db", 0.002);
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"repository": {"full_name": "o/r", "private": false, "visibility": "public"}}"#,
+    )
+    .unwrap();
+    let api = FakeGitHub::start();
+    for spelling in ["true", "True", "TRUE"] {
+        let out = step(dir, &api)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("LIFEBOAT_UPLOAD_ARTIFACT", spelling)
+            .args(["backup", "agent.db", "--out", "bk"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "upload {spelling}: {}", text(&out));
+        assert!(text(&out).contains("this repository is public"), "{}", text(&out));
+    }
+    assert!(!dir.join("bk").exists(), "a set was written before the refusal");
+}
+
 #[test]
 fn a_cancelled_run_is_not_reported_as_a_failure() {
     let tmp = tempfile::tempdir().unwrap();

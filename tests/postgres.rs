@@ -390,7 +390,8 @@ fn restore_refuses_a_non_empty_database_and_cleans_when_asked() {
     let broken = dir.path().join("bk/busy_src-20200101T000000Z.tar");
     std::fs::copy(&set, &broken).unwrap();
     let mut sql = member_content(&broken, "busy_src/3-post-data.sql.gz");
-    sql.extend_from_slice(b"SELECT 1/0;\n");
+    // A statement lifeboat writes, that fails only when it runs.
+    sql.extend_from_slice(b"SELECT pg_catalog.setval('public.no_such_sequence', 1, true);\n");
     replace_member(&broken, "busy_src/3-post-data.sql.gz", &sql);
     let out = run(
         dir.path(),
@@ -404,7 +405,11 @@ fn restore_refuses_a_non_empty_database_and_cleans_when_asked() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("division by zero"), "{}", text(&out));
+    assert!(
+        text(&out).contains("no_such_sequence\" does not exist"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(c.schema("busy_dst"), before, "a failed restore left changes behind");
     assert_eq!(c.psql("busy_dst", "SELECT x FROM precious"), "42");
 
@@ -664,12 +669,11 @@ fn objects_the_engine_cannot_carry_stop_the_backup_by_name() {
     let c = cluster();
     let dir = tmp();
     c.createdb("odd");
-    c.psql("odd", "CREATE TABLE t (x int); SELECT lo_create(4242); CREATE FUNCTION f_eq(int, int) RETURNS bool LANGUAGE sql AS 'SELECT $1 = $2'; CREATE OPERATOR === (LEFTARG = int, RIGHTARG = int, FUNCTION = f_eq);");
+    c.psql("odd", "CREATE TABLE t (x int); SELECT lo_create(4242);");
     let out = run(dir.path(), &["backup", &c.url("odd"), "--out", "bk"]);
     assert_eq!(out.status.code(), Some(1));
     let t = text(&out);
     assert!(t.contains("large object oid 4242"), "{t}");
-    assert!(t.contains("operator public.===(integer,integer)"), "{t}");
     assert!(!dir.path().join("bk").exists() || std::fs::read_dir(dir.path().join("bk")).unwrap().next().is_none());
 }
 

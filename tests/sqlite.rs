@@ -202,13 +202,30 @@ fn restore_in_place_keeps_a_safety_backup_and_refuses_without_force() {
     sqlite(&db, "DELETE FROM AgentQuery WHERE id % 2 = 0");
     let damaged = dump(&db);
 
-    // No terminal and no --force: refused, nothing changed.
-    let out = run(dir, &["restore", "--latest", "bk"]);
+    // The set does not choose its target: without --to or a configured
+    // database of its name, nothing is restored.
+    let out = run(dir, &["restore", "--latest", "bk", "--force"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("pass --to"), "{}", text(&out));
+    assert_eq!(dump(&db), damaged);
+
+    // The database configured under the set's name is the target. No
+    // terminal and no --force: refused, nothing changed.
+    let configured = |args: &[&str]| {
+        lifeboat(dir)
+            .env("LIFEBOAT_DATABASES", "agent.db")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = configured(&["restore", "--latest", "bk"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--force"));
     assert_eq!(dump(&db), damaged);
 
-    let out = expect(dir, &["restore", "--latest", "bk", "--force"], 0);
+    let out = configured(&["restore", "--latest", "bk", "--force"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.contains("safety backup"), "{out}");
     assert_eq!(dump(&db), original);
     assert!(!dir.join("agent.db-wal").exists() || sqlite(&db, "PRAGMA integrity_check") == "ok");

@@ -104,6 +104,10 @@ pub struct DatabaseManifest {
     /// without running the rest of post-data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sequences: Vec<SequencePosition>,
+    /// Roles the set's owners and grants name (`--with-privileges`): a
+    /// restore needs them to exist.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
     pub members: Vec<Member>,
 }
 
@@ -118,6 +122,10 @@ pub struct SchemaObject {
     pub kind: String,
     pub name: String,
     pub sha256: String,
+    /// The definition itself, from a live database (never written to a
+    /// manifest, whose set holds it in its scripts).
+    #[serde(skip)]
+    pub sql: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -131,6 +139,10 @@ pub struct TableStats {
     /// The name as SQL, quoted where needed, for engines that need it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql_name: Option<String>,
+    /// The columns a data member's COPY names, as SQL; a restore checks
+    /// each member's COPY line against them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
     /// Tables in the set this one's foreign keys point at: a restore of
     /// chosen tables into an empty database needs them too.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -184,7 +196,17 @@ impl Manifest {
             ),
             None => bail!("manifest.json has no format_version: this is not a lifeboat set"),
         }
-        serde_json::from_value(probe).context("manifest.json does not have the fields of format version 1")
+        let manifest: Manifest =
+            serde_json::from_value(probe).context("manifest.json does not have the fields of format version 1")?;
+        for m in manifest.members() {
+            if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "manifest.json gives member {} a SHA-256 that is not 64 hex digits: the set was altered",
+                    crate::github::workflow::neutralize(&m.path)
+                );
+            }
+        }
+        Ok(manifest)
     }
 
     pub fn total_rows(&self) -> u64 {

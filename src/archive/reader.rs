@@ -11,7 +11,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// The most a manifest may weigh; a bigger first member is not ours.
-const MAX_MANIFEST_BYTES: u64 = 256 << 20;
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
 /// One member as found in the tar.
 #[derive(Debug, Clone)]
@@ -79,6 +79,7 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
     let mut archive = tar::Archive::new(HashingReader::new(BufReader::with_capacity(1 << 20, file)));
     let mut scan = Scan::default();
+    let mut seen = std::collections::HashSet::new();
     let entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
@@ -93,7 +94,17 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         };
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         if let Some(problem) = unsafe_entry(&name, entry.header().entry_type()) {
-            scan.problems.push(problem);
+            scan.problems.push(crate::github::workflow::neutralize(&problem));
+            continue;
+        }
+        // Every member is named once: with two of a name, which one a
+        // reader takes would decide what is checked and what is restored.
+        if !seen.insert(name.clone()) {
+            scan.problems.push(format!(
+                "member {} appears more than once: a set names every member once, so this one was altered",
+                crate::github::workflow::neutralize(&name)
+            ));
+            on_bytes(entry.size());
             continue;
         }
         if index == 0 && name != MANIFEST_MEMBER {
@@ -103,6 +114,14 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         }
         let offset = entry.raw_file_position();
         let size = entry.size();
+        if name == MANIFEST_MEMBER && index != 0 {
+            scan.problems.push(
+                "manifest.json is not the first member: a set holds one manifest, first, so this one was altered"
+                    .into(),
+            );
+            on_bytes(size);
+            continue;
+        }
         if name == MANIFEST_MEMBER {
             let mut bytes = Vec::new();
             if size > MAX_MANIFEST_BYTES {
@@ -126,17 +145,21 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
             on_bytes(size);
             continue;
         }
-        let algorithm = scan
+        let listed = scan
             .manifest
             .as_ref()
-            .and_then(|m| m.members().find(|mm| mm.path == name))
-            .map(|mm| mm.compression)
-            .unwrap_or_else(|| algorithm_for(&name));
+            .and_then(|m| m.members().find(|mm| mm.path == name));
+        let algorithm = listed.map(|mm| mm.compression).unwrap_or_else(|| algorithm_for(&name));
+        // A member inflates no further than its recorded raw size (a
+        // member the manifest does not list, not at all): a small set
+        // cannot make us decompress without end.
+        let limit = listed.map(|mm| mm.raw_size).unwrap_or(0);
         let mut hashing = HashingReader::new(&mut entry);
         let mut raw_size = None;
         let mut decode_error = None;
-        if decompress {
-            match compression::decoder(algorithm, &mut hashing).and_then(|mut d| Ok(io::copy(&mut d, &mut io::sink())?))
+        if decompress && listed.is_some() {
+            match compression::decoder(algorithm, &mut hashing)
+                .and_then(|d| Ok(io::copy(&mut Bounded::new(d, limit), &mut io::sink())?))
             {
                 Ok(n) => raw_size = Some(n),
                 Err(e) => decode_error = Some(format!("{e:#}")),
@@ -229,23 +252,74 @@ impl SetSource {
             .index
             .get(member)
             .with_context(|| format!("member {member} is missing from {}", self.path.display()))?;
-        let algorithm = self
+        let listed = self
             .manifest
             .members()
             .find(|m| m.path == member)
-            .map(|m| m.compression)
-            .unwrap_or_else(|| algorithm_for(member));
+            .with_context(|| format!("member {member} is not in the manifest of {}", self.path.display()))?;
         let mut file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
         file.seek(SeekFrom::Start(offset))
             .with_context(|| format!("seeking in {}", self.path.display()))?;
         let raw = BufReader::with_capacity(1 << 20, file).take(size);
-        Ok(Box::new(compression::decoder(algorithm, raw)?))
+        Ok(Box::new(Bounded::new(
+            compression::decoder(listed.compression, raw)?,
+            listed.raw_size,
+        )))
+    }
+}
+
+/// A decompressed member that may not exceed its recorded raw size: one
+/// byte more is an error, read no further.
+pub struct Bounded<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Bounded<R> {
+    pub fn new(inner: R, limit: u64) -> Bounded<R> {
+        Bounded {
+            inner,
+            remaining: limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the member inflates past the raw size its manifest records: the set was altered",
+                )),
+            };
+        }
+        let want = buf.len().min(self.remaining.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.remaining -= n as u64;
+        Ok(n)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_stop_at_their_raw_size() {
+        let mut ok = Vec::new();
+        Bounded::new(&b"12345"[..], 5).read_to_end(&mut ok).unwrap();
+        assert_eq!(ok, b"12345");
+        let err = Bounded::new(&b"123456"[..], 5)
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("inflates past"));
+    }
 
     #[test]
     fn unsafe_names_are_refused() {

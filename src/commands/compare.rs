@@ -13,6 +13,9 @@ pub struct Comparison {
     pub database: String,
     pub live: String,
     pub tables_compared: usize,
+    /// Objects whose definitions differ only as the server prints them
+    /// (casts, parentheses), as after `pg_dump | psql`: not differences.
+    pub printed_alike: usize,
     pub differences: Vec<Difference>,
 }
 
@@ -32,7 +35,12 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     }
     let manifest = reader::read_manifest(set)?;
     let db = manifest.database(database)?;
-    let live = engine::open(&DatabaseSpec::parse(live_url), &Default::default())?;
+    // Owners and grants are compared when the set carries them.
+    let options = engine::EngineOptions {
+        with_privileges: db.schema_objects.iter().any(|o| o.kind.ends_with("privileges")),
+        ..Default::default()
+    };
+    let live = engine::open(&DatabaseSpec::parse(live_url), &options)?;
     if live.kind() != db.engine {
         crate::usage_bail!(
             "{} is a {} backup; {} is a {} database",
@@ -50,7 +58,10 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
         backup,
         live,
     };
-    for t in &db.tables {
+    // A set taken with --schema-only holds no rows to hold against the
+    // live tables; its tables are compared as schema objects.
+    let holds_rows = db.members.iter().any(|m| m.role == "data") || !db.has_schema_script();
+    for t in db.tables.iter().filter(|_| holds_rows) {
         match found.tables.iter().find(|l| l.name == t.name) {
             None => differences.push(diff(
                 "table-missing-live",
@@ -70,12 +81,15 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
             Some(_) => {}
         }
     }
-    for l in &found.tables {
+    for l in found.tables.iter().filter(|_| holds_rows) {
         if db.table(&l.name).is_none() {
             differences.push(diff("table-only-live", &l.name, None, Some(format!("{} rows", l.rows))));
         }
     }
     let key = |o: &crate::archive::manifest::SchemaObject| (o.kind.clone(), o.name.clone());
+    // Loaded when a definition differs, to tell how it differs.
+    let mut set_definitions = None;
+    let mut printed_alike = 0;
     let names: BTreeSet<_> = db
         .schema_objects
         .iter()
@@ -85,6 +99,22 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     for (kind, name) in names {
         let b = db.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
         let l = found.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
+        if let (Some(b), Some(l)) = (b, l)
+            && b.sha256 != l.sha256
+            && db.engine == "postgresql"
+        {
+            if set_definitions.is_none() {
+                let scan = reader::scan(set, false, &mut |_| {})?;
+                let source = reader::SetSource::new(set, manifest.clone(), &scan);
+                set_definitions = Some(engine::postgres::printed::set_definitions(&source, db)?);
+            }
+            if let Some(defs) = &set_definitions
+                && engine::postgres::printed::printed_alike(defs, b, l)
+            {
+                printed_alike += 1;
+                continue;
+            }
+        }
         match (b, l) {
             (Some(b), Some(l)) if b.sha256 == l.sha256 => {}
             (b, l) => differences.push(diff(
@@ -110,6 +140,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
         database: db.name.clone(),
         live: live.redacted_source(),
         tables_compared: db.tables.len(),
+        printed_alike,
         differences,
     })
 }
@@ -121,20 +152,28 @@ impl Comparison {
             return Ok(());
         }
         if self.differences.is_empty() {
-            println!(
+            crate::say!(
                 "{} matches {}: {} tables, same rows, content and schema",
-                self.database, self.live, self.tables_compared
+                self.database,
+                self.live,
+                self.tables_compared
             );
+            if self.printed_alike > 0 {
+                println!(
+                    "  ({} definitions are printed with other casts or parentheses, as after pg_dump | psql)",
+                    self.printed_alike
+                );
+            }
             return Ok(());
         }
-        println!(
+        crate::say!(
             "{} differs from {} in {} ways:",
             self.database,
             self.live,
             self.differences.len()
         );
         for d in &self.differences {
-            println!(
+            crate::say!(
                 "  {:<20} {:<40} backup: {:<20} live: {}",
                 d.kind,
                 d.object,

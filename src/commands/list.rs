@@ -54,12 +54,17 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
         return Ok(());
     }
     if sets.is_empty() {
-        println!("no backup sets in {}", dir.display());
+        crate::say!("no backup sets in {}", dir.display());
         return Ok(());
     }
-    println!(
+    crate::say!(
         "{:<50} {:<20} {:<10} {:>10} {:>7} {:>12}  verified",
-        "SET", "TIME (UTC)", "KIND", "SIZE", "TABLES", "ROWS"
+        "SET",
+        "TIME (UTC)",
+        "KIND",
+        "SIZE",
+        "TABLES",
+        "ROWS"
     );
     for s in sets {
         let verified = match &s.entry.verified {
@@ -67,7 +72,7 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
             Some(v) => format!("{} FAILED", v.level),
             None => "-".into(),
         };
-        println!(
+        crate::say!(
             "{:<50} {:<20} {:<10} {:>10} {:>7} {:>12}  {}",
             s.entry.file_name,
             s.entry.name.time.format("%Y-%m-%d %H:%M:%S"),
@@ -78,7 +83,7 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
             verified
         );
         if let Some(p) = &s.problem {
-            println!("  unreadable: {p}");
+            crate::say!("  unreadable: {p}");
         }
     }
     Ok(())
@@ -99,13 +104,13 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(m)?);
         return Ok(());
     }
-    println!("set       {} ({})", m.set, set.display());
-    println!(
+    crate::say!("set       {} ({})", m.set, set.display());
+    crate::say!(
         "kind      {}{}",
         m.kind,
         m.label.as_ref().map(|l| format!(", label {l}")).unwrap_or_default()
     );
-    println!(
+    crate::say!(
         "taken     {} to {} ({:.1}s) by {}@{}",
         m.started_at,
         m.finished_at,
@@ -113,9 +118,9 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
         m.user,
         m.host
     );
-    println!("tool      {} {}", m.tool.name, m.tool.version);
+    crate::say!("tool      {} {}", m.tool.name, m.tool.version);
     if let Some(ci) = &m.context.ci {
-        println!(
+        crate::say!(
             "run       {} {} {} {}",
             ci.repository.as_deref().unwrap_or("?"),
             ci.event.as_deref().unwrap_or("?"),
@@ -124,16 +129,16 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
         );
     }
     if let Some(git) = &m.context.git {
-        println!(
+        crate::say!(
             "git       {} {}",
             git.branch.as_deref().unwrap_or("?"),
             git.commit.as_deref().unwrap_or("?")
         );
     }
-    println!("packing   {} level {}", m.compression, m.compression_level);
+    crate::say!("packing   {} level {}", m.compression, m.compression_level);
     for db in &m.databases {
-        println!();
-        println!(
+        crate::say!();
+        crate::say!(
             "database  {} ({} {}) from {}",
             db.name,
             db.engine,
@@ -141,15 +146,15 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             db.source
         );
         if let Some(mig) = &db.migration {
-            println!("migration {} in {}", mig.revision, mig.table);
+            crate::say!("migration {} in {}", mig.revision, mig.table);
         }
-        println!(
+        crate::say!(
             "schema    {} ({} objects)",
             db.schema_fingerprint,
             db.schema_objects.len()
         );
         for t in &db.tables {
-            println!(
+            crate::say!(
                 "  table   {:<40} {:>12} rows {:>10}",
                 t.name,
                 t.rows,
@@ -157,7 +162,7 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             );
         }
         for mem in &db.members {
-            println!(
+            crate::say!(
                 "  member  {:<40} {:>10} {}",
                 mem.path,
                 human_bytes(mem.size),
@@ -208,7 +213,7 @@ impl SizeReport {
             return Ok(());
         }
         for s in &self.sets {
-            println!("{:>10}  {}", human_bytes(s.bytes), s.file_name);
+            crate::say!("{:>10}  {}", human_bytes(s.bytes), s.file_name);
         }
         let mut names: Vec<&str> = self.sets.iter().map(|s| s.set.as_str()).collect();
         names.sort();
@@ -219,9 +224,9 @@ impl SizeReport {
                 .iter()
                 .filter(|s| s.set == n)
                 .fold((0, 0), |(c, b), s| (c + 1, b + s.bytes));
-            println!("{:>10}  {n} ({count} sets)", human_bytes(bytes));
+            crate::say!("{:>10}  {n} ({count} sets)", human_bytes(bytes));
         }
-        println!(
+        crate::say!(
             "{:>10}  total ({} sets, {} bytes)",
             human_bytes(self.total_bytes),
             self.sets.len(),

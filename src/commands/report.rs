@@ -17,6 +17,9 @@ pub struct Ending {
     pub failed: bool,
     /// Markdown for the summary and the issue.
     pub details: String,
+    /// The reason in one line, for the annotation, when the details do not
+    /// start with it (a backup whose verification failed).
+    pub headline: Option<String>,
 }
 
 /// Every secret lifeboat knows of, masked in the log before any other
@@ -29,8 +32,16 @@ pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
     let mut urls: Vec<String> = config.databases.iter().map(|d| d.url.clone()).collect();
     urls.extend(config.verify.restore.sources.values().cloned());
     urls.extend(extra_urls.iter().map(|u| u.to_string()));
+    if let crate::engine::postgres::scratch::ScratchChoice::Url(u) = &config.verify.restore.scratch {
+        urls.push(u.clone());
+    }
     let mut secrets: Vec<String> = Vec::new();
     for url in urls {
+        // As written too: a URL that does not parse is still masked.
+        if let Some(pw) = crate::engine::postgres::connect::written_password(&url) {
+            secrets.push(percent_decoded(&pw));
+            secrets.push(pw);
+        }
         if crate::engine::postgres::connect::is_postgres_url(&url)
             && let Ok(target) = crate::engine::postgres::connect::parse(&url, &env)
             && let Some(pw) = target.config.get_password()
@@ -57,6 +68,24 @@ pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
     }
 }
 
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Tells GitHub how the run ended: annotation, summary, issue.
 pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
     if !workflow::in_actions() {
@@ -64,9 +93,14 @@ pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
     }
     if ending.failed {
         let first = ending
-            .details
-            .lines()
-            .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .headline
+            .as_deref()
+            .or_else(|| {
+                ending
+                    .details
+                    .lines()
+                    .find(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            })
             .unwrap_or("see the log");
         workflow::error(&format!("lifeboat {} failed", ending.class), &first.replace("**", ""));
     }
@@ -96,6 +130,9 @@ pub fn tell_github(global: &GlobalArgs, ending: &Ending, reporter: &Reporter) {
             .map(str::to_string)
             .collect(),
         close_on_success: global.close_issue_on_success.unwrap_or(true),
+        step: std::env::var("LIFEBOAT_STEP_NAME")
+            .ok()
+            .filter(|s| !s.trim().is_empty()),
     };
     let result = github::Repo::from_env().and_then(|repo| issues::report(&repo, &event));
     match result {
@@ -129,7 +166,9 @@ pub fn error_details(class: &str, err: &anyhow::Error) -> String {
 /// the artifacts of a public repository, which anyone signed in to GitHub
 /// can download. Reads the event payload; unknown visibility is allowed.
 pub fn refuse_public_upload() -> anyhow::Result<()> {
-    let flag = |k: &str| std::env::var(k).is_ok_and(|v| v == "true");
+    // The action's upload step runs when `inputs.upload == 'true'`, which
+    // GitHub compares without case: "True" and "TRUE" upload too.
+    let flag = |k: &str| std::env::var(k).is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
     if !workflow::in_actions() || !flag("LIFEBOAT_UPLOAD_ARTIFACT") || flag("LIFEBOAT_ALLOW_PUBLIC_UPLOAD") {
         return Ok(());
     }

@@ -2,6 +2,7 @@
 //! the target, then let the engine replace it.
 
 use super::backup::{SetOptions, backup_engines};
+use crate::archive::manifest::DatabaseManifest;
 use crate::config::Config;
 use crate::engine::{self, DatabaseSpec, RestoreSummary};
 use crate::error::VerificationFailed;
@@ -43,6 +44,39 @@ pub fn resolve_set(config: &Config, set: Option<&PathBuf>, latest: bool) -> Resu
     }
 }
 
+/// Where a database of the set goes: `--to`, or the database of the same
+/// name the user configured (lifeboat.toml, LIFEBOAT_DATABASES). Never the
+/// manifest's `source`: a set is input from a stranger, and letting it
+/// name the target would let it choose which file is overwritten or which
+/// host receives a password.
+fn target_of(config: &Config, request: &RestoreRequest, db: &DatabaseManifest) -> Result<DatabaseSpec> {
+    if let Some(to) = &request.to {
+        return Ok(DatabaseSpec {
+            name: Some(db.name.clone()),
+            url: to.clone(),
+            ..Default::default()
+        });
+    }
+    for spec in engine::expand(&config.databases).unwrap_or_else(|_| config.databases.clone()) {
+        let name = match engine::open(&spec, &engine::EngineOptions::default()) {
+            Ok(e) => e.name().to_string(),
+            Err(_) => continue,
+        };
+        if name == db.name {
+            return Ok(DatabaseSpec {
+                name: Some(db.name.clone()),
+                ..spec
+            });
+        }
+    }
+    crate::usage_bail!(
+        "a set does not choose where it is restored: pass --to with the database to restore {} into (it was backed up from {}), or list a database named {} in lifeboat.toml or LIFEBOAT_DATABASES",
+        crate::github::workflow::neutralize(&db.name),
+        crate::github::workflow::neutralize(&db.source),
+        crate::github::workflow::neutralize(&db.name)
+    )
+}
+
 pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -> Result<RestoreOutcome> {
     let path = resolve_set(config, request.set.as_ref(), request.latest)?;
     reporter.info(&format!("checking {} before restoring", path.display()));
@@ -76,20 +110,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
 
     let mut summaries = Vec::new();
     for db in &chosen {
-        let target_url = match &request.to {
-            Some(to) => to.clone(),
-            None if db.engine == "sqlite" => format!("sqlite:{}", db.source),
-            None if db.engine == "postgresql" => db.source.clone(),
-            None => crate::usage_bail!(
-                "the set does not record where {} came from in a usable form: pass --to",
-                db.name
-            ),
-        };
-        let spec = DatabaseSpec {
-            name: Some(db.name.clone()),
-            url: target_url,
-            ..Default::default()
-        };
+        let spec = target_of(config, request, db)?;
+        reporter.info(&format!(
+            "{} was backed up from {}; restoring it into the target you named",
+            crate::github::workflow::neutralize(&db.name),
+            crate::github::workflow::neutralize(&db.source)
+        ));
         let target = engine::open(&spec, &config.engine)?;
         if target.kind() != db.engine {
             crate::usage_bail!(
@@ -175,15 +201,18 @@ impl RestoreOutcome {
             return Ok(());
         }
         for s in &self.databases {
-            println!(
+            crate::say!(
                 "restored {} into {}: {} tables, {} rows",
-                s.database, s.target, s.tables, s.rows
+                s.database,
+                s.target,
+                s.tables,
+                s.rows
             );
             for check in &s.checks {
-                println!("  ok  {check}");
+                crate::say!("  ok  {check}");
             }
             if let Some(p) = &s.safety_backup {
-                println!("  safety backup of the previous database: {}", p.display());
+                crate::say!("  safety backup of the previous database: {}", p.display());
             }
         }
         Ok(())

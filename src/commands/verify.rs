@@ -108,7 +108,7 @@ pub fn print(report: &Report, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", report.to_markdown());
+        print!("{}", crate::github::workflow::neutralize_lines(&report.to_markdown()));
     }
     Ok(())
 }

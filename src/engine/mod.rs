@@ -210,7 +210,7 @@ pub fn open(spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engi
         ),
         None => crate::usage_bail!(
             "cannot tell what database {:?} is: use sqlite:PATH for SQLite files, or a postgres:// URL",
-            spec.url
+            postgres::connect::RedactedUrl(&spec.url)
         ),
     }
 }

@@ -157,6 +157,7 @@ impl Engine for SqliteEngine {
         let _ = std::fs::remove_file(&copy_path);
 
         Ok(DatabaseManifest {
+            roles: Vec::new(),
             name: self.name.clone(),
             engine: "sqlite".into(),
             source: self.redacted_source(),
@@ -420,6 +421,7 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
                 kind: kind.clone(),
                 name: name.clone(),
                 sha256: sha256_hex(normalized.as_bytes()),
+                sql: None,
             }
         })
         .collect();
@@ -476,6 +478,7 @@ fn table_stats(conn: &Connection, table: &str) -> Result<TableStats> {
         digest.add_row(&buf);
     }
     Ok(TableStats {
+        columns: Vec::new(),
         name: table.to_string(),
         rows: digest.rows(),
         raw_bytes,

@@ -21,6 +21,8 @@ pub struct Event {
     pub details: String,
     pub labels: Vec<String>,
     pub close_on_success: bool,
+    /// The workflow step that failed, named in the issue.
+    pub step: Option<String>,
 }
 
 /// What lifeboat did on GitHub.
@@ -37,6 +39,34 @@ struct IssueLite {
     number: u64,
     body: Option<String>,
     pull_request: Option<serde_json::Value>,
+    user: Option<Login>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    login: String,
+}
+
+/// The login issues opened with this token carry. A user's token (or a
+/// PAT) answers GET /user; the workflow's GITHUB_TOKEN is an installation
+/// token, which GET /user refuses with 403, and GitHub documents that what
+/// it creates is authored by `github-actions[bot]`. Another app's token
+/// names its bot in LIFEBOAT_ISSUE_AUTHOR.
+async fn own_login(octo: &octocrab::Octocrab) -> Result<String> {
+    if let Some(login) = std::env::var("LIFEBOAT_ISSUE_AUTHOR")
+        .ok()
+        .filter(|l| !l.trim().is_empty())
+    {
+        return Ok(login.trim().to_string());
+    }
+    let me: Result<Login, octocrab::Error> = octo.get("/user", None::<&()>).await;
+    match me {
+        Ok(me) => Ok(me.login),
+        Err(octocrab::Error::GitHub { source, .. }) if matches!(source.status_code.as_u16(), 401 | 403) => {
+            Ok("github-actions[bot]".into())
+        }
+        Err(e) => Err(explain(e, "issues: read")),
+    }
 }
 
 fn marker(set: &str, class: &str) -> String {
@@ -83,15 +113,24 @@ async fn comment(octo: &octocrab::Octocrab, repo: &Repo, number: u64, body: &str
 async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
     let octo = repo.client()?;
     let mark = marker(&event.set, &event.class);
-    let existing = find_open(&octo, repo, &mark).await?;
+    let me = own_login(&octo).await?;
+    let existing = find_open(&octo, repo, &mark, &me).await?;
     let run = run_link();
+    let step = event
+        .step
+        .as_deref()
+        .map(|s| format!("\n\nFailed step: {s}."))
+        .unwrap_or_default();
     match (event.failed, existing) {
         (true, Some(number)) => {
             comment(
                 &octo,
                 repo,
                 number,
-                &format!("Failed again in {run}.\n\n{}", event.details),
+                &format!(
+                    "Failed again in {run}.{step}\n\n{}",
+                    crate::github::workflow::neutralize_lines(&event.details)
+                ),
             )
             .await?;
             Ok(Action::Commented(number))
@@ -102,8 +141,10 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
             }
             let title = format!("lifeboat: {} of {} failed", event.class, event.set);
             let body = format!(
-                "{mark}\nThe {} of `{}` failed in {run}.\n\n{}\n\nlifeboat comments here when it fails again and closes this issue when it next succeeds.",
-                event.class, event.set, event.details
+                "{mark}\nThe {} of `{}` failed in {run}.{step}\n\n{}\n\nlifeboat comments here when it fails again and closes this issue when it next succeeds.",
+                event.class,
+                event.set,
+                crate::github::workflow::neutralize_lines(&event.details)
             );
             let created: IssueLite = octo
                 .post(
@@ -117,7 +158,9 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
         (false, Some(number)) if event.close_on_success => {
             let body = format!(
                 "The {} of `{}` succeeded in {run}; closing.\n\n{}",
-                event.class, event.set, event.details
+                event.class,
+                event.set,
+                crate::github::workflow::neutralize_lines(&event.details)
             );
             comment(&octo, repo, number, &body).await?;
             let _: serde_json::Value = octo
@@ -133,8 +176,10 @@ async fn report_async(repo: &Repo, event: &Event) -> Result<Action> {
     }
 }
 
-/// The open issue carrying `mark`, looking through every page.
-async fn find_open(octo: &octocrab::Octocrab, repo: &Repo, mark: &str) -> Result<Option<u64>> {
+/// The open issue carrying `mark` that `me` opened, looking through every
+/// page. Anyone can paste the marker into an issue; only lifeboat's own
+/// are commented on and closed.
+async fn find_open(octo: &octocrab::Octocrab, repo: &Repo, mark: &str, me: &str) -> Result<Option<u64>> {
     for page in 1.. {
         let issues: Vec<IssueLite> = octo
             .get(
@@ -143,10 +188,11 @@ async fn find_open(octo: &octocrab::Octocrab, repo: &Repo, mark: &str) -> Result
             )
             .await
             .map_err(|e| explain(e, "issues: read"))?;
-        if let Some(found) = issues
-            .iter()
-            .find(|i| i.pull_request.is_none() && i.body.as_deref().is_some_and(|b| b.contains(mark)))
-        {
+        if let Some(found) = issues.iter().find(|i| {
+            i.pull_request.is_none()
+                && i.user.as_ref().is_some_and(|u| u.login.eq_ignore_ascii_case(me))
+                && i.body.as_deref().is_some_and(|b| b.contains(mark))
+        }) {
             return Ok(Some(found.number));
         }
         if issues.len() < PER_PAGE {

@@ -9,6 +9,51 @@ pub fn in_actions() -> bool {
     std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true")
 }
 
+/// Makes text that came from a set or a database safe to print in a log,
+/// a terminal, an annotation or a summary: control characters (escape
+/// sequences, carriage returns, newlines that would start a new log line)
+/// and bidirectional overrides become visible `\u{..}` escapes, and the
+/// sequences the Actions runner reads as workflow commands (`::`, `##[`)
+/// are broken up, so a name can never print `::error::` or
+/// `::add-mask::` into a run's log. Everything lifeboat prints that it did
+/// not write itself goes through here.
+pub fn neutralize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut previous = '\0';
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            previous = '}';
+            continue;
+        }
+        if (c == ':' && previous == ':') || (c == '[' && out.ends_with("##")) {
+            out.push('\\');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
+}
+
+/// [`neutralize`] line by line, keeping the line breaks of text lifeboat
+/// composed itself.
+pub fn neutralize_lines(text: &str) -> String {
+    text.split('\n').map(neutralize).collect::<Vec<_>>().join("\n")
+}
+
+/// `println!` for text that holds names from a set or a database: every
+/// line goes through [`neutralize`].
+#[macro_export]
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", $crate::github::workflow::neutralize_lines(&format!($($arg)*)))
+    };
+}
+
 /// Escapes the message part of a workflow command.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
@@ -29,13 +74,21 @@ pub fn add_mask(secret: &str) {
 /// An error annotation on the run.
 pub fn error(title: &str, message: &str) {
     if in_actions() {
-        println!("::error title={}::{}", escape_property(title), escape_data(message));
+        println!(
+            "::error title={}::{}",
+            escape_property(&neutralize(title)),
+            escape_data(&neutralize_lines(message))
+        );
     }
 }
 
 pub fn warning(title: &str, message: &str) {
     if in_actions() {
-        println!("::warning title={}::{}", escape_property(title), escape_data(message));
+        println!(
+            "::warning title={}::{}",
+            escape_property(&neutralize(title)),
+            escape_data(&neutralize_lines(message))
+        );
     }
 }
 
@@ -76,7 +129,7 @@ pub fn summary(markdown: &str) -> Result<()> {
     let Ok(path) = std::env::var("GITHUB_STEP_SUMMARY") else {
         return Ok(());
     };
-    append(&path, &format!("{markdown}\n")).context("writing the job summary")
+    append(&path, &format!("{}\n", neutralize_lines(markdown))).context("writing the job summary")
 }
 
 fn append(path: &str, text: &str) -> std::io::Result<()> {
@@ -87,6 +140,26 @@ fn append(path: &str, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn neutralized_names_cannot_print_workflow_commands_or_escapes() {
+        assert_eq!(neutralize("public.users"), "public.users");
+        assert_eq!(neutralize("x\n::error::owned"), "x\\u{a}:\\:error:\\:owned");
+        assert_eq!(neutralize(":::"), ":\\:\\:");
+        assert_eq!(neutralize("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(neutralize("a\rb\u{9b}c\u{202e}"), "a\\u{d}b\\u{9b}c\\u{202e}");
+        assert!(!neutralize("##[error]x").contains("##["));
+        assert_eq!(neutralize("### heading"), "### heading");
+        for hostile in [
+            "::add-mask::x",
+            "\n::set-output name=a::b",
+            "%0A::error::x",
+            "\u{7}\u{8}",
+        ] {
+            let n = neutralize(hostile);
+            assert!(!n.contains("::") && !n.chars().any(|c| c.is_control()), "{n}");
+        }
+    }
 
     #[test]
     fn escaping() {

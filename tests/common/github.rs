@@ -27,6 +27,20 @@ pub struct FakeGitHub {
     pub state: Arc<Mutex<State>>,
 }
 
+/// Who GitHub says created what a workflow's GITHUB_TOKEN (an installation
+/// token, `ghs_…`) creates.
+pub const BOT_LOGIN: &str = "github-actions[bot]";
+/// Who a personal token in these tests belongs to.
+pub const USER_LOGIN: &str = "octo-admin";
+
+fn login_of(token: &str) -> &'static str {
+    if token.starts_with("ghs_") {
+        BOT_LOGIN
+    } else {
+        USER_LOGIN
+    }
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -47,12 +61,22 @@ impl FakeGitHub {
     }
 
     pub fn issue(number: u64, title: &str, body: &str, pull_request: bool) -> Value {
+        Self::issue_by(number, title, body, pull_request, BOT_LOGIN)
+    }
+
+    /// An issue as `login` opened it.
+    pub fn issue_by(number: u64, title: &str, body: &str, pull_request: bool, login: &str) -> Value {
+        let user = if login.ends_with("[bot]") {
+            json!({"login": login, "id": 41898282, "type": "Bot"})
+        } else {
+            json!({"login": login, "id": 583231, "type": "User"})
+        };
         let mut issue = json!({
             "id": 1000 + number, "node_id": format!("I_{number}"), "number": number,
             "url": format!("https://api.github.com/repos/o/r/issues/{number}"),
             "html_url": format!("https://github.com/o/r/issues/{number}"),
             "state": "open", "state_reason": null, "title": title, "body": body,
-            "user": {"login": "github-actions[bot]", "id": 41898282, "type": "Bot"},
+            "user": user,
             "labels": [], "assignees": [], "comments": 0, "locked": false,
             "author_association": "NONE", "created_at": now(), "updated_at": now(), "closed_at": null
         });
@@ -140,7 +164,7 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
     let method = parts.next().unwrap_or("").to_string();
     let target = parts.next().unwrap_or("").to_string();
     let mut length = 0usize;
-    let mut authorized = false;
+    let mut token: Option<String> = None;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
@@ -151,7 +175,8 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
             length = v.trim().parse().unwrap_or(0);
         }
         if lower.starts_with("authorization:") {
-            authorized = true;
+            // "Bearer <token>" or "token <token>"; the token keeps its case.
+            token = h.trim().split_whitespace().last().map(str::to_string);
         }
     }
     let mut body = vec![0u8; length];
@@ -164,11 +189,27 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
     let forbidden = json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/issues/issues#create-an-issue", "status": "403"});
     let not_found =
         json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest", "status": "404"});
-    if !authorized && segments.first() == Some(&"repos") {
+    if token.is_none() && matches!(segments.first(), Some(&"repos") | Some(&"user")) {
         json_response(&mut stream, 401, &json!({"message": "Requires authentication"}), &[]);
         return;
     }
+    let login = login_of(token.as_deref().unwrap_or(""));
     match (method.as_str(), segments.as_slice()) {
+        // GET /user answers for a user's token; for an installation token
+        // (GITHUB_TOKEN) GitHub refuses it with this 403.
+        ("GET", ["user"]) if login == BOT_LOGIN => json_response(
+            &mut stream,
+            403,
+            &json!({"message": "Resource not accessible by integration", "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user", "status": "403"}),
+            &[],
+        ),
+        ("GET", ["user"]) => json_response(
+            &mut stream,
+            200,
+            &json!({"login": login, "id": 583231, "node_id": "MDQ6VXNlcjU4MzIzMQ==", "type": "User", "site_admin": false,
+                "html_url": format!("https://github.com/{login}"), "name": "Octo Admin", "created_at": "2011-01-25T18:44:36Z"}),
+            &[],
+        ),
         ("GET", ["repos", _, _, "issues"]) => {
             let open: Vec<Value> = st.issues.iter().filter(|i| i["state"] == "open").cloned().collect();
             let (items, link) = paginate(&open, query, base, path);
@@ -180,11 +221,12 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
                 return json_response(&mut stream, 403, &forbidden, &[]);
             }
             let number = st.issues.len() as u64 + 1;
-            let mut issue = FakeGitHub::issue(
+            let mut issue = FakeGitHub::issue_by(
                 number,
                 body["title"].as_str().unwrap_or(""),
                 body["body"].as_str().unwrap_or(""),
                 false,
+                login,
             );
             issue["labels"] = Value::Array(
                 body["labels"]
@@ -205,7 +247,7 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
             let n: u64 = n.parse().unwrap_or(0);
             st.comments.push((n, body["body"].as_str().unwrap_or("").to_string()));
             let comment = json!({"id": 5000 + st.comments.len(), "node_id": "IC_x", "body": body["body"], "html_url": format!("https://github.com/o/r/issues/{n}#issuecomment-1"),
-                "user": {"login": "github-actions[bot]", "id": 41898282}, "created_at": now(), "updated_at": now(), "author_association": "NONE"});
+                "user": {"login": login, "id": 41898282}, "created_at": now(), "updated_at": now(), "author_association": "NONE"});
             json_response(&mut stream, 201, &comment, &[]);
         }
         ("PATCH", ["repos", _, _, "issues", n]) => {

@@ -211,3 +211,72 @@ pub fn member_content(set: &Path, member: &str) -> Vec<u8> {
             .1,
     )
 }
+
+/// Rewrites a set's manifest with `edit` and recomputes the sidecar: a
+/// hostile set that passes every checksum, as an attacker would build it.
+pub fn edit_manifest(set: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut members = read_members(set);
+    let mut manifest: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    edit(&mut manifest);
+    members[0].1 = serde_json::to_vec_pretty(&manifest).unwrap();
+    write_set(set, &members);
+}
+
+/// A loopback listener that plays a PostgreSQL server asking for a
+/// cleartext password, and records every byte any client sends it: a test
+/// asserts nobody connected, or that no password arrived.
+pub struct Listener {
+    pub port: u16,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    pub fn start() -> Listener {
+        use std::io::{Read, Write};
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (r, c) = (received.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for stream in socket.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                    let mut buf = [0u8; 4096];
+                    let mut asked = false;
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        r.lock().unwrap().extend_from_slice(&buf[..n]);
+                        // SSL request: refuse; startup: ask for a password.
+                        if n == 8 && buf[4..8] == [0x04, 0xd2, 0x16, 0x2f] {
+                            let _ = stream.write_all(b"N");
+                        } else if !asked {
+                            asked = true;
+                            let _ = stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]);
+                        }
+                    }
+                });
+            }
+        });
+        Listener {
+            port,
+            received,
+            connections,
+        }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn saw(&self, text: &str) -> bool {
+        let r = self.received.lock().unwrap();
+        r.windows(text.len()).any(|w| w == text.as_bytes())
+    }
+}

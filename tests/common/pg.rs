@@ -241,6 +241,14 @@ impl Cluster {
     /// A client tool: from the server's bin directory when it has one
     /// (the npm server packages do not), else Debian's newest.
     pub fn tool(&self, tool: &str) -> PathBuf {
+        // Client tools of the server's major (the version matrix points
+        // here where the server packages ship none).
+        if let Ok(dir) = std::env::var("LIFEBOAT_TEST_PG_CLIENT_BIN") {
+            let client = PathBuf::from(dir).join(tool);
+            if client.exists() {
+                return client;
+            }
+        }
         let own = self.bin.join(tool);
         if own.exists() {
             return own;

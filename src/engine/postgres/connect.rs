@@ -139,7 +139,13 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
     };
     let mut config: Config = normalized
         .parse()
-        .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL {}: {e}", redact_url(url)))?;
+        .map_err(|e: postgres::Error| {
+            anyhow::anyhow!(
+                "cannot read the PostgreSQL URL {}: {}; percent-encode special characters in the password (@ as %40, / as %2F, : as %3A, % as %25, space as %20)",
+                RedactedUrl(url),
+                redact_url(&e.to_string())
+            )
+        })?;
 
     if config.get_hosts().is_empty() {
         let host = env("PGHOST").unwrap_or_else(|| "localhost".into());
@@ -266,35 +272,61 @@ pub fn describe(config: &Config) -> String {
     )
 }
 
-/// A URL with any password replaced by `***`, for messages about URLs that
-/// could not even be parsed.
+/// A URL (or anything a user gave where a URL was expected) as messages
+/// may show it: its Display never shows a password, whatever the shape:
+/// unencoded `@`, `/`, `:`, `%`, `?` or spaces in the password, no scheme,
+/// or `password=` in the query.
+#[derive(Clone, Copy)]
+pub struct RedactedUrl<'a>(pub &'a str);
+
+impl std::fmt::Display for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(self.0))
+    }
+}
+
+impl std::fmt::Debug for RedactedUrl<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(self.0))
+    }
+}
+
+/// The password a URL's user part holds as written, even where the URL
+/// does not parse: what the Actions log must mask.
+pub fn written_password(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_string())
+}
+
+/// A URL with any password replaced by `***`. The user part ends at the
+/// *last* `@` of the whole text, so a password holding `@`, `/` or `?` is
+/// hidden whole (at worst, more than the password is).
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
     };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
+    let rest = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{user}:***@{host}"),
+            None if scheme.is_empty() => format!("***@{host}"),
             None => format!("{userinfo}@{host}"),
         },
-        None => authority.to_string(),
+        None => rest.to_string(),
     };
-    let tail = tail
-        .split('&')
-        .map(|p| {
-            if p.starts_with("password=") || p.contains("?password=") {
-                p.split("password=").next().unwrap_or("").to_string() + "password=***"
-            } else {
-                p.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    format!("{scheme}://{authority}{tail}")
+    // password=... in a query, up to the next parameter.
+    let mut out = String::new();
+    let mut tail = rest.as_str();
+    while let Some(i) = tail.find("password=") {
+        out.push_str(&tail[..i + "password=".len()]);
+        out.push_str("***");
+        tail = &tail[i + "password=".len()..];
+        tail = &tail[tail.find('&').unwrap_or(tail.len())..];
+    }
+    out.push_str(tail);
+    format!("{scheme}{out}")
 }
 
 fn percent_decode(s: &str) -> String {
@@ -323,7 +355,7 @@ fn percent_decode(s: &str) -> String {
 /// are the same whatever the server's or role's defaults are.
 pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
 SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
-SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; \
+SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off; \
 SELECT pg_catalog.set_config('search_path', '', false);";
 
 impl Target {
@@ -614,6 +646,23 @@ mod tests {
         let env = move |k: &str| (k == "PGPASSWORD_FILE").then(|| path.clone());
         let t = parse("postgres://app@db/shop", &env).unwrap();
         assert_eq!(t.config.get_password(), Some(&b"from-file"[..]));
+    }
+
+    #[test]
+    fn redaction_hides_passwords_of_any_shape() {
+        for (url, secret) in [
+            ("postgres://u:pa/ss@h/db", "pa/ss"),
+            ("postgres://u:p@ss:w%rd@h:5432/db", "p@ss:w%rd"),
+            ("postgres://u:a b?c@h/db", "a b?c"),
+            ("postgres://u:x%2Fy@h/db?sslmode=require", "x%2Fy"),
+            ("postgres://h/db?password=s3/c@r&user=u", "s3/c@r"),
+            ("u:hunter2@host/db", "hunter2"),
+        ] {
+            let shown = RedactedUrl(url).to_string();
+            assert!(!shown.contains(secret), "{url} -> {shown}");
+            assert!(!format!("{:?}", RedactedUrl(url)).contains(secret));
+        }
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]

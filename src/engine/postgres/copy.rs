@@ -15,6 +15,17 @@ use std::io::{BufRead, BufReader, Read, Write};
 pub const CHUNK_BYTES: u64 = 256 << 20;
 
 pub fn copy_out_sql(table: &TableData) -> String {
+    if let Some(condition) = &table.filter {
+        return format!(
+            "COPY (SELECT {} FROM {} {condition}) TO STDOUT",
+            if table.columns.is_empty() {
+                "*".to_string()
+            } else {
+                table.columns.join(", ")
+            },
+            table.qualified
+        );
+    }
     if table.columns.is_empty() {
         format!("COPY {} TO STDOUT", table.qualified)
     } else {
@@ -58,6 +69,7 @@ pub fn read_rows(
         sink(&line)?;
     }
     Ok(TableStats {
+        columns: table.columns.clone(),
         name: table.display.clone(),
         rows: digest.rows(),
         raw_bytes,
@@ -107,33 +119,71 @@ pub fn dump_table(
     Ok((members, stats))
 }
 
-/// Loads one data member: its first line is the COPY statement, then rows
-/// up to `\\.`. Returns the number of rows the server took.
-pub fn load_member<'a>(client: &mut Client, member: impl Read + 'a) -> Result<u64> {
-    let mut reader: Box<dyn BufRead + 'a> = Box::new(BufReader::with_capacity(1 << 20, member));
-    let mut statement = String::new();
-    let mut rows = 0u64;
+/// Loads one data member of `table` (whose manifest entry gives its SQL
+/// name and columns). Its first line must be the COPY lifeboat writes for
+/// that table; lifeboat runs its own COPY, and the rest of the member up
+/// to `\\.` goes to the server as COPY data only. Returns the number of
+/// rows the server took.
+pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Read + 'a) -> Result<u64> {
+    let mut reader = BufReader::with_capacity(1 << 20, member);
+    // The header is one short line; a member without a newline early on is
+    // not lifeboat's, and must not make us read it all into memory.
+    let mut header = Vec::new();
+    // A quoted name may hold a newline: the line runs to `FROM stdin;`.
     loop {
-        statement.clear();
-        if reader.read_line(&mut statement)? == 0 {
-            return Ok(rows);
+        let before = header.len();
+        (&mut reader)
+            .take((64 << 10) - before as u64)
+            .read_until(b'\n', &mut header)?;
+        if header.len() == before || header.ends_with(b"FROM stdin;\n") || header.len() >= 64 << 10 {
+            break;
         }
-        let trimmed = statement.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        if !trimmed.starts_with("COPY ") || !trimmed.ends_with("FROM stdin;") {
-            anyhow::bail!(
-                "a data member does not start with COPY ... FROM stdin; (found {:?})",
-                trimmed.chars().take(80).collect::<String>()
-            );
-        }
-        let mut writer = client.copy_in(trimmed.trim_end_matches(';')).context("starting COPY")?;
-        let leftover = copy_until_end_marker(&mut reader, &mut writer)?;
-        // The server's own count of the rows it took.
-        rows += writer.finish().context("finishing COPY")?;
-        if !leftover.is_empty() {
-            reader = Box::new(std::io::Cursor::new(leftover).chain(reader));
+    }
+    if !header.ends_with(b"\n") {
+        anyhow::bail!(
+            "a data member of {} does not start with a COPY line: the set was altered",
+            crate::github::workflow::neutralize(&table.name)
+        );
+    }
+    let header = String::from_utf8(header).context("a data member's COPY line is not UTF-8")?;
+    let sql_name = table.sql_name.as_deref().unwrap_or(&table.name);
+    let statement = super::guard::copy_statement(&header, sql_name, &table.columns)?;
+    let mut writer = client.copy_in(statement.as_str()).context("starting COPY")?;
+    let leftover = copy_until_end_marker(&mut reader, &mut writer)?;
+    // The server's own count of the rows it took.
+    let rows = writer.finish().context("finishing COPY")?;
+    // Nothing but blank lines may follow the rows: one COPY per member.
+    let mut rest = leftover;
+    reader.read_to_end_bounded(&mut rest)?;
+    if rest.iter().any(|b| !b.is_ascii_whitespace()) {
+        anyhow::bail!(
+            "a data member of {} holds more after its rows' end marker: the set was altered",
+            crate::github::workflow::neutralize(&table.name)
+        );
+    }
+    Ok(rows)
+}
+
+trait ReadToEndBounded {
+    fn read_to_end_bounded(&mut self, out: &mut Vec<u8>) -> Result<()>;
+}
+
+impl<R: Read> ReadToEndBounded for R {
+    /// Reads what is left, keeping at most 64 KiB of it: enough to tell
+    /// blank lines from anything else.
+    fn read_to_end_bounded(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = self.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            if out.len() < 64 << 10 {
+                out.extend_from_slice(&buf[..n]);
+            } else if buf[..n].iter().any(|b| !b.is_ascii_whitespace()) {
+                out.push(b'x');
+                return Ok(());
+            }
         }
     }
 }

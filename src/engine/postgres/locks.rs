@@ -116,7 +116,7 @@ pub fn chosen_tables(client: &mut Client, selection: &Selection) -> Result<Vec<L
     let mut out = Vec::new();
     for r in rows {
         let (schema, name): (String, String) = (r.try_get(1)?, r.try_get(2)?);
-        if selection.includes(&schema, &name) {
+        if selection.wants_name(&schema, &name) {
             out.push(LockTarget {
                 oid: r.try_get(0)?,
                 qualified: r.try_get(3)?,

@@ -4,8 +4,10 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod guard;
 pub mod leftovers;
 pub mod locks;
+pub mod printed;
 pub mod scratch;
 pub mod select;
 pub mod swap;
@@ -68,6 +70,7 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
             kind: i.kind.to_string(),
             name: i.name.clone(),
             sha256: sha256_hex(i.sql.as_bytes()),
+            sql: Some(i.sql.clone()),
         })
         .collect();
     let fingerprint = schema_fingerprint(&objects);
@@ -132,17 +135,50 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     if cat.unsupported.is_empty() {
         return Ok(());
     }
-    let shown: Vec<&str> = cat.unsupported.iter().take(20).map(String::as_str).collect();
+    // Every object, however many: a list cut short hides what to fix.
     bail!(
-        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}{}. \
+        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}. \
          Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
-        shown.join("; "),
-        if cat.unsupported.len() > shown.len() {
-            format!(" and {} more", cat.unsupported.len() - shown.len())
-        } else {
-            String::new()
-        }
+        cat.unsupported.join("; ")
     )
+}
+
+/// Stops where policies would hide rows: a backup that holds only the
+/// rows one role may see would restore to another database, silently.
+fn refuse_filtered_rows(client: &mut Client, cat: &Catalog, source: &str) -> Result<()> {
+    let filtered = catalog::filtered_by_policies(client, &cat.tables)?;
+    if !filtered.is_empty() {
+        bail!(
+            "row-level security would hide rows of {} from this role on {source}: back up as a superuser, a role with BYPASSRLS, \
+             or the tables' owner (and not with FORCE ROW LEVEL SECURITY), or leave them out with --exclude-table",
+            filtered.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Whether a database holds anything of its own: objects outside
+/// extensions, or rows of its own in an extension's configuration tables
+/// (which a restore would add to).
+fn holds_objects(client: &mut Client) -> Result<bool> {
+    if client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0 {
+        return Ok(true);
+    }
+    let configs = client.query(
+        "SELECT pg_catalog.format('SELECT EXISTS (SELECT 1 FROM %s %s)', x.config::pg_catalog.regclass, x.condition) \
+         FROM pg_catalog.pg_extension e, LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(config, condition) \
+         JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE c.relkind = 'r'",
+        &[],
+    )?;
+    for query in configs {
+        if client
+            .query_one(query.get::<_, String>(0).as_str(), &[])?
+            .get::<_, bool>(0)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 impl Engine for PostgresEngine {
@@ -190,7 +226,16 @@ impl Engine for PostgresEngine {
         let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
             .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
+        // Rows alone need no schema, so nothing they stand on is missing.
+        if !cat.selection_gaps.is_empty() && !self.options.data_only {
+            crate::usage_bail!(
+                "the table selection would back up a schema that does not restore as it stands: {}. \
+                 Choose the tables they need too (--table), leave these out as well (--exclude-table), or take rows alone (--data-only)",
+                cat.selection_gaps.join("; ")
+            );
+        }
         if !self.options.schema_only {
+            refuse_filtered_rows(&mut main, &cat, source)?;
             // Whatever the catalog chose beyond the cheap listing is locked too.
             let more: Vec<locks::LockTarget> = cat
                 .tables
@@ -238,6 +283,7 @@ impl Engine for PostgresEngine {
                 name: seq.qualified.clone(),
                 sql: setval(&position),
                 structural: false,
+                key: None,
             });
             sequences.push(position);
         }
@@ -280,6 +326,7 @@ impl Engine for PostgresEngine {
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
+            roles: cat.roles.clone(),
             name: self.name.clone(),
             engine: "postgresql".into(),
             source: source.clone(),
@@ -300,6 +347,7 @@ impl Engine for PostgresEngine {
         let mut client = self.target.connect()?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let cat = catalog::read(&mut client, &self.options.selection, self.options.with_privileges)?;
+        refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
             tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
@@ -321,8 +369,7 @@ impl Engine for PostgresEngine {
             Err(e) if e.is::<connect::MissingDatabase>() => return Ok(false),
             Err(e) => return Err(e),
         };
-        let count: i64 = client.query_one(USER_OBJECTS, &[])?.try_get(0)?;
-        Ok(count > 0)
+        holds_objects(&mut client)
     }
 
     fn restore(
@@ -333,6 +380,10 @@ impl Engine for PostgresEngine {
         reporter: &Reporter,
     ) -> Result<RestoreSummary> {
         let started = std::time::Instant::now();
+        check_scripts(set, database)?;
+        if !database.roles.is_empty() && !self.options.data_only {
+            self.check_roles(database)?;
+        }
         // One restore into a database at a time: a second one refuses.
         let mut lock = locks::lock_restore_target(&self.target)?;
         lock.clean_leftovers(&self.target.dbname, reporter);
@@ -382,35 +433,99 @@ fn members_of<'a>(database: &'a DatabaseManifest, role: &'a str) -> impl Iterato
     database.members.iter().filter(move |m| m.role == role)
 }
 
-/// A script member's SQL.
+/// The most a script member may hold, whatever the manifest claims:
+/// schemas of thousands of objects are a few MB.
+const MAX_SCRIPT_BYTES: u64 = 256 << 20;
+
+/// A script member's SQL, read no further than its recorded raw size and
+/// [`MAX_SCRIPT_BYTES`].
 fn member_sql(set: &SetSource, member: &Member) -> Result<String> {
-    let mut sql = String::new();
-    std::io::Read::read_to_string(&mut set.open(&member.path)?, &mut sql)
+    let limit = member.raw_size.min(MAX_SCRIPT_BYTES);
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(set.open(&member.path)?, limit + 1), &mut bytes)
         .with_context(|| format!("reading {}", member.path))?;
-    Ok(sql)
-}
-
-/// The statements of the members of `role`, without session settings.
-fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<String>> {
-    let mut statements = Vec::new();
-    for m in members_of(database, role) {
-        let sql = member_sql(set, m)?;
-        statements.extend(split_statements(&sql).into_iter().filter(|s| {
-            !s.trim_start().starts_with("SET ") && !s.trim_start().starts_with("SELECT pg_catalog.set_config")
-        }));
+    if bytes.len() as u64 > limit {
+        bail!(
+            "{} is larger than {}: the set was altered, nothing of it was run",
+            crate::github::workflow::neutralize(&member.path),
+            if member.raw_size <= MAX_SCRIPT_BYTES {
+                "the size its manifest records"
+            } else {
+                "a schema script can be"
+            }
+        );
     }
-    Ok(statements)
+    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", member.path))
 }
 
+/// A script member's statements, every one checked against what lifeboat
+/// writes before any of them runs.
+fn checked_statements(set: &SetSource, member: &Member) -> Result<Vec<guard::Statement>> {
+    guard::checked_script(&member.path, &member_sql(set, member)?)
+}
+
+/// Reads and checks every script of a database before a restore changes
+/// anything: a refused statement stops it before the first one runs.
+fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
+    for m in &database.members {
+        if m.role != "data" {
+            checked_statements(set, m)?;
+        }
+    }
+    for m in members_of(database, "data") {
+        let table = m.table.as_deref().unwrap_or_default();
+        let t = database.table(table).with_context(|| {
+            format!(
+                "{} holds rows of a table the manifest does not list: the set was altered",
+                crate::github::workflow::neutralize(&m.path)
+            )
+        })?;
+        guard::requote(t.sql_name.as_deref().unwrap_or(&t.name))?;
+    }
+    Ok(())
+}
+
+/// The objects of the members of `role`, without session settings: each
+/// the statements from one `-- kind: name` line to the next, so what is
+/// attached to an object (a comment, a setting) runs after it.
+fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<Vec<String>>> {
+    let mut objects: Vec<Vec<String>> = Vec::new();
+    for m in members_of(database, role) {
+        let checked = checked_statements(set, m)?
+            .into_iter()
+            .filter(|s| !matches!(s.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "SET"))
+            .filter(|s| !s.text.starts_with("SELECT pg_catalog.set_config"));
+        for statement in checked {
+            match objects.last_mut() {
+                Some(object) if !statement.text.starts_with("--") => object.push(statement.text),
+                _ => objects.push(vec![statement.text]),
+            }
+        }
+    }
+    Ok(objects)
+}
+
+/// Runs a script member statement by statement, each through the extended
+/// protocol, which refuses a string holding two statements: what runs is
+/// exactly what the guard checked.
 fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
-    client.batch_execute(&member_sql(set, member)?).map_err(|e| {
-        let detail = e
-            .as_db_error()
-            .and_then(|d| d.detail())
-            .map(|x| format!(" ({x})"))
-            .unwrap_or_default();
-        anyhow::anyhow!("running {}: {}{detail}", member.path, connect::server_message(&e))
-    })
+    for statement in checked_statements(set, member)? {
+        run_statement(client, &statement.text).with_context(|| format!("running {}", member.path))?;
+    }
+    Ok(())
+}
+
+/// Loads one data member into its table.
+fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, m: &Member) -> Result<u64> {
+    let table = database
+        .table(m.table.as_deref().unwrap_or_default())
+        .with_context(|| {
+            format!(
+                "{} holds rows of a table the manifest does not list: the set was altered",
+                crate::github::workflow::neutralize(&m.path)
+            )
+        })?;
+    copy::load_member(client, table, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))
 }
 
 impl PostgresEngine {
@@ -546,7 +661,7 @@ impl PostgresEngine {
             }
             Err(e) => return Err(e),
         };
-        let non_empty = client.query_one(USER_OBJECTS, &[])?.try_get::<_, i64>(0)? > 0;
+        let non_empty = holds_objects(&mut client)?;
         let plan = if self.rows_only(database) {
             Plan::AddRows
         } else if non_empty && !self.options.restore_tables.is_empty() && !self.options.schema_only {
@@ -610,8 +725,7 @@ impl PostgresEngine {
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             for m in data {
-                let rows =
-                    copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                let rows = load_data(client, set, database, m)?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
@@ -628,6 +742,38 @@ impl PostgresEngine {
             self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// The roles a set's owners and grants name must be on the server
+    /// before anything changes.
+    fn check_roles(&self, database: &DatabaseManifest) -> Result<()> {
+        let mut client = match self.target.connect() {
+            Ok(c) => c,
+            // --create-db connects to the server through another database.
+            Err(e) if e.is::<connect::MissingDatabase>() => self
+                .target
+                .with_dbname("postgres")
+                .connect()
+                .or_else(|_| self.target.with_dbname("template1").connect())?,
+            Err(e) => return Err(e),
+        };
+        let missing: Vec<String> = client
+            .query(
+                "SELECT r FROM pg_catalog.unnest($1::text[]) r WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) ORDER BY 1",
+                &[&database.roles],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !missing.is_empty() {
+            bail!(
+                "{} was taken with --with-privileges and names roles {} lacks: {}; create them first (pg_dumpall --roles-only on the source gives the statements)",
+                database.name,
+                self.target.redacted,
+                missing.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// Rows alone go back: asked for, or all a set taken with --data-only
@@ -697,12 +843,13 @@ impl PostgresEngine {
         Ok(())
     }
 
-    fn chosen_sql_names<'a>(&self, database: &'a DatabaseManifest) -> Result<Vec<&'a str>> {
-        Ok(self
-            .chosen_tables(database)?
+    /// The chosen tables' names as SQL, parsed from the manifest and
+    /// quoted again by lifeboat: a manifest cannot smuggle SQL in a name.
+    fn chosen_sql_names(&self, database: &DatabaseManifest) -> Result<Vec<String>> {
+        self.chosen_tables(database)?
             .into_iter()
-            .map(|t| t.sql_name.as_deref().unwrap_or(&t.name))
-            .collect())
+            .map(|t| guard::requote(t.sql_name.as_deref().unwrap_or(&t.name)))
+            .collect()
     }
 
     /// Empties the chosen tables for their rows from the set.
@@ -912,7 +1059,7 @@ impl PostgresEngine {
         let mut built: HashMap<&str, Vec<usize>> = rows_of.clone();
         let mut before_post_data = all_rows.clone();
         for statement in &indexes {
-            let node = match needs(statement) {
+            let node = match needs(&statement[0]) {
                 Some(tables) => {
                     let node = plan.add(Work::Statement(statement), &nodes_of(&rows_of, &tables));
                     for t in tables {
@@ -926,12 +1073,12 @@ impl PostgresEngine {
         }
         let mut late_keys = Vec::new();
         for statement in &foreign_keys {
-            match needs(statement) {
+            match needs(&statement[0]) {
                 Some(tables) => {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
                     let node = plan.add(Work::Statement(statement), &nodes_of(&built, &tables));
-                    plan.lock(node, statement);
+                    plan.lock(node, &statement[0]);
                     before_post_data.push(node);
                 }
                 None => late_keys.push(statement),
@@ -940,13 +1087,12 @@ impl PostgresEngine {
         let post = plan.add(Work::Scripts(&post_data), &before_post_data);
         for statement in late_keys {
             let node = plan.add(Work::Statement(statement), &[post]);
-            plan.lock(node, statement);
+            plan.lock(node, &statement[0]);
         }
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(m) => {
-                let rows =
-                    copy::load_member(client, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))?;
+                let rows = load_data(client, set, database, m)?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -955,7 +1101,7 @@ impl PostgresEngine {
                 task.inc(m.raw_size);
                 Ok(())
             }
-            Work::Statement(s) => run_statement(client, s),
+            Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
             Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
         })?;
         task.finish();
@@ -969,12 +1115,18 @@ impl PostgresEngine {
     }
 }
 
+/// Runs one checked statement of a set through the extended protocol.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
     crate::cancel::check()?;
-    client.batch_execute(statement).map_err(|e| {
+    client.execute(statement, &[]).map(|_| ()).map_err(|e| {
+        let detail = e
+            .as_db_error()
+            .and_then(|d| d.detail())
+            .map(|x| format!(" ({x})"))
+            .unwrap_or_default();
         anyhow::anyhow!(
-            "{}: {}",
-            statement.lines().last().unwrap_or(statement),
+            "{}: {}{detail}",
+            guard::shown(statement.lines().last().unwrap_or(statement)),
             connect::server_message(&e)
         )
     })
@@ -1001,7 +1153,8 @@ fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize>
 /// One piece of a parallel restore.
 enum Work<'a> {
     Rows(&'a Member),
-    Statement(&'a str),
+    /// An object's statements, in order: the first creates it.
+    Statement(&'a [String]),
     /// Scripts that run in order over one connection.
     Scripts(&'a [&'a Member]),
 }
@@ -1267,26 +1420,142 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     out
 }
 
-/// Drops every user schema and every user object in `public`, inside the
-/// caller's transaction.
+/// Not part of an extension (whose objects `CREATE EXTENSION` makes), nor
+/// of another object (a range type's constructors and casts, an identity
+/// column's sequence), which goes with it.
+fn own_object(catalog: &str, oid: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{catalog}'::pg_catalog.regclass AND e.objid = {oid} \
+         AND (e.deptype = 'e' OR (e.deptype = 'i' AND e.refobjid <> e.objid)))"
+    )
+}
+
+/// Drops every user schema, extension and database-wide object, and every
+/// user object in `public`, inside the caller's transaction: what a set
+/// may create, so that it can be created again.
 fn clean(client: &mut Client) -> Result<()> {
-    let drops: Vec<String> = client
-        .query(
-            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', n.nspname) FROM pg_catalog.pg_namespace n \
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND n.nspname NOT LIKE 'pg\\_%' \
-             UNION ALL SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, c.relname) \
-             FROM pg_catalog.pg_class c WHERE c.relnamespace = 'public'::pg_catalog.regnamespace AND c.relkind IN ('r','p','v','m','S','f') \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e') \
-             UNION ALL SELECT pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', p.oid::pg_catalog.regprocedure) FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'public'::pg_catalog.regnamespace \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e') \
-             UNION ALL SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', t.typname) FROM pg_catalog.pg_type t WHERE t.typnamespace = 'public'::pg_catalog.regnamespace AND t.typtype IN ('e','c','r','d') \
-             AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c') \
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_type'::pg_catalog.regclass AND e.objid = t.oid AND e.deptype = 'e')",
-            &[],
-        )?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let public = "'public'::pg_catalog.regnamespace";
+    // (statement pattern, catalog, catalog alias and condition) per kind.
+    let in_public: [(&str, &str, &str); 11] = [
+        (
+            "pg_catalog.format('DROP ROUTINE IF EXISTS %s CASCADE', x.oid::pg_catalog.regprocedure)",
+            "pg_proc",
+            "x.pronamespace",
+        ),
+        (
+            "pg_catalog.format('DROP COLLATION IF EXISTS public.%I CASCADE', x.collname)",
+            "pg_collation",
+            "x.collnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR IF EXISTS %s CASCADE', x.oid::pg_catalog.regoperator)",
+            "pg_operator",
+            "x.oprnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR FAMILY IF EXISTS public.%I USING %I CASCADE', x.opfname, (SELECT amname FROM pg_catalog.pg_am WHERE oid = x.opfmethod))",
+            "pg_opfamily",
+            "x.opfnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP OPERATOR CLASS IF EXISTS public.%I USING %I CASCADE', x.opcname, (SELECT amname FROM pg_catalog.pg_am WHERE oid = x.opcmethod))",
+            "pg_opclass",
+            "x.opcnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH CONFIGURATION IF EXISTS public.%I CASCADE', x.cfgname)",
+            "pg_ts_config",
+            "x.cfgnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH DICTIONARY IF EXISTS public.%I CASCADE', x.dictname)",
+            "pg_ts_dict",
+            "x.dictnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH PARSER IF EXISTS public.%I CASCADE', x.prsname)",
+            "pg_ts_parser",
+            "x.prsnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP TEXT SEARCH TEMPLATE IF EXISTS public.%I CASCADE', x.tmplname)",
+            "pg_ts_template",
+            "x.tmplnamespace",
+        ),
+        (
+            "pg_catalog.format('DROP CONVERSION IF EXISTS public.%I CASCADE', x.conname)",
+            "pg_conversion",
+            "x.connamespace",
+        ),
+        (
+            "pg_catalog.format('DROP STATISTICS IF EXISTS public.%I', x.stxname)",
+            "pg_statistic_ext",
+            "x.stxnamespace",
+        ),
+    ];
+    let mut queries = vec![
+        format!(
+            "SELECT pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', x.nspname) FROM pg_catalog.pg_namespace x \
+             WHERE x.nspname NOT IN ('pg_catalog', 'information_schema', 'public') AND x.nspname NOT LIKE 'pg\\_%' AND {}",
+            own_object("pg_namespace", "x.oid")
+        ),
+        "SELECT pg_catalog.format('DROP EXTENSION IF EXISTS %I CASCADE', extname) FROM pg_catalog.pg_extension WHERE extname <> 'plpgsql'".into(),
+        "SELECT pg_catalog.format('DROP EVENT TRIGGER IF EXISTS %I CASCADE', evtname) FROM pg_catalog.pg_event_trigger".into(),
+        "SELECT pg_catalog.format('DROP PUBLICATION IF EXISTS %I CASCADE', pubname) FROM pg_catalog.pg_publication".into(),
+        format!(
+            "SELECT pg_catalog.format('DROP SERVER IF EXISTS %I CASCADE', x.srvname) FROM pg_catalog.pg_foreign_server x WHERE {}",
+            own_object("pg_foreign_server", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP FOREIGN DATA WRAPPER IF EXISTS %I CASCADE', x.fdwname) FROM pg_catalog.pg_foreign_data_wrapper x WHERE {}",
+            own_object("pg_foreign_data_wrapper", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP CAST IF EXISTS (%s AS %s) CASCADE', x.castsource::pg_catalog.regtype, x.casttarget::pg_catalog.regtype) \
+             FROM pg_catalog.pg_cast x WHERE x.oid >= 16384 AND {}",
+            own_object("pg_cast", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP ACCESS METHOD IF EXISTS %I CASCADE', x.amname) FROM pg_catalog.pg_am x WHERE x.oid >= 16384 AND {}",
+            own_object("pg_am", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP %s IF EXISTS public.%I CASCADE', CASE x.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, x.relname) \
+             FROM pg_catalog.pg_class x WHERE x.relnamespace = {public} AND x.relkind IN ('r','p','v','m','S','f') AND {}",
+            own_object("pg_class", "x.oid")
+        ),
+        format!(
+            "SELECT pg_catalog.format('DROP TYPE IF EXISTS public.%I CASCADE', x.typname) FROM pg_catalog.pg_type x WHERE x.typnamespace = {public} \
+             AND (x.typtype IN ('e', 'c', 'r', 'd') OR (x.typtype = 'b' AND x.typcategory <> 'A')) \
+             AND (x.typtype <> 'c' OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = x.typrelid) = 'c') AND {}",
+            own_object("pg_type", "x.oid")
+        ),
+    ];
+    for (statement, catalog, namespace) in in_public {
+        queries.push(format!(
+            "SELECT {statement} FROM pg_catalog.{catalog} x WHERE {namespace} = {public} AND {}",
+            own_object(catalog, "x.oid")
+        ));
+    }
+    queries.push(
+        "SELECT pg_catalog.format('SELECT pg_catalog.lo_unlink(%s)', oid) FROM pg_catalog.pg_largeobject_metadata"
+            .into(),
+    );
+    // A comment the set may carry on public starts from the default.
+    queries.push(
+        "SELECT 'COMMENT ON SCHEMA public IS ''standard public schema''' \
+         WHERE pg_catalog.obj_description('public'::pg_catalog.regnamespace, 'pg_namespace') IS DISTINCT FROM 'standard public schema'"
+            .into(),
+    );
+    let mut drops: Vec<String> = Vec::new();
+    for query in &queries {
+        for r in client
+            .query(query.as_str(), &[])
+            .context("listing what --clean drops")?
+        {
+            drops.push(r.get(0));
+        }
+    }
     for d in drops {
         client
             .batch_execute(&d)
@@ -1302,6 +1571,7 @@ mod tests {
 
     fn table(name: &str, references: &[&str]) -> TableStats {
         TableStats {
+            columns: Vec::new(),
             name: name.into(),
             rows: 0,
             raw_bytes: 0,

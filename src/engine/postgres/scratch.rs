@@ -12,7 +12,7 @@ use std::process::Command;
 /// Where a restore-level verification may restore to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScratchChoice {
-    /// A local cluster if server binaries are found, else the server.
+    /// A local cluster; an error when no server binaries are found.
     Auto,
     Local,
     /// A temporary database on the server the backup came from.
@@ -29,7 +29,10 @@ impl std::str::FromStr for ScratchChoice {
             "local" => ScratchChoice::Local,
             "server" => ScratchChoice::Server,
             url if connect::is_postgres_url(url) => ScratchChoice::Url(url.to_string()),
-            other => bail!("--scratch takes auto, local, server or a postgres:// URL, not {other:?}"),
+            other => bail!(
+                "--scratch takes auto, local, server or a postgres:// URL, not {:?}",
+                connect::RedactedUrl(other)
+            ),
         })
     }
 }
@@ -111,18 +114,15 @@ pub fn create(
             ),
         },
         ScratchChoice::Url(url) => on_server(&connect::parse(url, &connect::process_env)?, reporter),
-        ScratchChoice::Auto => match local(backup_major, pg_bin, reporter) {
-            Ok(s) => Ok(s),
-            Err(local_err) => match source {
-                Some(s) => {
-                    reporter.info(&format!(
-                        "no local cluster ({local_err:#}); verifying on the source server"
-                    ));
-                    on_server(s, reporter)
-                }
-                None => Err(local_err.context("and no source server is known to verify on (--scratch URL)")),
-            },
-        },
+        // Auto never falls back to the source server: that would quietly
+        // build a full copy of (usually) production on production.
+        ScratchChoice::Auto => local(backup_major, pg_bin, reporter).map_err(|e| {
+            e.context(
+                "--scratch auto restores into a throw-away local cluster only; install the PostgreSQL server \
+                 package (e.g. apt-get install postgresql), pass --pg-bin DIR, or choose --scratch server \
+                 (with --source URL) or --scratch postgres://... explicitly",
+            )
+        }),
     }
 }
 
@@ -200,6 +200,15 @@ fn library_dir(bin: &Path) -> Option<PathBuf> {
     lib.join("libpq.so.5").exists().then_some(lib)
 }
 
+/// The role the set's SQL runs as in a local scratch cluster: it owns the
+/// scratch database and nothing else, and is not a superuser, so a
+/// function the set defines cannot `COPY ... TO PROGRAM`, read server files
+/// or load code.
+pub const RESTORE_ROLE: &str = "lifeboat_restore";
+
+/// A server binary with an empty environment (a minimal PATH and the
+/// library directory alone): the scratch server restores a stranger's set,
+/// and must not hold GITHUB_TOKEN, PGPASSWORD or any other secret of ours.
 fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> Command {
     let mut cmd = match as_user {
         Some(user) => {
@@ -209,6 +218,9 @@ fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> 
         }
         None => Command::new(program),
     };
+    cmd.env_clear()
+        .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C.UTF-8");
     if let Some(lib) = lib {
         cmd.env("LD_LIBRARY_PATH", lib);
     }
@@ -243,8 +255,11 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
     } else {
         None
     };
+    // Private (0700): the cluster's socket and files are reachable by us
+    // and the server's user alone.
     let dir = tempfile::Builder::new()
         .prefix("lifeboat-scratch-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .context("creating a scratch directory")?
         .keep();
@@ -318,8 +333,15 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
         dir.display()
     );
     let admin = connect::parse(&url, &|_| None)?;
+    let restorer = connect::parse(
+        &format!(
+            "postgresql://{RESTORE_ROLE}@/verify?host={}&port={port}&sslmode=disable",
+            dir.display()
+        ),
+        &|_| None,
+    )?;
     let scratch = Scratch {
-        target: admin.with_dbname("verify"),
+        target: restorer,
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
         cleanup: scratch_cleanup,
     };
@@ -331,9 +353,14 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
             log.lines().last().unwrap_or("")
         );
     }
-    admin
-        .connect()?
-        .batch_execute("CREATE DATABASE verify")
+    let mut client = admin.connect()?;
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {RESTORE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+        ))
+        .context("creating the scratch cluster's restore role")?;
+    client
+        .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
     reporter.info(&format!("restoring into {}", scratch.description));
     Ok(scratch)

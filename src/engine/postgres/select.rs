@@ -37,9 +37,9 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
-fn matches_qualified(pattern: &str, schema: &str, name: &str) -> bool {
+fn matches_relation(pattern: &str, schema: &str, name: &str) -> bool {
     match pattern.split_once('.') {
-        Some((s, table)) => matches(s, schema) && matches(table, name),
+        Some((schema_pattern, table)) => matches(schema_pattern, schema) && matches(table, name),
         None => matches(pattern, name),
     }
 }
@@ -53,22 +53,22 @@ impl Selection {
     }
 
     fn wants(&self, rel: &Relation) -> bool {
-        self.includes(&rel.schema, &rel.name)
+        self.wants_name(&rel.schema, &rel.name)
     }
 
-    /// Whether the patterns take the relation `schema.name` (before views
-    /// and partitions that depend on a left-out relation are left out too).
-    pub fn includes(&self, schema: &str, name: &str) -> bool {
+    /// Whether the patterns choose the relation `schema.name` (a table,
+    /// view or sequence).
+    pub fn wants_name(&self, schema: &str, name: &str) -> bool {
         if !self.schemas.is_empty() && !self.schemas.iter().any(|s| matches(s, schema)) {
             return false;
         }
         if self.exclude_schemas.iter().any(|s| matches(s, schema)) {
             return false;
         }
-        if !self.tables.is_empty() && !self.tables.iter().any(|p| matches_qualified(p, schema, name)) {
+        if !self.tables.is_empty() && !self.tables.iter().any(|p| matches_relation(p, schema, name)) {
             return false;
         }
-        !self.exclude_tables.iter().any(|p| matches_qualified(p, schema, name))
+        !self.exclude_tables.iter().any(|p| matches_relation(p, schema, name))
     }
 
     /// Relations left out: those the patterns do not want, and views and

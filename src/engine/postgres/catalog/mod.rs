@@ -3,11 +3,15 @@
 //! pg_dump uses: pre-data ordered by `pg_depend`, then indexes and
 //! constraints, then the rest of post-data.
 
+mod privileges;
+
 use super::select::Selection;
 use anyhow::{Context, Result, bail};
 use postgres::Client;
 use postgres::types::Oid;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+
+mod objects;
 
 // Catalog OIDs, the same in every PostgreSQL version.
 const PG_CLASS: Oid = 1259;
@@ -19,6 +23,8 @@ const PG_COLLATION: Oid = 3456;
 const PG_ATTRDEF: Oid = 2604;
 const PG_REWRITE: Oid = 2618;
 const PG_CONSTRAINT: Oid = 2606;
+const PG_TRIGGER: Oid = 2620;
+const PG_POLICY: Oid = 3256;
 
 /// Schemas that belong to the system.
 const USER_NS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
@@ -52,6 +58,9 @@ pub struct Item {
     /// Part of the schema (and so of its fingerprint), not a value such as
     /// a sequence position.
     pub structural: bool,
+    /// The catalog row the statement creates, where it creates one:
+    /// comments and other attached statements follow it.
+    pub key: Option<Key>,
 }
 
 /// A table whose rows are dumped.
@@ -68,6 +77,10 @@ pub struct TableData {
     /// Dumped tables this one's foreign keys point at (the partitions
     /// holding the rows, where the key points at a partitioned table).
     pub references: Vec<String>,
+    /// For a table an extension made: the rows that are the user's (its
+    /// `pg_extension_config_dump` condition); the rest `CREATE EXTENSION`
+    /// makes again.
+    pub filter: Option<String>,
 }
 
 /// A sequence whose position is saved.
@@ -98,6 +111,11 @@ pub struct Catalog {
     pub sequences: Vec<SequenceRef>,
     /// Objects lifeboat cannot carry yet, each with its kind and name.
     pub unsupported: Vec<String>,
+    /// What the chosen tables need that the table selection leaves out:
+    /// foreign keys to tables not chosen, views and partitions of them.
+    pub selection_gaps: Vec<String>,
+    /// Roles that owners and grants name, with `--with-privileges`.
+    pub roles: Vec<String>,
 }
 
 struct Pending {
@@ -138,11 +156,17 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     schemas(client, &mut pending)?;
     extensions(client, &mut pending)?;
     collations(client, cat.version_num, &mut pending)?;
-    types(client, cat.version_num, &mut pending)?;
+    let mut unvalidated = Vec::new();
+    types(client, cat.version_num, &mut pending, &mut unvalidated)?;
     functions(client, &mut pending)?;
-    let (identity_seqs, sequence_owners) = sequences(client, &mut pending)?;
-    let relations = relations(client, selection)?;
+    let mut relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
+    let chosen: HashSet<Oid> = relations
+        .iter()
+        .filter(|r| !excluded.contains(&r.oid))
+        .map(|r| r.oid)
+        .collect();
+    let (identity_seqs, sequence_owners) = sequences(client, selection, &chosen, &mut pending)?;
     tables(
         client,
         cat.version_num,
@@ -152,7 +176,13 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &mut pending,
         &mut cat,
     )?;
-    views(client, &relations, &excluded, &mut pending)?;
+    views(client, &relations, &excluded, &mut pending, &mut cat)?;
+    extension_config(client, selection, &mut cat)?;
+    // Foreign tables join the relations once tables and views are written,
+    // so that post-data (triggers, comments) treats them as kept.
+    let foreign = objects::pre_data(client, cat.version_num, selection, &excluded, &mut pending)?;
+    relations.extend(foreign);
+    objects::typed_tables(client, &mut pending)?;
     links(client, sequence_owners, &mut cat)?;
 
     cat.pre_data = order(client, cat.version_num, pending)?;
@@ -161,137 +191,22 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         .filter(|r| !excluded.contains(&r.oid))
         .map(|r| r.oid)
         .collect();
+    cat.post_data.extend(unvalidated);
+    // Before post_data(), whose comments follow the statements they name.
+    objects::post_data(client, cat.version_num, &kept, &mut cat)?;
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
+    cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
     if with_privileges {
-        privileges(client, &kept, &mut cat)?;
+        privileges::privileges(client, &kept, &mut cat)?;
     }
+    objects::event_triggers_last(&mut cat);
     Ok(cat)
 }
 
+/// Objects lifeboat cannot carry, each as `kind name`, all of them; those
+/// of extensions (and attached to an extension's objects) are never named.
 fn unsupported(client: &mut Client) -> Result<Vec<String>> {
-    let checks: Vec<(&str, String)> = vec![
-        (
-            "foreign table",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'f' AND {USER_NS} AND {}",
-                not_ext_member("pg_class", "c.oid")
-            ),
-        ),
-        (
-            "large object",
-            "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid LIMIT 20".into(),
-        ),
-        (
-            "publication",
-            "SELECT pg_catalog.quote_ident(pubname) FROM pg_catalog.pg_publication".into(),
-        ),
-        (
-            "event trigger",
-            "SELECT pg_catalog.quote_ident(evtname) FROM pg_catalog.pg_event_trigger".into(),
-        ),
-        (
-            "operator",
-            format!(
-                "SELECT o.oid::pg_catalog.regoperator::text FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_operator", "o.oid")
-            ),
-        ),
-        (
-            "operator class",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, o.opcname) FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_namespace n ON n.oid = o.opcnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_opclass", "o.oid")
-            ),
-        ),
-        (
-            "operator family",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, o.opfname) FROM pg_catalog.pg_opfamily o JOIN pg_catalog.pg_namespace n ON n.oid = o.opfnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_opfamily", "o.oid")
-            ),
-        ),
-        (
-            "cast",
-            format!(
-                "SELECT pg_catalog.format('(%s AS %s)', c.castsource::pg_catalog.regtype, c.casttarget::pg_catalog.regtype) FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend i WHERE i.classid = 'pg_cast'::pg_catalog.regclass AND i.objid = c.oid AND i.deptype = 'i') AND {}",
-                not_ext_member("pg_cast", "c.oid")
-            ),
-        ),
-        (
-            "text search configuration",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.cfgname) FROM pg_catalog.pg_ts_config c JOIN pg_catalog.pg_namespace n ON n.oid = c.cfgnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_ts_config", "c.oid")
-            ),
-        ),
-        (
-            "text search dictionary",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.dictname) FROM pg_catalog.pg_ts_dict c JOIN pg_catalog.pg_namespace n ON n.oid = c.dictnamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_ts_dict", "c.oid")
-            ),
-        ),
-        (
-            "rule",
-            format!(
-                "SELECT pg_catalog.format('%I on %s', r.rulename, r.ev_class::pg_catalog.regclass) FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE r.rulename <> '_RETURN' AND {USER_NS} AND {}",
-                not_ext_member("pg_rewrite", "r.oid")
-            ),
-        ),
-        (
-            "foreign data wrapper",
-            format!(
-                "SELECT pg_catalog.quote_ident(fdwname) FROM pg_catalog.pg_foreign_data_wrapper w WHERE {}",
-                not_ext_member("pg_foreign_data_wrapper", "w.oid")
-            ),
-        ),
-        (
-            "foreign server",
-            "SELECT pg_catalog.quote_ident(srvname) FROM pg_catalog.pg_foreign_server".into(),
-        ),
-        (
-            "extended statistics",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, s.stxname) FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE {USER_NS}"
-            ),
-        ),
-        (
-            "conversion",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.conname) FROM pg_catalog.pg_conversion c JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace WHERE {USER_NS} AND {}",
-                not_ext_member("pg_conversion", "c.oid")
-            ),
-        ),
-        (
-            "typed table",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.reloftype <> 0 AND c.relkind IN ('r','p') AND {USER_NS}"
-            ),
-        ),
-        (
-            "base type",
-            format!(
-                "SELECT t.oid::pg_catalog.regtype::text FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype = 'b' AND t.typcategory <> 'A' AND {USER_NS} AND {}",
-                not_ext_member("pg_type", "t.oid")
-            ),
-        ),
-        (
-            "aggregate (ordered-set or moving)",
-            format!(
-                "SELECT p.oid::pg_catalog.regprocedure::text FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE (a.aggkind <> 'n' OR a.aggmtransfn <> 0) AND {USER_NS} AND {}",
-                not_ext_member("pg_proc", "p.oid")
-            ),
-        ),
-    ];
-    let mut found = Vec::new();
-    for (kind, sql) in checks {
-        let rows = client
-            .query(sql.as_str(), &[])
-            .with_context(|| format!("looking for {kind}s"))?;
-        for r in rows {
-            found.push(format!("{kind} {}", r.get::<_, String>(0)));
-        }
-    }
+    let mut found = objects::unsupported(client)?;
     found.sort();
     found.dedup();
     Ok(found)
@@ -313,6 +228,7 @@ fn schemas(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 sql: format!("CREATE SCHEMA {name};"),
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -329,7 +245,7 @@ fn extensions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         out.push(Pending {
             key: (PG_EXTENSION, r.get(0)),
             rank: 2,
-            item: Item { needs: Vec::new(), kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true },
+            item: Item { needs: Vec::new(), kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true, key: None },
         });
     }
     Ok(())
@@ -377,13 +293,16 @@ fn collations(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
                 sql: format!("CREATE COLLATION {name} ({opts});"),
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
     Ok(())
 }
 
-fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()> {
+/// Types and domains; a domain's constraints that are NOT VALID go to
+/// `later`, for post-data.
+fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut Vec<Item>) -> Result<()> {
     let multirange = if version >= 140000 {
         "(SELECT pg_catalog.format('%I.%I', mn.nspname, mt.typname) FROM pg_catalog.pg_type mt JOIN pg_catalog.pg_namespace mn ON mn.oid = mt.typnamespace WHERE mt.oid = r.rngmultitypid)"
     } else {
@@ -466,7 +385,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
             _ => {
                 let d = client.query_one(
                     "SELECT pg_catalog.format_type(t.typbasetype, t.typtypmod), \
-                     CASE WHEN t.typcollation <> bt.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, t.typdefault, t.typnotnull \
+                     CASE WHEN t.typcollation <> bt.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, pg_catalog.pg_get_expr(t.typdefaultbin, 0), t.typnotnull \
                      FROM pg_catalog.pg_type t JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
                      LEFT JOIN pg_catalog.pg_collation co ON co.oid = t.typcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE t.oid = $1",
                     &[&oid],
@@ -482,10 +401,23 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
                     sql.push_str(" NOT NULL");
                 }
                 for c in client.query(
-                    "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                    "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, oid FROM pg_catalog.pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
                     &[&oid],
                 )? {
-                    sql.push_str(&format!("\n    CONSTRAINT {} {}", c.get::<_, String>(0), c.get::<_, String>(1)));
+                    let (constraint, def): (String, String) = (c.get(0), c.get(1));
+                    if c.get::<_, bool>(2) {
+                        sql.push_str(&format!("\n    CONSTRAINT {constraint} {def}"));
+                    } else {
+                        // Values may break it: it is added once the rows are in.
+                        later.push(Item {
+                            needs: Vec::new(),
+                            kind: "constraint",
+                            name: format!("{constraint} on {name}"),
+                            sql: format!("ALTER DOMAIN {name} ADD CONSTRAINT {constraint} {def};"),
+                            structural: true,
+                            key: Some((PG_CONSTRAINT, c.get(3))),
+                        });
+                    }
                 }
                 sql.push(';');
                 ("domain", sql)
@@ -500,6 +432,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Result<()
                 sql,
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -518,19 +451,19 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         let prokind: String = r.get(1);
         let name: String = r.get(2);
         if prokind == "a" {
-            if let Some(sql) = aggregate(client, oid)? {
-                out.push(Pending {
-                    key: (PG_PROC, oid),
-                    rank: 6,
-                    item: Item {
-                        needs: Vec::new(),
-                        kind: "aggregate",
-                        sql,
-                        name,
-                        structural: true,
-                    },
-                });
-            }
+            let sql = objects::aggregate(client, oid)?;
+            out.push(Pending {
+                key: (PG_PROC, oid),
+                rank: 6,
+                item: Item {
+                    needs: Vec::new(),
+                    kind: "aggregate",
+                    sql,
+                    name,
+                    structural: true,
+                    key: None,
+                },
+            });
             continue;
         }
         let def: String = r.get(3);
@@ -544,71 +477,11 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 sql: format!("{};", def.trim_end()),
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
     Ok(())
-}
-
-/// CREATE AGGREGATE for plain aggregates; others are reported unsupported.
-fn aggregate(client: &mut Client, oid: Oid) -> Result<Option<String>> {
-    let r = client.query_one(
-        "SELECT a.aggkind::text, a.aggmtransfn <> 0, pg_catalog.format('%I.%I', n.nspname, p.proname), pg_catalog.pg_get_function_arguments(p.oid), \
-         a.aggtransfn::pg_catalog.regproc::text, pg_catalog.format_type(a.aggtranstype, NULL), a.aggtransspace, \
-         CASE WHEN a.aggfinalfn <> 0 THEN a.aggfinalfn::pg_catalog.regproc::text END, a.aggfinalextra, a.aggfinalmodify::text, \
-         CASE WHEN a.aggcombinefn <> 0 THEN a.aggcombinefn::pg_catalog.regproc::text END, \
-         CASE WHEN a.aggserialfn <> 0 THEN a.aggserialfn::pg_catalog.regproc::text END, \
-         CASE WHEN a.aggdeserialfn <> 0 THEN a.aggdeserialfn::pg_catalog.regproc::text END, \
-         a.agginitval, CASE WHEN a.aggsortop <> 0 THEN a.aggsortop::pg_catalog.regoperator::text END, p.proparallel::text \
-         FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE a.aggfnoid = $1",
-        &[&oid],
-    )?;
-    if r.get::<_, String>(0) != "n" || r.get::<_, bool>(1) {
-        return Ok(None);
-    }
-    let mut opts = vec![
-        format!("SFUNC = {}", r.get::<_, String>(4)),
-        format!("STYPE = {}", r.get::<_, String>(5)),
-    ];
-    let space: i32 = r.get(6);
-    if space != 0 {
-        opts.push(format!("SSPACE = {space}"));
-    }
-    if let Some(f) = r.get::<_, Option<String>>(7) {
-        opts.push(format!("FINALFUNC = {f}"));
-    }
-    if r.get::<_, bool>(8) {
-        opts.push("FINALFUNC_EXTRA".into());
-    }
-    match r.get::<_, String>(9).as_str() {
-        "s" => opts.push("FINALFUNC_MODIFY = SHAREABLE".into()),
-        "w" => opts.push("FINALFUNC_MODIFY = READ_WRITE".into()),
-        _ => {}
-    }
-    for (i, key) in [(10, "COMBINEFUNC"), (11, "SERIALFUNC"), (12, "DESERIALFUNC")] {
-        if let Some(f) = r.get::<_, Option<String>>(i) {
-            opts.push(format!("{key} = {f}"));
-        }
-    }
-    if let Some(init) = r.get::<_, Option<String>>(13) {
-        opts.push(format!("INITCOND = {}", quote_literal(&init)));
-    }
-    if let Some(op) = r.get::<_, Option<String>>(14) {
-        // regoperator prints `<(integer,integer)`; SORTOP takes the name.
-        let name = op.split('(').next().unwrap_or(&op);
-        opts.push(format!("SORTOP = OPERATOR({name})"));
-    }
-    match r.get::<_, String>(15).as_str() {
-        "s" => opts.push("PARALLEL = SAFE".into()),
-        "r" => opts.push("PARALLEL = RESTRICTED".into()),
-        _ => {}
-    }
-    Ok(Some(format!(
-        "CREATE AGGREGATE {}({}) (\n    {}\n);",
-        r.get::<_, String>(2),
-        r.get::<_, String>(3),
-        opts.join(",\n    ")
-    )))
 }
 
 /// Identity sequences keyed by (table oid, column number).
@@ -617,13 +490,26 @@ type IdentitySeqs = HashMap<(Oid, i16), Oid>;
 /// Sequences by name, each with the oids of the tables that own it.
 type SequenceOwners = Vec<(String, Vec<Oid>)>;
 
-fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeqs, SequenceOwners)> {
+/// Sequences, with what the tables chosen need: a sequence goes with the
+/// table owning it and with every table whose defaults use it, as well as
+/// where the patterns choose it by name (as pg_dump's `-t` does).
+fn sequences(
+    client: &mut Client,
+    selection: &Selection,
+    chosen: &HashSet<Oid>,
+    out: &mut Vec<Pending>,
+) -> Result<(IdentitySeqs, SequenceOwners)> {
     let sql = format!(
         "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, \
          (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
          (SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'i'), \
          (SELECT pg_catalog.array_agg(o.relid) FROM pg_catalog.pg_depend d, LATERAL ({}) o \
-          WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')) \
+          WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')), \
+         c.relpersistence::text, \
+         (SELECT d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i') LIMIT 1), \
+         (SELECT pg_catalog.array_agg(ad.adrelid) FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid \
+          WHERE d.classid = 'pg_attrdef'::pg_catalog.regclass AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.refobjid = c.oid), \
+         n.nspname::text, c.relname::text \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid \
          WHERE c.relkind = 'S' AND {USER_NS} AND {} ORDER BY 2",
         leaves("d.refobjid"),
@@ -634,12 +520,22 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
     for r in client.query(sql.as_str(), &[])? {
         let oid: Oid = r.get(0);
         let name: String = r.get(1);
+        let owner: Option<Oid> = r.get(13);
+        let users: Vec<Oid> = r.get::<_, Option<Vec<Oid>>>(14).unwrap_or_default();
+        let wanted = selection.is_empty()
+            || selection.wants_name(&r.get::<_, String>(15), &r.get::<_, String>(16))
+            || owner.is_some_and(|o| chosen.contains(&o))
+            || users.iter().any(|u| chosen.contains(u));
+        if !wanted {
+            continue;
+        }
         owners.push((name.clone(), r.get::<_, Option<Vec<Oid>>>(11).unwrap_or_default()));
         if let (Some(table), Some(col)) = (r.get::<_, Option<Oid>>(9), r.get::<_, Option<i16>>(10)) {
             identity.insert((table, col), oid);
             continue;
         }
-        let sql = format!("CREATE SEQUENCE {name}\n    {};", sequence_options(&r, 2));
+        let unlogged = if r.get::<_, String>(12) == "u" { "UNLOGGED " } else { "" };
+        let sql = format!("CREATE {unlogged}SEQUENCE {name}\n    {};", sequence_options(&r, 2));
         out.push(Pending {
             key: (PG_CLASS, oid),
             rank: 7,
@@ -649,6 +545,7 @@ fn sequences(client: &mut Client, out: &mut Vec<Pending>) -> Result<(IdentitySeq
                 sql,
                 name,
                 structural: true,
+                key: None,
             },
         });
     }
@@ -731,6 +628,8 @@ pub struct Relation {
     pub replident: char,
     pub populated: bool,
     pub bytes: i64,
+    /// The table access method, where it is not the default `heap`.
+    pub access_method: Option<String>,
 }
 
 fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation>> {
@@ -738,9 +637,10 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
         "SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence::text, c.relispartition, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, c.relrowsecurity, c.relforcerowsecurity, \
-         pg_catalog.array_to_string(c.reloptions, ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid) \
+         pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
+         (SELECT pg_catalog.quote_ident(a.amname) FROM pg_catalog.pg_am a WHERE a.oid = c.relam AND a.amname <> 'heap') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-         WHERE c.relkind IN ('r', 'p', 'v', 'm') AND c.reloftype = 0 AND {USER_NS} AND {} ORDER BY 3, 4",
+         WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_NS} AND {} ORDER BY 3, 4",
         not_ext_member("pg_class", "c.oid")
     );
     Ok(client
@@ -762,13 +662,57 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
             replident: r.get::<_, String>(12).chars().next().unwrap_or('d'),
             populated: r.get(13),
             bytes: r.get(14),
+            access_method: r.get(15),
         })
         .collect())
+}
+
+/// `SET STATISTICS`, `SET STORAGE`, `SET COMPRESSION` and `SET (...)`
+/// from a row holding the four columns from `at`.
+fn column_settings(r: &postgres::Row, at: usize) -> Vec<String> {
+    let mut settings = Vec::new();
+    if let Some(target) = r.get::<_, Option<i32>>(at) {
+        settings.push(format!("SET STATISTICS {target}"));
+    }
+    match r.get::<_, Option<String>>(at + 1).as_deref() {
+        Some("p") => settings.push("SET STORAGE PLAIN".into()),
+        Some("e") => settings.push("SET STORAGE EXTERNAL".into()),
+        Some("m") => settings.push("SET STORAGE MAIN".into()),
+        Some("x") => settings.push("SET STORAGE EXTENDED".into()),
+        _ => {}
+    }
+    match r.get::<_, Option<String>>(at + 2).as_deref() {
+        Some("p") => settings.push("SET COMPRESSION pglz".into()),
+        Some("l") => settings.push("SET COMPRESSION lz4".into()),
+        _ => {}
+    }
+    if let Some(options) = r.get::<_, Option<String>>(at + 3).filter(|o| !o.is_empty()) {
+        settings.push(format!("SET ({options})"));
+    }
+    settings
+}
+
+/// A NOT NULL constraint (PostgreSQL 18 and later).
+struct NotNull {
+    quoted: String,
+    name: String,
+    valid: bool,
+    no_inherit: bool,
+    oid: Oid,
+}
+
+struct Check {
+    name: String,
+    def: String,
+    valid: bool,
+    local: bool,
+    oid: Oid,
 }
 
 struct Column {
     num: i16,
     name: String,
+    raw_name: String,
     ty: String,
     notnull: bool,
     local: bool,
@@ -776,6 +720,9 @@ struct Column {
     generated: String,
     default: Option<String>,
     collation: Option<String>,
+    /// `ALTER COLUMN` settings beyond the definition: statistics target,
+    /// storage, compression and attribute options.
+    settings: Vec<String>,
 }
 
 fn tables(
@@ -797,12 +744,19 @@ fn tables(
     } else {
         "''"
     };
+    let compression = if version >= 140000 {
+        "a.attcompression::text"
+    } else {
+        "''"
+    };
     let mut columns: HashMap<Oid, Vec<Column>> = HashMap::new();
     for r in client.query(
         format!(
             "SELECT a.attrelid, a.attnum, pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attislocal, \
              a.attidentity::text, {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), \
-             CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END \
+             CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
+             CASE WHEN a.attstattarget >= 0 THEN a.attstattarget::int END, CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage::text END, \
+             {compression}, pg_catalog.array_to_string(a.attoptions, ', '), a.attname::text \
              FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
              LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
              LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
@@ -814,6 +768,7 @@ fn tables(
         columns.entry(r.get(0)).or_default().push(Column {
             num: r.get(1),
             name: r.get(2),
+            raw_name: r.get(14),
             ty: r.get(3),
             notnull: r.get(4),
             local: r.get(5),
@@ -821,6 +776,7 @@ fn tables(
             generated: r.get(7),
             default: r.get(8),
             collation: r.get(9),
+            settings: column_settings(&r, 10),
         });
     }
     let mut parents: HashMap<Oid, Vec<(Oid, String)>> = HashMap::new();
@@ -831,13 +787,83 @@ fn tables(
     )? {
         parents.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
     }
-    let mut checks: HashMap<Oid, Vec<(String, String, bool)>> = HashMap::new();
+    // A default or check that calls a function reading tables (a
+    // SQL-standard body, or a table's row type as argument) can close a
+    // cycle: the function needs the table, the table its default. As
+    // pg_dump splits such a loop, these are set once the function exists.
+    let reads_tables = "EXISTS (SELECT 1 FROM pg_catalog.pg_depend x JOIN pg_catalog.pg_depend y ON y.classid = 'pg_proc'::pg_catalog.regclass AND y.objid = x.refobjid \
+         WHERE x.classid = $2::text::pg_catalog.regclass AND x.objid = o.oid AND x.refclassid = 'pg_proc'::pg_catalog.regclass AND x.refobjid >= 16384 \
+         AND (y.refclassid = 'pg_class'::pg_catalog.regclass OR (y.refclassid = 'pg_type'::pg_catalog.regclass \
+              AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_class c ON c.oid = t.typrelid WHERE t.oid = y.refobjid AND c.relkind <> 'c'))))";
+    let mut split_defaults: HashMap<(Oid, i16), Oid> = HashMap::new();
     for r in client.query(
-        "SELECT conrelid, pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated FROM pg_catalog.pg_constraint \
-         WHERE conrelid = ANY($1) AND contype = 'c' AND conislocal ORDER BY conrelid, conname",
+        format!(
+            "SELECT o.adrelid, o.adnum, o.oid FROM pg_catalog.pg_attrdef o WHERE o.adrelid = ANY($1) AND {reads_tables}"
+        )
+        .as_str(),
+        &[&oids, &"pg_attrdef"],
+    )? {
+        split_defaults.insert((r.get(0), r.get(1)), r.get(2));
+    }
+    let split_checks: HashSet<Oid> = client
+        .query(
+            format!("SELECT o.oid FROM pg_catalog.pg_constraint o WHERE o.conrelid = ANY($1) AND o.contype = 'c' AND {reads_tables}").as_str(),
+            &[&oids, &"pg_constraint"],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut checks: HashMap<Oid, Vec<Check>> = HashMap::new();
+    for r in client.query(
+        "SELECT conrelid, pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, conislocal, oid FROM pg_catalog.pg_constraint \
+         WHERE conrelid = ANY($1) AND contype = 'c' ORDER BY conrelid, conname",
         &[&oids],
     )? {
-        checks.entry(r.get(0)).or_default().push((r.get(1), r.get(2), r.get(3)));
+        checks.entry(r.get(0)).or_default().push(Check {
+            name: r.get(1),
+            def: r.get(2),
+            valid: r.get(3),
+            local: r.get(4),
+            oid: r.get(5),
+        });
+    }
+    // A partition whose columns stand in another order than its parent's
+    // is created on its own and attached, as pg_dump does, so its rows
+    // keep their column order.
+    let reordered: HashSet<Oid> = client
+        .query(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid WHERE c.oid = ANY($1) AND c.relispartition \
+             AND ((SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) \
+             IS DISTINCT FROM (SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.inhparent AND a.attnum > 0 AND NOT a.attisdropped) \
+             OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint pc JOIN pg_catalog.pg_attribute pa ON pa.attrelid = c.oid AND pa.attnum = pc.conkey[1] \
+                WHERE pc.conrelid = c.oid AND pc.contype = 'n' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint qc \
+                JOIN pg_catalog.pg_attribute qa ON qa.attrelid = i.inhparent AND qa.attnum = qc.conkey[1] \
+                WHERE qc.conrelid = i.inhparent AND qc.contype = 'n' AND qa.attname = pa.attname AND qc.conname = pc.conname)))",
+            &[&oids],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // From PostgreSQL 18, NOT NULL is a named constraint that can be
+    // NOT VALID or NO INHERIT.
+    let mut not_nulls: HashMap<(Oid, i16), NotNull> = HashMap::new();
+    if version >= 180000 {
+        for r in client.query(
+            "SELECT conrelid, conkey[1], pg_catalog.quote_ident(conname), conname::text, convalidated, connoinherit, oid FROM pg_catalog.pg_constraint \
+             WHERE contype = 'n' AND conrelid = ANY($1)",
+            &[&oids],
+        )? {
+            not_nulls.insert(
+                (r.get(0), r.get(1)),
+                NotNull {
+                    quoted: r.get(2),
+                    name: r.get(3),
+                    valid: r.get(4),
+                    no_inherit: r.get(5),
+                    oid: r.get(6),
+                },
+            );
+        }
     }
 
     for t in &tables {
@@ -860,14 +886,26 @@ fn tables(
                 .collect()
         };
         for c in &cols {
-            if !c.local || t.is_partition {
+            for setting in &c.settings {
+                after.push(format!(
+                    "ALTER TABLE ONLY {} ALTER COLUMN {} {setting};",
+                    t.qualified, c.name
+                ));
+            }
+            if (!c.local || t.is_partition) && !reordered.contains(&t.oid) {
                 // Inherited: created by the parent; only differences are set here.
                 let (parent_notnull, parent_default) = parent_cols.get(&c.name).cloned().unwrap_or((false, None));
                 if c.notnull && !parent_notnull {
-                    after.push(format!(
-                        "ALTER TABLE ONLY {} ALTER COLUMN {} SET NOT NULL;",
-                        t.qualified, c.name
-                    ));
+                    after.push(match not_nulls.get(&(t.oid, c.num)) {
+                        Some(n) => format!(
+                            "ALTER TABLE ONLY {} ADD CONSTRAINT {} NOT NULL {}{};",
+                            t.qualified,
+                            n.quoted,
+                            c.name,
+                            if n.valid { "" } else { " NOT VALID" }
+                        ),
+                        None => format!("ALTER TABLE ONLY {} ALTER COLUMN {} SET NOT NULL;", t.qualified, c.name),
+                    });
                 }
                 if c.generated.is_empty()
                     && c.default != parent_default
@@ -895,14 +933,31 @@ fn tables(
                     c.default.as_deref().unwrap_or("NULL")
                 ));
             } else if let Some(d) = &c.default {
-                def.push_str(&format!(" DEFAULT {d}"));
+                match split_defaults.get(&(t.oid, c.num)) {
+                    Some(&attrdef) => out.push(Pending {
+                        key: (PG_ATTRDEF, attrdef),
+                        rank: 11,
+                        item: Item {
+                            needs: Vec::new(),
+                            kind: "default",
+                            name: format!("{}.{}", t.qualified, c.name),
+                            sql: format!(
+                                "ALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {d};",
+                                t.qualified, c.name
+                            ),
+                            structural: true,
+                            key: None,
+                        },
+                    }),
+                    None => def.push_str(&format!(" DEFAULT {d}")),
+                }
             }
             if !c.identity.is_empty() {
                 let seq = identity_seqs.get(&(t.oid, c.num)).copied();
                 let opts = match seq {
                     Some(seq) => {
                         let r = client.query_one(
-                            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle \
+                            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax, s.seqcache, s.seqcycle, c.relpersistence::text \
                              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid WHERE c.oid = $1",
                             &[&seq],
                         )?;
@@ -912,35 +967,90 @@ fn tables(
                             .split_once(' ')
                             .map(|(_, rest)| rest.split_once(' ').map(|(_, r)| r).unwrap_or(rest))
                             .unwrap_or(&all);
-                        format!(" (SEQUENCE NAME {} {without_type})", r.get::<_, String>(0))
+                        // Its persistence follows the table's unless set apart.
+                        let unlogged = if r.get::<_, String>(8) == "u" && t.persistence != 'u' {
+                            " UNLOGGED"
+                        } else {
+                            ""
+                        };
+                        format!(" (SEQUENCE NAME {}{unlogged} {without_type})", r.get::<_, String>(0))
                     }
                     None => String::new(),
                 };
                 let how = if c.identity == "a" { "ALWAYS" } else { "BY DEFAULT" };
                 def.push_str(&format!(" GENERATED {how} AS IDENTITY{opts}"));
             }
-            if c.notnull {
-                def.push_str(" NOT NULL");
+            match not_nulls.get(&(t.oid, c.num)) {
+                Some(n) if !n.valid => {
+                    // Rows may break it: it is added once they are in.
+                    cat.post_data.push(Item {
+                        needs: Vec::new(),
+                        kind: "constraint",
+                        name: format!("{} on {}", n.quoted, t.qualified),
+                        sql: format!(
+                            "ALTER TABLE {} ADD CONSTRAINT {} NOT NULL {} NOT VALID;",
+                            t.qualified, n.quoted, c.name
+                        ),
+                        structural: true,
+                        key: Some((PG_CONSTRAINT, n.oid)),
+                    });
+                }
+                Some(n) => {
+                    if n.name != format!("{}_{}_not_null", t.name, c.raw_name) {
+                        def.push_str(&format!(" CONSTRAINT {}", n.quoted));
+                    }
+                    def.push_str(" NOT NULL");
+                    if n.no_inherit {
+                        def.push_str(" NO INHERIT");
+                    }
+                }
+                None if c.notnull => def.push_str(" NOT NULL"),
+                None => {}
             }
             defs.push(def);
         }
-        for (name, def, valid) in checks.get(&t.oid).cloned().unwrap_or_default() {
-            if !valid {
+        let standalone = !t.is_partition || reordered.contains(&t.oid);
+        for Check {
+            name,
+            def,
+            valid,
+            local,
+            oid,
+        } in checks.remove(&t.oid).unwrap_or_default()
+        {
+            if !local && !(t.is_partition && standalone) {
+                continue;
+            }
+            if valid && split_checks.contains(&oid) {
+                out.push(Pending {
+                    key: (PG_CONSTRAINT, oid),
+                    rank: 11,
+                    item: Item {
+                        needs: Vec::new(),
+                        kind: "constraint",
+                        name: format!("{name} on {}", t.qualified),
+                        sql: format!("ALTER TABLE {} ADD CONSTRAINT {name} {def};", t.qualified),
+                        structural: true,
+                        key: None,
+                    },
+                });
+            } else if !valid {
                 cat.post_data.push(Item {
                     needs: Vec::new(),
                     kind: "constraint",
                     name: format!("{name} on {}", t.qualified),
                     sql: format!("ALTER TABLE {} ADD CONSTRAINT {name} {def};", t.qualified),
                     structural: true,
+                    key: Some((PG_CONSTRAINT, oid)),
                 });
-            } else if t.is_partition {
+            } else if !standalone {
                 after.push(format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {def};", t.qualified));
             } else {
                 defs.push(format!("CONSTRAINT {name} {def}"));
             }
         }
         let unlogged = if t.persistence == 'u' { "UNLOGGED " } else { "" };
-        let mut sql = if t.is_partition {
+        let mut sql = if !standalone {
             let parent = my_parents
                 .first()
                 .map(|p| p.1.clone())
@@ -956,7 +1066,7 @@ fn tables(
                 s.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
             }
             s.push(')');
-            if !my_parents.is_empty() {
+            if !my_parents.is_empty() && !t.is_partition {
                 s.push_str(&format!(
                     "\nINHERITS ({})",
                     my_parents.iter().map(|p| p.1.clone()).collect::<Vec<_>>().join(", ")
@@ -967,10 +1077,24 @@ fn tables(
         if let Some(key) = &t.partkey {
             sql.push_str(&format!("\nPARTITION BY {key}"));
         }
+        if let Some(am) = t.access_method.as_ref().filter(|_| t.kind == 'r') {
+            sql.push_str(&format!("\nUSING {am}"));
+        }
         if let Some(opts) = &t.options {
             sql.push_str(&format!("\nWITH ({opts})"));
         }
         sql.push(';');
+        if t.is_partition && standalone {
+            let parent = my_parents
+                .first()
+                .map(|p| p.1.clone())
+                .context("a partition without a parent")?;
+            sql.push_str(&format!(
+                "\nALTER TABLE ONLY {parent} ATTACH PARTITION {} {};",
+                t.qualified,
+                t.bound.clone().unwrap_or_default()
+            ));
+        }
         for a in after {
             sql.push('\n');
             sql.push_str(&a);
@@ -984,6 +1108,7 @@ fn tables(
                 name: t.qualified.clone(),
                 sql,
                 structural: true,
+                key: None,
             },
         });
         if t.kind == 'r' {
@@ -998,13 +1123,34 @@ fn tables(
                     .collect(),
                 bytes: t.bytes,
                 references: Vec::new(),
+                filter: None,
             });
         }
     }
     Ok(())
 }
 
-fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, out: &mut Vec<Pending>) -> Result<()> {
+fn views(
+    client: &mut Client,
+    relations: &[Relation],
+    excluded: &HashSet<Oid>,
+    out: &mut Vec<Pending>,
+    cat: &mut Catalog,
+) -> Result<()> {
+    // A view that needs a primary key or unique constraint (a GROUP BY on
+    // the key) cannot be created before post-data builds the key: as
+    // pg_dump does, such a view starts as a stand-in with the same columns
+    // and gets its definition once the keys exist.
+    let needs_keys: HashSet<Oid> = client
+        .query(
+            "SELECT DISTINCT r.ev_class FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+             JOIN pg_catalog.pg_constraint c ON c.oid = d.refobjid \
+             WHERE d.classid = 'pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_constraint'::pg_catalog.regclass AND c.contype IN ('p', 'u', 'x')",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for v in relations
         .iter()
         .filter(|r| matches!(r.kind, 'v' | 'm') && !excluded.contains(&r.oid))
@@ -1014,18 +1160,66 @@ fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, o
             .get(0);
         let def = def.trim_end().trim_end_matches(';');
         let with = v.options.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
-        let (kind, sql, rank) = if v.kind == 'v' {
+        let (kind, sql, rank) = if v.kind == 'v' && needs_keys.contains(&v.oid) {
+            let columns: Vec<String> = client
+                .query(
+                    "SELECT pg_catalog.format('NULL::%s%s AS %I', pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                     CASE WHEN a.attcollation <> t.typcollation THEN ' COLLATE ' || pg_catalog.format('%I.%I', cn.nspname, co.collname) ELSE '' END, a.attname) \
+                     FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+                     LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
+                     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    &[&v.oid],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            cat.post_data.push(Item {
+                needs: Vec::new(),
+                kind: "view definition",
+                name: v.qualified.clone(),
+                sql: format!("CREATE OR REPLACE VIEW {}{with} AS\n{def};", v.qualified),
+                structural: true,
+                key: None,
+            });
+            (
+                "view",
+                format!(
+                    "CREATE VIEW {}{with} AS\n SELECT {};",
+                    v.qualified,
+                    columns.join(",\n    ")
+                ),
+                9,
+            )
+        } else if v.kind == 'v' {
             ("view", format!("CREATE VIEW {}{with} AS\n{def};", v.qualified), 9)
         } else {
             (
                 "materialized view",
                 format!(
-                    "CREATE MATERIALIZED VIEW {}{with} AS\n{def}\nWITH NO DATA;",
-                    v.qualified
+                    "CREATE MATERIALIZED VIEW {}{}{with} AS\n{def}\nWITH NO DATA;",
+                    v.qualified,
+                    v.access_method
+                        .as_ref()
+                        .map(|am| format!(" USING {am}"))
+                        .unwrap_or_default()
                 ),
                 10,
             )
         };
+        // A view's column defaults (for inserts through it) follow it.
+        let mut sql = sql;
+        for d in client.query(
+            "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = $1 ORDER BY d.adnum",
+            &[&v.oid],
+        )? {
+            sql.push_str(&format!(
+                "\nALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {};",
+                v.qualified,
+                d.get::<_, String>(0),
+                d.get::<_, String>(1)
+            ));
+        }
         out.push(Pending {
             key: (PG_CLASS, v.oid),
             rank,
@@ -1035,10 +1229,85 @@ fn views(client: &mut Client, relations: &[Relation], excluded: &HashSet<Oid>, o
                 name: v.qualified.clone(),
                 sql,
                 structural: true,
+                key: Some((PG_CLASS, v.oid)),
             },
         });
     }
     Ok(())
+}
+
+/// The rows of tables extensions mark as configuration (with
+/// `pg_extension_config_dump`): the user's rows, which `CREATE EXTENSION`
+/// does not make, as pg_dump carries them.
+fn extension_config(client: &mut Client, selection: &Selection, cat: &mut Catalog) -> Result<()> {
+    let rows = client.query(
+        "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), n.nspname::text, c.relname::text, x.condition, pg_catalog.pg_relation_size(c.oid), \
+         (SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '') \
+         FROM pg_catalog.pg_extension e, LATERAL ROWS FROM (pg_catalog.unnest(e.extconfig), pg_catalog.unnest(e.extcondition)) AS x(config, condition) \
+         JOIN pg_catalog.pg_class c ON c.oid = x.config JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind = 'r' ORDER BY 2",
+        &[],
+    )?;
+    for r in rows {
+        if !selection.is_empty() && !selection.wants_name(&r.get::<_, String>(2), &r.get::<_, String>(3)) {
+            continue;
+        }
+        let condition: Option<String> = r.get(4);
+        cat.tables.push(TableData {
+            oid: r.get(0),
+            qualified: r.get(1),
+            display: format!("{}.{}", r.get::<_, String>(2), r.get::<_, String>(3)),
+            columns: r.get::<_, Option<Vec<String>>>(6).unwrap_or_default(),
+            bytes: r.get(5),
+            references: Vec::new(),
+            filter: Some(condition.filter(|c| !c.trim().is_empty()).unwrap_or_default()),
+        });
+    }
+    Ok(())
+}
+
+/// What a selection would leave half made: relations the patterns choose
+/// that stand on relations they leave out, and foreign keys of chosen
+/// tables to tables left out.
+fn selection_gaps(
+    client: &mut Client,
+    selection: &Selection,
+    relations: &[Relation],
+    kept: &HashSet<Oid>,
+) -> Result<Vec<String>> {
+    if selection.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut gaps: Vec<String> = relations
+        .iter()
+        .filter(|r| !kept.contains(&r.oid) && selection.wants_name(&r.schema, &r.name))
+        .map(|r| {
+            let what = match r.kind {
+                'v' => "view",
+                'm' => "materialized view",
+                _ if r.is_partition => "partition",
+                _ => "table",
+            };
+            format!(
+                "{what} {}.{} stands on a table the selection leaves out",
+                r.schema, r.name
+            )
+        })
+        .collect();
+    let oids: Vec<Oid> = kept.iter().copied().collect();
+    for r in client.query(
+        "SELECT pg_catalog.format('%I on %s', co.conname, co.conrelid::pg_catalog.regclass), co.confrelid::pg_catalog.regclass::text \
+         FROM pg_catalog.pg_constraint co WHERE co.contype = 'f' AND co.conrelid = ANY($1) AND NOT co.confrelid = ANY($1) ORDER BY 1",
+        &[&oids],
+    )? {
+        gaps.push(format!(
+            "foreign key {} points at {}, which the selection leaves out",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1)
+        ));
+    }
+    Ok(gaps)
 }
 
 /// Orders pre-data so that everything comes after what it depends on;
@@ -1099,6 +1368,13 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
     )? {
         owner.insert((r.get(0), r.get(1)), (PG_EXTENSION, r.get(2)));
     }
+    for (part, whole) in objects::owners(client, version)? {
+        owner.insert(part, whole);
+    }
+    // What has a statement of its own is not part of its owner's.
+    for p in &pending {
+        owner.remove(&p.key);
+    }
     let resolve = |mut key: Key| {
         for _ in 0..4 {
             match owner.get(&key) {
@@ -1117,10 +1393,24 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
             indegree[from] += 1;
         }
     };
+    // Keys and indexes are built after the rows, in their own sections:
+    // what they need is there by then, and a table must not wait for the
+    // tables its foreign keys point at (a cycle of keys is no cycle here).
+    let later: HashSet<Oid> = client
+        .query(
+            "SELECT oid FROM pg_catalog.pg_constraint WHERE contype IN ('f', 'p', 'u', 'x', 't') AND oid >= 16384",
+            &[],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     for r in client.query(
         "SELECT classid, objid, refclassid, refobjid FROM pg_catalog.pg_depend WHERE deptype IN ('n', 'a') AND objid >= 16384 AND refobjid >= 16384",
         &[],
     )? {
+        if r.get::<_, Oid>(0) == PG_CONSTRAINT && later.contains(&r.get::<_, Oid>(1)) {
+            continue;
+        }
         let from = resolve((r.get(0), r.get(1)));
         let to = resolve((r.get(2), r.get(3)));
         let (Some(&f), Some(&t)) = (index.get(&from), index.get(&to)) else { continue };
@@ -1177,7 +1467,15 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
             }
         }
     }
-    let mut slots: Vec<Option<Item>> = pending.into_iter().map(|p| Some(p.item)).collect();
+    let mut slots: Vec<Option<Item>> = pending
+        .into_iter()
+        .map(|p| {
+            Some(Item {
+                key: Some(p.key),
+                ..p.item
+            })
+        })
+        .collect();
     Ok(order.into_iter().map(|i| slots[i].take().expect("each once")).collect())
 }
 
@@ -1208,17 +1506,50 @@ fn post_data(
             kind: "sequence owner",
             name: seq.clone(),
             sql: format!("ALTER SEQUENCE {seq} OWNED BY {}.{};", r.get::<_, String>(1), r.get::<_, String>(2)),
-            structural: true,
-        });
+            structural: true, key: None });
     }
 
     // Primary, unique and exclusion constraints, and indexes.
     let parent_of = "(SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits pi JOIN pg_catalog.pg_class pc ON pc.oid = pi.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE pi.inhrelid = ";
     let mut attaches = Vec::new();
+    // What an index carries beside its definition, as pg_dump writes it in
+    // the index's own entry: statistics targets of expression columns, the
+    // index the table is clustered on, the replica identity.
+    let mut extras: HashMap<Oid, Vec<String>> = HashMap::new();
+    for r in client.query(
+        "SELECT i.indexrelid, pg_catalog.format('%I.%I', tn.nspname, t.relname), pg_catalog.quote_ident(ic.relname), pg_catalog.format('%I.%I', n.nspname, ic.relname), \
+         i.indisclustered, i.indisreplident, \
+         (SELECT pg_catalog.array_agg(pg_catalog.format('ALTER COLUMN %s SET STATISTICS %s', a.attnum, a.attstattarget) ORDER BY a.attnum) \
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) \
+         FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
+         JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace WHERE i.indrelid = ANY($1)",
+        &[&oids],
+    )? {
+        let (table, short, index): (String, String, String) = (r.get(1), r.get(2), r.get(3));
+        let mut sql: Vec<String> = r
+            .get::<_, Option<Vec<String>>>(6)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| format!("ALTER INDEX {index} {s};"))
+            .collect();
+        if r.get::<_, bool>(4) {
+            sql.push(format!("ALTER TABLE {table} CLUSTER ON {short};"));
+        }
+        if r.get::<_, bool>(5) {
+            sql.push(format!("ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {short};"));
+        }
+        if !sql.is_empty() {
+            extras.insert(r.get(0), sql);
+        }
+    }
+    let with_extras = |sql: String, index: Oid| match extras.get(&index) {
+        Some(more) => format!("{sql}\n{}", more.join("\n")),
+        None => sql,
+    };
     for r in client.query(
         format!(
             "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), \
-             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid) \
+             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid), co.oid, co.conindid \
              FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class ic ON ic.oid = co.conindid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'x') ORDER BY 4"
         )
@@ -1227,33 +1558,45 @@ fn post_data(
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
         let name: String = r.get(1);
-        cat.indexes.push(Item { needs: vec![rel.qualified.clone()],
+        cat.indexes.push(Item {
+            needs: vec![rel.qualified.clone()],
             kind: "constraint",
             name: format!("{name} on {}", rel.qualified),
-            sql: format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
+            sql: with_extras(
+                format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
+                r.get(6),
+            ),
             structural: true,
+            key: Some((PG_CONSTRAINT, r.get(5))),
         });
         if let Some(parent) = r.get::<_, Option<String>>(4) {
             attaches.push((parent, r.get::<_, String>(3)));
         }
     }
+    // An invalid index (a failed concurrent build) is left out, as pg_dump
+    // leaves it: built again, it could fail on the rows it never covered.
+    // A partitioned index is invalid until each partition has its own.
     for r in client.query(
         format!(
-            "SELECT i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} i.indexrelid), i.indisclustered \
+            "SELECT i.indrelid, pg_catalog.pg_get_indexdef(i.indexrelid), pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} i.indexrelid), i.indexrelid \
              FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
-             WHERE i.indrelid = ANY($1) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) ORDER BY 3"
+             WHERE i.indrelid = ANY($1) AND (i.indisvalid OR ic.relkind = 'I') \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')) ORDER BY 3"
         )
         .as_str(),
         &[&oids],
     )? {
         let index: String = r.get(2);
-        cat.indexes.push(Item { needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()], kind: "index", name: index.clone(), sql: format!("{};", r.get::<_, String>(1)), structural: true });
+        cat.indexes.push(Item {
+            needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()],
+            kind: "index",
+            name: index.clone(),
+            sql: with_extras(format!("{};", r.get::<_, String>(1)), r.get(4)),
+            structural: true,
+            key: Some((PG_CLASS, r.get(4))),
+        });
         if let Some(parent) = r.get::<_, Option<String>>(3) {
             attaches.push((parent, index.clone()));
-        }
-        if r.get::<_, bool>(4) {
-            let rel = by_oid[&r.get::<_, Oid>(0)];
-            cat.post_data.push(Item { needs: Vec::new(), kind: "cluster", name: index.clone(), sql: format!("ALTER TABLE {} CLUSTER ON {};", rel.qualified, index.rsplit('.').next().unwrap_or(&index)), structural: true });
         }
     }
     for (parent, child) in attaches {
@@ -1263,6 +1606,7 @@ fn post_data(
             name: child.clone(),
             sql: format!("ALTER INDEX {parent} ATTACH PARTITION {child};"),
             structural: true,
+            key: None,
         });
     }
 
@@ -1274,7 +1618,7 @@ fn post_data(
     };
     for r in client.query(
         format!(
-            "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), co.confrelid FROM pg_catalog.pg_constraint co \
+            "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), co.confrelid, co.oid FROM pg_catalog.pg_constraint co \
              WHERE co.conrelid = ANY($1) AND co.contype = 'f' AND {conparent} ORDER BY co.conrelid, co.conname"
         )
         .as_str(),
@@ -1290,30 +1634,54 @@ fn post_data(
             kind: "foreign key",
             name: format!("{name} on {}", rel.qualified),
             sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-            structural: true,
-        });
+            structural: true, key: Some((PG_CONSTRAINT, r.get(4))) });
     }
 
-    // Triggers.
-    let not_clone = if version >= 130000 { "AND t.tgparentid = 0" } else { "" };
+    // Triggers; a partition's copy of its parent's trigger only where it
+    // is switched otherwise than the parent's.
+    // Up to PostgreSQL 14 a partition's copy is marked internal; before
+    // 13 it names no parent, and is found by its parent table's trigger
+    // of the same name.
+    let parent_enabled = if version >= 130000 {
+        "(SELECT p.tgenabled::text FROM pg_catalog.pg_trigger p WHERE p.oid = t.tgparentid)"
+    } else {
+        "(SELECT p.tgenabled::text FROM pg_catalog.pg_trigger p JOIN pg_catalog.pg_inherits i ON i.inhparent = p.tgrelid WHERE i.inhrelid = t.tgrelid AND p.tgname = t.tgname)"
+    };
     for r in client.query(
         format!(
-            "SELECT t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), pg_catalog.quote_ident(t.tgname), t.tgenabled::text FROM pg_catalog.pg_trigger t \
-             WHERE t.tgrelid = ANY($1) AND NOT t.tgisinternal {not_clone} ORDER BY 3"
+            "SELECT t.tgrelid, pg_catalog.pg_get_triggerdef(t.oid), pg_catalog.quote_ident(t.tgname), t.tgenabled::text, {parent_enabled}, t.oid FROM pg_catalog.pg_trigger t \
+             WHERE t.tgrelid = ANY($1) AND (NOT t.tgisinternal OR (t.tgconstraint = 0 AND {parent_enabled} IS NOT NULL)) ORDER BY 3, 5 NULLS FIRST"
         )
         .as_str(),
         &[&oids],
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
         let name: String = r.get(2);
-        let mut sql = format!("{};", r.get::<_, String>(1));
-        match r.get::<_, String>(3).as_str() {
-            "D" => sql.push_str(&format!("\nALTER TABLE {} DISABLE TRIGGER {name};", rel.qualified)),
-            "A" => sql.push_str(&format!("\nALTER TABLE {} ENABLE ALWAYS TRIGGER {name};", rel.qualified)),
-            "R" => sql.push_str(&format!("\nALTER TABLE {} ENABLE REPLICA TRIGGER {name};", rel.qualified)),
+        let enabled: String = r.get(3);
+        let parent: Option<String> = r.get(4);
+        if parent.as_ref() == Some(&enabled) {
+            continue;
+        }
+        let mut sql = if parent.is_some() {
+            String::new()
+        } else {
+            format!("{};\n", r.get::<_, String>(1))
+        };
+        match (enabled.as_str(), parent.is_some()) {
+            ("D", _) => sql.push_str(&format!("ALTER TABLE {} DISABLE TRIGGER {name};", rel.qualified)),
+            ("A", _) => sql.push_str(&format!("ALTER TABLE {} ENABLE ALWAYS TRIGGER {name};", rel.qualified)),
+            ("R", _) => sql.push_str(&format!("ALTER TABLE {} ENABLE REPLICA TRIGGER {name};", rel.qualified)),
+            (_, true) => sql.push_str(&format!("ALTER TABLE {} ENABLE TRIGGER {name};", rel.qualified)),
             _ => {}
         }
-        cat.post_data.push(Item { needs: Vec::new(), kind: "trigger", name: format!("{name} on {}", rel.qualified), sql, structural: true });
+        cat.post_data.push(Item {
+            needs: Vec::new(),
+            kind: "trigger",
+            name: format!("{name} on {}", rel.qualified),
+            sql: sql.trim_end().to_string(),
+            structural: true,
+            key: Some((PG_TRIGGER, r.get(5))),
+        });
     }
 
     // Row-level security and policies.
@@ -1325,6 +1693,7 @@ fn post_data(
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} ENABLE ROW LEVEL SECURITY;", rel.qualified),
                 structural: true,
+                key: None,
             });
         }
         if rel.force_rls {
@@ -1334,6 +1703,7 @@ fn post_data(
                 name: format!("{} force", rel.qualified),
                 sql: format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY;", rel.qualified),
                 structural: true,
+                key: None,
             });
         }
         match if matches!(rel.kind, 'r' | 'p') {
@@ -1347,6 +1717,7 @@ fn post_data(
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} REPLICA IDENTITY FULL;", rel.qualified),
                 structural: true,
+                key: None,
             }),
             'n' => cat.post_data.push(Item {
                 needs: Vec::new(),
@@ -1354,6 +1725,7 @@ fn post_data(
                 name: rel.qualified.clone(),
                 sql: format!("ALTER TABLE {} REPLICA IDENTITY NOTHING;", rel.qualified),
                 structural: true,
+                key: None,
             }),
             _ => {}
         }
@@ -1361,7 +1733,7 @@ fn post_data(
     for r in client.query(
         "SELECT p.polrelid, pg_catalog.quote_ident(p.polname), p.polpermissive, p.polcmd::text, \
          CASE WHEN p.polroles = '{0}' THEN 'PUBLIC' ELSE (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(rolname), ', ' ORDER BY rolname) FROM pg_catalog.pg_roles WHERE oid = ANY(p.polroles)) END, \
-         pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY($1) ORDER BY 1, 2",
+         pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), p.oid FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY($1) ORDER BY 1, 2",
         &[&oids],
     )? {
         let rel = by_oid[&r.get::<_, Oid>(0)];
@@ -1385,7 +1757,14 @@ fn post_data(
             sql.push_str(&format!(" WITH CHECK ({c})"));
         }
         sql.push(';');
-        cat.post_data.push(Item { needs: Vec::new(), kind: "policy", name: format!("{name} on {}", rel.qualified), sql, structural: true });
+        cat.post_data.push(Item {
+            needs: Vec::new(),
+            kind: "policy",
+            name: format!("{name} on {}", rel.qualified),
+            sql,
+            structural: true,
+            key: Some((PG_POLICY, r.get(7))),
+        });
     }
 
     // Materialized views are filled once their tables are.
@@ -1398,6 +1777,7 @@ fn post_data(
                 name: item.name.clone(),
                 sql: format!("REFRESH MATERIALIZED VIEW {};", item.name),
                 structural: false,
+                key: None,
             });
         }
     }
@@ -1406,14 +1786,89 @@ fn post_data(
     Ok(())
 }
 
+/// The words `COMMENT ON` takes before an object's identity, for the kinds
+/// `pg_identify_object` names.
+fn comment_target(kind: &str, identity: &str) -> Option<String> {
+    let word = match kind {
+        // An aggregate of no arguments is named `agg(*)`.
+        "aggregate" if identity.ends_with("()") => {
+            return Some(format!("AGGREGATE {}(*)", identity.trim_end_matches("()")));
+        }
+        // Identified as `for TYPE on language LANG` (`for TYPE language
+        // LANG` from 18 on).
+        "transform" => {
+            let (ty, lang) = identity.strip_prefix("for ")?.rsplit_once(" language ")?;
+            let ty = ty.strip_suffix(" on").unwrap_or(ty);
+            return Some(format!("TRANSFORM FOR {ty} LANGUAGE {lang}"));
+        }
+        "table"
+        | "view"
+        | "materialized view"
+        | "sequence"
+        | "index"
+        | "function"
+        | "procedure"
+        | "aggregate"
+        | "type"
+        | "domain"
+        | "schema"
+        | "collation"
+        | "foreign table"
+        | "operator"
+        | "operator class"
+        | "operator family"
+        | "cast"
+        | "text search configuration"
+        | "text search dictionary"
+        | "text search parser"
+        | "text search template"
+        | "conversion"
+        | "event trigger"
+        | "publication"
+        | "subscription"
+        | "server"
+        | "access method"
+        | "language"
+        | "extension"
+        | "large object"
+        | "rule"
+        | "trigger"
+        | "policy" => kind.to_ascii_uppercase(),
+        "composite type" => "TYPE".into(),
+        "foreign-data wrapper" => "FOREIGN DATA WRAPPER".into(),
+        "statistics object" => "STATISTICS".into(),
+        "table column"
+        | "view column"
+        | "materialized view column"
+        | "composite type column"
+        | "foreign table column" => "COLUMN".into(),
+        "table constraint" => "CONSTRAINT".into(),
+        "domain constraint" => {
+            let (name, domain) = identity.split_once(" on ")?;
+            return Some(format!("CONSTRAINT {name} ON DOMAIN {domain}"));
+        }
+        _ => return None,
+    };
+    Some(format!("{word} {identity}"))
+}
+
+/// Comments, each right after the statement that creates its object, in
+/// whatever section that lands (a foreign key's comment with the key), so
+/// a restore by the stock tools finds the object there.
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
          CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN d.objoid WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_trigger'::pg_catalog.regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objoid) \
-              WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) END \
+              WHEN d.classoid = 'pg_policy'::pg_catalog.regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_rewrite'::pg_catalog.regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_statistic_ext'::pg_catalog.regclass THEN (SELECT stxrelid FROM pg_catalog.pg_statistic_ext WHERE oid = d.objoid) END, \
+         CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contypid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
+              WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
+         CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
          FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o \
-         WHERE d.objoid >= 16384 AND d.classoid <> 'pg_extension'::pg_catalog.regclass \
+         WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
+                AND d.description <> 'standard public schema')) \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') ORDER BY 1, 3",
         &[],
     )?;
@@ -1425,6 +1880,19 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
+    // Where each object's statement stands: (section, position).
+    let mut placed: HashMap<Key, (usize, usize)> = HashMap::new();
+    for (section, items) in [&cat.pre_data, &cat.indexes, &cat.post_data, &cat.foreign_keys]
+        .into_iter()
+        .enumerate()
+    {
+        for (at, item) in items.iter().enumerate() {
+            if let Some(key) = item.key {
+                placed.entry(key).or_insert((section, at));
+            }
+        }
+    }
+    let mut loose = Vec::new();
     for r in rows {
         let kind: String = r.get(0);
         let schema: Option<String> = r.get(1);
@@ -1434,83 +1902,81 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         {
             continue;
         }
-        if let Some(rel) = r.get::<_, Option<Oid>>(6) {
-            let rel = index_tables.get(&rel).copied().unwrap_or(rel);
-            if !kept.contains(&rel)
-                && (kind.contains("table")
-                    || kind.contains("view")
-                    || kind.contains("column")
-                    || kind == "index"
-                    || kind.ends_with("constraint")
-                    || kind == "trigger"
-                    || kind == "policy")
-            {
-                continue;
-            }
+        let relation = r
+            .get::<_, Option<Oid>>(6)
+            .map(|rel| index_tables.get(&rel).copied().unwrap_or(rel));
+        let composite = r.get::<_, Option<Oid>>(7).filter(|&t| t != 0);
+        if let Some(rel) = relation
+            && composite.is_none()
+            && !kept.contains(&rel)
+        {
+            // An object of a table, view or index that was left out.
+            continue;
         }
         let identity: String = r.get(2);
-        let target = match kind.as_str() {
-            "table" | "view" | "materialized view" | "sequence" | "index" | "function" | "procedure" | "aggregate"
-            | "type" | "domain" | "schema" | "collation" => {
-                format!("{} {identity}", kind.to_ascii_uppercase())
-            }
-            "composite type" => format!("TYPE {identity}"),
-            "table column" | "view column" | "materialized view column" | "composite type column" => {
-                format!("COLUMN {identity}")
-            }
-            "table constraint" | "trigger" | "policy" => {
-                let word = match kind.as_str() {
-                    "table constraint" => "CONSTRAINT",
-                    k => &k.to_ascii_uppercase(),
-                };
-                format!("{word} {identity}")
-            }
-            "domain constraint" => {
-                let (name, domain) = identity.split_once(" on ").unwrap_or((&identity, ""));
-                format!("CONSTRAINT {name} ON DOMAIN {domain}")
-            }
-            other => {
-                cat.unsupported.push(format!("comment on {other} {identity}"));
-                continue;
-            }
+        let Some(target) = comment_target(&kind, &identity) else {
+            cat.unsupported.push(format!("comment on {kind} {identity}"));
+            continue;
         };
-        let text: String = r.get(3);
-        cat.post_data.push(Item {
-            needs: Vec::new(),
-            kind: "comment",
-            name: target.clone(),
-            sql: format!("COMMENT ON {target} IS {};", quote_literal(&text)),
-            structural: true,
-        });
+        let sql = format!("COMMENT ON {target} IS {};", quote_literal(&r.get::<_, String>(3)));
+        let own: Key = (r.get(4), r.get(5));
+        // A column's comment follows its table or composite type; a check
+        // constraint written inside its table's or domain's statement
+        // follows that statement.
+        let inline: bool = r.get::<_, Option<bool>>(8).unwrap_or(false);
+        let owners = [
+            Some(own),
+            composite.filter(|_| inline).map(|t| (PG_TYPE, t)),
+            relation
+                .filter(|&rel| rel != 0 && inline && own.0 == PG_CONSTRAINT)
+                .map(|rel| (PG_CLASS, rel)),
+        ];
+        match owners.into_iter().flatten().find_map(|k| placed.get(&k)) {
+            Some(&(section, at)) => {
+                let item = match section {
+                    0 => &mut cat.pre_data[at],
+                    1 => &mut cat.indexes[at],
+                    2 => &mut cat.post_data[at],
+                    _ => &mut cat.foreign_keys[at],
+                };
+                item.sql.push('\n');
+                item.sql.push_str(&sql);
+            }
+            None => loose.push(Item {
+                needs: Vec::new(),
+                kind: "comment",
+                name: target,
+                sql,
+                structural: true,
+                key: None,
+            }),
+        }
     }
+    cat.post_data.extend(loose);
     Ok(())
 }
 
-/// Owners and grants, asked for with `--with-privileges`.
-fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
-    let oids: Vec<Oid> = kept.iter().copied().collect();
-    for r in client.query(
-        "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, \
-         pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(c.relowner)), \
-         (SELECT pg_catalog.string_agg(pg_catalog.format('GRANT %s ON %I.%I TO %s;', a.privilege_type, n.nspname, c.relname, \
-            CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END), E'\\n' ORDER BY a.grantee, a.privilege_type) \
-          FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee <> c.relowner) \
-         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY($1) ORDER BY 1",
-        &[&oids],
-    )? {
-        let name: String = r.get(0);
-        let mut sql = format!("ALTER {} {name} OWNER TO {};", r.get::<_, String>(1), r.get::<_, String>(2));
-        if let Some(grants) = r.get::<_, Option<String>>(3) {
-            sql.push('\n');
-            sql.push_str(&grants);
-        }
-        cat.post_data.push(Item { needs: Vec::new(), kind: "privileges", name, sql, structural: true });
-    }
-    Ok(())
+/// Tables whose rows this session would see only in part, through
+/// row-level security policies: neither superuser nor BYPASSRLS, and not
+/// the owner, or the owner of a table that forces its policies.
+pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result<Vec<String>> {
+    let oids: Vec<Oid> = tables.iter().map(|t| t.oid).collect();
+    Ok(client
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = ANY($1) AND c.relrowsecurity \
+             AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) \
+             AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, 'USAGE')) ORDER BY 1",
+            &[&oids],
+        )
+        .context("looking for tables behind row-level security")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }
 
 /// The SQL that goes at the top of every member, as pg_dump's header.
-pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\n\n";
+pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n";
 
 /// Renders items as one SQL script.
 /// Marks the table an index belongs to inside a script.

@@ -1,0 +1,788 @@
+//! The SQL a set may run: only the kinds of statement lifeboat writes.
+//!
+//! A set is input from a stranger, so its scripts are split into
+//! statements by a tokenizer that knows PostgreSQL's quoting (standard and
+//! `E''` strings, quoted identifiers, dollar quotes, nested comments),
+//! every statement is held against [`ALLOWED`] before anything runs, and
+//! each runs on its own through the extended protocol, which refuses a
+//! string holding two statements: whatever the server parses is what was
+//! checked. Data members never run as SQL at all: lifeboat builds their
+//! `COPY` itself ([`copy_statement`]) and streams the rows as COPY data.
+
+use anyhow::{Result, bail};
+
+/// A lexical token of a statement; comments and whitespace are dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token {
+    /// A keyword or unquoted identifier: `upper` for matching, `text` as
+    /// written.
+    Word {
+        upper: String,
+        text: String,
+    },
+    /// A `"quoted"` identifier, unescaped.
+    Quoted(String),
+    /// A string constant of any kind (`'..'`, `E'..'`, `$$..$$`), unescaped
+    /// where that is simple; only its kind matters to the checks.
+    Str(String),
+    Number(String),
+    /// `$1`: a positional parameter, never in what lifeboat writes.
+    Param,
+    Punct(char),
+}
+
+impl Token {
+    fn is_word(&self, w: &str) -> bool {
+        matches!(self, Token::Word { upper, .. } if upper == w)
+    }
+
+    fn upper(&self) -> Option<&str> {
+        match self {
+            Token::Word { upper, .. } => Some(upper),
+            _ => None,
+        }
+    }
+}
+
+/// One statement of a script: its text and its tokens.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub text: String,
+    pub tokens: Vec<Token>,
+}
+
+fn is_ident_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || !c.is_ascii()
+}
+
+fn is_ident_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
+}
+
+/// Splits a script into statements at semicolons outside quotes and
+/// comments, tokenizing as it goes. Unterminated quotes or comments are an
+/// error: the server would read them differently from us.
+pub fn split(sql: &str) -> Result<Vec<Statement>> {
+    let chars: Vec<(usize, char)> = sql.char_indices().collect();
+    let at = |i: usize| chars.get(i).map(|c| c.1);
+    let mut out = Vec::new();
+    let mut tokens = Vec::new();
+    let mut start = 0usize;
+    let mut i = 0usize;
+    while i < chars.len() {
+        let (offset, c) = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && at(i + 1) == Some('-') {
+            while i < chars.len() && chars[i].1 != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && at(i + 1) == Some('*') {
+            let mut depth = 0usize;
+            loop {
+                match (at(i), at(i + 1)) {
+                    (Some('/'), Some('*')) => {
+                        depth += 1;
+                        i += 2;
+                    }
+                    (Some('*'), Some('/')) => {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    (Some(_), _) => i += 1,
+                    (None, _) => bail!("a /* comment is never closed"),
+                }
+            }
+        } else if c == '\'' || ((c == 'E' || c == 'e') && at(i + 1) == Some('\'')) {
+            let backslashes = c != '\'';
+            if backslashes {
+                i += 1;
+            }
+            i += 1;
+            let mut value = String::new();
+            loop {
+                match at(i) {
+                    None => bail!("a string constant is never closed"),
+                    Some('\\') if backslashes => {
+                        if let Some(n) = at(i + 1) {
+                            value.push(n);
+                        }
+                        i += 2;
+                    }
+                    Some('\'') if at(i + 1) == Some('\'') => {
+                        value.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(other) => {
+                        value.push(other);
+                        i += 1;
+                    }
+                }
+            }
+            tokens.push(Token::Str(value));
+        } else if c == '"' {
+            i += 1;
+            let mut value = String::new();
+            loop {
+                match at(i) {
+                    None => bail!("a quoted identifier is never closed"),
+                    Some('"') if at(i + 1) == Some('"') => {
+                        value.push('"');
+                        i += 2;
+                    }
+                    Some('"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(other) => {
+                        value.push(other);
+                        i += 1;
+                    }
+                }
+            }
+            tokens.push(Token::Quoted(value));
+        } else if c == '$' && at(i + 1).is_some_and(|n| n.is_ascii_digit()) {
+            i += 1;
+            while at(i).is_some_and(|n| n.is_ascii_digit()) {
+                i += 1;
+            }
+            tokens.push(Token::Param);
+        } else if c == '$' {
+            // A dollar quote: $$ or $tag$, the tag an identifier.
+            let mut j = i + 1;
+            while at(j).is_some_and(|n| n != '$' && is_ident_char(n)) {
+                j += 1;
+            }
+            let tag_ok = at(j) == Some('$') && (j == i + 1 || at(i + 1).is_some_and(is_ident_start));
+            if !tag_ok {
+                bail!("a stray $ that starts no dollar quote");
+            }
+            let tag: String = chars[i..=j].iter().map(|c| c.1).collect();
+            let body_start = chars.get(j + 1).map(|c| c.0).unwrap_or(sql.len());
+            let Some(len) = sql[body_start..].find(&tag) else {
+                bail!("a dollar quote {tag} is never closed");
+            };
+            tokens.push(Token::Str(sql[body_start..body_start + len].to_string()));
+            let end = body_start + len + tag.len();
+            while i < chars.len() && chars[i].0 < end {
+                i += 1;
+            }
+        } else if is_ident_start(c) {
+            let mut j = i;
+            while at(j).is_some_and(is_ident_char) {
+                j += 1;
+            }
+            let text: String = chars[i..j].iter().map(|c| c.1).collect();
+            tokens.push(Token::Word {
+                upper: text.to_ascii_uppercase(),
+                text,
+            });
+            i = j;
+        } else if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|n| n.is_ascii_digit())) {
+            let mut j = i;
+            while at(j).is_some_and(|n| n.is_ascii_alphanumeric() || n == '.' || n == '_') {
+                j += 1;
+            }
+            tokens.push(Token::Number(chars[i..j].iter().map(|c| c.1).collect()));
+            i = j;
+        } else if c == ';' {
+            let text = sql[start..offset + 1].trim();
+            if !tokens.is_empty() {
+                out.push(Statement {
+                    text: text.to_string(),
+                    tokens: std::mem::take(&mut tokens),
+                });
+            }
+            start = offset + 1;
+            i += 1;
+        } else {
+            tokens.push(Token::Punct(c));
+            i += 1;
+        }
+    }
+    if !tokens.is_empty() {
+        out.push(Statement {
+            text: sql[start..].trim().to_string(),
+            tokens,
+        });
+    }
+    Ok(out)
+}
+
+/// Object kinds lifeboat creates, alters and comments on, as keyword
+/// sequences. A new kind of object the engine learns to carry is one line.
+const OBJECT_KINDS: &[&str] = &[
+    "SCHEMA",
+    "EXTENSION",
+    "COLLATION",
+    "TYPE",
+    "DOMAIN",
+    "FUNCTION",
+    "PROCEDURE",
+    "ROUTINE",
+    "AGGREGATE",
+    "SEQUENCE",
+    "UNLOGGED SEQUENCE",
+    "TABLE",
+    "UNLOGGED TABLE",
+    "VIEW",
+    "RECURSIVE VIEW",
+    "MATERIALIZED VIEW",
+    "INDEX",
+    "UNIQUE INDEX",
+    "TRIGGER",
+    "CONSTRAINT TRIGGER",
+    "CONSTRAINT",
+    "COLUMN",
+    "POLICY",
+    "RULE",
+    "OPERATOR",
+    "OPERATOR CLASS",
+    "OPERATOR FAMILY",
+    "CAST",
+    "TEXT SEARCH CONFIGURATION",
+    "TEXT SEARCH DICTIONARY",
+    "TEXT SEARCH PARSER",
+    "TEXT SEARCH TEMPLATE",
+    "FOREIGN DATA WRAPPER",
+    "SERVER",
+    "USER MAPPING",
+    "FOREIGN TABLE",
+    "PUBLICATION",
+    "EVENT TRIGGER",
+    "STATISTICS",
+    "CONVERSION",
+    "DEFAULT CONVERSION",
+    "TRANSFORM",
+    "ACCESS METHOD",
+    "LANGUAGE",
+    "TRUSTED LANGUAGE",
+    "PROCEDURAL LANGUAGE",
+    "TRUSTED PROCEDURAL LANGUAGE",
+    "LARGE OBJECT",
+];
+
+/// Statement openings allowed besides `CREATE|ALTER|COMMENT ON <kind>`.
+const OTHER_OPENINGS: &[&str] = &[
+    "SECURITY LABEL",
+    "ALTER DEFAULT PRIVILEGES",
+    "REFRESH MATERIALIZED VIEW",
+    "GRANT",
+    "REVOKE",
+];
+
+/// Session settings lifeboat's script header writes, and the values it
+/// writes where a value would change how the rest is read.
+const SETTINGS: &[(&str, Option<&str>)] = &[
+    ("statement_timeout", None),
+    ("lock_timeout", None),
+    ("idle_in_transaction_session_timeout", None),
+    ("client_encoding", None),
+    ("standard_conforming_strings", Some("on")),
+    ("check_function_bodies", None),
+    ("client_min_messages", None),
+    ("row_security", None),
+    ("xmloption", None),
+    ("default_table_access_method", None),
+    ("default_tablespace", None),
+];
+
+/// The whole allowlist, readable: every opening a statement may have.
+pub const ALLOWED: &str = "CREATE [OR REPLACE] / ALTER / COMMENT ON of the object kinds lifeboat writes; \
+SECURITY LABEL; GRANT/REVOKE of privileges; ALTER DEFAULT PRIVILEGES; REFRESH MATERIALIZED VIEW; \
+SELECT pg_catalog.setval/set_config('search_path', '', false)/lo_create; SET of the header's session settings";
+
+fn starts_with_words(tokens: &[Token], words: &str) -> Option<usize> {
+    let mut n = 0;
+    for w in words.split(' ') {
+        if !tokens.get(n)?.is_word(w) {
+            return None;
+        }
+        n += 1;
+    }
+    Some(n)
+}
+
+fn starts_with_kind(tokens: &[Token]) -> Option<usize> {
+    OBJECT_KINDS.iter().filter_map(|k| starts_with_words(tokens, k)).max()
+}
+
+/// Why a statement is not one lifeboat writes, if it is not.
+pub fn refusal(statement: &Statement) -> Option<String> {
+    let t = &statement.tokens;
+    let Some(first) = t.first().and_then(Token::upper) else {
+        return Some("it does not start with a keyword".into());
+    };
+    if t.iter().any(|x| *x == Token::Param) {
+        return Some("it holds a $n parameter".into());
+    }
+    // C and internal functions are code loaded into the server itself.
+    for w in t.windows(2) {
+        if w[0].is_word("LANGUAGE") {
+            let lang = match &w[1] {
+                Token::Word { upper, .. } => upper.to_ascii_lowercase(),
+                Token::Quoted(s) | Token::Str(s) => s.to_ascii_lowercase(),
+                _ => String::new(),
+            };
+            if lang == "c" || lang == "internal" {
+                return Some(format!("it uses LANGUAGE {lang}, code loaded into the server"));
+            }
+        }
+    }
+    match first {
+        "CREATE" => {
+            let mut n = 1;
+            if let Some(m) = starts_with_words(&t[1..], "OR REPLACE") {
+                n += m;
+            }
+            let Some(k) = starts_with_kind(&t[n..]) else {
+                return Some("it creates a kind of object lifeboat never writes".into());
+            };
+            let kind: Vec<&str> = t[n..n + k].iter().filter_map(Token::upper).collect();
+            if kind == ["EXTENSION"] && starts_with_words(&t[n + 1..], "IF NOT EXISTS").is_none() {
+                return Some("lifeboat writes CREATE EXTENSION IF NOT EXISTS".into());
+            }
+            // CREATE TABLE ... AS runs a query; lifeboat lists columns.
+            if kind.last() == Some(&"TABLE") && depth_zero_words(t).any(|w| w == "AS") {
+                return Some("CREATE TABLE ... AS runs a query".into());
+            }
+            None
+        }
+        "ALTER" => {
+            if starts_with_words(t, "ALTER DEFAULT PRIVILEGES").is_some() || starts_with_kind(&t[1..]).is_some() {
+                None
+            } else {
+                Some("it alters something lifeboat never alters (a role, the system, a database...)".into())
+            }
+        }
+        "COMMENT" => {
+            if starts_with_words(t, "COMMENT ON").is_some() && starts_with_kind(&t[2..]).is_some() {
+                None
+            } else {
+                Some("it comments on something lifeboat never comments on".into())
+            }
+        }
+        "GRANT" | "REVOKE" => {
+            // Privileges are granted ON an object; `GRANT role TO role`
+            // (membership) has no ON before TO/FROM.
+            let mut words = depth_zero_words(t);
+            let on_first = words.find(|w| matches!(*w, "ON" | "TO" | "FROM")) == Some("ON");
+            if on_first {
+                None
+            } else {
+                Some("it grants or revokes role membership".into())
+            }
+        }
+        "SELECT" => select_refusal(t),
+        "SET" => set_refusal(t),
+        _ if OTHER_OPENINGS.iter().any(|o| starts_with_words(t, o).is_some()) => None,
+        _ => Some(format!("lifeboat never writes {first} statements")),
+    }
+}
+
+/// Words outside parentheses, upper-cased.
+fn depth_zero_words(tokens: &[Token]) -> impl Iterator<Item = &str> {
+    let mut depth = 0i32;
+    tokens.iter().filter_map(move |t| {
+        match t {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            Token::Word { upper, .. } if depth == 0 => return Some(upper.as_str()),
+            _ => {}
+        }
+        None
+    })
+}
+
+/// The three SELECTs lifeboat writes, with constants only as arguments.
+fn select_refusal(t: &[Token]) -> Option<String> {
+    let call = |name: &str| -> Option<&[Token]> {
+        let ok = t.len() >= 6
+            && t[1].is_word("PG_CATALOG")
+            && t[2] == Token::Punct('.')
+            && t[3].is_word(name)
+            && t[4] == Token::Punct('(')
+            && t.last() == Some(&Token::Punct(')'));
+        ok.then(|| &t[5..t.len() - 1])
+    };
+    let number = |ts: &[Token]| match ts {
+        [Token::Number(_)] => true,
+        [Token::Punct('-'), Token::Number(_)] => true,
+        _ => false,
+    };
+    let args =
+        |ts: &[Token]| -> Vec<Vec<Token>> { ts.split(|x| *x == Token::Punct(',')).map(|a| a.to_vec()).collect() };
+    if let Some(a) = call("SETVAL") {
+        let a = args(a);
+        let ok = a.len() == 3
+            && matches!(a[0].as_slice(), [Token::Str(_)])
+            && number(&a[1])
+            && (a[2].len() == 1 && (a[2][0].is_word("TRUE") || a[2][0].is_word("FALSE")));
+        return (!ok).then(|| "setval with anything but constants".into());
+    }
+    if let Some(a) = call("SET_CONFIG") {
+        let ok = a.len() == 5
+            && a[..4]
+                == [
+                    Token::Str("search_path".into()),
+                    Token::Punct(','),
+                    Token::Str(String::new()),
+                    Token::Punct(','),
+                ]
+            && a[4].is_word("FALSE");
+        return (!ok).then(|| "lifeboat only ever empties search_path with set_config".into());
+    }
+    if let Some(a) = call("LO_CREATE") {
+        return (!number(a)).then(|| "lo_create with anything but a number".into());
+    }
+    if t.len() > 3 && t[3].upper().is_some_and(|n| n.starts_with("BINARY_UPGRADE")) {
+        return Some("binary_upgrade functions are for pg_upgrade only".into());
+    }
+    Some("lifeboat writes no SELECT but setval, set_config and lo_create".into())
+}
+
+/// `SET name = value` / `SET name TO value` of the header's settings.
+fn set_refusal(t: &[Token]) -> Option<String> {
+    let name = match t.get(1) {
+        Some(Token::Word { upper, .. }) => upper.to_ascii_lowercase(),
+        _ => return Some("SET of something other than a session setting".into()),
+    };
+    let Some((_, required)) = SETTINGS.iter().find(|(s, _)| *s == name) else {
+        return Some(format!("lifeboat's scripts never set {name}"));
+    };
+    let value_ok = t.len() == 4
+        && (t[2] == Token::Punct('=') || t[2].is_word("TO"))
+        && matches!(
+            t[3],
+            Token::Word { .. } | Token::Str(_) | Token::Number(_) | Token::Quoted(_)
+        );
+    if !value_ok {
+        return Some(format!("SET {name} to something other than one constant"));
+    }
+    if let Some(want) = required {
+        let v = match &t[3] {
+            Token::Word { upper, .. } => upper.to_ascii_lowercase(),
+            Token::Str(s) | Token::Quoted(s) | Token::Number(s) => s.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        if v != *want {
+            return Some(format!("lifeboat always sets {name} to {want}"));
+        }
+    }
+    None
+}
+
+/// The statement as a message may show it: at most 120 characters, on
+/// one line, neutralised.
+pub fn shown(statement: &str) -> String {
+    let one_line: String = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = one_line.chars().take(120).collect();
+    if cut.len() < one_line.len() {
+        cut.push_str("...");
+    }
+    crate::github::workflow::neutralize(&cut)
+}
+
+/// Splits and checks a script member; nothing of it may run unless every
+/// statement passes.
+pub fn checked_script(member: &str, sql: &str) -> Result<Vec<Statement>> {
+    let statements = split(sql).map_err(|e| {
+        anyhow::anyhow!(
+            "{} cannot be read as SQL ({e}); the set was altered or not made by lifeboat, so nothing of it was run",
+            crate::github::workflow::neutralize(member)
+        )
+    })?;
+    for (n, s) in statements.iter().enumerate() {
+        if let Some(why) = refusal(s) {
+            bail!(
+                "{} holds a statement lifeboat never writes, so nothing of it was run (statement {}, {why}): {}. \
+                 The set was altered or not made by lifeboat: restore another set (lifeboat list)",
+                crate::github::workflow::neutralize(member),
+                n + 1,
+                shown(&s.text)
+            );
+        }
+    }
+    Ok(statements)
+}
+
+/// Quotes an identifier for SQL, always.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Reads `schema.table` (or `table`) as written in SQL into its
+/// identifiers: unquoted ones folded to lower case as the server does.
+/// Anything else (a second statement, an expression) is an error.
+pub fn parse_qualified(sql_name: &str) -> Result<Vec<String>> {
+    let statements = split(sql_name)?;
+    let tokens = match statements.as_slice() {
+        [one] if !one.text.ends_with(';') => &one.tokens,
+        _ => bail!("{} is not a table name", shown(sql_name)),
+    };
+    let (parts, rest) =
+        identifiers(tokens, 2).ok_or_else(|| anyhow::anyhow!("{} is not a table name", shown(sql_name)))?;
+    if !rest.is_empty() {
+        bail!("{} is not a table name", shown(sql_name));
+    }
+    Ok(parts)
+}
+
+/// Up to `max` identifiers joined by dots at the start of `tokens`.
+fn identifiers(tokens: &[Token], max: usize) -> Option<(Vec<String>, &[Token])> {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    loop {
+        parts.push(ident(tokens.get(i)?)?);
+        i += 1;
+        if parts.len() < max && tokens.get(i) == Some(&Token::Punct('.')) {
+            i += 1;
+            continue;
+        }
+        return Some((parts, &tokens[i..]));
+    }
+}
+
+fn ident(token: &Token) -> Option<String> {
+    match token {
+        Token::Word { text, .. } => Some(text.to_lowercase()),
+        Token::Quoted(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A table name from the manifest, quoted again by lifeboat.
+pub fn requote(sql_name: &str) -> Result<String> {
+    Ok(parse_qualified(sql_name)?
+        .iter()
+        .map(|p| quote_ident(p))
+        .collect::<Vec<_>>()
+        .join("."))
+}
+
+/// The `COPY ... FROM STDIN` lifeboat runs for a data member: built from
+/// the manifest's table name (and column list, where the manifest records
+/// one) after checking that the member's first line is what lifeboat
+/// writes for that table, `COPY <table> [(<columns>)] FROM stdin;`.
+pub fn copy_statement(header: &str, table_sql: &str, manifest_columns: &[String]) -> Result<String> {
+    let refuse = |why: &str| {
+        anyhow::anyhow!(
+            "the data member's first line is not the COPY lifeboat writes for {} ({why}): {}; the set was altered, so its rows were not loaded",
+            shown(table_sql),
+            shown(header)
+        )
+    };
+    let header = header.trim_end_matches(['\n', '\r']);
+    if header.contains('\n') {
+        return Err(refuse("it spans lines"));
+    }
+    let statements = split(header).map_err(|e| refuse(&e.to_string()))?;
+    let [statement] = statements.as_slice() else {
+        return Err(refuse("it is not one statement"));
+    };
+    if !statement.text.ends_with(';') {
+        return Err(refuse("it does not end with a semicolon"));
+    }
+    let t = &statement.tokens;
+    if !t.first().is_some_and(|w| w.is_word("COPY")) {
+        return Err(refuse("it does not start with COPY"));
+    }
+    let (table, mut rest) = identifiers(&t[1..], 2).ok_or_else(|| refuse("no table name"))?;
+    let mut columns = Vec::new();
+    if rest.first() == Some(&Token::Punct('(')) {
+        rest = &rest[1..];
+        loop {
+            let c = rest
+                .first()
+                .and_then(ident)
+                .ok_or_else(|| refuse("a column is not a name"))?;
+            columns.push(c);
+            match rest.get(1) {
+                Some(Token::Punct(',')) => rest = &rest[2..],
+                Some(Token::Punct(')')) => {
+                    rest = &rest[2..];
+                    break;
+                }
+                _ => return Err(refuse("the column list is not names")),
+            }
+        }
+    }
+    if !(rest.len() == 2 && rest[0].is_word("FROM") && rest[1].is_word("STDIN")) {
+        return Err(refuse("it does not read FROM stdin"));
+    }
+    let expected_table = parse_qualified(table_sql)?;
+    if table != expected_table {
+        return Err(refuse("it names another table"));
+    }
+    if !manifest_columns.is_empty() {
+        let expected: Vec<String> = manifest_columns
+            .iter()
+            .map(|c| match parse_qualified(c)?.as_slice() {
+                [one] => Ok(one.clone()),
+                _ => bail!("{} is not a column name", shown(c)),
+            })
+            .collect::<Result<_>>()?;
+        if columns != expected {
+            return Err(refuse("its columns differ from the manifest's"));
+        }
+    }
+    let mut sql = format!(
+        "COPY {}",
+        table.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".")
+    );
+    if !columns.is_empty() {
+        sql.push_str(&format!(
+            " ({})",
+            columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    sql.push_str(" FROM STDIN");
+    Ok(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(sql: &str) -> Option<String> {
+        let s = split(sql).unwrap();
+        assert_eq!(s.len(), 1, "{sql}: {s:?}");
+        refusal(&s[0])
+    }
+
+    #[test]
+    fn what_lifeboat_writes_passes() {
+        let header = crate::engine::postgres::catalog::SQL_HEADER;
+        assert_eq!(checked_script("h", header).unwrap().len(), 7);
+        for ok in [
+            "CREATE SCHEMA app;",
+            "CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;",
+            "CREATE OR REPLACE FUNCTION public.f() RETURNS int LANGUAGE sql AS $f$ SELECT 1; $f$;",
+            "CREATE FUNCTION public.g() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN COPY x TO PROGRAM 'y'; END $$;",
+            "CREATE UNLOGGED TABLE public.t (a int DEFAULT nextval('s'), \"B\" text);",
+            "CREATE TABLE public.p (a int) PARTITION BY RANGE (a);",
+            "CREATE UNIQUE INDEX i ON public.t USING btree (a);",
+            "CREATE MATERIALIZED VIEW public.mv AS SELECT 1 WITH NO DATA;",
+            "CREATE CONSTRAINT TRIGGER t AFTER INSERT ON public.t FOR EACH ROW EXECUTE FUNCTION public.g();",
+            "CREATE TEXT SEARCH CONFIGURATION public.c (COPY = pg_catalog.english);",
+            "ALTER TABLE ONLY public.t ADD CONSTRAINT c CHECK (a > 0);",
+            "ALTER SEQUENCE public.s OWNED BY public.t.a;",
+            "ALTER FUNCTION public.f() SET search_path = public;",
+            "ALTER USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (SET user 'x');",
+            "COMMENT ON COLUMN public.t.a IS E'it''s \\\\ here';",
+            "COMMENT ON TABLE public.t IS 'a;b';",
+            "SECURITY LABEL FOR dummy ON TABLE public.t IS 'classified';",
+            "GRANT SELECT ON TABLE public.t TO app;",
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO app;",
+            "REFRESH MATERIALIZED VIEW public.mv;",
+            "SELECT pg_catalog.setval('public.s', 42, true);",
+            "SELECT pg_catalog.setval(E'public.\"s\\\\x\"', -1, false);",
+            "SELECT pg_catalog.lo_create(16400);",
+            "SET default_tablespace = '';",
+            "SET xmloption TO content;",
+        ] {
+            assert_eq!(check(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn what_lifeboat_never_writes_is_refused() {
+        for bad in [
+            "COPY (SELECT 1) TO PROGRAM 'id > /tmp/x';",
+            "COPY t FROM '/etc/passwd';",
+            "copy t to stdout;",
+            "ALTER SYSTEM SET archive_command = 'sh -c x';",
+            "CREATE ROLE evil SUPERUSER;",
+            "ALTER ROLE postgres PASSWORD 'x';",
+            "ALTER USER postgres PASSWORD 'x';",
+            "ALTER DATABASE d SET search_path = evil;",
+            "DO $$ BEGIN PERFORM 1; END $$;",
+            "LOAD 'evil.so';",
+            "CREATE FUNCTION f() RETURNS int AS 'evil.so', 'f' LANGUAGE C;",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE \"internal\" AS 'int4in';",
+            "SET ROLE postgres;",
+            "SET SESSION AUTHORIZATION postgres;",
+            "SET search_path = evil;",
+            "SET standard_conforming_strings = off;",
+            "GRANT pg_execute_server_program TO app;",
+            "REVOKE pg_read_server_files FROM app;",
+            "CREATE TABLE t AS SELECT pg_read_file('/etc/passwd');",
+            "CREATE EXTENSION plpython3u;",
+            "SELECT pg_catalog.setval('s', (SELECT 1), true);",
+            "SELECT pg_catalog.set_config('search_path', 'evil', false);",
+            "SELECT pg_catalog.binary_upgrade_set_next_pg_type_oid(1);",
+            "SELECT pg_read_file('/etc/passwd');",
+            "INSERT INTO t VALUES (1);",
+            "TRUNCATE t;",
+            "DROP TABLE t;",
+            "CREATE TRIGGER t AFTER INSERT ON t EXECUTE FUNCTION f($1);",
+            "CREATE DATABASE x;",
+        ] {
+            assert!(check(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoting_cannot_hide_a_second_statement() {
+        // Whatever the splitter makes of these, the hidden COPY is a
+        // statement of its own and refused, or the quote never closes.
+        for sql in [
+            "COMMENT ON TABLE t IS E'\\''; COPY (SELECT 1) TO PROGRAM 'x'; --';",
+            "/* ' */ COMMENT ON TABLE t IS 'a'; COPY (SELECT 1) TO PROGRAM 'x'; /* ' */",
+            "/* /* nested */ ; */ COMMENT ON TABLE t IS 'a'; COPY x TO PROGRAM 'y';",
+            "COMMENT ON TABLE t IS $a$ $b$ $a$; COPY x TO PROGRAM 'y';",
+        ] {
+            assert!(checked_script("m", sql).is_err(), "{sql}");
+        }
+        assert!(split("COMMENT ON TABLE t IS 'open").is_err());
+        assert!(split("/* open").is_err());
+        assert!(split("CREATE FUNCTION f() AS $x$ open").is_err());
+        let s = split("COMMENT ON TABLE t IS 'a'';b'; /* ; */ CREATE SCHEMA \"x;y\";").unwrap();
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn refusals_name_the_statement_shortened_and_escaped() {
+        let sql = format!("COPY (SELECT 1) TO PROGRAM '\u{1b}[31m{}';", "x".repeat(500));
+        let err = format!("{:#}", checked_script("db/0-pre-data.sql.gz", &sql).unwrap_err());
+        assert!(err.contains("COPY (SELECT 1) TO PROGRAM"), "{err}");
+        assert!(!err.contains('\u{1b}') && err.len() < 600, "{err}");
+    }
+
+    #[test]
+    fn copy_headers_are_rebuilt_by_lifeboat() {
+        let cols = vec!["id".to_string(), "\"Name\"".to_string()];
+        assert_eq!(
+            copy_statement("COPY public.users (id, \"Name\") FROM stdin;\n", "public.users", &cols).unwrap(),
+            "COPY \"public\".\"users\" (\"id\", \"Name\") FROM STDIN"
+        );
+        assert_eq!(
+            copy_statement("COPY \"S\".\"t\"\"x\" FROM stdin;", "\"S\".\"t\"\"x\"", &[]).unwrap(),
+            "COPY \"S\".\"t\"\"x\" FROM STDIN"
+        );
+        for bad in [
+            "COPY t FROM PROGRAM 'id' -- FROM stdin;",
+            "COPY t FROM stdin; COPY u TO PROGRAM 'x'; -- FROM stdin;",
+            "COPY t FROM '/etc/passwd' -- FROM stdin;",
+            "COPY other FROM stdin;",
+            "COPY t (a) FROM stdin WITH (FORMAT binary);",
+            "COPY (SELECT 1) TO stdout;",
+            "SELECT 1; COPY t FROM stdin;",
+        ] {
+            assert!(copy_statement(bad, "t", &[]).is_err(), "{bad}");
+        }
+        assert!(copy_statement("COPY t (b) FROM stdin;", "t", &["a".into()]).is_err());
+        // A manifest's table name is parsed too: it cannot smuggle SQL.
+        assert!(copy_statement("COPY t FROM stdin;", "t FROM PROGRAM 'x' --", &[]).is_err());
+        assert!(requote("public.t; DROP TABLE x").is_err());
+        assert_eq!(requote("Public.\"T\"").unwrap(), "\"public\".\"T\"");
+    }
+}

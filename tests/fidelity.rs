@@ -1,0 +1,430 @@
+//! Fidelity against the reference: the same source restored by lifeboat, in
+//! every way a restore can go, and by `pg_dump | psql` must print the same
+//! `pg_dump --schema-only` and hold the same rows.
+
+mod common;
+
+use common::pg::{Cluster, cluster};
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Backs up `url` and returns the set's path.
+fn backup(dir: &Path, url: &str, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["backup", url, "--quiet"];
+    if !extra.contains(&"--out") {
+        args.extend(["--out", "bk"]);
+    }
+    args.extend_from_slice(extra);
+    let out = expect(dir, &args, 0);
+    dir.join(out.trim())
+}
+
+/// Every row of every table, as sorted `pg_dump --data-only` lines.
+fn rows(c: &Cluster, db: &str) -> String {
+    let out = std::process::Command::new(c.tool("pg_dump"))
+        .env("PGHOST", &c.dir)
+        .env("PGPORT", c.port.to_string())
+        .env("PGUSER", "postgres")
+        .args(["--data-only", "-d", db])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pg_dump --data-only {db}: {}", text(&out));
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
+
+/// The shell words that point psql and pg_dump at the cluster.
+fn pg_env(c: &Cluster) -> String {
+    format!("PGHOST='{}' PGPORT={} PGUSER=postgres", c.dir.display(), c.port)
+}
+
+/// The reference: `pg_dump SRC | psql DST`.
+fn reference(c: &Cluster, dir: &Path, src: &str, dst: &str, pg_dump_args: &str) {
+    c.createdb(dst);
+    sh(
+        dir,
+        &format!(
+            "set -o pipefail; {env} '{}' {pg_dump_args} -d {src} | {env} '{}' -X -q -v ON_ERROR_STOP=1 -d {dst} >/dev/null",
+            c.tool("pg_dump").display(),
+            c.tool("psql").display(),
+            env = pg_env(c)
+        ),
+    );
+}
+
+/// Restores `set` every way a user can and holds each result against the
+/// reference database `reference`.
+fn restores_like_the_reference(c: &Cluster, dir: &Path, set: &Path, src: &str, reference: &str) {
+    let schema = c.schema(reference);
+    let data = rows(c, reference);
+    let set_arg = set.to_str().unwrap();
+    let check = |db: &str, how: &str| {
+        assert_eq!(c.schema(db), schema, "{how}: the schema differs from pg_dump | psql");
+        assert_eq!(rows(c, db), data, "{how}: the rows differ from pg_dump | psql");
+        expect(dir, &["compare", set_arg, &c.url(db)], 0);
+    };
+
+    // A new database, in parallel.
+    let par = format!("{src}_par");
+    c.psql("postgres", &format!("DROP DATABASE IF EXISTS \"{par}\""));
+    expect(
+        dir,
+        &["restore", set_arg, "--to", &c.url(&par), "--create-db", "--jobs", "4"],
+        0,
+    );
+    check(&par, "--create-db --jobs 4");
+
+    // A database created beforehand, over one connection.
+    let one = format!("{src}_one");
+    c.createdb(&one);
+    expect(dir, &["restore", set_arg, "--to", &c.url(&one), "--jobs", "1"], 0);
+    check(&one, "into a pre-created database with --jobs 1");
+
+    // In place, over a copy of the source itself: --clean drops what the
+    // set creates again, in the same transaction.
+    let inplace = format!("{src}_inplace");
+    c.psql("postgres", &format!("DROP DATABASE IF EXISTS \"{inplace}\""));
+    c.psql("postgres", &format!("CREATE DATABASE \"{inplace}\" TEMPLATE \"{src}\""));
+    expect(
+        dir,
+        &[
+            "restore",
+            set_arg,
+            "--to",
+            &c.url(&inplace),
+            "--clean",
+            "--force",
+            "--jobs",
+            "4",
+        ],
+        0,
+    );
+    check(&inplace, "in place with --clean");
+
+    // The stock tools, as RESTORE.md says.
+    let stock = format!("{src}_stock");
+    c.createdb(&stock);
+    sh(
+        dir,
+        &format!(
+            "set -o pipefail; tar --wildcards -xOf '{}' '{src}/*' | gunzip | {} '{}' -X -q -v ON_ERROR_STOP=1 -d {stock} >/dev/null",
+            set.display(),
+            pg_env(c),
+            c.tool("psql").display()
+        ),
+    );
+    check(&stock, "tar | gunzip | psql");
+}
+
+#[test]
+fn real_world_shapes_restore_as_pg_dump_restores_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("rw_src", "real_world.sql", &[]);
+    // Shapes only newer servers have, from real_world_<major>.sql.
+    let version: u32 = c.psql("rw_src", "SHOW server_version_num").parse().unwrap();
+    for major in [14, 15, 16, 18] {
+        if version >= major * 10000 {
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/real_world_{major}.sql"));
+            c.psql_file("rw_src", &file, &[]);
+        }
+    }
+    reference(c, dir.path(), "rw_src", "rw_ref", "");
+    let set = backup(dir.path(), &c.url("rw_src"), &["--jobs", "2"]);
+    restores_like_the_reference(c, dir.path(), &set, "rw_src", "rw_ref");
+
+    // Proven by restore into a throw-away cluster: no finding, though the
+    // server prints some definitions otherwise after the round trip.
+    let out = expect(
+        dir.path(),
+        &[
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+            "--pg-bin",
+            c.bin.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(out.contains("passed"), "{out}");
+    // What pg_dump would print differently is a difference: a comment gone.
+    c.psql("rw_src_par", "COMMENT ON TABLE public.\"line\nbreak\" IS NULL");
+    let out = expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rw_src_par")], 3);
+    assert!(out.contains("line"), "{out}");
+    c.psql(
+        "rw_src_par",
+        "ALTER TABLE public.attrs ALTER COLUMN body SET STATISTICS -1",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("rw_src_par"), "--json"],
+        3,
+    );
+    assert!(out.contains("public.attrs"), "{out}");
+
+    // A name holding a newline works as a --table choice, too.
+    c.psql("postgres", "DROP DATABASE IF EXISTS rw_one_table");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &c.url("rw_one_table"),
+            "--create-db",
+            "--table",
+            "public.line\nbreak",
+        ],
+        0,
+    );
+    assert_eq!(
+        c.psql(
+            "rw_one_table",
+            "SELECT \"quo\"\"te\" || '|' || \"back\\slash\" FROM public.\"line\nbreak\""
+        ),
+        "q'x|b\\s"
+    );
+}
+
+#[test]
+fn the_zoo_restores_as_pg_dump_restores_it() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("zf_src", "schema_zoo.sql", &[]);
+    reference(c, dir.path(), "zf_src", "zf_ref", "");
+    let set = backup(dir.path(), &c.url("zf_src"), &[]);
+    restores_like_the_reference(c, dir.path(), &set, "zf_src", "zf_ref");
+}
+
+#[test]
+fn row_level_security_never_hides_rows_from_a_backup() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("rls_src");
+    c.psql(
+        "rls_src",
+        "DO $$ BEGIN \
+           IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rls_owner') THEN \
+             CREATE ROLE rls_owner LOGIN PASSWORD 'owner-pw'; \
+             CREATE ROLE rls_reader LOGIN PASSWORD 'reader-pw'; \
+             CREATE ROLE rls_bypass LOGIN BYPASSRLS PASSWORD 'bypass-pw'; \
+           END IF; END $$; \
+         CREATE TABLE public.secrets (id int PRIMARY KEY, owner_name text); \
+         CREATE TABLE public.open_table (id int); \
+         INSERT INTO public.secrets SELECT g, 'someone' FROM generate_series(1, 2000) g; \
+         ALTER TABLE public.secrets ENABLE ROW LEVEL SECURITY; \
+         CREATE POLICY mine ON public.secrets USING (owner_name = current_user); \
+         ALTER TABLE public.secrets OWNER TO rls_owner; \
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO rls_reader, rls_bypass",
+    );
+    // Not the owner: the policy would filter every row away.
+    let out = run(
+        dir.path(),
+        &["backup", &c.url_as("rls_reader", "reader-pw", "rls_src"), "--out", "bk"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("public.secrets"), "{}", text(&out));
+    assert!(text(&out).contains("BYPASSRLS"), "{}", text(&out));
+    assert!(!text(&out).contains("open_table"), "{}", text(&out));
+    // The owner sees every row, until the table forces its policies.
+    let set = backup(
+        dir.path(),
+        &c.url_as("rls_owner", "owner-pw", "rls_src"),
+        &["-t", "secrets"],
+    );
+    let manifest = String::from_utf8(read_members(&set)[0].1.clone()).unwrap();
+    assert!(manifest.contains("\"rows\": 2000"), "{manifest}");
+    c.psql("rls_src", "ALTER TABLE public.secrets FORCE ROW LEVEL SECURITY");
+    let out = run(
+        dir.path(),
+        &[
+            "backup",
+            &c.url_as("rls_owner", "owner-pw", "rls_src"),
+            "--out",
+            "bk2",
+            "-t",
+            "secrets",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("public.secrets"), "{}", text(&out));
+    assert!(
+        !dir.path()
+            .join("bk2")
+            .read_dir()
+            .map(|mut d| d.any(|e| e.unwrap().path().extension().is_some_and(|x| x == "tar")))
+            .unwrap_or(false)
+    );
+    // A role with BYPASSRLS takes every row.
+    let set = backup(
+        dir.path(),
+        &c.url_as("rls_bypass", "bypass-pw", "rls_src"),
+        &["--out", "bk3"],
+    );
+    let manifest = String::from_utf8(read_members(&set)[0].1.clone()).unwrap();
+    assert!(manifest.contains("\"rows\": 2000"), "{manifest}");
+    // compare as the reader would call the data different, not equal.
+    let out = run(
+        dir.path(),
+        &[
+            "compare",
+            set.to_str().unwrap(),
+            &c.url_as("rls_reader", "reader-pw", "rls_src"),
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn selections_bring_the_sequences_their_tables_need() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("sel_src");
+    c.psql(
+        "sel_src",
+        "CREATE TABLE users (id serial PRIMARY KEY, name text); \
+         CREATE TABLE messages (id int PRIMARY KEY DEFAULT nextval('users_id_seq'), body text); \
+         CREATE TABLE tokens (id int GENERATED ALWAYS AS IDENTITY, t text); \
+         CREATE TABLE token_usage (id bigserial, token int); \
+         INSERT INTO users (name) VALUES ('a'), ('b'); INSERT INTO messages (body) VALUES ('m'); \
+         INSERT INTO tokens (t) VALUES ('x'); INSERT INTO token_usage (token) VALUES (1)",
+    );
+    // What a selection would leave half made is refused, by name, before
+    // anything is written; rows alone need nothing else.
+    c.psql(
+        "sel_src",
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users); \
+         CREATE VIEW user_names AS SELECT name FROM users",
+    );
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("sel_src"), "--out", "refused", "-t", "orders"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("orders_user_id_fkey on public.orders points at public.users"),
+        "{}",
+        text(&out)
+    );
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("sel_src"), "--out", "refused", "-T", "users"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("view public.user_names"), "{}", text(&out));
+    assert!(
+        !dir.path().join("refused").exists() || std::fs::read_dir(dir.path().join("refused")).unwrap().next().is_none()
+    );
+    backup(
+        dir.path(),
+        &c.url("sel_src"),
+        &["--out", "rows", "-t", "orders", "--data-only"],
+    );
+    c.psql("sel_src", "DROP VIEW user_names; DROP TABLE orders");
+
+    let selections: [&[&str]; 4] = [
+        &["-t", "messages"],
+        &["-T", "users"],
+        &["-t", "public.token*", "--schema-only"],
+        &["-t", "token_usage"],
+    ];
+    for (i, selection) in selections.iter().enumerate() {
+        let out = format!("bk{i}");
+        let mut args = vec!["--out", out.as_str()];
+        args.extend_from_slice(selection);
+        let set = backup(dir.path(), &c.url("sel_src"), &args);
+        let db = format!("sel_dst{i}");
+        c.psql("postgres", &format!("DROP DATABASE IF EXISTS {db}"));
+        expect(
+            dir.path(),
+            &["restore", set.to_str().unwrap(), "--to", &c.url(&db), "--create-db"],
+            0,
+        );
+        expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url(&db)], 0);
+        let tables = c.psql(&db, "SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace");
+        if selection.contains(&"messages") {
+            // The sequence stands where it stood: no key is taken twice.
+            assert_eq!(c.psql(&db, "SELECT last_value FROM users_id_seq"), "3", "{selection:?}");
+        }
+        // Each table's defaults work: the sequences they use are there.
+        for table in tables.split(',').filter(|t| !t.is_empty()) {
+            c.psql(&db, &format!("INSERT INTO {table} DEFAULT VALUES"));
+        }
+    }
+}
+
+#[test]
+fn contrib_extensions_restore_as_pg_dump_restores_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("ext_src", "extensions.sql", &[]);
+    reference(c, dir.path(), "ext_src", "ext_ref", "");
+    let set = backup(dir.path(), &c.url("ext_src"), &[]);
+    // Objects the extensions own are made by CREATE EXTENSION, never
+    // written by lifeboat.
+    let pre_data = String::from_utf8(member_content(&set, "ext_src/0-pre-data.sql.gz")).unwrap();
+    assert!(pre_data.contains("CREATE EXTENSION IF NOT EXISTS hstore"), "{pre_data}");
+    assert!(!pre_data.contains("CREATE FUNCTION public.hstore"), "{pre_data}");
+    assert!(!pre_data.contains("CREATE TYPE public.ltree"), "{pre_data}");
+    restores_like_the_reference(c, dir.path(), &set, "ext_src", "ext_ref");
+}
+
+#[test]
+fn owners_and_grants_as_pg_dump_carries_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("priv_src", "privileges.sql", &[]);
+    // Asked for, they all come back, revokes of defaults included.
+    reference(c, dir.path(), "priv_src", "priv_ref", "");
+    let set = backup(dir.path(), &c.url("priv_src"), &["--with-privileges"]);
+    restores_like_the_reference(c, dir.path(), &set, "priv_src", "priv_ref");
+    // Left out, as pg_dump --no-owner --no-privileges leaves them out.
+    reference(c, dir.path(), "priv_src", "priv_bare_ref", "--no-owner --no-privileges");
+    let set = backup(dir.path(), &c.url("priv_src"), &["--out", "bare"]);
+    c.createdb("priv_bare");
+    expect(
+        dir.path(),
+        &["restore", set.to_str().unwrap(), "--to", &c.url("priv_bare")],
+        0,
+    );
+    assert_eq!(c.schema("priv_bare"), c.schema("priv_bare_ref"));
+}
+
+#[test]
+fn postgis_restores_as_pg_dump_restores_it() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("gis_src", "postgis.sql", &[]);
+    reference(c, dir.path(), "gis_src", "gis_ref", "");
+    let set = backup(dir.path(), &c.url("gis_src"), &[]);
+    restores_like_the_reference(c, dir.path(), &set, "gis_src", "gis_ref");
+    // The rows the user added to the extensions' configuration tables
+    // came back; those CREATE EXTENSION makes were not written twice.
+    assert_eq!(
+        c.psql(
+            "gis_src_par",
+            "SELECT auth_name FROM spatial_ref_sys WHERE srid = 990001"
+        ),
+        "lifeboat"
+    );
+    assert_eq!(
+        c.psql("gis_src_par", "SELECT count(*) FROM spatial_ref_sys"),
+        c.psql("gis_src", "SELECT count(*) FROM spatial_ref_sys")
+    );
+    assert_eq!(
+        c.psql("gis_src_par", "SELECT word FROM us_gaz WHERE is_custom"),
+        "LIFEBOAT"
+    );
+}

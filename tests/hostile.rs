@@ -1,0 +1,416 @@
+//! Sets built by an attacker: real sets edited with their hashes, manifest
+//! and sidecar recomputed, so every checksum passes. Each must be refused
+//! or neutralised without touching anything outside the test's directory,
+//! sending a password anywhere or running the set's own code.
+
+mod common;
+
+use common::pg::{PASSWORD, cluster};
+use common::*;
+use std::path::{Path, PathBuf};
+
+fn pg_set(dir: &Path, db: &str, setup: &str) -> PathBuf {
+    let c = cluster();
+    c.createdb(db);
+    c.psql(db, setup);
+    let out = expect(dir, &["backup", &c.url(db), "--out", "bk", "--quiet"], 0);
+    dir.join(out.trim())
+}
+
+#[test]
+fn a_sqlite_set_naming_another_path_restores_nowhere_without_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    let out = expect(dir, &["backup", "app.db", "--out", "bk", "--quiet"], 0);
+    let set = dir.join(out.trim());
+    let elsewhere = dir.join("victim/.ssh/authorized_keys");
+    edit_manifest(&set, |m| {
+        m["databases"][0]["source"] = elsewhere.display().to_string().into()
+    });
+    let out = run(
+        dir,
+        &["restore", set.to_str().unwrap(), "--force", "--no-safety-backup"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("pass --to"), "{}", text(&out));
+    assert!(!dir.join("victim").exists(), "the set chose where to write");
+    // With --to, the user's target is used and the manifest's only shown.
+    let out = run(dir, &["restore", set.to_str().unwrap(), "--to", "mine.db"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(dir.join("mine.db").exists());
+    assert!(!dir.join("victim").exists());
+}
+
+#[test]
+fn a_postgres_set_naming_another_host_receives_no_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let set = pg_set(
+        dir,
+        "host_src",
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+    );
+    let listener = Listener::start();
+    let evil = format!(
+        "postgresql://postgres@127.0.0.1:{}/host_src?sslmode=disable",
+        listener.port
+    );
+    edit_manifest(&set, |m| m["databases"][0]["source"] = evil.clone().into());
+    let with_password = |args: &[&str]| lifeboat(dir).env("PGPASSWORD", PASSWORD).args(args).output().unwrap();
+    let out = with_password(&["restore", set.to_str().unwrap(), "--force", "--no-safety-backup"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("pass --to"), "{}", text(&out));
+
+    let out = with_password(&[
+        "verify",
+        set.to_str().unwrap(),
+        "--level",
+        "restore",
+        "--scratch",
+        "server",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("--source"), "{}", text(&out));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(listener.connections(), 0, "lifeboat connected to the host a set named");
+    assert!(!listener.saw(PASSWORD));
+}
+
+/// The member of a set whose path ends with `suffix`.
+fn member_named(set: &Path, suffix: &str) -> String {
+    read_members(set)
+        .into_iter()
+        .map(|(n, _)| n)
+        .find(|n| n.contains(suffix))
+        .unwrap_or_else(|| panic!("no member like {suffix}"))
+}
+
+fn append_to_member(set: &Path, suffix: &str, sql: &str) {
+    let name = member_named(set, suffix);
+    let mut content = member_content(set, &name);
+    content.extend_from_slice(sql.as_bytes());
+    replace_member(set, &name, &content);
+}
+
+#[test]
+fn scripts_run_only_statements_lifeboat_writes() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let original = pg_set(
+        dir,
+        "guard_src",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let pwned = dir.join("pwned");
+    let program = format!("COPY (SELECT 1) TO PROGRAM 'touch {}';\n", pwned.display());
+    for (n, (member, sql)) in [
+        ("0-pre-data", program.clone()),
+        ("3-post-data", program.clone()),
+        (
+            "2-indexes",
+            format!("/* ' */ CREATE INDEX i ON public.t (v); {program} /* ' */\n"),
+        ),
+        ("0-pre-data", "ALTER SYSTEM SET archive_command = 'x';\n".into()),
+        ("0-pre-data", "CREATE ROLE evil SUPERUSER;\n".into()),
+        ("4-foreign-keys", "DO $$ BEGIN EXECUTE 'SELECT 1'; END $$;\n".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let set = dir.join(format!("hostile-{n}.tar"));
+        std::fs::copy(&original, &set).unwrap();
+        rewrite_sidecar(&set);
+        append_to_member(&set, member, &sql);
+        let target = format!("guard_dst_{n}");
+        c.createdb(&target);
+        let out = run(
+            dir,
+            &["restore", set.to_str().unwrap(), "--to", &c.url(&target), "--force"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{sql}: {}", text(&out));
+        assert!(text(&out).contains("statement lifeboat never writes"), "{}", text(&out));
+        let first_word = sql
+            .trim_start_matches("/* ' */ CREATE INDEX i ON public.t (v); ")
+            .split(' ')
+            .next()
+            .unwrap();
+        assert!(
+            text(&out).contains(first_word),
+            "the refusal names the statement: {}",
+            text(&out)
+        );
+        // Checked before anything ran: the target is still empty.
+        assert_eq!(
+            c.psql(&target, "SELECT count(*) FROM pg_class WHERE relname = 't'"),
+            "0"
+        );
+        assert!(!pwned.exists(), "the set's COPY ... PROGRAM ran");
+        assert_eq!(
+            c.psql("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'evil'"),
+            "0"
+        );
+    }
+    // The restore level refuses it too, as a finding.
+    let set = dir.join("hostile-0.tar");
+    let out = run(
+        dir,
+        &[
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("statement lifeboat never writes"), "{}", text(&out));
+    assert!(!pwned.exists());
+}
+
+#[test]
+fn data_members_are_copy_data_into_lifeboats_own_copy() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let original = pg_set(
+        dir,
+        "data_src",
+        "CREATE TABLE t (id int, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let pwned = dir.join("pwned");
+    let data = member_named(&original, "1-data-");
+    let rows = String::from_utf8(member_content(&original, &data)).unwrap();
+    let body = rows.split_once('\n').unwrap().1.to_string();
+    for (n, header) in [
+        format!("COPY public.t FROM PROGRAM 'touch {}' -- FROM stdin;", pwned.display()),
+        "COPY public.t FROM '/etc/passwd' -- FROM stdin;".to_string(),
+        format!(
+            "COPY public.t FROM stdin; COPY (SELECT 1) TO PROGRAM 'touch {}'; -- FROM stdin;",
+            pwned.display()
+        ),
+        "COPY public.other FROM stdin;".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let set = dir.join(format!("data-{n}.tar"));
+        std::fs::copy(&original, &set).unwrap();
+        replace_member(&set, &data, format!("{header}\n{body}").as_bytes());
+        c.createdb(&format!("data_dst_{n}"));
+        let out = run(
+            dir,
+            &[
+                "restore",
+                set.to_str().unwrap(),
+                "--to",
+                &c.url(&format!("data_dst_{n}")),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{header}: {}", text(&out));
+        assert!(text(&out).contains("not the COPY lifeboat writes"), "{}", text(&out));
+        // Rows alone into tables that exist: the same refusal.
+        let out = run(
+            dir,
+            &[
+                "restore",
+                set.to_str().unwrap(),
+                "--to",
+                &c.url("data_src"),
+                "--data-only",
+                "-t",
+                "t",
+                "--force",
+                "--no-safety-backup",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1), "{header}: {}", text(&out));
+        assert!(!pwned.exists(), "the data member's COPY ran");
+    }
+    assert_eq!(c.psql("data_src", "SELECT count(*) FROM t"), "2");
+    // Rows after the end marker are a second COPY in disguise: refused.
+    let set = dir.join("data-extra.tar");
+    std::fs::copy(&original, &set).unwrap();
+    replace_member(
+        &set,
+        &data,
+        format!("{rows}COPY public.t FROM stdin;\n3\tc\n\\.\n").as_bytes(),
+    );
+    c.createdb("data_dst_extra");
+    let out = run(
+        dir,
+        &["restore", set.to_str().unwrap(), "--to", &c.url("data_dst_extra")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("more after its rows' end marker"), "{}", text(&out));
+}
+
+#[test]
+fn a_function_in_the_set_cannot_reach_the_machine_during_verification() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let pwned = dir.join("pwned");
+    // The function tries its shell command only in the scratch database,
+    // so building the source runs nothing; a check constraint calls it
+    // for every row the verification loads.
+    let set = pg_set(
+        dir,
+        "reach_src",
+        &format!(
+            "CREATE FUNCTION public.sneaky(v int) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN \
+             IF current_database() = 'verify' THEN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''env > {p}'''; END IF; \
+             RETURN true; END $f$; \
+             CREATE TABLE t (id int CHECK (public.sneaky(id))); INSERT INTO t VALUES (1), (2);",
+            p = pwned.display()
+        ),
+    );
+    let out = lifeboat(dir)
+        .env("PGPASSWORD", PASSWORD)
+        .env("GITHUB_TOKEN", "ghp_planted_token_value")
+        .args([
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("pg_execute_server_program") || text(&out).contains("permission denied"),
+        "{}",
+        text(&out)
+    );
+    assert!(!pwned.exists(), "a function of the set ran a shell command");
+}
+
+#[test]
+fn one_manifest_first_and_every_member_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    let out = expect(dir, &["backup", "app.db", "--out", "bk", "--quiet"], 0);
+    let good = dir.join(out.trim());
+    let members = read_members(&good);
+
+    // A second manifest after the first: refused, whatever it says.
+    let mut altered: serde_json::Value = serde_json::from_slice(&members[0].1).unwrap();
+    altered["label"] = "second".into();
+    let mut twice = members.clone();
+    twice.push(("manifest.json".into(), serde_json::to_vec(&altered).unwrap()));
+    let set = dir.join("two-manifests.tar");
+    write_set(&set, &twice);
+    let out = run(dir, &["verify", set.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("appears more than once"), "{}", text(&out));
+    let out = run(dir, &["restore", set.to_str().unwrap(), "--to", "x.db"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!dir.join("x.db").exists());
+
+    // The same member twice: refused.
+    let mut dup = members.clone();
+    dup.push(members[1].clone());
+    let set = dir.join("dup.tar");
+    write_set(&set, &dup);
+    let out = run(dir, &["verify", set.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("appears more than once"), "{}", text(&out));
+
+    // A short, non-hex SHA-256: an error, not a panic.
+    let set = dir.join("short-sha.tar");
+    std::fs::copy(&good, &set).unwrap();
+    edit_manifest(&set, |m| m["databases"][0]["members"][0]["sha256"] = "zz".into());
+    for args in [&["info", set.to_str().unwrap()][..], &["verify", set.to_str().unwrap()]] {
+        let out = run(dir, args);
+        assert!(
+            matches!(out.status.code(), Some(1) | Some(3)),
+            "{args:?}: {}",
+            text(&out)
+        );
+        assert!(text(&out).contains("64 hex digits"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn a_member_that_inflates_past_its_raw_size_stops_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    let out = expect(dir, &["backup", "app.db", "--out", "bk", "--quiet"], 0);
+    let set = dir.join(out.trim());
+    let member = member_named(&set, "app");
+    // 64 MiB of zeros gzip to about 64 KiB; the manifest claims 1 KiB.
+    replace_member(&set, &member, &vec![0u8; 64 << 20]);
+    edit_manifest(&set, |m| m["databases"][0]["members"][0]["raw_size"] = 1024.into());
+    let out = run(dir, &["verify", set.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("inflates past"), "{}", text(&out));
+    let out = run(dir, &["restore", set.to_str().unwrap(), "--to", "out/x.db"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("inflates past"), "{}", text(&out));
+    // Nothing beside the target grew past what the manifest allowed.
+    for entry in std::fs::read_dir(dir.join("out")).into_iter().flatten().flatten() {
+        assert!(entry.metadata().unwrap().len() <= 1024, "{:?}", entry.path());
+    }
+    assert!(!dir.join("out/x.db").exists());
+}
+
+#[test]
+fn names_from_a_set_cannot_print_workflow_commands_or_escapes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    let out = expect(dir, &["backup", "app.db", "--out", "bk", "--quiet"], 0);
+    let set = dir.join(out.trim());
+    edit_manifest(&set, |m| {
+        m["label"] = "x\n::error::label-owned".into();
+        m["kind"] = "::warning::kind-owned".into();
+        m["databases"][0]["source"] = "\u{1b}]0;title\u{7}\n::add-mask::source-owned".into();
+        m["databases"][0]["tables"][0]["name"] = "t\r\n::error file=x::table-owned\u{1b}[2J".into();
+    });
+    let mut outs = Vec::new();
+    for args in [
+        &["info", set.to_str().unwrap()][..],
+        &["list", "bk"],
+        &["verify", set.to_str().unwrap()],
+        &["verify", set.to_str().unwrap(), "--level", "restore"],
+        &["restore", set.to_str().unwrap(), "--to", "copy.db"],
+        &["restore", set.to_str().unwrap()],
+    ] {
+        let out = lifeboat(dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+            .args(args)
+            .output()
+            .unwrap();
+        outs.push((args.to_vec(), text(&out)));
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    outs.push((vec!["summary"], summary));
+    let mut seen = 0;
+    for (args, all) in &outs {
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\r'),
+            "{args:?}: {all:?}"
+        );
+        for line in all.lines() {
+            let l = line.trim_start();
+            // Lifeboat's own annotations may quote the names, neutralised;
+            // no line may start with a command the set wrote.
+            let own = l.starts_with("::error title=lifeboat") || l.starts_with("::warning title=lifeboat");
+            assert!(
+                !(l.starts_with("::") && l.contains("-owned") && !own),
+                "{args:?} printed a workflow command from the set: {line:?}"
+            );
+            for command in ["::error::", "::warning::", "::add-mask::", "::error file"] {
+                assert!(!l.contains(command), "{args:?}: {line:?}");
+            }
+        }
+        seen += all.matches("-owned").count();
+    }
+    assert!(seen > 0, "the names are shown, neutralised: {outs:?}");
+}
