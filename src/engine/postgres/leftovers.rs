@@ -23,9 +23,37 @@ fn names_with_prefix(admin: &mut Client, prefix: &str) -> Result<Vec<String>> {
     Ok(rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).collect())
 }
 
-/// Drops half-restored `--create-db` databases of `db`. The caller holds
-/// `db`'s restore lock.
+/// Drops half-restored `--create-db` databases of `db`, and gives `db` its
+/// name back when a swap was killed between renaming the old database aside
+/// and renaming the new one into place. The caller holds `db`'s restore
+/// lock.
 pub fn drop_restore_leftovers(admin: &mut Client, db: &str, reporter: &Reporter) {
+    let aside_prefix = format!("{db}_lifeboat_old_");
+    let asides: Vec<String> = names_with_prefix(admin, &aside_prefix)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|n| {
+            let suffix = &n[aside_prefix.len()..];
+            !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit())
+        })
+        .collect();
+    let target_missing = names_with_prefix(admin, db)
+        .map(|names| !names.iter().any(|n| n == db))
+        .unwrap_or(false);
+    if let [aside] = asides.as_slice()
+        && target_missing
+        && admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" RENAME TO \"{}\"",
+                aside.replace('"', "\"\""),
+                db.replace('"', "\"\"")
+            ))
+            .is_ok()
+    {
+        reporter.warn(&format!(
+            "{db} was missing and its previous contents were in {aside}, left by an interrupted --create-db swap: renamed back to {db}"
+        ));
+    }
     let prefix = format!("{db}_lifeboat_restore_");
     for name in names_with_prefix(admin, &prefix).unwrap_or_default() {
         let suffix = &name[prefix.len()..];
