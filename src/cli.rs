@@ -50,7 +50,8 @@ Examples:
 const RESTORE_EXAMPLES: &str = concat!(
     "\
 Examples:
-  lifeboat restore backups/app-20261122T041517Z.tar --force     back where it came from
+  lifeboat restore backups/app-20261122T041517Z.tar --to sqlite:app.db --force
+  lifeboat restore --latest backups --force                   into the databases of ./lifeboat.toml
   lifeboat restore --latest backups --to postgres://app@db/shop_copy --create-db
   lifeboat restore SET --database main --to sqlite:/tmp/main.db  one database of several
   lifeboat restore SET --to postgres://app@db/shop -t public.orders --force   one table's rows
@@ -133,23 +134,34 @@ pub struct GlobalArgs {
 /// The failure issue, for the commands whose outcome GitHub hears of:
 /// their own heading, and only on those commands.
 #[derive(Debug, Args, Default, Clone)]
-#[command(next_help_heading = "GitHub Actions")]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
 pub struct GithubArgs {
     /// Open (or comment on) one issue when this fails [default: false].
-    #[arg(long, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(help_heading = "GitHub Actions", long, env = "LIFEBOAT_ISSUE_ON_FAILURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub issue_on_failure: Option<bool>,
 
     /// Labels for failure issues, comma-separated; created if missing
     /// [default: lifeboat].
-    #[arg(long, env = "LIFEBOAT_ISSUE_LABELS", value_name = "LABELS")]
+    #[arg(
+        help_heading = "GitHub Actions",
+        long,
+        env = "LIFEBOAT_ISSUE_LABELS",
+        value_name = "LABELS"
+    )]
     pub issue_labels: Option<String>,
 
     /// Close the failure issue when this succeeds [default: true].
-    #[arg(long, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[arg(help_heading = "GitHub Actions", long, env = "LIFEBOAT_CLOSE_ISSUE_ON_SUCCESS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub close_issue_on_success: Option<bool>,
 
     /// The name failure issues are kept under [default: the set's name].
-    #[arg(long, env = "LIFEBOAT_ISSUE_KEY", value_name = "KEY")]
+    #[arg(
+        help_heading = "GitHub Actions",
+        long,
+        env = "LIFEBOAT_ISSUE_KEY",
+        value_name = "KEY"
+    )]
     pub issue_key: Option<String>,
 }
 
@@ -226,18 +238,19 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args, Clone)]
-#[command(next_help_heading = "GitHub artifacts")]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
 pub struct ArtifactArgs {
     /// Only the artifact of this workflow run.
-    #[arg(long, env = "LIFEBOAT_RUN_ID")]
+    #[arg(help_heading = "GitHub artifacts", long, env = "LIFEBOAT_RUN_ID")]
     pub run_id: Option<u64>,
 
     /// Only artifacts of runs on this branch.
-    #[arg(long, env = "LIFEBOAT_ARTIFACT_BRANCH")]
+    #[arg(help_heading = "GitHub artifacts", long, env = "LIFEBOAT_ARTIFACT_BRANCH")]
     pub branch: Option<String>,
 
     /// Only artifacts of this workflow (file name like backup.yml, or name).
-    #[arg(long, env = "LIFEBOAT_ARTIFACT_WORKFLOW")]
+    #[arg(help_heading = "GitHub artifacts", long, env = "LIFEBOAT_ARTIFACT_WORKFLOW")]
     pub workflow: Option<String>,
 }
 

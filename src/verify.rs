@@ -523,6 +523,7 @@ fn restore_one(
                 major,
                 source.as_ref(),
                 options.pg_bin.as_deref(),
+                &db.roles,
                 reporter,
             )?;
             let engine = crate::engine::postgres::PostgresEngine::from_target(

@@ -352,6 +352,30 @@ fn restore_from_the_newest_unexpired_artifact_of_a_name() {
         assert_eq!(out.status.code(), Some(0), "{filter:?}: {}", text(&out));
         assert_eq!(dump(&dir.join("restored.db")), dump(&db));
     }
+    // The action passes its `path` input as LIFEBOAT_OUT: the artifact is
+    // downloaded there, and restored-from names it.
+    let out = step(dir, &api)
+        .env("LIFEBOAT_OUT", "from-path")
+        .args([
+            "restore",
+            "--artifact",
+            "nightly",
+            "--to",
+            "restored.db",
+            "--force",
+            "--no-safety-backup",
+            "--branch",
+            "main",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let restored_from = outputs(dir)["restored-from"].clone();
+    assert!(
+        restored_from.starts_with('/') && restored_from.contains("/from-path/"),
+        "{restored_from}"
+    );
+    assert!(std::path::Path::new(&restored_from).is_file());
     let out = step(dir, &api)
         .args(["fetch", "nightly", "--run-id", "900", "--out", "dl2"])
         .output()

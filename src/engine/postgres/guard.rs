@@ -59,6 +59,16 @@ fn is_ident_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '$' || !c.is_ascii()
 }
 
+/// Whether the statement so far is a CREATE [OR REPLACE] FUNCTION or
+/// PROCEDURE, whose body may be BEGIN ATOMIC ... END.
+fn routine_body_starts(tokens: &[Token]) -> bool {
+    let words: Vec<&str> = tokens.iter().take(4).filter_map(Token::upper).collect();
+    matches!(
+        words.as_slice(),
+        ["CREATE", "FUNCTION" | "PROCEDURE", ..] | ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE", ..]
+    )
+}
+
 /// Splits a script into statements at semicolons outside quotes and
 /// comments, tokenizing as it goes. Unterminated quotes or comments are an
 /// error: the server would read them differently from us.
@@ -69,6 +79,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
     let mut tokens = Vec::new();
     let mut start = 0usize;
     let mut i = 0usize;
+    let mut begin_depth = 0usize;
     while i < chars.len() {
         let (offset, c) = chars[i];
         if c.is_whitespace() {
@@ -180,10 +191,19 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
                 j += 1;
             }
             let text: String = chars[i..j].iter().map(|c| c.1).collect();
-            tokens.push(Token::Word {
-                upper: text.to_ascii_uppercase(),
-                text,
-            });
+            let upper = text.to_ascii_uppercase();
+            // A SQL-standard body (BEGIN ATOMIC ... END) holds semicolons
+            // of its own: as psql does, count BEGIN and CASE against END
+            // inside CREATE FUNCTION and CREATE PROCEDURE.
+            if routine_body_starts(&tokens) {
+                match upper.as_str() {
+                    "BEGIN" => begin_depth += 1,
+                    "CASE" if begin_depth > 0 => begin_depth += 1,
+                    "END" if begin_depth > 0 => begin_depth -= 1,
+                    _ => {}
+                }
+            }
+            tokens.push(Token::Word { upper, text });
             i = j;
         } else if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|n| n.is_ascii_digit())) {
             let mut j = i;
@@ -192,6 +212,9 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
             }
             tokens.push(Token::Number(chars[i..j].iter().map(|c| c.1).collect()));
             i = j;
+        } else if c == ';' && begin_depth > 0 {
+            tokens.push(Token::Punct(c));
+            i += 1;
         } else if c == ';' {
             let text = sql[start..offset + 1].trim();
             if !tokens.is_empty() {
@@ -579,10 +602,8 @@ pub fn copy_statement(header: &str, table_sql: &str, manifest_columns: &[String]
             shown(header)
         )
     };
+    // A quoted name may hold a newline; the tokens say what the line is.
     let header = header.trim_end_matches(['\n', '\r']);
-    if header.contains('\n') {
-        return Err(refuse("it spans lines"));
-    }
     let statements = split(header).map_err(|e| refuse(&e.to_string()))?;
     let [statement] = statements.as_slice() else {
         return Err(refuse("it is not one statement"));
@@ -660,7 +681,13 @@ mod tests {
     #[test]
     fn what_lifeboat_writes_passes() {
         let header = crate::engine::postgres::catalog::SQL_HEADER;
-        assert_eq!(checked_script("h", header).unwrap().len(), 7);
+        assert_eq!(checked_script("h", header).unwrap().len(), 8);
+        let atomic = "CREATE FUNCTION public.next_n() RETURNS integer\n LANGUAGE sql\nBEGIN ATOMIC\n SELECT (COALESCE(max(counters.n), 0) + 1)\n    FROM public.counters;\n SELECT CASE WHEN true THEN 1 ELSE 2 END;\nEND;\nCOMMENT ON FUNCTION public.next_n() IS 'x';";
+        assert_eq!(
+            checked_script("a", atomic).unwrap().len(),
+            2,
+            "a BEGIN ATOMIC body is one statement"
+        );
         for ok in [
             "CREATE SCHEMA app;",
             "CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;",

@@ -103,10 +103,11 @@ pub fn create(
     backup_major: Option<u32>,
     source: Option<&Target>,
     pg_bin: Option<&Path>,
+    roles: &[String],
     reporter: &Reporter,
 ) -> Result<Scratch> {
     match choice {
-        ScratchChoice::Local => local(backup_major, pg_bin, reporter),
+        ScratchChoice::Local => local(backup_major, pg_bin, roles, reporter),
         ScratchChoice::Server => match source {
             Some(s) => on_server(s, reporter),
             None => bail!(
@@ -116,7 +117,7 @@ pub fn create(
         ScratchChoice::Url(url) => on_server(&connect::parse(url, &connect::process_env)?, reporter),
         // Auto never falls back to the source server: that would quietly
         // build a full copy of (usually) production on production.
-        ScratchChoice::Auto => local(backup_major, pg_bin, reporter).map_err(|e| {
+        ScratchChoice::Auto => local(backup_major, pg_bin, roles, reporter).map_err(|e| {
             e.context(
                 "--scratch auto restores into a throw-away local cluster only; install the PostgreSQL server \
                  package (e.g. apt-get install postgresql), pass --pg-bin DIR, or choose --scratch server \
@@ -206,6 +207,10 @@ fn library_dir(bin: &Path) -> Option<PathBuf> {
 /// or load code.
 pub const RESTORE_ROLE: &str = "lifeboat_restore";
 
+/// The scratch cluster's superuser: a name no set uses, so that roles a
+/// set's owners name (`postgres` among them) are made as plain roles.
+const ADMIN_ROLE: &str = "lifeboat_scratch_admin";
+
 /// A server binary with an empty environment (a minimal PATH and the
 /// library directory alone): the scratch server restores a stranger's set,
 /// and must not hold GITHUB_TOKEN, PGPASSWORD or any other secret of ours.
@@ -227,7 +232,9 @@ fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> 
     cmd
 }
 
-fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) -> Result<Scratch> {
+/// A throw-away cluster; `roles` are those a set's owners and grants name
+/// (`--with-privileges`), made there so the set's statements can run.
+fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], reporter: &Reporter) -> Result<Scratch> {
     super::leftovers::stop_stale_scratch_clusters(reporter);
     let servers = find_servers(pg_bin);
     let need = backup_major.unwrap_or(0);
@@ -288,7 +295,7 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
         .arg(&data)
         .args([
             "-U",
-            "postgres",
+            ADMIN_ROLE,
             "--auth=trust",
             "-E",
             "UTF8",
@@ -329,7 +336,7 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
         lib: lib.clone(),
     };
     let url = format!(
-        "postgresql://postgres@/postgres?host={}&port={port}&sslmode=disable",
+        "postgresql://{ADMIN_ROLE}@/postgres?host={}&port={port}&sslmode=disable",
         dir.display()
     );
     let admin = connect::parse(&url, &|_| None)?;
@@ -356,9 +363,35 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, reporter: &Reporter) 
     let mut client = admin.connect()?;
     client
         .batch_execute(&format!(
-            "CREATE ROLE {RESTORE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+            "CREATE ROLE {RESTORE_ROLE} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION BYPASSRLS"
         ))
         .context("creating the scratch cluster's restore role")?;
+    // BYPASSRLS above: the restored rows are read back in full, as the
+    // backup read them. The set's roles are new, login-less roles the
+    // restore role may act as; a name that exists already (a system role)
+    // is never granted to it.
+    for role in roles {
+        let exists: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)",
+                &[role],
+            )?
+            .try_get(0)?;
+        if exists || role.starts_with("pg_") {
+            continue;
+        }
+        let quoted = format!("\"{}\"", role.replace('"', "\"\""));
+        client
+            .batch_execute(&format!(
+                "CREATE ROLE {quoted} NOLOGIN; GRANT {quoted} TO {RESTORE_ROLE}"
+            ))
+            .with_context(|| {
+                format!(
+                    "creating role {} in the scratch cluster",
+                    crate::github::workflow::neutralize(role)
+                )
+            })?;
+    }
     client
         .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;

@@ -1825,7 +1825,6 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "conversion"
         | "event trigger"
         | "publication"
-        | "subscription"
         | "server"
         | "access method"
         | "language"

@@ -37,7 +37,6 @@ const PG_PUBLICATION: Oid = 6104;
 const PG_PUBLICATION_REL: Oid = 6106;
 const PG_PUBLICATION_NAMESPACE: Oid = 6237;
 const PG_EVENT_TRIGGER: Oid = 3466;
-const PG_SUBSCRIPTION: Oid = 6100;
 
 fn pending(key: Key, rank: u8, kind: &'static str, name: String, sql: String) -> Pending {
     Pending {
@@ -687,8 +686,9 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     Ok(())
 }
 
-/// Foreign tables, standalone or partitions of a partitioned table (left
-/// out with their parent); those of an extension are its own.
+/// Foreign tables: standalone, partitions of a partitioned table, or
+/// inheritance children (left out with a parent left out); those of an
+/// extension are its own.
 fn foreign_tables(
     client: &mut Client,
     version: i32,
@@ -699,12 +699,12 @@ fn foreign_tables(
     let sql = format!(
         "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.quote_ident(s.srvname), {}, \
          c.relispartition, CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
-         (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid), \
-         (SELECT pg_catalog.format('%I.%I', pn.nspname, pc.relname) FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent \
-          JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
+         (SELECT pg_catalog.array_agg(i.inhparent ORDER BY i.inhseqno) FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid), \
+         (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', pn.nspname, pc.relname), ', ' ORDER BY i.inhseqno) FROM pg_catalog.pg_inherits i \
+          JOIN pg_catalog.pg_class pc ON pc.oid = i.inhparent JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace WHERE i.inhrelid = c.oid) \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_foreign_table f ON f.ftrelid = c.oid \
          JOIN pg_catalog.pg_foreign_server s ON s.oid = f.ftserver \
-         WHERE c.relkind = 'f' AND (c.relispartition OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid)) AND {USER_NS} AND {} ORDER BY 2, 3",
+         WHERE c.relkind = 'f' AND {USER_NS} AND {} ORDER BY 2, 3",
         options_sql("f.ftoptions"),
         not_ext_member("pg_class", "c.oid")
     );
@@ -738,32 +738,33 @@ fn foreign_tables(
     };
     let mut kept = Vec::new();
     for (r, rel) in rows.iter().zip(relations) {
-        let parent: Option<Oid> = r.get(8);
-        if excluded.contains(&rel.oid) || parent.is_some_and(|p| excluded_tables.contains(&p)) {
+        let parents: Vec<Oid> = r.get::<_, Option<Vec<Oid>>>(8).unwrap_or_default();
+        if excluded.contains(&rel.oid) || parents.iter().any(|p| excluded_tables.contains(p)) {
             continue;
         }
         let name = rel.qualified.clone();
         let mut defs = Vec::new();
-        // A partition's columns come from its parent; only what differs
-        // from the parent's is set after it.
+        // Inherited columns come from the parents; only what differs from
+        // theirs is set after the statement.
         let mut after = Vec::new();
-        let parent_cols: HashMap<String, (bool, Option<String>)> = match parent {
-            Some(p) => client
+        let parent_cols: HashMap<String, (bool, Option<String>)> = if parents.is_empty() {
+            HashMap::new()
+        } else {
+            client
                 .query(
-                    "SELECT pg_catalog.quote_ident(a.attname), a.attnotnull, pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attribute a \
-                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
-                    &[&p],
+                    "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.bool_or(a.attnotnull), pg_catalog.max(pg_catalog.pg_get_expr(d.adbin, d.adrelid)) FROM pg_catalog.pg_attribute a \
+                     LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped GROUP BY 1",
+                    &[&parents],
                 )?
                 .iter()
                 .map(|c| (c.get(0), (c.get(1), c.get(2))))
-                .collect(),
-            None => HashMap::new(),
+                .collect()
         };
         for a in client.query(
             format!(
                 "SELECT pg_catalog.quote_ident(a.attname), pg_catalog.format_type(a.atttypid, a.atttypmod), {}, \
                  CASE WHEN a.attcollation <> t.typcollation THEN pg_catalog.format('%I.%I', cn.nspname, co.collname) END, \
-                 {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull \
+                 {generated}, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attnotnull, a.attislocal \
                  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
                  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace \
@@ -774,7 +775,10 @@ fn foreign_tables(
             &[&rel.oid],
         )? {
             let col: String = a.get(0);
-            if let Some((parent_notnull, parent_default)) = parent_cols.get(&col) {
+            // A partition's columns are all its parent's; a child's are
+            // inherited unless also declared locally.
+            let inherited = rel.is_partition || !a.get::<_, bool>(7);
+            if let Some((parent_notnull, parent_default)) = parent_cols.get(&col).filter(|_| inherited) {
                 if let Some(o) = a.get::<_, Option<String>>(2) {
                     after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} OPTIONS ({o});"));
                 }
@@ -825,6 +829,9 @@ fn foreign_tables(
                 sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
             }
             sql.push(')');
+            if let Some(parents) = r.get::<_, Option<String>>(9) {
+                sql.push_str(&format!("\nINHERITS ({parents})"));
+            }
         }
         sql.push_str(&format!(
             "\nSERVER {}{};",
@@ -1049,7 +1056,6 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
     }
 
     publications(client, version, kept, cat)?;
-    subscriptions(client, version, cat)?;
     event_triggers(client, cat)?;
     Ok(())
 }
@@ -1135,102 +1141,6 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
     Ok(())
 }
 
-/// Subscriptions, as pg_dump writes them: not connected, so a restore
-/// neither reaches the publisher nor makes a slot, and left disabled.
-/// Only a superuser may read their connection strings; for anyone else
-/// `unsupported()` names them.
-fn subscriptions(client: &mut Client, version: i32, cat: &mut Catalog) -> Result<()> {
-    if !superuser(client)? {
-        return Ok(());
-    }
-    let col = |min: i32, expr: &str, none: &str| {
-        if version >= min {
-            expr.to_string()
-        } else {
-            none.to_string()
-        }
-    };
-    let sql = format!(
-        "SELECT s.oid, pg_catalog.quote_ident(s.subname), s.subconninfo, \
-         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(p), ', ') FROM pg_catalog.unnest(s.subpublications) p), s.subslotname::text, s.subsynccommit, \
-         {}, {}, {}, {}, {}, {}, {}, {} \
-         FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid WHERE d.datname = pg_catalog.current_database() ORDER BY 2",
-        col(140000, "s.subbinary", "false"),
-        col(
-            160000,
-            "s.substream::text",
-            &col(140000, "CASE WHEN s.substream THEN 't' ELSE 'f' END", "'f'")
-        ),
-        col(150000, "s.subtwophasestate::text", "'d'"),
-        col(150000, "s.subdisableonerr", "false"),
-        col(160000, "s.subpasswordrequired", "true"),
-        col(160000, "s.subrunasowner", "false"),
-        col(160000, "s.suborigin", "'any'"),
-        col(170000, "s.subfailover", "false"),
-    );
-    for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let mut opts = vec![
-            "connect = false".to_string(),
-            format!(
-                "slot_name = {}",
-                r.get::<_, Option<String>>(4)
-                    .map(|s| quote_literal(&s))
-                    .unwrap_or_else(|| "NONE".into())
-            ),
-        ];
-        if r.get::<_, bool>(6) {
-            opts.push("binary = true".into());
-        }
-        match r.get::<_, String>(7).as_str() {
-            "t" => opts.push("streaming = on".into()),
-            "p" => opts.push("streaming = parallel".into()),
-            _ => {}
-        }
-        if r.get::<_, String>(8) != "d" {
-            opts.push("two_phase = on".into());
-        }
-        if r.get::<_, bool>(9) {
-            opts.push("disable_on_error = true".into());
-        }
-        if !r.get::<_, bool>(10) {
-            opts.push("password_required = false".into());
-        }
-        if r.get::<_, bool>(11) {
-            opts.push("run_as_owner = true".into());
-        }
-        let origin: String = r.get(12);
-        if origin != "any" {
-            opts.push(format!("origin = {}", quote_literal(&origin)));
-        }
-        if r.get::<_, bool>(13) {
-            opts.push("failover = true".into());
-        }
-        let sync: String = r.get(5);
-        if sync != "off" {
-            opts.push(format!("synchronous_commit = {}", quote_literal(&sync)));
-        }
-        let sql = format!(
-            "CREATE SUBSCRIPTION {name} CONNECTION {} PUBLICATION {} WITH ({});",
-            quote_literal(&r.get::<_, String>(2)),
-            r.get::<_, String>(3),
-            opts.join(", ")
-        );
-        cat.post_data
-            .push(post((PG_SUBSCRIPTION, r.get(0)), "subscription", name, sql));
-    }
-    Ok(())
-}
-
-fn superuser(client: &mut Client) -> Result<bool> {
-    Ok(client
-        .query_one(
-            "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
-            &[],
-        )?
-        .get(0))
-}
-
 fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
     for r in client.query(
         format!(
@@ -1283,18 +1193,26 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
         ),
         (
-            "foreign table inheriting from a table",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE c.relkind = 'f' AND NOT c.relispartition AND EXISTS (SELECT 1 FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid) AND {USER_NS} AND {}",
-                not_ext_member("pg_class", "c.oid")
-            ),
+            // Restoring one names a server to connect to, which a restore
+            // never lets a set choose.
+            "subscription",
+            "SELECT pg_catalog.quote_ident(s.subname) FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid \
+             WHERE d.datname = pg_catalog.current_database()".into(),
         ),
         (
-            // Their connection strings are for superusers' eyes only.
-            "subscription (only a superuser can back it up)",
-            "SELECT pg_catalog.quote_ident(s.subname) FROM pg_catalog.pg_subscription s JOIN pg_catalog.pg_database d ON d.oid = s.subdbid \
-             WHERE d.datname = pg_catalog.current_database() AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)".into(),
+            // A restore runs no code loaded into the server (the guard
+            // refuses these statements), so a set holding them would not
+            // restore. Base types, procedural languages and transforms are
+            // made of such functions, and so are refused through them.
+            "function in C or internal code, which a restore never loads,",
+            format!(
+                "SELECT pg_catalog.format('%s (LANGUAGE %s)', p.oid::pg_catalog.regprocedure, l.lanname) FROM pg_catalog.pg_proc p \
+                 JOIN pg_catalog.pg_language l ON l.oid = p.prolang JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE l.lanname IN ('c', 'internal') AND p.prokind IN ('f', 'p') AND {USER_NS} AND {}",
+                // Aggregates and a range type's constructors are internal
+                // too, and written as what they belong to.
+                standalone("pg_proc", "p.oid")
+            ),
         ),
     ];
     let mut found = Vec::new();
