@@ -367,7 +367,8 @@ fn fetch_artifact(
         "fetching the newest artifact {name:?} from {}/{}",
         repo.owner, repo.name
     ));
-    let path = github::artifacts::fetch(&repo, &wanted, out)?;
-    reporter.info(&format!("fetched {}", path.display()));
-    Ok(path)
+    let fetched = github::artifacts::fetch(&repo, &wanted, out)?;
+    reporter.info(&format!("chose {}", fetched.origin));
+    reporter.info(&format!("fetched {}", fetched.set.display()));
+    Ok(fetched.set)
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::github::{FakeGitHub, artifact, zip_of};
+use common::github::{FakeGitHub, artifact, fork_artifact, zip_of};
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -326,13 +326,27 @@ fn restore_from_the_newest_unexpired_artifact_of_a_name() {
             serde_json::json!({"id": 901, "name": "ci", "path": ".github/workflows/ci.yml", "head_branch": "feature"}),
         );
     }
-    // The newest (501) is damaged: its sidecar check fails, clearly.
+    // The newest (501, on a branch) is damaged: its sidecar check fails,
+    // clearly.
     let out = step(dir, &api)
-        .args(["fetch", "nightly", "--out", "dl1"])
+        .args(["fetch", "nightly", "--out", "dl1", "--branch", "feature"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("does not match its .sha256"), "{}", text(&out));
+    // Without a branch, the default branch's newest; the choice is named.
+    let out = step(dir, &api)
+        .args(["fetch", "nightly", "--out", "dl0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "from run 900 on branch main of workflow .github/workflows/backup.yml at commit 0123456789abcdef"
+        ),
+        "{}",
+        text(&out)
+    );
 
     // By branch, or by workflow, the good one.
     for filter in [["--branch", "main"], ["--workflow", "backup.yml"]] {
@@ -406,6 +420,83 @@ fn restore_from_the_newest_unexpired_artifact_of_a_name() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("actions: read"), "{}", text(&out));
+}
+
+#[test]
+fn artifacts_of_forks_are_skipped_and_zips_cannot_escape_or_overwrite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "agent.db", 0.005);
+    let set = dir.join(expect(dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    let tar = std::fs::read(&set).unwrap();
+    let sidecar = std::fs::read(format!("{}.sha256", set.display())).unwrap();
+    let api = FakeGitHub::start();
+    {
+        let mut st = api.state.lock().unwrap();
+        st.artifacts.push(artifact(600, "nightly", 960, "main", 2, false));
+        st.blobs.push((
+            600,
+            zip_of(&[(&name, tar.clone()), (&format!("{name}.sha256"), sidecar.clone())]),
+        ));
+        // Newer, from a fork's pull request, on a branch named main.
+        st.artifacts.push(fork_artifact(601, "nightly", 961, "main", 0));
+        st.blobs
+            .push((601, zip_of(&[("lifeboat.toml", b"out = '/'".to_vec())])));
+        // This repository's, but carrying files lifeboat never uploads.
+        st.artifacts.push(artifact(602, "tricky", 962, "main", 0, false));
+        st.blobs.push((
+            602,
+            zip_of(&[
+                (&name, tar.clone()),
+                (&format!("{name}.sha256"), sidecar),
+                ("lifeboat.toml", b"x".to_vec()),
+            ]),
+        ));
+        st.artifacts.push(fork_artifact(603, "forks-only", 963, "main", 0));
+    }
+    std::fs::create_dir(dir.join("dl")).unwrap();
+    std::fs::write(dir.join("dl/lifeboat.toml"), "mine").unwrap();
+    let out = step(dir, &api)
+        .args(["fetch", "nightly", "--out", "dl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("artifact nightly (600"), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 artifacts of runs from forks were left out"),
+        "{}",
+        text(&out)
+    );
+    let fetched = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap());
+    assert!(fetched.starts_with(dir.join("dl")) && fetched.parent().unwrap() != dir.join("dl"));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(fetched.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700, "the artifact is unpacked into a private directory");
+    assert_eq!(std::fs::read_to_string(dir.join("dl/lifeboat.toml")).unwrap(), "mine");
+
+    let out = step(dir, &api)
+        .args(["fetch", "tricky", "--out", "dl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("does not upload (lifeboat.toml)"), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(dir.join("dl/lifeboat.toml")).unwrap(), "mine");
+
+    let out = step(dir, &api)
+        .args(["fetch", "forks-only", "--out", "dl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("pull request from a fork"), "{}", text(&out));
+    let requests = api.state.lock().unwrap().requests.join("\n");
+    assert!(
+        !requests.contains("artifacts/601/zip") && !requests.contains("artifacts/603/zip"),
+        "{requests}"
+    );
 }
 
 /// Anyone can paste lifeboat's marker into an issue: only issues the

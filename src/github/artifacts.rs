@@ -1,6 +1,12 @@
 //! Sets uploaded as workflow artifacts by earlier runs: the newest
 //! unexpired artifact of a name (optionally of one run, branch or
 //! workflow), downloaded, unzipped and checked against its sidecar.
+//!
+//! Artifacts are input from strangers: a pull request from a fork runs
+//! workflows that upload artifacts into this repository. So only
+//! artifacts of runs whose head repository is this repository count, the
+//! default branch is the default, the choice is said out loud, and a zip
+//! is unpacked into a new private directory, its expected entries only.
 
 use super::{Repo, block_on, explain};
 use crate::archive::checksum;
@@ -8,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const PER_PAGE: u64 = 100;
@@ -36,6 +43,29 @@ pub struct Artifact {
 pub struct RunRef {
     pub id: Option<u64>,
     pub head_branch: Option<String>,
+    pub repository_id: Option<u64>,
+    pub head_repository_id: Option<u64>,
+    pub head_sha: Option<String>,
+}
+
+impl RunRef {
+    /// Whether the run's code came from this repository, not a fork.
+    fn from_this_repository(&self) -> bool {
+        matches!((self.repository_id, self.head_repository_id), (Some(a), Some(b)) if a == b)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct RepoInfo {
+    default_branch: Option<String>,
+}
+
+/// A set fetched from an artifact, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub set: PathBuf,
+    /// Which artifact, run, branch, workflow and commit, for the log.
+    pub origin: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,12 +80,21 @@ struct Run {
     path: Option<String>,
 }
 
-/// Downloads the newest matching artifact into `dest` and returns the set
-/// inside it, checked against its sidecar.
-pub fn fetch(repo: &Repo, wanted: &Wanted, dest: &Path) -> Result<PathBuf> {
-    let (artifact, zip) = block_on(download(repo, wanted))??;
-    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-    let files = unzip(&zip, dest).with_context(|| format!("unpacking artifact {} ({})", artifact.name, artifact.id))?;
+/// Downloads the newest matching artifact into a new private directory
+/// under `dest` and returns the set inside it, checked against its sidecar.
+pub fn fetch(repo: &Repo, wanted: &Wanted, dest: &Path) -> Result<Fetched> {
+    let (artifact, origin, zip) = block_on(download(repo, wanted))??;
+    crate::fsutil::create_private_dir(dest)?;
+    // A directory of its own, never one that exists: nothing in `dest`
+    // (a lifeboat.toml, an earlier set) can be overwritten.
+    let private = tempfile::Builder::new()
+        .prefix(&format!("artifact-{}-", artifact.id))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(dest)
+        .with_context(|| format!("creating a directory for the artifact in {}", dest.display()))?
+        .keep();
+    let files =
+        unzip(&zip, &private).with_context(|| format!("unpacking artifact {} ({})", artifact.name, artifact.id))?;
     let sets: Vec<&PathBuf> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "tar"))
@@ -83,11 +122,24 @@ pub fn fetch(repo: &Repo, wanted: &Wanted, dest: &Path) -> Result<PathBuf> {
             artifact.name
         );
     }
-    Ok(set)
+    Ok(Fetched { set, origin })
 }
 
-async fn download(repo: &Repo, wanted: &Wanted) -> Result<(Artifact, Vec<u8>)> {
+async fn download(repo: &Repo, wanted: &Wanted) -> Result<(Artifact, String, Vec<u8>)> {
     let octo = repo.client()?;
+    // Without a run or a branch asked for, the default branch: sets taken
+    // on other branches are tests of work in progress.
+    let branch = match (&wanted.branch, wanted.run_id) {
+        (Some(b), _) => Some(b.clone()),
+        (None, Some(_)) => None,
+        (None, None) => {
+            let info: RepoInfo = octo
+                .get(format!("/repos/{}/{}", repo.owner, repo.name), None::<&()>)
+                .await
+                .map_err(|e| explain(e, "contents: read"))?;
+            info.default_branch
+        }
+    };
     let mut all = Vec::new();
     for page in 1.. {
         let listed: ArtifactPage = octo
@@ -112,6 +164,15 @@ async fn download(repo: &Repo, wanted: &Wanted) -> Result<(Artifact, Vec<u8>)> {
         );
     }
     all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let before = all.len();
+    all.retain(|a| a.workflow_run.as_ref().is_some_and(RunRef::from_this_repository));
+    let from_forks = before - all.len();
+    if all.is_empty() {
+        bail!(
+            "every artifact named {:?} ({before}) comes from a run of another repository (a pull request from a fork) or of unknown origin: lifeboat only restores sets this repository's own runs made",
+            wanted.name
+        );
+    }
     let matching: Vec<&Artifact> = all
         .iter()
         .filter(|a| {
@@ -120,38 +181,55 @@ async fn download(repo: &Repo, wanted: &Wanted) -> Result<(Artifact, Vec<u8>)> {
                 .is_none_or(|id| a.workflow_run.as_ref().and_then(|r| r.id) == Some(id))
         })
         .filter(|a| {
-            wanted
-                .branch
+            branch
                 .as_ref()
                 .is_none_or(|b| a.workflow_run.as_ref().and_then(|r| r.head_branch.as_ref()) == Some(b))
         })
         .collect();
     if matching.is_empty() {
         bail!(
-            "no artifact named {:?} matches the run id or branch asked for ({} with that name exist)",
+            "no artifact named {:?} matches the run id or branch asked for{} ({} of this repository's runs with that name exist{}); pass --branch or --run-id to choose another",
             wanted.name,
-            all.len()
+            match (&wanted.branch, &branch) {
+                (None, Some(b)) => format!(" (the default branch, {b})"),
+                _ => String::new(),
+            },
+            all.len(),
+            if from_forks > 0 {
+                format!("; {from_forks} from forks were left out")
+            } else {
+                String::new()
+            }
         );
     }
     let mut chosen = None;
     for a in matching.iter().filter(|a| !a.expired) {
-        if let Some(workflow) = &wanted.workflow {
-            let Some(run_id) = a.workflow_run.as_ref().and_then(|r| r.id) else {
-                continue;
-            };
-            let run: Run = octo
-                .get(repo.route(&format!("actions/runs/{run_id}")), None::<&()>)
+        let run_id = a.workflow_run.as_ref().and_then(|r| r.id);
+        let run: Option<Run> = match (run_id, &wanted.workflow) {
+            (Some(id), Some(_)) => Some(
+                octo.get(repo.route(&format!("actions/runs/{id}")), None::<&()>)
+                    .await
+                    .map_err(|e| explain(e, "actions: read"))?,
+            ),
+            // Only to say which workflow made it: a run we cannot read
+            // does not stop the restore.
+            (Some(id), None) => octo
+                .get(repo.route(&format!("actions/runs/{id}")), None::<&()>)
                 .await
-                .map_err(|e| explain(e, "actions: read"))?;
+                .ok(),
+            (None, _) => None,
+        };
+        if let Some(workflow) = &wanted.workflow {
+            let Some(run) = &run else { continue };
             let file = run.path.as_deref().and_then(|p| p.rsplit('/').next()).unwrap_or("");
             if file != workflow && run.name.as_deref() != Some(workflow.as_str()) {
                 continue;
             }
         }
-        chosen = Some((*a).clone());
+        chosen = Some(((*a).clone(), run));
         break;
     }
-    let Some(artifact) = chosen else {
+    let Some((artifact, run)) = chosen else {
         let newest = matching[0];
         bail!(
             "every artifact named {:?} has expired (the newest expired {}): artifacts live for the repository's retention days; take a new backup",
@@ -172,29 +250,113 @@ async fn download(repo: &Repo, wanted: &Wanted) -> Result<(Artifact, Vec<u8>)> {
         )
         .await
         .map_err(|e| explain(e, "actions: read"))?;
-    Ok((artifact, bytes.to_vec()))
+    let r = artifact.workflow_run.clone();
+    let origin = crate::github::workflow::neutralize(&format!(
+        "artifact {} ({}, created {}) from run {} on branch {} of workflow {} at commit {}{}",
+        artifact.name,
+        artifact.id,
+        artifact
+            .created_at
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "?".into()),
+        r.as_ref()
+            .and_then(|r| r.id)
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| "?".into()),
+        r.as_ref()
+            .and_then(|r| r.head_branch.clone())
+            .unwrap_or_else(|| "?".into()),
+        run.as_ref()
+            .and_then(|r| r.path.clone().or(r.name.clone()))
+            .unwrap_or_else(|| "?".into()),
+        r.as_ref()
+            .and_then(|r| r.head_sha.clone())
+            .unwrap_or_else(|| "?".into()),
+        if from_forks > 0 {
+            format!("; {from_forks} artifacts of runs from forks were left out")
+        } else {
+            String::new()
+        }
+    ));
+    Ok((artifact, origin, bytes.to_vec()))
 }
 
-/// Unpacks a zip, refusing names that would leave `dest`.
+/// Whether a zip entry is one lifeboat uploads beside a set: the set, its
+/// sidecar, its verification record (and the encrypted forms).
+fn expected_entry(name: &str) -> bool {
+    let flat = !name.is_empty() && !name.contains(['/', '\\']) && !name.starts_with('.');
+    let set = name
+        .strip_suffix(".sha256")
+        .or_else(|| name.strip_suffix(".verified.json"))
+        .unwrap_or(name);
+    let set = set
+        .strip_suffix(".README")
+        .filter(|s| s.ends_with(".tar.age"))
+        .unwrap_or(set);
+    flat && (set.ends_with(".tar") || set.ends_with(".tar.age"))
+}
+
+/// Unpacks the expected entries of a zip into `dest` (a new private
+/// directory): no entry may leave it, name a file twice, or be anything
+/// but a set and the files that travel with it.
 fn unzip(bytes: &[u8], dest: &Path) -> Result<Vec<PathBuf>> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("the artifact is not a zip file")?;
     let mut files = Vec::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i)?;
-        let Some(relative) = entry.enclosed_name() else {
-            bail!(
-                "the artifact holds an entry with an unsafe name ({:?}); refusing it",
-                entry.name()
-            );
-        };
         if entry.is_dir() {
             continue;
         }
-        let name = relative.file_name().context("an entry without a file name")?;
-        let out = dest.join(name);
-        let mut file = crate::fsutil::create_private(&out)?;
+        let name = entry.name().context("a zip entry name that is not text")?.to_string();
+        if entry.enclosed_name().is_none() || !expected_entry(&name) {
+            bail!(
+                "the artifact holds an entry lifeboat does not upload ({}): only a set, its .sha256 and its verification record are taken; refusing the artifact",
+                crate::github::workflow::neutralize(&name)
+            );
+        }
+        let out = dest.join(&name);
+        // create_new: a second entry of the same name fails, never replaces.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&out)
+            .with_context(|| {
+                format!(
+                    "the artifact names {} twice; refusing it",
+                    crate::github::workflow::neutralize(&name)
+                )
+            })?;
         std::io::copy(&mut entry, &mut file).with_context(|| crate::fsutil::write_hint(&out))?;
         files.push(out);
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_a_set_and_its_companions_are_expected() {
+        for ok in [
+            "app-20260101T000000Z.tar",
+            "app-20260101T000000Z.tar.sha256",
+            "app-20260101T000000Z.tar.verified.json",
+            "app-20260101T000000Z.tar.age",
+            "app-20260101T000000Z.tar.age.sha256",
+            "app-20260101T000000Z.tar.age.README",
+        ] {
+            assert!(super::expected_entry(ok), "{ok}");
+        }
+        for bad in [
+            "lifeboat.toml",
+            "../x.tar",
+            "dir/x.tar",
+            ".x.tar",
+            "x.tar.README",
+            "x.sh",
+            "",
+        ] {
+            assert!(!super::expected_entry(bad), "{bad}");
+        }
+    }
 }

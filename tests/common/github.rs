@@ -290,6 +290,11 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
                 &[],
             );
         }
+        ("GET", ["repos", owner, name]) => {
+            let repo = json!({"id": 1, "node_id": "R_1", "name": name, "full_name": format!("{owner}/{name}"),
+                "private": false, "default_branch": "main", "owner": {"login": owner, "id": 7}});
+            json_response(&mut stream, 200, &repo, &[]);
+        }
         ("GET", ["repos", _, _, "actions", "artifacts"]) => {
             if st.forbid_actions {
                 return json_response(&mut stream, 403, &forbidden, &[]);
@@ -351,6 +356,14 @@ pub fn artifact(id: u64, name: &str, run_id: u64, branch: &str, days_old: i64, e
         "expires_at": (created + chrono::Duration::days(90)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "workflow_run": {"id": run_id, "repository_id": 1, "head_repository_id": 1, "head_branch": branch, "head_sha": "0123456789abcdef0123456789abcdef01234567"}
     })
+}
+
+/// An artifact uploaded by a run of a pull request from a fork: its head
+/// repository is not this one.
+pub fn fork_artifact(id: u64, name: &str, run_id: u64, branch: &str, days_old: i64) -> Value {
+    let mut a = artifact(id, name, run_id, branch, days_old, false);
+    a["workflow_run"]["head_repository_id"] = json!(666);
+    a
 }
 
 /// A zip holding files, as upload-artifact makes them.
