@@ -1153,6 +1153,38 @@ fn views(
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // What each view reads; a view or materialized view reading a
+    // materialized view made in post-data comes after it, there.
+    let mut reads: HashMap<Oid, Vec<Oid>> = HashMap::new();
+    for r in client.query(
+        "SELECT DISTINCT r.ev_class, d.refobjid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+         WHERE d.classid = 'pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class",
+        &[],
+    )? {
+        reads.entry(r.get(0)).or_default().push(r.get(1));
+    }
+    let kinds: HashMap<Oid, char> = relations.iter().map(|r| (r.oid, r.kind)).collect();
+    let mut late: HashSet<Oid> = needs_keys
+        .iter()
+        .copied()
+        .filter(|o| matches!(kinds.get(o), Some('v' | 'm')))
+        .collect();
+    loop {
+        let more: Vec<Oid> = reads
+            .iter()
+            .filter(|(v, on)| {
+                !late.contains(v)
+                    && matches!(kinds.get(v), Some('v' | 'm'))
+                    && on.iter().any(|o| late.contains(o) && kinds.get(o) == Some(&'m'))
+            })
+            .map(|(v, _)| *v)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        late.extend(more);
+    }
+    let mut late_items: Vec<(Oid, Item)> = Vec::new();
     for v in relations
         .iter()
         .filter(|r| matches!(r.kind, 'v' | 'm') && !excluded.contains(&r.oid))
@@ -1162,7 +1194,7 @@ fn views(
             .get(0);
         let def = def.trim_end().trim_end_matches(';');
         let with = v.options.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
-        let (kind, sql, rank) = if v.kind == 'v' && needs_keys.contains(&v.oid) {
+        let (kind, sql, rank) = if v.kind == 'v' && late.contains(&v.oid) {
             let columns: Vec<String> = client
                 .query(
                     "SELECT pg_catalog.format('NULL::%s%s AS %I', pg_catalog.format_type(a.atttypid, a.atttypmod), \
@@ -1175,14 +1207,17 @@ fn views(
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
-            cat.post_data.push(Item {
-                needs: Vec::new(),
-                kind: "view definition",
-                name: v.qualified.clone(),
-                sql: format!("CREATE OR REPLACE VIEW {}{with} AS\n{def};", v.qualified),
-                structural: true,
-                key: None,
-            });
+            late_items.push((
+                v.oid,
+                Item {
+                    needs: Vec::new(),
+                    kind: "view definition",
+                    name: v.qualified.clone(),
+                    sql: format!("CREATE OR REPLACE VIEW {}{with} AS\n{def};", v.qualified),
+                    structural: true,
+                    key: None,
+                },
+            ));
             (
                 "view",
                 format!(
@@ -1230,12 +1265,12 @@ fn views(
             structural: true,
             key: Some((PG_CLASS, v.oid)),
         };
-        if v.kind == 'm' && needs_keys.contains(&v.oid) {
+        if v.kind == 'm' && late.contains(&v.oid) {
             // No stand-in exists for a materialized view: as pg_dump does,
             // it is made in post-data, once the keys it needs are built,
             // and its own indexes follow it there.
             cat.postponed.insert(v.oid);
-            cat.post_data.push(item);
+            late_items.push((v.oid, item));
         } else {
             out.push(Pending {
                 key: (PG_CLASS, v.oid),
@@ -1243,6 +1278,21 @@ fn views(
                 item,
             });
         }
+    }
+    // What is made in post-data, each after what it reads.
+    let mut made: HashSet<Oid> = HashSet::new();
+    while !late_items.is_empty() {
+        let ready = late_items
+            .iter()
+            .position(|(oid, _)| {
+                reads
+                    .get(oid)
+                    .is_none_or(|on| on.iter().all(|o| !late.contains(o) || made.contains(o) || o == oid))
+            })
+            .unwrap_or(0);
+        let (oid, item) = late_items.remove(ready);
+        made.insert(oid);
+        cat.post_data.push(item);
     }
     Ok(())
 }
