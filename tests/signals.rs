@@ -406,14 +406,22 @@ fn verify_with_a_local_scratch_cluster_stops_cleanly_and_cleans_up_after_sigkill
     let left = scratch_dirs(d);
     assert_eq!(left.len(), 1, "SIGKILL leaves the cluster: {left:?}");
     let pid_file = d.join(&left[0]).join("data/postmaster.pid");
-    let postmaster: i32 = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The server writes its pid file in steps: read it once it is whole.
+    let started = Instant::now();
+    let postmaster: i32 = loop {
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()));
+        if let Some(pid) = pid {
+            break pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no pid in {}",
+            pid_file.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     // The next verify stops the orphan and removes its directory.
     let out = lifeboat(d).args(args).env("TMPDIR", d).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

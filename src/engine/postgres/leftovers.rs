@@ -144,7 +144,17 @@ pub fn stop_stale_scratch_clusters(reporter: &Reporter) {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         }
-        if std::fs::remove_dir_all(&dir).is_ok() {
+        // A postmaster on its way out still removes its socket files, so
+        // a first removal can race it: try again for a moment.
+        let mut removed = false;
+        for _ in 0..20 {
+            removed = std::fs::remove_dir_all(&dir).is_ok() || !dir.exists();
+            if removed {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if removed {
             reporter.info(&format!(
                 "removed scratch cluster {}, left by an interrupted verify",
                 dir.display()
