@@ -395,6 +395,13 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
     client
         .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
+    // Up to PostgreSQL 14, schema public belongs to the superuser: the
+    // restore role gets it, as the owner of a new database does from 15.
+    admin
+        .with_dbname("verify")
+        .connect()?
+        .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
+        .context("handing schema public to the scratch database's owner")?;
     reporter.info(&format!("restoring into {}", scratch.description));
     Ok(scratch)
 }
