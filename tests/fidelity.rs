@@ -23,53 +23,15 @@ fn backup(dir: &Path, url: &str, extra: &[&str]) -> PathBuf {
     dir.join(out.trim())
 }
 
-/// Every row of every table, as sorted `pg_dump --data-only` lines.
-fn rows(c: &Cluster, db: &str) -> String {
-    let out = std::process::Command::new(c.tool("pg_dump"))
-        .env("PGHOST", &c.dir)
-        .env("PGPORT", c.port.to_string())
-        .env("PGUSER", "postgres")
-        .args(["--data-only", "-d", db])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "pg_dump --data-only {db}: {}", text(&out));
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines.join("\n")
-}
-
-/// The shell words that point psql and pg_dump at the cluster.
-fn pg_env(c: &Cluster) -> String {
-    format!("PGHOST='{}' PGPORT={} PGUSER=postgres", c.dir.display(), c.port)
-}
-
-/// The reference: `pg_dump SRC | psql DST`.
-fn reference(c: &Cluster, dir: &Path, src: &str, dst: &str, pg_dump_args: &str) {
-    c.createdb(dst);
-    sh(
-        dir,
-        &format!(
-            "set -o pipefail; {env} '{}' {pg_dump_args} -d {src} | {env} '{}' -X -q -v ON_ERROR_STOP=1 -d {dst} >/dev/null",
-            c.tool("pg_dump").display(),
-            c.tool("psql").display(),
-            env = pg_env(c)
-        ),
-    );
-}
-
 /// Restores `set` every way a user can and holds each result against the
 /// reference database `reference`.
 fn restores_like_the_reference(c: &Cluster, dir: &Path, set: &Path, src: &str, reference: &str) {
     let schema = c.schema(reference);
-    let data = rows(c, reference);
+    let data = c.rows(reference);
     let set_arg = set.to_str().unwrap();
     let check = |db: &str, how: &str| {
         assert_eq!(c.schema(db), schema, "{how}: the schema differs from pg_dump | psql");
-        assert_eq!(rows(c, db), data, "{how}: the rows differ from pg_dump | psql");
+        assert_eq!(c.rows(db), data, "{how}: the rows differ from pg_dump | psql");
         expect(dir, &["compare", set_arg, &c.url(db)], 0);
     };
 
@@ -118,7 +80,7 @@ fn restores_like_the_reference(c: &Cluster, dir: &Path, set: &Path, src: &str, r
         &format!(
             "set -o pipefail; tar --wildcards -xOf '{}' '{src}/*' | gunzip | {} '{}' -X -q -v ON_ERROR_STOP=1 -d {stock} >/dev/null",
             set.display(),
-            pg_env(c),
+            c.shell_env(),
             c.tool("psql").display()
         ),
     );
@@ -138,7 +100,7 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
             c.psql_file("rw_src", &file, &[]);
         }
     }
-    reference(c, dir.path(), "rw_src", "rw_ref", "");
+    c.reference(dir.path(), "rw_src", "rw_ref", "");
     let set = backup(dir.path(), &c.url("rw_src"), &["--jobs", "2"]);
     restores_like_the_reference(c, dir.path(), &set, "rw_src", "rw_ref");
 
@@ -203,7 +165,7 @@ fn the_zoo_restores_as_pg_dump_restores_it() {
     let c = cluster();
     let dir = tmp();
     c.fixture("zf_src", "schema_zoo.sql", &[]);
-    reference(c, dir.path(), "zf_src", "zf_ref", "");
+    c.reference(dir.path(), "zf_src", "zf_ref", "");
     let set = backup(dir.path(), &c.url("zf_src"), &[]);
     restores_like_the_reference(c, dir.path(), &set, "zf_src", "zf_ref");
 }
@@ -370,7 +332,7 @@ fn contrib_extensions_restore_as_pg_dump_restores_them() {
     let c = cluster();
     let dir = tmp();
     c.fixture("ext_src", "extensions.sql", &[]);
-    reference(c, dir.path(), "ext_src", "ext_ref", "");
+    c.reference(dir.path(), "ext_src", "ext_ref", "");
     let set = backup(dir.path(), &c.url("ext_src"), &[]);
     // Objects the extensions own are made by CREATE EXTENSION, never
     // written by lifeboat.
@@ -387,11 +349,11 @@ fn owners_and_grants_as_pg_dump_carries_them() {
     let dir = tmp();
     c.fixture("priv_src", "privileges.sql", &[]);
     // Asked for, they all come back, revokes of defaults included.
-    reference(c, dir.path(), "priv_src", "priv_ref", "");
+    c.reference(dir.path(), "priv_src", "priv_ref", "");
     let set = backup(dir.path(), &c.url("priv_src"), &["--with-privileges"]);
     restores_like_the_reference(c, dir.path(), &set, "priv_src", "priv_ref");
     // Left out, as pg_dump --no-owner --no-privileges leaves them out.
-    reference(c, dir.path(), "priv_src", "priv_bare_ref", "--no-owner --no-privileges");
+    c.reference(dir.path(), "priv_src", "priv_bare_ref", "--no-owner --no-privileges");
     let set = backup(dir.path(), &c.url("priv_src"), &["--out", "bare"]);
     c.createdb("priv_bare");
     expect(
@@ -407,7 +369,7 @@ fn postgis_restores_as_pg_dump_restores_it() {
     let c = cluster();
     let dir = tmp();
     c.fixture("gis_src", "postgis.sql", &[]);
-    reference(c, dir.path(), "gis_src", "gis_ref", "");
+    c.reference(dir.path(), "gis_src", "gis_ref", "");
     let set = backup(dir.path(), &c.url("gis_src"), &[]);
     restores_like_the_reference(c, dir.path(), &set, "gis_src", "gis_ref");
     // The rows the user added to the extensions' configuration tables

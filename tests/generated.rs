@@ -1715,43 +1715,6 @@ fn generate(seed: u64, cases: usize, version: u32, btree_gist: bool) -> (String,
 // ---------------------------------------------------------------------------
 // The round trip.
 
-/// Every row of every table, as sorted `pg_dump --data-only` lines.
-fn rows(c: &Cluster, db: &str) -> String {
-    let out = std::process::Command::new(c.tool("pg_dump"))
-        .env("PGHOST", &c.dir)
-        .env("PGPORT", c.port.to_string())
-        .env("PGUSER", "postgres")
-        .args(["--data-only", "-d", db])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "pg_dump --data-only {db}: {}", text(&out));
-    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines.join("\n")
-}
-
-fn pg_env(c: &Cluster) -> String {
-    format!("PGHOST='{}' PGPORT={} PGUSER=postgres", c.dir.display(), c.port)
-}
-
-/// The reference: `pg_dump SRC | psql DST`.
-fn reference(c: &Cluster, dir: &Path, src: &str, dst: &str) {
-    c.createdb(dst);
-    sh(
-        dir,
-        &format!(
-            "set -o pipefail; {env} '{}' -d {src} | {env} '{}' -X -q -v ON_ERROR_STOP=1 -d {dst} >/dev/null",
-            c.tool("pg_dump").display(),
-            c.tool("psql").display(),
-            env = pg_env(c)
-        ),
-    );
-}
-
 /// Whether psql runs `sql` without error.
 fn psql_ok(c: &Cluster, db: &str, sql: &str) -> bool {
     std::process::Command::new(c.tool("psql"))
@@ -1803,9 +1766,9 @@ fn round_trip(c: &Cluster, keep: &Path, seed: u64, cases: usize, version: u32, b
     // A statement the server refuses is a bug of the generator.
     c.psql_file(&src, &file, &[]);
     let reference_db = format!("{src}_ref");
-    reference(c, &dir, &src, &reference_db);
+    c.reference(&dir, &src, &reference_db, "");
     let schema = c.schema(&reference_db);
-    let data = rows(c, &reference_db);
+    let data = c.rows(&reference_db);
     let out = expect(&dir, &["backup", &c.url(&src), "--quiet", "--out", "bk"], 0);
     let set = dir.join(out.trim());
     let set_arg = set.to_str().unwrap();
@@ -1818,7 +1781,7 @@ fn round_trip(c: &Cluster, keep: &Path, seed: u64, cases: usize, version: u32, b
                 schema_diff(keep, &schema, &got, &label)
             );
         }
-        assert!(rows(c, db) == data, "{how}: the rows differ from pg_dump | psql");
+        assert!(c.rows(db) == data, "{how}: the rows differ from pg_dump | psql");
         expect(&dir, &["compare", set_arg, &c.url(db)], 0);
     };
 

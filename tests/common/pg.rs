@@ -308,6 +308,46 @@ impl Cluster {
         );
     }
 
+    /// Every row of every table, as sorted `pg_dump --data-only` lines.
+    pub fn rows(&self, db: &str) -> String {
+        let out = self
+            .client_cmd("pg_dump")
+            .args(["--data-only", "-d", db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_dump --data-only {db}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("--") && !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
+    /// The shell words that point psql and pg_dump at the cluster.
+    pub fn shell_env(&self) -> String {
+        format!("PGHOST='{}' PGPORT={} PGUSER=postgres", self.dir.display(), self.port)
+    }
+
+    /// The fidelity reference: `pg_dump [ARGS] SRC | psql DST`, into a new DST.
+    pub fn reference(&self, dir: &Path, src: &str, dst: &str, pg_dump_args: &str) {
+        self.createdb(dst);
+        super::sh(
+            dir,
+            &format!(
+                "set -o pipefail; {env} '{}' {pg_dump_args} -d '{src}' | {env} '{}' -X -q -v ON_ERROR_STOP=1 -d '{dst}' >/dev/null",
+                self.tool("pg_dump").display(),
+                self.tool("psql").display(),
+                env = self.shell_env()
+            ),
+        );
+    }
+
     pub fn createdb(&self, db: &str) {
         self.psql("postgres", &format!("DROP DATABASE IF EXISTS \"{db}\""));
         self.psql("postgres", &format!("CREATE DATABASE \"{db}\""));
