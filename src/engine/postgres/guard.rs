@@ -700,6 +700,15 @@ mod tests {
     }
 
     #[test]
+    fn splits_outside_quotes() {
+        let sql = "SET x = 1;\n-- a; comment\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\nCOMMENT ON TABLE t IS 'a;b';\nCREATE INDEX \"i;x\" ON t (a);";
+        let s: Vec<String> = split(sql).unwrap().into_iter().map(|s| s.text).collect();
+        assert_eq!(s.len(), 4, "{s:?}");
+        assert!(s[1].contains("SELECT 1; $$"));
+        assert!(s[2].ends_with("'a;b';"));
+    }
+
+    #[test]
     fn what_lifeboat_writes_passes() {
         let header = crate::engine::postgres::catalog::SQL_HEADER;
         // Every statement of the header passes (the header grows with the engine).

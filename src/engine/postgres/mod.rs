@@ -1367,59 +1367,6 @@ enum Plan {
 /// Rows the server took, by table.
 type Loaded = std::collections::HashMap<String, u64>;
 
-/// Splits SQL into statements at semicolons outside quotes, dollar quotes
-/// and comments.
-pub fn split_statements(sql: &str) -> Vec<String> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\'' | b'"' => {
-                let q = bytes[i];
-                i += 1;
-                while i < bytes.len() && bytes[i] != q {
-                    i += 1;
-                }
-            }
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'$' => {
-                if let Some(end) = sql[i + 1..].find('$') {
-                    let tag = &sql[i..i + end + 2];
-                    if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_')
-                        && let Some(close) = sql[i + tag.len()..].find(tag)
-                    {
-                        i += tag.len() + close + tag.len() - 1;
-                    }
-                }
-            }
-            b';' => {
-                let s = sql[start..=i].trim();
-                if !s.is_empty() {
-                    out.push(s.to_string());
-                }
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    let rest = sql[start..].trim();
-    if !rest.is_empty()
-        && !rest
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with("--"))
-    {
-        out.push(rest.to_string());
-    }
-    out
-}
-
 /// Not part of an extension (whose objects `CREATE EXTENSION` makes), nor
 /// of another object (a range type's constructors and casts, an identity
 /// column's sequence), which goes with it.
@@ -1566,7 +1513,7 @@ fn clean(client: &mut Client) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parents_first, split_statements, table_lines};
+    use super::{parents_first, table_lines};
     use crate::archive::manifest::TableStats;
 
     fn table(name: &str, references: &[&str]) -> TableStats {
@@ -1603,14 +1550,5 @@ mod tests {
     fn table_lines_are_read_from_the_leading_comments_only() {
         let statement = "-- foreign key: fk on s.t\n-- table: s.t\n-- table: \"S\".\"U\"\nALTER TABLE s.t ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES \"S\".\"U\"(id);\n-- table: not.this";
         assert_eq!(table_lines(statement).collect::<Vec<_>>(), ["s.t", "\"S\".\"U\""]);
-    }
-
-    #[test]
-    fn splits_outside_quotes() {
-        let sql = "SET x = 1;\n-- a; comment\nCREATE FUNCTION f() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\nCOMMENT ON TABLE t IS 'a;b';\nCREATE INDEX \"i;x\" ON t (a);";
-        let s = split_statements(sql);
-        assert_eq!(s.len(), 4, "{s:?}");
-        assert!(s[1].contains("SELECT 1; $$"));
-        assert!(s[2].ends_with("'a;b';"));
     }
 }
