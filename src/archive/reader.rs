@@ -13,6 +13,77 @@ use std::path::{Path, PathBuf};
 /// The most a manifest may weigh; a bigger first member is not ours.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 
+/// How far a stored byte can inflate, at most, in each format: deflate
+/// codes a 258-byte match in no fewer than two bits (1032:1); a zstd RLE
+/// block stands for up to 128 KiB in four bytes (32768:1). A manifest that
+/// claims more than this is not describing the member it sits beside.
+fn physical_ratio(algorithm: Algorithm) -> u64 {
+    match algorithm {
+        Algorithm::Gzip => 1032,
+        Algorithm::Zstd => 32768,
+        Algorithm::None => 1,
+    }
+}
+
+/// The most a member is believed to inflate per stored byte. SQL dumps
+/// compress 5-15x and SQLite files 2-10x; even very repetitive rows (JSON
+/// logs, enum-like text) stay under 50x. 256x leaves five times that as
+/// headroom, and bounds what a small set can make a restore write: a 4 MB
+/// member may claim at most 1 GiB.
+pub const PLAUSIBLE_RATIO: u64 = 256;
+
+/// Claims up to this size are taken whatever the ratio: a small database
+/// of mostly empty pages (a fresh SQLite file with 64 KiB pages) inflates
+/// far past 256x, and writing 64 MiB harms no one.
+pub const PLAUSIBLE_FLOOR: u64 = 64 << 20;
+
+/// Checks a member's recorded raw size against its stored size before
+/// anything inflates it: a stored member inflates to its own size, a
+/// compressed one no further than the format allows and than data does.
+/// A set that fails this was made by hand; restore it with `tar` and
+/// `gunzip`/`zstd -d` if it is really yours.
+pub fn check_raw_claim(member: &super::Member) -> Result<()> {
+    let name = crate::github::workflow::neutralize(&member.path);
+    let algorithm = member.compression;
+    if algorithm == Algorithm::None {
+        if member.raw_size != member.size {
+            bail!(
+                "manifest.json says the uncompressed member {name} holds {} bytes but stores {}: the set was altered",
+                member.raw_size,
+                member.size
+            );
+        }
+        return Ok(());
+    }
+    let claim = member.raw_size;
+    let impossible = member
+        .size
+        .saturating_mul(physical_ratio(algorithm))
+        .saturating_add(64 << 10);
+    if claim > impossible {
+        bail!(
+            "manifest.json says member {name} inflates from {} to {claim} bytes, more than {algorithm} can              (at most {}:1): the set was altered",
+            member.size,
+            physical_ratio(algorithm)
+        );
+    }
+    let plausible = member.size.saturating_mul(PLAUSIBLE_RATIO).max(PLAUSIBLE_FLOOR);
+    if claim > plausible {
+        bail!(
+            "manifest.json says member {name} inflates from {} to {claim} bytes ({}:1); lifeboat writes no more              than {PLAUSIBLE_RATIO}:1 (or {} MiB) from a member, since a set can come from a stranger. If this set              is yours, extract that member with tar and {}",
+            member.size,
+            claim / member.size.max(1),
+            PLAUSIBLE_FLOOR >> 20,
+            if algorithm == Algorithm::Gzip {
+                "gunzip"
+            } else {
+                "zstd -d"
+            }
+        );
+    }
+    Ok(())
+}
+
 /// One member as found in the tar.
 #[derive(Debug, Clone)]
 pub struct ScannedMember {
@@ -159,7 +230,12 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         let mut hashing = HashingReader::new(&mut entry);
         let mut raw_size = None;
         let mut decode_error = None;
-        if decompress && listed.is_some() {
+        // A claim no real member makes is not inflated at all: the scan
+        // would otherwise spend the claim's worth of time finding out.
+        let claim_error = listed.and_then(|mm| check_raw_claim(mm).err());
+        if let Some(e) = claim_error {
+            decode_error = Some(format!("{e:#}"));
+        } else if decompress && listed.is_some() {
             match compression::decoder(algorithm, &mut hashing)
                 .and_then(|d| Ok(io::copy(&mut Bounded::new(d, limit), &mut io::sink())?))
             {
@@ -250,15 +326,28 @@ impl SetSource {
 
     /// A reader of the member's decompressed bytes.
     pub fn open(&self, member: &str) -> Result<Box<dyn Read + Send>> {
-        let (offset, size) = *self
-            .index
-            .get(member)
-            .with_context(|| format!("member {member} is missing from {}", self.path.display()))?;
-        let listed = self
-            .manifest
-            .members()
-            .find(|m| m.path == member)
-            .with_context(|| format!("member {member} is not in the manifest of {}", self.path.display()))?;
+        let (offset, size) = *self.index.get(member).with_context(|| {
+            format!(
+                "member {} is missing from {}",
+                crate::github::workflow::neutralize(member),
+                self.path.display()
+            )
+        })?;
+        let listed = self.manifest.members().find(|m| m.path == member).with_context(|| {
+            format!(
+                "member {} is not in the manifest of {}",
+                crate::github::workflow::neutralize(member),
+                self.path.display()
+            )
+        })?;
+        check_raw_claim(listed)?;
+        if listed.size != size {
+            bail!(
+                "member {} stores {size} bytes but manifest.json says {}: the set was altered",
+                crate::github::workflow::neutralize(member),
+                listed.size
+            );
+        }
         let mut file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
         file.seek(SeekFrom::Start(offset))
             .with_context(|| format!("seeking in {}", self.path.display()))?;

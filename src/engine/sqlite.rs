@@ -216,6 +216,14 @@ impl Engine for SqliteEngine {
                 lock_path.display()
             ),
         };
+        // The claim is checked before a byte is written: a small set that
+        // says it inflates to gigabytes stops here, not on a full disk.
+        crate::archive::reader::check_raw_claim(member)?;
+        fsutil::ensure_free_space(
+            dir,
+            member.raw_size,
+            &format!("unpacking {} beside {}", database.name, target.display()),
+        )?;
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));

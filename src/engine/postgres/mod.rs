@@ -195,6 +195,8 @@ impl Engine for PostgresEngine {
     }
 
     fn backup(&self, staging: &Staging, reporter: &Reporter) -> Result<DatabaseManifest> {
+        // Any run that reaches a server clears what killed runs left there.
+        leftovers::sweep(&self.target, reporter);
         let source = &self.target.redacted;
         let mut main = self.target.connect()?;
         main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
@@ -961,7 +963,11 @@ impl PostgresEngine {
         let mut admin = maintenance
             .connect()
             .or_else(|_| self.target.with_dbname("template1").connect())?;
-        let temp = format!("{}_lifeboat_restore_{}", self.target.dbname, std::process::id());
+        let temp = leftovers::name(
+            &self.target.dbname,
+            leftovers::Kind::Restore,
+            &std::process::id().to_string(),
+        );
         let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
         admin
             .batch_execute(&format!(
@@ -974,6 +980,12 @@ impl PostgresEngine {
                     connect::server_message(&e)
                 )
             })?;
+        // Marked at once: only a marked database is ever dropped as a
+        // leftover by a later run.
+        if let Err(e) = leftovers::mark_created(&mut admin, &temp, &self.target.dbname, leftovers::Kind::Restore) {
+            swap::drop_database(&mut admin, &temp);
+            return Err(e);
+        }
         let result = (|| -> Result<Vec<String>> {
             let target = self.target.with_dbname(&temp);
             let mut client = target.connect()?;

@@ -4,6 +4,7 @@
 //! success and on failure.
 
 use super::connect::{self, Target};
+use super::leftovers;
 use crate::progress::Reporter;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,9 @@ enum Cleanup {
     Database {
         admin: Box<Target>,
         name: String,
+        /// The session holding the scratch database's lock; it ends (and
+        /// lets the lock go) once the database is dropped.
+        _holder: Option<postgres::Client>,
     },
 }
 
@@ -74,7 +78,7 @@ impl Drop for Scratch {
                     .output();
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Cleanup::Database { admin, name } => {
+            Cleanup::Database { admin, name, .. } => {
                 if let Ok(mut client) = admin.connect() {
                     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
                     let force = client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"));
@@ -128,14 +132,24 @@ pub fn create(
 }
 
 fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
-    let name = format!(
-        "{}_lifeboat_verify_{}",
-        server.dbname,
-        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    let name = leftovers::name(
+        &server.dbname,
+        leftovers::Kind::Verify,
+        &chrono::Utc::now().format("%Y%m%d%H%M%S").to_string(),
     );
     let admin = server.clone();
     let mut client = admin.connect()?;
-    super::leftovers::drop_verify_leftovers(&mut client, &server.dbname, reporter);
+    // The lock that says this scratch database is in use lives in the
+    // maintenance database, as long as this session does: a run that
+    // finds it free knows the verify that made the database is gone.
+    let mut holder = ["postgres", "template1"]
+        .iter()
+        .find_map(|db| server.with_dbname(db).connect().ok())
+        .context(
+            "connecting to the maintenance database (postgres or template1) to hold the scratch database's lock",
+        )?;
+    leftovers::sweep_server(&mut holder, reporter);
+    leftovers::hold_verify_lock(&mut holder, &name)?;
     client
         .batch_execute(&format!(
             "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
@@ -148,18 +162,21 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
                 connect::server_message(&e)
             )
         })?;
-    reporter.info(&format!(
-        "restoring into scratch database {name} on {}",
-        server.redacted
-    ));
-    Ok(Scratch {
+    let scratch = Scratch {
         target: server.with_dbname(&name),
         description: format!("database {name} on {}", server.redacted),
         cleanup: Cleanup::Database {
             admin: Box::new(admin),
-            name,
+            name: name.clone(),
+            _holder: Some(holder),
         },
-    })
+    };
+    leftovers::mark_created(&mut client, &name, &server.dbname, leftovers::Kind::Verify)?;
+    reporter.info(&format!(
+        "restoring into scratch database {name} on {}",
+        server.redacted
+    ));
+    Ok(scratch)
 }
 
 /// Server binary directories on this machine, with their major versions.
