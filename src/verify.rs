@@ -218,7 +218,9 @@ fn check_members(manifest: &Manifest, scan: &Scan, decompress: bool, findings: &
                 )
                 .values(&member.sha256, &found.sha256);
         }
-        if let Some(err) = &found.decode_error {
+        if let Some(err) = &found.claim_error {
+            findings.error("raw-size", &member.path, err.clone(), FIX_DAMAGED);
+        } else if let Some(err) = &found.decode_error {
             findings.error(
                 "decompress",
                 &member.path,

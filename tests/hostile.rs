@@ -359,6 +359,68 @@ fn a_member_that_inflates_past_its_raw_size_stops_there() {
     assert!(!dir.join("out/x.db").exists());
 }
 
+/// A manifest that claims a huge raw size is refused before anything is
+/// written: beyond what the format can inflate to, beyond the plausible
+/// ratio (256:1 above 64 MiB), and, for a stored member, anything but its
+/// own size. Verification reports the same finding.
+#[test]
+fn a_manifest_claiming_a_huge_raw_size_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    for (compression, factor, says) in [
+        ("gzip", 2000, "more than gzip can"),
+        ("gzip", 1000, "no more than 256:1"),
+        ("zstd", 40000, "more than zstd can"),
+        ("zstd", 1000, "no more than 256:1"),
+        ("none", 2, "uncompressed member"),
+    ] {
+        let bk = format!("bk-{compression}-{factor}");
+        let out = expect(
+            dir,
+            &[
+                "backup",
+                "app.db",
+                "--out",
+                &bk,
+                "--compression",
+                compression,
+                "--quiet",
+            ],
+            0,
+        );
+        let set = dir.join(out.trim());
+        let set_arg = set.to_str().unwrap();
+        edit_manifest(&set, |m| {
+            let member = &mut m["databases"][0]["members"][0];
+            let size = member["size"].as_u64().unwrap();
+            // Past the 64 MiB floor, so the ratio alone decides.
+            assert!(compression == "none" || size * factor > 64 << 20, "{size}");
+            member["raw_size"] = (size * factor).into();
+        });
+        let out = run(dir, &["verify", set_arg]);
+        assert_eq!(out.status.code(), Some(3), "{compression} x{factor}: {}", text(&out));
+        assert!(text(&out).contains(says), "{compression} x{factor}: {}", text(&out));
+        let target = format!("out-{compression}-{factor}/x.db");
+        // Restore's own checks refuse the set, as verify does.
+        let out = run(dir, &["restore", set_arg, "--to", &target]);
+        assert_eq!(out.status.code(), Some(3), "{compression} x{factor}: {}", text(&out));
+        assert!(text(&out).contains(says), "{compression} x{factor}: {}", text(&out));
+        // Not a byte was written beside the target.
+        let written: Vec<_> = std::fs::read_dir(dir.join(&target).parent().unwrap())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().ends_with("lifeboat-restore-lock"))
+            .map(|e| (e.file_name(), e.metadata().unwrap().len()))
+            .collect();
+        assert!(
+            written.iter().all(|(_, len)| *len == 0),
+            "{compression} x{factor}: {written:?}"
+        );
+    }
+}
+
 #[test]
 fn names_from_a_set_cannot_print_workflow_commands_or_escapes() {
     let tmp = tempfile::tempdir().unwrap();

@@ -62,7 +62,8 @@ pub fn check_raw_claim(member: &super::Member) -> Result<()> {
         .saturating_add(64 << 10);
     if claim > impossible {
         bail!(
-            "manifest.json says member {name} inflates from {} to {claim} bytes, more than {algorithm} can              (at most {}:1): the set was altered",
+            "manifest.json says member {name} inflates from {} to {claim} bytes, more than {algorithm} can \
+             (at most {}:1): the set was altered",
             member.size,
             physical_ratio(algorithm)
         );
@@ -70,7 +71,9 @@ pub fn check_raw_claim(member: &super::Member) -> Result<()> {
     let plausible = member.size.saturating_mul(PLAUSIBLE_RATIO).max(PLAUSIBLE_FLOOR);
     if claim > plausible {
         bail!(
-            "manifest.json says member {name} inflates from {} to {claim} bytes ({}:1); lifeboat writes no more              than {PLAUSIBLE_RATIO}:1 (or {} MiB) from a member, since a set can come from a stranger. If this set              is yours, extract that member with tar and {}",
+            "manifest.json says member {name} inflates from {} to {claim} bytes ({}:1); lifeboat writes no more \
+             than {PLAUSIBLE_RATIO}:1 (or {} MiB) from a member, since a set can come from a stranger. If this set \
+             is yours, extract that member with tar and {}",
             member.size,
             claim / member.size.max(1),
             PLAUSIBLE_FLOOR >> 20,
@@ -96,6 +99,9 @@ pub struct ScannedMember {
     pub raw_size: Option<u64>,
     /// Why decompression failed, when it did.
     pub decode_error: Option<String>,
+    /// Why the manifest's raw size for this member cannot be believed, in
+    /// which case the member was not inflated at all.
+    pub claim_error: Option<String>,
 }
 
 /// Everything one pass over a set found.
@@ -232,10 +238,10 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         let mut decode_error = None;
         // A claim no real member makes is not inflated at all: the scan
         // would otherwise spend the claim's worth of time finding out.
-        let claim_error = listed.and_then(|mm| check_raw_claim(mm).err());
-        if let Some(e) = claim_error {
-            decode_error = Some(format!("{e:#}"));
-        } else if decompress && listed.is_some() {
+        let claim_error = listed
+            .and_then(|mm| check_raw_claim(mm).err())
+            .map(|e| format!("{e:#}"));
+        if decompress && listed.is_some() && claim_error.is_none() {
             match compression::decoder(algorithm, &mut hashing)
                 .and_then(|d| Ok(io::copy(&mut Bounded::new(d, limit), &mut io::sink())?))
             {
@@ -263,6 +269,7 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
             sha256,
             raw_size,
             decode_error,
+            claim_error,
         });
     }
     // The tar reader stops at the end marker; the rest still belongs to the file.
