@@ -50,20 +50,13 @@ pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<Prun
     for (store, policy, safety) in stores {
         let entries = store.list()?;
         prune_store(&store, &entries, policy, safety, dry_run, &mut plan, reporter)?;
-        for (set, leftover) in store.leftovers()? {
-            // A backup of this set that is still running holds its lock;
-            // without it, anything left is from a run that ended.
-            let free = match crate::lock::try_lock(&crate::lock::set_lock_path(&store.dir, &set)) {
-                Ok(crate::lock::Attempt::Locked(lock)) => Some(lock),
-                _ => None,
-            };
-            if free.is_some() {
-                if !dry_run {
-                    crate::store::local::remove_any(&leftover);
-                    reporter.log(&format!("prune removed leftover {}", leftover.display()));
-                }
-                plan.leftovers.push(leftover);
+        // A backup of a set that is still running holds its lock; without
+        // it, anything left is from a run that ended.
+        for leftover in store.sweep(!dry_run) {
+            if !dry_run {
+                reporter.log(&format!("prune removed leftover {}", leftover.display()));
             }
+            plan.leftovers.push(leftover);
         }
     }
     Ok(plan)

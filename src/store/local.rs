@@ -207,6 +207,31 @@ impl LocalStore {
         Ok(out)
     }
 
+    /// Leftovers of sets that no running backup holds (their lock is
+    /// free), so of runs that ended; with `remove`, removed. Every command
+    /// that reads or writes the directory calls this first, so what a
+    /// SIGKILL left is gone at the next run of any command there.
+    pub fn sweep(&self, remove: bool) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for (set, leftover) in self.leftovers().unwrap_or_default() {
+            let free = matches!(
+                crate::lock::try_lock(&crate::lock::set_lock_path(&self.dir, &set)),
+                Ok(crate::lock::Attempt::Locked(_))
+            );
+            if free && (!remove || remove_any(&leftover)) {
+                found.push(leftover);
+            }
+        }
+        found
+    }
+
+    /// [`sweep`](Self::sweep), saying what went.
+    pub fn sweep_and_tell(&self, reporter: &crate::progress::Reporter) {
+        for path in self.sweep(true) {
+            reporter.info(&format!("removed {}, left by an interrupted run", path.display()));
+        }
+    }
+
     /// Removes what interrupted runs of `set` left. Call only while holding
     /// the set's lock: then no run that could own these files is alive.
     pub fn remove_leftovers_of(&self, set: &str) -> Vec<PathBuf> {
