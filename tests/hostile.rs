@@ -476,3 +476,94 @@ fn names_from_a_set_cannot_print_workflow_commands_or_escapes() {
     }
     assert!(seen > 0, "the names are shown, neutralised: {outs:?}");
 }
+
+/// Names from a live database (schemas, tables, constraints) and server
+/// errors that quote them are neutralised wherever lifeboat prints them:
+/// backup, info, list, verify, compare, and a restore the server refuses
+/// with a message naming the hostile objects.
+#[test]
+fn names_and_server_errors_from_a_database_cannot_print_workflow_commands_or_escapes() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Unicode escapes give identifiers a newline, ESC, BEL and workflow
+    // commands; a value carries one too.
+    let schema = r#"U&"s\000A::error::schema-owned\001B[2J""#;
+    let table = r#"U&"t\000A::warning::table-owned\001B]0;x\0007""#;
+    let constraint = r#"U&"k\000D\000A::error::constraint-owned""#;
+    let setup = format!(
+        "CREATE SCHEMA {schema}; \
+         CREATE TABLE {schema}.{table} (id int CONSTRAINT {constraint} PRIMARY KEY, v text); \
+         INSERT INTO {schema}.{table} VALUES (1, E'x\\n::error::value-owned\\u001b[2J');"
+    );
+    let set = pg_set(dir, "hostile_names", &setup);
+    let set_arg = set.to_str().unwrap().to_string();
+    // A target that already holds the same objects: the server refuses the
+    // restore's CREATE SCHEMA, quoting the name.
+    c.createdb("hostile_names_copy");
+    c.psql("hostile_names_copy", &setup);
+    c.psql(
+        "hostile_names",
+        &format!("INSERT INTO {schema}.{table} VALUES (2, 'changed')"),
+    );
+    let (source, copy) = (c.url("hostile_names"), c.url("hostile_names_copy"));
+    let mut outs = Vec::new();
+    for args in [
+        &["backup", source.as_str(), "--out", "bk2"][..],
+        &["info", &set_arg],
+        &["list", "bk"],
+        &[
+            "verify",
+            &set_arg,
+            "--level",
+            "restore",
+            "--scratch",
+            "server",
+            "--source",
+            &source,
+        ],
+        &["compare", &set_arg, &source],
+        &["restore", &set_arg, "--to", &copy, "--force", "--no-safety-backup"],
+        &["restore", &set_arg, "--to", &copy, "--data-only", "--no-safety-backup"],
+    ] {
+        let out = lifeboat(dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+            .args(args)
+            .output()
+            .unwrap();
+        // The hostile names take nothing apart: the set restores (a
+        // carriage return in a name once ended the script's comment line
+        // and turned the rest of the name into SQL).
+        if args[0] == "verify" {
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        }
+        outs.push((args.to_vec(), text(&out)));
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    outs.push((vec!["summary"], summary));
+    for (args, all) in &outs {
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\r'),
+            "{args:?}: {all:?}"
+        );
+        for line in all.lines() {
+            let l = line.trim_start();
+            let own = l.starts_with("::error title=lifeboat") || l.starts_with("::warning title=lifeboat");
+            assert!(
+                !(l.starts_with("::") && l.contains("-owned") && !own),
+                "{args:?} printed a workflow command from the database: {line:?}"
+            );
+            for command in ["::error::", "::warning::"] {
+                assert!(!l.contains(command), "{args:?}: {line:?}");
+            }
+        }
+    }
+    let all: String = outs.iter().map(|(_, o)| o.as_str()).collect();
+    for shown in ["schema-owned", "table-owned"] {
+        assert!(all.contains(shown), "{shown} is shown, neutralised: {outs:?}");
+    }
+    // The server's own refusal, quoting the hostile schema, got through
+    // neutralised.
+    assert!(all.contains("already exists"), "{outs:?}");
+}

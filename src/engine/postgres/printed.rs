@@ -128,7 +128,7 @@ pub fn printed_alike(set_definitions: &HashMap<String, String>, backup: &SchemaO
 
 /// The `kind name` a script's header line gives an object.
 pub fn header_key(kind: &str, name: &str) -> String {
-    format!("{kind} {}", name.replace('\n', " "))
+    format!("{kind} {}", name.replace(['\n', '\r'], " "))
 }
 
 #[cfg(test)]

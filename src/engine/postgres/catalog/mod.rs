@@ -2057,10 +2057,14 @@ pub const TABLE_LINE: &str = "-- table: ";
 
 pub fn script(items: &[Item]) -> String {
     let mut out = String::from(SQL_HEADER);
+    // A comment ends at a carriage return as at a newline (PostgreSQL's
+    // lexer, psql and the guard agree): a name holding either would turn
+    // the rest of itself into SQL, so both become spaces.
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
     for item in items {
-        out.push_str(&format!("-- {}: {}\n", item.kind, item.name.replace('\n', " ")));
+        out.push_str(&format!("-- {}: {}\n", item.kind, one_line(&item.name)));
         for table in &item.needs {
-            out.push_str(&format!("{TABLE_LINE}{}\n", table.replace('\n', " ")));
+            out.push_str(&format!("{TABLE_LINE}{}\n", one_line(table)));
         }
         out.push_str(&format!("{}\n\n", item.sql));
     }
