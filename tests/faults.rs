@@ -43,7 +43,7 @@ fn concurrent_backups_of_one_name_never_share_files() {
     let dir = tmp();
     agent_db(dir.path(), "app.db", 0.02);
     let mut all = HashSet::new();
-    for (n, rounds) in [(2, 3), (8, 2)] {
+    for (n, rounds) in [(2, 4), (8, 4)] {
         for _ in 0..rounds {
             let sets = concurrent_backups(dir.path(), n);
             assert!(!sets.is_empty(), "no backup of {n} succeeded");

@@ -9,6 +9,10 @@ use common::pg::{PASSWORD, cluster};
 use common::*;
 use std::path::{Path, PathBuf};
 
+/// What reading any hostile set may cost in memory: lifeboat reads
+/// members as streams, so a set's claims never show in its footprint.
+const MAX_RSS_KIB: u64 = 200 << 10;
+
 fn pg_set(dir: &Path, db: &str, setup: &str) -> PathBuf {
     let c = cluster();
     c.createdb(db);
@@ -346,12 +350,15 @@ fn a_member_that_inflates_past_its_raw_size_stops_there() {
     // 64 MiB of zeros gzip to about 64 KiB; the manifest claims 1 KiB.
     replace_member(&set, &member, &vec![0u8; 64 << 20]);
     edit_manifest(&set, |m| m["databases"][0]["members"][0]["raw_size"] = 1024.into());
-    let out = run(dir, &["verify", set.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("inflates past"), "{}", text(&out));
-    let out = run(dir, &["restore", set.to_str().unwrap(), "--to", "out/x.db"]);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("inflates past"), "{}", text(&out));
+    // Memory stays bounded while the 64 MiB stream is read and refused.
+    let (code, out, rss_kib) = run_measured(dir, &["verify", set.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("inflates past"), "{out}");
+    assert!(rss_kib < MAX_RSS_KIB, "verify held {rss_kib} KiB");
+    let (code, out, rss_kib) = run_measured(dir, &["restore", set.to_str().unwrap(), "--to", "out/x.db"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("inflates past"), "{out}");
+    assert!(rss_kib < MAX_RSS_KIB, "restore held {rss_kib} KiB");
     // Nothing beside the target grew past what the manifest allowed.
     for entry in std::fs::read_dir(dir.join("out")).into_iter().flatten().flatten() {
         assert!(entry.metadata().unwrap().len() <= 1024, "{:?}", entry.path());
@@ -398,9 +405,13 @@ fn a_manifest_claiming_a_huge_raw_size_writes_nothing() {
             assert!(compression == "none" || size * factor > 64 << 20, "{size}");
             member["raw_size"] = (size * factor).into();
         });
-        let out = run(dir, &["verify", set_arg]);
-        assert_eq!(out.status.code(), Some(3), "{compression} x{factor}: {}", text(&out));
-        assert!(text(&out).contains(says), "{compression} x{factor}: {}", text(&out));
+        let (code, out, rss_kib) = run_measured(dir, &["verify", set_arg]);
+        assert_eq!(code, Some(3), "{compression} x{factor}: {out}");
+        assert!(out.contains(says), "{compression} x{factor}: {out}");
+        assert!(
+            rss_kib < MAX_RSS_KIB,
+            "{compression} x{factor}: verify held {rss_kib} KiB"
+        );
         let target = format!("out-{compression}-{factor}/x.db");
         // Restore's own checks refuse the set, as verify does.
         let out = run(dir, &["restore", set_arg, "--to", &target]);
