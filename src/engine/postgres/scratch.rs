@@ -57,7 +57,7 @@ enum Cleanup {
         name: String,
         /// The session holding the scratch database's lock; it ends (and
         /// lets the lock go) once the database is dropped.
-        _holder: Option<postgres::Client>,
+        _holder: Option<Box<postgres::Client>>,
     },
 }
 
@@ -168,7 +168,7 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
         cleanup: Cleanup::Database {
             admin: Box::new(admin),
             name: name.clone(),
-            _holder: Some(holder),
+            _holder: Some(Box::new(holder)),
         },
     };
     leftovers::mark_created(&mut client, &name, &server.dbname, leftovers::Kind::Verify)?;
