@@ -210,6 +210,8 @@ fn run_command(
     if let Some(dir) = sets_dir(cli, config) {
         store::LocalStore::new(dir).sweep_and_tell(reporter);
     }
+    // Likewise a scratch cluster whose verify was killed, on this machine.
+    engine::postgres::leftovers::stop_stale_scratch_clusters(reporter);
     match &cli.command {
         Command::Backup(args) => {
             commands::report::refuse_public_upload()?;
