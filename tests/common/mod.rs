@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod pg;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
