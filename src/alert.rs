@@ -19,8 +19,8 @@ use std::time::Duration;
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Where the last outcome of each command and set is kept, to tell a
-/// recovery: in the local out directory.
-const STATE_FILE: &str = ".lifeboat-alerts.json";
+/// recovery, in the state directory.
+const STATE_FILE: &str = "alerts.json";
 
 #[derive(Debug, Clone, Default)]
 pub struct AlertSettings {
@@ -104,21 +104,31 @@ pub struct Payload {
     pub content: String,
 }
 
-/// Sends the alert an ending calls for, if any. `state_dir` keeps the last
-/// outcome per command and set, so a success after a failure is a
-/// recovery; `secrets` are taken out of everything sent.
-pub fn notify(
-    settings: &AlertSettings,
-    ending: &Ending,
-    state_dir: Option<&Path>,
-    secrets: &[String],
-    reporter: &Reporter,
-) {
+/// The directory that keeps alert state: LIFEBOAT_STATE_DIR, else
+/// `$XDG_STATE_HOME/lifeboat`, else `~/.local/state/lifeboat`.
+pub fn state_dir() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    var("LIFEBOAT_STATE_DIR")
+        .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("lifeboat")))
+        .or_else(|| var("HOME").map(|h| h.join(".local/state/lifeboat")))
+}
+
+/// Sends the alert an ending calls for, if any. The last outcome per
+/// command, location and set is remembered, so a success after a failure
+/// is a recovery; `secrets` are taken out of everything sent.
+pub fn notify(settings: &AlertSettings, ending: &Ending, location: &Path, secrets: &[String], reporter: &Reporter) {
     let Some(url) = &settings.webhook else {
         return;
     };
-    let key = format!("{}/{}", ending.class, ending.set.as_deref().unwrap_or("-"));
-    let previous_failed = remember(state_dir, &key, ending.failed);
+    // A run that failed before it knew its set name (a database that
+    // could not be opened) counts against every set of the location.
+    let scope = format!("{} {}", ending.class, location.display());
+    let keys = [
+        format!("{scope} {}", ending.set.as_deref().unwrap_or("-")),
+        format!("{scope} -"),
+    ];
+    let keys = if ending.set.is_some() { &keys[..] } else { &keys[..1] };
+    let previous_failed = remember(state_dir().as_deref(), keys, ending.failed);
     let status = match (ending.failed, previous_failed) {
         (true, _) => "failure",
         (false, true) => "recovery",
@@ -262,10 +272,10 @@ fn post(url: &str, payload: &Payload) -> Result<u32> {
     })
 }
 
-/// Records this outcome under `key`; whether the one before it failed.
+/// Records this outcome under `keys`; whether one before it failed.
 /// Kept in memory for a long-running `schedule`, and in `state_dir` when
 /// there is one, for runs of their own.
-fn remember(state_dir: Option<&Path>, key: &str, failed: bool) -> bool {
+fn remember(state_dir: Option<&Path>, keys: &[String], failed: bool) -> bool {
     static MEMORY: std::sync::Mutex<BTreeMap<String, bool>> = std::sync::Mutex::new(BTreeMap::new());
     let file: Option<PathBuf> = state_dir.map(|d| d.join(STATE_FILE));
     let mut known: BTreeMap<String, bool> = file
@@ -274,11 +284,18 @@ fn remember(state_dir: Option<&Path>, key: &str, failed: bool) -> bool {
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut memory = MEMORY.lock().unwrap_or_else(|e| e.into_inner());
-    let previous = memory.get(key).or(known.get(key)).copied().unwrap_or(false);
-    memory.insert(key.to_string(), failed);
-    known.insert(key.to_string(), failed);
+    let mut previous = false;
+    // A failure is recorded under the first key only; a success clears
+    // them all.
+    for (i, key) in keys.iter().enumerate() {
+        previous |= memory.get(key).or(known.get(key)).copied().unwrap_or(false);
+        if i == 0 || !failed {
+            memory.insert(key.to_string(), failed);
+            known.insert(key.to_string(), failed);
+        }
+    }
     if let Some(f) = file
-        && f.parent().is_some_and(Path::is_dir)
+        && crate::fsutil::create_private_dir(f.parent().unwrap_or(Path::new("."))).is_ok()
         && let Ok(json) = serde_json::to_vec_pretty(&known)
     {
         let _ = crate::fsutil::write_private(&f, &json);

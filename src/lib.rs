@@ -116,24 +116,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Some(ending) = &ending {
         commands::report::tell_github(github_args, ending, &reporter);
         let secrets = commands::report::secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
-        alert::notify(
-            &config.alerts,
-            ending,
-            alert_state_dir(&config).as_deref(),
-            &secrets,
-            &reporter,
-        );
+        alert::notify(&config.alerts, ending, &config.out_dir, &secrets, &reporter);
     }
     result.map(|(code, _)| code)
-}
-
-/// Where alerts remember the last outcome, to tell a recovery: the local
-/// out directory, or LIFEBOAT_STATE_DIR (needed when sets go to a bucket).
-pub(crate) fn alert_state_dir(config: &Config) -> Option<std::path::PathBuf> {
-    std::env::var_os("LIFEBOAT_STATE_DIR")
-        .filter(|d| !d.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| (!store::is_url(&config.out_dir)).then(|| config.out_dir.clone()))
 }
 
 static PANIC_LOCATION: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);

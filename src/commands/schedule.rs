@@ -180,13 +180,7 @@ fn run_once(config: &Config, secrets: &[String], reporter: &Reporter) -> bool {
         }
     };
     log_line(reporter, &line);
-    crate::alert::notify(
-        &config.alerts,
-        &ending,
-        crate::alert_state_dir(config).as_deref(),
-        secrets,
-        reporter,
-    );
+    crate::alert::notify(&config.alerts, &ending, &config.out_dir, secrets, reporter);
     // A signal during the alert still ends the service.
     cancel::requested().is_none()
 }
