@@ -259,7 +259,15 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Run as a service: back up on a cron schedule, with verification,
     /// retention, off-site copies and alerts, until SIGTERM.
-    #[command(after_help = SCHEDULE_EXAMPLES)]
+    // A service runs outside GitHub Actions: the failure-issue flags of
+    // the backup it repeats do not apply (webhooks do).
+    #[command(
+        after_help = SCHEDULE_EXAMPLES,
+        mut_arg("issue_on_failure", |a| a.hide(true)),
+        mut_arg("issue_labels", |a| a.hide(true)),
+        mut_arg("close_issue_on_success", |a| a.hide(true)),
+        mut_arg("issue_key", |a| a.hide(true))
+    )]
     Schedule(ScheduleArgs),
 }
 
@@ -313,7 +321,6 @@ impl Command {
             Command::Verify(a) => Some(&a.github),
             Command::Prune(a) => Some(&a.github),
             Command::Report(a) => Some(&a.github),
-            Command::Schedule(a) => Some(&a.backup.github),
             _ => None,
         }
     }
