@@ -32,7 +32,12 @@ pub struct AlertSettings {
 
 impl AlertSettings {
     pub fn from_flags(flags: &AlertArgs) -> Result<AlertSettings> {
-        let webhook = flags.webhook.clone().filter(|w| !w.trim().is_empty());
+        // LIFEBOAT_WEBHOOK_FILE: the URL from a file (Docker secrets), as
+        // the other secrets may come.
+        let webhook = match flags.webhook.clone().filter(|w| !w.trim().is_empty()) {
+            Some(url) => Some(url),
+            None => crate::fsutil::env_or_file("LIFEBOAT_WEBHOOK")?,
+        };
         if let Some(url) = &webhook
             && !(url.starts_with("https://") || url.starts_with("http://"))
         {

@@ -203,7 +203,8 @@ pub struct StoreArgs {
 #[derive(Debug, Args, Default, Clone)]
 pub struct AlertArgs {
     /// POST a JSON alert here when the command fails (Slack, Mattermost,
-    /// Discord-compatible or any receiver). A secret: never printed.
+    /// Discord-compatible or any receiver). A secret: never printed. Also
+    /// from a file named by LIFEBOAT_WEBHOOK_FILE.
     #[arg(
         help_heading = "Alerts",
         long,

@@ -70,7 +70,7 @@ pub fn secrets(config: &Config, extra_urls: &[&str]) -> Vec<String> {
         }
     }
     for key in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
-        if let Ok(Some(v)) = crate::store::s3::env_or_file(key) {
+        if let Ok(Some(v)) = crate::fsutil::env_or_file(key) {
             secrets.push(v);
         }
     }

@@ -61,22 +61,6 @@ pub struct S3Store {
     runtime: tokio::runtime::Runtime,
 }
 
-/// A variable, or the contents of the file its `_FILE` variant names
-/// (Docker and Kubernetes secrets).
-pub fn env_or_file(name: &str) -> Result<Option<String>> {
-    if let Some(v) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
-        return Ok(Some(v));
-    }
-    let file_var = format!("{name}_FILE");
-    match std::env::var(&file_var).ok().filter(|v| !v.is_empty()) {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file_var} ({path})"))?;
-            Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
-        }
-        None => Ok(None),
-    }
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -137,12 +121,12 @@ impl S3Store {
         if let Some(e) = &endpoint {
             builder = builder.with_endpoint(e);
         }
-        let key = env_or_file("AWS_ACCESS_KEY_ID")?;
-        let secret = env_or_file("AWS_SECRET_ACCESS_KEY")?;
+        let key = crate::fsutil::env_or_file("AWS_ACCESS_KEY_ID")?;
+        let secret = crate::fsutil::env_or_file("AWS_SECRET_ACCESS_KEY")?;
         match (key, secret) {
             (Some(key), Some(secret)) => {
                 builder = builder.with_access_key_id(key).with_secret_access_key(secret);
-                if let Some(token) = env_or_file("AWS_SESSION_TOKEN")? {
+                if let Some(token) = crate::fsutil::env_or_file("AWS_SESSION_TOKEN")? {
                     builder = builder.with_token(token);
                 }
             }
