@@ -165,17 +165,6 @@ fn backup_list_info_verify_restore_and_prune_in_a_bucket() {
     assert_no_scratch(d);
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 #[test]
 fn retention_in_the_bucket_removes_the_right_objects() {
     let moto = Moto::start(false);

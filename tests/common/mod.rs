@@ -82,6 +82,18 @@ pub fn dump(db: &Path) -> String {
     sqlite(db, ".dump")
 }
 
+/// The names in a directory, sorted; none when it does not exist.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 /// The one set in a directory.
 pub fn only_set(dir: &Path) -> PathBuf {
     let sets: Vec<PathBuf> = std::fs::read_dir(dir)
