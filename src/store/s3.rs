@@ -103,16 +103,25 @@ impl S3Store {
                 "the S3 endpoint {e} is plain http: credentials and sets would cross the network unencrypted. Use https, or say so with --s3-allow-http (AWS_ALLOW_HTTP=true)"
             );
         }
+        let mut client = ClientOptions::new()
+            .with_allow_http(allow_http)
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_timeout(Duration::from_secs(300));
+        // The proxy variables curl and the AWS CLI read.
+        if let Some(proxy) = ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+            .iter()
+            .find_map(|k| env(k))
+        {
+            client = client.with_proxy_url(proxy);
+            if let Some(excludes) = env("NO_PROXY").or_else(|| env("no_proxy")) {
+                client = client.with_proxy_excludes(excludes);
+            }
+        }
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_region(&region)
             .with_virtual_hosted_style_request(settings.virtual_hosted)
-            .with_client_options(
-                ClientOptions::new()
-                    .with_allow_http(allow_http)
-                    .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(300)),
-            )
+            .with_client_options(client)
             .with_retry(RetryConfig {
                 backoff: BackoffConfig::default(),
                 max_retries: 4,
