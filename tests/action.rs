@@ -51,13 +51,30 @@ fn act(root: &Path, api: &FakeGitHub, artifacts: &Path) -> (bool, String) {
     act_as(root, api, artifacts, "push", &[])
 }
 
-/// As `act`, for `event` and with more arguments for act.
+/// Where act's artifact server keeps what the runs of one test upload:
+/// `<run id>/<name>/<name>.zip`, beside the stand-in's plain copies.
+fn artifact_server(artifacts: &Path) -> PathBuf {
+    artifacts.with_file_name("artifact-server")
+}
+
+/// As `act`, for `event` and with more arguments for act. Every run has
+/// act's artifact server on loopback, as a runner has GitHub's.
 fn act_as(root: &Path, api: &FakeGitHub, artifacts: &Path, event: &str, extra: &[&str]) -> (bool, String) {
     let standin = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/act/upload-artifact");
+    // A port no other test's act holds: the kernel's choice, let go just
+    // before act binds it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
     let out = Command::new("act")
         .current_dir(root)
         .args([event, "-P", "ubuntu-latest=-self-hosted", "--local-repository"])
         .arg(format!("{UPLOAD_ARTIFACT}={}", standin.display()))
+        .arg("--artifact-server-path")
+        .arg(artifact_server(artifacts))
+        .args(["--artifact-server-addr", "127.0.0.1", "--artifact-server-port"])
+        .arg(port.to_string())
         .args(["-s", "GITHUB_TOKEN=ghs_fake_e2e_token"])
         .arg("--env")
         .arg(format!("GITHUB_API_URL={}", api.url))
@@ -141,7 +158,7 @@ fn backup_uploads_reports_and_a_broken_url_opens_then_closes_the_issue() {
         "{outputs}"
     );
     assert_eq!(get("verified"), "true");
-    assert_eq!(get("artifact"), "4711");
+    assert!(get("artifact").parse::<u64>().is_ok(), "artifact-id: {outputs}");
     assert_eq!(get("sha256").len(), 64);
     let uploaded = artifacts.join("nightly");
     let set = uploaded.join(get("name"));
@@ -154,6 +171,12 @@ fn backup_uploads_reports_and_a_broken_url_opens_then_closes_the_issue() {
         settings.contains("retention=3") && settings.contains("level=0"),
         "{settings}"
     );
+    // The artifact as GitHub keeps it: one zip with the set, its sidecar
+    // and its report at the root.
+    let mut names = zip_names(&uploaded_zip(&artifacts, "nightly"));
+    names.sort();
+    let n = get("name");
+    assert_eq!(names, [n.clone(), format!("{n}.sha256"), format!("{n}.verified.json")]);
     let info: serde_json::Value =
         serde_json::from_str(&expect(dir, &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
     assert_eq!(info["context"]["ci"]["provider"], "github-actions");
@@ -229,6 +252,27 @@ jobs:
         only_set(&dir.join("sets/safety")).is_file(),
         "a safety backup of the damaged database is kept"
     );
+}
+
+/// The zip act's artifact server holds for artifact `name`, from whichever
+/// run uploaded it (one run per test uploads each name).
+fn uploaded_zip(artifacts: &Path, name: &str) -> PathBuf {
+    let server = artifact_server(artifacts);
+    let zips: Vec<PathBuf> = std::fs::read_dir(&server)
+        .unwrap_or_else(|e| panic!("{}: {e}", server.display()))
+        .map(|run| run.unwrap().path().join(name).join(format!("{name}.zip")))
+        .filter(|z| z.is_file())
+        .collect();
+    assert_eq!(zips.len(), 1, "artifact {name} in act's artifact server: {zips:?}");
+    zips[0].clone()
+}
+
+/// The names of the entries of a zip.
+fn zip_names(zip: &Path) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    (0..archive.len())
+        .map(|i| archive.by_index(i).unwrap().name().unwrap().to_string())
+        .collect()
 }
 
 /// Reads `key=value` lines a workflow step wrote.
@@ -527,4 +571,163 @@ jobs:
     );
     assert!(log.contains("set upload: false"), "{log}");
     assert!(!dir.join("sets").exists(), "the backup ran before the GHES check");
+}
+
+/// `restore-from: <artifact name>` end to end: one run backs up and uploads
+/// through act's artifact server; a later run, whose database was damaged,
+/// takes that artifact through the GitHub API (the fake, serving the zip
+/// act's server stored), downloads it into `path` under `working-directory`
+/// and restores the database the `databases` input names there.
+#[test]
+fn a_later_run_restores_from_the_artifact_of_an_earlier_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    let artifacts = dir.join("artifacts");
+    let evidence = dir.join("evidence");
+    std::fs::create_dir_all(&evidence).unwrap();
+    let original = agent_db(dir, "original.db", 0.002);
+    let before = dump(&original);
+    let with_db = |db: &Path| {
+        let db = db.to_path_buf();
+        move |root: &Path| {
+            std::fs::create_dir_all(root.join("app/data")).unwrap();
+            std::fs::copy(&db, root.join("app/data/app.db")).unwrap();
+        }
+    };
+
+    // The earlier run: a backup of app/data/app.db, uploaded as "nightly".
+    let backup = format!(
+        r#"name: nightly
+on: push
+jobs:
+  backup:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - id: lb
+        uses: ./
+        with:
+          working-directory: app
+          databases: main=sqlite:data/app.db
+          path: sets
+          artifact-name: nightly
+          verify: quick
+          allow-public-upload: "true"
+      - env:
+          N: ${{{{ steps.lb.outputs.backup-name }}}}
+          I: ${{{{ steps.lb.outputs.artifact-id }}}}
+          D: ${{{{ steps.lb.outputs.artifact-digest }}}}
+        run: printf 'name=%s\nid=%s\ndigest=%s\n' "$N" "$I" "$D" > '{out}'
+"#,
+        out = evidence.join("backup.txt").display()
+    );
+    let root = repo_with(dir, &backup, with_db(&original));
+    let (ok, log) = act_as(&root, &api, &artifacts, "push", &["--env", "GITHUB_RUN_ID=101"]);
+    assert!(ok, "{log}");
+    let earlier = read_pairs(&evidence.join("backup.txt"));
+    let zip = uploaded_zip(&artifacts, "nightly");
+    assert!(
+        zip.starts_with(artifact_server(&artifacts).join("101")),
+        "the artifact belongs to run 101: {}",
+        zip.display()
+    );
+    let bytes = std::fs::read(&zip).unwrap();
+    assert_eq!(
+        sha2_hex(&bytes),
+        earlier["digest"],
+        "artifact-digest is the SHA-256 of the zip act's artifact server keeps"
+    );
+
+    // GitHub lists what act's artifact server stored, as its REST API
+    // lists what a run uploaded.
+    let id: u64 = earlier["id"].parse().unwrap();
+    {
+        let mut st = api.state.lock().unwrap();
+        st.artifacts
+            .push(common::github::artifact(id, "nightly", 101, "main", 0, false));
+        st.blobs.push((id, bytes));
+        st.runs.push(serde_json::json!({
+            "id": 101, "name": "nightly", "path": ".github/workflows/e2e.yml",
+            "head_branch": "main", "head_sha": "0123456789abcdef0123456789abcdef01234567",
+            "event": "push", "status": "completed", "conclusion": "success"
+        }));
+    }
+
+    // The later run: its app.db lost rows, and it restores from the artifact.
+    let damaged = dir.join("damaged.db");
+    std::fs::copy(&original, &damaged).unwrap();
+    sqlite(&damaged, "DELETE FROM AgentQuery; DROP TABLE AgentFeedback;");
+    assert_ne!(dump(&damaged), before);
+    let restore = format!(
+        r#"name: restore
+on: push
+jobs:
+  restore:
+    runs-on: ubuntu-latest
+    permissions:
+      actions: read
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - id: lb
+        uses: ./
+        with:
+          command: restore
+          working-directory: app
+          databases: main=sqlite:data/app.db
+          path: downloaded
+          restore-from: nightly
+          force: "true"
+      - env:
+          F: ${{{{ steps.lb.outputs.restored-from }}}}
+        run: |
+          printf 'restored=%s\nworkspace=%s\n' "$F" "$PWD" > '{out}'
+          cp app/data/app.db '{evidence}/restored.db'
+          find . -name '*.tar' -not -path './.git/*' | sort > '{evidence}/sets.txt'
+"#,
+        out = evidence.join("restore.txt").display(),
+        evidence = evidence.display()
+    );
+    let root = repo_with(dir, &restore, with_db(&damaged));
+    let (ok, log) = act_as(&root, &api, &artifacts, "push", &["--env", "GITHUB_RUN_ID=102"]);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains(&format!("chose artifact nightly ({id}")) && log.contains("from run 101 on branch main"),
+        "the run does not say which artifact it took:\n{log}"
+    );
+    let requests = api.state.lock().unwrap().requests.clone();
+    assert!(
+        requests.contains(&format!("GET /repos/o/r/actions/artifacts/{id}/zip")),
+        "{requests:?}"
+    );
+    assert_eq!(
+        dump(&evidence.join("restored.db")),
+        before,
+        "the database was not restored from the artifact"
+    );
+    let later = read_pairs(&evidence.join("restore.txt"));
+    let restored = PathBuf::from(&later["restored"]);
+    let downloaded = Path::new(&later["workspace"]).join("app/downloaded");
+    assert!(
+        restored.is_absolute() && restored.starts_with(&downloaded),
+        "restored-from is not in path under working-directory: {later:?}"
+    );
+    assert_eq!(
+        restored.file_name().unwrap().to_string_lossy(),
+        earlier["name"],
+        "restored from another set than the earlier run's"
+    );
+    // The downloaded set, and the damaged database's safety backup beside
+    // the sets in path; nothing in ./backups or app/backups.
+    let sets = std::fs::read_to_string(evidence.join("sets.txt")).unwrap();
+    let sets: Vec<&str> = sets.lines().collect();
+    assert_eq!(sets.len(), 2, "{sets:?}");
+    assert!(sets[0].starts_with("./app/downloaded/artifact-"), "{sets:?}");
+    assert!(sets[1].starts_with("./app/downloaded/safety/main-"), "{sets:?}");
+}
+
+/// The SHA-256 of `bytes`, as hex.
+fn sha2_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
