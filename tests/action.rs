@@ -731,3 +731,60 @@ fn sha2_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// The workflows, the examples users copy and the action pass the linters
+/// CI's lint job runs (.ci/run installs the same versions): actionlint
+/// (with shellcheck on every `run:`), zizmor offline with its pedantic
+/// persona, and GitHub's schemas. No finding is waved through with an
+/// ignore comment.
+#[test]
+fn workflows_examples_and_the_action_pass_the_linters() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut workflows = Vec::new();
+    for dir in [".github/workflows", "examples/workflows"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                workflows.push(path.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    workflows.sort();
+    assert!(
+        workflows.iter().any(|w| w.starts_with("examples/")),
+        "no example workflow found: {workflows:?}"
+    );
+    for file in workflows.iter().map(String::as_str).chain(["action.yml"]) {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        assert!(!text.contains("zizmor: ignore"), "{file} silences zizmor");
+    }
+    let check = |program: &str, args: &[&str], files: &[&str]| {
+        let out = Command::new(program)
+            .current_dir(root)
+            .args(args)
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs (.ci/run installs it): {e}"));
+        assert!(out.status.success(), "{program} {args:?} {files:?}:\n{}", text(&out));
+    };
+    let shellcheck = Command::new("shellcheck").arg("--version").output();
+    assert!(
+        shellcheck.is_ok_and(|o| o.status.success()),
+        "shellcheck is missing, and actionlint checks no run: script without it"
+    );
+    let files: Vec<&str> = workflows.iter().map(String::as_str).collect();
+    check("actionlint", &[], &files);
+    check(
+        "check-jsonschema",
+        &["--builtin-schema", "vendor.github-workflows"],
+        &files,
+    );
+    check(
+        "check-jsonschema",
+        &["--builtin-schema", "vendor.github-actions"],
+        &["action.yml"],
+    );
+    let mut all = files.clone();
+    all.push("action.yml");
+    check("zizmor", &["--offline", "--persona", "pedantic"], &all);
+}
