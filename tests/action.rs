@@ -349,18 +349,62 @@ jobs:
             sets = dir.join("sets").display()
         )
     };
-    let bad = "          upload: \"yes\"\n          retention-days: \"-1\"\n          verify: deep\n          jobs: \"0\"\n          keep-within: a week";
-    let root = repo(dir, &workflow(bad));
+    // One bad value for every input the first step checks; issue-on-failure
+    // stays good so the failure is reported.
+    let bad = [
+        ("command", "backpu", "command: \"backpu\" is not one of: backup restore"),
+        ("upload", "yes", "upload: \"yes\" is not a boolean"),
+        ("force", "maybe", "force: \"maybe\" is not a boolean"),
+        (
+            "close-issue-on-success",
+            "nope",
+            "close-issue-on-success: \"nope\" is not a boolean",
+        ),
+        (
+            "retention-days",
+            "91",
+            "retention-days: \"91\" is not a whole number from 0 to 90",
+        ),
+        ("verify", "deep", "verify: \"deep\" is not one of: "),
+        ("compression", "rar", "compression: \"rar\" is not one of: "),
+        ("jobs", "0", "jobs: \"0\" is not a whole number from 1"),
+        ("run-id", "abc", "run-id: \"abc\" is not a whole number from 1"),
+        ("keep-last", "0", "keep-last: \"0\" is not a whole number from 1"),
+        ("keep-daily", "-3", "keep-daily: \"-3\" is not a whole number from 1"),
+        (
+            "keep-weekly",
+            "1.5",
+            "keep-weekly: \"1.5\" is not a whole number from 1",
+        ),
+        ("keep-monthly", "x", "keep-monthly: \"x\" is not a whole number from 1"),
+        ("keep-within", "a week", "keep-within: \"a week\" is not a span"),
+        (
+            "working-directory",
+            "no/such/dir",
+            "working-directory: \"no/such/dir\" is not a directory",
+        ),
+    ];
+    // Every input the check step knows gets a bad value here, so a check
+    // added there is proven here too.
+    let action = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap();
+    for line in action.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        if let (Some("boolean" | "integer" | "one_of"), Some(name)) = (words.next(), words.next()) {
+            assert!(
+                name == "issue-on-failure" || name == "allow-public-upload" || bad.iter().any(|(n, _, _)| *n == name),
+                "the test gives no bad value for the checked input {name}"
+            );
+        }
+    }
+    let inputs: String = bad
+        .iter()
+        .map(|(name, value, _)| format!("          {name}: \"{value}\"\n"))
+        .collect();
+    let root = repo(dir, &workflow(&inputs));
     let (ok, log) = act(&root, &api, &dir.join("artifacts"));
     assert!(!ok, "bad inputs must fail the job:\n{log}");
-    for problem in [
-        "5 invalid input(s); nothing was done",
-        "upload: \"yes\" is not a boolean",
-        "retention-days: \"-1\" is not a whole number from 0 to 90",
-        "verify: \"deep\" is not one of: ",
-        "jobs: \"0\" is not a whole number from 1",
-        "keep-within: \"a week\" is not a span",
-    ] {
+    let count = format!("{} invalid input(s); nothing was done", bad.len());
+    for problem in std::iter::once(count.as_str()).chain(bad.iter().map(|(_, _, says)| *says)) {
         assert!(log.contains(problem), "the annotation lacks {problem:?}:\n{log}");
     }
     assert!(!dir.join("sets").exists(), "a set was written despite bad inputs");
