@@ -312,6 +312,62 @@ fn every_output_the_binary_writes_is_declared() {
     }
 }
 
+/// Every input is used by a step and listed in the README's table, and
+/// every `LIFEBOAT_*` variable the action sets is one lifeboat reads: a
+/// misspelt variable would drop an input without a word.
+#[test]
+fn every_input_is_used_documented_and_passed_in_a_variable_lifeboat_reads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let action = std::fs::read_to_string(root.join("action.yml")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let inputs_block = &action[action.find("\ninputs:\n").unwrap()..action.find("\noutputs:").unwrap()];
+    let runs = &action[action.find("\nruns:").unwrap()..];
+    let inputs: Vec<&str> = inputs_block
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':'))
+        .filter(|name| !name.starts_with(' '))
+        .collect();
+    assert!(inputs.len() >= 20, "found too few inputs: {inputs:?}");
+    let table: String = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("| input |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    for name in &inputs {
+        let used = runs.match_indices(&format!("inputs.{name}")).any(|(at, m)| {
+            !runs[at + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+        assert!(used, "no step uses the input {name}");
+        assert!(
+            table.contains(&format!("`{name}`")),
+            "the README's input table lacks {name}"
+        );
+    }
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let mut checked = 0;
+    for word in action.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("LIFEBOAT_") && word != "LIFEBOAT_BIN" {
+            assert!(
+                sources.contains(&format!("\"{word}\"")),
+                "action.yml sets {word}, which lifeboat never reads"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 25, "found too few LIFEBOAT_ variables in action.yml");
+}
+
 /// Bad inputs fail in the first step with one annotation naming each, and
 /// nothing is backed up; the action-class issue that opens names the step,
 /// an outsider's issue with the same marker is left alone, and the next
