@@ -191,7 +191,9 @@ fn backup_uploads_reports_and_a_broken_url_opens_then_closes_the_issue() {
     assert!(!log.contains("very-secret-pw"), "the password reached the log");
     let issues = api.open_issues_with("lifeboat-issue set=\"nightly\" class=\"backup\"");
     assert_eq!(issues.len(), 1, "{log}");
-    assert!(!issues[0]["body"].as_str().unwrap().contains("very-secret-pw"));
+    let body = issues[0]["body"].as_str().unwrap();
+    assert!(!body.contains("very-secret-pw"));
+    assert!(body.contains("Failed step: Run lifeboat."), "{body}");
     assert!(
         api.open_issues_with("class=\"action\"").is_empty(),
         "the failed lifeboat step was reported twice"
