@@ -496,10 +496,11 @@ jobs:
 }
 
 /// With working-directory, empty inputs leave lifeboat.toml in charge
-/// (`out`, `[verify] level = "restore"`), the report lands in the artifact,
+/// (`out`, `compression`, `[verify] level = "restore"`) and given ones win
+/// over it, the report lands in the artifact,
 /// every output is set, and one database of a two-database set is restored
 /// with the `database` input; `command: prune` works from keep-* inputs
-/// alone, without a config file.
+/// alone, without a config file, and keeps the newest set proven by restore.
 #[test]
 fn working_directory_config_precedence_outputs_and_one_database_of_two() {
     let tmp = tempfile::tempdir().unwrap();
@@ -550,13 +551,16 @@ jobs:
           working-directory: sub
           label: second
           upload: "false"
-          verify: restore
+          verify: quick
+          compression: gzip
       - uses: ./
         with:
           command: prune
           path: sub/from-toml
           keep-last: "1"
-      - run: ls sub/from-toml > '{evidence}/after-prune.txt'
+      - run: |
+          ls sub/from-toml > '{evidence}/after-prune.txt'
+          cp sub/from-toml/*-second.tar* '{evidence}/'
 "#,
         out = out_file.display(),
         evidence = evidence.display(),
@@ -572,7 +576,7 @@ jobs:
         );
         std::fs::write(
             sub.join("lifeboat.toml"),
-            "out = \"from-toml\"\n[verify]\nlevel = \"restore\"\n[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n[[databases]]\nname = \"b\"\nurl = \"sqlite:b.db\"\n",
+            "out = \"from-toml\"\ncompression = \"zstd\"\n[verify]\nlevel = \"restore\"\n[[databases]]\nname = \"a\"\nurl = \"sqlite:a.db\"\n[[databases]]\nname = \"b\"\nurl = \"sqlite:b.db\"\n",
         )
         .unwrap();
     });
@@ -605,9 +609,30 @@ jobs:
     assert_eq!(&out["restored"], path, "restored-from");
     assert_eq!(sqlite(&target, "SELECT count(*) FROM only_in_b;").trim(), "2");
     let after = std::fs::read_to_string(evidence.join("after-prune.txt")).unwrap();
-    let sets: Vec<&str> = after.lines().filter(|l| l.ends_with(".tar")).collect();
-    assert_eq!(sets.len(), 1, "keep-last 1 leaves one set: {after}");
+    // keep-last 1 keeps the newest set (quick-verified); the newest set
+    // proven by restore, the first, is never removed.
+    let mut sets: Vec<&str> = after.lines().filter(|l| l.ends_with(".tar")).collect();
+    sets.sort_by_key(|s| !s.ends_with("-second.tar"));
+    assert_eq!(sets.len(), 2, "{after}");
     assert!(sets[0].ends_with("-second.tar"), "{after}");
+    assert_eq!(sets[1], out["name"], "{after}");
+    // lifeboat.toml's compression where the input is empty; the inputs
+    // where given (compression: gzip, verify: quick over level = "restore").
+    let compression = |set: &Path| {
+        let info: serde_json::Value =
+            serde_json::from_str(&expect(dir, &["info", set.to_str().unwrap(), "--json"], 0)).unwrap();
+        info["compression"].as_str().unwrap_or("").to_string()
+    };
+    assert_eq!(
+        compression(&uploaded.join(&out["name"])),
+        "zstd",
+        "lifeboat.toml's compression"
+    );
+    assert_eq!(compression(&evidence.join(sets[0])), "gzip", "the compression input");
+    let second: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(evidence.join(format!("{}.verified.json", sets[0]))).unwrap())
+            .unwrap();
+    assert_eq!(second["level"], "quick", "the verify input must win over lifeboat.toml");
 }
 
 /// A scheduled backup with no `verify` input is proven by restore; on
