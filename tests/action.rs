@@ -1,6 +1,8 @@
 //! The composite action end to end under `act` in host mode, with the
-//! binary this build made as dist/, a stand-in for upload-artifact, a real
-//! PostgreSQL cluster, a SQLite file and the fake GitHub API.
+//! binary this build made as dist/, a stand-in for upload-artifact that
+//! uploads to act's artifact server as v4 does, a real PostgreSQL cluster,
+//! SQLite files and the fake GitHub API; and the linters CI runs on the
+//! workflows, the examples and the action.
 
 mod common;
 
