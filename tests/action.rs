@@ -865,7 +865,7 @@ fn sha2_hex(bytes: &[u8]) -> String {
 /// CI's lint job runs (.ci/run installs the same versions): actionlint
 /// (with shellcheck on every `run:`), zizmor offline with its pedantic
 /// persona, and GitHub's schemas. No finding is waved through with an
-/// ignore comment.
+/// ignore comment, and each action has one pin everywhere.
 #[test]
 fn workflows_examples_and_the_action_pass_the_linters() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -916,4 +916,35 @@ fn workflows_examples_and_the_action_pass_the_linters() {
     let mut all = files.clone();
     all.push("action.yml");
     check("zizmor", &["--offline", "--persona", "pedantic"], &all);
+
+    // Every action is pinned by a full commit with its version beside it,
+    // and one action has one pin everywhere: when Dependabot moves this
+    // repository's workflows, an example left on the old commit fails here.
+    let mut pins = std::collections::BTreeMap::<String, (String, String)>::new();
+    for file in &all {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        for line in text.lines().map(str::trim) {
+            let Some(used) = line.strip_prefix("- uses: ").or_else(|| line.strip_prefix("uses: ")) else {
+                continue;
+            };
+            if used.starts_with("./") {
+                continue;
+            }
+            let (action, rest) = used.split_once('@').unwrap_or((used, ""));
+            let (sha, comment) = rest.split_once(" # ").unwrap_or((rest, ""));
+            assert!(
+                sha.len() == 40 && sha.chars().all(|c| c.is_ascii_hexdigit()) && comment.starts_with('v'),
+                "{file}: {action} is not pinned by commit with its version: {line}"
+            );
+            let pin = (sha.to_string(), comment.to_string());
+            let first = pins.entry(action.to_string()).or_insert_with(|| pin.clone());
+            assert_eq!(*first, pin, "{file}: {action} is pinned differently elsewhere");
+        }
+    }
+    assert!(pins.contains_key("actions/checkout"), "{pins:?}");
+    assert_eq!(
+        format!("actions/upload-artifact@{}", pins["actions/upload-artifact"].0),
+        UPLOAD_ARTIFACT,
+        "the act tests map another upload-artifact commit than action.yml pins"
+    );
 }
