@@ -948,3 +948,84 @@ fn workflows_examples_and_the_action_pass_the_linters() {
         "the act tests map another upload-artifact commit than action.yml pins"
     );
 }
+
+/// The safety-net example as a workflow author copies it, run under act:
+/// its one runner-specific step (starting the runner's own PostgreSQL)
+/// stands aside for the test's cluster, and DATABASE_URL points there.
+/// The tests damage the data and fail; the restore step puts it back.
+#[test]
+fn the_safety_net_example_restores_the_database_its_tests_damaged() {
+    let c = cluster();
+    let db = "act_safety_net";
+    c.createdb(db);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workflows/test-with-safety-net.yml"),
+    )
+    .unwrap();
+    let start = "          sudo systemctl start postgresql.service\n          sudo -u postgres psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"\n";
+    let url = "      DATABASE_URL: postgresql://postgres:postgres@localhost:5432/postgres?sslmode=disable\n";
+    assert!(
+        example.contains(start) && example.contains(url),
+        "the example changed: update this test's stand-ins"
+    );
+    let workflow = example
+        .replace(start, "          echo \"the test's cluster is running\"\n")
+        .replace(url, &format!("      DATABASE_URL: {}\n", c.url(db)));
+    let root = repo_with(dir, &workflow, |root| {
+        std::fs::create_dir_all(root.join("tests/fixtures")).unwrap();
+        std::fs::write(
+            root.join("tests/fixtures/schema.sql"),
+            "CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);\n\
+             CREATE TABLE orders (id int PRIMARY KEY, customer int REFERENCES customers, total numeric);\n\
+             INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 50) g;\n\
+             INSERT INTO orders SELECT g, 1 + g % 50, g * 1.5 FROM generate_series(1, 200) g;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            root.join("run-tests.sh"),
+            "#!/bin/sh\n# Tests that damage the data, then fail.\n\
+             psql \"$DATABASE_URL\" -v ON_ERROR_STOP=1 -q -c \"UPDATE customers SET name = 'gone'\" -c 'DROP TABLE orders'\n\
+             exit 1\n",
+        )
+        .unwrap();
+        sh(root, "chmod +x run-tests.sh");
+    });
+    std::fs::rename(
+        root.join(".github/workflows/e2e.yml"),
+        root.join(".github/workflows/test-with-safety-net.yml"),
+    )
+    .unwrap();
+    sh(
+        &root,
+        "git add -A && git -c user.email=t@t -c user.name=t commit -qm example",
+    );
+    let (ok, log) = act_as(
+        &root,
+        &api,
+        &dir.join("artifacts"),
+        "pull_request",
+        &["-P", "ubuntu-24.04=-self-hosted"],
+    );
+    assert!(!ok, "the tests failed, so the job fails:\n{log}");
+    assert!(log.contains("Job failed"), "{log}");
+    assert!(
+        log.contains("restored app into"),
+        "the restore step did not run:\n{log}"
+    );
+    assert_eq!(
+        c.psql(db, "SELECT count(*) FROM orders"),
+        "200",
+        "orders were not restored"
+    );
+    assert_eq!(
+        c.psql(db, "SELECT count(*) FROM customers WHERE name LIKE 'customer %'"),
+        "50"
+    );
+    assert!(
+        !log.contains(common::pg::PASSWORD),
+        "the database password reached the log"
+    );
+}
