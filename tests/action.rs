@@ -241,7 +241,7 @@ jobs:
           command: restore
           path: {sets}
           restore-to: sqlite:{db}
-          force: "true"
+          force: "True"
           issue-on-failure: "false"
 "#,
         db = db.display(),

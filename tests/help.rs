@@ -56,7 +56,8 @@ fn help_gives_examples_and_github_flags_only_where_they_act() {
 /// by that variable, and an empty variable counts as unset. With every such
 /// variable of every command's help set empty, commands run as without them
 /// (an empty LIFEBOAT_JOBS or LIFEBOAT_COMPRESSION taken as a value would
-/// be refused), and one variable set to a value acts as its flag.
+/// be refused), boolean variables read GitHub's spellings, and a variable
+/// set to a value acts as its flag.
 #[test]
 fn every_variable_the_help_names_counts_as_unset_when_empty() {
     let tmp = tempfile::tempdir().unwrap();
@@ -98,6 +99,35 @@ fn every_variable_the_help_names_counts_as_unset_when_empty() {
     with_empty(&["list", "bk"]);
     with_empty(&["restore", "--latest", "bk", "--to", "sqlite:copy.db"]);
     with_empty(&["prune", "bk", "--keep-last", "1"]);
+    // The boolean variables take GitHub's spellings, as the action's
+    // inputs arrive in them (`force: "True"`).
+    for (value, code) in [
+        ("True", 0),
+        ("TRUE", 0),
+        ("true", 0),
+        ("False", 2),
+        ("FALSE", 2),
+        ("false", 2),
+    ] {
+        let out = common::lifeboat(dir)
+            .env("LIFEBOAT_FORCE", value)
+            .env("LIFEBOAT_QUIET", value)
+            .args(["restore", "--latest", "bk", "--to", "sqlite:copy.db"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "LIFEBOAT_FORCE={value}:\n{}",
+            common::text(&out)
+        );
+        // Not set: the restore's own refusal, not a parse error.
+        assert!(
+            code == 0 || common::text(&out).contains("pass --force"),
+            "LIFEBOAT_FORCE={value}:\n{}",
+            common::text(&out)
+        );
+    }
     // A value is taken, as its flag would be.
     let out = common::lifeboat(dir)
         .env("LIFEBOAT_OUT", "from-env")
