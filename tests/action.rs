@@ -478,6 +478,15 @@ jobs:
     let body = own["body"].as_str().unwrap();
     assert!(body.contains("Failed step: “Check the inputs”"), "{body}");
 
+    // Good values that mean nothing together.
+    let root = repo(dir, &workflow("          command: verify\n          verify: none\n"));
+    let (ok, log) = act(&root, &api, &dir.join("artifacts"));
+    assert!(!ok, "{log}");
+    assert!(
+        log.contains("1 invalid input(s)") && log.contains("with command: verify would check nothing"),
+        "{log}"
+    );
+
     let good = "          upload: \"True\"\n          retention-days: \"3\"\n          verify: quick";
     let root = repo(dir, &workflow(good));
     let (ok, log) = act(&root, &api, &dir.join("artifacts"));
