@@ -449,7 +449,7 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Where safety backups go [default: <set dir>/safety].
+    /// Where safety backups go [default: <set dir>/safety, or <out>/safety with --artifact].
     #[arg(long, env = "LIFEBOAT_SAFETY_DIR")]
     pub safety_dir: Option<PathBuf>,
 
