@@ -922,6 +922,11 @@ fn workflows_examples_and_the_action_pass_the_linters() {
         &["--builtin-schema", "vendor.github-actions"],
         &["action.yml"],
     );
+    check(
+        "check-jsonschema",
+        &["--builtin-schema", "vendor.dependabot"],
+        &[".github/dependabot.yml"],
+    );
     let mut all = files.clone();
     all.push("action.yml");
     check("zizmor", &["--offline", "--persona", "pedantic"], &all);
