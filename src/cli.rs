@@ -600,7 +600,8 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Where safety backups go [default: <set dir>/safety, or <out>/safety with --artifact].
+    /// Where safety backups go [default: <set dir>/safety, or <out>/safety with --artifact or a
+    /// set from a bucket].
     #[arg(long, env = "LIFEBOAT_SAFETY_DIR")]
     pub safety_dir: Option<PathBuf>,
 

@@ -111,11 +111,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
         (None, None) => manifest.databases.clone(),
     };
     // A set downloaded from a bucket lives in a temporary directory: its
-    // safety backups go to the default out directory instead.
+    // safety backups go to the (local) out directory instead.
     let safety_dir = config
         .safety_dir
         .clone()
         .unwrap_or_else(|| match opened.remote_store() {
+            Some(_) if !crate::store::is_url(&config.out_dir) => config.out_dir.join("safety"),
             Some(_) => PathBuf::from(crate::config::DEFAULT_OUT).join("safety"),
             None => path.parent().unwrap_or(std::path::Path::new(".")).join("safety"),
         });
