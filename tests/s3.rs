@@ -383,6 +383,31 @@ fn a_wrong_bucket_or_credential_is_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 
+    // In GitHub Actions the secret key and the webhook URL are masked
+    // before anything else is printed.
+    let webhook = "https://hooks.example.com/services/T0/B0/WEBHOOKTOKEN";
+    let out = s3_cmd(d, &moto, &["list", "s3://there", "--json"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("LIFEBOAT_WEBHOOK", webhook)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let masks: Vec<&str> = stdout.lines().take_while(|l| l.starts_with("::add-mask::")).collect();
+    for secret in [SECRET, webhook, "/services/T0/B0/WEBHOOKTOKEN"] {
+        assert!(
+            masks.contains(&format!("::add-mask::{secret}").as_str()),
+            "{secret} not masked first: {stdout}"
+        );
+    }
+    assert!(
+        !stdout
+            .lines()
+            .skip(masks.len())
+            .any(|l| l.contains(SECRET) || l.contains("WEBHOOKTOKEN")),
+        "{stdout}"
+    );
+
     // A server that checks credentials and knows none of ours.
     let strict = Moto::start(true);
     let out = s3_run(d, &strict, &["backup", "agent.db", "--out", "s3://there/x"]);

@@ -76,7 +76,9 @@ pub fn secrets(config: &Config, extra_urls: &[&str]) -> Vec<String> {
     }
     // A webhook URL is its own credential (Slack's carry a token in the
     // path): the whole URL, and its path alone.
-    if let Some(url) = &config.alerts.webhook {
+    // The variable too: it is set for every command of a job, alerting or not.
+    let from_env = crate::fsutil::env_or_file("LIFEBOAT_WEBHOOK").ok().flatten();
+    for url in config.alerts.webhook.iter().chain(from_env.iter()) {
         secrets.push(url.clone());
         if let Some(path) = crate::alert::secret_part(url) {
             secrets.push(path);
