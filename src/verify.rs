@@ -488,11 +488,14 @@ fn restore_one(
 ) -> Result<()> {
     let engine_options = EngineOptions {
         jobs: options.jobs,
+        // The restored owners and grants are held against the set's, as
+        // compare holds them.
+        with_privileges: db.carries_privileges(),
         ..Default::default()
     };
     // Each kind of scratch target lives until the end of this function.
     let _scratch_dir;
-    let _scratch_db;
+    let mut scratch_db = None;
     let target: Box<dyn Engine> = match db.engine.as_str() {
         "sqlite" => {
             let dir = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir()?;
@@ -530,13 +533,17 @@ fn restore_one(
                 db.name.clone(),
                 scratch.target.clone(),
                 engine_options,
-            );
-            _scratch_db = scratch;
+            )
+            .with_superuser(scratch.superuser.clone());
+            scratch_db = Some(scratch);
             Box::new(engine)
         }
         other => anyhow::bail!("cannot verify a {other} database by restoring it"),
     };
     target.restore(set, db, &mut || Ok(None), reporter)?;
+    if let Some(scratch) = &scratch_db {
+        scratch.restored()?;
+    }
     let found = target.inspect()?;
     for t in &db.tables {
         let live = found.tables.iter().find(|l| l.name == t.name);

@@ -352,6 +352,24 @@ fn owners_and_grants_as_pg_dump_carries_them() {
     c.reference(dir.path(), "priv_src", "priv_ref", "");
     let set = backup(dir.path(), &c.url("priv_src"), &["--with-privileges"]);
     restores_like_the_reference(c, dir.path(), &set, "priv_src", "priv_ref");
+    // Proven by restore into a throw-away cluster, where the set's SQL runs
+    // as a role that is no superuser: owners without CREATE on their
+    // objects' schemas still get them.
+    let out = expect(
+        dir.path(),
+        &[
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+            "--pg-bin",
+            c.bin.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(out.contains("passed"), "{out}");
     // Left out, as pg_dump --no-owner --no-privileges leaves them out.
     c.reference(dir.path(), "priv_src", "priv_bare_ref", "--no-owner --no-privileges");
     let set = backup(dir.path(), &c.url("priv_src"), &["--out", "bare"]);

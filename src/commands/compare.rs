@@ -37,7 +37,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     let db = manifest.database(database)?;
     // Owners and grants are compared when the set carries them.
     let options = engine::EngineOptions {
-        with_privileges: db.schema_objects.iter().any(|o| o.kind.ends_with("privileges")),
+        with_privileges: db.carries_privileges(),
         ..Default::default()
     };
     let live = engine::open(&DatabaseSpec::parse(live_url), &options)?;

@@ -31,6 +31,10 @@ pub struct PostgresEngine {
     name: String,
     target: Target,
     options: EngineOptions,
+    /// A scratch cluster's superuser, on the restore's database: makes the
+    /// trigger switches only a superuser may make, rebuilt by lifeboat
+    /// from their names (see `Leeway`).
+    superuser: Option<Target>,
 }
 
 const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -44,12 +48,32 @@ impl PostgresEngine {
     pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
         let target = connect::parse(url, &connect::process_env)?;
         let name = crate::archive::safe_component(name.as_deref().unwrap_or(&target.dbname));
-        Ok(PostgresEngine { name, target, options })
+        Ok(PostgresEngine {
+            name,
+            target,
+            options,
+            superuser: None,
+        })
     }
 
     /// An engine for a target already resolved (a scratch database).
     pub fn from_target(name: String, target: Target, options: EngineOptions) -> PostgresEngine {
-        PostgresEngine { name, target, options }
+        PostgresEngine {
+            name,
+            target,
+            options,
+            superuser: None,
+        }
+    }
+
+    /// Lets `superuser` (a scratch cluster's own, connected to the restore's
+    /// database) make, once a restore into it is committed, the trigger
+    /// switches the restoring role may not. Such a statement runs no code,
+    /// and no event trigger can fire on it: only a superuser may make one,
+    /// and the set's SQL never runs as one.
+    pub fn with_superuser(mut self, superuser: Option<Target>) -> PostgresEngine {
+        self.superuser = superuser;
+        self
     }
 
     fn jobs(&self) -> usize {
@@ -65,6 +89,7 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
         .chain(&cat.indexes)
         .chain(&cat.post_data)
         .chain(&cat.foreign_keys)
+        .chain(&cat.last)
         .filter(|i| i.structural)
         .map(|i| SchemaObject {
             kind: i.kind.to_string(),
@@ -309,6 +334,7 @@ impl Engine for PostgresEngine {
                 "foreign-keys",
                 &cat.foreign_keys,
             )?);
+            members.push(write_script(staging, &self.name, "5-last.sql", "last", &cat.last)?);
         } else {
             let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
             members.push(write_script(
@@ -508,10 +534,106 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
 /// Runs a script member statement by statement, each through the extended
 /// protocol, which refuses a string holding two statements: what runs is
 /// exactly what the guard checked.
-fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
+fn run_script(client: &mut Client, set: &SetSource, member: &Member, leeway: Leeway<'_>) -> Result<()> {
     for statement in checked_statements(set, member)? {
-        run_statement(client, &statement.text).with_context(|| format!("running {}", member.path))?;
+        run_checked(client, &statement, leeway).with_context(|| format!("running {}", member.path))?;
     }
+    Ok(())
+}
+
+/// What a restore's statements may lean on besides the restoring role's
+/// own rights, so that a restore by a role that is no superuser (the
+/// scratch cluster's, always) ends where a superuser's `pg_dump | psql`
+/// ends. The set's SQL itself never runs with more than the role's rights.
+#[derive(Clone, Copy, Default)]
+struct Leeway<'a> {
+    /// The restoring role is no superuser: a new owner that lacks CREATE
+    /// on its object's schema is lent it for its `ALTER ... OWNER TO`.
+    lend_create: bool,
+    /// Inside the restore's transaction: trigger switches only a superuser
+    /// may make are put aside here, for the scratch cluster's superuser
+    /// once the restore is committed.
+    superuser_steps: Option<&'a Mutex<Vec<String>>>,
+}
+
+impl Leeway<'_> {
+    /// The leeway of the role `client` is connected as, for `database`.
+    fn of(client: &mut Client, database: &DatabaseManifest) -> Result<Leeway<'static>> {
+        // Only a set with owners has owner changes to make.
+        let lend_create = !database.roles.is_empty()
+            && !client
+                .query_one(
+                    "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                    &[],
+                )
+                .and_then(|r| r.try_get::<_, bool>(0))
+                .context("asking whether the restoring role is a superuser")?;
+        Ok(Leeway {
+            lend_create,
+            superuser_steps: None,
+        })
+    }
+}
+
+/// Runs one checked statement of a set, with what `leeway` allows.
+fn run_checked(client: &mut Client, statement: &guard::Statement, leeway: Leeway<'_>) -> Result<()> {
+    if leeway.lend_create
+        && let Some(change) = guard::owner_change(statement)
+    {
+        return change_owner(client, &statement.text, &change);
+    }
+    if let Some(steps) = leeway.superuser_steps
+        && let Some(switch) = guard::trigger_switch(statement)
+    {
+        // Up to PostgreSQL 14 a partition's copy of its parent's trigger
+        // is internal, and switching it (or its parent's trigger, which
+        // recurses to the copies on 12) is a superuser's right alone.
+        crate::cancel::check()?;
+        client.batch_execute("SAVEPOINT lifeboat_trigger_switch")?;
+        return match client.execute(statement.text.as_str(), &[]) {
+            Ok(_) => Ok(client.batch_execute("RELEASE SAVEPOINT lifeboat_trigger_switch")?),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                client.batch_execute(
+                    "ROLLBACK TO SAVEPOINT lifeboat_trigger_switch; RELEASE SAVEPOINT lifeboat_trigger_switch",
+                )?;
+                steps.lock().expect("superuser steps").push(switch);
+                Ok(())
+            }
+            Err(e) => Err(statement_error(&statement.text, &e)),
+        };
+    }
+    run_statement(client, &statement.text)
+}
+
+/// An owner change whose new owner lacks CREATE on the object's schema,
+/// as a superuser's `ALTER ... OWNER TO` leaves them and only a superuser
+/// may make them: CREATE is lent to the owner for this one statement and
+/// taken back, where the restoring role may grant it (it owns the schema,
+/// or is a member of its owner). Otherwise the statement runs as it is.
+fn change_owner(client: &mut Client, statement: &str, change: &guard::OwnerChange) -> Result<()> {
+    let lend = client
+        .query_opt(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2) \
+             AND NOT pg_catalog.has_schema_privilege($2::text::pg_catalog.name, n.oid, 'CREATE') \
+             AND pg_catalog.has_schema_privilege(n.oid, 'CREATE WITH GRANT OPTION') \
+             FROM pg_catalog.pg_namespace n WHERE n.nspname = $1::text::pg_catalog.name",
+            &[&change.schema, &change.role],
+        )
+        .context("asking whether a new owner may create in its object's schema")?
+        .map(|r| r.try_get::<_, bool>(0))
+        .transpose()?
+        .unwrap_or(false);
+    if !lend {
+        return run_statement(client, statement);
+    }
+    let (schema, role) = (guard::quote_ident(&change.schema), guard::quote_ident(&change.role));
+    client
+        .batch_execute(&format!("GRANT CREATE ON SCHEMA {schema} TO {role}"))
+        .with_context(|| format!("lending CREATE on schema {schema} to {role} for its owner change"))?;
+    run_statement(client, statement)?;
+    client
+        .batch_execute(&format!("REVOKE CREATE ON SCHEMA {schema} FROM {role}"))
+        .with_context(|| format!("taking back CREATE on schema {schema} from {role}"))?;
     Ok(())
 }
 
@@ -682,10 +804,46 @@ impl PostgresEngine {
             ));
             clean(&mut client)?;
         }
-        let loaded = self.load(&mut client, set, database, plan, reporter)?;
+        let superuser_steps = Mutex::new(Vec::new());
+        let leeway = Leeway {
+            superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
+            ..Leeway::of(&mut client, database)?
+        };
+        let loaded = self.load(&mut client, set, database, plan, leeway, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         client.batch_execute("COMMIT").context("committing the restore")?;
+        self.superuser_steps(superuser_steps.into_inner().expect("superuser steps"), reporter)?;
         Ok(checks)
+    }
+
+    /// Makes the trigger switches put aside during the restore, as the
+    /// scratch cluster's superuser.
+    fn superuser_steps(&self, steps: Vec<String>, reporter: &Reporter) -> Result<()> {
+        let Some(superuser) = &self.superuser else {
+            return Ok(());
+        };
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let mut client = superuser.connect()?;
+        let event_triggers: i64 = client
+            .query_one("SELECT count(*) FROM pg_catalog.pg_event_trigger", &[])?
+            .try_get(0)?;
+        if event_triggers > 0 {
+            bail!(
+                "the scratch database holds event triggers, which only a superuser may make: the restore did not run as the restore role alone"
+            );
+        }
+        for step in &steps {
+            client
+                .batch_execute(step)
+                .with_context(|| format!("{} as the scratch cluster's superuser", guard::shown(step)))?;
+        }
+        reporter.log(&format!(
+            "{} trigger switches only a superuser may make were made by the scratch cluster's superuser",
+            steps.len()
+        ));
+        Ok(())
     }
 
     /// Over one connection: the schema, rows, indexes, post-data and
@@ -697,12 +855,13 @@ impl PostgresEngine {
         set: &SetSource,
         database: &DatabaseManifest,
         plan: Plan,
+        leeway: Leeway<'_>,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
         if plan == Plan::Everything {
             for m in members_of(database, "pre-data") {
-                run_script(client, set, m)?;
+                run_script(client, set, m, leeway)?;
             }
         }
         if plan == Plan::ReplaceRows {
@@ -732,9 +891,9 @@ impl PostgresEngine {
             task.finish();
         }
         if plan == Plan::Everything {
-            for role in ["indexes", "post-data", "foreign-keys"] {
+            for role in ["indexes", "post-data", "foreign-keys", "last"] {
                 for m in members_of(database, role) {
-                    run_script(client, set, m)?;
+                    run_script(client, set, m, leeway)?;
                 }
             }
         } else {
@@ -1006,7 +1165,8 @@ impl PostgresEngine {
     /// Pre-data, then over several connections: rows, largest table first;
     /// each index once its table's rows are in; each foreign key once both
     /// its tables and their indexes are; the rest of post-data after all of
-    /// those (as pg_restore orders its work).
+    /// those (as pg_restore orders its work); event triggers and
+    /// materialized view refreshes last of all.
     fn load_parallel(
         &self,
         client: &mut Client,
@@ -1015,12 +1175,13 @@ impl PostgresEngine {
         database: &DatabaseManifest,
         reporter: &Reporter,
     ) -> Result<Loaded> {
+        let leeway = Leeway::of(client, database)?;
         if self.jobs() <= 1 {
-            return self.load(client, set, database, Plan::Everything, reporter);
+            return self.load(client, set, database, Plan::Everything, leeway, reporter);
         }
         let started = std::time::Instant::now();
         for m in members_of(database, "pre-data") {
-            run_script(client, set, m)?;
+            run_script(client, set, m, leeway)?;
         }
         let schema_done = started.elapsed();
         let data: Vec<&Member> = if self.options.schema_only {
@@ -1102,8 +1263,13 @@ impl PostgresEngine {
                 Ok(())
             }
             Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
-            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
+            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m, leeway)),
         })?;
+        // Event triggers once no other statement of the restore is left
+        // to fire them, then the refreshes pg_dump runs after them.
+        for m in members_of(database, "last") {
+            run_script(client, set, m, leeway)?;
+        }
         task.finish();
         reporter.log(&format!(
             "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s",
@@ -1118,18 +1284,24 @@ impl PostgresEngine {
 /// Runs one checked statement of a set through the extended protocol.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
     crate::cancel::check()?;
-    client.execute(statement, &[]).map(|_| ()).map_err(|e| {
-        let detail = e
-            .as_db_error()
-            .and_then(|d| d.detail())
-            .map(|x| format!(" ({x})"))
-            .unwrap_or_default();
-        anyhow::anyhow!(
-            "{}: {}{detail}",
-            guard::shown(statement.lines().last().unwrap_or(statement)),
-            connect::server_message(&e)
-        )
-    })
+    client
+        .execute(statement, &[])
+        .map(|_| ())
+        .map_err(|e| statement_error(statement, &e))
+}
+
+/// A statement's failure, with the statement and the server's words.
+fn statement_error(statement: &str, e: &postgres::Error) -> anyhow::Error {
+    let detail = e
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .map(|x| format!(" ({x})"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "{}: {}{detail}",
+        guard::shown(statement.lines().last().unwrap_or(statement)),
+        connect::server_message(e)
+    )
 }
 
 /// The tables a script statement names in its comment lines, as SQL.

@@ -40,6 +40,12 @@ impl std::str::FromStr for ScratchChoice {
 /// A database that exists until this is dropped.
 pub struct Scratch {
     pub target: Target,
+    /// A local cluster's superuser, on the scratch database; see
+    /// `PostgresEngine::with_superuser` for the little it is used for.
+    pub superuser: Option<Target>,
+    /// Schema public was handed to the restore role (PostgreSQL 14 and
+    /// older), and goes back after the restore.
+    public_lent: bool,
     pub description: String,
     cleanup: Cleanup,
 }
@@ -154,6 +160,8 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     ));
     Ok(Scratch {
         target: server.with_dbname(&name),
+        superuser: None,
+        public_lent: false,
         description: format!("database {name} on {}", server.redacted),
         cleanup: Cleanup::Database {
             admin: Box::new(admin),
@@ -347,8 +355,10 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
         ),
         &|_| None,
     )?;
-    let scratch = Scratch {
+    let mut scratch = Scratch {
         target: restorer,
+        superuser: Some(admin.with_dbname("verify")),
+        public_lent: false,
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
         cleanup: scratch_cleanup,
     };
@@ -396,14 +406,37 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
         .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
     // Up to PostgreSQL 14, schema public belongs to the superuser: the
-    // restore role gets it, as the owner of a new database does from 15.
-    admin
-        .with_dbname("verify")
-        .connect()?
-        .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
-        .context("handing schema public to the scratch database's owner")?;
+    // restore role gets it for the restore, as the owner of a new database
+    // has it (through pg_database_owner) from 15 on.
+    if major < 15 {
+        admin
+            .with_dbname("verify")
+            .connect()?
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
+            .context("handing schema public to the scratch database's owner")?;
+    }
     reporter.info(&format!("restoring into {}", scratch.description));
+    scratch.public_lent = major < 15;
     Ok(scratch)
+}
+
+impl Scratch {
+    /// Once the restore is in: schema public goes back to the superuser
+    /// where it was lent, so that its grants read as the source's, which
+    /// are written against the privileges initdb gave it.
+    pub fn restored(&self) -> Result<()> {
+        if !self.public_lent {
+            return Ok(());
+        }
+        let superuser = self
+            .superuser
+            .as_ref()
+            .context("a local scratch cluster has a superuser")?;
+        superuser
+            .connect()?
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {ADMIN_ROLE}"))
+            .context("handing schema public back to the scratch cluster's superuser")
+    }
 }
 
 #[cfg(test)]

@@ -107,6 +107,9 @@ pub struct Catalog {
     /// Foreign keys, last: independent of one another, so a restore may
     /// validate them in parallel.
     pub foreign_keys: Vec<Item>,
+    /// After everything, as pg_dump orders them: event triggers, then
+    /// materialized view refreshes.
+    pub last: Vec<Item>,
     pub tables: Vec<TableData>,
     pub sequences: Vec<SequenceRef>,
     /// Objects lifeboat cannot carry yet, each with its kind and name.
@@ -201,7 +204,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
-    objects::event_triggers_last(&mut cat);
+    objects::last_of_all(&mut cat);
     Ok(cat)
 }
 

@@ -1165,23 +1165,24 @@ fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
             "A" => sql.push_str(&format!("\nALTER EVENT TRIGGER {name} ENABLE ALWAYS;")),
             _ => {}
         }
-        // Last of post-data, so that the restore's own DDL does not fire
-        // it. (pg_dump puts them after foreign keys too; a restore with
-        // --jobs 1 still adds those after post-data.)
+        // Moved after the foreign keys by `last_of_all`.
         cat.post_data
             .push(post((PG_EVENT_TRIGGER, r.get(5)), "event trigger", name, sql));
     }
     Ok(())
 }
 
-/// Moves event triggers to the end of post-data, after everything other
-/// code added there, so that no statement of the restore fires them.
-pub(super) fn event_triggers_last(cat: &mut Catalog) {
+/// Moves what pg_dump restores last out of post-data, after the foreign
+/// keys: event triggers, so that no statement of the restore fires them,
+/// then materialized view refreshes, which pg_dump runs after them.
+pub(super) fn last_of_all(cat: &mut Catalog) {
     let (triggers, rest): (Vec<Item>, Vec<Item>) = std::mem::take(&mut cat.post_data)
         .into_iter()
         .partition(|i| i.kind == "event trigger");
+    let (refreshes, rest): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.kind == "refresh");
     cat.post_data = rest;
-    cat.post_data.extend(triggers);
+    cat.last = triggers;
+    cat.last.extend(refreshes);
 }
 
 /// What lifeboat still cannot carry, each as `kind name`.
