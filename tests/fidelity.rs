@@ -171,6 +171,16 @@ fn the_zoo_restores_as_pg_dump_restores_it() {
 }
 
 #[test]
+fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("evt_src", "event_triggers.sql", &[]);
+    c.reference(dir.path(), "evt_src", "evt_ref", "");
+    let set = backup(dir.path(), &c.url("evt_src"), &[]);
+    restores_like_the_reference(c, dir.path(), &set, "evt_src", "evt_ref");
+}
+
+#[test]
 fn row_level_security_never_hides_rows_from_a_backup() {
     let c = cluster();
     let dir = tmp();
