@@ -1205,7 +1205,9 @@ impl PostgresEngine {
         // The tables a statement names, or None when one of them has no rows
         // of its own here (a partitioned table, or one left out).
         let needs = |statement: &str| -> Option<Vec<&str>> {
-            table_lines(statement).map(|t| display.get(t).copied()).collect()
+            table_lines(statement)
+                .map(|t| display.get(t.as_str()).copied())
+                .collect()
         };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
@@ -1304,13 +1306,16 @@ fn statement_error(statement: &str, e: &postgres::Error) -> anyhow::Error {
     )
 }
 
-/// The tables a script statement names in its comment lines, as SQL.
-fn table_lines(statement: &str) -> impl Iterator<Item = &str> {
+/// The tables a script statement names in its comment lines, as SQL:
+/// each a JSON string (sets written before names were escaped so hold the
+/// name itself, a newline in it made a space).
+fn table_lines(statement: &str) -> impl Iterator<Item = String> {
     statement
         .lines()
         .take_while(|l| l.starts_with("--"))
         .filter_map(|l| l.strip_prefix(catalog::TABLE_LINE))
         .map(str::trim)
+        .map(|t| serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_string()))
 }
 
 /// The pieces of work done for any of `tables`.
@@ -1342,11 +1347,11 @@ struct Dag<'a> {
     /// Tables a piece locks against the other pieces that lock them:
     /// foreign keys lock both their tables, and two keys taking the same
     /// pair in opposite orders would deadlock.
-    locks: Vec<Vec<&'a str>>,
+    locks: Vec<Vec<String>>,
 }
 
 /// Where a run of a `Dag` stands.
-struct Progress<'a> {
+struct Progress {
     waiting: Vec<usize>,
     /// Ready rows, the largest last (taken first, so the longest load
     /// starts early).
@@ -1355,7 +1360,7 @@ struct Progress<'a> {
     running: usize,
     finished: usize,
     failed: bool,
-    locked: std::collections::HashSet<&'a str>,
+    locked: std::collections::HashSet<String>,
 }
 
 impl<'a> Dag<'a> {
@@ -1450,7 +1455,7 @@ impl<'a> Dag<'a> {
         Ok(())
     }
 
-    fn make_ready(&self, progress: &mut Progress<'a>, node: usize) {
+    fn make_ready(&self, progress: &mut Progress, node: usize) {
         match &self.work[node] {
             Work::Rows(m) => {
                 let at = progress
@@ -1464,7 +1469,7 @@ impl<'a> Dag<'a> {
 
     /// The next piece to run, waiting while others run; None when all is
     /// done or something failed.
-    fn next(&self, state: &(Mutex<Progress<'a>>, std::sync::Condvar)) -> Option<usize> {
+    fn next(&self, state: &(Mutex<Progress>, std::sync::Condvar)) -> Option<usize> {
         let mut progress = state.0.lock().expect("progress");
         loop {
             if progress.failed {
@@ -1478,8 +1483,8 @@ impl<'a> Dag<'a> {
                 Some(progress.ready.remove(free))
             });
             if let Some(node) = node {
-                for &table in &self.locks[node] {
-                    progress.locked.insert(table);
+                for table in &self.locks[node] {
+                    progress.locked.insert(table.clone());
                 }
                 progress.running += 1;
                 return Some(node);
@@ -1685,7 +1690,7 @@ fn clean(client: &mut Client) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parents_first, table_lines};
+    use super::{catalog, guard, parents_first, table_lines};
     use crate::archive::manifest::TableStats;
 
     fn table(name: &str, references: &[&str]) -> TableStats {
@@ -1722,5 +1727,26 @@ mod tests {
     fn table_lines_are_read_from_the_leading_comments_only() {
         let statement = "-- foreign key: fk on s.t\n-- table: s.t\n-- table: \"S\".\"U\"\nALTER TABLE s.t ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES \"S\".\"U\"(id);\n-- table: not.this";
         assert_eq!(table_lines(statement).collect::<Vec<_>>(), ["s.t", "\"S\".\"U\""]);
+    }
+
+    #[test]
+    fn a_name_with_a_newline_comes_back_whole_from_its_table_line() {
+        // An index waits for the rows of the table it names: that name must
+        // come back as the manifest spells it, newline, quotes and all.
+        let name = "public.\"line\nbreak\"";
+        let script = catalog::script(&[catalog::Item {
+            needs: vec![name.to_string(), "\"back\\slash\".\"x\"\"y\"".to_string()],
+            kind: "index",
+            name: "i on t".into(),
+            sql: format!("CREATE INDEX i ON {name} (a);"),
+            structural: true,
+            key: None,
+        }]);
+        let statements = guard::split(&script).unwrap();
+        let index = statements.iter().find(|s| s.text.contains("CREATE INDEX")).unwrap();
+        assert_eq!(
+            table_lines(&index.text).collect::<Vec<_>>(),
+            [name, "\"back\\slash\".\"x\"\"y\""]
+        );
     }
 }
