@@ -8,6 +8,7 @@ pub mod guard;
 pub mod leftovers;
 pub mod locks;
 pub mod printed;
+pub mod rows;
 pub mod scratch;
 pub mod select;
 pub mod swap;
@@ -17,6 +18,7 @@ use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::digest::{schema_fingerprint, sha256_hex};
+use crate::engine::postgres::rows::Value;
 use crate::progress::Reporter;
 use anyhow::{Context, Result, bail};
 use catalog::{Catalog, Item};
@@ -186,7 +188,7 @@ fn refuse_filtered_rows(client: &mut Client, cat: &Catalog, source: &str) -> Res
 /// extensions, or rows of its own in an extension's configuration tables
 /// (which a restore would add to).
 fn holds_objects(client: &mut Client) -> Result<bool> {
-    if client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0 {
+    if client.query_one(USER_OBJECTS, &[])?.value::<i64>(0)? > 0 {
         return Ok(true);
     }
     let configs = client.query(
@@ -197,8 +199,8 @@ fn holds_objects(client: &mut Client) -> Result<bool> {
     )?;
     for query in configs {
         if client
-            .query_one(query.get::<_, String>(0).as_str(), &[])?
-            .get::<_, bool>(0)
+            .query_one(query.value::<String>(0)?.as_str(), &[])?
+            .value::<bool>(0)?
         {
             return Ok(true);
         }
@@ -922,8 +924,8 @@ impl PostgresEngine {
                 &[&database.roles],
             )?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| -> Result<_> { Ok(r.value(0)?) })
+            .collect::<Result<_>>()?;
         if !missing.is_empty() {
             bail!(
                 "{} was taken with --with-privileges and names roles {} lacks: {}; create them first (pg_dumpall --roles-only on the source gives the statements)",
@@ -987,7 +989,7 @@ impl PostgresEngine {
             let sql_name = t.sql_name.as_deref().unwrap_or(&t.name);
             let found: Option<String> = client
                 .query_one("SELECT pg_catalog.to_regclass($1)::text", &[&sql_name])?
-                .get(0);
+                .value(0)?;
             if found.is_none() {
                 missing.push(t.name.clone());
             }
@@ -1677,7 +1679,7 @@ fn clean(client: &mut Client) -> Result<()> {
             .query(query.as_str(), &[])
             .context("listing what --clean drops")?
         {
-            drops.push(r.get(0));
+            drops.push(r.value(0)?);
         }
     }
     for d in drops {

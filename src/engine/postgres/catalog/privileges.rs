@@ -3,6 +3,7 @@
 //! that differ from the defaults its owner gets, as REVOKEs and GRANTs.
 
 use super::{Catalog, Item, USER_NS, standalone};
+use crate::engine::postgres::rows::Value;
 use anyhow::{Context, Result};
 use postgres::Client;
 use postgres::types::Oid;
@@ -128,8 +129,8 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
         }
         .with_context(|| format!("reading the owners and grants of {what}"))?;
         for r in rows {
-            let name: String = r.get(0);
-            let sql: Vec<String> = [r.get::<_, Option<String>>(1), r.get::<_, Option<String>>(2)]
+            let name: String = r.value(0)?;
+            let sql: Vec<String> = [r.value::<Option<String>>(1)?, r.value::<Option<String>>(2)?]
                 .into_iter()
                 .flatten()
                 .filter(|s| !s.is_empty())
@@ -195,8 +196,8 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
         .query(sql.as_str(), &[&oids])
         .context("reading the roles owners and grants name")?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .collect::<Result<_>>()?)
 }
 
 /// User schemas, with the catalog row called `x`.
@@ -230,11 +231,11 @@ fn default_privileges(client: &mut Client, cat: &mut Catalog) -> Result<()> {
         )
         .context("reading the default privileges")?;
     for r in rows {
-        if let Some(sql) = r.get::<_, Option<String>>(1) {
+        if let Some(sql) = r.value::<Option<String>>(1)? {
             cat.post_data.push(Item {
                 needs: Vec::new(),
                 kind: "default privileges",
-                name: r.get(0),
+                name: r.value(0)?,
                 sql,
                 structural: true,
                 key: None,
