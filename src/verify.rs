@@ -486,12 +486,10 @@ fn restore_one(
     checked: &mut Vec<TableCheck>,
     reporter: &Reporter,
 ) -> Result<()> {
+    // The restored database is read as compare reads a live one.
     let engine_options = EngineOptions {
         jobs: options.jobs,
-        // The restored owners and grants are held against the set's, as
-        // compare holds them.
-        with_privileges: db.carries_privileges(),
-        ..Default::default()
+        ..EngineOptions::compared_with(db)
     };
     // Each kind of scratch target lives until the end of this function.
     let _scratch_dir;

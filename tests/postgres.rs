@@ -768,11 +768,7 @@ fn a_null_where_a_value_is_expected_is_an_error_naming_the_column() {
     use lifeboat::engine::postgres::rows::Value;
     let c = cluster();
     let mut client = postgres::Client::connect(
-        &format!(
-            "host={} port={} user=postgres dbname=postgres",
-            c.dir.display(),
-            c.port
-        ),
+        &format!("host={} port={} user=postgres dbname=postgres", c.dir.display(), c.port),
         postgres::NoTls,
     )
     .unwrap();

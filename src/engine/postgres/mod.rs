@@ -378,7 +378,17 @@ impl Engine for PostgresEngine {
         refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
-            tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
+            let mut t = t.clone();
+            // The same columns in another order are the same rows.
+            if let Some(order) = self.options.column_order.get(&t.display) {
+                let (mut ours, mut theirs) = (t.columns.clone(), order.clone());
+                ours.sort();
+                theirs.sort();
+                if ours == theirs {
+                    t.columns = order.clone();
+                }
+            }
+            tables.push(copy::read_rows(&mut client, &t, |_| Ok(()))?);
         }
         let migration = migration(&mut client, &cat)?;
         client.batch_execute("COMMIT")?;

@@ -616,6 +616,21 @@ fn sequence_options(r: &postgres::Row, at: usize) -> Result<String> {
     ))
 }
 
+/// A primary key's or unique constraint's definition with its index's
+/// storage parameters, which `pg_get_constraintdef` leaves out: `WITH
+/// (...)` goes after the columns and before `DEFERRABLE`, as pg_dump
+/// writes it.
+fn with_index_options(def: String, options: Option<String>) -> String {
+    let Some(options) = options.filter(|o| !o.is_empty()) else {
+        return def;
+    };
+    let tail = [" DEFERRABLE INITIALLY DEFERRED", " DEFERRABLE"]
+        .into_iter()
+        .find(|t| def.ends_with(t))
+        .unwrap_or("");
+    format!("{} WITH ({options}){tail}", &def[..def.len() - tail.len()])
+}
+
 /// A table, view or materialized view.
 #[derive(Debug, Clone)]
 pub struct Relation {
@@ -643,7 +658,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
         "SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence::text, c.relispartition, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, c.relrowsecurity, c.relforcerowsecurity, \
-         pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
+         (SELECT pg_catalog.string_agg(o, ', ' ORDER BY o) FROM pg_catalog.unnest(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid)) o), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
          (SELECT pg_catalog.quote_ident(a.amname) FROM pg_catalog.pg_am a WHERE a.oid = c.relam AND a.amname <> 'heap') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_NS} AND {} ORDER BY 3, 4",
@@ -1620,7 +1635,9 @@ fn post_data(
     for r in client.query(
         format!(
             "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), \
-             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid), co.oid, co.conindid \
+             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid), co.oid, co.conindid, \
+             CASE WHEN co.contype IN ('p', 'u') THEN (SELECT pg_catalog.string_agg(pg_catalog.format('%s=%L', pg_catalog.split_part(o, '=', 1), \
+               pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', ') FROM pg_catalog.unnest(ic.reloptions) o) END \
              FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class ic ON ic.oid = co.conindid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'x') ORDER BY 4"
         )
@@ -1629,12 +1646,13 @@ fn post_data(
     )? {
         let rel = by_oid[&r.value::<Oid>(0)?];
         let name: String = r.value(1)?;
+        let def = with_index_options(r.value(2)?, r.value(7)?);
         cat.indexes.push(Item {
             needs: vec![rel.qualified.clone()],
             kind: "constraint",
             name: format!("{name} on {}", rel.qualified),
             sql: with_extras(
-                format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.value::<String>(2)?),
+                format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {def};", rel.qualified),
                 r.value(6)?,
             ),
             structural: true,
