@@ -202,11 +202,34 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     objects::post_data(client, cat.version_num, &kept, &mut cat)?;
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
+    cat.unsupported.extend(in_tablespaces(client, &kept)?);
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
     objects::last_of_all(&mut cat);
     Ok(cat)
+}
+
+/// The chosen relations and their indexes that stand in a tablespace of
+/// their own. pg_dump sets `default_tablespace` for them; lifeboat does not
+/// carry tablespaces yet, and a restore into the database's default one
+/// would be another database, silently.
+fn in_tablespaces(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
+    let oids: Vec<Oid> = kept.iter().copied().collect();
+    client
+        .query(
+            "SELECT pg_catalog.format('%s %I.%I in tablespace %I', CASE WHEN c.relkind IN ('i', 'I') THEN 'index' \
+             WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END, n.nspname, c.relname, t.spcname) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace \
+             LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid \
+             WHERE c.reltablespace <> 0 AND (c.oid = ANY($1) OR i.indrelid = ANY($1)) ORDER BY 1",
+            &[&oids],
+        )
+        .context("looking for tables and indexes in tablespaces of their own")?
+        .iter()
+        .map(|r| r.value(0))
+        .collect()
 }
 
 /// Objects lifeboat cannot carry, each as `kind name`, all of them; those
