@@ -206,6 +206,25 @@ fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     c.reference(dir.path(), "evt_src", "evt_ref", "");
     let set = backup(dir.path(), &c.url("evt_src"), &[]);
     restores_like_the_reference(c, dir.path(), &set, "evt_src", "evt_ref");
+    // A local scratch cluster restores as a role that is no superuser and
+    // cannot make the event trigger: the set is not called good, and the
+    // finding says why and where it can be proven.
+    let out = run(
+        dir.path(),
+        &[
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+            "--pg-bin",
+            c.bin.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("only a superuser may make"), "{}", text(&out));
+    assert!(text(&out).contains("--scratch postgres://"), "{}", text(&out));
 }
 
 #[test]
