@@ -23,6 +23,23 @@ fn backup(dir: &Path, url: &str, extra: &[&str]) -> PathBuf {
     dir.join(out.trim())
 }
 
+/// Restore-level verification in a throw-away cluster of the test
+/// server's binaries, where the set's SQL runs as a role that is no
+/// superuser; requires exit `code` and returns stdout.
+fn verify_in_scratch(c: &Cluster, dir: &Path, set: &Path, code: i32) -> String {
+    let args = [
+        "verify",
+        set.to_str().unwrap(),
+        "--level",
+        "restore",
+        "--scratch",
+        "local",
+        "--pg-bin",
+        c.bin.to_str().unwrap(),
+    ];
+    expect(dir, &args, code)
+}
+
 /// Restores `set` every way a user can and holds each result against the
 /// reference database `reference`.
 fn restores_like_the_reference(c: &Cluster, dir: &Path, set: &Path, src: &str, reference: &str) {
@@ -106,20 +123,7 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
 
     // Proven by restore into a throw-away cluster: no finding, though the
     // server prints some definitions otherwise after the round trip.
-    let out = expect(
-        dir.path(),
-        &[
-            "verify",
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            c.bin.to_str().unwrap(),
-        ],
-        0,
-    );
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
     assert!(out.contains("passed"), "{out}");
     // What pg_dump would print differently is a difference: a comment gone.
     c.psql("rw_src_par", "COMMENT ON TABLE public.\"line\nbreak\" IS NULL");
@@ -181,20 +185,7 @@ fn regression_test_shapes_restore_as_pg_dump_restores_them() {
     // An inheritance child restored with its parents' columns first holds
     // the same rows: no finding, here as after pg_dump | psql.
     expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rs_ref")], 0);
-    let out = expect(
-        dir.path(),
-        &[
-            "verify",
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            c.bin.to_str().unwrap(),
-        ],
-        0,
-    );
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
     assert!(out.contains("passed"), "{out}");
 }
 
@@ -209,22 +200,9 @@ fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     // A local scratch cluster restores as a role that is no superuser and
     // cannot make the event trigger: the set is not called good, and the
     // finding says why and where it can be proven.
-    let out = run(
-        dir.path(),
-        &[
-            "verify",
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            c.bin.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("only a superuser may make"), "{}", text(&out));
-    assert!(text(&out).contains("--scratch postgres://"), "{}", text(&out));
+    let out = verify_in_scratch(c, dir.path(), &set, 3);
+    assert!(out.contains("only a superuser may make"), "{out}");
+    assert!(out.contains("--scratch postgres://"), "{out}");
 }
 
 #[test]
@@ -412,20 +390,7 @@ fn owners_and_grants_as_pg_dump_carries_them() {
     // Proven by restore into a throw-away cluster, where the set's SQL runs
     // as a role that is no superuser: owners without CREATE on their
     // objects' schemas still get them.
-    let out = expect(
-        dir.path(),
-        &[
-            "verify",
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            c.bin.to_str().unwrap(),
-        ],
-        0,
-    );
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
     assert!(out.contains("passed"), "{out}");
     // Left out, as pg_dump --no-owner --no-privileges leaves them out.
     c.reference(dir.path(), "priv_src", "priv_bare_ref", "--no-owner --no-privileges");

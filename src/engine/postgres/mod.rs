@@ -934,7 +934,7 @@ impl PostgresEngine {
                 &[&database.roles],
             )?
             .iter()
-            .map(|r| -> Result<_> { Ok(r.value(0)?) })
+            .map(|r| r.value(0))
             .collect::<Result<_>>()?;
         if !missing.is_empty() {
             bail!(

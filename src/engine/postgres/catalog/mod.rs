@@ -370,7 +370,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
                         &[&relid],
                     )?
                     .iter()
-                    .map(|a| -> Result<_> { Ok(a.value::<String>(0)?) })
+                    .map(|a| a.value::<String>(0))
                     .collect::<Result<_>>()?;
                 (
                     "type",
@@ -857,7 +857,7 @@ fn tables(
             &[&oids, &"pg_constraint"],
         )?
         .iter()
-        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .map(|r| r.value(0))
         .collect::<Result<_>>()?;
     let mut checks: HashMap<Oid, Vec<Check>> = HashMap::new();
     for r in client.query(
@@ -888,7 +888,7 @@ fn tables(
             &[&oids],
         )?
         .iter()
-        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .map(|r| r.value(0))
         .collect::<Result<_>>()?;
     // From PostgreSQL 18, NOT NULL is a named constraint that can be
     // NOT VALID or NO INHERIT.
@@ -1195,7 +1195,7 @@ fn views(
             &[],
         )?
         .iter()
-        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .map(|r| r.value(0))
         .collect::<Result<_>>()?;
     // What each view reads; a view or materialized view reading a
     // materialized view made in post-data comes after it, there.
@@ -1249,7 +1249,7 @@ fn views(
                     &[&v.oid],
                 )?
                 .iter()
-                .map(|r| -> Result<_> { Ok(r.value(0)?) })
+                .map(|r| r.value(0))
                 .collect::<Result<_>>()?;
             late_items.push((
                 v.oid,
@@ -1511,7 +1511,7 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
             &[],
         )?
         .iter()
-        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .map(|r| r.value(0))
         .collect::<Result<_>>()?;
     for r in client.query(
         "SELECT classid, objid, refclassid, refobjid FROM pg_catalog.pg_depend WHERE deptype IN ('n', 'a') AND objid >= 16384 AND refobjid >= 16384",
@@ -2095,7 +2095,7 @@ pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result
         )
         .context("looking for tables behind row-level security")?
         .iter()
-        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .map(|r| r.value(0))
         .collect::<Result<_>>()?)
 }
 

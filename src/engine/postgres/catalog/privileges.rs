@@ -196,7 +196,7 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
         .query(sql.as_str(), &[&oids])
         .context("reading the roles owners and grants name")?
         .iter()
-        .map(|r| -> Result<_> { Ok(r.value(0)?) })
+        .map(|r| r.value(0))
         .collect::<Result<_>>()?)
 }
 
