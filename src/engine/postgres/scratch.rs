@@ -432,8 +432,18 @@ impl Scratch {
             .superuser
             .as_ref()
             .context("a local scratch cluster has a superuser")?;
-        superuser
-            .connect()?
+        let mut client = superuser.connect()?;
+        // Unless the set gave it an owner of its own.
+        let still_lent: bool = client
+            .query_one(
+                &format!("SELECT nspowner = '{RESTORE_ROLE}'::pg_catalog.regrole FROM pg_catalog.pg_namespace WHERE nspname = 'public'"),
+                &[],
+            )?
+            .try_get(0)?;
+        if !still_lent {
+            return Ok(());
+        }
+        client
             .batch_execute(&format!("ALTER SCHEMA public OWNER TO {ADMIN_ROLE}"))
             .context("handing schema public back to the scratch cluster's superuser")
     }

@@ -49,20 +49,37 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
     let grant_target = format!(
         "pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, {relation_name})"
     );
+    // Schema public is made by initdb, owned by pg_database_owner from 15
+    // on and by the bootstrap superuser before: its owner is written, as
+    // pg_dump writes it, where it is another.
+    let public_owner = if cat.version_num >= 150000 {
+        "'pg_database_owner'::pg_catalog.regrole"
+    } else {
+        "10"
+    };
+    // A schema initdb made (public) starts from its initial privileges, as
+    // pg_dump compares it. Up to 14 those name the bootstrap superuser,
+    // whatever owns public now; as pg_dump does for those servers, they are
+    // taken as its owner's, with USAGE and CREATE for PUBLIC, so that
+    // grants read the same on a server whose superuser has another name.
+    let schema_baseline = if cat.version_num >= 150000 {
+        "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
+         AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))"
+    } else {
+        "CASE WHEN n.nspname = 'public' THEN pg_catalog.acldefault('n', n.nspowner) || pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false) \
+         || pg_catalog.makeaclitem(0, n.nspowner, 'CREATE', false) ELSE pg_catalog.acldefault('n', n.nspowner) END"
+    };
     // (what, the query giving name, owner statement and grants per object)
     let queries: Vec<(&str, String)> = vec![
         (
             "schemas",
             format!(
                 "SELECT pg_catalog.quote_ident(n.nspname), \
-                 CASE WHEN n.nspname <> 'public' THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
+                 CASE WHEN n.nspname <> 'public' OR n.nspowner <> {public_owner} THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
                  FROM pg_catalog.pg_namespace n WHERE {USER_NS} AND {}",
-                // A schema initdb made (public) starts from its initial
-                // privileges, as pg_dump compares it.
                 acl_statements_from(
                     "n.nspacl",
-                    "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
-                     AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))",
+                    schema_baseline,
                     "pg_catalog.format('SCHEMA %I', n.nspname)",
                     ""
                 ),
