@@ -35,7 +35,7 @@ pub struct PostgresEngine {
     options: EngineOptions,
     /// A scratch cluster's superuser, on the restore's database: makes the
     /// trigger switches only a superuser may make, rebuilt by lifeboat
-    /// from their names (see `Leeway`).
+    /// from their names (see `HowToRun`).
     superuser: Option<Target>,
 }
 
@@ -336,7 +336,14 @@ impl Engine for PostgresEngine {
                 "foreign-keys",
                 &cat.foreign_keys,
             )?);
-            members.push(write_script(staging, &self.name, "5-last.sql", "last", &cat.last)?);
+            // pg_dump --schema-only leaves materialized views unfilled.
+            let last: Vec<Item> = cat
+                .last
+                .iter()
+                .filter(|i| !(self.options.schema_only && i.kind == "refresh"))
+                .cloned()
+                .collect();
+            members.push(write_script(staging, &self.name, "5-last.sql", "last", &last)?);
         } else {
             let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
             members.push(write_script(
@@ -546,19 +553,23 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
 /// Runs a script member statement by statement, each through the extended
 /// protocol, which refuses a string holding two statements: what runs is
 /// exactly what the guard checked.
-fn run_script(client: &mut Client, set: &SetSource, member: &Member, leeway: Leeway<'_>) -> Result<()> {
+fn run_script(client: &mut Client, set: &SetSource, member: &Member, how: HowToRun<'_>) -> Result<()> {
     for statement in checked_statements(set, member)? {
-        run_checked(client, &statement, leeway).with_context(|| format!("running {}", member.path))?;
+        run_checked(client, &statement, how).with_context(|| format!("running {}", member.path))?;
     }
     Ok(())
 }
 
-/// What a restore's statements may lean on besides the restoring role's
-/// own rights, so that a restore by a role that is no superuser (the
-/// scratch cluster's, always) ends where a superuser's `pg_dump | psql`
-/// ends. The set's SQL itself never runs with more than the role's rights.
+/// How a restore runs a set's statements. Besides the restoring role's own
+/// rights, what they may lean on, so that a restore by a role that is no
+/// superuser (the scratch cluster's, always) ends where a superuser's
+/// `pg_dump | psql` ends; the set's SQL itself never runs with more than
+/// the role's rights.
 #[derive(Clone, Copy, Default)]
-struct Leeway<'a> {
+struct HowToRun<'a> {
+    /// `--schema-only`: materialized views are left unfilled, as
+    /// `pg_dump --schema-only` leaves them.
+    schema_only: bool,
     /// The restoring role is no superuser: a new owner that lacks CREATE
     /// on its object's schema is lent it for its `ALTER ... OWNER TO`.
     lend_create: bool,
@@ -568,9 +579,9 @@ struct Leeway<'a> {
     superuser_steps: Option<&'a Mutex<Vec<String>>>,
 }
 
-impl Leeway<'_> {
-    /// The leeway of the role `client` is connected as, for `database`.
-    fn of(client: &mut Client, database: &DatabaseManifest) -> Result<Leeway<'static>> {
+impl HowToRun<'_> {
+    /// The how of the role `client` is connected as, for `database`.
+    fn of(client: &mut Client, database: &DatabaseManifest) -> Result<HowToRun<'static>> {
         // Only a set with owners has owner changes to make.
         let lend_create = !database.roles.is_empty()
             && !client
@@ -580,21 +591,27 @@ impl Leeway<'_> {
                 )
                 .and_then(|r| r.try_get::<_, bool>(0))
                 .context("asking whether the restoring role is a superuser")?;
-        Ok(Leeway {
+        Ok(HowToRun {
+            schema_only: false,
             lend_create,
             superuser_steps: None,
         })
     }
 }
 
-/// Runs one checked statement of a set, with what `leeway` allows.
-fn run_checked(client: &mut Client, statement: &guard::Statement, leeway: Leeway<'_>) -> Result<()> {
-    if leeway.lend_create
+/// Runs one checked statement of a set, with what `how` allows.
+fn run_checked(client: &mut Client, statement: &guard::Statement, how: HowToRun<'_>) -> Result<()> {
+    if how.schema_only
+        && matches!(statement.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "REFRESH")
+    {
+        return Ok(());
+    }
+    if how.lend_create
         && let Some(change) = guard::owner_change(statement)
     {
         return change_owner(client, &statement.text, &change);
     }
-    if let Some(steps) = leeway.superuser_steps
+    if let Some(steps) = how.superuser_steps
         && let Some(switch) = guard::trigger_switch(statement)
     {
         // Up to PostgreSQL 14 a partition's copy of its parent's trigger
@@ -817,11 +834,12 @@ impl PostgresEngine {
             clean(&mut client)?;
         }
         let superuser_steps = Mutex::new(Vec::new());
-        let leeway = Leeway {
+        let how = HowToRun {
+            schema_only: self.options.schema_only,
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
-            ..Leeway::of(&mut client, database)?
+            ..HowToRun::of(&mut client, database)?
         };
-        let loaded = self.load(&mut client, set, database, plan, leeway, reporter)?;
+        let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         client.batch_execute("COMMIT").context("committing the restore")?;
         self.superuser_steps(superuser_steps.into_inner().expect("superuser steps"), reporter)?;
@@ -867,13 +885,13 @@ impl PostgresEngine {
         set: &SetSource,
         database: &DatabaseManifest,
         plan: Plan,
-        leeway: Leeway<'_>,
+        how: HowToRun<'_>,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
         if plan == Plan::Everything {
             for m in members_of(database, "pre-data") {
-                run_script(client, set, m, leeway)?;
+                run_script(client, set, m, how)?;
             }
         }
         if plan == Plan::ReplaceRows {
@@ -905,7 +923,7 @@ impl PostgresEngine {
         if plan == Plan::Everything {
             for role in ["indexes", "post-data", "foreign-keys", "last"] {
                 for m in members_of(database, role) {
-                    run_script(client, set, m, leeway)?;
+                    run_script(client, set, m, how)?;
                 }
             }
         } else {
@@ -1187,13 +1205,16 @@ impl PostgresEngine {
         database: &DatabaseManifest,
         reporter: &Reporter,
     ) -> Result<Loaded> {
-        let leeway = Leeway::of(client, database)?;
+        let how = HowToRun {
+            schema_only: self.options.schema_only,
+            ..HowToRun::of(client, database)?
+        };
         if self.jobs() <= 1 {
-            return self.load(client, set, database, Plan::Everything, leeway, reporter);
+            return self.load(client, set, database, Plan::Everything, how, reporter);
         }
         let started = std::time::Instant::now();
         for m in members_of(database, "pre-data") {
-            run_script(client, set, m, leeway)?;
+            run_script(client, set, m, how)?;
         }
         let schema_done = started.elapsed();
         let data: Vec<&Member> = if self.options.schema_only {
@@ -1277,12 +1298,12 @@ impl PostgresEngine {
                 Ok(())
             }
             Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
-            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m, leeway)),
+            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m, how)),
         })?;
         // Event triggers once no other statement of the restore is left
         // to fire them, then the refreshes pg_dump runs after them.
         for m in members_of(database, "last") {
-            run_script(client, set, m, leeway)?;
+            run_script(client, set, m, how)?;
         }
         task.finish();
         reporter.log(&format!(
