@@ -89,7 +89,11 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
         (
             "tables, views and sequences",
             format!(
-                "SELECT {relation_name}, pg_catalog.format('ALTER %s %s OWNER TO %I;', {relation_word}, {relation_name}, pg_catalog.pg_get_userbyid(c.relowner)), \
+                // A sequence a chosen table's column owns has that table's
+                // owner, set with it; set by itself, the server refuses.
+                "SELECT {relation_name}, CASE WHEN c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass \
+                 AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'a' AND d.refobjid = ANY($1)) THEN NULL \
+                 ELSE pg_catalog.format('ALTER %s %s OWNER TO %I;', {relation_word}, {relation_name}, pg_catalog.pg_get_userbyid(c.relowner)) END, \
                  pg_catalog.concat_ws(E'\\n', {}, (SELECT pg_catalog.string_agg({}, E'\\n' ORDER BY at.attnum) FROM pg_catalog.pg_attribute at WHERE at.attrelid = c.oid AND at.attacl IS NOT NULL)) \
                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  WHERE (c.oid = ANY($1) OR (c.relkind = 'S' AND {USER_NS} AND {})) ",
@@ -139,6 +143,8 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
         ),
     ];
     for (what, sql) in queries {
+        // In name order: the same source writes the same set.
+        let sql = format!("{sql} ORDER BY 1");
         let rows = if sql.contains("$1") {
             client.query(sql.as_str(), &[&oids])
         } else {
