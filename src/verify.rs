@@ -533,6 +533,7 @@ fn restore_one(
                 source.as_ref(),
                 options.pg_bin.as_deref(),
                 &db.roles,
+                &crate::engine::postgres::extensions_in_public(set, db)?,
                 reporter,
             )?;
             let engine = crate::engine::postgres::PostgresEngine::from_target(

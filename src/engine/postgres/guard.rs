@@ -746,6 +746,36 @@ pub fn owner_change(statement: &Statement) -> Option<OwnerChange> {
     }
 }
 
+/// The extension an exact `CREATE EXTENSION IF NOT EXISTS <name> WITH
+/// SCHEMA public;`, as lifeboat writes it, creates.
+pub fn extension_in_public(statement: &Statement) -> Option<String> {
+    let t = &statement.tokens;
+    let n = starts_with_words(t, "CREATE EXTENSION IF NOT EXISTS")?;
+    match &t[n..] {
+        [name, with, schema, public]
+            if with.is_word("WITH") && schema.is_word("SCHEMA") && ident(public)? == "public" =>
+        {
+            ident(name)
+        }
+        _ => None,
+    }
+}
+
+/// `COMMENT ON EXTENSION <name> IS '<text>';`, written again by lifeboat:
+/// on an extension a scratch cluster's superuser made, only it may comment.
+pub fn extension_comment(statement: &Statement) -> Option<String> {
+    let t = &statement.tokens;
+    let n = starts_with_words(t, "COMMENT ON EXTENSION")?;
+    match &t[n..] {
+        [name, is, Token::Str(text)] if is.is_word("IS") => Some(format!(
+            "COMMENT ON EXTENSION {} IS {}",
+            quote_ident(&ident(name)?),
+            super::catalog::quote_literal(text)
+        )),
+        _ => None,
+    }
+}
+
 /// A statement that switches one trigger of one table, `ALTER TABLE
 /// [ONLY] <schema>.<table> ENABLE [ALWAYS | REPLICA] | DISABLE TRIGGER
 /// <name>;`, written again by lifeboat from its names alone: what a
@@ -996,5 +1026,30 @@ mod tests {
             None
         );
         assert_eq!(trigger_switch(&one("ALTER TABLE s.t OWNER TO r;")), None);
+
+        assert_eq!(
+            extension_in_public(&one(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA public;"
+            ))
+            .as_deref(),
+            Some("pg_stat_statements")
+        );
+        assert_eq!(
+            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA public;")).as_deref(),
+            Some("uuid-ossp")
+        );
+        assert_eq!(
+            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA ext;")),
+            None
+        );
+        assert_eq!(
+            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS x WITH SCHEMA public VERSION '1';")),
+            None
+        );
+        assert_eq!(
+            extension_comment(&one("COMMENT ON EXTENSION pg_stat_statements IS E'it''s \\\\ here';")).as_deref(),
+            Some("COMMENT ON EXTENSION \"pg_stat_statements\" IS E'it''s \\\\ here'")
+        );
+        assert_eq!(extension_comment(&one("COMMENT ON EXTENSION x IS NULL;")), None);
     }
 }

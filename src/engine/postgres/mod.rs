@@ -70,9 +70,9 @@ impl PostgresEngine {
 
     /// Lets `superuser` (a scratch cluster's own, connected to the restore's
     /// database) make, once a restore into it is committed, the trigger
-    /// switches the restoring role may not. Such a statement runs no code,
-    /// and no event trigger can fire on it: only a superuser may make one,
-    /// and the set's SQL never runs as one.
+    /// switches and extension comments the restoring role may not. Such a
+    /// statement runs no code, and no event trigger can fire on it: only a
+    /// superuser may make one, and the set's SQL never runs as one.
     pub fn with_superuser(mut self, superuser: Option<Target>) -> PostgresEngine {
         self.superuser = superuser;
         self
@@ -550,6 +550,21 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
     Ok(objects)
 }
 
+/// The extensions a set's schema makes in schema public, in its order: a
+/// scratch cluster's superuser makes those the restore role may not
+/// (see `scratch::create`).
+pub fn extensions_in_public(set: &SetSource, database: &DatabaseManifest) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for m in members_of(database, "pre-data") {
+        found.extend(
+            checked_statements(set, m)?
+                .iter()
+                .filter_map(guard::extension_in_public),
+        );
+    }
+    Ok(found)
+}
+
 /// Runs a script member statement by statement, each through the extended
 /// protocol, which refuses a string holding two statements: what runs is
 /// exactly what the guard checked.
@@ -612,11 +627,12 @@ fn run_checked(client: &mut Client, statement: &guard::Statement, how: HowToRun<
         return change_owner(client, &statement.text, &change);
     }
     if let Some(steps) = how.superuser_steps
-        && let Some(switch) = guard::trigger_switch(statement)
+        && let Some(switch) = guard::trigger_switch(statement).or_else(|| guard::extension_comment(statement))
     {
         // Up to PostgreSQL 14 a partition's copy of its parent's trigger
         // is internal, and switching it (or its parent's trigger, which
-        // recurses to the copies on 12) is a superuser's right alone.
+        // recurses to the copies on 12) is a superuser's right alone; so
+        // is a comment on an extension the scratch cluster's superuser made.
         crate::cancel::check()?;
         client.batch_execute("SAVEPOINT lifeboat_trigger_switch")?;
         return match client.execute(statement.text.as_str(), &[]) {
@@ -870,7 +886,7 @@ impl PostgresEngine {
                 .with_context(|| format!("{} as the scratch cluster's superuser", guard::shown(step)))?;
         }
         reporter.log(&format!(
-            "{} trigger switches only a superuser may make were made by the scratch cluster's superuser",
+            "{} statements only a superuser may run (trigger switches, extension comments) were run by the scratch cluster's superuser",
             steps.len()
         ));
         Ok(())
