@@ -441,6 +441,7 @@ pub struct RestoreLevel {
 }
 
 const FIX_CREATEDB: &str = "the set was not tried: the role cannot create a scratch database (it lacks CREATEDB). Grant it (ALTER ROLE name CREATEDB), or restore into a throw-away local cluster (--scratch local, with PostgreSQL server binaries on this machine) or a server you name (--scratch postgres://...); the set itself may be fine";
+const FIX_SUPERUSER: &str = "the set was not proven: it holds something only a superuser may make (an event trigger, a LEAKPROOF function, a publication of all tables or of a schema...), and in a local scratch cluster the set's SQL runs as a role that is no superuser, so that a stranger's set never runs code as one. Verify it with --scratch postgres://... on a server where you would restore it, as the role you would restore it as";
 const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
 
 /// The restore level: each database restored into a scratch target,
@@ -469,8 +470,15 @@ pub fn restore_level(
             // No scratch database could be made: the set was not tried, so
             // it is neither proven nor disproven, and a new backup would
             // meet the same wall.
+            let local = matches!(options.scratch, ScratchChoice::Local | ScratchChoice::Auto);
             let fix = if text.contains("permission denied to create database") {
                 FIX_CREATEDB
+            } else if local
+                && ["permission denied", "only superuser", "must be superuser"]
+                    .iter()
+                    .any(|w| text.contains(w))
+            {
+                FIX_SUPERUSER
             } else {
                 FIX_RESTORE
             };
@@ -488,13 +496,14 @@ fn restore_one(
     checked: &mut Vec<TableCheck>,
     reporter: &Reporter,
 ) -> Result<()> {
+    // The restored database is read as compare reads a live one.
     let engine_options = EngineOptions {
         jobs: options.jobs,
-        ..Default::default()
+        ..EngineOptions::compared_with(db)
     };
     // Each kind of scratch target lives until the end of this function.
     let _scratch_dir;
-    let _scratch_db;
+    let mut scratch_db = None;
     let target: Box<dyn Engine> = match db.engine.as_str() {
         "sqlite" => {
             let dir = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir()?;
@@ -526,19 +535,24 @@ fn restore_one(
                 source.as_ref(),
                 options.pg_bin.as_deref(),
                 &db.roles,
+                &crate::engine::postgres::extensions_in_public(set, db)?,
                 reporter,
             )?;
             let engine = crate::engine::postgres::PostgresEngine::from_target(
                 db.name.clone(),
                 scratch.target.clone(),
                 engine_options,
-            );
-            _scratch_db = scratch;
+            )
+            .with_superuser(scratch.superuser.clone());
+            scratch_db = Some(scratch);
             Box::new(engine)
         }
         other => anyhow::bail!("cannot verify a {other} database by restoring it"),
     };
     target.restore(set, db, &mut || Ok(None), reporter)?;
+    if let Some(scratch) = &scratch_db {
+        scratch.restored()?;
+    }
     let found = target.inspect()?;
     for t in &db.tables {
         let live = found.tables.iter().find(|l| l.name == t.name);

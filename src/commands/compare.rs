@@ -36,10 +36,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
     let manifest = reader::read_manifest(set)?;
     let db = manifest.database(database)?;
     // Owners and grants are compared when the set carries them.
-    let options = engine::EngineOptions {
-        with_privileges: db.schema_objects.iter().any(|o| o.kind.ends_with("privileges")),
-        ..Default::default()
-    };
+    let options = engine::EngineOptions::compared_with(db);
     let live = engine::open(&DatabaseSpec::parse(live_url), &options)?;
     if live.kind() != db.engine {
         crate::usage_bail!(
