@@ -165,6 +165,71 @@ pub struct GithubArgs {
     pub issue_key: Option<String>,
 }
 
+/// The keys sets are read with, for the commands that read sets.
+#[derive(Debug, Args, Default, Clone)]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
+pub struct KeyArgs {
+    /// Read the age passphrase from this file (all of it but the line
+    /// ending). The passphrase can also come from LIFEBOAT_PASSPHRASE; it
+    /// is never taken on the command line.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_PASSPHRASE_FILE",
+        value_name = "FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// An age identity file (AGE-SECRET-KEY-1... lines, as age-keygen
+    /// writes) to open sets encrypted to its recipient; repeatable.
+    /// LIFEBOAT_IDENTITY can hold the identities themselves.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_IDENTITY_FILE",
+        value_name = "FILE"
+    )]
+    pub identity: Vec<PathBuf>,
+
+    /// With a passphrase or identity given, also read sets that are not
+    /// encrypted with it (anyone could have made those).
+    #[arg(help_heading = "Encryption", long, env = "LIFEBOAT_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+}
+
+/// How `backup` encrypts.
+#[derive(Debug, Args, Default, Clone)]
+pub struct EncryptArgs {
+    /// Encrypt the set with age, into <name>-<time>.tar.age: to the
+    /// --recipient keys, else with the passphrase. A recipient or a
+    /// passphrase given encrypts without it; with it, a missing key is an
+    /// error.
+    #[arg(help_heading = "Encryption", long, env = "LIFEBOAT_ENCRYPT")]
+    pub encrypt: bool,
+
+    /// Encrypt to this age recipient (age1..., a public key; repeatable,
+    /// one per line in LIFEBOAT_RECIPIENTS). Restores need --identity.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_RECIPIENTS",
+        value_delimiter = '\n',
+        value_name = "RECIPIENT"
+    )]
+    pub recipient: Vec<String>,
+
+    /// Encrypt to the recipients listed in this file, one per line (as
+    /// age -R reads); repeatable.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_RECIPIENTS_FILE",
+        value_name = "FILE"
+    )]
+    pub recipients_file: Vec<PathBuf>,
+}
+
 // One Command is parsed per run; boxing the big variants would only make
 // every match on it noisier.
 #[allow(clippy::large_enum_variant)]
@@ -188,7 +253,7 @@ pub enum Command {
     Info(InfoArgs),
     /// Storage used per set and in total.
     #[command(after_help = SIZE_EXAMPLES)]
-    Size(ListArgs),
+    Size(SizeArgs),
     /// Compare a set with a live database: tables, rows, schema.
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
@@ -206,6 +271,19 @@ pub enum Command {
 }
 
 impl Command {
+    /// The key flags, for the commands that read sets.
+    pub fn keys(&self) -> Option<&KeyArgs> {
+        match self {
+            Command::Backup(a) => Some(&a.keys),
+            Command::Restore(a) => Some(&a.keys),
+            Command::Verify(a) => Some(&a.keys),
+            Command::List(a) => Some(&a.keys),
+            Command::Info(a) => Some(&a.keys),
+            Command::Compare(a) => Some(&a.keys),
+            _ => None,
+        }
+    }
+
     /// The failure-issue flags, for the commands that have them.
     pub fn github(&self) -> Option<&GithubArgs> {
         match self {
@@ -348,6 +426,12 @@ pub struct BackupArgs {
     pub json: bool,
 
     #[command(flatten)]
+    pub encryption: EncryptArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
@@ -481,6 +565,9 @@ pub struct RestoreArgs {
     pub json: bool,
 
     #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
@@ -519,6 +606,9 @@ pub struct VerifyArgs {
     pub json: bool,
 
     #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
@@ -530,21 +620,37 @@ pub struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
-pub struct InfoArgs {
-    /// The set file (.tar).
-    pub set: PathBuf,
+pub struct SizeArgs {
+    /// Directory of sets [default: out in lifeboat.toml, else backups].
+    pub dir: Option<PathBuf>,
 
-    /// Print the manifest as JSON.
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The set file (.tar or .tar.age).
+    pub set: PathBuf,
+
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The set file (.tar).
+    /// The set file (.tar or .tar.age).
     pub set: PathBuf,
 
     /// The live database: a postgres:// URL, sqlite:PATH or a path.
@@ -564,6 +670,9 @@ pub struct CompareArgs {
     /// Print the differences as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]

@@ -186,12 +186,13 @@ fn run_command(
     use github::workflow::set_outputs;
     match &cli.command {
         Command::Backup(args) => {
-            commands::report::refuse_public_upload()?;
+            commands::report::refuse_public_upload(config.crypt.encryption.is_some())?;
             let mut outcome = backup(config, reporter)?;
             let report = match config.verify.level {
                 Some(_) => Some(commands::verify::verify_set(
                     &outcome.path,
                     &config.verify,
+                    &config.crypt.keys,
                     None,
                     reporter,
                 )?),
@@ -296,11 +297,16 @@ fn run_command(
             Ok((ExitCode::Success, None))
         }
         Command::Info(args) => {
-            commands::list::print_info(&args.set, &info(&args.set)?, args.json)?;
+            commands::list::print_info(&args.set, &info(&args.set, &config.crypt.keys)?, args.json)?;
             Ok((ExitCode::Success, None))
         }
         Command::Compare(args) => {
-            let comparison = compare(&args.set, &args.database, args.database_name.as_deref())?;
+            let comparison = compare(
+                &args.set,
+                &args.database,
+                args.database_name.as_deref(),
+                &config.crypt.keys,
+            )?;
             comparison.print(args.json)?;
             let code = if comparison.differences.is_empty() {
                 ExitCode::Success

@@ -1,6 +1,7 @@
 //! `lifeboat list`, `info` and `size`: what sets a directory holds, what
 //! one set holds, and the storage they use.
 
+use crate::archive::crypt::Keys;
 use crate::archive::manifest::Manifest;
 use crate::archive::reader;
 use crate::config::Config;
@@ -27,7 +28,7 @@ pub fn list(config: &Config) -> Result<Vec<Listed>> {
     let entries = store.list()?;
     Ok(entries
         .into_iter()
-        .map(|entry| match entry.manifest() {
+        .map(|entry| match entry.manifest(&config.crypt.keys) {
             Ok(m) => Listed {
                 kind: Some(m.kind.clone()),
                 databases: m.database_names(),
@@ -89,14 +90,14 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn info(set: &Path) -> Result<Manifest> {
+pub fn info(set: &Path, keys: &Keys) -> Result<Manifest> {
     if !set.is_file() {
         anyhow::bail!(
             "no backup set at {}: check the path (lifeboat list shows the sets in a directory)",
             set.display()
         );
     }
-    reader::read_manifest(set)
+    reader::read_manifest(set, keys)
 }
 
 pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {

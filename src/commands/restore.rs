@@ -80,7 +80,15 @@ fn target_of(config: &Config, request: &RestoreRequest, db: &DatabaseManifest) -
 pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -> Result<RestoreOutcome> {
     let path = resolve_set(config, request.set.as_ref(), request.latest)?;
     reporter.info(&format!("checking {} before restoring", path.display()));
-    let (findings, _scan, source) = crate::verify::quick(&path, false, reporter)?;
+    let keys = &config.crypt.keys;
+    if crate::archive::crypt::is_encrypted(&path)? && keys.is_empty() {
+        crate::usage_bail!(
+            "set {} is encrypted: {}; nothing was restored",
+            path.display(),
+            crate::archive::crypt::KEY_HINT
+        );
+    }
+    let (findings, _scan, source) = crate::verify::quick(&path, keys, false, reporter)?;
     if findings.errors() > 0 {
         // Blocking findings are errors, printed as verify prints them, and
         // counted as verify counts them (findings of severity error).
@@ -181,6 +189,9 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
                 label: None,
                 kind: "safety",
                 compression: config.compression,
+                // Encrypted as the set was read: the safety backup holds the
+                // same data and opens with the same key.
+                encryption: config.crypt.keys.encryption(),
             };
             let outcome = backup_engines(&[target.as_ref()], &options, reporter).with_context(|| {
                 format!(

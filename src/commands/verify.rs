@@ -3,6 +3,7 @@
 //! command fails at the end if any was an error.
 
 use super::restore::resolve_set;
+use crate::archive::crypt::Keys;
 use crate::config::{Config, Level, VerifySettings};
 use crate::fsutil;
 use crate::progress::Reporter;
@@ -25,13 +26,20 @@ pub struct VerifyRequest {
 /// the CLI turns a failure into exit code 3.
 pub fn verify(config: &Config, request: &VerifyRequest, reporter: &Reporter) -> Result<Report> {
     let path = resolve_set(config, request.set.as_ref(), request.latest)?;
-    verify_set(&path, &config.verify, request.report.as_deref(), reporter)
+    verify_set(
+        &path,
+        &config.verify,
+        &config.crypt.keys,
+        request.report.as_deref(),
+        reporter,
+    )
 }
 
 /// Verifies one set file and records the outcome beside it.
 pub fn verify_set(
     path: &Path,
     settings: &VerifySettings,
+    keys: &Keys,
     report_path: Option<&Path>,
     reporter: &Reporter,
 ) -> Result<Report> {
@@ -44,7 +52,7 @@ pub fn verify_set(
     }
     let level = settings.level.unwrap_or(Level::Quick);
     let mut durations = BTreeMap::new();
-    let (mut findings, scan, source) = verify::quick(path, true, reporter)?;
+    let (mut findings, scan, source) = verify::quick(path, keys, true, reporter)?;
     durations.insert("quick".to_string(), started.elapsed().as_millis() as u64);
     let mut checked = Vec::new();
     if level == Level::Restore {
@@ -53,6 +61,14 @@ pub fn verify_set(
                 let clock = Instant::now();
                 checked = verify::restore_level(set, &settings.restore, &mut findings, reporter);
                 durations.insert("restore".to_string(), clock.elapsed().as_millis() as u64);
+            }
+            None if scan.locked.is_some() => {
+                findings.error(
+                    "restore",
+                    &path.display().to_string(),
+                    "the restore level needs to open the set, and it is encrypted with no key given".into(),
+                    "give LIFEBOAT_PASSPHRASE or --passphrase-file / --identity, or verify at the quick level",
+                );
             }
             _ => {
                 findings.warning(

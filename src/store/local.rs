@@ -198,6 +198,7 @@ impl LocalStore {
             let orphan = name
                 .strip_suffix(".sha256")
                 .or_else(|| name.strip_suffix(".verified.json"))
+                .or_else(|| name.strip_suffix(".README"))
                 .and_then(|set_file| SetName::parse(set_file).filter(|_| !self.dir.join(set_file).exists()));
             if let Some(set) = hidden.or(orphan) {
                 out.push((set.set, entry.path()));
@@ -231,16 +232,18 @@ pub fn remove_any(path: &Path) -> bool {
 }
 
 impl SetEntry {
-    pub fn manifest(&self) -> Result<Manifest> {
-        reader::read_manifest(&self.path)
+    pub fn manifest(&self, keys: &crate::archive::crypt::Keys) -> Result<Manifest> {
+        reader::read_manifest(&self.path, keys)
     }
 
-    /// The files that belong to this set: the tar, its sidecar and records.
+    /// The files that belong to this set: the tar, its sidecar, records
+    /// and (encrypted) the README beside it.
     pub fn files(&self) -> Vec<PathBuf> {
         [
             self.path.clone(),
             checksum::sidecar_path(&self.path),
             verified_path(&self.path),
+            crate::archive::crypt::readme_path(&self.path),
         ]
         .into_iter()
         .filter(|p| p.exists())
