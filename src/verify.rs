@@ -154,7 +154,7 @@ pub fn quick(
             "encryption",
             &display_name(path),
             why.clone(),
-            "a set that none of your keys opens was not made with them: restore from a set that is, or pass the key it was made with",
+            "use a set made with your key, or give the key this one was made with; --allow-unauthenticated reads an unencrypted set you trust anyway",
         );
         return Ok((findings, scan, None));
     }

@@ -446,11 +446,15 @@ pub fn readme(file_name: &str, encryption: &Encryption, compression: super::Algo
         super::Algorithm::Zstd => " | zstd -dc",
         super::Algorithm::None => "",
     };
+    let with_lifeboat = match encryption {
+        Encryption::Passphrase(_) => format!("LIFEBOAT_PASSPHRASE=... lifeboat restore {file_name} --to <target>"),
+        Encryption::Recipients(_) => format!("lifeboat restore {file_name} --identity key.txt --to <target>"),
+    };
     format!(
         "# {file_name}\n\n\
 A lifeboat backup set, encrypted with age (https://age-encryption.org).\n\
 Opening it takes {key}.\n\n\
-With lifeboat:\n\n    LIFEBOAT_PASSPHRASE=... lifeboat restore {file_name} --to <target>\n    lifeboat restore {file_name} --identity key.txt --to <target>\n\n\
+With lifeboat:\n\n    {with_lifeboat}\n\n\
 Without lifeboat, check the file, then decrypt it with the age CLI:\n\n    sha256sum -c {file_name}.sha256\n    {decrypt}\n\n\
 {tar} is a plain lifeboat set. Its RESTORE.md says how to restore each\n\
 database with stock tools; `tar -xOf {tar} manifest.json` lists them:\n\n    \

@@ -114,7 +114,7 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
     }
     let (started_at, file_name, writer) = free_name(options, &set)?;
     if let Some(encryption) = &options.encryption {
-        reporter.info(&format!("encrypting {file_name} with age {}", encryption.describe()));
+        reporter.info(&format!("encrypting {file_name} with age, {}", encryption.describe()));
     }
     let mut databases = Vec::new();
     for engine in engines {
