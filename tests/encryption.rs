@@ -1,13 +1,14 @@
 //! Sets encrypted with age, end to end: round trips with a passphrase and
 //! with recipients (SQLite and PostgreSQL), the age CLI both ways, wrong
 //! and missing keys, tampered and truncated files, the sidecar without the
-//! key, unencrypted sets refused when a key is given, list and prune with
-//! the README beside each set, and the public-repository rule.
+//! key, unencrypted sets refused when a key is given, and list and prune
+//! with the README beside each set. (The public-repository rule for
+//! encrypted sets is in tests/github.rs, the action's inputs in
+//! tests/action.rs, the secret scan in tests/secrets.rs.)
 
 mod common;
 
 use age::secrecy::ExposeSecret;
-use common::github::FakeGitHub;
 use common::pg::cluster;
 use common::*;
 use std::path::{Path, PathBuf};
@@ -587,53 +588,6 @@ fn postgres_round_trip_with_a_passphrase_and_with_recipients() {
         ),
     );
     assert_eq!(c.rows("crypt_cli"), c.rows("crypt_src"));
-}
-
-/// Artifacts of a public repository are anyone's: an unencrypted set is
-/// refused, an encrypted one is uploaded.
-#[test]
-fn a_public_repository_uploads_only_encrypted_sets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    agent_db(dir, "agent.db", 0.002);
-    let event = dir.join("event.json");
-    std::fs::write(
-        &event,
-        r#"{"repository": {"full_name": "o/r", "private": false, "visibility": "public"}}"#,
-    )
-    .unwrap();
-    let api = FakeGitHub::start();
-    let step = |extra: &[(&str, &str)]| {
-        let mut cmd = lifeboat(dir);
-        cmd.env("GITHUB_ACTIONS", "true")
-            .env("GITHUB_REPOSITORY", "o/r")
-            .env("GITHUB_API_URL", &api.url)
-            .env("GITHUB_TOKEN", "ghs_faketoken123")
-            .env("GITHUB_OUTPUT", dir.join("output"))
-            .env("GITHUB_STEP_SUMMARY", dir.join("summary"))
-            .env("GITHUB_EVENT_PATH", &event)
-            .env("LIFEBOAT_UPLOAD_ARTIFACT", "true");
-        for (k, v) in extra {
-            cmd.env(k, v);
-        }
-        cmd.args(["backup", "agent.db", "--out", "bk"]).output().unwrap()
-    };
-    let out = step(&[]);
-    assert_eq!(code(&out), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("this repository is public"), "{}", text(&out));
-    assert!(!dir.join("bk").exists());
-    let out = step(&[("LIFEBOAT_PASSPHRASE", PASSPHRASE)]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let (_, recipient) = key_pair();
-    let out = step(&[("LIFEBOAT_RECIPIENTS", recipient.as_str())]);
-    assert_eq!(code(&out), Some(0), "{}", text(&out));
-    let sets: Vec<String> = files_in(&dir.join("bk"))
-        .into_iter()
-        .filter(|n| n.ends_with(".tar.age"))
-        .collect();
-    assert_eq!(sets.len(), 2, "{sets:?}");
-    let outputs = std::fs::read_to_string(dir.join("output")).unwrap();
-    assert!(outputs.contains(".tar.age"), "{outputs}");
 }
 
 #[test]

@@ -366,16 +366,21 @@ pub fn read_passphrase_file(path: &Path) -> Result<SecretString> {
     Ok(SecretString::from(passphrase.to_string()))
 }
 
+/// The lines of an identity or recipients file that hold a key, with
+/// their index from 0: comments and blank lines skipped, as age does.
+fn key_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .map(str::trim)
+        .enumerate()
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+}
+
 /// Reads age identities (`AGE-SECRET-KEY-1...` lines, as age-keygen
 /// writes them; `#` comments and blank lines skipped). `origin` names
 /// where they came from; a line is never quoted.
 pub fn parse_identities(text: &str, origin: &str) -> Result<Vec<x25519::Identity>> {
     let mut out = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for (number, line) in key_lines(text) {
         match x25519::Identity::from_str(line) {
             Ok(identity) => out.push(identity),
             Err(_) => anyhow::bail!(
@@ -394,11 +399,7 @@ pub fn parse_identities(text: &str, origin: &str) -> Result<Vec<x25519::Identity
 /// recipients file lists them (`#` comments and blank lines skipped).
 pub fn parse_recipients(text: &str, origin: &str) -> Result<Vec<x25519::Recipient>> {
     let mut out = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
+    for (number, line) in key_lines(text) {
         if line.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
             anyhow::bail!(
                 "{origin}, line {}: this is an identity (a secret key), not a recipient: give its public key, which `age-keygen -y` prints",
