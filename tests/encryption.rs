@@ -631,3 +631,65 @@ fn keys_that_cannot_work_are_usage_errors() {
     assert_eq!(code(&out), Some(2), "{}", text(&out));
     assert!(!dir.join("bk").exists());
 }
+
+/// An encrypted set fetched from an artifact of an earlier run (with its
+/// sidecar and README): checked against the sidecar without the key, and
+/// restored with it.
+#[test]
+fn an_encrypted_set_restores_from_an_artifact() {
+    use common::github::{FakeGitHub, artifact, zip_of};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = agent_db(dir, "agent.db", 0.005);
+    let out = with_passphrase(dir, PASSPHRASE, &["backup", "agent.db", "--out", "bk", "--quiet"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let set = set_of(dir, &String::from_utf8_lossy(&out.stdout));
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    let companion = |suffix: &str| std::fs::read(format!("{}{suffix}", set.display())).unwrap();
+    let api = FakeGitHub::start();
+    {
+        let mut st = api.state.lock().unwrap();
+        st.artifacts.push(artifact(700, "nightly", 970, "main", 1, false));
+        st.blobs.push((
+            700,
+            zip_of(&[
+                (&name, std::fs::read(&set).unwrap()),
+                (&format!("{name}.sha256"), companion(".sha256")),
+                (&format!("{name}.README"), companion(".README")),
+            ]),
+        ));
+    }
+    let step = |passphrase: Option<&str>, args: &[&str]| {
+        let mut cmd = lifeboat(dir);
+        cmd.env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_REPOSITORY", "o/r")
+            .env("GITHUB_API_URL", &api.url)
+            .env("GITHUB_TOKEN", "ghs_faketoken123")
+            .env("GITHUB_OUTPUT", dir.join("output"))
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary"));
+        if let Some(p) = passphrase {
+            cmd.env("LIFEBOAT_PASSPHRASE", p);
+        }
+        cmd.args(args).output().unwrap()
+    };
+    let out = step(None, &["fetch", "nightly", "--out", "dl"]);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    let fetched = PathBuf::from(String::from_utf8_lossy(&out.stdout).lines().last().unwrap().trim());
+    assert!(fetched.to_string_lossy().ends_with(".tar.age"), "{}", text(&out));
+    assert!(Path::new(&format!("{}.README", fetched.display())).is_file());
+    let args = [
+        "restore",
+        "--artifact",
+        "nightly",
+        "--out",
+        "dl2",
+        "--to",
+        "sqlite:restored.db",
+    ];
+    let out = step(None, &args);
+    assert_eq!(code(&out), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is encrypted: give"), "{}", text(&out));
+    let out = step(Some(PASSPHRASE), &args);
+    assert_eq!(code(&out), Some(0), "{}", text(&out));
+    assert_eq!(dump(&dir.join("restored.db")), dump(&db));
+}
