@@ -372,6 +372,22 @@ fn wrong_and_missing_keys_tampered_and_truncated_sets_are_refused_clearly() {
     rewrite_sidecar(&set);
     let out = with_passphrase(dir, PASSPHRASE, &["verify", path]);
     assert_eq!(code(&out), Some(3), "{}", text(&out));
+    // A header that asks for 2^30 scrypt work (128 GiB) is refused before
+    // any is done.
+    let first_line = original.iter().position(|b| *b == b'\n').unwrap() + 1;
+    let stanza_end = first_line + original[first_line..].iter().position(|b| *b == b'\n').unwrap();
+    let stanza = String::from_utf8(original[first_line..stanza_end].to_vec()).unwrap();
+    assert!(stanza.starts_with("-> scrypt ") && stanza.ends_with(" 18"), "{stanza}");
+    let mut greedy = original.clone();
+    greedy[stanza_end - 2..stanza_end].copy_from_slice(b"30");
+    std::fs::write(&set, &greedy).unwrap();
+    rewrite_sidecar(&set);
+    let started = std::time::Instant::now();
+    let out = with_passphrase(dir, PASSPHRASE, &["verify", path]);
+    assert_eq!(code(&out), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("scrypt 2^30"), "{}", text(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
     std::fs::write(&set, &original).unwrap();
     rewrite_sidecar(&set);
     let out = with_passphrase(dir, PASSPHRASE, &["verify", path]);

@@ -21,6 +21,16 @@ use std::sync::{Arc, Mutex};
 /// How every age file begins.
 const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 
+/// The scrypt work factor sets are encrypted with: 2^18, as the age CLI
+/// uses, about a second and 256 MiB. age's own choice scales with how
+/// fast the machine seems, and on a busy runner it picked 2^20 (1 GiB).
+const SCRYPT_LOG_N: u8 = 18;
+
+/// The most scrypt work a set may ask for: 2^20 is 1 GiB of memory. A set
+/// is input from a stranger, and its header alone must not make lifeboat
+/// spend tens of GiB.
+const SCRYPT_MAX_LOG_N: u8 = 20;
+
 /// What to tell a user who did not give the key.
 pub const KEY_HINT: &str = "give LIFEBOAT_PASSPHRASE or --passphrase-file / --identity";
 
@@ -78,7 +88,12 @@ impl Encryption {
     /// Starts an age stream on `out`: the header is written now.
     pub fn seal<W: Write>(&self, out: W) -> io::Result<Sealed<W>> {
         let encryptor = match self {
-            Encryption::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
+            Encryption::Passphrase(p) => {
+                let mut recipient = scrypt::Recipient::new(p.clone());
+                recipient.set_work_factor(SCRYPT_LOG_N);
+                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+                    .map_err(|e| io::Error::other(format!("encrypting with the passphrase: {e}")))?
+            }
             Encryption::Recipients(list) => {
                 age::Encryptor::with_recipients(list.iter().map(|r| r as &dyn age::Recipient))
                     .map_err(|e| io::Error::other(format!("encrypting to the recipients: {e}")))?
@@ -252,7 +267,11 @@ impl age::Identity for KeysInner {
         let found = self
             .passphrase
             .as_ref()
-            .and_then(|p| scrypt::Identity::new(p.clone()).unwrap_stanzas(stanzas))
+            .and_then(|p| {
+                let mut identity = scrypt::Identity::new(p.clone());
+                identity.set_max_work_factor(SCRYPT_MAX_LOG_N);
+                identity.unwrap_stanzas(stanzas)
+            })
             .or_else(|| {
                 self.identities
                     .iter()
@@ -346,6 +365,9 @@ pub fn open<R: BufRead>(mut input: R, keys: &Keys, set: &Path) -> Result<Plain<R
                 "the passphrase does not open set {name}: the set was made with another passphrase, or altered"
             )
         }
+        Err(age::DecryptError::ExcessiveWork { required, .. }) => anyhow::bail!(
+            "set {name} asks for more passphrase work (scrypt 2^{required}) than lifeboat allows (2^{SCRYPT_MAX_LOG_N}, 1 GiB of memory): lifeboat did not make it; if you trust it, decrypt it with the age CLI"
+        ),
         Err(age::DecryptError::InvalidMac) => anyhow::bail!(
             "set {name} does not match {}: its header was altered, or it was made with another key",
             keys.what_was_given()
