@@ -41,18 +41,12 @@ pub fn looks_encrypted(start: &[u8]) -> bool {
 
 /// Whether the file at `path` is age-encrypted.
 pub fn is_encrypted(path: &Path) -> Result<bool> {
-    let mut start = [0u8; AGE_MAGIC.len()];
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut filled = 0;
-    while filled < start.len() {
-        match file.read(&mut start[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e).with_context(|| format!("reading backup set {}", path.display())),
-        }
-    }
-    Ok(looks_encrypted(&start[..filled]))
+    let file = std::fs::File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
+    let mut start = Vec::with_capacity(AGE_MAGIC.len());
+    file.take(AGE_MAGIC.len() as u64)
+        .read_to_end(&mut start)
+        .with_context(|| format!("reading backup set {}", path.display()))?;
+    Ok(looks_encrypted(&start))
 }
 
 /// The set is encrypted and no key at all was given: it can be checked
