@@ -53,7 +53,13 @@ pub struct Scan {
 /// Reads only the manifest, the first member.
 pub fn read_manifest(path: &Path, keys: &Keys) -> Result<Manifest> {
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut archive = tar::Archive::new(crypt::open(BufReader::new(file), keys, path)?);
+    read_manifest_from(BufReader::new(file), keys, path)
+}
+
+/// Reads the manifest from a set's bytes as stored (`path` names the set
+/// in messages).
+pub fn read_manifest_from(stored: impl io::BufRead, keys: &Keys, path: &Path) -> Result<Manifest> {
+    let mut archive = tar::Archive::new(crypt::open(stored, keys, path)?);
     let mut entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
