@@ -154,11 +154,15 @@ impl LocalStore {
                 continue;
             }
             let path = entry.path();
-            let companions: u64 = [checksum::sidecar_path(&path), verified_path(&path)]
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
+            let companions: u64 = [
+                checksum::sidecar_path(&path),
+                verified_path(&path),
+                crate::archive::crypt::readme_path(&path),
+            ]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
             sets.push(SetEntry {
                 has_sidecar: checksum::sidecar_path(&path).is_file(),
                 verified: read_verified(&path),

@@ -396,10 +396,13 @@ impl Store for S3Store {
                 // Still being uploaded, or left by an upload that stopped.
                 continue;
             };
-            let record_size = objects
-                .get(&format!("{file_name}.verified.json"))
-                .map(|(s, _)| *s)
-                .unwrap_or(0);
+            let companion = |suffix: &str| {
+                objects
+                    .get(&format!("{file_name}{suffix}"))
+                    .map(|(s, _)| *s)
+                    .unwrap_or(0)
+            };
+            let record_size = companion(".verified.json") + companion(".README");
             sets.push(SetEntry {
                 path: self.url_of(file_name),
                 file_name: file_name.clone(),
