@@ -217,7 +217,7 @@ fn run_command(
     engine::postgres::leftovers::stop_stale_scratch_clusters(reporter);
     match &cli.command {
         Command::Backup(args) => {
-            commands::report::refuse_public_upload()?;
+            commands::report::refuse_public_upload(config.crypt.encryption.is_some())?;
             let (mut outcome, report) = commands::backup::backup_verified(config, reporter)?;
             let mut details = outcome.to_markdown();
             if let Some(r) = &report {
@@ -325,11 +325,20 @@ fn run_command(
             Ok((ExitCode::Success, None))
         }
         Command::Info(args) => {
-            commands::list::print_info(&args.set, &info_at(&args.set, &config.store)?, args.json)?;
+            commands::list::print_info(
+                &args.set,
+                &info_at(&args.set, &config.store, &config.crypt.keys)?,
+                args.json,
+            )?;
             Ok((ExitCode::Success, None))
         }
         Command::Compare(args) => {
-            let comparison = compare(&args.set, &args.database, args.database_name.as_deref())?;
+            let comparison = compare(
+                &args.set,
+                &args.database,
+                args.database_name.as_deref(),
+                &config.crypt.keys,
+            )?;
             comparison.print(args.json)?;
             let code = if comparison.differences.is_empty() {
                 ExitCode::Success

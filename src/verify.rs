@@ -2,6 +2,7 @@
 //! all checks run, and the caller fails at the end if any error was found.
 
 use crate::archive::checksum;
+use crate::archive::crypt::Keys;
 use crate::archive::manifest::{DatabaseManifest, MANIFEST_MEMBER, Manifest};
 use crate::archive::reader::{self, Scan, SetSource};
 use crate::engine::postgres::scratch::{self, ScratchChoice};
@@ -44,8 +45,11 @@ pub struct Report {
     pub passed: bool,
     pub at: DateTime<Utc>,
     pub duration_ms: u64,
-    /// SHA-256 of the whole set file as read.
+    /// SHA-256 of the whole set file as read (as stored, when encrypted).
     pub sha256: String,
+    /// Whether the set is age-encrypted.
+    #[serde(default)]
+    pub encrypted: bool,
     pub members_checked: usize,
     pub tables: usize,
     pub rows: u64,
@@ -114,17 +118,46 @@ const FIX_DAMAGED: &str = "the set is damaged: restore from another set (lifeboa
 
 /// The quick level: sidecar, every member hash, (optionally) every stream
 /// decompressed to its end, and the manifest consistent with the tar.
-/// Returns the findings and, when the set can be read, its members.
-pub fn quick(path: &Path, decompress: bool, reporter: &Reporter) -> Result<(Findings, Scan, Option<SetSource>)> {
+/// Returns the findings and, when the set can be read, its members. An
+/// encrypted set is read with `keys`; without any key, only the file
+/// against its sidecar is checked, and a warning says what was not.
+pub fn quick(
+    path: &Path,
+    keys: &Keys,
+    decompress: bool,
+    reporter: &Reporter,
+) -> Result<(Findings, Scan, Option<SetSource>)> {
     let mut findings = Findings::default();
     let size = std::fs::metadata(path)
         .map_err(|e| anyhow::anyhow!("cannot read backup set {}: {e}", path.display()))?
         .len();
     let task = reporter.task(&format!("checking {}", display_name(path)), Some(size));
-    let scan = reader::scan(path, decompress, &mut |n| task.inc(n))?;
+    let scan = reader::scan(path, keys, decompress, &mut |n| task.inc(n))?;
     task.finish();
 
     check_sidecar(path, &scan, &mut findings);
+    if let Some(locked) = &scan.locked {
+        let what = format!(
+            "{locked}. Only the whole file was checked against its .sha256 sidecar; its members, their hashes, its streams and its manifest were not checked"
+        );
+        let fix = "give the key to check the contents too: LIFEBOAT_PASSPHRASE or --passphrase-file / --identity";
+        // Without a sidecar nothing at all was checked: that is no pass.
+        if checksum::sidecar_path(path).exists() {
+            findings.warning("encrypted", &display_name(path), what, fix);
+        } else {
+            findings.error("encrypted", &display_name(path), what, fix);
+        }
+        return Ok((findings, scan, None));
+    }
+    if let Some(why) = &scan.unopened {
+        findings.error(
+            "encryption",
+            &display_name(path),
+            why.clone(),
+            "use a set made with your key, or give the key this one was made with; --allow-unauthenticated reads an unencrypted set you trust anyway",
+        );
+        return Ok((findings, scan, None));
+    }
     for problem in &scan.problems {
         findings.error("tar", &display_name(path), problem.clone(), FIX_DAMAGED);
     }
@@ -143,7 +176,7 @@ pub fn quick(path: &Path, decompress: bool, reporter: &Reporter) -> Result<(Find
     };
     check_members(&manifest, &scan, decompress, &mut findings);
     check_manifest(path, &manifest, &scan, &mut findings);
-    let source = SetSource::new(path, manifest, &scan);
+    let source = SetSource::new(path, manifest, &scan, keys);
     Ok((findings, scan, Some(source)))
 }
 
@@ -350,6 +383,7 @@ pub fn report(
         at: Utc::now(),
         duration_ms: started.elapsed().as_millis() as u64,
         sha256: scan.file_sha256.clone(),
+        encrypted: scan.encrypted,
         members_checked: scan.members.len(),
         tables: manifest
             .map(|m| m.databases.iter().map(|d| d.tables.len()).sum())

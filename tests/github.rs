@@ -600,7 +600,8 @@ fn an_outsiders_issue_with_the_marker_is_left_alone() {
 }
 
 /// The action's upload step runs for `upload: True` (GitHub compares
-/// strings without case), so the public-repository refusal must read it so.
+/// strings without case), so the public-repository refusal must read it
+/// so; an encrypted set is uploaded.
 #[test]
 fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
     let tmp = tempfile::tempdir().unwrap();
@@ -624,6 +625,22 @@ fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
         assert!(text(&out).contains("this repository is public"), "{}", text(&out));
     }
     assert!(!dir.join("bk").exists(), "a set was written before the refusal");
+    // An encrypted set is only its key holders': it is uploaded.
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    for (key, value) in [
+        ("LIFEBOAT_PASSPHRASE", "a pass/phrase"),
+        ("LIFEBOAT_RECIPIENTS", recipient.as_str()),
+    ] {
+        let out = step(dir, &api)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("LIFEBOAT_UPLOAD_ARTIFACT", "true")
+            .env(key, value)
+            .args(["backup", "agent.db", "--out", "bk"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{key}: {}", text(&out));
+        assert!(outputs(dir)["backup-name"].ends_with(".tar.age"), "{key}");
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! Reads a set without trusting it: only regular members with plain
 //! relative names, the manifest first, and every member hashed against it.
+//! An encrypted set is read the same way, through age's reader.
 
 use super::checksum::HashingReader;
 use super::compression::{self, Algorithm};
+use super::crypt::{self, Keys};
 use super::manifest::{MANIFEST_MEMBER, Manifest, RESTORE_MEMBER};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
@@ -115,12 +117,26 @@ pub struct Scan {
     pub has_restore_md: bool,
     /// SHA-256 of the whole file, to hold against the sidecar.
     pub file_sha256: String,
+    /// Whether the file is age-encrypted.
+    pub encrypted: bool,
+    /// Why an encrypted set could not be opened when no key was given at
+    /// all; only the whole file's hash was taken.
+    pub locked: Option<String>,
+    /// Why the set was not opened with the keys given: a wrong key, a
+    /// damaged header, or a set that is not encrypted when it must be.
+    pub unopened: Option<String>,
 }
 
 /// Reads only the manifest, the first member.
-pub fn read_manifest(path: &Path) -> Result<Manifest> {
+pub fn read_manifest(path: &Path, keys: &Keys) -> Result<Manifest> {
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut archive = tar::Archive::new(BufReader::new(file));
+    read_manifest_from(BufReader::new(file), keys, path)
+}
+
+/// Reads the manifest from a set's bytes as stored (`path` names the set
+/// in messages).
+pub fn read_manifest_from(stored: impl io::BufRead, keys: &Keys, path: &Path) -> Result<Manifest> {
+    let mut archive = tar::Archive::new(crypt::open(stored, keys, path)?);
     let mut entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
@@ -151,12 +167,46 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 }
 
 /// Reads every member once, hashing it; with `decompress`, also runs every
-/// stream to its end. `on_bytes` hears how many tar bytes went by.
-pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Result<Scan> {
+/// stream to its end. `on_bytes` hears how many tar bytes went by. An
+/// encrypted set is decrypted with `keys` on the way; the file's own hash
+/// (for the sidecar) is of the bytes as stored, so it is taken even when
+/// the set cannot be opened.
+pub fn scan(path: &Path, keys: &Keys, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Result<Scan> {
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut archive = tar::Archive::new(HashingReader::new(BufReader::with_capacity(1 << 20, file)));
+    let mut stored = BufReader::with_capacity(1 << 20, HashingReader::new(file));
     let mut scan = Scan::default();
+    match crypt::open(&mut stored, keys, path) {
+        Ok(plain) => {
+            scan.encrypted = plain.is_encrypted();
+            scan_tar(path, plain, decompress, on_bytes, &mut scan)?;
+        }
+        Err(e) => match e.downcast::<crypt::KeyMissing>() {
+            Ok(missing) => {
+                scan.encrypted = true;
+                scan.locked = Some(missing.0);
+            }
+            Err(e) => {
+                scan.encrypted = crypt::is_encrypted(path)?;
+                scan.unopened = Some(format!("{e:#}"));
+            }
+        },
+    }
+    // The tar reader stops at the end marker; the rest still belongs to the file.
+    io::copy(&mut stored, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
+    scan.file_sha256 = stored.into_inner().finish().0;
+    Ok(scan)
+}
+
+fn scan_tar(
+    path: &Path,
+    plain: crypt::Plain<impl Read>,
+    decompress: bool,
+    on_bytes: &mut dyn FnMut(u64),
+    scan: &mut Scan,
+) -> Result<()> {
+    let mut archive = tar::Archive::new(plain);
     let mut seen = std::collections::HashSet::new();
+    let mut cut_short = false;
     let entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
@@ -168,6 +218,7 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
                     "the tar is truncated or corrupt after {}: {err}",
                     crate::progress::count(index as u64, "member")
                 ));
+                cut_short = true;
                 break;
             }
         };
@@ -253,12 +304,14 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
         if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
             scan.problems
                 .push(format!("member {name} cannot be read to its end (truncated set?): {e}"));
+            cut_short = true;
             break;
         }
         let (sha256, read) = hashing.finish();
         if read != size {
             scan.problems
                 .push(format!("member {name} is cut short: {read} of {size} bytes"));
+            cut_short = true;
             break;
         }
         on_bytes(size);
@@ -272,11 +325,12 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
             claim_error,
         });
     }
-    // The tar reader stops at the end marker; the rest still belongs to the file.
-    let mut whole = archive.into_inner();
-    io::copy(&mut whole, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
-    scan.file_sha256 = whole.finish().0;
-    Ok(scan)
+    // Past the tar's end marker: for an encrypted set, reading to the end
+    // is what proves the stream was not cut short.
+    if !cut_short && let Err(e) = io::copy(&mut archive.into_inner(), &mut io::sink()) {
+        scan.problems.push(format!("the set cannot be read to its end: {e}"));
+    }
+    Ok(())
 }
 
 fn algorithm_for(name: &str) -> Algorithm {
@@ -314,11 +368,13 @@ pub struct SetSource {
     pub path: PathBuf,
     pub manifest: Manifest,
     index: HashMap<String, (u64, u64)>,
+    /// What opens the set when it is encrypted.
+    keys: Keys,
 }
 
 impl SetSource {
     /// Builds the index from a scan whose hashes were already checked.
-    pub fn new(path: &Path, manifest: Manifest, scan: &Scan) -> SetSource {
+    pub fn new(path: &Path, manifest: Manifest, scan: &Scan, keys: &Keys) -> SetSource {
         let index = scan
             .members
             .iter()
@@ -328,6 +384,7 @@ impl SetSource {
             path: path.to_path_buf(),
             manifest,
             index,
+            keys: keys.clone(),
         }
     }
 
@@ -355,10 +412,13 @@ impl SetSource {
                 listed.size
             );
         }
-        let mut file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
-        file.seek(SeekFrom::Start(offset))
+        let file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
+        // Offsets are in the tar; age's reader seeks in the decrypted
+        // stream, a chunk at a time, so no decrypted copy is needed.
+        let mut tar = crypt::open(BufReader::with_capacity(1 << 20, file), &self.keys, &self.path)?;
+        tar.seek(SeekFrom::Start(offset))
             .with_context(|| format!("seeking in {}", self.path.display()))?;
-        let raw = BufReader::with_capacity(1 << 20, file).take(size);
+        let raw = tar.take(size);
         Ok(Box::new(Bounded::new(
             compression::decoder(listed.compression, raw)?,
             listed.raw_size,
