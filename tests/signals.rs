@@ -360,7 +360,14 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
             "--no-safety-backup",
         ],
     );
-    assert!(wait_for(&mut child, || lifeboat_databases(c).contains("lifeboat_restore")));
+    // Killed once the new database is marked as lifeboat's (a kill in the
+    // few milliseconds between CREATE DATABASE and its mark leaves an
+    // unmarked database, which no later run may take for its own).
+    assert!(wait_for(&mut child, || c.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_database WHERE datname LIKE 'sig\\_dst\\_lifeboat\\_restore\\_%' \
+         AND pg_catalog.shobj_description(oid, 'pg_database') LIKE 'lifeboat %'"
+    ) == "1"));
     signal(&child, libc::SIGKILL);
     child.wait().unwrap();
     let started = Instant::now();

@@ -222,10 +222,12 @@ impl Engine for PostgresEngine {
     }
 
     fn backup(&self, staging: &Staging, reporter: &Reporter) -> Result<DatabaseManifest> {
-        // Any run that reaches a server clears what killed runs left there.
-        leftovers::sweep(&self.target, reporter);
         let source = &self.target.redacted;
         let mut main = self.target.connect()?;
+        // Any run that reaches a server clears what killed runs left there;
+        // once the server has answered, so a server that does not answer
+        // is named by the backup's own connection.
+        leftovers::sweep(&self.target, reporter);
         main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
         let snapshot: Option<String> = if self.jobs() > 1 {
             match main.query_one("SELECT pg_catalog.pg_export_snapshot()", &[]) {
