@@ -526,11 +526,17 @@ fn restore_one(
                 &db.roles,
                 reporter,
             )?;
-            let engine = crate::engine::postgres::PostgresEngine::from_target(
+            let mut engine = crate::engine::postgres::PostgresEngine::from_target(
                 db.name.clone(),
                 scratch.target.clone(),
                 engine_options,
             );
+            if let Some(admin) = &scratch.extension_admin {
+                engine = engine.with_extension_admin(crate::engine::postgres::extensions::ExtensionAdmin::new(
+                    admin.clone(),
+                    scratch::RESTORE_ROLE,
+                ));
+            }
             _scratch_db = scratch;
             Box::new(engine)
         }

@@ -594,7 +594,9 @@ fn identifiers(tokens: &[Token], max: usize) -> Option<(Vec<String>, &[Token])> 
     }
 }
 
-fn ident(token: &Token) -> Option<String> {
+/// One identifier as the server reads it: unquoted ones folded to lower
+/// case.
+pub fn ident(token: &Token) -> Option<String> {
     match token {
         Token::Word { text, .. } => Some(text.to_lowercase()),
         Token::Quoted(s) if !s.is_empty() => Some(s.clone()),

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod copy;
+pub mod extensions;
 pub mod guard;
 pub mod leftovers;
 pub mod locks;
@@ -31,6 +32,8 @@ pub struct PostgresEngine {
     name: String,
     target: Target,
     options: EngineOptions,
+    /// In a local scratch cluster: who creates the set's extensions.
+    extension_admin: Option<extensions::ExtensionAdmin>,
 }
 
 const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -44,12 +47,30 @@ impl PostgresEngine {
     pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
         let target = connect::parse(url, &connect::process_env)?;
         let name = crate::archive::safe_component(name.as_deref().unwrap_or(&target.dbname));
-        Ok(PostgresEngine { name, target, options })
+        Ok(PostgresEngine {
+            name,
+            target,
+            options,
+            extension_admin: None,
+        })
     }
 
     /// An engine for a target already resolved (a scratch database).
     pub fn from_target(name: String, target: Target, options: EngineOptions) -> PostgresEngine {
-        PostgresEngine { name, target, options }
+        PostgresEngine {
+            name,
+            target,
+            options,
+            extension_admin: None,
+        }
+    }
+
+    /// A restore whose extensions the scratch cluster's admin creates (see
+    /// [`extensions`]); it runs without one enclosing transaction, so the
+    /// admin sees the schemas the set made before.
+    pub fn with_extension_admin(mut self, admin: extensions::ExtensionAdmin) -> PostgresEngine {
+        self.extension_admin = Some(admin);
+        self
     }
 
     fn jobs(&self) -> usize {
@@ -507,9 +528,22 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
 
 /// Runs a script member statement by statement, each through the extended
 /// protocol, which refuses a string holding two statements: what runs is
-/// exactly what the guard checked.
-fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
+/// exactly what the guard checked. An extension statement goes to the
+/// scratch cluster's admin where there is one.
+fn run_script(
+    client: &mut Client,
+    set: &SetSource,
+    member: &Member,
+    admin: Option<&extensions::ExtensionAdmin>,
+) -> Result<()> {
     for statement in checked_statements(set, member)? {
+        if let Some(admin) = admin
+            && admin
+                .run(&statement)
+                .with_context(|| format!("running {}", member.path))?
+        {
+            continue;
+        }
         run_statement(client, &statement.text).with_context(|| format!("running {}", member.path))?;
     }
     Ok(())
@@ -674,7 +708,14 @@ impl PostgresEngine {
             self.check_tables_exist(&mut client, database)?;
         }
         before_change()?;
-        client.batch_execute("BEGIN")?;
+        // A scratch restore whose extensions the cluster's admin makes
+        // runs statement by statement: the admin's connection must see the
+        // schemas the set made before, and a throw-away database needs no
+        // all-or-nothing.
+        let atomic = self.extension_admin.is_none();
+        if atomic {
+            client.batch_execute("BEGIN")?;
+        }
         if non_empty && plan == Plan::Everything {
             reporter.info(&format!(
                 "dropping what {} holds before restoring (--clean)",
@@ -684,7 +725,9 @@ impl PostgresEngine {
         }
         let loaded = self.load(&mut client, set, database, plan, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
-        client.batch_execute("COMMIT").context("committing the restore")?;
+        if atomic {
+            client.batch_execute("COMMIT").context("committing the restore")?;
+        }
         Ok(checks)
     }
 
@@ -702,7 +745,7 @@ impl PostgresEngine {
         let mut loaded = Loaded::new();
         if plan == Plan::Everything {
             for m in members_of(database, "pre-data") {
-                run_script(client, set, m)?;
+                run_script(client, set, m, self.extension_admin.as_ref())?;
             }
         }
         if plan == Plan::ReplaceRows {
@@ -734,7 +777,7 @@ impl PostgresEngine {
         if plan == Plan::Everything {
             for role in ["indexes", "post-data", "foreign-keys"] {
                 for m in members_of(database, role) {
-                    run_script(client, set, m)?;
+                    run_script(client, set, m, self.extension_admin.as_ref())?;
                 }
             }
         } else {
@@ -1020,7 +1063,7 @@ impl PostgresEngine {
         }
         let started = std::time::Instant::now();
         for m in members_of(database, "pre-data") {
-            run_script(client, set, m)?;
+            run_script(client, set, m, self.extension_admin.as_ref())?;
         }
         let schema_done = started.elapsed();
         let data: Vec<&Member> = if self.options.schema_only {
@@ -1102,7 +1145,9 @@ impl PostgresEngine {
                 Ok(())
             }
             Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
-            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
+            Work::Scripts(members) => members
+                .iter()
+                .try_for_each(|m| run_script(client, set, m, self.extension_admin.as_ref())),
         })?;
         task.finish();
         reporter.log(&format!(

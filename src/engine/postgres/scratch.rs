@@ -41,6 +41,9 @@ impl std::str::FromStr for ScratchChoice {
 pub struct Scratch {
     pub target: Target,
     pub description: String,
+    /// A local cluster's superuser on the scratch database, which creates
+    /// the set's extensions (see [`super::extensions`]); None on a server.
+    pub extension_admin: Option<Target>,
     cleanup: Cleanup,
 }
 
@@ -155,6 +158,7 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     Ok(Scratch {
         target: server.with_dbname(&name),
         description: format!("database {name} on {}", server.redacted),
+        extension_admin: None,
         cleanup: Cleanup::Database {
             admin: Box::new(admin),
             name,
@@ -350,6 +354,7 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
     let scratch = Scratch {
         target: restorer,
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
+        extension_admin: Some(admin.with_dbname("verify")),
         cleanup: scratch_cleanup,
     };
     if !out.status.success() {
