@@ -116,6 +116,9 @@ pub struct Catalog {
     pub selection_gaps: Vec<String>,
     /// Relations made in post-data (a materialized view that needs a key).
     pub postponed: HashSet<Oid>,
+    /// Views made first as stand-ins with their columns only, and given
+    /// their definitions in post-data: they wait for no relation.
+    pub stand_ins: HashSet<Oid>,
     /// Roles that owners and grants name, with `--with-privileges`.
     pub roles: Vec<String>,
 }
@@ -187,7 +190,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     objects::typed_tables(client, &mut pending)?;
     links(client, sequence_owners, &mut cat)?;
 
-    cat.pre_data = order(client, cat.version_num, pending)?;
+    cat.pre_data = order(client, cat.version_num, pending, &cat.stand_ins)?;
     let kept: HashSet<Oid> = relations
         .iter()
         .filter(|r| !excluded.contains(&r.oid))
@@ -1169,6 +1172,30 @@ fn views(
         .copied()
         .filter(|o| matches!(kinds.get(o), Some('v' | 'm')))
         .collect();
+    // A view that reads itself (`CREATE OR REPLACE VIEW v AS SELECT * FROM
+    // v`), or reads itself through other views, cannot be created from its
+    // definition, which names it: it starts as a stand-in too. pg_depend
+    // does not tell a view reading itself from any other (each depends on
+    // itself), its rule does: the relation's own OID stands in its range
+    // table beyond the OLD and NEW entries stored up to PostgreSQL 15.
+    let self_reading: Vec<Oid> = client
+        .query(
+            "SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
+             WHERE c.relkind = 'v' AND r.rulename = '_RETURN' \
+             AND (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(r.ev_action::pg_catalog.text, ':relid ' || r.ev_class::pg_catalog.text || ' ', 'g')) \
+                 > CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 0 ELSE 2 END",
+            &[],
+        )
+        .context("looking for views that read themselves")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    late.extend(self_reading);
+    for &v in reads.keys() {
+        if kinds.get(&v) == Some(&'v') && reaches(&reads, &kinds, v) {
+            late.insert(v);
+        }
+    }
     loop {
         let more: Vec<Oid> = reads
             .iter()
@@ -1207,6 +1234,7 @@ fn views(
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
+            cat.stand_ins.insert(v.oid);
             late_items.push((
                 v.oid,
                 Item {
@@ -1297,6 +1325,22 @@ fn views(
     Ok(())
 }
 
+/// Whether view `v` reads itself through other views and materialized
+/// views.
+fn reaches(reads: &HashMap<Oid, Vec<Oid>>, kinds: &HashMap<Oid, char>, v: Oid) -> bool {
+    let mut seen: HashSet<Oid> = HashSet::new();
+    let mut stack: Vec<Oid> = reads.get(&v).cloned().unwrap_or_default();
+    while let Some(o) = stack.pop() {
+        if o == v {
+            return true;
+        }
+        if matches!(kinds.get(&o), Some('v' | 'm')) && seen.insert(o) {
+            stack.extend(reads.get(&o).into_iter().flatten().copied());
+        }
+    }
+    false
+}
+
 /// The rows of tables extensions mark as configuration (with
 /// `pg_extension_config_dump`): the user's rows, which `CREATE EXTENSION`
 /// does not make, as pg_dump carries them.
@@ -1373,7 +1417,7 @@ fn selection_gaps(
 
 /// Orders pre-data so that everything comes after what it depends on;
 /// among objects that are free to go, by kind and then by name.
-fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec<Item>> {
+fn order(client: &mut Client, version: i32, pending: Vec<Pending>, stand_ins: &HashSet<Oid>) -> Result<Vec<Item>> {
     let mut owner: HashMap<Key, Key> = HashMap::new();
     for r in client.query("SELECT oid, adrelid FROM pg_catalog.pg_attrdef", &[])? {
         owner.insert((PG_ATTRDEF, r.get(0)), (PG_CLASS, r.get(1)));
@@ -1475,6 +1519,15 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
         let from = resolve((r.get(0), r.get(1)));
         let to = resolve((r.get(2), r.get(3)));
         let (Some(&f), Some(&t)) = (index.get(&from), index.get(&to)) else { continue };
+        // A stand-in reads no view: the views its definition reads (itself
+        // among them, or views that read it) come when they come.
+        if r.get::<_, Oid>(0) == PG_REWRITE
+            && from.0 == PG_CLASS
+            && stand_ins.contains(&from.1)
+            && matches!(pending[t].item.kind, "view" | "materialized view")
+        {
+            continue;
+        }
         // A sequence owned by a column would wait for its table, whose
         // default waits for the sequence: ownership is set in post-data.
         if pending[f].item.kind == "sequence" {
