@@ -531,7 +531,7 @@ fn restore_one(
                 scratch.target.clone(),
                 engine_options,
             );
-            if let Some(admin) = &scratch.extension_admin {
+            if let Some(admin) = &scratch.superuser {
                 engine = engine.with_extension_admin(crate::engine::postgres::extensions::ExtensionAdmin::new(
                     admin.clone(),
                     scratch::RESTORE_ROLE,

@@ -40,10 +40,10 @@ impl std::str::FromStr for ScratchChoice {
 /// A database that exists until this is dropped.
 pub struct Scratch {
     pub target: Target,
+    /// A local cluster's superuser, on the scratch database: it creates
+    /// the set's extensions (see [`super::extensions`]) and nothing else.
+    pub superuser: Option<Target>,
     pub description: String,
-    /// A local cluster's superuser on the scratch database, which creates
-    /// the set's extensions (see [`super::extensions`]); None on a server.
-    pub extension_admin: Option<Target>,
     cleanup: Cleanup,
 }
 
@@ -157,8 +157,8 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
     ));
     Ok(Scratch {
         target: server.with_dbname(&name),
+        superuser: None,
         description: format!("database {name} on {}", server.redacted),
-        extension_admin: None,
         cleanup: Cleanup::Database {
             admin: Box::new(admin),
             name,
@@ -353,8 +353,8 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
     )?;
     let scratch = Scratch {
         target: restorer,
+        superuser: Some(admin.with_dbname("verify")),
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
-        extension_admin: Some(admin.with_dbname("verify")),
         cleanup: scratch_cleanup,
     };
     if !out.status.success() {

@@ -2078,6 +2078,28 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
             }),
         }
     }
+    // From PostgreSQL 15, pg_dump writes the comment initdb gives schema
+    // public only when it was changed, and an empty one when it was taken
+    // away (or the schema made again): a new database's public has it.
+    if cat.version_num >= 150000 {
+        let uncommented: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = 'public' AND NOT EXISTS \
+                 (SELECT 1 FROM pg_catalog.pg_description d WHERE d.objoid = n.oid AND d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass))",
+                &[],
+            )?
+            .get(0);
+        if uncommented {
+            loose.push(Item {
+                needs: Vec::new(),
+                kind: "comment",
+                name: "SCHEMA public".into(),
+                sql: "COMMENT ON SCHEMA public IS '';".into(),
+                structural: true,
+                key: None,
+            });
+        }
+    }
     cat.post_data.extend(loose);
     Ok(())
 }

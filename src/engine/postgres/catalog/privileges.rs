@@ -12,6 +12,11 @@ use std::collections::HashSet;
 const GRANTEE: &str =
     "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END";
 
+/// From PostgreSQL 15, whose new databases' schema public belongs to
+/// pg_database_owner, pg_dump writes its owner when that was changed, and
+/// its grants relative to that owner.
+const PUBLIC_OWNED: &str = "pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 150000";
+
 /// REVOKEs of the defaults `acl` takes away and GRANTs of what it adds,
 /// one statement a line, for an object named `target` (`TABLE public.t`)
 /// with `acldefault` kind `kind` and owner `owner`.
@@ -54,14 +59,23 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
             "schemas",
             format!(
                 "SELECT pg_catalog.quote_ident(n.nspname), \
-                 CASE WHEN n.nspname <> 'public' THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
+                 CASE WHEN n.nspname <> 'public' OR ({PUBLIC_OWNED} AND pg_catalog.pg_get_userbyid(n.nspowner) <> 'pg_database_owner') \
+                   THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
                  FROM pg_catalog.pg_namespace n WHERE {USER_NS} AND {}",
-                // A schema initdb made (public) starts from its initial
-                // privileges, as pg_dump compares it.
+                // Schema public, as pg_dump compares it: from 15 on, against
+                // the privileges a new database's public has, with its
+                // owner (usage for all, all for the owner), whatever
+                // pg_init_privs says of it (its initdb owner; nothing once
+                // dropped and made again). Before, against its initial
+                // privileges, as pg_dump of those versions does.
                 acl_statements_from(
-                    "n.nspacl",
-                    "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
-                     AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))",
+                    "COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))",
+                    &format!(
+                        "CASE WHEN n.nspname = 'public' AND {PUBLIC_OWNED} \
+                           THEN pg_catalog.array_append(pg_catalog.acldefault('n', n.nspowner), pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false)) \
+                         ELSE COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
+                           AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner)) END"
+                    ),
                     "pg_catalog.format('SCHEMA %I', n.nspname)",
                     ""
                 ),
