@@ -532,7 +532,7 @@ fn restore_one(
                 engine_options,
             );
             if let Some(admin) = &scratch.superuser {
-                engine = engine.with_extension_admin(crate::engine::postgres::extensions::ExtensionAdmin::new(
+                engine = engine.with_extension_admin(crate::engine::postgres::admin::ScratchAdmin::new(
                     admin.clone(),
                     scratch::RESTORE_ROLE,
                 ));

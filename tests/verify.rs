@@ -403,17 +403,21 @@ fn a_role_without_createdb_is_named_not_the_set() {
 }
 
 #[test]
-fn extensions_only_a_superuser_may_create_are_verified_on_a_local_cluster() {
+fn what_only_a_superuser_may_make_is_verified_on_a_local_cluster() {
     let c = cluster();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let scratch = scratch_tmp(dir);
     c.fixture("untrusted_src", "postgis.sql", &[]);
-    c.psql_file(
-        "untrusted_src",
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/untrusted_extensions.sql"),
-        &[],
-    );
+    for fixture in ["untrusted_extensions.sql", "superuser_shapes.sql"] {
+        c.psql_file(
+            "untrusted_src",
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(fixture),
+            &[],
+        );
+    }
     let pg_bin = c.bin.to_str().unwrap().to_string();
 
     // As a scheduled backup proves itself: by a restore into a throw-away
@@ -456,7 +460,12 @@ fn extensions_only_a_superuser_may_create_are_verified_on_a_local_cluster() {
     // The user's rows in the extensions' configuration tables were loaded
     // and read back.
     let checked = report["checked_tables"].as_array().unwrap();
-    for table in ["public.spatial_ref_sys", "public.us_gaz", "tools.events"] {
+    for table in [
+        "public.spatial_ref_sys",
+        "public.us_gaz",
+        "tools.events",
+        "audit.entries",
+    ] {
         let t = checked
             .iter()
             .find(|t| t["table"] == table)

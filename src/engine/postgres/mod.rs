@@ -1,10 +1,10 @@
 //! PostgreSQL, spoken natively through the protocol: no pg_dump on the
 //! machine and no client/server version mismatch, for servers 12 to 18.
 
+pub mod admin;
 pub mod catalog;
 pub mod connect;
 pub mod copy;
-pub mod extensions;
 pub mod guard;
 pub mod leftovers;
 pub mod locks;
@@ -33,7 +33,7 @@ pub struct PostgresEngine {
     target: Target,
     options: EngineOptions,
     /// In a local scratch cluster: who creates the set's extensions.
-    extension_admin: Option<extensions::ExtensionAdmin>,
+    extension_admin: Option<admin::ScratchAdmin>,
 }
 
 const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -66,9 +66,9 @@ impl PostgresEngine {
     }
 
     /// A restore whose extensions the scratch cluster's admin creates (see
-    /// [`extensions`]); it runs without one enclosing transaction, so the
+    /// [`admin`]); it runs without one enclosing transaction, so the
     /// admin sees the schemas the set made before.
-    pub fn with_extension_admin(mut self, admin: extensions::ExtensionAdmin) -> PostgresEngine {
+    pub fn with_extension_admin(mut self, admin: admin::ScratchAdmin) -> PostgresEngine {
         self.extension_admin = Some(admin);
         self
     }
@@ -534,7 +534,7 @@ fn run_script(
     client: &mut Client,
     set: &SetSource,
     member: &Member,
-    admin: Option<&extensions::ExtensionAdmin>,
+    admin: Option<&admin::ScratchAdmin>,
 ) -> Result<()> {
     for statement in checked_statements(set, member)? {
         if let Some(admin) = admin

@@ -41,7 +41,7 @@ impl std::str::FromStr for ScratchChoice {
 pub struct Scratch {
     pub target: Target,
     /// A local cluster's superuser, on the scratch database: it creates
-    /// the set's extensions (see [`super::extensions`]) and nothing else.
+    /// the set's extensions (see [`super::admin`]) and nothing else.
     pub superuser: Option<Target>,
     pub description: String,
     cleanup: Cleanup,
