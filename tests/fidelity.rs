@@ -472,3 +472,17 @@ fn schema_public_made_again_or_given_away_restores_as_pg_dump_restores_it() {
     );
     assert!(!post_data.contains("pg_database_owner"), "{post_data}");
 }
+
+#[test]
+fn routines_standing_on_keys_restore_as_pg_dump_restores_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("keyed_src", "key_dependents.sql", &[]);
+    c.reference(dir.path(), "keyed_src", "keyed_ref", "");
+    let set = backup(dir.path(), &c.url("keyed_src"), &[]);
+    restores_like_the_reference(c, dir.path(), &set, "keyed_src", "keyed_ref");
+    let version: u32 = c.psql("keyed_src", "SHOW server_version_num").parse().unwrap();
+    if version >= 140000 {
+        assert_eq!(c.psql("keyed_src_par", "SELECT keyed.order_count()"), "2");
+    }
+}

@@ -163,7 +163,12 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     collations(client, cat.version_num, &mut pending)?;
     let mut unvalidated = Vec::new();
     types(client, cat.version_num, &mut pending, &mut unvalidated)?;
-    functions(client, &mut pending)?;
+    let late_routines = routines_needing_keys(client)?;
+    let mut routines_after_keys = Vec::new();
+    functions(client, &mut pending, &late_routines, &mut routines_after_keys)?;
+    // Before the view definitions views() puts in post-data, which may
+    // call them.
+    cat.post_data.extend(routines_after_keys);
     let mut relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
     let chosen: HashSet<Oid> = relations
@@ -181,7 +186,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &mut pending,
         &mut cat,
     )?;
-    views(client, &relations, &excluded, &mut pending, &mut cat)?;
+    views(client, &relations, &excluded, &late_routines, &mut pending, &mut cat)?;
     extension_config(client, selection, &mut cat)?;
     // Foreign tables join the relations once tables and views are written,
     // so that post-data (triggers, comments) treats them as kept.
@@ -444,7 +449,72 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
     Ok(())
 }
 
-fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+/// Routines whose SQL-standard body (`BEGIN ATOMIC`) stands on a primary
+/// key, unique or exclusion constraint (a GROUP BY on the key), and those
+/// standing on them, in the order they can be made: as pg_dump does, they
+/// are made in post-data, once the keys are built.
+fn routines_needing_keys(client: &mut Client) -> Result<Vec<Oid>> {
+    let mut late: Vec<Oid> = client
+        .query(
+            "SELECT DISTINCT d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_constraint c ON c.oid = d.refobjid \
+             WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+             AND d.deptype = 'n' AND c.contype IN ('p', 'u', 'x') ORDER BY 1",
+            &[],
+        )
+        .context("looking for routines that stand on keys")?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if late.is_empty() {
+        return Ok(late);
+    }
+    let calls: Vec<(Oid, Oid)> = client
+        .query(
+            "SELECT d.objid, d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+             AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n' AND d.objid <> d.refobjid AND d.objid >= 16384",
+            &[],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // Those that call a late one are late; each comes after those it calls.
+    loop {
+        let more: Vec<Oid> = calls
+            .iter()
+            .filter(|(caller, callee)| late.contains(callee) && !late.contains(caller))
+            .map(|(caller, _)| *caller)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        for m in more {
+            if !late.contains(&m) {
+                late.push(m);
+            }
+        }
+    }
+    Ok(late)
+}
+
+fn functions(client: &mut Client, out: &mut Vec<Pending>, late: &[Oid], later: &mut Vec<Item>) -> Result<()> {
+    let mut postponed: Vec<(Oid, Item)> = Vec::new();
+    let mut out_or_later = |oid: Oid, rank: u8, item: Item| {
+        if late.contains(&oid) {
+            postponed.push((
+                oid,
+                Item {
+                    key: Some((PG_PROC, oid)),
+                    ..item
+                },
+            ));
+        } else {
+            out.push(Pending {
+                key: (PG_PROC, oid),
+                rank,
+                item,
+            });
+        }
+    };
     let sql = format!(
         "SELECT p.oid, p.prokind::text, pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)), \
          CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END \
@@ -457,10 +527,10 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         let name: String = r.get(2);
         if prokind == "a" {
             let sql = objects::aggregate(client, oid)?;
-            out.push(Pending {
-                key: (PG_PROC, oid),
-                rank: 6,
-                item: Item {
+            out_or_later(
+                oid,
+                6,
+                Item {
                     needs: Vec::new(),
                     kind: "aggregate",
                     sql,
@@ -468,15 +538,15 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                     structural: true,
                     key: None,
                 },
-            });
+            );
             continue;
         }
         let def: String = r.get(3);
         let kind = if prokind == "p" { "procedure" } else { "function" };
-        out.push(Pending {
-            key: (PG_PROC, oid),
-            rank: 5,
-            item: Item {
+        out_or_later(
+            oid,
+            5,
+            Item {
                 needs: Vec::new(),
                 kind,
                 sql: format!("{};", def.trim_end()),
@@ -484,8 +554,11 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 structural: true,
                 key: None,
             },
-        });
+        );
     }
+    // In post-data in the order `late` gives: each after what it calls.
+    postponed.sort_by_key(|(oid, _)| late.iter().position(|l| l == oid));
+    later.extend(postponed.into_iter().map(|(_, item)| item));
     Ok(())
 }
 
@@ -1139,6 +1212,7 @@ fn views(
     client: &mut Client,
     relations: &[Relation],
     excluded: &HashSet<Oid>,
+    late_routines: &[Oid],
     out: &mut Vec<Pending>,
     cat: &mut Catalog,
 ) -> Result<()> {
@@ -1155,6 +1229,18 @@ fn views(
         )?
         .iter()
         .map(|r| r.get(0))
+        .chain(
+            // A view calling a routine made once the keys are.
+            client
+                .query(
+                    "SELECT DISTINCT r.ev_class FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+                     WHERE d.classid = 'pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                     AND d.refobjid = ANY($1)",
+                    &[&late_routines],
+                )?
+                .iter()
+                .map(|r| r.get(0)),
+        )
         .collect();
     // What each view reads; a view or materialized view reading a
     // materialized view made in post-data comes after it, there.
@@ -1972,7 +2058,9 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
 
 /// Comments, each right after the statement that creates its object, in
 /// whatever section that lands (a foreign key's comment with the key), so
-/// a restore by the stock tools finds the object there.
+/// a restore by the stock tools finds the object there. A comment left
+/// behind by its object (DROP SUBSCRIPTION leaves its comment) names
+/// nothing, and is left out, as pg_dump leaves it out.
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
@@ -1990,7 +2078,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
          FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o \
          WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
                 AND d.description <> 'standard public schema')) \
-         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') ORDER BY 1, 3",
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') \
+         AND o.identity IS NOT NULL ORDER BY 1, 3",
         &[],
     )?;
     let index_tables: HashMap<Oid, Oid> = client
