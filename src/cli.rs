@@ -123,7 +123,9 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
 
     /// Print nothing but results and errors.
-    #[arg(long, short, global = true, env = "LIFEBOAT_QUIET")]
+    // Boolish: the variable takes GitHub's spellings (`True`, `FALSE`) too,
+    // as the action's inputs arrive in it.
+    #[arg(long, short, global = true, env = "LIFEBOAT_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Append a line per event to this file.
@@ -439,14 +441,15 @@ pub struct RestoreArgs {
     pub database: Option<String>,
 
     /// Replace an existing target without asking.
-    #[arg(long, env = "LIFEBOAT_FORCE")]
+    // Boolish: the action's `force: "True"` arrives here as it was typed.
+    #[arg(long, env = "LIFEBOAT_FORCE", value_parser = clap::builder::BoolishValueParser::new())]
     pub force: bool,
 
     /// Do not keep a safety backup of the target before replacing it.
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Where safety backups go [default: <set dir>/safety].
+    /// Where safety backups go [default: <set dir>/safety, or <out>/safety with --artifact].
     #[arg(long, env = "LIFEBOAT_SAFETY_DIR")]
     pub safety_dir: Option<PathBuf>,
 

@@ -430,7 +430,12 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         }
         Command::Verify(a) => {
             config.verify.level = match &a.level {
-                Some(level) => Level::parse(level)?,
+                // Asked for in so many words, "none" would check nothing and
+                // still say "passed".
+                Some(level) => match Level::parse(level)? {
+                    None => crate::usage_bail!("verify --level {level:?} would check nothing: use quick or restore"),
+                    some => some,
+                },
                 None => config.verify.level,
             }
             .or(Some(Level::Quick));

@@ -243,6 +243,19 @@ fn run_command(
                 Some(name) => Some(fetch_artifact(name, &args.artifact_filter, &config.out_dir, reporter)?),
                 None => args.set.clone(),
             };
+            // A fetched set sits in a made-up artifact-<id>-* directory, where
+            // nobody would look for the safety backup: it goes beside the
+            // user's own sets instead, in <out>/safety.
+            let fetched_config;
+            let config = if args.artifact.is_some() && config.safety_dir.is_none() {
+                fetched_config = Config {
+                    safety_dir: Some(config.out_dir.join("safety")),
+                    ..config.clone()
+                };
+                &fetched_config
+            } else {
+                config
+            };
             let request = RestoreRequest {
                 set,
                 latest: args.latest && args.artifact.is_none(),

@@ -167,11 +167,11 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
         manifest,
     };
     reporter.info(&format!(
-        "wrote {} ({}, {} tables, {} rows) in {:.1}s",
+        "wrote {} ({}, {}, {}) in {:.1}s",
         outcome.path.display(),
         human_bytes(outcome.size_bytes),
-        outcome.databases.iter().map(|d| d.tables).sum::<usize>(),
-        outcome.databases.iter().map(|d| d.rows).sum::<u64>(),
+        crate::progress::count(outcome.databases.iter().map(|d| d.tables as u64).sum(), "table"),
+        crate::progress::count(outcome.databases.iter().map(|d| d.rows).sum(), "row"),
         outcome.duration_ms as f64 / 1000.0
     ));
     Ok(outcome)

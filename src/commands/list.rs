@@ -150,15 +150,15 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             crate::say!("migration {} in {}", mig.revision, mig.table);
         }
         crate::say!(
-            "schema    {} ({} objects)",
+            "schema    {} ({})",
             db.schema_fingerprint,
-            db.schema_objects.len()
+            crate::progress::count(db.schema_objects.len() as u64, "object")
         );
         for t in &db.tables {
             crate::say!(
-                "  table   {:<40} {:>12} rows {:>10}",
+                "  table   {:<40} {:>17} {:>10}",
                 t.name,
-                t.rows,
+                crate::progress::count(t.rows, "row"),
                 human_bytes(t.raw_bytes)
             );
         }

@@ -210,11 +210,11 @@ impl RestoreOutcome {
         }
         for s in &self.databases {
             crate::say!(
-                "restored {} into {}: {} tables, {} rows",
+                "restored {} into {}: {}, {}",
                 s.database,
                 s.target,
-                s.tables,
-                s.rows
+                crate::progress::count(s.tables as u64, "table"),
+                crate::progress::count(s.rows, "row")
             );
             for check in &s.checks {
                 crate::say!("  ok  {check}");
@@ -233,11 +233,11 @@ impl RestoreOutcome {
         let mut out = format!("### lifeboat restore from `{}`\n\n", self.set.display());
         for s in &self.databases {
             out.push_str(&format!(
-                "- **{}** into `{}`: {} tables, {} rows; {}\n",
+                "- **{}** into `{}`: {}, {}; {}\n",
                 s.database,
                 s.target,
-                s.tables,
-                s.rows,
+                crate::progress::count(s.tables as u64, "table"),
+                crate::progress::count(s.rows, "row"),
                 s.checks.join("; ")
             ));
         }
