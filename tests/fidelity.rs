@@ -486,3 +486,22 @@ fn routines_standing_on_keys_restore_as_pg_dump_restores_them() {
         assert_eq!(c.psql("keyed_src_par", "SELECT keyed.order_count()"), "2");
     }
 }
+
+#[test]
+fn owners_of_every_kind_come_back_with_privileges() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("kinds_src", "owners.sql", &[]);
+    c.reference(dir.path(), "kinds_src", "kinds_ref", "");
+    let set = backup(dir.path(), &c.url("kinds_src"), &["--with-privileges"]);
+    restores_like_the_reference(c, dir.path(), &set, "kinds_src", "kinds_ref");
+    assert_eq!(
+        c.psql(
+            "kinds_src_par",
+            "SELECT string_agg(DISTINCT pg_get_userbyid(o), ',') FROM (SELECT collowner FROM pg_collation WHERE collname = 'c_copy' \
+             UNION ALL SELECT oprowner FROM pg_operator WHERE oprname = '===' UNION ALL SELECT srvowner FROM pg_foreign_server \
+             UNION ALL SELECT pubowner FROM pg_publication UNION ALL SELECT stxowner FROM pg_statistic_ext) x(o)"
+        ),
+        "kinds_owner"
+    );
+}

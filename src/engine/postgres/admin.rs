@@ -22,7 +22,8 @@
 //!
 //! Publications of all tables or of a schema's tables are a superuser's to
 //! make too; they run no code, and the admin makes them from their names
-//! and options, rebuilt by lifeboat (and comments on those it made).
+//! and options, rebuilt by lifeboat (and comments on those it made, and
+//! owner changes, whose new owner would need CREATE on the database).
 //!
 //! A function may carry a setting only a superuser may set
 //! (`SET log_min_duration_statement = 0`, `SET temp_file_limit`): from
@@ -217,6 +218,22 @@ fn publication_schema(tokens: &[Token]) -> Option<String> {
     ))
 }
 
+/// `ALTER PUBLICATION <name> OWNER TO <role>`: rebuilt. Its new owner
+/// would need CREATE on the database, which none of the set's roles has
+/// in the scratch cluster (a superuser's restore needs none).
+fn publication_owner(tokens: &[Token]) -> Option<String> {
+    if tokens.len() != 6 || !words_at(tokens, 0, &["ALTER", "PUBLICATION"]) || !words_at(tokens, 3, &["OWNER", "TO"]) {
+        return None;
+    }
+    let name = guard::ident(tokens.get(2)?)?;
+    let role = guard::ident(tokens.get(5)?)?;
+    Some(format!(
+        "ALTER PUBLICATION {} OWNER TO {}",
+        guard::quote_ident(&name),
+        guard::quote_ident(&role)
+    ))
+}
+
 /// `COMMENT ON PUBLICATION <name> IS '<text>'`: the name and the text.
 fn comment_on_publication(tokens: &[Token]) -> Option<(String, String)> {
     if tokens.len() != 6 || !words_at(tokens, 0, &["COMMENT", "ON", "PUBLICATION"]) || !words_at(tokens, 4, &["IS"]) {
@@ -317,7 +334,7 @@ impl ScratchAdmin {
             state.publications.insert(name);
             return Ok(true);
         }
-        if let Some(sql) = publication_schema(&statement.tokens) {
+        if let Some(sql) = publication_schema(&statement.tokens).or_else(|| publication_owner(&statement.tokens)) {
             self.admin_runs(&mut state, statement, &sql)?;
             return Ok(true);
         }
@@ -421,8 +438,10 @@ impl ScratchAdmin {
     /// What the set's later statements need of the extension `name` made
     /// by the admin: rows into its configuration tables (the set's own
     /// rows, read back to be checked), and its foreign-data wrappers for
-    /// the set's servers. No TRIGGER, no ownership: nothing the restore
-    /// role gets lets it run code as the admin.
+    /// the set's servers, whoever of the set's roles comes to own them
+    /// (a wrapper's connections still need a password, which no role of
+    /// the scratch cluster has). No TRIGGER, no ownership: nothing the
+    /// restore role gets lets it run code as the admin.
     fn hand_over(&self, client: &mut Client, name: &str) -> Result<()> {
         let role = guard::quote_ident(&self.restore_role);
         let grants: Vec<String> = client
@@ -430,7 +449,7 @@ impl ScratchAdmin {
                 "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass) \
                  FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) AS x(config) \
                  JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE e.extname = $1 AND c.relkind = 'r' \
-                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO ', w.fdwname) \
+                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname) \
                  FROM pg_catalog.pg_foreign_data_wrapper w JOIN pg_catalog.pg_depend d \
                    ON d.classid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND d.objid = w.oid AND d.deptype = 'e' \
                  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
@@ -439,7 +458,10 @@ impl ScratchAdmin {
             )
             .context("reading what an extension gives the restore")?
             .iter()
-            .map(|r| format!("{}{role}", r.get::<_, String>(0)))
+            .map(|r| {
+                let grant: String = r.get(0);
+                if grant.ends_with(" TO ") { format!("{grant}{role}") } else { grant }
+            })
             .collect();
         for grant in grants {
             client
@@ -521,6 +543,11 @@ mod tests {
             publication_schema(&tokens("ALTER PUBLICATION p ADD TABLES IN SCHEMA a, b;")),
             None
         );
+        assert_eq!(
+            publication_owner(&tokens("ALTER PUBLICATION pub OWNER TO app_owner;")).as_deref(),
+            Some("ALTER PUBLICATION \"pub\" OWNER TO \"app_owner\"")
+        );
+        assert_eq!(publication_owner(&tokens("ALTER PUBLICATION pub RENAME TO x;")), None);
     }
 
     #[test]
