@@ -96,6 +96,25 @@ fn restores_like(c: &Cluster, dir: &Path, set: &Path, src: &str, reference: &str
     check(&stock, "tar | gunzip | psql");
 }
 
+/// `verify --level restore` in a throw-away local cluster passes.
+fn verifies_in_a_scratch_cluster(c: &Cluster, dir: &Path, set: &Path) {
+    let out = expect(
+        dir,
+        &[
+            "verify",
+            set.to_str().unwrap(),
+            "--level",
+            "restore",
+            "--scratch",
+            "local",
+            "--pg-bin",
+            c.bin.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(out.contains("passed"), "{out}");
+}
+
 #[test]
 fn real_world_shapes_restore_as_pg_dump_restores_them() {
     let c = cluster();
@@ -115,21 +134,7 @@ fn real_world_shapes_restore_as_pg_dump_restores_them() {
 
     // Proven by restore into a throw-away cluster: no finding, though the
     // server prints some definitions otherwise after the round trip.
-    let out = expect(
-        dir.path(),
-        &[
-            "verify",
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            c.bin.to_str().unwrap(),
-        ],
-        0,
-    );
-    assert!(out.contains("passed"), "{out}");
+    verifies_in_a_scratch_cluster(c, dir.path(), &set);
     // What pg_dump would print differently is a difference: a comment gone.
     c.psql("rw_src_par", "COMMENT ON TABLE public.\"line\nbreak\" IS NULL");
     let out = expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rw_src_par")], 3);
@@ -409,21 +414,7 @@ fn views_that_read_themselves_restore_as_they_stand() {
     // lifeboat does better, and every restore prints the source itself.
     let set = backup(dir.path(), &c.url("loops_src"), &[]);
     restores_like_the_reference(c, dir.path(), &set, "loops_src", "loops_src");
-    let out = expect(
-        dir.path(),
-        &[
-            "verify",
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            c.bin.to_str().unwrap(),
-        ],
-        0,
-    );
-    assert!(out.contains("passed"), "{out}");
+    verifies_in_a_scratch_cluster(c, dir.path(), &set);
 }
 
 #[test]

@@ -419,42 +419,23 @@ fn what_only_a_superuser_may_make_is_verified_on_a_local_cluster() {
         );
     }
     let pg_bin = c.bin.to_str().unwrap().to_string();
+    let local = ["--scratch", "local", "--pg-bin", pg_bin.as_str()];
+    let verify_local = |set: &Path, code: i32| {
+        let mut args = vec![set.to_str().unwrap(), "--level", "restore"];
+        args.extend(local);
+        verify_json(dir, &scratch, &args, code)
+    };
 
     // As a scheduled backup proves itself: by a restore into a throw-away
     // cluster, where the set's SQL runs without superuser.
-    let out = lifeboat(dir)
-        .args([
-            "backup",
-            &c.url("untrusted_src"),
-            "--out",
-            "bk",
-            "--verify",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            &pg_bin,
-        ])
-        .env("TMPDIR", &scratch)
-        .output()
-        .unwrap();
+    let url = c.url("untrusted_src");
+    let mut args = vec!["backup", url.as_str(), "--out", "bk", "--verify", "restore"];
+    args.extend(local);
+    let out = lifeboat(dir).args(&args).env("TMPDIR", &scratch).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let set = only_set(&dir.join("bk"));
 
-    let (report, md) = verify_json(
-        dir,
-        &scratch,
-        &[
-            set.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            &pg_bin,
-        ],
-        0,
-    );
+    let (report, md) = verify_local(&set, 0);
     assert_eq!(report["passed"], true, "{report}");
     assert!(report["findings"].as_array().unwrap().is_empty(), "{report}");
     // The user's rows in the extensions' configuration tables were loaded
@@ -498,20 +479,7 @@ fn what_only_a_superuser_may_make_is_verified_on_a_local_cluster() {
     );
     assert_ne!(planted, pre_data);
     replace_member(&other, "untrusted_src/0-pre-data.sql.gz", planted.as_bytes());
-    let (refused, _) = verify_json(
-        dir,
-        &scratch,
-        &[
-            other.to_str().unwrap(),
-            "--level",
-            "restore",
-            "--scratch",
-            "local",
-            "--pg-bin",
-            &pg_bin,
-        ],
-        3,
-    );
+    let (refused, _) = verify_local(&other, 3);
     let message = refused["findings"]
         .as_array()
         .unwrap()

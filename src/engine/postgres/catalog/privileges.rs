@@ -169,43 +169,50 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
 
 /// Objects of a schema whose owner pg_dump writes besides tables, routines
 /// and types, named `schema.name` in `ALTER <kind> ... OWNER TO`: (kind,
-/// catalog, name column, schema column, owner column).
-const SCHEMA_OBJECT_OWNERS: &[(&str, &str, &str, &str, &str)] = &[
-    ("COLLATION", "pg_collation", "collname", "collnamespace", "collowner"),
-    ("CONVERSION", "pg_conversion", "conname", "connamespace", "conowner"),
+/// catalog, the prefix of its name, namespace and owner columns, whether
+/// an access method follows the name, and which of them are taken).
+const SCHEMA_OBJECT_OWNERS: &[(&str, &str, &str, bool, &str)] = &[
+    ("COLLATION", "pg_collation", "coll", false, ""),
+    ("CONVERSION", "pg_conversion", "con", false, ""),
+    ("TEXT SEARCH DICTIONARY", "pg_ts_dict", "dict", false, ""),
+    ("TEXT SEARCH CONFIGURATION", "pg_ts_config", "cfg", false, ""),
+    ("OPERATOR CLASS", "pg_opclass", "opc", true, ""),
+    ("OPERATOR FAMILY", "pg_opfamily", "opf", true, ""),
+    // Those of the tables kept.
     (
-        "TEXT SEARCH DICTIONARY",
-        "pg_ts_dict",
-        "dictname",
-        "dictnamespace",
-        "dictowner",
-    ),
-    (
-        "TEXT SEARCH CONFIGURATION",
-        "pg_ts_config",
-        "cfgname",
-        "cfgnamespace",
-        "cfgowner",
+        "STATISTICS",
+        "pg_statistic_ext",
+        "stx",
+        false,
+        " AND x.stxrelid = ANY($1)",
     ),
 ];
 
 /// Owners (and grants, for those that have them) of the objects besides
 /// schemas, relations, routines and types that pg_dump writes an owner
-/// for: collations, conversions, text search dictionaries and
-/// configurations, operators, operator classes and families, statistics
-/// objects on kept tables, foreign-data wrappers, servers, publications
-/// and procedural languages; those of extensions are the extension's.
+/// for: those above, operators, foreign-data wrappers, servers,
+/// publications and procedural languages; those of extensions are the
+/// extension's.
 fn other_owners() -> Vec<(&'static str, String)> {
     let owner = |o: &str| format!("pg_catalog.pg_get_userbyid({o})");
     let mut out: Vec<(&'static str, String)> = SCHEMA_OBJECT_OWNERS
         .iter()
-        .map(|(kind, catalog, name, namespace, owner_col)| {
+        .map(|(kind, catalog, p, method, only)| {
+            let (using, am, join) = if *method {
+                (
+                    " USING %I",
+                    " a.amname,",
+                    format!(" JOIN pg_catalog.pg_am a ON a.oid = x.{p}method"),
+                )
+            } else {
+                ("", "", String::new())
+            };
             (
                 *kind,
                 format!(
-                    "SELECT pg_catalog.format('%I.%I', n.nspname, x.{name}), pg_catalog.format('ALTER {kind} %I.%I OWNER TO %I;', n.nspname, x.{name}, {}), NULL::text \
-                     FROM pg_catalog.{catalog} x JOIN pg_catalog.pg_namespace n ON n.oid = x.{namespace} WHERE {USER_NS} AND {}",
-                    owner(&format!("x.{owner_col}")),
+                    "SELECT pg_catalog.format('%I.%I', n.nspname, x.{p}name), pg_catalog.format('ALTER {kind} %I.%I{using} OWNER TO %I;', n.nspname, x.{p}name,{am} {}), NULL::text \
+                     FROM pg_catalog.{catalog} x JOIN pg_catalog.pg_namespace n ON n.oid = x.{p}namespace{join} WHERE {USER_NS}{only} AND {}",
+                    owner(&format!("x.{p}owner")),
                     standalone(catalog, "x.oid")
                 ),
             )
@@ -222,53 +229,6 @@ fn other_owners() -> Vec<(&'static str, String)> {
             ),
         ),
         (
-            "operator classes",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, x.opcname), pg_catalog.format('ALTER OPERATOR CLASS %I.%I USING %I OWNER TO %I;', n.nspname, x.opcname, a.amname, {}), NULL::text \
-                 FROM pg_catalog.pg_opclass x JOIN pg_catalog.pg_namespace n ON n.oid = x.opcnamespace JOIN pg_catalog.pg_am a ON a.oid = x.opcmethod WHERE {USER_NS} AND {}",
-                owner("x.opcowner"),
-                standalone("pg_opclass", "x.oid")
-            ),
-        ),
-        (
-            "operator families",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, x.opfname), pg_catalog.format('ALTER OPERATOR FAMILY %I.%I USING %I OWNER TO %I;', n.nspname, x.opfname, a.amname, {}), NULL::text \
-                 FROM pg_catalog.pg_opfamily x JOIN pg_catalog.pg_namespace n ON n.oid = x.opfnamespace JOIN pg_catalog.pg_am a ON a.oid = x.opfmethod WHERE {USER_NS} AND {}",
-                owner("x.opfowner"),
-                standalone("pg_opfamily", "x.oid")
-            ),
-        ),
-        (
-            "statistics objects",
-            format!(
-                "SELECT pg_catalog.format('%I.%I', n.nspname, x.stxname), pg_catalog.format('ALTER STATISTICS %I.%I OWNER TO %I;', n.nspname, x.stxname, {}), NULL::text \
-                 FROM pg_catalog.pg_statistic_ext x JOIN pg_catalog.pg_namespace n ON n.oid = x.stxnamespace WHERE {USER_NS} AND x.stxrelid = ANY($1) AND {}",
-                owner("x.stxowner"),
-                standalone("pg_statistic_ext", "x.oid")
-            ),
-        ),
-        (
-            "foreign-data wrappers",
-            format!(
-                "SELECT pg_catalog.quote_ident(x.fdwname), pg_catalog.format('ALTER FOREIGN DATA WRAPPER %I OWNER TO %I;', x.fdwname, {}), {} \
-                 FROM pg_catalog.pg_foreign_data_wrapper x WHERE {}",
-                owner("x.fdwowner"),
-                acl_statements("x.fdwacl", 'F', "x.fdwowner", "pg_catalog.format('FOREIGN DATA WRAPPER %I', x.fdwname)", ""),
-                standalone("pg_foreign_data_wrapper", "x.oid")
-            ),
-        ),
-        (
-            "servers",
-            format!(
-                "SELECT pg_catalog.quote_ident(x.srvname), pg_catalog.format('ALTER SERVER %I OWNER TO %I;', x.srvname, {}), {} \
-                 FROM pg_catalog.pg_foreign_server x WHERE {}",
-                owner("x.srvowner"),
-                acl_statements("x.srvacl", 'S', "x.srvowner", "pg_catalog.format('FOREIGN SERVER %I', x.srvname)", ""),
-                standalone("pg_foreign_server", "x.oid")
-            ),
-        ),
-        (
             "publications",
             format!(
                 "SELECT pg_catalog.quote_ident(x.pubname), pg_catalog.format('ALTER PUBLICATION %I OWNER TO %I;', x.pubname, {}), NULL::text \
@@ -276,19 +236,61 @@ fn other_owners() -> Vec<(&'static str, String)> {
                 owner("x.pubowner")
             ),
         ),
-        (
-            "procedural languages",
-            format!(
-                "SELECT pg_catalog.quote_ident(x.lanname), pg_catalog.format('ALTER LANGUAGE %I OWNER TO %I;', x.lanname, {}), {} \
-                 FROM pg_catalog.pg_language x WHERE x.oid >= 16384 AND {}",
-                owner("x.lanowner"),
-                acl_statements("x.lanacl", 'l', "x.lanowner", "pg_catalog.format('LANGUAGE %I', x.lanname)", ""),
-                standalone("pg_language", "x.oid")
-            ),
-        ),
     ]);
+    out.extend(GLOBAL_OBJECT_OWNERS.iter().map(|(what, catalog, p, alter, grant, kind, only)| {
+        (
+            *what,
+            format!(
+                "SELECT pg_catalog.quote_ident(x.{p}name), pg_catalog.format('ALTER {alter} %I OWNER TO %I;', x.{p}name, {}), {} \
+                 FROM pg_catalog.{catalog} x WHERE {only} AND {}",
+                owner(&format!("x.{p}owner")),
+                acl_statements(
+                    &format!("x.{p}acl"),
+                    *kind,
+                    &format!("x.{p}owner"),
+                    &format!("pg_catalog.format('{grant} %I', x.{p}name)"),
+                    ""
+                ),
+                standalone(catalog, "x.oid")
+            ),
+        )
+    }));
     out
 }
+
+/// Objects outside schemas with owners and grants: (what, catalog, the
+/// prefix of its name, owner and ACL columns, the words `ALTER` and
+/// `GRANT` take, `acldefault`'s kind, which of them are taken).
+const GLOBAL_OBJECT_OWNERS: &[(&str, &str, &str, &str, &str, char, &str)] = &[
+    (
+        "foreign-data wrappers",
+        "pg_foreign_data_wrapper",
+        "fdw",
+        "FOREIGN DATA WRAPPER",
+        "FOREIGN DATA WRAPPER",
+        'F',
+        "true",
+    ),
+    (
+        "servers",
+        "pg_foreign_server",
+        "srv",
+        "SERVER",
+        "FOREIGN SERVER",
+        'S',
+        "true",
+    ),
+    // Those made after initdb (plpgsql is an extension's).
+    (
+        "procedural languages",
+        "pg_language",
+        "lan",
+        "LANGUAGE",
+        "LANGUAGE",
+        'l',
+        "x.oid >= 16384",
+    ),
+];
 
 /// Every role an owner or a grant written above names, but the system's.
 fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
@@ -299,54 +301,31 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
              UNION SELECT a.grantee FROM pg_catalog.{catalog} x, pg_catalog.aclexplode(x.{acl}) a WHERE {filter}"
         )
     };
-    let others: String = [
-        ("pg_collation", "collowner"),
-        ("pg_conversion", "conowner"),
-        ("pg_ts_dict", "dictowner"),
-        ("pg_ts_config", "cfgowner"),
-        ("pg_operator", "oprowner"),
-        ("pg_opclass", "opcowner"),
-        ("pg_opfamily", "opfowner"),
-        ("pg_publication", "pubowner"),
-    ]
-    .iter()
-    .map(|(catalog, owner)| {
-        format!(
-            " UNION SELECT x.{owner} FROM pg_catalog.{catalog} x WHERE x.oid >= 16384 AND {}",
-            standalone(catalog, "x.oid")
-        )
-    })
-    .chain([
-        format!(" UNION SELECT x.stxowner FROM pg_catalog.pg_statistic_ext x WHERE x.stxrelid = ANY($1)"),
-        format!(
-            " UNION {}",
-            holders(
-                "pg_foreign_data_wrapper",
-                "x.fdwowner",
-                "fdwacl",
-                &standalone("pg_foreign_data_wrapper", "x.oid")
+    let others: String = SCHEMA_OBJECT_OWNERS
+        .iter()
+        .map(|(_, catalog, p, _, only)| (*catalog, format!("{p}owner"), *only))
+        .chain([
+            ("pg_operator", "oprowner".into(), ""),
+            ("pg_publication", "pubowner".into(), ""),
+        ])
+        .map(|(catalog, owner, only)| {
+            format!(
+                " UNION SELECT x.{owner} FROM pg_catalog.{catalog} x WHERE x.oid >= 16384{only} AND {}",
+                standalone(catalog, "x.oid")
             )
-        ),
-        format!(
-            " UNION {}",
-            holders(
-                "pg_foreign_server",
-                "x.srvowner",
-                "srvacl",
-                &standalone("pg_foreign_server", "x.oid")
+        })
+        .chain(GLOBAL_OBJECT_OWNERS.iter().map(|(_, catalog, p, _, _, _, only)| {
+            format!(
+                " UNION {}",
+                holders(
+                    catalog,
+                    &format!("x.{p}owner"),
+                    &format!("{p}acl"),
+                    &format!("{only} AND {}", standalone(catalog, "x.oid"))
+                )
             )
-        ),
-        format!(
-            " UNION {}",
-            holders(
-                "pg_language",
-                "x.lanowner",
-                "lanacl",
-                &format!("x.oid >= 16384 AND {}", standalone("pg_language", "x.oid"))
-            )
-        ),
-    ])
-    .collect();
+        }))
+        .collect();
     let sql = format!(
         "SELECT DISTINCT r.rolname::text FROM ({} UNION {} UNION {} UNION {} UNION {}{others} \
            UNION SELECT defaclrole FROM pg_catalog.pg_default_acl UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a) h \
