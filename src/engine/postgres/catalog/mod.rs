@@ -2076,8 +2076,9 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
               WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
          FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o \
-         WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
-                AND d.description <> 'standard public schema')) \
+         WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass)) \
+         AND NOT (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
+                  AND d.description = 'standard public schema') \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') \
          AND o.identity IS NOT NULL ORDER BY 1, 3",
         &[],
@@ -2167,9 +2168,10 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
             }),
         }
     }
-    // From PostgreSQL 15, pg_dump writes the comment initdb gives schema
-    // public only when it was changed, and an empty one when it was taken
-    // away (or the schema made again): a new database's public has it.
+    // Schema public's comment is initdb's unless changed, whether public
+    // was made again or not (above). From PostgreSQL 15, pg_dump writes
+    // an empty one where it was taken away (or the schema made again): a
+    // new database's public has it. Up to 14 it writes nothing.
     if cat.version_num >= 150000 {
         let uncommented: bool = client
             .query_one(
