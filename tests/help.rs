@@ -6,8 +6,8 @@ mod common;
 
 use std::path::Path;
 
-const COMMANDS: [&str; 10] = [
-    "backup", "restore", "verify", "list", "info", "size", "compare", "prune", "report", "fetch",
+const COMMANDS: [&str; 11] = [
+    "backup", "restore", "verify", "list", "info", "size", "compare", "prune", "report", "fetch", "schedule",
 ];
 
 #[test]
