@@ -43,7 +43,8 @@ impl ExitCode {
             return ExitCode::for_signal(cancelled.signal);
         }
         for cause in err.chain() {
-            if cause.is::<UsageError>() {
+            // An encrypted set and no key: give one and run again.
+            if cause.is::<UsageError>() || cause.is::<crate::archive::crypt::KeyMissing>() {
                 return ExitCode::UsageError;
             }
             if cause.is::<VerificationFailed>() {

@@ -762,3 +762,30 @@ fn a_missing_password_is_named_and_leaves_no_output_directory() {
         "a failed backup left its output directory"
     );
 }
+
+#[test]
+fn a_null_where_a_value_is_expected_is_an_error_naming_the_column() {
+    use lifeboat::engine::postgres::rows::Value;
+    let c = cluster();
+    let mut client = postgres::Client::connect(
+        &format!("host={} port={} user=postgres dbname=postgres", c.dir.display(), c.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    // The shape of a catalog row whose definition went missing, as
+    // pg_get_viewdef answers for an object that is no longer there.
+    let row = client
+        .query_one(
+            "SELECT 'public.v'::text AS name, pg_catalog.pg_get_viewdef(0::pg_catalog.oid) AS definition",
+            &[],
+        )
+        .unwrap();
+    let name: String = row.value(0).unwrap();
+    assert_eq!(name, "public.v");
+    let error = format!("{:#}", row.value::<String>(1).unwrap_err());
+    assert!(error.contains("column 2 (definition)"), "{error}");
+    assert!(error.contains("(name, definition)"), "{error}");
+    assert!(error.contains("NULL"), "{error}");
+    // Asked for as optional, it is simply absent.
+    assert_eq!(row.value::<Option<String>>(1).unwrap(), None);
+}

@@ -79,7 +79,15 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     let opened = resolve_set(config, request.set.as_ref(), request.latest, reporter)?;
     let path = opened.path.clone();
     reporter.info(&format!("checking {} before restoring", opened.shown.display()));
-    let (findings, _scan, source) = crate::verify::quick(&path, false, reporter)?;
+    let keys = &config.crypt.keys;
+    if crate::archive::crypt::is_encrypted(&path)? && keys.is_empty() {
+        crate::usage_bail!(
+            "set {} is encrypted: {}; nothing was restored",
+            opened.shown.display(),
+            crate::archive::crypt::KEY_HINT
+        );
+    }
+    let (findings, _scan, source) = crate::verify::quick(&path, keys, false, reporter)?;
     if findings.errors() > 0 {
         // Blocking findings are errors, printed as verify prints them, and
         // counted as verify counts them (findings of severity error).
@@ -186,6 +194,9 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
                 label: None,
                 kind: "safety",
                 compression: config.compression,
+                // Encrypted as the set was read: the safety backup holds the
+                // same data and opens with the same key.
+                encryption: config.crypt.keys.encryption(),
             };
             let outcome = backup_engines(&[target.as_ref()], &options, reporter).with_context(|| {
                 format!(

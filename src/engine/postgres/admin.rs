@@ -32,6 +32,7 @@
 
 use super::connect::{self, Target};
 use super::guard::{self, Statement, Token};
+use super::rows::Value;
 use anyhow::{Context, Result, bail};
 use postgres::Client;
 use std::collections::HashSet;
@@ -291,7 +292,7 @@ impl ScratchAdmin {
                     "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1)",
                     &[&name],
                 )?
-                .get(0);
+                .value(0)?;
             if !available {
                 // The restore role runs it, and the server says what is missing.
                 return Ok(false);
@@ -300,8 +301,8 @@ impl ScratchAdmin {
                 .query(PLANTED, &[])
                 .context("looking for objects of the set before creating an extension")?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.value(0))
+                .collect::<Result<_>>()?;
             if !planted.is_empty() {
                 bail!(
                     "the set makes {} before CREATE EXTENSION {}: the scratch cluster's superuser creates extensions \
@@ -390,7 +391,7 @@ impl ScratchAdmin {
                 "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
                 &[],
             )?
-            .get(0);
+            .value(0)?;
         let mut done = Vec::new();
         for setting in wanted {
             let superuser_only = version >= 150000
@@ -459,10 +460,10 @@ impl ScratchAdmin {
             .context("reading what an extension gives the restore")?
             .iter()
             .map(|r| {
-                let grant: String = r.get(0);
-                if grant.ends_with(" TO ") { format!("{grant}{role}") } else { grant }
+                let grant: String = r.value(0)?;
+                Ok(if grant.ends_with(" TO ") { format!("{grant}{role}") } else { grant })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         for grant in grants {
             client
                 .batch_execute(&grant)

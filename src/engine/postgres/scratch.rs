@@ -4,6 +4,7 @@
 //! success and on failure.
 
 use super::connect::{self, Target};
+use super::leftovers;
 use crate::progress::Reporter;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -41,8 +42,12 @@ impl std::str::FromStr for ScratchChoice {
 pub struct Scratch {
     pub target: Target,
     /// A local cluster's superuser, on the scratch database: it creates
-    /// the set's extensions (see [`super::admin`]) and nothing else.
+    /// the set's extensions (see [`super::admin`]) and makes the trigger
+    /// switches of `PostgresEngine::with_superuser`, nothing else.
     pub superuser: Option<Target>,
+    /// Schema public was handed to the restore role (PostgreSQL 14 and
+    /// older), and goes back after the restore.
+    public_lent: bool,
     pub description: String,
     cleanup: Cleanup,
 }
@@ -57,6 +62,9 @@ enum Cleanup {
     Database {
         admin: Box<Target>,
         name: String,
+        /// The session holding the scratch database's lock; it ends (and
+        /// lets the lock go) once the database is dropped.
+        _holder: Option<Box<postgres::Client>>,
     },
 }
 
@@ -77,7 +85,7 @@ impl Drop for Scratch {
                     .output();
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Cleanup::Database { admin, name } => {
+            Cleanup::Database { admin, name, .. } => {
                 if let Ok(mut client) = admin.connect() {
                     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
                     let force = client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"));
@@ -131,14 +139,24 @@ pub fn create(
 }
 
 fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
-    let name = format!(
-        "{}_lifeboat_verify_{}",
-        server.dbname,
-        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    let name = leftovers::name(
+        &server.dbname,
+        leftovers::Kind::Verify,
+        &chrono::Utc::now().format("%Y%m%d%H%M%S").to_string(),
     );
     let admin = server.clone();
     let mut client = admin.connect()?;
-    super::leftovers::drop_verify_leftovers(&mut client, &server.dbname, reporter);
+    // The lock that says this scratch database is in use lives in the
+    // maintenance database, as long as this session does: a run that
+    // finds it free knows the verify that made the database is gone.
+    let mut holder = ["postgres", "template1"]
+        .iter()
+        .find_map(|db| server.with_dbname(db).connect().ok())
+        .context(
+            "connecting to the maintenance database (postgres or template1) to hold the scratch database's lock",
+        )?;
+    leftovers::sweep_server(&mut holder, reporter);
+    leftovers::hold_verify_lock(&mut holder, &name)?;
     client
         .batch_execute(&format!(
             "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
@@ -151,19 +169,23 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
                 connect::server_message(&e)
             )
         })?;
+    let scratch = Scratch {
+        target: server.with_dbname(&name),
+        superuser: None,
+        public_lent: false,
+        description: format!("database {name} on {}", server.redacted),
+        cleanup: Cleanup::Database {
+            admin: Box::new(admin),
+            name: name.clone(),
+            _holder: Some(Box::new(holder)),
+        },
+    };
+    leftovers::mark_created(&mut client, &name, &server.dbname, leftovers::Kind::Verify)?;
     reporter.info(&format!(
         "restoring into scratch database {name} on {}",
         server.redacted
     ));
-    Ok(Scratch {
-        target: server.with_dbname(&name),
-        superuser: None,
-        description: format!("database {name} on {}", server.redacted),
-        cleanup: Cleanup::Database {
-            admin: Box::new(admin),
-            name,
-        },
-    })
+    Ok(scratch)
 }
 
 /// Server binary directories on this machine, with their major versions.
@@ -351,9 +373,10 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
         ),
         &|_| None,
     )?;
-    let scratch = Scratch {
+    let mut scratch = Scratch {
         target: restorer,
         superuser: Some(admin.with_dbname("verify")),
+        public_lent: false,
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
         cleanup: scratch_cleanup,
     };
@@ -401,14 +424,47 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
         .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
     // Up to PostgreSQL 14, schema public belongs to the superuser: the
-    // restore role gets it, as the owner of a new database does from 15.
-    admin
-        .with_dbname("verify")
-        .connect()?
-        .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
-        .context("handing schema public to the scratch database's owner")?;
+    // restore role gets it for the restore, as the owner of a new database
+    // has it (through pg_database_owner) from 15 on.
+    if major < 15 {
+        admin
+            .with_dbname("verify")
+            .connect()?
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
+            .context("handing schema public to the scratch database's owner")?;
+    }
     reporter.info(&format!("restoring into {}", scratch.description));
+    scratch.public_lent = major < 15;
     Ok(scratch)
+}
+
+impl Scratch {
+    /// Once the restore is in: schema public goes back to the superuser
+    /// where it was lent, so that its grants read as the source's, which
+    /// are written against the privileges initdb gave it.
+    pub fn restored(&self) -> Result<()> {
+        if !self.public_lent {
+            return Ok(());
+        }
+        let superuser = self
+            .superuser
+            .as_ref()
+            .context("a local scratch cluster has a superuser")?;
+        let mut client = superuser.connect()?;
+        // Unless the set gave it an owner of its own.
+        let still_lent: bool = client
+            .query_one(
+                &format!("SELECT nspowner = '{RESTORE_ROLE}'::pg_catalog.regrole FROM pg_catalog.pg_namespace WHERE nspname = 'public'"),
+                &[],
+            )?
+            .try_get(0)?;
+        if !still_lent {
+            return Ok(());
+        }
+        client
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {ADMIN_ROLE}"))
+            .context("handing schema public back to the scratch cluster's superuser")
+    }
 }
 
 #[cfg(test)]
