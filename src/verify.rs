@@ -569,15 +569,20 @@ fn restore_one(
                 source.as_ref(),
                 options.pg_bin.as_deref(),
                 &db.roles,
-                &crate::engine::postgres::extensions_in_public(set, db)?,
                 reporter,
             )?;
-            let engine = crate::engine::postgres::PostgresEngine::from_target(
+            let mut engine = crate::engine::postgres::PostgresEngine::from_target(
                 db.name.clone(),
                 scratch.target.clone(),
                 engine_options,
             )
             .with_superuser(scratch.superuser.clone());
+            if let Some(admin) = &scratch.superuser {
+                engine = engine.with_extension_admin(crate::engine::postgres::admin::ScratchAdmin::new(
+                    admin.clone(),
+                    scratch::RESTORE_ROLE,
+                ));
+            }
             scratch_db = Some(scratch);
             Box::new(engine)
         }

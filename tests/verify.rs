@@ -401,3 +401,94 @@ fn a_role_without_createdb_is_named_not_the_set() {
     );
     assert!(md.contains("CREATEDB"), "{md}");
 }
+
+#[test]
+fn what_only_a_superuser_may_make_is_verified_on_a_local_cluster() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scratch = scratch_tmp(dir);
+    c.fixture("untrusted_src", "postgis.sql", &[]);
+    for fixture in ["untrusted_extensions.sql", "superuser_shapes.sql"] {
+        c.psql_file(
+            "untrusted_src",
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(fixture),
+            &[],
+        );
+    }
+    let pg_bin = c.bin.to_str().unwrap().to_string();
+    let local = ["--scratch", "local", "--pg-bin", pg_bin.as_str()];
+    let verify_local = |set: &Path, code: i32| {
+        let mut args = vec![set.to_str().unwrap(), "--level", "restore"];
+        args.extend(local);
+        verify_json(dir, &scratch, &args, code)
+    };
+
+    // As a scheduled backup proves itself: by a restore into a throw-away
+    // cluster, where the set's SQL runs without superuser.
+    let url = c.url("untrusted_src");
+    let mut args = vec!["backup", url.as_str(), "--out", "bk", "--verify", "restore"];
+    args.extend(local);
+    let out = lifeboat(dir).args(&args).env("TMPDIR", &scratch).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let set = only_set(&dir.join("bk"));
+
+    let (report, md) = verify_local(&set, 0);
+    assert_eq!(report["passed"], true, "{report}");
+    assert!(report["findings"].as_array().unwrap().is_empty(), "{report}");
+    // The user's rows in the extensions' configuration tables were loaded
+    // and read back.
+    let checked = report["checked_tables"].as_array().unwrap();
+    for table in [
+        "public.spatial_ref_sys",
+        "public.us_gaz",
+        "tools.events",
+        "audit.entries",
+    ] {
+        let t = checked
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap_or_else(|| panic!("{table} not checked: {report}"));
+        assert_eq!(t["rows_found"], t["rows_expected"], "{t}");
+        assert_eq!(t["digest_matches"], true, "{t}");
+    }
+    assert!(md.contains("passed"), "{md}");
+    assert!(
+        std::fs::read_dir(&scratch).unwrap().next().is_none(),
+        "the scratch cluster was left behind"
+    );
+
+    // The extensions' comments need their owner, the admin, too.
+    let pre_data = String::from_utf8(member_content(&set, "untrusted_src/0-pre-data.sql.gz")).unwrap();
+    assert!(
+        pre_data.contains("COMMENT ON EXTENSION pgstattuple IS 'tuple-level statistics, commented by us';"),
+        "{pre_data}"
+    );
+    let other = dir.join("bk/untrusted_src-20200101T000000Z.tar");
+    std::fs::copy(&set, &other).unwrap();
+
+    // The admin creates an extension only while the scratch database
+    // holds none of the set's code, which an extension's script (run as
+    // superuser, its schema on the path) could otherwise call.
+    let planted = pre_data.replacen(
+        "CREATE EXTENSION IF NOT EXISTS pgstattuple",
+        "CREATE FUNCTION tools.planted() RETURNS int LANGUAGE sql AS 'SELECT 1';\nCREATE EXTENSION IF NOT EXISTS pgstattuple",
+        1,
+    );
+    assert_ne!(planted, pre_data);
+    replace_member(&other, "untrusted_src/0-pre-data.sql.gz", planted.as_bytes());
+    let (refused, _) = verify_local(&other, 3);
+    let message = refused["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "restore")
+        .unwrap_or_else(|| panic!("{refused}"))["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("tools.planted()"), "{message}");
+    assert!(message.contains("CREATE EXTENSION pgstattuple"), "{message}");
+}

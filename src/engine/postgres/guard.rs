@@ -594,7 +594,9 @@ fn identifiers(tokens: &[Token], max: usize) -> Option<(Vec<String>, &[Token])> 
     }
 }
 
-fn ident(token: &Token) -> Option<String> {
+/// One identifier as the server reads it: unquoted ones folded to lower
+/// case.
+pub fn ident(token: &Token) -> Option<String> {
     match token {
         Token::Word { text, .. } => Some(text.to_lowercase()),
         Token::Quoted(s) if !s.is_empty() => Some(s.clone()),
@@ -742,21 +744,6 @@ pub fn owner_change(statement: &Statement) -> Option<OwnerChange> {
             schema: schema.clone(),
             role: ident(role)?,
         }),
-        _ => None,
-    }
-}
-
-/// The extension an exact `CREATE EXTENSION IF NOT EXISTS <name> WITH
-/// SCHEMA public;`, as lifeboat writes it, creates.
-pub fn extension_in_public(statement: &Statement) -> Option<String> {
-    let t = &statement.tokens;
-    let n = starts_with_words(t, "CREATE EXTENSION IF NOT EXISTS")?;
-    match &t[n..] {
-        [name, with, schema, public]
-            if with.is_word("WITH") && schema.is_word("SCHEMA") && ident(public)? == "public" =>
-        {
-            ident(name)
-        }
         _ => None,
     }
 }
@@ -1027,25 +1014,6 @@ mod tests {
         );
         assert_eq!(trigger_switch(&one("ALTER TABLE s.t OWNER TO r;")), None);
 
-        assert_eq!(
-            extension_in_public(&one(
-                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA public;"
-            ))
-            .as_deref(),
-            Some("pg_stat_statements")
-        );
-        assert_eq!(
-            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA public;")).as_deref(),
-            Some("uuid-ossp")
-        );
-        assert_eq!(
-            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA ext;")),
-            None
-        );
-        assert_eq!(
-            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS x WITH SCHEMA public VERSION '1';")),
-            None
-        );
         assert_eq!(
             extension_comment(&one("COMMENT ON EXTENSION pg_stat_statements IS E'it''s \\\\ here';")).as_deref(),
             Some("COMMENT ON EXTENSION \"pg_stat_statements\" IS E'it''s \\\\ here'")

@@ -1,6 +1,7 @@
 //! PostgreSQL, spoken natively through the protocol: no pg_dump on the
 //! machine and no client/server version mismatch, for servers 12 to 18.
 
+pub mod admin;
 pub mod catalog;
 pub mod connect;
 pub mod copy;
@@ -33,6 +34,8 @@ pub struct PostgresEngine {
     name: String,
     target: Target,
     options: EngineOptions,
+    /// In a local scratch cluster: who creates the set's extensions.
+    extension_admin: Option<admin::ScratchAdmin>,
     /// A scratch cluster's superuser, on the restore's database: makes the
     /// trigger switches only a superuser may make, rebuilt by lifeboat
     /// from their names (see `HowToRun`).
@@ -54,6 +57,7 @@ impl PostgresEngine {
             name,
             target,
             options,
+            extension_admin: None,
             superuser: None,
         })
     }
@@ -65,7 +69,16 @@ impl PostgresEngine {
             target,
             options,
             superuser: None,
+            extension_admin: None,
         }
+    }
+
+    /// A restore whose extensions the scratch cluster's admin creates (see
+    /// [`admin`]); it runs without one enclosing transaction, so the
+    /// admin sees the schemas the set made before.
+    pub fn with_extension_admin(mut self, admin: admin::ScratchAdmin) -> PostgresEngine {
+        self.extension_admin = Some(admin);
+        self
     }
 
     /// Lets `superuser` (a scratch cluster's own, connected to the restore's
@@ -554,26 +567,19 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
     Ok(objects)
 }
 
-/// The extensions a set's schema makes in schema public, in its order: a
-/// scratch cluster's superuser makes those the restore role may not
-/// (see `scratch::create`).
-pub fn extensions_in_public(set: &SetSource, database: &DatabaseManifest) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    for m in members_of(database, "pre-data") {
-        found.extend(
-            checked_statements(set, m)?
-                .iter()
-                .filter_map(guard::extension_in_public),
-        );
-    }
-    Ok(found)
-}
-
 /// Runs a script member statement by statement, each through the extended
 /// protocol, which refuses a string holding two statements: what runs is
-/// exactly what the guard checked.
+/// exactly what the guard checked. An extension statement goes to the
+/// scratch cluster's admin where there is one.
 fn run_script(client: &mut Client, set: &SetSource, member: &Member, how: HowToRun<'_>) -> Result<()> {
     for statement in checked_statements(set, member)? {
+        if let Some(admin) = how.admin
+            && admin
+                .run(&statement)
+                .with_context(|| format!("running {}", member.path))?
+        {
+            continue;
+        }
         run_checked(client, &statement, how).with_context(|| format!("running {}", member.path))?;
     }
     Ok(())
@@ -596,6 +602,11 @@ struct HowToRun<'a> {
     /// may make are put aside here, for the scratch cluster's superuser
     /// once the restore is committed.
     superuser_steps: Option<&'a Mutex<Vec<String>>>,
+    /// Not inside one transaction (a scratch restore whose extensions the
+    /// cluster's admin makes): no savepoint around a trigger switch.
+    statement_by_statement: bool,
+    /// The scratch cluster's admin, who makes the set's extensions.
+    admin: Option<&'a admin::ScratchAdmin>,
 }
 
 impl HowToRun<'_> {
@@ -614,6 +625,8 @@ impl HowToRun<'_> {
             schema_only: false,
             lend_create,
             superuser_steps: None,
+            statement_by_statement: false,
+            admin: None,
         })
     }
 }
@@ -638,6 +651,16 @@ fn run_checked(client: &mut Client, statement: &guard::Statement, how: HowToRun<
         // recurses to the copies on 12) is a superuser's right alone; so
         // is a comment on an extension the scratch cluster's superuser made.
         crate::cancel::check()?;
+        if how.statement_by_statement {
+            return match client.execute(statement.text.as_str(), &[]) {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                    steps.lock().expect("superuser steps").push(switch);
+                    Ok(())
+                }
+                Err(e) => Err(statement_error(&statement.text, &e)),
+            };
+        }
         client.batch_execute("SAVEPOINT lifeboat_trigger_switch")?;
         return match client.execute(statement.text.as_str(), &[]) {
             Ok(_) => Ok(client.batch_execute("RELEASE SAVEPOINT lifeboat_trigger_switch")?),
@@ -845,7 +868,14 @@ impl PostgresEngine {
             self.check_tables_exist(&mut client, database)?;
         }
         before_change()?;
-        client.batch_execute("BEGIN")?;
+        // A scratch restore whose extensions the cluster's admin makes
+        // runs statement by statement: the admin's connection must see the
+        // schemas the set made before, and a throw-away database needs no
+        // all-or-nothing.
+        let atomic = self.extension_admin.is_none();
+        if atomic {
+            client.batch_execute("BEGIN")?;
+        }
         if non_empty && plan == Plan::Everything {
             reporter.info(&format!(
                 "dropping what {} holds before restoring (--clean)",
@@ -857,11 +887,15 @@ impl PostgresEngine {
         let how = HowToRun {
             schema_only: self.options.schema_only,
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
+            statement_by_statement: !atomic,
+            admin: self.extension_admin.as_ref(),
             ..HowToRun::of(&mut client, database)?
         };
         let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
-        client.batch_execute("COMMIT").context("committing the restore")?;
+        if atomic {
+            client.batch_execute("COMMIT").context("committing the restore")?;
+        }
         self.superuser_steps(superuser_steps.into_inner().expect("superuser steps"), reporter)?;
         Ok(checks)
     }
@@ -1237,6 +1271,8 @@ impl PostgresEngine {
     ) -> Result<Loaded> {
         let how = HowToRun {
             schema_only: self.options.schema_only,
+            statement_by_statement: self.extension_admin.is_some(),
+            admin: self.extension_admin.as_ref(),
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {

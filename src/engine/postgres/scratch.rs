@@ -41,8 +41,9 @@ impl std::str::FromStr for ScratchChoice {
 /// A database that exists until this is dropped.
 pub struct Scratch {
     pub target: Target,
-    /// A local cluster's superuser, on the scratch database; see
-    /// `PostgresEngine::with_superuser` for the little it is used for.
+    /// A local cluster's superuser, on the scratch database: it creates
+    /// the set's extensions (see [`super::admin`]) and makes the trigger
+    /// switches of `PostgresEngine::with_superuser`, nothing else.
     pub superuser: Option<Target>,
     /// Schema public was handed to the restore role (PostgreSQL 14 and
     /// older), and goes back after the restore.
@@ -114,11 +115,10 @@ pub fn create(
     source: Option<&Target>,
     pg_bin: Option<&Path>,
     roles: &[String],
-    extensions: &[String],
     reporter: &Reporter,
 ) -> Result<Scratch> {
     match choice {
-        ScratchChoice::Local => local(backup_major, pg_bin, roles, extensions, reporter),
+        ScratchChoice::Local => local(backup_major, pg_bin, roles, reporter),
         ScratchChoice::Server => match source {
             Some(s) => on_server(s, reporter),
             None => bail!(
@@ -128,7 +128,7 @@ pub fn create(
         ScratchChoice::Url(url) => on_server(&connect::parse(url, &connect::process_env)?, reporter),
         // Auto never falls back to the source server: that would quietly
         // build a full copy of (usually) production on production.
-        ScratchChoice::Auto => local(backup_major, pg_bin, roles, extensions, reporter).map_err(|e| {
+        ScratchChoice::Auto => local(backup_major, pg_bin, roles, reporter).map_err(|e| {
             e.context(
                 "--scratch auto restores into a throw-away local cluster only; install the PostgreSQL server \
                  package (e.g. apt-get install postgresql), pass --pg-bin DIR, or choose --scratch server \
@@ -260,13 +260,7 @@ fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> 
 
 /// A throw-away cluster; `roles` are those a set's owners and grants name
 /// (`--with-privileges`), made there so the set's statements can run.
-fn local(
-    backup_major: Option<u32>,
-    pg_bin: Option<&Path>,
-    roles: &[String],
-    extensions: &[String],
-    reporter: &Reporter,
-) -> Result<Scratch> {
+fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], reporter: &Reporter) -> Result<Scratch> {
     super::leftovers::stop_stale_scratch_clusters(reporter);
     let servers = find_servers(pg_bin);
     let need = backup_major.unwrap_or(0);
@@ -429,38 +423,6 @@ fn local(
     client
         .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
-    // Extensions in public the restore role may not make (not trusted, or
-    // PostgreSQL 12, where none is) are made first by the superuser, from
-    // the scripts installed on this machine, into a database that holds
-    // nothing of the set yet: nothing the set makes can change what those
-    // scripts do. The set's own CREATE EXTENSION IF NOT EXISTS then finds
-    // them made; CASCADE makes what one requires (earthdistance's cube)
-    // first, there too.
-    let mut verify_db = admin.with_dbname("verify").connect()?;
-    for name in extensions {
-        let trusted: bool = major >= 13
-            && verify_db
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extension_versions WHERE name = $1 AND trusted)",
-                    &[name],
-                )?
-                .try_get(0)?;
-        if trusted {
-            continue;
-        }
-        // One the machine lacks fails where the set makes it, named.
-        if let Err(e) = verify_db.batch_execute(&format!(
-            "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public CASCADE",
-            super::guard::quote_ident(name)
-        )) {
-            reporter.log(&format!(
-                "the scratch cluster could not make extension {}: {}",
-                crate::github::workflow::neutralize(name),
-                connect::server_message(&e)
-            ));
-        }
-    }
-    drop(verify_db);
     // Up to PostgreSQL 14, schema public belongs to the superuser: the
     // restore role gets it for the restore, as the owner of a new database
     // has it (through pg_database_owner) from 15 on.

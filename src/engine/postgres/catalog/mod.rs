@@ -120,6 +120,9 @@ pub struct Catalog {
     pub selection_gaps: Vec<String>,
     /// Relations made in post-data (a materialized view that needs a key).
     pub postponed: HashSet<Oid>,
+    /// Views made first as stand-ins with their columns only, and given
+    /// their definitions in post-data: they wait for no relation.
+    pub stand_ins: HashSet<Oid>,
     /// Roles that owners and grants name, with `--with-privileges`.
     pub roles: Vec<String>,
 }
@@ -164,7 +167,12 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     collations(client, cat.version_num, &mut pending)?;
     let mut unvalidated = Vec::new();
     types(client, cat.version_num, &mut pending, &mut unvalidated)?;
-    functions(client, &mut pending)?;
+    let late_routines = routines_needing_keys(client)?;
+    let mut routines_after_keys = Vec::new();
+    functions(client, &mut pending, &late_routines, &mut routines_after_keys)?;
+    // Before the view definitions views() puts in post-data, which may
+    // call them.
+    cat.post_data.extend(routines_after_keys);
     let mut relations = relations(client, selection)?;
     let excluded = selection.excluded_relations(client, &relations)?;
     let chosen: HashSet<Oid> = relations
@@ -182,7 +190,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &mut pending,
         &mut cat,
     )?;
-    views(client, &relations, &excluded, &mut pending, &mut cat)?;
+    views(client, &relations, &excluded, &late_routines, &mut pending, &mut cat)?;
     extension_config(client, selection, &mut cat)?;
     // Foreign tables join the relations once tables and views are written,
     // so that post-data (triggers, comments) treats them as kept.
@@ -191,7 +199,7 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     objects::typed_tables(client, &mut pending)?;
     links(client, sequence_owners, &mut cat)?;
 
-    cat.pre_data = order(client, cat.version_num, pending)?;
+    cat.pre_data = order(client, cat.version_num, pending, &cat.stand_ins)?;
     let kept: HashSet<Oid> = relations
         .iter()
         .filter(|r| !excluded.contains(&r.oid))
@@ -468,7 +476,72 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
     Ok(())
 }
 
-fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
+/// Routines whose SQL-standard body (`BEGIN ATOMIC`) stands on a primary
+/// key, unique or exclusion constraint (a GROUP BY on the key), and those
+/// standing on them, in the order they can be made: as pg_dump does, they
+/// are made in post-data, once the keys are built.
+fn routines_needing_keys(client: &mut Client) -> Result<Vec<Oid>> {
+    let mut late: Vec<Oid> = client
+        .query(
+            "SELECT DISTINCT d.objid FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_constraint c ON c.oid = d.refobjid \
+             WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass \
+             AND d.deptype = 'n' AND c.contype IN ('p', 'u', 'x') ORDER BY 1",
+            &[],
+        )
+        .context("looking for routines that stand on keys")?
+        .iter()
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?;
+    if late.is_empty() {
+        return Ok(late);
+    }
+    let calls: Vec<(Oid, Oid)> = client
+        .query(
+            "SELECT d.objid, d.refobjid FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+             AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'n' AND d.objid <> d.refobjid AND d.objid >= 16384",
+            &[],
+        )?
+        .iter()
+        .map(|r| Ok((r.value(0)?, r.value(1)?)))
+        .collect::<Result<_>>()?;
+    // Those that call a late one are late; each comes after those it calls.
+    loop {
+        let more: Vec<Oid> = calls
+            .iter()
+            .filter(|(caller, callee)| late.contains(callee) && !late.contains(caller))
+            .map(|(caller, _)| *caller)
+            .collect();
+        if more.is_empty() {
+            break;
+        }
+        for m in more {
+            if !late.contains(&m) {
+                late.push(m);
+            }
+        }
+    }
+    Ok(late)
+}
+
+fn functions(client: &mut Client, out: &mut Vec<Pending>, late: &[Oid], later: &mut Vec<Item>) -> Result<()> {
+    let mut postponed: Vec<(Oid, Item)> = Vec::new();
+    let mut out_or_later = |oid: Oid, rank: u8, item: Item| {
+        if late.contains(&oid) {
+            postponed.push((
+                oid,
+                Item {
+                    key: Some((PG_PROC, oid)),
+                    ..item
+                },
+            ));
+        } else {
+            out.push(Pending {
+                key: (PG_PROC, oid),
+                rank,
+                item,
+            });
+        }
+    };
     let sql = format!(
         "SELECT p.oid, p.prokind::text, pg_catalog.format('%I.%I(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid)), \
          CASE WHEN p.prokind <> 'a' THEN pg_catalog.pg_get_functiondef(p.oid) END \
@@ -481,10 +554,10 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         let name: String = r.value(2)?;
         if prokind == "a" {
             let sql = objects::aggregate(client, oid)?;
-            out.push(Pending {
-                key: (PG_PROC, oid),
-                rank: 6,
-                item: Item {
+            out_or_later(
+                oid,
+                6,
+                Item {
                     needs: Vec::new(),
                     kind: "aggregate",
                     sql,
@@ -492,15 +565,15 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                     structural: true,
                     key: None,
                 },
-            });
+            );
             continue;
         }
         let def: String = r.value(3)?;
         let kind = if prokind == "p" { "procedure" } else { "function" };
-        out.push(Pending {
-            key: (PG_PROC, oid),
-            rank: 5,
-            item: Item {
+        out_or_later(
+            oid,
+            5,
+            Item {
                 needs: Vec::new(),
                 kind,
                 sql: format!("{};", def.trim_end()),
@@ -508,8 +581,11 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
                 structural: true,
                 key: None,
             },
-        });
+        );
     }
+    // In post-data in the order `late` gives: each after what it calls.
+    postponed.sort_by_key(|(oid, _)| late.iter().position(|l| l == oid));
+    later.extend(postponed.into_iter().map(|(_, item)| item));
     Ok(())
 }
 
@@ -1180,6 +1256,7 @@ fn views(
     client: &mut Client,
     relations: &[Relation],
     excluded: &HashSet<Oid>,
+    late_routines: &[Oid],
     out: &mut Vec<Pending>,
     cat: &mut Catalog,
 ) -> Result<()> {
@@ -1196,6 +1273,18 @@ fn views(
         )?
         .iter()
         .map(|r| r.value(0))
+        .chain(
+            // A view calling a routine made once the keys are.
+            client
+                .query(
+                    "SELECT DISTINCT r.ev_class FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid \
+                     WHERE d.classid = 'pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                     AND d.refobjid = ANY($1)",
+                    &[&late_routines],
+                )?
+                .iter()
+                .map(|r| r.value(0)),
+        )
         .collect::<Result<_>>()?;
     // What each view reads; a view or materialized view reading a
     // materialized view made in post-data comes after it, there.
@@ -1213,6 +1302,30 @@ fn views(
         .copied()
         .filter(|o| matches!(kinds.get(o), Some('v' | 'm')))
         .collect();
+    // A view that reads itself (`CREATE OR REPLACE VIEW v AS SELECT * FROM
+    // v`), or reads itself through other views, cannot be created from its
+    // definition, which names it: it starts as a stand-in too. pg_depend
+    // does not tell a view reading itself from any other (each depends on
+    // itself), its rule does: the relation's own OID stands in its range
+    // table beyond the OLD and NEW entries stored up to PostgreSQL 15.
+    let self_reading: Vec<Oid> = client
+        .query(
+            "SELECT r.ev_class FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class \
+             WHERE c.relkind = 'v' AND r.rulename = '_RETURN' \
+             AND (SELECT pg_catalog.count(*) FROM pg_catalog.regexp_matches(r.ev_action::pg_catalog.text, ':relid ' || r.ev_class::pg_catalog.text || ' ', 'g')) \
+                 > CASE WHEN pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 160000 THEN 0 ELSE 2 END",
+            &[],
+        )
+        .context("looking for views that read themselves")?
+        .iter()
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?;
+    late.extend(self_reading);
+    for &v in reads.keys() {
+        if kinds.get(&v) == Some(&'v') && reaches(&reads, &kinds, v) {
+            late.insert(v);
+        }
+    }
     loop {
         let more: Vec<Oid> = reads
             .iter()
@@ -1251,6 +1364,7 @@ fn views(
                 .iter()
                 .map(|r| r.value(0))
                 .collect::<Result<_>>()?;
+            cat.stand_ins.insert(v.oid);
             late_items.push((
                 v.oid,
                 Item {
@@ -1341,6 +1455,22 @@ fn views(
     Ok(())
 }
 
+/// Whether view `v` reads itself through other views and materialized
+/// views.
+fn reaches(reads: &HashMap<Oid, Vec<Oid>>, kinds: &HashMap<Oid, char>, v: Oid) -> bool {
+    let mut seen: HashSet<Oid> = HashSet::new();
+    let mut stack: Vec<Oid> = reads.get(&v).cloned().unwrap_or_default();
+    while let Some(o) = stack.pop() {
+        if o == v {
+            return true;
+        }
+        if matches!(kinds.get(&o), Some('v' | 'm')) && seen.insert(o) {
+            stack.extend(reads.get(&o).into_iter().flatten().copied());
+        }
+    }
+    false
+}
+
 /// The rows of tables extensions mark as configuration (with
 /// `pg_extension_config_dump`): the user's rows, which `CREATE EXTENSION`
 /// does not make, as pg_dump carries them.
@@ -1417,7 +1547,7 @@ fn selection_gaps(
 
 /// Orders pre-data so that everything comes after what it depends on;
 /// among objects that are free to go, by kind and then by name.
-fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec<Item>> {
+fn order(client: &mut Client, version: i32, pending: Vec<Pending>, stand_ins: &HashSet<Oid>) -> Result<Vec<Item>> {
     let mut owner: HashMap<Key, Key> = HashMap::new();
     for r in client.query("SELECT oid, adrelid FROM pg_catalog.pg_attrdef", &[])? {
         owner.insert((PG_ATTRDEF, r.value(0)?), (PG_CLASS, r.value(1)?));
@@ -1523,6 +1653,15 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
         let from = resolve((r.value(0)?, r.value(1)?));
         let to = resolve((r.value(2)?, r.value(3)?));
         let (Some(&f), Some(&t)) = (index.get(&from), index.get(&to)) else { continue };
+        // A stand-in reads no view: the views its definition reads (itself
+        // among them, or views that read it) come when they come.
+        if r.value::<Oid>(0)? == PG_REWRITE
+            && from.0 == PG_CLASS
+            && stand_ins.contains(&from.1)
+            && matches!(pending[t].item.kind, "view" | "materialized view")
+        {
+            continue;
+        }
         // A sequence owned by a column would wait for its table, whose
         // default waits for the sequence: ownership is set in post-data.
         if pending[f].item.kind == "sequence" {
@@ -1970,7 +2109,9 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
 
 /// Comments, each right after the statement that creates its object, in
 /// whatever section that lands (a foreign key's comment with the key), so
-/// a restore by the stock tools finds the object there.
+/// a restore by the stock tools finds the object there. A comment left
+/// behind by its object (DROP SUBSCRIPTION leaves its comment) names
+/// nothing, and is left out, as pg_dump leaves it out.
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
@@ -1986,9 +2127,11 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
               WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
          FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o \
-         WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
-                AND d.description <> 'standard public schema')) \
-         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') ORDER BY 1, 3",
+         WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass)) \
+         AND NOT (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
+                  AND d.description = 'standard public schema') \
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') \
+         AND o.identity IS NOT NULL ORDER BY 1, 3",
         &[],
     )?;
     let index_tables: HashMap<Oid, Oid> = client
@@ -2074,6 +2217,29 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
                 structural: true,
                 key: None,
             }),
+        }
+    }
+    // Schema public's comment is initdb's unless changed, whether public
+    // was made again or not (above). From PostgreSQL 15, pg_dump writes
+    // an empty one where it was taken away (or the schema made again): a
+    // new database's public has it. Up to 14 it writes nothing.
+    if cat.version_num >= 150000 {
+        let uncommented: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = 'public' AND NOT EXISTS \
+                 (SELECT 1 FROM pg_catalog.pg_description d WHERE d.objoid = n.oid AND d.classoid = 'pg_catalog.pg_namespace'::pg_catalog.regclass))",
+                &[],
+            )?
+            .value(0)?;
+        if uncommented {
+            loose.push(Item {
+                needs: Vec::new(),
+                kind: "comment",
+                name: "SCHEMA public".into(),
+                sql: "COMMENT ON SCHEMA public IS '';".into(),
+                structural: true,
+                key: None,
+            });
         }
     }
     cat.post_data.extend(loose);

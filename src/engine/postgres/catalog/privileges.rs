@@ -13,6 +13,11 @@ use std::collections::HashSet;
 const GRANTEE: &str =
     "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END";
 
+/// From PostgreSQL 15, whose new databases' schema public belongs to
+/// pg_database_owner, pg_dump writes its owner when that was changed, and
+/// its grants relative to that owner.
+const PUBLIC_OWNED: &str = "pg_catalog.current_setting('server_version_num')::pg_catalog.int4 >= 150000";
+
 /// REVOKEs of the defaults `acl` takes away and GRANTs of what it adds,
 /// one statement a line, for an object named `target` (`TABLE public.t`)
 /// with `acldefault` kind `kind` and owner `owner`.
@@ -49,37 +54,29 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
     let grant_target = format!(
         "pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, {relation_name})"
     );
-    // Schema public is made by initdb, owned by pg_database_owner from 15
-    // on and by the bootstrap superuser before: its owner is written, as
-    // pg_dump writes it, where it is another.
-    let public_owner = if cat.version_num >= 150000 {
-        "'pg_database_owner'::pg_catalog.regrole"
-    } else {
-        "10"
-    };
-    // A schema initdb made (public) starts from its initial privileges, as
-    // pg_dump compares it. Up to 14 those name the bootstrap superuser,
-    // whatever owns public now; as pg_dump does for those servers, they are
-    // taken as its owner's, with USAGE and CREATE for PUBLIC, so that
-    // grants read the same on a server whose superuser has another name.
-    let schema_baseline = if cat.version_num >= 150000 {
-        "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
-         AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))"
-    } else {
-        "CASE WHEN n.nspname = 'public' THEN pg_catalog.acldefault('n', n.nspowner) || pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false) \
-         || pg_catalog.makeaclitem(0, n.nspowner, 'CREATE', false) ELSE pg_catalog.acldefault('n', n.nspowner) END"
-    };
     // (what, the query giving name, owner statement and grants per object)
     let queries: Vec<(&str, String)> = vec![
         (
             "schemas",
             format!(
                 "SELECT pg_catalog.quote_ident(n.nspname), \
-                 CASE WHEN n.nspname <> 'public' OR n.nspowner <> {public_owner} THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
+                 CASE WHEN n.nspname <> 'public' OR ({PUBLIC_OWNED} AND pg_catalog.pg_get_userbyid(n.nspowner) <> 'pg_database_owner') \
+                   THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
                  FROM pg_catalog.pg_namespace n WHERE {USER_NS} AND {}",
+                // Schema public, as pg_dump compares it: from 15 on, against
+                // the privileges a new database's public has, with its
+                // owner (usage for all, all for the owner), whatever
+                // pg_init_privs says of it (its initdb owner; nothing once
+                // dropped and made again). Before, against its initial
+                // privileges, as pg_dump of those versions does.
                 acl_statements_from(
-                    "n.nspacl",
-                    schema_baseline,
+                    "COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))",
+                    &format!(
+                        "CASE WHEN n.nspname = 'public' AND {PUBLIC_OWNED} \
+                           THEN pg_catalog.array_append(pg_catalog.acldefault('n', n.nspowner), pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false)) \
+                         ELSE COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
+                           AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner)) END"
+                    ),
                     "pg_catalog.format('SCHEMA %I', n.nspname)",
                     ""
                 ),
@@ -142,6 +139,8 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
             ),
         ),
     ];
+    let mut queries = queries;
+    queries.extend(other_owners());
     for (what, sql) in queries {
         // In name order: the same source writes the same set.
         let sql = format!("{sql} ORDER BY 1");
@@ -175,6 +174,131 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
     Ok(())
 }
 
+/// Objects of a schema whose owner pg_dump writes besides tables, routines
+/// and types, named `schema.name` in `ALTER <kind> ... OWNER TO`: (kind,
+/// catalog, the prefix of its name, namespace and owner columns, whether
+/// an access method follows the name, and which of them are taken).
+const SCHEMA_OBJECT_OWNERS: &[(&str, &str, &str, bool, &str)] = &[
+    ("COLLATION", "pg_collation", "coll", false, ""),
+    ("CONVERSION", "pg_conversion", "con", false, ""),
+    ("TEXT SEARCH DICTIONARY", "pg_ts_dict", "dict", false, ""),
+    ("TEXT SEARCH CONFIGURATION", "pg_ts_config", "cfg", false, ""),
+    ("OPERATOR CLASS", "pg_opclass", "opc", true, ""),
+    ("OPERATOR FAMILY", "pg_opfamily", "opf", true, ""),
+    // Those of the tables kept.
+    (
+        "STATISTICS",
+        "pg_statistic_ext",
+        "stx",
+        false,
+        " AND x.stxrelid = ANY($1)",
+    ),
+];
+
+/// Owners (and grants, for those that have them) of the objects besides
+/// schemas, relations, routines and types that pg_dump writes an owner
+/// for: those above, operators, foreign-data wrappers, servers,
+/// publications and procedural languages; those of extensions are the
+/// extension's.
+fn other_owners() -> Vec<(&'static str, String)> {
+    let owner = |o: &str| format!("pg_catalog.pg_get_userbyid({o})");
+    let mut out: Vec<(&'static str, String)> = SCHEMA_OBJECT_OWNERS
+        .iter()
+        .map(|(kind, catalog, p, method, only)| {
+            let (using, am, join) = if *method {
+                (
+                    " USING %I",
+                    " a.amname,",
+                    format!(" JOIN pg_catalog.pg_am a ON a.oid = x.{p}method"),
+                )
+            } else {
+                ("", "", String::new())
+            };
+            (
+                *kind,
+                format!(
+                    "SELECT pg_catalog.format('%I.%I', n.nspname, x.{p}name), pg_catalog.format('ALTER {kind} %I.%I{using} OWNER TO %I;', n.nspname, x.{p}name,{am} {}), NULL::text \
+                     FROM pg_catalog.{catalog} x JOIN pg_catalog.pg_namespace n ON n.oid = x.{p}namespace{join} WHERE {USER_NS}{only} AND {}",
+                    owner(&format!("x.{p}owner")),
+                    standalone(catalog, "x.oid")
+                ),
+            )
+        })
+        .collect();
+    out.extend([
+        (
+            "operators",
+            format!(
+                "SELECT x.oid::pg_catalog.regoperator::text, pg_catalog.format('ALTER OPERATOR %s OWNER TO %I;', x.oid::pg_catalog.regoperator, {}), NULL::text \
+                 FROM pg_catalog.pg_operator x JOIN pg_catalog.pg_namespace n ON n.oid = x.oprnamespace WHERE {USER_NS} AND {}",
+                owner("x.oprowner"),
+                standalone("pg_operator", "x.oid")
+            ),
+        ),
+        (
+            "publications",
+            format!(
+                "SELECT pg_catalog.quote_ident(x.pubname), pg_catalog.format('ALTER PUBLICATION %I OWNER TO %I;', x.pubname, {}), NULL::text \
+                 FROM pg_catalog.pg_publication x",
+                owner("x.pubowner")
+            ),
+        ),
+    ]);
+    out.extend(GLOBAL_OBJECT_OWNERS.iter().map(|(what, catalog, p, alter, grant, kind, only)| {
+        (
+            *what,
+            format!(
+                "SELECT pg_catalog.quote_ident(x.{p}name), pg_catalog.format('ALTER {alter} %I OWNER TO %I;', x.{p}name, {}), {} \
+                 FROM pg_catalog.{catalog} x WHERE {only} AND {}",
+                owner(&format!("x.{p}owner")),
+                acl_statements(
+                    &format!("x.{p}acl"),
+                    *kind,
+                    &format!("x.{p}owner"),
+                    &format!("pg_catalog.format('{grant} %I', x.{p}name)"),
+                    ""
+                ),
+                standalone(catalog, "x.oid")
+            ),
+        )
+    }));
+    out
+}
+
+/// Objects outside schemas with owners and grants: (what, catalog, the
+/// prefix of its name, owner and ACL columns, the words `ALTER` and
+/// `GRANT` take, `acldefault`'s kind, which of them are taken).
+const GLOBAL_OBJECT_OWNERS: &[(&str, &str, &str, &str, &str, char, &str)] = &[
+    (
+        "foreign-data wrappers",
+        "pg_foreign_data_wrapper",
+        "fdw",
+        "FOREIGN DATA WRAPPER",
+        "FOREIGN DATA WRAPPER",
+        'F',
+        "true",
+    ),
+    (
+        "servers",
+        "pg_foreign_server",
+        "srv",
+        "SERVER",
+        "FOREIGN SERVER",
+        'S',
+        "true",
+    ),
+    // Those made after initdb (plpgsql is an extension's).
+    (
+        "procedural languages",
+        "pg_language",
+        "lan",
+        "LANGUAGE",
+        "LANGUAGE",
+        'l',
+        "x.oid >= 16384",
+    ),
+];
+
 /// Every role an owner or a grant written above names, but the system's.
 fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
     let oids: Vec<Oid> = kept.iter().copied().collect();
@@ -184,8 +308,33 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
              UNION SELECT a.grantee FROM pg_catalog.{catalog} x, pg_catalog.aclexplode(x.{acl}) a WHERE {filter}"
         )
     };
+    let others: String = SCHEMA_OBJECT_OWNERS
+        .iter()
+        .map(|(_, catalog, p, _, only)| (*catalog, format!("{p}owner"), *only))
+        .chain([
+            ("pg_operator", "oprowner".into(), ""),
+            ("pg_publication", "pubowner".into(), ""),
+        ])
+        .map(|(catalog, owner, only)| {
+            format!(
+                " UNION SELECT x.{owner} FROM pg_catalog.{catalog} x WHERE x.oid >= 16384{only} AND {}",
+                standalone(catalog, "x.oid")
+            )
+        })
+        .chain(GLOBAL_OBJECT_OWNERS.iter().map(|(_, catalog, p, _, _, _, only)| {
+            format!(
+                " UNION {}",
+                holders(
+                    catalog,
+                    &format!("x.{p}owner"),
+                    &format!("{p}acl"),
+                    &format!("{only} AND {}", standalone(catalog, "x.oid"))
+                )
+            )
+        }))
+        .collect();
     let sql = format!(
-        "SELECT DISTINCT r.rolname::text FROM ({} UNION {} UNION {} UNION {} UNION {} \
+        "SELECT DISTINCT r.rolname::text FROM ({} UNION {} UNION {} UNION {} UNION {}{others} \
            UNION SELECT defaclrole FROM pg_catalog.pg_default_acl UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a) h \
          JOIN pg_catalog.pg_roles r ON r.oid = h.role WHERE r.rolname NOT LIKE 'pg\\_%' ORDER BY 1",
         holders(

@@ -1,0 +1,571 @@
+//! What only a superuser may do in a restore-level verification on a local
+//! scratch cluster, done by the cluster's admin connection for the set.
+//!
+//! The set's SQL runs there as a role without superuser (issue 9), which
+//! may create only trusted extensions: PostGIS, pgstattuple, file_fdw and
+//! most others are not. So the admin creates the extensions the set names,
+//! at the point of the restore where the set creates them (their schema
+//! exists, what follows may use them), and nothing else of the set ever
+//! runs on that connection:
+//!
+//! - only `CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema`, as
+//!   lifeboat writes it, rebuilt from the two names (no VERSION, no
+//!   CASCADE), for an extension this machine has;
+//! - `COMMENT ON EXTENSION` of such an extension, which needs its owner;
+//! - and only while the scratch database holds no function, type, operator
+//!   or relation the set made: an extension script runs as superuser with
+//!   its schema on the search path, and must not find the set's code there.
+//!
+//! The restore role then gets what the set's later statements need of the
+//! extension: rows into its configuration tables, and its foreign-data
+//! wrappers for the servers the set defines.
+//!
+//! Publications of all tables or of a schema's tables are a superuser's to
+//! make too; they run no code, and the admin makes them from their names
+//! and options, rebuilt by lifeboat (and comments on those it made, and
+//! owner changes, whose new owner would need CREATE on the database).
+//!
+//! A function may carry a setting only a superuser may set
+//! (`SET log_min_duration_statement = 0`, `SET temp_file_limit`): from
+//! PostgreSQL 15 the admin lets the restore role set it, for the settings
+//! in [`HARMLESS_SETTINGS`] only, which load no code and reach no file.
+
+use super::connect::{self, Target};
+use super::guard::{self, Statement, Token};
+use super::rows::Value;
+use anyhow::{Context, Result, bail};
+use postgres::Client;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+/// The scratch cluster's admin connection and what it made.
+pub struct ScratchAdmin {
+    target: Target,
+    /// The role the set's SQL runs as.
+    restore_role: String,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    client: Option<Client>,
+    /// Extensions the admin created, by name.
+    made: HashSet<String>,
+    /// Settings the restore role was let set, or found it may not.
+    settings: HashSet<String>,
+    /// Publications the admin created (for all tables), by name.
+    publications: HashSet<String>,
+}
+
+/// Settings only a superuser may set that a function of the set may carry
+/// in a scratch restore (`log_` is every logging setting): they change
+/// what the server logs or how much temporary space a query may take,
+/// and load no library and reach no file, unlike
+/// `session_preload_libraries` or `dynamic_library_path`.
+pub const HARMLESS_SETTINGS: &[&str] = &[
+    "log_",
+    "temp_file_limit",
+    "lc_messages",
+    "track_activities",
+    "track_counts",
+    "track_functions",
+    "track_io_timing",
+    "track_wal_io_timing",
+    "deadlock_timeout",
+    "commit_delay",
+    "compute_query_id",
+    "update_process_title",
+];
+
+fn harmless(setting: &str) -> bool {
+    HARMLESS_SETTINGS
+        .iter()
+        .any(|h| setting == *h || (h.ends_with('_') && setting.starts_with(h)))
+}
+
+/// The settings a `CREATE [OR REPLACE] FUNCTION|PROCEDURE` sets (`SET name
+/// TO value`), or none for any other statement.
+fn routine_settings(tokens: &[Token]) -> Vec<String> {
+    let words: Vec<&str> = tokens
+        .iter()
+        .take(4)
+        .map(|t| match t {
+            Token::Word { upper, .. } => upper.as_str(),
+            _ => "",
+        })
+        .collect();
+    let routine = matches!(
+        words.as_slice(),
+        ["CREATE", "FUNCTION" | "PROCEDURE", ..] | ["CREATE", "OR", "REPLACE", "FUNCTION" | "PROCEDURE"]
+    );
+    if !routine {
+        return Vec::new();
+    }
+    let mut depth = 0i32;
+    let mut out = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            Token::Word { upper, .. } if depth == 0 && upper == "SET" => {
+                // A dotted (custom) name is no server setting.
+                if let Some(name) = tokens.get(i + 1).and_then(guard::ident)
+                    && tokens.get(i + 2) != Some(&Token::Punct('.'))
+                {
+                    out.push(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `CREATE EXTENSION IF NOT EXISTS <name> WITH SCHEMA <schema>`, as
+/// lifeboat writes it: the two names, or None for anything else.
+fn create_extension(tokens: &[Token]) -> Option<(String, String)> {
+    let word = |i: usize, w: &str| matches!(tokens.get(i), Some(Token::Word { upper, .. }) if upper == w);
+    let opening = ["CREATE", "EXTENSION", "IF", "NOT", "EXISTS"];
+    if !opening.iter().enumerate().all(|(i, w)| word(i, w)) || !word(6, "WITH") || !word(7, "SCHEMA") {
+        return None;
+    }
+    let name = guard::ident(tokens.get(5)?)?;
+    let schema = guard::ident(tokens.get(8)?)?;
+    (tokens.len() == 9).then_some((name, schema))
+}
+
+/// `COMMENT ON EXTENSION <name> IS '<text>'`: the name and the text.
+fn comment_on_extension(tokens: &[Token]) -> Option<(String, String)> {
+    let word = |i: usize, w: &str| matches!(tokens.get(i), Some(Token::Word { upper, .. }) if upper == w);
+    if !(word(0, "COMMENT") && word(1, "ON") && word(2, "EXTENSION") && word(4, "IS")) || tokens.len() != 6 {
+        return None;
+    }
+    let name = guard::ident(tokens.get(3)?)?;
+    match tokens.get(5)? {
+        Token::Str(text) => Some((name, text.clone())),
+        _ => None,
+    }
+}
+
+/// The words of `tokens` from `at` on match `words` (upper case).
+fn words_at(tokens: &[Token], at: usize, words: &[&str]) -> bool {
+    words
+        .iter()
+        .enumerate()
+        .all(|(i, w)| matches!(tokens.get(at + i), Some(Token::Word { upper, .. }) if upper == w))
+}
+
+/// `CREATE PUBLICATION <name> FOR ALL TABLES WITH (publish = '<ops>'[,
+/// publish_via_partition_root = true])`, as lifeboat writes it: the
+/// statement rebuilt from its name and options, or None.
+fn publication_for_all_tables(tokens: &[Token]) -> Option<(String, String)> {
+    if !words_at(tokens, 0, &["CREATE", "PUBLICATION"])
+        || !words_at(tokens, 3, &["FOR", "ALL", "TABLES", "WITH"])
+        || tokens.get(7) != Some(&Token::Punct('('))
+        || !words_at(tokens, 8, &["PUBLISH"])
+        || tokens.get(9) != Some(&Token::Punct('='))
+    {
+        return None;
+    }
+    let name = guard::ident(tokens.get(2)?)?;
+    let Some(Token::Str(publish)) = tokens.get(10) else {
+        return None;
+    };
+    let ops: Vec<&str> = publish.split(',').map(str::trim).collect();
+    if !ops
+        .iter()
+        .all(|o| matches!(*o, "insert" | "update" | "delete" | "truncate"))
+    {
+        return None;
+    }
+    let via_root = match &tokens[11..] {
+        [Token::Punct(')')] => false,
+        [
+            Token::Punct(','),
+            Token::Word { upper: key, .. },
+            Token::Punct('='),
+            Token::Word { upper: value, .. },
+            Token::Punct(')'),
+        ] if key == "PUBLISH_VIA_PARTITION_ROOT" && value == "TRUE" => true,
+        _ => return None,
+    };
+    let sql = format!(
+        "CREATE PUBLICATION {} FOR ALL TABLES WITH (publish = {}{})",
+        guard::quote_ident(&name),
+        super::catalog::quote_literal(&ops.join(", ")),
+        if via_root {
+            ", publish_via_partition_root = true"
+        } else {
+            ""
+        }
+    );
+    Some((name, sql))
+}
+
+/// `ALTER PUBLICATION <name> ADD TABLES IN SCHEMA <schema>`: rebuilt.
+fn publication_schema(tokens: &[Token]) -> Option<String> {
+    if tokens.len() != 8
+        || !words_at(tokens, 0, &["ALTER", "PUBLICATION"])
+        || !words_at(tokens, 3, &["ADD", "TABLES", "IN", "SCHEMA"])
+    {
+        return None;
+    }
+    let name = guard::ident(tokens.get(2)?)?;
+    let schema = guard::ident(tokens.get(7)?)?;
+    Some(format!(
+        "ALTER PUBLICATION {} ADD TABLES IN SCHEMA {}",
+        guard::quote_ident(&name),
+        guard::quote_ident(&schema)
+    ))
+}
+
+/// `ALTER PUBLICATION <name> OWNER TO <role>`: rebuilt. Its new owner
+/// would need CREATE on the database, which none of the set's roles has
+/// in the scratch cluster (a superuser's restore needs none).
+fn publication_owner(tokens: &[Token]) -> Option<String> {
+    if tokens.len() != 6 || !words_at(tokens, 0, &["ALTER", "PUBLICATION"]) || !words_at(tokens, 3, &["OWNER", "TO"]) {
+        return None;
+    }
+    let name = guard::ident(tokens.get(2)?)?;
+    let role = guard::ident(tokens.get(5)?)?;
+    Some(format!(
+        "ALTER PUBLICATION {} OWNER TO {}",
+        guard::quote_ident(&name),
+        guard::quote_ident(&role)
+    ))
+}
+
+/// `COMMENT ON PUBLICATION <name> IS '<text>'`: the name and the text.
+fn comment_on_publication(tokens: &[Token]) -> Option<(String, String)> {
+    if tokens.len() != 6 || !words_at(tokens, 0, &["COMMENT", "ON", "PUBLICATION"]) || !words_at(tokens, 4, &["IS"]) {
+        return None;
+    }
+    let name = guard::ident(tokens.get(3)?)?;
+    match tokens.get(5)? {
+        Token::Str(text) => Some((name, text.clone())),
+        _ => None,
+    }
+}
+
+/// Objects the set made that an extension script could reach: anything
+/// owned by a role other than the admin, in the catalogs whose objects
+/// are found by name (a cast or transform needs a type of its owner's).
+const PLANTED: &str = "SELECT pg_catalog.format('%s %s', kind, name) FROM ( \
+    SELECT 'function' AS kind, oid::pg_catalog.regprocedure::text AS name, proowner AS owner FROM pg_catalog.pg_proc \
+    UNION ALL SELECT 'type', oid::pg_catalog.regtype::text, typowner FROM pg_catalog.pg_type \
+    UNION ALL SELECT 'operator', oid::pg_catalog.regoperator::text, oprowner FROM pg_catalog.pg_operator \
+    UNION ALL SELECT 'relation', oid::pg_catalog.regclass::text, relowner FROM pg_catalog.pg_class \
+    UNION ALL SELECT 'collation', collname::text, collowner FROM pg_catalog.pg_collation \
+    UNION ALL SELECT 'conversion', conname::text, conowner FROM pg_catalog.pg_conversion \
+    UNION ALL SELECT 'operator family', opfname::text, opfowner FROM pg_catalog.pg_opfamily \
+    UNION ALL SELECT 'operator class', opcname::text, opcowner FROM pg_catalog.pg_opclass \
+    UNION ALL SELECT 'text search configuration', cfgname::text, cfgowner FROM pg_catalog.pg_ts_config \
+    UNION ALL SELECT 'text search dictionary', dictname::text, dictowner FROM pg_catalog.pg_ts_dict \
+    UNION ALL SELECT 'language', lanname::text, lanowner FROM pg_catalog.pg_language \
+    ) o WHERE o.owner <> (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) ORDER BY 1 LIMIT 5";
+
+/// A statement for a message: its last line, without the set's comments.
+fn shown(statement: &Statement) -> String {
+    guard::shown(statement.text.lines().last().unwrap_or(&statement.text))
+}
+
+impl ScratchAdmin {
+    /// `target`: the scratch database, as the cluster's superuser.
+    pub fn new(target: Target, restore_role: &str) -> ScratchAdmin {
+        ScratchAdmin {
+            target,
+            restore_role: restore_role.to_string(),
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// Runs `statement` on the admin connection when it is one of the two
+    /// the admin takes (see the module's notes); false leaves it to the
+    /// restore role. Called with the restore role's work so far committed,
+    /// so the extension's schema is there to be seen.
+    pub fn run(&self, statement: &Statement) -> Result<bool> {
+        let mut state = self.state.lock().expect("extension admin");
+        if let Some((name, schema)) = create_extension(&statement.tokens) {
+            let client = self.client(&mut state)?;
+            let available: bool = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1)",
+                    &[&name],
+                )?
+                .value(0)?;
+            if !available {
+                // The restore role runs it, and the server says what is missing.
+                return Ok(false);
+            }
+            let planted: Vec<String> = client
+                .query(PLANTED, &[])
+                .context("looking for objects of the set before creating an extension")?
+                .iter()
+                .map(|r| r.value(0))
+                .collect::<Result<_>>()?;
+            if !planted.is_empty() {
+                bail!(
+                    "the set makes {} before CREATE EXTENSION {}: the scratch cluster's superuser creates extensions \
+                     only in a database that holds none of the set's code yet, which lifeboat's own sets never do; \
+                     the set was altered, or verify it with --scratch server or a URL",
+                    planted
+                        .iter()
+                        .map(|p| crate::github::workflow::neutralize(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    crate::github::workflow::neutralize(&name)
+                );
+            }
+            let create = format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
+                guard::quote_ident(&name),
+                guard::quote_ident(&schema)
+            );
+            client
+                .batch_execute(&create)
+                .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+            self.hand_over(client, &name)?;
+            state.made.insert(name);
+            return Ok(true);
+        }
+        // A publication of every table, or of a schema's tables, is a
+        // superuser's to make; it runs no code.
+        if let Some((name, sql)) = publication_for_all_tables(&statement.tokens) {
+            self.admin_runs(&mut state, statement, &sql)?;
+            state.publications.insert(name);
+            return Ok(true);
+        }
+        if let Some(sql) = publication_schema(&statement.tokens).or_else(|| publication_owner(&statement.tokens)) {
+            self.admin_runs(&mut state, statement, &sql)?;
+            return Ok(true);
+        }
+        if let Some((name, text)) = comment_on_publication(&statement.tokens)
+            && state.publications.contains(&name)
+        {
+            let sql = format!(
+                "COMMENT ON PUBLICATION {} IS {}",
+                guard::quote_ident(&name),
+                super::catalog::quote_literal(&text)
+            );
+            self.admin_runs(&mut state, statement, &sql)?;
+            return Ok(true);
+        }
+        let settings = routine_settings(&statement.tokens);
+        if !settings.is_empty() {
+            // The restore role runs the statement itself, once it may.
+            self.allow_settings(&mut state, settings)?;
+            return Ok(false);
+        }
+        if let Some((name, text)) = comment_on_extension(&statement.tokens)
+            && state.made.contains(&name)
+        {
+            let comment = format!(
+                "COMMENT ON EXTENSION {} IS {}",
+                guard::quote_ident(&name),
+                super::catalog::quote_literal(&text)
+            );
+            self.client(&mut state)?
+                .batch_execute(&comment)
+                .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Lets the restore role set each of `settings` that only a superuser
+    /// may set and that is harmless, from PostgreSQL 15 (`GRANT SET ON
+    /// PARAMETER`); before, and for any other setting, the function's
+    /// statement fails as it would for any role that is no superuser.
+    fn allow_settings(&self, state: &mut State, settings: Vec<String>) -> Result<()> {
+        let wanted: Vec<String> = settings
+            .into_iter()
+            .filter(|s| harmless(s) && !state.settings.contains(s))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let role = guard::quote_ident(&self.restore_role);
+        let client = self.client(state)?;
+        let version: i32 = client
+            .query_one(
+                "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4",
+                &[],
+            )?
+            .value(0)?;
+        let mut done = Vec::new();
+        for setting in wanted {
+            let superuser_only = version >= 150000
+                && client
+                    .query_opt(
+                        "SELECT 1 FROM pg_catalog.pg_settings WHERE name = $1 AND context = 'superuser'",
+                        &[&setting],
+                    )?
+                    .is_some();
+            if superuser_only {
+                client
+                    .batch_execute(&format!(
+                        "GRANT SET ON PARAMETER {} TO {role}",
+                        guard::quote_ident(&setting)
+                    ))
+                    .with_context(|| format!("letting the restore role set {setting}"))?;
+            }
+            done.push(setting);
+        }
+        state.settings.extend(done);
+        Ok(())
+    }
+
+    /// Runs `sql`, lifeboat's own rebuilding of the set's `statement`.
+    fn admin_runs(&self, state: &mut State, statement: &Statement, sql: &str) -> Result<()> {
+        self.client(state)?
+            .batch_execute(sql)
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))
+    }
+
+    fn client<'a>(&self, state: &'a mut State) -> Result<&'a mut Client> {
+        if state.client.is_none() {
+            let mut client = self
+                .target
+                .connect()
+                .context("connecting to the scratch database as its cluster's admin")?;
+            // The admin runs lifeboat's statements only, with nothing of
+            // the set on its path.
+            client.batch_execute("SELECT pg_catalog.set_config('search_path', '', false)")?;
+            state.client = Some(client);
+        }
+        Ok(state.client.as_mut().expect("connected"))
+    }
+
+    /// What the set's later statements need of the extension `name` made
+    /// by the admin: rows into its configuration tables (the set's own
+    /// rows, read back to be checked), and its foreign-data wrappers for
+    /// the set's servers, whoever of the set's roles comes to own them
+    /// (a wrapper's connections still need a password, which no role of
+    /// the scratch cluster has). No TRIGGER, no ownership: nothing the
+    /// restore role gets lets it run code as the admin.
+    fn hand_over(&self, client: &mut Client, name: &str) -> Result<()> {
+        let role = guard::quote_ident(&self.restore_role);
+        let grants: Vec<String> = client
+            .query(
+                "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass) \
+                 FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) AS x(config) \
+                 JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE e.extname = $1 AND c.relkind = 'r' \
+                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname) \
+                 FROM pg_catalog.pg_foreign_data_wrapper w JOIN pg_catalog.pg_depend d \
+                   ON d.classid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND d.objid = w.oid AND d.deptype = 'e' \
+                 JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
+                 WHERE e.extname = $1",
+                &[&name],
+            )
+            .context("reading what an extension gives the restore")?
+            .iter()
+            .map(|r| {
+                let grant: String = r.value(0)?;
+                Ok(if grant.ends_with(" TO ") { format!("{grant}{role}") } else { grant })
+            })
+            .collect::<Result<_>>()?;
+        for grant in grants {
+            client
+                .batch_execute(&grant)
+                .with_context(|| format!("letting the restore role use extension {name}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(sql: &str) -> Vec<Token> {
+        guard::split(sql).unwrap().remove(0).tokens
+    }
+
+    #[test]
+    fn only_the_create_extension_lifeboat_writes_is_the_admins() {
+        assert_eq!(
+            create_extension(&tokens("CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public;")),
+            Some(("postgis".into(), "public".into()))
+        );
+        assert_eq!(
+            create_extension(&tokens(
+                "CREATE EXTENSION IF NOT EXISTS \"Odd\"\"x\" WITH SCHEMA \"my schema\";"
+            )),
+            Some(("Odd\"x".into(), "my schema".into()))
+        );
+        for other in [
+            "CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public CASCADE;",
+            "CREATE EXTENSION IF NOT EXISTS postgis WITH SCHEMA public VERSION '1.0';",
+            "CREATE EXTENSION IF NOT EXISTS postgis;",
+            "CREATE EXTENSION postgis WITH SCHEMA public;",
+        ] {
+            assert_eq!(create_extension(&tokens(other)), None, "{other}");
+        }
+        assert_eq!(
+            comment_on_extension(&tokens("COMMENT ON EXTENSION postgis IS 'it''s geometry';")),
+            Some(("postgis".into(), "it's geometry".into()))
+        );
+        assert_eq!(
+            comment_on_extension(&tokens("COMMENT ON EXTENSION postgis IS NULL;")),
+            None
+        );
+    }
+
+    #[test]
+    fn publications_only_a_superuser_may_make_are_rebuilt() {
+        assert_eq!(
+            publication_for_all_tables(&tokens(
+                "CREATE PUBLICATION all_pub FOR ALL TABLES WITH (publish = 'insert, update, delete, truncate');"
+            )),
+            Some((
+                "all_pub".into(),
+                "CREATE PUBLICATION \"all_pub\" FOR ALL TABLES WITH (publish = 'insert, update, delete, truncate')"
+                    .into()
+            ))
+        );
+        assert!(
+            publication_for_all_tables(&tokens(
+                "CREATE PUBLICATION p FOR ALL TABLES WITH (publish = 'insert', publish_via_partition_root = true);"
+            ))
+            .is_some_and(|(_, sql)| sql.ends_with(", publish_via_partition_root = true)"))
+        );
+        for other in [
+            "CREATE PUBLICATION p FOR ALL TABLES WITH (publish = 'insert; drop');",
+            "CREATE PUBLICATION p FOR ALL TABLES WITH (publish = 'insert', slot_name = 'x');",
+            "CREATE PUBLICATION p FOR TABLE t WITH (publish = 'insert');",
+        ] {
+            assert_eq!(publication_for_all_tables(&tokens(other)), None, "{other}");
+        }
+        assert_eq!(
+            publication_schema(&tokens("ALTER PUBLICATION p ADD TABLES IN SCHEMA \"Odd\";")).as_deref(),
+            Some("ALTER PUBLICATION \"p\" ADD TABLES IN SCHEMA \"Odd\"")
+        );
+        assert_eq!(
+            publication_schema(&tokens("ALTER PUBLICATION p ADD TABLES IN SCHEMA a, b;")),
+            None
+        );
+        assert_eq!(
+            publication_owner(&tokens("ALTER PUBLICATION pub OWNER TO app_owner;")).as_deref(),
+            Some("ALTER PUBLICATION \"pub\" OWNER TO \"app_owner\"")
+        );
+        assert_eq!(publication_owner(&tokens("ALTER PUBLICATION pub RENAME TO x;")), None);
+    }
+
+    #[test]
+    fn a_routines_settings_are_read_and_only_harmless_ones_let() {
+        let sql = "CREATE FUNCTION public.f(a integer DEFAULT 1) RETURNS integer\n    LANGUAGE sql\n    SET temp_file_limit TO '1GB' SET \"log_min_duration_statement\" TO '0' SET search_path TO 'public'\n    AS $$SELECT 1$$;";
+        assert_eq!(
+            routine_settings(&tokens(sql)),
+            ["temp_file_limit", "log_min_duration_statement", "search_path"]
+        );
+        assert!(routine_settings(&tokens("CREATE TABLE t (a int);")).is_empty());
+        assert!(
+            routine_settings(&tokens(
+                "CREATE FUNCTION f() RETURNS int SET auto_explain.log_min_duration TO '0' AS 'SELECT 1';"
+            ))
+            .is_empty()
+        );
+        assert!(harmless("log_min_duration_statement") && harmless("temp_file_limit"));
+        assert!(!harmless("session_preload_libraries") && !harmless("dynamic_library_path") && !harmless("logx"));
+    }
+}
