@@ -159,6 +159,17 @@ pub enum Decoder<R: Read> {
     None(R),
 }
 
+impl<R: Read> Decoder<R> {
+    /// The compressed stream under the decoder.
+    pub fn get_mut(&mut self) -> &mut R {
+        match self {
+            Decoder::Gzip(d) => d.get_mut(),
+            Decoder::Zstd(d) => d.get_mut().get_mut(),
+            Decoder::None(r) => r,
+        }
+    }
+}
+
 impl<R: Read> Read for Decoder<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {

@@ -11,8 +11,12 @@ use anyhow::{Context, Result};
 use postgres::Client;
 use std::io::{BufRead, BufReader, Read, Write};
 
-/// Raw bytes after which a table's data continues in a new member.
-pub const CHUNK_BYTES: u64 = 256 << 20;
+/// Raw bytes after which a table's data continues in a new member. Each
+/// member is a COPY a parallel restore can run beside the others, so a
+/// large table loads over several connections; 64 MB keeps the count of
+/// members small (a 10 GB table makes 160) while a table of a few hundred
+/// MB already spreads over every job.
+pub const CHUNK_BYTES: u64 = 64 << 20;
 
 pub fn copy_out_sql(table: &TableData) -> String {
     if let Some(condition) = &table.filter {
@@ -123,9 +127,10 @@ pub fn dump_table(
 /// name and columns). Its first line must be the COPY lifeboat writes for
 /// that table; lifeboat runs its own COPY, and the rest of the member up
 /// to `\\.` goes to the server as COPY data only. Returns the number of
-/// rows the server took.
-pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Read + 'a) -> Result<u64> {
-    let mut reader = BufReader::with_capacity(1 << 20, member);
+/// rows the server took. The member is read to its end before the COPY
+/// ends, so a reader that checks the member's hash at its end (see
+/// `SetSource::open`) fails the COPY instead of letting it finish.
+pub fn load_member(client: &mut Client, table: &TableStats, mut reader: impl BufRead) -> Result<u64> {
     // The header is one short line; a member without a newline early on is
     // not lifeboat's, and must not make us read it all into memory.
     let mut header = Vec::new();
@@ -150,9 +155,8 @@ pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Rea
     let statement = super::guard::copy_statement(&header, sql_name, &table.columns)?;
     let mut writer = client.copy_in(statement.as_str()).context("starting COPY")?;
     let leftover = copy_until_end_marker(&mut reader, &mut writer)?;
-    // The server's own count of the rows it took.
-    let rows = writer.finish().context("finishing COPY")?;
     // Nothing but blank lines may follow the rows: one COPY per member.
+    // Dropping the writer unfinished on an error aborts the COPY.
     let mut rest = leftover;
     reader.read_to_end_bounded(&mut rest)?;
     if rest.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -161,6 +165,8 @@ pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Rea
             crate::github::workflow::neutralize(&table.name)
         );
     }
+    // The server's own count of the rows it took.
+    let rows = writer.finish().context("finishing COPY")?;
     Ok(rows)
 }
 

@@ -9,12 +9,13 @@ use crate::progress::Reporter;
 use anyhow::{Result, anyhow, bail};
 use postgres::Client;
 
-fn quoted(name: &str) -> String {
+/// A database name as an SQL identifier.
+pub fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Other sessions connected to a database, described for people.
-fn sessions_on(admin: &mut Client, db: &str) -> Result<Vec<(i32, String)>> {
+pub fn sessions_on(admin: &mut Client, db: &str) -> Result<Vec<(i32, String)>> {
     let rows = admin
         .query(
             "SELECT pid, coalesce(usename::text, '?'), coalesce(application_name, ''), coalesce(client_addr::text, 'local'), \
