@@ -419,14 +419,17 @@ impl SetSource {
 #[derive(Debug)]
 pub struct MemberDamaged {
     pub path: String,
+    /// What was wrong: the hash, or the stream itself.
+    pub why: String,
 }
 
 impl std::fmt::Display for MemberDamaged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "member {} does not match the SHA-256 its manifest records: the set is damaged or was altered",
-            crate::github::workflow::neutralize(&self.path)
+            "member {} {}: the set is damaged or was altered",
+            crate::github::workflow::neutralize(&self.path),
+            self.why
         )
     }
 }
@@ -472,7 +475,22 @@ impl Read for Checked {
         if self.done || buf.is_empty() {
             return Ok(0);
         }
-        let n = self.inner.read(buf)?;
+        // A stream that does not decode (or inflates past its raw size) is
+        // as damaged as one whose hash differs.
+        let n = self.inner.read(buf).map_err(|e| {
+            self.done = true;
+            // A signal stopping the read is not damage.
+            if crate::cancel::requested().is_some() {
+                return e;
+            }
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                MemberDamaged {
+                    path: self.path.clone(),
+                    why: format!("does not decompress ({e})"),
+                },
+            )
+        })?;
         if n > 0 {
             return Ok(n);
         }
@@ -486,6 +504,7 @@ impl Read for Checked {
                 io::ErrorKind::InvalidData,
                 MemberDamaged {
                     path: self.path.clone(),
+                    why: "does not match the SHA-256 its manifest records".into(),
                 },
             ));
         }

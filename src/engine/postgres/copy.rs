@@ -18,6 +18,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 /// MB already spreads over every job.
 pub const CHUNK_BYTES: u64 = 64 << 20;
 
+/// [`CHUNK_BYTES`], or `LIFEBOAT_TEST_CHUNK_BYTES` where a test sets it, so
+/// a small table can be split into several members.
+fn chunk_bytes() -> u64 {
+    std::env::var("LIFEBOAT_TEST_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(CHUNK_BYTES)
+}
+
 pub fn copy_out_sql(table: &TableData) -> String {
     if let Some(condition) = &table.filter {
         return format!(
@@ -99,8 +109,9 @@ pub fn dump_table(
     let mut current = staging.member(database, &format!("{base}.sql"), "data", Some(&table.display))?;
     current.write_all(header.as_bytes())?;
     let mut in_chunk = 0u64;
+    let chunk = chunk_bytes();
     let stats = read_rows(client, table, |line| {
-        if in_chunk >= CHUNK_BYTES {
+        if in_chunk >= chunk {
             current.write_all(b"\\.\n\n")?;
             part += 1;
             let next = staging.member(
