@@ -240,8 +240,7 @@ impl Engine for SqliteEngine {
 
         let mut checks = Vec::new();
         {
-            let copy =
-                Connection::open(&temp.0).with_context(|| format!("opening restored copy {}", temp.0.display()))?;
+            let copy = open_untrusted(&temp.0)?;
             integrity_check(&copy)
                 .context("the restored copy fails PRAGMA integrity_check; the target was not changed")?;
             checks.push("integrity_check ok".to_string());
@@ -297,7 +296,7 @@ const RESTORE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// attempted during the copy waits or fails; none succeeds and then
 /// vanishes, as it would with a file renamed over the one it wrote to.
 fn copy_into_live(restored: &Path, target: &Path) -> Result<()> {
-    let source = Connection::open(restored).with_context(|| format!("opening restored copy {}", restored.display()))?;
+    let source = open_untrusted(restored)?;
     let mut dest = Connection::open_with_flags(target, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .with_context(|| format!("opening {}", target.display()))?;
     dest.busy_timeout(RESTORE_BUSY_TIMEOUT)
@@ -325,6 +324,35 @@ fn copy_into_live(restored: &Path, target: &Path) -> Result<()> {
         .map_err(|(_, e)| e)
         .with_context(|| format!("closing {}", target.display()))?;
     Ok(())
+}
+
+/// Opens a database file that came out of a set, which is input from a
+/// stranger, the way SQLite's "defense against the dark arts" advises: no
+/// schema-defined code is trusted (functions and virtual tables named in
+/// views, triggers and defaults), the schema cannot be written around its
+/// checks, shadow tables are read-only, and damaged cells are caught as they
+/// are read rather than trusted.
+fn open_untrusted(path: &Path) -> Result<Connection> {
+    use rusqlite::config::DbConfig;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening restored copy {}", path.display()))?;
+    let harden = || -> rusqlite::Result<()> {
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_FTS3_TOKENIZER, false)?;
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_WRITABLE_SCHEMA, false)?;
+        conn.execute_batch("PRAGMA cell_size_check = ON; PRAGMA mmap_size = 0;")
+    };
+    harden().with_context(|| {
+        format!(
+            "opening restored copy {} with SQLite's defensive settings",
+            path.display()
+        )
+    })?;
+    Ok(conn)
 }
 
 /// Removes a temporary file unless it was renamed into place.
@@ -537,6 +565,28 @@ fn compare_with_manifest(database: &DatabaseManifest, found: &Inspection) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_from_a_set_is_opened_without_trusting_its_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("from-a-set.db");
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (a); CREATE VIEW v AS SELECT a FROM t;")
+            .unwrap();
+        let conn = open_untrusted(&db).unwrap();
+        let trusted: i64 = conn.query_row("PRAGMA trusted_schema", [], |r| r.get(0)).unwrap();
+        assert_eq!(trusted, 0, "schema-defined code must not be trusted");
+        // Defensive mode: the schema cannot be edited around its checks.
+        assert!(
+            conn.execute_batch("PRAGMA writable_schema = ON; DELETE FROM sqlite_schema;")
+                .is_err()
+        );
+        let objects: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(objects, 2);
+    }
 
     #[test]
     fn urls_and_paths() {
