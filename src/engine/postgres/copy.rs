@@ -207,39 +207,62 @@ impl<R: Read> ReadToEndBounded for R {
 
 /// Streams rows to `out` in whole blocks up to the `\\.` line that ends
 /// them; returns the bytes read past the marker. (The server counts the
-/// rows.) Rows
-/// cannot hold a raw newline (COPY text escapes it), so the marker is
-/// `\\n\\.\\n`, or `\\.\\n` at the very start.
+/// rows.) Rows cannot hold a raw newline (COPY text escapes it), so the
+/// marker is `\\n\\.\\n`, or `\\.\\n` at the very start. Each block is
+/// searched once with `memmem` and sent as it is; only the last few bytes
+/// of a block, which may begin the marker, wait for the next.
 fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Result<Vec<u8>> {
     const MARKER: &[u8] = b"\n\\.\n";
     let keep = MARKER.len() - 1;
-    // A newline in front that is not data, so an empty table's marker is
-    // found like any other; it is never sent.
-    let mut carry: Vec<u8> = vec![b'\n'];
-    let mut virtual_newline = true;
+    let finder = memchr::memmem::Finder::new(MARKER);
+    // Bytes read but not sent yet (at most `keep`), as they may begin the
+    // marker. It starts with a newline that is not data, so an empty
+    // table's marker is found like any other; `skip` bytes at its front
+    // are never sent.
+    let mut tail: Vec<u8> = vec![b'\n'];
+    let mut skip = 1;
     loop {
         crate::cancel::check()?;
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
         }
-        carry.extend_from_slice(buf);
         let n = buf.len();
-        reader.consume(n);
-        let skip = usize::from(virtual_newline);
-        if let Some(at) = carry.windows(MARKER.len()).position(|w| w == MARKER) {
-            let data = &carry[skip.min(at + 1)..at + 1];
-            out.write_all(data)?;
-            return Ok(carry[at + MARKER.len()..].to_vec());
+        // A marker that starts in the tail ends within `keep` bytes of the
+        // block.
+        let mut joined = tail.clone();
+        joined.extend_from_slice(&buf[..n.min(keep)]);
+        if let Some(at) = finder.find(&joined) {
+            out.write_all(&joined[skip.min(at + 1)..at + 1])?;
+            let leftover = buf[at + MARKER.len() - tail.len()..].to_vec();
+            reader.consume(n);
+            return Ok(leftover);
         }
-        if carry.len() > keep {
-            let end = carry.len() - keep;
-            if end > skip {
-                out.write_all(&carry[skip..end])?;
+        if let Some(at) = finder.find(buf) {
+            out.write_all(&tail[skip..])?;
+            out.write_all(&buf[..at + 1])?;
+            let leftover = buf[at + MARKER.len()..].to_vec();
+            reader.consume(n);
+            return Ok(leftover);
+        }
+        if n >= keep {
+            out.write_all(&tail[skip..])?;
+            out.write_all(&buf[..n - keep])?;
+            tail.clear();
+            tail.extend_from_slice(&buf[n - keep..]);
+            skip = 0;
+        } else {
+            tail.extend_from_slice(buf);
+            if tail.len() > keep {
+                let end = tail.len() - keep;
+                if end > skip {
+                    out.write_all(&tail[skip..end])?;
+                }
+                skip = skip.saturating_sub(end);
+                tail.drain(..end);
             }
-            carry.drain(..end);
-            virtual_newline = false;
         }
+        reader.consume(n);
     }
 }
 
@@ -269,5 +292,40 @@ mod tests {
             assert!(out.is_empty());
         }
         assert!(copy_until_end_marker(&mut BufReader::new(&b"a\nb\n"[..]), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn sends_exactly_the_rows_before_the_first_marker() {
+        // Rows that hold backslashes and dots, a marker at every place a
+        // block boundary can cut it, and bytes after it.
+        // (COPY text doubles a backslash in data, so a row is never `\.`.)
+        let rows = [
+            "",
+            "a",
+            r"\\.",
+            r".\\",
+            r"x\\.y",
+            r"\\",
+            "..",
+            r"long row with \\. inside",
+            r"\\.\\.",
+        ];
+        for count in 0..rows.len() {
+            let data: String = rows[..count].iter().map(|r| format!("{r}\n")).collect();
+            let body = format!("{data}\\.\nafter\n");
+            for capacity in 1..body.len() + 2 {
+                let mut reader = BufReader::with_capacity(capacity, body.as_bytes());
+                let mut out = Vec::new();
+                let leftover = copy_until_end_marker(&mut reader, &mut out).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    data,
+                    "{count} rows, capacity {capacity}"
+                );
+                let mut rest = String::from_utf8(leftover).unwrap();
+                std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+                assert_eq!(rest, "after\n", "{count} rows, capacity {capacity}");
+            }
+        }
     }
 }
