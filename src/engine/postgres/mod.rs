@@ -1444,6 +1444,13 @@ impl<'a> Dag<'a> {
                         Ok(c) => c,
                         Err(e) => return fail(e),
                     };
+                    // Each COPY and index commits on its own here, in a new
+                    // database that is swapped in by a rename, which commits
+                    // synchronously and so flushes the WAL of every one of
+                    // them first: none needs to wait for its own flush.
+                    if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
+                        return fail(e.into());
+                    }
                     while let Some(node) = self.next(&state) {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
