@@ -254,7 +254,9 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
     }
     {
         let (sig, code) = int;
-        // In place, stopped while rows load: the transaction rolls back.
+        // In place over one connection (with more, --clean builds beside
+        // and swaps, as below), stopped while rows load: the transaction
+        // rolls back.
         let mut child = spawn(
             d,
             &[
@@ -265,6 +267,8 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
                 "--clean",
                 "--force",
                 "--no-safety-backup",
+                "--jobs",
+                "1",
             ],
         );
         let loading = || {
@@ -277,6 +281,38 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
         signal(&child, sig);
         let out = wait_bounded(child, Duration::from_secs(30), "restore in place");
         assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+        assert_eq!(
+            c.psql("sig_dst", "SELECT count(*) FROM pg_class WHERE relname = 'old_marker'"),
+            "1"
+        );
+    }
+    {
+        let (sig, code) = term;
+        // In place over two connections: built beside the target, stopped
+        // while it fills; the copy goes and the target is as it was.
+        let mut child = spawn(
+            d,
+            &[
+                "restore",
+                &set,
+                "--to",
+                &c.url("sig_dst"),
+                "--clean",
+                "--force",
+                "--no-safety-backup",
+                "--jobs",
+                "2",
+            ],
+        );
+        assert!(
+            wait_for(&mut child, || lifeboat_databases(c).contains("lifeboat_restore")),
+            "the restore ended too soon"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        signal(&child, sig);
+        let out = wait_bounded(child, Duration::from_secs(30), "restore --clean --jobs 2");
+        assert_eq!(out.status.code(), Some(code), "{}", text(&out));
+        assert_eq!(lifeboat_databases(c), "");
         assert_eq!(
             c.psql("sig_dst", "SELECT count(*) FROM pg_class WHERE relname = 'old_marker'"),
             "1"

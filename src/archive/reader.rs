@@ -574,28 +574,10 @@ impl Ahead {
 
 impl Read for Ahead {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.current.len() {
-            if self.ended {
-                return Ok(0);
-            }
-            match self.blocks.recv() {
-                Ok(Ok(block)) => {
-                    self.current = block;
-                    self.at = 0;
-                }
-                Ok(Err(e)) => {
-                    self.ended = true;
-                    return Err(e);
-                }
-                Err(_) => {
-                    self.ended = true;
-                    return Ok(0);
-                }
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.at);
-        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
-        self.at += n;
+        let block = io::BufRead::fill_buf(self)?;
+        let n = buf.len().min(block.len());
+        buf[..n].copy_from_slice(&block[..n]);
+        io::BufRead::consume(self, n);
         Ok(n)
     }
 }
