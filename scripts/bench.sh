@@ -22,18 +22,19 @@ url() { echo "postgresql://postgres@/$1?host=$work&port=$port"; }
 
 # Wall seconds of a command, to the hundredth.
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); python3 -c "print(f'{$e-$s:.2f}')"; }
-# As t, for lifeboat runs: also sets $rss (peak resident MB, /usr/bin/time -v)
-# and $disk (the most `du -sb` of directory $1 grew while it ran, in MB,
-# sampled every 0.2 s).
+# For lifeboat runs: sets $wall (seconds), $rss (peak resident MB, from
+# /usr/bin/time -v) and $disk (the most `du -sb` of directory $1 grew while
+# it ran, in MB, sampled every 0.2 s). Not in a subshell, so call it as is.
+bytes() { local b; b=$(du -sb "$1" 2>/dev/null | head -1 | cut -f1); echo "${b:-0}"; }
 tl() {
   local dir=$1; shift
   local before s e peak=0 now pid
-  before=$(du -sb "$dir" 2>/dev/null | cut -f1 || echo 0)
+  before=$(bytes "$dir")
   s=$(date +%s.%N)
   /usr/bin/time -v -o "$work/time.v" "$@" >/dev/null 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    now=$(du -sb "$dir" 2>/dev/null | cut -f1 || echo 0)
+    now=$(bytes "$dir")
     [ "$now" -gt "$peak" ] && peak=$now
     sleep 0.2
   done
@@ -41,7 +42,7 @@ tl() {
   e=$(date +%s.%N)
   rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$work/time.v")
   disk=$(( (peak > before ? peak - before : 0) / 1000000 ))
-  python3 -c "print(f'{$e-$s:.2f}')"
+  wall=$(python3 -c "print(f'{$e-$s:.2f}')")
 }
 ratio() { python3 -c "print(f'{$1/$2:.2f}x')"; }
 size() { du -sb "$1" | cut -f1 | python3 -c "import sys; print(f'{int(sys.stdin.read())/1e6:.0f} MB')"; }
@@ -64,11 +65,13 @@ row "pg_dump -Fc" "$fc" "$(size "$work/dump.fc")" "-" "-"
 fd=$(t "$BIN/pg_dump" -Fd -j "$JOBS" -f "$work/dump.dir" agents)
 row "pg_dump -Fd -j$JOBS" "$fd" "$(size "$work/dump.dir")" "-" "-"
 mkdir -p "$work/lb-gzip" "$work/lb-zstd"
-lb=$(tl "$work/lb-gzip" "$LB" backup "$(url agents)" --out "$work/lb-gzip" --jobs "$JOBS" --quiet)
+tl "$work/lb-gzip" "$LB" backup "$(url agents)" --out "$work/lb-gzip" --jobs "$JOBS" --quiet
+lb=$wall
 lb_size=$(du -sb "$work/lb-gzip" | cut -f1)
 row "**lifeboat backup -j$JOBS** (default gzip, hashed, manifest)" "$lb" "$(size "$work/lb-gzip") ($(python3 -c "print(f'{$lb_size/$(du -sb "$work/dump.sql.gz" | cut -f1):.2f}')")x pg_dump\|gzip)" "$(res)" "$(ratio "$lb" "$gz") of pg_dump\|gzip, $(ratio "$lb" "$fd") of -Fd -j$JOBS"
 lb_gb=$(per_gb "$lb")
-lbz=$(tl "$work/lb-zstd" "$LB" backup "$(url agents)" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet)
+tl "$work/lb-zstd" "$LB" backup "$(url agents)" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet
+lbz=$wall
 row "**lifeboat backup -j$JOBS --compression zstd**" "$lbz" "$(size "$work/lb-zstd")" "$(res)" "$(ratio "$lbz" "$base") of pg_dump > /dev/null"
 
 "$BIN/createdb" r1
@@ -78,13 +81,15 @@ row "gunzip \| psql restore" "$psql_restore" "-" "-" "-"
 pgr=$(t "$BIN/pg_restore" -j "$JOBS" -d r2 "$work/dump.fc")
 row "pg_restore -j$JOBS (into an empty database)" "$pgr" "-" "-" "-"
 set_file=$(ls "$work"/lb-gzip/*.tar)
-lbr=$(tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet)
+tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet
+lbr=$wall
 row "**lifeboat restore --create-db -j$JOBS** (hashes, row counts)" "$lbr" "-" "$(res)" "$(ratio "$lbr" "$pgr") of pg_restore -j$JOBS, $(ratio "$lbr" "$psql_restore") of gunzip\|psql"
 lbr_gb=$(per_gb "$lbr")
 # In place over a database that holds the same data (r3): --clean swaps a
 # copy built beside it. Without the safety backup, which pg_restore has no
 # counterpart of.
-lbc=$(tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --clean --jobs "$JOBS" --force --no-safety-backup --quiet)
+tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --clean --jobs "$JOBS" --force --no-safety-backup --quiet
+lbc=$wall
 row "**lifeboat restore --clean -j$JOBS** over a full database (in place, no safety backup)" "$lbc" "-" "$(res)" "$(ratio "$lbc" "$pgr") of pg_restore -j$JOBS"
 
 if [ "$SQLITE_SCALE" != 0 ]; then
@@ -93,12 +98,14 @@ if [ "$SQLITE_SCALE" != 0 ]; then
   sq=$(t sh -c "sqlite3 '$work/agent.db' \".backup '$work/copy.db'\" && gzip -6 -c '$work/copy.db' > '$work/copy.db.gz' && sha256sum '$work/copy.db.gz' > '$work/copy.db.gz.sha256'")
   row "sqlite3 .backup + gzip + sha256sum" "$sq" "$(size "$work/copy.db.gz")" "-" "-"
   mkdir -p "$work/lb-sqlite"
-  lbs=$(tl "$work/lb-sqlite" "$LB" backup "$work/agent.db" --out "$work/lb-sqlite" --quiet)
+  tl "$work/lb-sqlite" "$LB" backup "$work/agent.db" --out "$work/lb-sqlite" --quiet
+  lbs=$wall
   row "**lifeboat backup** SQLite (integrity_check, digests)" "$lbs" "$(size "$work/lb-sqlite")" "$(res)" "$(ratio "$lbs" "$sq")"
   sqr=$(t sh -c "gunzip -c '$work/copy.db.gz' > '$work/restored.db' && sqlite3 '$work/restored.db' 'PRAGMA integrity_check'")
   row "gunzip + sqlite3 integrity_check" "$sqr" "-" "-" "-"
   mkdir -p "$work/sq-out"
-  lbsr=$(tl "$work/sq-out" "$LB" restore "$(ls "$work"/lb-sqlite/*.tar)" --to "$work/sq-out/lb-restored.db" --quiet)
+  tl "$work/sq-out" "$LB" restore "$(ls "$work"/lb-sqlite/*.tar)" --to "$work/sq-out/lb-restored.db" --quiet
+  lbsr=$wall
   row "**lifeboat restore** SQLite (hashes, integrity_check, digests)" "$lbsr" "-" "$(res)" "$(ratio "$lbsr" "$sqr")"
 else
   sq_size="-"

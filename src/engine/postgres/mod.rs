@@ -1184,7 +1184,7 @@ impl PostgresEngine {
             return Ok(Err(why.clone()));
         }
         if !self.options.terminate_connections {
-            let others = swap::sessions_on(client, db)?;
+            let others = swap::lasting_sessions(client, db)?;
             if !others.is_empty() {
                 return Ok(Err(format!(
                     "{} other session(s) are connected to {db} (--terminate-connections ends them, and the restore runs in parallel): {}",
