@@ -101,6 +101,13 @@ Examples:
   lifeboat info SET --json | jq '.databases[].tables'\n\n",
     footer!()
 );
+const SCHEDULE_EXAMPLES: &str = concat!(
+    "\
+Examples:
+  lifeboat schedule --cron '0 2 * * *' --initial postgres://app@db/shop --out s3://backups/shop --verify restore --keep-within 90d
+  lifeboat schedule --cron '*/10 * * * * *' app.db --webhook \"$SLACK_URL\"   every ten seconds\n\n",
+    footer!()
+);
 const FETCH_EXAMPLES: &str = concat!(
     "\
 Examples:
@@ -123,7 +130,9 @@ pub struct GlobalArgs {
     pub config: Option<PathBuf>,
 
     /// Print nothing but results and errors.
-    #[arg(long, short, global = true, env = "LIFEBOAT_QUIET")]
+    // Boolish: the variable takes GitHub's spellings (`True`, `FALSE`) too,
+    // as the action's inputs arrive in it.
+    #[arg(long, short, global = true, env = "LIFEBOAT_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Append a line per event to this file.
@@ -165,6 +174,54 @@ pub struct GithubArgs {
     pub issue_key: Option<String>,
 }
 
+/// How to reach an S3-compatible bucket named as `s3://bucket/prefix`;
+/// credentials come only from the environment (AWS_ACCESS_KEY_ID,
+/// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, or their _FILE variants).
+#[derive(Debug, Args, Default, Clone)]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
+pub struct StoreArgs {
+    /// The endpoint of an S3-compatible service (MinIO, Ceph, R2); else
+    /// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL [default: AWS].
+    #[arg(help_heading = "S3 (s3://bucket/prefix)", long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region; else AWS_REGION or AWS_DEFAULT_REGION
+    /// [default: us-east-1].
+    #[arg(help_heading = "S3 (s3://bucket/prefix)", long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// Allow a plain http:// endpoint (or AWS_ALLOW_HTTP=true).
+    #[arg(help_heading = "S3 (s3://bucket/prefix)", long)]
+    pub s3_allow_http: bool,
+
+    /// Address buckets as bucket.host instead of host/bucket (path style,
+    /// the default, which MinIO needs).
+    #[arg(help_heading = "S3 (s3://bucket/prefix)", long)]
+    pub s3_virtual_hosted: bool,
+}
+
+/// Webhook alerts, for the commands that back up, verify, restore or prune.
+#[derive(Debug, Args, Default, Clone)]
+pub struct AlertArgs {
+    /// POST a JSON alert here when the command fails (Slack, Mattermost,
+    /// Discord-compatible or any receiver). A secret: never printed. Also
+    /// from a file named by LIFEBOAT_WEBHOOK_FILE.
+    #[arg(
+        help_heading = "Alerts",
+        long,
+        env = "LIFEBOAT_WEBHOOK",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub webhook: Option<String>,
+
+    /// When to alert, comma-separated: failure, recovery (the first success
+    /// after a failure), success [default: failure].
+    #[arg(help_heading = "Alerts", long, env = "LIFEBOAT_WEBHOOK_ON", value_name = "EVENTS")]
+    pub webhook_on: Option<String>,
+}
+
 // One Command is parsed per run; boxing the big variants would only make
 // every match on it noisier.
 #[allow(clippy::large_enum_variant)]
@@ -203,6 +260,59 @@ pub enum Command {
     /// and print the path of the set inside it.
     #[command(after_help = FETCH_EXAMPLES)]
     Fetch(FetchArgs),
+    /// Run as a service: back up on a cron schedule, with verification,
+    /// retention, off-site copies and alerts, until SIGTERM.
+    // A service runs outside GitHub Actions: the failure-issue flags of
+    // the backup it repeats do not apply (webhooks do).
+    #[command(
+        after_help = SCHEDULE_EXAMPLES,
+        mut_arg("issue_on_failure", |a| a.hide(true)),
+        mut_arg("issue_labels", |a| a.hide(true)),
+        mut_arg("close_issue_on_success", |a| a.hide(true)),
+        mut_arg("issue_key", |a| a.hide(true))
+    )]
+    Schedule(ScheduleArgs),
+}
+
+/// `schedule`: a cron expression, and a backup's flags for every run.
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// When to back up: five cron fields (minute hour day month weekday)
+    /// or six with seconds first, in UTC: "0 2 * * *".
+    #[arg(long, env = "LIFEBOAT_CRON")]
+    pub cron: String,
+
+    /// Take a first backup at start, then follow the schedule.
+    #[arg(long, env = "LIFEBOAT_INITIAL")]
+    pub initial: bool,
+
+    /// After each backup, prune the out directory or bucket with the keep
+    /// rules of lifeboat.toml's [retention] or these flags.
+    #[command(flatten)]
+    pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub backup: BackupArgs,
+}
+
+/// Keep rules as `schedule` takes them (the same as prune's).
+#[derive(Debug, Args, Default)]
+pub struct KeepArgs {
+    /// Keep the newest N sets of each name after each run.
+    #[arg(help_heading = "Retention after each run", long, env = "LIFEBOAT_KEEP_LAST", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_last: Option<u32>,
+    /// Keep the newest set of each of the last N days.
+    #[arg(help_heading = "Retention after each run", long, env = "LIFEBOAT_KEEP_DAILY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest set of each of the last N weeks.
+    #[arg(help_heading = "Retention after each run", long, env = "LIFEBOAT_KEEP_WEEKLY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest set of each of the last N months.
+    #[arg(help_heading = "Retention after each run", long, env = "LIFEBOAT_KEEP_MONTHLY", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_monthly: Option<u32>,
+    /// Keep every set within this span of the newest: 90d.
+    #[arg(help_heading = "Retention after each run", long, env = "LIFEBOAT_KEEP_WITHIN")]
+    pub keep_within: Option<String>,
 }
 
 impl Command {
@@ -214,6 +324,32 @@ impl Command {
             Command::Verify(a) => Some(&a.github),
             Command::Prune(a) => Some(&a.github),
             Command::Report(a) => Some(&a.github),
+            _ => None,
+        }
+    }
+
+    /// The S3 flags, for the commands that take a store.
+    pub fn store(&self) -> Option<&StoreArgs> {
+        match self {
+            Command::Backup(a) => Some(&a.store),
+            Command::Restore(a) => Some(&a.store),
+            Command::Verify(a) => Some(&a.store),
+            Command::List(a) | Command::Size(a) => Some(&a.store),
+            Command::Info(a) => Some(&a.store),
+            Command::Prune(a) => Some(&a.store),
+            Command::Schedule(a) => Some(&a.backup.store),
+            _ => None,
+        }
+    }
+
+    /// The webhook flags, for the commands that alert.
+    pub fn alerts(&self) -> Option<&AlertArgs> {
+        match self {
+            Command::Backup(a) => Some(&a.alerts),
+            Command::Restore(a) => Some(&a.alerts),
+            Command::Verify(a) => Some(&a.alerts),
+            Command::Prune(a) => Some(&a.alerts),
+            Command::Schedule(a) => Some(&a.backup.alerts),
             _ => None,
         }
     }
@@ -275,9 +411,20 @@ pub struct BackupArgs {
     #[arg(env = "LIFEBOAT_DATABASES", value_delimiter = '\n', value_name = "DATABASE")]
     pub databases: Vec<String>,
 
-    /// Directory the set is written to [default: backups].
+    /// Directory the set is written to, or s3://bucket/prefix [default:
+    /// backups].
     #[arg(long, short, env = "LIFEBOAT_OUT")]
     pub out: Option<PathBuf>,
+
+    /// Also copy the finished (and verified) set here: s3://bucket/prefix
+    /// or a directory (repeatable; one per line in LIFEBOAT_COPY_TO).
+    #[arg(long, env = "LIFEBOAT_COPY_TO", value_delimiter = '\n', value_name = "URL")]
+    pub copy_to: Vec<String>,
+
+    /// S3 storage class of the sets written: STANDARD_IA, GLACIER_IR, ...
+    /// [default: the bucket's, STANDARD].
+    #[arg(long, env = "LIFEBOAT_STORAGE_CLASS", value_name = "CLASS")]
+    pub storage_class: Option<String>,
 
     /// Set name, the start of the file name [default: the database's name].
     #[arg(long, env = "LIFEBOAT_NAME")]
@@ -346,6 +493,12 @@ pub struct BackupArgs {
     /// Print a JSON summary instead of the set's path.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 
     #[command(flatten)]
     pub github: GithubArgs,
@@ -439,14 +592,16 @@ pub struct RestoreArgs {
     pub database: Option<String>,
 
     /// Replace an existing target without asking.
-    #[arg(long, env = "LIFEBOAT_FORCE")]
+    // Boolish: the action's `force: "True"` arrives here as it was typed.
+    #[arg(long, env = "LIFEBOAT_FORCE", value_parser = clap::builder::BoolishValueParser::new())]
     pub force: bool,
 
     /// Do not keep a safety backup of the target before replacing it.
     #[arg(long)]
     pub no_safety_backup: bool,
 
-    /// Where safety backups go [default: <set dir>/safety].
+    /// Where safety backups go [default: <set dir>/safety, or <out>/safety with --artifact or a
+    /// set from a bucket].
     #[arg(long, env = "LIFEBOAT_SAFETY_DIR")]
     pub safety_dir: Option<PathBuf>,
 
@@ -479,6 +634,12 @@ pub struct RestoreArgs {
     /// Print what was restored as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 
     #[command(flatten)]
     pub github: GithubArgs,
@@ -519,27 +680,40 @@ pub struct VerifyArgs {
     pub json: bool,
 
     #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Directory of sets [default: out in lifeboat.toml, else backups].
+    /// Directory of sets, or s3://bucket/prefix [default: out in
+    /// lifeboat.toml, else backups].
     pub dir: Option<PathBuf>,
 
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The set file (.tar).
+    /// The set file (.tar), or its URL (s3://bucket/prefix/<set>.tar).
     pub set: PathBuf,
 
     /// Print the manifest as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -568,7 +742,8 @@ pub struct CompareArgs {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Directory of sets [default: out in lifeboat.toml, else backups].
+    /// Directory of sets, or s3://bucket/prefix [default: out in
+    /// lifeboat.toml, else backups].
     pub dir: Option<PathBuf>,
 
     /// Keep the newest N sets of each name (1 or more).
@@ -603,6 +778,12 @@ pub struct PruneArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub alerts: AlertArgs,
 
     #[command(flatten)]
     pub github: GithubArgs,

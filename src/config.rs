@@ -34,6 +34,11 @@ pub struct Config {
     pub safety_dir: Option<PathBuf>,
     pub engine: EngineOptions,
     pub verify: VerifySettings,
+    /// How to reach object stores (s3://).
+    pub store: crate::store::StoreOptions,
+    /// Where finished sets are copied besides `out_dir`.
+    pub copy_to: Vec<PathBuf>,
+    pub alerts: crate::alert::AlertSettings,
 }
 
 /// How deep verification goes, and what it holds a set to.
@@ -189,6 +194,9 @@ impl Default for Config {
                 ..Default::default()
             },
             verify: VerifySettings::default(),
+            store: Default::default(),
+            copy_to: Vec::new(),
+            alerts: Default::default(),
         }
     }
 }
@@ -332,56 +340,20 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
     let mut level = file.level;
 
     match &cli.command {
-        Command::Backup(a) => {
-            if !a.databases.is_empty() {
-                config.databases = a
-                    .databases
-                    .iter()
-                    .filter(|d| !d.trim().is_empty())
-                    .map(|d| DatabaseSpec::parse(d))
-                    .collect();
-            }
-            override_with(&mut config.out_dir, a.out.clone());
-            config.set_name = a.name.clone().or(config.set_name);
-            config.label = a.label.clone().or(config.label);
-            config.kind = a.kind.clone().or(config.kind);
-            compression = a.compression.clone().or(compression);
-            level = a.compression_level.or(level);
-            apply_engine_flags(&mut config.engine, &a.engine);
-            if let Some(wait) = &a.lock_wait_timeout {
-                config.engine.lock_wait_timeout = Some(
-                    parse_span(wait)
-                        .ok()
-                        .and_then(|d| d.to_std().ok())
-                        .filter(|d| !d.is_zero())
-                        .ok_or_else(|| {
-                            usage(anyhow::anyhow!(
-                                "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
-                            ))
-                        })?,
-                );
-            }
-            let sel = &mut config.engine.selection;
-            sel.tables.extend(a.table.iter().cloned());
-            sel.exclude_tables.extend(a.exclude_table.iter().cloned());
-            sel.schemas.extend(a.schema.iter().cloned());
-            sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
-            config.engine.with_privileges = a.with_privileges;
-            // --verify, then lifeboat.toml, then --verify-default: the
-            // action's default must not override the file.
-            match &a.verify {
-                Some(level) => config.verify.level = Level::parse(level)?,
-                None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
-                None => {}
-            }
-            apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
-            config.verify.restore.jobs = config.engine.jobs;
-            // The databases' own URLs, secrets included, for --scratch server.
-            for spec in &config.databases {
-                if crate::engine::postgres::connect::is_postgres_url(&spec.url) {
-                    let name = spec.name.clone().unwrap_or_else(|| "*".into());
-                    config.verify.restore.sources.insert(name, spec.url.clone());
-                }
+        Command::Backup(a) => apply_backup_args(&mut config, &file, a, &mut compression, &mut level)?,
+        Command::Schedule(a) => {
+            apply_backup_args(&mut config, &file, &a.backup, &mut compression, &mut level)?;
+            let k = &a.keep;
+            let flags = Policy {
+                keep_last: k.keep_last,
+                keep_daily: k.keep_daily,
+                keep_weekly: k.keep_weekly,
+                keep_monthly: k.keep_monthly,
+                keep_within: k.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
+                ..Default::default()
+            };
+            if !flags.is_empty() {
+                config.retention = flags;
             }
         }
         Command::Restore(a) => {
@@ -430,7 +402,12 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         }
         Command::Verify(a) => {
             config.verify.level = match &a.level {
-                Some(level) => Level::parse(level)?,
+                // Asked for in so many words, "none" would check nothing and
+                // still say "passed".
+                Some(level) => match Level::parse(level)? {
+                    None => crate::usage_bail!("verify --level {level:?} would check nothing: use quick or restore"),
+                    some => some,
+                },
                 None => config.verify.level,
             }
             .or(Some(Level::Quick));
@@ -444,6 +421,17 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         }
         Command::Fetch(a) => override_with(&mut config.out_dir, a.out.clone()),
         Command::Info(_) | Command::Compare(_) | Command::Report(_) => {}
+    }
+
+    if let Some(flags) = cli.command.store() {
+        let s3 = &mut config.store.s3;
+        s3.endpoint = flags.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+        s3.region = flags.s3_region.clone().filter(|r| !r.trim().is_empty());
+        s3.allow_http = flags.s3_allow_http;
+        s3.virtual_hosted = flags.s3_virtual_hosted;
+    }
+    if let Some(flags) = cli.command.alerts() {
+        config.alerts = crate::alert::AlertSettings::from_flags(flags).map_err(usage)?;
     }
 
     let algorithm: Algorithm = match compression {
@@ -461,6 +449,74 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         check_name_part("label", label)?;
     }
     Ok(config)
+}
+
+/// The flags of a backup (also every run of `schedule`).
+fn apply_backup_args(
+    config: &mut Config,
+    file: &FileConfig,
+    a: &crate::cli::BackupArgs,
+    compression: &mut Option<String>,
+    level: &mut Option<i32>,
+) -> Result<()> {
+    if !a.databases.is_empty() {
+        config.databases = a
+            .databases
+            .iter()
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| DatabaseSpec::parse(d))
+            .collect();
+    }
+    override_with(&mut config.out_dir, a.out.clone());
+    config.set_name = a.name.clone().or(config.set_name.take());
+    config.label = a.label.clone().or(config.label.take());
+    config.kind = a.kind.clone().or(config.kind.take());
+    *compression = a.compression.clone().or(compression.take());
+    *level = a.compression_level.or(*level);
+    apply_engine_flags(&mut config.engine, &a.engine);
+    if let Some(wait) = &a.lock_wait_timeout {
+        config.engine.lock_wait_timeout = Some(
+            parse_span(wait)
+                .ok()
+                .and_then(|d| d.to_std().ok())
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    usage(anyhow::anyhow!(
+                        "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
+                    ))
+                })?,
+        );
+    }
+    let sel = &mut config.engine.selection;
+    sel.tables.extend(a.table.iter().cloned());
+    sel.exclude_tables.extend(a.exclude_table.iter().cloned());
+    sel.schemas.extend(a.schema.iter().cloned());
+    sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
+    config.engine.with_privileges = a.with_privileges;
+    // --verify, then lifeboat.toml, then --verify-default: the
+    // action's default must not override the file.
+    match &a.verify {
+        Some(level) => config.verify.level = Level::parse(level)?,
+        None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
+        None => {}
+    }
+    apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
+    config.verify.restore.jobs = config.engine.jobs;
+    // The databases' own URLs, secrets included, for --scratch server.
+    for spec in &config.databases {
+        if crate::engine::postgres::connect::is_postgres_url(&spec.url) {
+            let name = spec.name.clone().unwrap_or_else(|| "*".into());
+            config.verify.restore.sources.insert(name, spec.url.clone());
+        }
+    }
+    config.store.s3.storage_class = a.storage_class.clone().filter(|c| !c.trim().is_empty());
+    config.copy_to = a
+        .copy_to
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(PathBuf::from)
+        .collect();
+    Ok(())
 }
 
 fn apply_engine_flags(engine: &mut EngineOptions, flags: &crate::cli::EngineArgs) {

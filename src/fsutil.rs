@@ -98,3 +98,19 @@ pub fn is_disk_full(err: &anyhow::Error) -> bool {
         io || sqlite
     })
 }
+
+/// A variable, or the contents of the file its `_FILE` variant names
+/// (Docker and Kubernetes secrets).
+pub fn env_or_file(name: &str) -> Result<Option<String>> {
+    if let Some(v) = std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        return Ok(Some(v));
+    }
+    let file_var = format!("{name}_FILE");
+    match std::env::var(&file_var).ok().filter(|v| !v.is_empty()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {file_var} ({path})"))?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_string()))
+        }
+        None => Ok(None),
+    }
+}

@@ -16,6 +16,7 @@
 //! # anyhow::Ok(())
 //! ```
 
+pub mod alert;
 pub mod archive;
 pub mod cancel;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod error;
 pub mod exit_codes;
 pub mod fsutil;
 pub mod github;
+pub mod http;
 pub mod lock;
 pub mod progress;
 pub mod retention;
@@ -36,7 +38,7 @@ pub mod verify;
 
 pub use commands::backup::{BackupOutcome, backup};
 pub use commands::compare::compare;
-pub use commands::list::{info, list, size};
+pub use commands::list::{info, info_at, list, size};
 pub use commands::prune::prune;
 pub use commands::restore::{RestoreRequest, restore};
 pub use commands::verify::{VerifyRequest, verify};
@@ -55,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(_) => "verify",
         Command::Restore(_) => "restore",
         Command::Prune(_) => "prune",
+        Command::Schedule(_) => "schedule",
         _ => "",
     };
     // A usage error is a failure like any other in a workflow: it gets its
@@ -112,6 +115,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     if let Some(ending) = &ending {
         commands::report::tell_github(github_args, ending, &reporter);
+        let secrets = commands::report::secrets(&config, &to_url.iter().map(String::as_str).collect::<Vec<_>>());
+        alert::notify(&config.alerts, ending, &config.out_dir, &secrets, &reporter);
     }
     result.map(|(code, _)| code)
 }
@@ -162,7 +167,7 @@ fn ending(class: &str, set: Option<String>, failed: bool, details: String) -> co
 }
 
 /// The first error finding of a failed verification, for the annotation.
-fn first_error(report: &verify::Report) -> Option<String> {
+pub(crate) fn first_error(report: &verify::Report) -> Option<String> {
     report
         .findings
         .iter()
@@ -170,11 +175,9 @@ fn first_error(report: &verify::Report) -> Option<String> {
         .map(|f| format!("{}: {}", f.object, f.message))
 }
 
+/// A path as outputs give it: absolute, or a store URL as it is.
 fn absolute(path: &std::path::Path) -> String {
-    std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .display()
-        .to_string()
+    store::shown(path)
 }
 
 /// Runs the command; the ending, for commands whose outcome GitHub hears.
@@ -187,16 +190,7 @@ fn run_command(
     match &cli.command {
         Command::Backup(args) => {
             commands::report::refuse_public_upload()?;
-            let mut outcome = backup(config, reporter)?;
-            let report = match config.verify.level {
-                Some(_) => Some(commands::verify::verify_set(
-                    &outcome.path,
-                    &config.verify,
-                    None,
-                    reporter,
-                )?),
-                None => None,
-            };
+            let (mut outcome, report) = commands::backup::backup_verified(config, reporter)?;
             let mut details = outcome.to_markdown();
             if let Some(r) = &report {
                 outcome.verified = Some(r.passed);
@@ -208,13 +202,7 @@ fn run_command(
                 details.push_str(&r.to_markdown());
             }
             set_outputs(&[
-                (
-                    "backup-path",
-                    std::path::absolute(&outcome.path)
-                        .unwrap_or(outcome.path.clone())
-                        .display()
-                        .to_string(),
-                ),
+                ("backup-path", absolute(&outcome.path)),
                 ("backup-name", outcome.file_name.clone()),
                 ("set-name", outcome.set.clone()),
                 ("sha256", outcome.sha256.clone()),
@@ -242,6 +230,19 @@ fn run_command(
             let set = match &args.artifact {
                 Some(name) => Some(fetch_artifact(name, &args.artifact_filter, &config.out_dir, reporter)?),
                 None => args.set.clone(),
+            };
+            // A fetched set sits in a made-up artifact-<id>-* directory, where
+            // nobody would look for the safety backup: it goes beside the
+            // user's own sets instead, in <out>/safety.
+            let fetched_config;
+            let config = if args.artifact.is_some() && config.safety_dir.is_none() {
+                fetched_config = Config {
+                    safety_dir: Some(config.out_dir.join("safety")),
+                    ..config.clone()
+                };
+                &fetched_config
+            } else {
+                config
             };
             let request = RestoreRequest {
                 set,
@@ -296,7 +297,7 @@ fn run_command(
             Ok((ExitCode::Success, None))
         }
         Command::Info(args) => {
-            commands::list::print_info(&args.set, &info(&args.set)?, args.json)?;
+            commands::list::print_info(&args.set, &info_at(&args.set, &config.store)?, args.json)?;
             Ok((ExitCode::Success, None))
         }
         Command::Compare(args) => {
@@ -341,6 +342,10 @@ fn run_command(
             commands::report::tell_github(&args.github, &e, reporter);
             Ok((ExitCode::Success, None))
         }
+        Command::Schedule(args) => {
+            let code = commands::schedule::run(&args.cron, args.initial, config, reporter)?;
+            Ok((code, None))
+        }
         Command::Fetch(args) => {
             let path = fetch_artifact(&args.artifact, &args.filter, &config.out_dir, reporter)?;
             println!("{}", path.display());
@@ -367,8 +372,9 @@ fn fetch_artifact(
         "fetching the newest artifact {name:?} from {}/{}",
         repo.owner, repo.name
     ));
-    let fetched = github::artifacts::fetch(&repo, &wanted, out)?;
-    reporter.info(&format!("chose {}", fetched.origin));
-    reporter.info(&format!("fetched {}", fetched.set.display()));
-    Ok(fetched.set)
+    let artifacts = store::github_artifacts::ArtifactStore::new(wanted, out.to_path_buf());
+    let set = store::latest(&artifacts, None)?;
+    reporter.info(&format!("chose {}", artifacts.origin().unwrap_or("?")));
+    reporter.info(&format!("fetched {}", set.path.display()));
+    Ok(set.path)
 }

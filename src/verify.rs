@@ -681,7 +681,15 @@ impl Policies {
 }
 
 /// Runs every policy against the set at `path`.
-pub fn check_policies(path: &Path, manifest: Option<&Manifest>, policies: &Policies, findings: &mut Findings) {
+/// `siblings_in` is the store the set came from; `None` for a set file,
+/// whose siblings are the sets in its directory.
+pub fn check_policies(
+    path: &Path,
+    siblings_in: Option<&dyn crate::store::Store>,
+    manifest: Option<&Manifest>,
+    policies: &Policies,
+    findings: &mut Findings,
+) {
     use crate::progress::human_bytes;
     let name = display_name(path);
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -755,10 +763,12 @@ pub fn check_policies(path: &Path, manifest: Option<&Manifest>, policies: &Polic
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let local = crate::store::LocalStore::new(dir);
+    let store: &dyn crate::store::Store = siblings_in.unwrap_or(&local);
     let this = SetName::parse(&name);
     let wants_siblings = policies.max_size_change.is_some() || policies.max_age.is_some();
     let siblings: Vec<crate::store::SetEntry> = match &this {
-        Some(this) if wants_siblings => match crate::store::LocalStore::new(dir).list() {
+        Some(this) if wants_siblings => match store.list() {
             Ok(all) => all.into_iter().filter(|e| e.name.set == this.set).collect(),
             Err(e) => {
                 // Without the listing neither check can pass: saying
@@ -768,7 +778,7 @@ pub fn check_policies(path: &Path, manifest: Option<&Manifest>, policies: &Polic
                     &name,
                     format!(
                         "cannot list the other sets in {} to check --max-age / --max-size-change: {e:#}",
-                        dir.display()
+                        store.location()
                     ),
                     "make the backup directory readable, then verify again",
                 );

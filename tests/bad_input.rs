@@ -328,6 +328,10 @@ fn nonsense_values_are_refused() {
     let before = dump(&target);
     for (args, says) in [
         (vec!["prune", "bk", "--keep-last", "0"], "--keep-last"),
+        (
+            vec!["verify", "--latest", "bk", "--level", "none"],
+            "would check nothing",
+        ),
         (vec!["backup", "agent.db", "--out", "bk", "--jobs", "0"], "--jobs"),
         (
             vec![

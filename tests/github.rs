@@ -631,3 +631,67 @@ fn a_cancelled_run_is_not_reported_as_a_failure() {
         "{summary}"
     );
 }
+
+/// A failed verification and a failed restore each open the issue of their
+/// own class, naming the step that failed; the next success of the same
+/// key and class closes that issue and leaves the other class's open.
+#[test]
+fn verify_and_restore_issues_name_the_step_and_close_on_their_next_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let api = FakeGitHub::start();
+    agent_db(dir, "agent.db", 0.005);
+    let out = step(dir, &api)
+        .args(["backup", "agent.db", "--out", "bk"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let set = only_set(&dir.join("bk"));
+    let set = set.to_str().unwrap();
+
+    let out = step(dir, &api)
+        .env("LIFEBOAT_STEP_NAME", "Prove the nightly set")
+        .args(["verify", set, "--expect-table", "Nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // A directory where the database should be: the restore cannot replace it.
+    std::fs::create_dir(dir.join("staging.db")).unwrap();
+    let out = step(dir, &api)
+        .env("LIFEBOAT_STEP_NAME", "Restore into staging")
+        .args(["restore", set, "--to", "sqlite:staging.db", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    for (class, step_name) in [("verify", "Prove the nightly set"), ("restore", "Restore into staging")] {
+        let open = api.open_issues_with(&format!("lifeboat-issue set=\"nightly\" class=\"{class}\""));
+        assert_eq!(open.len(), 1, "{class}: {open:?}");
+        let body = open[0]["body"].as_str().unwrap();
+        assert!(body.contains(&format!("Failed step: {step_name}.")), "{body}");
+    }
+
+    let out = step(dir, &api).args(["verify", set]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        api.open_issues_with("class=\"verify\"").is_empty(),
+        "the verify issue is still open"
+    );
+    assert_eq!(
+        api.open_issues_with("class=\"restore\"").len(),
+        1,
+        "a verification closed the restore issue"
+    );
+
+    std::fs::remove_dir(dir.join("staging.db")).unwrap();
+    let out = step(dir, &api)
+        .args(["restore", set, "--to", "sqlite:staging.db", "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        api.open_issues_with("class=\"restore\"").is_empty(),
+        "the restore issue is still open"
+    );
+    let st = api.state.lock().unwrap();
+    assert!(st.issues.iter().all(|i| i["state"] == "closed"), "{:?}", st.issues);
+}

@@ -61,17 +61,6 @@ fn wait_for(child: &mut Child, mut seen: impl FnMut() -> bool) -> bool {
     panic!("the run never reached the point to interrupt");
 }
 
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| {
-            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
-
 fn has_staging(dir: &Path) -> bool {
     names_in(dir).iter().any(|n| n.ends_with(".staging"))
 }

@@ -119,6 +119,11 @@ pub fn sidecar_line(sha256: &str, file_name: &str) -> String {
 pub fn read_sidecar(sidecar: &Path, file_name: &str) -> Result<String> {
     let text =
         std::fs::read_to_string(sidecar).with_context(|| format!("reading checksum file {}", sidecar.display()))?;
+    parse_sidecar(&text, file_name).with_context(|| format!("checksum file {}", sidecar.display()))
+}
+
+/// The hash a sidecar's text records for `file_name`.
+pub fn parse_sidecar(text: &str, file_name: &str) -> Result<String> {
     for line in text.lines() {
         let Some((hash, name)) = line.split_once(' ') else {
             continue;
@@ -126,19 +131,12 @@ pub fn read_sidecar(sidecar: &Path, file_name: &str) -> Result<String> {
         let name = name.trim_start_matches([' ', '*']);
         if name == file_name {
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                bail!(
-                    "checksum file {} has a malformed hash for {file_name}",
-                    sidecar.display()
-                );
+                bail!("malformed hash for {file_name}");
             }
             return Ok(hash.to_ascii_lowercase());
         }
     }
-    bail!(
-        "checksum file {} has no line for {file_name}; recreate it with `sha256sum {file_name} > {}`",
-        sidecar.display(),
-        sidecar.file_name().unwrap_or_default().to_string_lossy()
-    )
+    bail!("no line for {file_name}; recreate it with `sha256sum {file_name} > {file_name}.sha256`")
 }
 
 #[cfg(test)]

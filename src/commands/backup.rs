@@ -3,10 +3,13 @@
 use crate::archive::Compression;
 use crate::archive::manifest::{FORMAT_NAME, FORMAT_VERSION, Manifest, Tool};
 use crate::archive::writer::SetWriter;
+use crate::commands::verify::verify_opened;
 use crate::config::Config;
 use crate::engine::{self, Engine};
 use crate::progress::{Reporter, human_bytes};
-use crate::store::local::SetName;
+use crate::store::local::{SetName, verified_path};
+use crate::store::{self, OpenedSet};
+use crate::verify::Report;
 use anyhow::{Context, Result};
 use chrono::{SubsecRound, Utc};
 use serde::Serialize;
@@ -28,8 +31,69 @@ pub struct BackupOutcome {
     pub verified: Option<bool>,
     /// The verification report beside the set, when `--verify` ran.
     pub report_path: Option<PathBuf>,
+    /// Where `--copy-to` put copies of the set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<PathBuf>,
     #[serde(skip)]
     pub manifest: Manifest,
+    /// The set on this machine, when `path` is in a bucket: the copy it
+    /// was uploaded from, kept (in a private temporary directory) for the
+    /// verification and the copies that follow.
+    #[serde(skip)]
+    pub local: Option<LocalCopy>,
+}
+
+/// A set's local copy and the temporary directory that holds it.
+#[derive(Debug, Clone)]
+pub struct LocalCopy {
+    pub path: PathBuf,
+    _scratch: std::sync::Arc<tempfile::TempDir>,
+}
+
+impl BackupOutcome {
+    /// The set as a local file.
+    pub fn local_path(&self) -> &Path {
+        self.local.as_ref().map(|l| l.path.as_path()).unwrap_or(&self.path)
+    }
+}
+
+/// A backup as the CLI and `schedule` run it: the set written (through a
+/// local copy when it goes to a bucket), verified when asked, its record
+/// put beside it, and copied to every `--copy-to` store once it passed.
+pub fn backup_verified(config: &Config, reporter: &Reporter) -> Result<(BackupOutcome, Option<Report>)> {
+    let mut outcome = backup(config, reporter)?;
+    let report = match config.verify.level {
+        Some(_) => {
+            let opened = match &outcome.local {
+                Some(local) => OpenedSet::copied(
+                    local.path.clone(),
+                    outcome.path.clone(),
+                    store::open(&config.out_dir, &config.store)?,
+                    None,
+                ),
+                None => OpenedSet::local(outcome.path.clone()),
+            };
+            let report = verify_opened(&opened, &config.verify, None, reporter)?;
+            outcome.verified = Some(report.passed);
+            outcome.report_path = Some(verified_path(&outcome.path));
+            Some(report)
+        }
+        None => None,
+    };
+    if report.as_ref().is_some_and(|r| !r.passed) {
+        if !config.copy_to.is_empty() {
+            reporter.warn("the set failed verification, so it was not copied to --copy-to");
+        }
+        return Ok((outcome, report));
+    }
+    for target in &config.copy_to {
+        let store = store::open(target, &config.store)?;
+        let copy = store
+            .put_set(outcome.local_path(), reporter)
+            .with_context(|| format!("copying {} to {}", outcome.file_name, store.location()))?;
+        outcome.copies.push(copy);
+    }
+    Ok((outcome, report))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -65,8 +129,23 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
         .map(|s| engine::open(s, &config.engine))
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<&dyn Engine> = engines.iter().map(|e| e.as_ref()).collect();
+    // A set for a bucket is written to a private temporary directory, then
+    // uploaded from there; the bucket is tried first, so a wrong name or
+    // credential fails before the databases are read.
+    let remote = match store::is_url(&config.out_dir) {
+        true => {
+            let store = store::open(&config.out_dir, &config.store)?;
+            store.probe()?;
+            Some((store, store::scratch_dir("the set before its upload")?))
+        }
+        false => None,
+    };
+    let out_dir = match &remote {
+        Some((_, scratch)) => scratch.path().to_path_buf(),
+        None => config.out_dir.clone(),
+    };
     let options = SetOptions {
-        out_dir: &config.out_dir,
+        out_dir: &out_dir,
         set_name: config.set_name.as_deref(),
         label: config.label.as_deref(),
         kind: config.kind.as_deref().unwrap_or_else(|| crate::context::default_kind()),
@@ -75,8 +154,7 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
     // Directories this backup creates are removed again when it fails and
     // they stayed empty: a failed run leaves nothing that looks like a
     // place backups went to.
-    let missing: Vec<PathBuf> = config
-        .out_dir
+    let missing: Vec<PathBuf> = out_dir
         .ancestors()
         .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
         .map(Path::to_path_buf)
@@ -88,7 +166,16 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
             let _ = std::fs::remove_dir(dir);
         }
     }
-    result
+    let mut outcome = result?;
+    if let Some((store, scratch)) = remote {
+        let uploaded = store.put_set(&outcome.path, reporter)?;
+        outcome.local = Some(LocalCopy {
+            path: std::mem::replace(&mut outcome.path, uploaded.clone()),
+            _scratch: std::sync::Arc::new(scratch),
+        });
+        outcome.sidecar = crate::archive::checksum::sidecar_path(&uploaded);
+    }
+    Ok(outcome)
 }
 
 /// Backs up already opened engines into one set; also used for the safety
@@ -164,14 +251,16 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
             .collect(),
         verified: None,
         report_path: None,
+        copies: Vec::new(),
         manifest,
+        local: None,
     };
     reporter.info(&format!(
-        "wrote {} ({}, {} tables, {} rows) in {:.1}s",
+        "wrote {} ({}, {}, {}) in {:.1}s",
         outcome.path.display(),
         human_bytes(outcome.size_bytes),
-        outcome.databases.iter().map(|d| d.tables).sum::<usize>(),
-        outcome.databases.iter().map(|d| d.rows).sum::<u64>(),
+        crate::progress::count(outcome.databases.iter().map(|d| d.tables as u64).sum(), "table"),
+        crate::progress::count(outcome.databases.iter().map(|d| d.rows).sum(), "row"),
         outcome.duration_ms as f64 / 1000.0
     ));
     Ok(outcome)
@@ -211,6 +300,9 @@ impl BackupOutcome {
             println!("{}", serde_json::to_string_pretty(self)?);
         } else {
             println!("{}", self.path.display());
+            for copy in &self.copies {
+                crate::say!("copied to {}", copy.display());
+            }
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use crate::archive::manifest::Manifest;
 use crate::archive::reader;
 use crate::config::Config;
 use crate::progress::human_bytes;
-use crate::store::{LocalStore, SetEntry};
+use crate::store::{self, SetEntry, StoreOptions};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -23,11 +23,11 @@ pub struct Listed {
 }
 
 pub fn list(config: &Config) -> Result<Vec<Listed>> {
-    let store = LocalStore::new(&config.out_dir);
+    let store = store::open(&config.out_dir, &config.store)?;
     let entries = store.list()?;
     Ok(entries
         .into_iter()
-        .map(|entry| match entry.manifest() {
+        .map(|entry| match store.manifest(&entry) {
             Ok(m) => Listed {
                 kind: Some(m.kind.clone()),
                 databases: m.database_names(),
@@ -87,6 +87,17 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What one set holds: a set file, or a set's URL (`s3://bucket/prefix/<set>.tar`),
+/// whose manifest is read without downloading the set.
+pub fn info_at(set: &Path, options: &StoreOptions) -> Result<Manifest> {
+    if !store::is_url(set) {
+        return info(set);
+    }
+    let (store, file) = store::open_set_url(set, options)?;
+    let entry = store::find(store.as_ref(), &file)?;
+    store.manifest(&entry)
 }
 
 pub fn info(set: &Path) -> Result<Manifest> {
@@ -150,15 +161,15 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             crate::say!("migration {} in {}", mig.revision, mig.table);
         }
         crate::say!(
-            "schema    {} ({} objects)",
+            "schema    {} ({})",
             db.schema_fingerprint,
-            db.schema_objects.len()
+            crate::progress::count(db.schema_objects.len() as u64, "object")
         );
         for t in &db.tables {
             crate::say!(
-                "  table   {:<40} {:>12} rows {:>10}",
+                "  table   {:<40} {:>17} {:>10}",
                 t.name,
-                t.rows,
+                crate::progress::count(t.rows, "row"),
                 human_bytes(t.raw_bytes)
             );
         }
@@ -189,18 +200,13 @@ pub struct SetSize {
 }
 
 pub fn size(config: &Config) -> Result<SizeReport> {
-    let entries = LocalStore::new(&config.out_dir).list()?;
+    let entries = store::open(&config.out_dir, &config.store)?.list()?;
     let sets: Vec<SetSize> = entries
         .iter()
         .map(|e| SetSize {
             file_name: e.file_name.clone(),
             set: e.name.set.clone(),
-            bytes: e
-                .files()
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum(),
+            bytes: e.stored_bytes,
         })
         .collect();
     let total_bytes = sets.iter().map(|s| s.bytes).sum();

@@ -7,6 +7,7 @@ pub mod list;
 pub mod prune;
 pub mod report;
 pub mod restore;
+pub mod schedule;
 pub mod verify;
 
 use std::io::IsTerminal;

@@ -4,8 +4,8 @@
 use crate::config::Config;
 use crate::progress::Reporter;
 use crate::retention::{self, Candidate, Decision, Policy};
-use crate::store::{LocalStore, SetEntry};
-use anyhow::{Context, Result};
+use crate::store::{self, SetEntry, Store};
+use anyhow::Result;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -38,28 +38,34 @@ pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<Prun
         leftovers: Vec::new(),
         removed_bytes: 0,
     };
-    let main = LocalStore::new(&config.out_dir);
+    let main = store::open(&config.out_dir, &config.store)?;
+    // Safety backups are local files; a bucket holds none.
     let safety_dir = config
         .safety_dir
         .clone()
         .unwrap_or_else(|| config.out_dir.join("safety"));
     let mut stores = vec![(main, &config.retention, false)];
-    if safety_dir.is_dir() {
-        stores.push((LocalStore::new(safety_dir), &config.safety_retention, true));
+    if !store::is_url(&config.out_dir) && safety_dir.is_dir() {
+        stores.push((store::open(&safety_dir, &config.store)?, &config.safety_retention, true));
     }
     for (store, policy, safety) in stores {
         let entries = store.list()?;
-        prune_store(&store, &entries, policy, safety, dry_run, &mut plan, reporter)?;
+        prune_store(store.as_ref(), &entries, policy, safety, dry_run, &mut plan, reporter)?;
         for (set, leftover) in store.leftovers()? {
             // A backup of this set that is still running holds its lock;
-            // without it, anything left is from a run that ended.
-            let free = match crate::lock::try_lock(&crate::lock::set_lock_path(&store.dir, &set)) {
-                Ok(crate::lock::Attempt::Locked(lock)) => Some(lock),
-                _ => None,
+            // without it, anything left is from a run that ended. (A
+            // bucket's leftovers are only those old enough that no upload
+            // can still own them.)
+            let free = match store.local_dir() {
+                Some(dir) => match crate::lock::try_lock(&crate::lock::set_lock_path(dir, &set)) {
+                    Ok(crate::lock::Attempt::Locked(lock)) => Some(Some(lock)),
+                    _ => None,
+                },
+                None => Some(None),
             };
             if free.is_some() {
                 if !dry_run {
-                    crate::store::local::remove_any(&leftover);
+                    store.remove_leftover(&leftover);
                     reporter.log(&format!("prune removed leftover {}", leftover.display()));
                 }
                 plan.leftovers.push(leftover);
@@ -70,7 +76,7 @@ pub fn prune(config: &Config, dry_run: bool, reporter: &Reporter) -> Result<Prun
 }
 
 fn prune_store(
-    store: &LocalStore,
+    store: &dyn Store,
     entries: &[SetEntry],
     policy: &Policy,
     safety: bool,
@@ -106,19 +112,16 @@ fn prune_store(
                 .iter()
                 .find(|e| e.file_name == d.id)
                 .expect("decision for a listed set");
-            for file in entry.files() {
-                plan.removed_bytes += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-                if !dry_run {
-                    std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
-                }
-            }
-            if !dry_run {
+            if dry_run {
+                plan.removed_bytes += entry.stored_bytes;
+            } else {
+                plan.removed_bytes += store.remove_set(entry)?;
                 reporter.log(&format!("prune removed {}", entry.path.display()));
             }
         }
         plan.groups.push(Group {
             set: name.to_string(),
-            dir: store.dir.clone(),
+            dir: PathBuf::from(store.location()),
             safety,
             decisions,
         });

@@ -28,6 +28,14 @@ pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
     if !workflow::in_actions() {
         return;
     }
+    for s in secrets(config, extra_urls) {
+        workflow::add_mask(&s);
+    }
+}
+
+/// Every secret lifeboat knows of: database passwords (URLs, PGPASSWORD,
+/// password files), tokens, S3 secrets and webhook URLs.
+pub fn secrets(config: &Config, extra_urls: &[&str]) -> Vec<String> {
     let env = crate::engine::postgres::connect::process_env;
     let mut urls: Vec<String> = config.databases.iter().map(|d| d.url.clone()).collect();
     urls.extend(config.verify.restore.sources.values().cloned());
@@ -61,11 +69,25 @@ pub fn mask_secrets(config: &Config, extra_urls: &[&str]) {
             secrets.push(text.trim_end_matches(['\n', '\r']).to_string());
         }
     }
+    for key in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Ok(Some(v)) = crate::fsutil::env_or_file(key) {
+            secrets.push(v);
+        }
+    }
+    // A webhook URL is its own credential (Slack's carry a token in the
+    // path): the whole URL, and its path alone.
+    // The variable too: it is set for every command of a job, alerting or not.
+    let from_env = crate::fsutil::env_or_file("LIFEBOAT_WEBHOOK").ok().flatten();
+    for url in config.alerts.webhook.iter().chain(from_env.iter()) {
+        secrets.push(url.clone());
+        if let Some(path) = crate::alert::secret_part(url) {
+            secrets.push(path);
+        }
+    }
+    secrets.retain(|s| !s.is_empty());
     secrets.sort();
     secrets.dedup();
-    for s in secrets {
-        workflow::add_mask(&s);
-    }
+    secrets
 }
 
 fn percent_decoded(text: &str) -> String {

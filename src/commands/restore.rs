@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::engine::{self, DatabaseSpec, RestoreSummary};
 use crate::error::VerificationFailed;
 use crate::progress::Reporter;
-use crate::store::LocalStore;
+use crate::store::OpenedSet;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -30,18 +30,16 @@ pub struct RestoreOutcome {
     pub databases: Vec<RestoreSummary>,
 }
 
-/// Finds the set a request names: a file, or the newest in a directory.
-pub fn resolve_set(config: &Config, set: Option<&PathBuf>, latest: bool) -> Result<PathBuf> {
-    match (set, latest) {
-        (Some(path), false) => Ok(path.clone()),
-        (dir, true) => {
-            let dir = dir.cloned().unwrap_or_else(|| config.out_dir.clone());
-            Ok(LocalStore::new(dir).latest(None)?.path)
-        }
-        (None, false) => {
-            crate::usage_bail!("name a set file, or pass --latest [DIR] for the newest set")
-        }
-    }
+/// Finds the set a request names: a file or set URL, or the newest in a
+/// directory or store; a set in a bucket is downloaded and checked first.
+pub fn resolve_set(config: &Config, set: Option<&PathBuf>, latest: bool, reporter: &Reporter) -> Result<OpenedSet> {
+    crate::store::open_set(
+        set.map(PathBuf::as_path),
+        latest,
+        &config.out_dir,
+        &config.store,
+        reporter,
+    )
 }
 
 /// Where a database of the set goes: `--to`, or the database of the same
@@ -78,8 +76,9 @@ fn target_of(config: &Config, request: &RestoreRequest, db: &DatabaseManifest) -
 }
 
 pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -> Result<RestoreOutcome> {
-    let path = resolve_set(config, request.set.as_ref(), request.latest)?;
-    reporter.info(&format!("checking {} before restoring", path.display()));
+    let opened = resolve_set(config, request.set.as_ref(), request.latest, reporter)?;
+    let path = opened.path.clone();
+    reporter.info(&format!("checking {} before restoring", opened.shown.display()));
     // A set of PostgreSQL databases only has its rows hashed as they load
     // (and the whole file beside the load; the engine waits for both before
     // it commits or swaps anything in): a large set is read once, not
@@ -108,8 +107,8 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
         .with_context(|| {
             format!(
                 "{} failed the checks restore makes first (checksums, members, manifest); nothing was restored. `lifeboat verify {}` gives the full report",
-                path.display(),
-                path.display()
+                opened.shown.display(),
+                opened.shown.display()
             )
         });
     }
@@ -122,10 +121,16 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
         }
         (None, None) => manifest.databases.clone(),
     };
+    // A set downloaded from a bucket lives in a temporary directory: its
+    // safety backups go to the (local) out directory instead.
     let safety_dir = config
         .safety_dir
         .clone()
-        .unwrap_or_else(|| path.parent().unwrap_or(std::path::Path::new(".")).join("safety"));
+        .unwrap_or_else(|| match opened.remote_store() {
+            Some(_) if !crate::store::is_url(&config.out_dir) => config.out_dir.join("safety"),
+            Some(_) => PathBuf::from(crate::config::DEFAULT_OUT).join("safety"),
+            None => path.parent().unwrap_or(std::path::Path::new(".")).join("safety"),
+        });
 
     let mut summaries = Vec::new();
     for db in &chosen {
@@ -156,14 +161,14 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
                     "Replace {} with {} from {}?",
                     target.redacted_source(),
                     db.name,
-                    path.display()
+                    opened.shown.display()
                 )
             } else {
                 format!(
                     "Replace the rows of the tables matching {} in {} with those from {}?",
                     config.engine.restore_tables.join(", "),
                     target.redacted_source(),
-                    path.display()
+                    opened.shown.display()
                 )
             };
             if !super::interactive() {
@@ -208,7 +213,7 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
         summaries.push(summary);
     }
     Ok(RestoreOutcome {
-        set: path,
+        set: opened.shown.clone(),
         databases: summaries,
     })
 }
@@ -221,11 +226,11 @@ impl RestoreOutcome {
         }
         for s in &self.databases {
             crate::say!(
-                "restored {} into {}: {} tables, {} rows",
+                "restored {} into {}: {}, {}",
                 s.database,
                 s.target,
-                s.tables,
-                s.rows
+                crate::progress::count(s.tables as u64, "table"),
+                crate::progress::count(s.rows, "row")
             );
             for check in &s.checks {
                 crate::say!("  ok  {check}");
@@ -244,11 +249,11 @@ impl RestoreOutcome {
         let mut out = format!("### lifeboat restore from `{}`\n\n", self.set.display());
         for s in &self.databases {
             out.push_str(&format!(
-                "- **{}** into `{}`: {} tables, {} rows; {}\n",
+                "- **{}** into `{}`: {}, {}; {}\n",
                 s.database,
                 s.target,
-                s.tables,
-                s.rows,
+                crate::progress::count(s.tables as u64, "table"),
+                crate::progress::count(s.rows, "row"),
                 s.checks.join("; ")
             ));
         }

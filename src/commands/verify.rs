@@ -6,6 +6,7 @@ use super::restore::resolve_set;
 use crate::config::{Config, Level, VerifySettings};
 use crate::fsutil;
 use crate::progress::Reporter;
+use crate::store::OpenedSet;
 use crate::store::local::verified_path;
 use crate::verify::{self, Report};
 use anyhow::{Context, Result};
@@ -24,8 +25,8 @@ pub struct VerifyRequest {
 /// Verifies the set a request names. The report says whether it passed;
 /// the CLI turns a failure into exit code 3.
 pub fn verify(config: &Config, request: &VerifyRequest, reporter: &Reporter) -> Result<Report> {
-    let path = resolve_set(config, request.set.as_ref(), request.latest)?;
-    verify_set(&path, &config.verify, request.report.as_deref(), reporter)
+    let opened = resolve_set(config, request.set.as_ref(), request.latest, reporter)?;
+    verify_opened(&opened, &config.verify, request.report.as_deref(), reporter)
 }
 
 /// Verifies one set file and records the outcome beside it.
@@ -35,6 +36,18 @@ pub fn verify_set(
     report_path: Option<&Path>,
     reporter: &Reporter,
 ) -> Result<Report> {
+    verify_opened(&OpenedSet::local(path.to_path_buf()), settings, report_path, reporter)
+}
+
+/// Verifies a set and records the outcome beside it: in its store too,
+/// when it came from one, where the policies also find its siblings.
+pub fn verify_opened(
+    opened: &OpenedSet,
+    settings: &VerifySettings,
+    report_path: Option<&Path>,
+    reporter: &Reporter,
+) -> Result<Report> {
+    let path = opened.path.as_path();
     let started = Instant::now();
     if !path.is_file() {
         anyhow::bail!(
@@ -68,6 +81,7 @@ pub fn verify_set(
         let clock = Instant::now();
         verify::check_policies(
             path,
+            opened.remote_store(),
             source.as_ref().map(|s| &s.manifest),
             &settings.policies,
             &mut findings,
@@ -87,15 +101,21 @@ pub fn verify_set(
     );
     report.checked_tables = checked;
     report.durations_ms = durations;
+    report.set = opened.shown.clone();
     let json = serde_json::to_vec_pretty(&report)?;
     fsutil::write_private(&verified_path(path), &json)
         .with_context(|| format!("recording the verification beside {}", path.display()))?;
+    if let Some(store) = opened.remote_store() {
+        store
+            .put_record(&opened.file_name(), &verified_path(path))
+            .with_context(|| format!("recording the verification beside {}", opened.shown.display()))?;
+    }
     if let Some(out) = report_path {
         std::fs::write(out, &json).with_context(|| format!("writing report {}", out.display()))?;
     }
     reporter.log(&format!(
         "verify {} at {} level {}: {} errors, {} warnings",
-        path.display(),
+        opened.shown.display(),
         report.level,
         if report.passed { "passed" } else { "failed" },
         report.errors,

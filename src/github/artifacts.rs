@@ -50,7 +50,7 @@ pub struct RunRef {
 
 impl RunRef {
     /// Whether the run's code came from this repository, not a fork.
-    fn from_this_repository(&self) -> bool {
+    fn is_from_this_repository(&self) -> bool {
         matches!((self.repository_id, self.head_repository_id), (Some(a), Some(b)) if a == b)
     }
 }
@@ -165,7 +165,7 @@ async fn download(repo: &Repo, wanted: &Wanted) -> Result<(Artifact, String, Vec
     }
     all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     let before = all.len();
-    all.retain(|a| a.workflow_run.as_ref().is_some_and(RunRef::from_this_repository));
+    all.retain(|a| a.workflow_run.as_ref().is_some_and(RunRef::is_from_this_repository));
     let from_forks = before - all.len();
     if all.is_empty() {
         bail!(

@@ -94,6 +94,9 @@ pub struct SetEntry {
     pub has_sidecar: bool,
     /// What the last verification recorded beside the set said.
     pub verified: Option<VerifiedRecord>,
+    /// The tar with its sidecar and verification record.
+    #[serde(skip)]
+    pub stored_bytes: u64,
 }
 
 /// The record `verify` leaves beside a set that passed, so retention can
@@ -151,6 +154,11 @@ impl LocalStore {
                 continue;
             }
             let path = entry.path();
+            let companions: u64 = [checksum::sidecar_path(&path), verified_path(&path)]
+                .iter()
+                .filter_map(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len())
+                .sum();
             sets.push(SetEntry {
                 has_sidecar: checksum::sidecar_path(&path).is_file(),
                 verified: read_verified(&path),
@@ -158,6 +166,7 @@ impl LocalStore {
                 file_name,
                 name,
                 size: meta.len(),
+                stored_bytes: meta.len() + companions,
             });
         }
         sets.sort_by(|a, b| a.name.time.cmp(&b.name.time).then(a.file_name.cmp(&b.file_name)));
@@ -217,6 +226,117 @@ impl LocalStore {
             }
         }
         removed
+    }
+}
+
+impl super::Store for LocalStore {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(&self.dir)
+    }
+
+    fn list(&self) -> Result<Vec<SetEntry>> {
+        LocalStore::list(self)
+    }
+
+    fn read_range(&self, file_name: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>> {
+        use std::io::{Read, Seek};
+        let path = self.dir.join(file_name);
+        let mut file = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .with_context(|| format!("reading {}", path.display()))?;
+        let mut bytes = Vec::new();
+        file.take(range.end.saturating_sub(range.start))
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(bytes)
+    }
+
+    fn read_small(&self, file_name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.dir.join(file_name);
+        match std::fs::metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Ok(m) if m.len() > super::MAX_SMALL_FILE => {
+                anyhow::bail!("{} is implausibly large ({} bytes)", path.display(), m.len())
+            }
+            Ok(_) => {}
+        }
+        std::fs::read(&path)
+            .map(Some)
+            .with_context(|| format!("reading {}", path.display()))
+    }
+
+    fn manifest(&self, entry: &SetEntry) -> Result<Manifest> {
+        entry.manifest()
+    }
+
+    fn open(&self, entry: &SetEntry, _scratch: &Path, _reporter: &crate::progress::Reporter) -> Result<PathBuf> {
+        Ok(entry.path.clone())
+    }
+
+    /// Copies the set in under hidden names, then renames the sidecar and
+    /// the record, and the tar last, as the set writer does.
+    fn put_set(&self, set: &Path, reporter: &crate::progress::Reporter) -> Result<PathBuf> {
+        let file_name = set
+            .file_name()
+            .with_context(|| format!("{} has no file name", set.display()))?
+            .to_string_lossy()
+            .into_owned();
+        crate::fsutil::create_private_dir(&self.dir)?;
+        let target = self.dir.join(&file_name);
+        let mut moves = Vec::new();
+        for (from, to) in [
+            (checksum::sidecar_path(set), checksum::sidecar_path(&target)),
+            (verified_path(set), verified_path(&target)),
+            (set.to_path_buf(), target.clone()),
+        ] {
+            if !from.exists() {
+                continue;
+            }
+            let hidden = self.dir.join(format!(
+                ".{}.partial",
+                to.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            std::fs::copy(&from, &hidden)
+                .with_context(|| format!("copying {} to {}", from.display(), hidden.display()))?;
+            moves.push((hidden, to));
+        }
+        for (hidden, to) in moves {
+            crate::fsutil::rename(&hidden, &to)?;
+        }
+        crate::fsutil::sync_dir(&self.dir);
+        reporter.info(&format!("copied {file_name} to {}", self.dir.display()));
+        Ok(target)
+    }
+
+    fn put_record(&self, set_file: &str, record: &Path) -> Result<()> {
+        let target = verified_path(&self.dir.join(set_file));
+        if record != target {
+            std::fs::copy(record, &target)
+                .with_context(|| format!("copying {} to {}", record.display(), target.display()))?;
+        }
+        Ok(())
+    }
+
+    fn remove_set(&self, entry: &SetEntry) -> Result<u64> {
+        let mut bytes = 0;
+        for file in entry.files() {
+            bytes += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+            std::fs::remove_file(&file).with_context(|| format!("removing {}", file.display()))?;
+        }
+        Ok(bytes)
+    }
+
+    fn leftovers(&self) -> Result<Vec<(String, PathBuf)>> {
+        LocalStore::leftovers(self)
+    }
+
+    fn remove_leftover(&self, leftover: &Path) -> bool {
+        remove_any(leftover)
     }
 }
 

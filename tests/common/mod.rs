@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod pg;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -79,6 +80,18 @@ pub fn sqlite(db: &Path, sql: &str) -> String {
 
 pub fn dump(db: &Path) -> String {
     sqlite(db, ".dump")
+}
+
+/// The names in a directory, sorted; none when it does not exist.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// The one set in a directory.
