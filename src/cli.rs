@@ -222,6 +222,71 @@ pub struct AlertArgs {
     pub webhook_on: Option<String>,
 }
 
+/// The keys sets are read with, for the commands that read sets.
+#[derive(Debug, Args, Default, Clone)]
+// Each arg names its heading: a struct-level next_help_heading would carry
+// over to the flags that follow where it is flattened.
+pub struct KeyArgs {
+    /// Read the age passphrase from this file (all of it but the line
+    /// ending). The passphrase can also come from LIFEBOAT_PASSPHRASE; it
+    /// is never taken on the command line.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_PASSPHRASE_FILE",
+        value_name = "FILE"
+    )]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// An age identity file (AGE-SECRET-KEY-1... lines, as age-keygen
+    /// writes) to open sets encrypted to its recipient; repeatable.
+    /// LIFEBOAT_IDENTITY can hold the identities themselves.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_IDENTITY_FILE",
+        value_name = "FILE"
+    )]
+    pub identity: Vec<PathBuf>,
+
+    /// With a passphrase or identity given, also read sets that are not
+    /// encrypted with it (anyone could have made those).
+    #[arg(help_heading = "Encryption", long, env = "LIFEBOAT_ALLOW_UNAUTHENTICATED")]
+    pub allow_unauthenticated: bool,
+}
+
+/// How `backup` encrypts.
+#[derive(Debug, Args, Default, Clone)]
+pub struct EncryptArgs {
+    /// Encrypt the set with age, into <name>-<time>.tar.age: to the
+    /// --recipient keys, else with the passphrase. A recipient or a
+    /// passphrase given encrypts without it; with it, a missing key is an
+    /// error.
+    #[arg(help_heading = "Encryption", long, env = "LIFEBOAT_ENCRYPT")]
+    pub encrypt: bool,
+
+    /// Encrypt to this age recipient (age1..., a public key; repeatable,
+    /// one per line in LIFEBOAT_RECIPIENTS). Restores need --identity.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_RECIPIENTS",
+        value_delimiter = '\n',
+        value_name = "RECIPIENT"
+    )]
+    pub recipient: Vec<String>,
+
+    /// Encrypt to the recipients listed in this file, one per line (as
+    /// age -R reads); repeatable.
+    #[arg(
+        help_heading = "Encryption",
+        long,
+        env = "LIFEBOAT_RECIPIENTS_FILE",
+        value_name = "FILE"
+    )]
+    pub recipients_file: Vec<PathBuf>,
+}
+
 // One Command is parsed per run; boxing the big variants would only make
 // every match on it noisier.
 #[allow(clippy::large_enum_variant)]
@@ -324,6 +389,20 @@ impl Command {
             Command::Verify(a) => Some(&a.github),
             Command::Prune(a) => Some(&a.github),
             Command::Report(a) => Some(&a.github),
+            _ => None,
+        }
+    }
+
+    /// The key flags, for the commands that read or write sets.
+    pub fn keys(&self) -> Option<&KeyArgs> {
+        match self {
+            Command::Backup(a) => Some(&a.keys),
+            Command::Restore(a) => Some(&a.keys),
+            Command::Verify(a) => Some(&a.keys),
+            Command::List(a) => Some(&a.keys),
+            Command::Info(a) => Some(&a.keys),
+            Command::Compare(a) => Some(&a.keys),
+            Command::Schedule(a) => Some(&a.backup.keys),
             _ => None,
         }
     }
@@ -501,6 +580,12 @@ pub struct BackupArgs {
     pub alerts: AlertArgs,
 
     #[command(flatten)]
+    pub encryption: EncryptArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
@@ -642,6 +727,9 @@ pub struct RestoreArgs {
     pub alerts: AlertArgs,
 
     #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
@@ -686,6 +774,9 @@ pub struct VerifyArgs {
     pub alerts: AlertArgs,
 
     #[command(flatten)]
+    pub keys: KeyArgs,
+
+    #[command(flatten)]
     pub github: GithubArgs,
 }
 
@@ -701,11 +792,15 @@ pub struct ListArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct InfoArgs {
-    /// The set file (.tar), or its URL (s3://bucket/prefix/<set>.tar).
+    /// The set file (.tar or .tar.age), or its URL
+    /// (s3://bucket/prefix/<set>.tar).
     pub set: PathBuf,
 
     /// Print the manifest as JSON.
@@ -714,11 +809,14 @@ pub struct InfoArgs {
 
     #[command(flatten)]
     pub store: StoreArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// The set file (.tar).
+    /// The set file (.tar or .tar.age).
     pub set: PathBuf,
 
     /// The live database: a postgres:// URL, sqlite:PATH or a path.
@@ -738,6 +836,9 @@ pub struct CompareArgs {
     /// Print the differences as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 //! over the file; the file wins over defaults.
 
 use crate::archive::compression::{Algorithm, Compression};
+use crate::archive::crypt::{self, Encryption, Keys};
 use crate::cli::{Cli, Command};
 use crate::engine::postgres::scratch::ScratchChoice;
 use crate::engine::postgres::select::Selection;
@@ -39,6 +40,15 @@ pub struct Config {
     /// Where finished sets are copied besides `out_dir`.
     pub copy_to: Vec<PathBuf>,
     pub alerts: crate::alert::AlertSettings,
+    pub crypt: CryptSettings,
+}
+
+/// The keys sets are read with, and how a backup encrypts.
+#[derive(Debug, Clone, Default)]
+pub struct CryptSettings {
+    pub keys: Keys,
+    /// `None`: sets are written unencrypted.
+    pub encryption: Option<Encryption>,
 }
 
 /// How deep verification goes, and what it holds a set to.
@@ -194,6 +204,7 @@ impl Default for Config {
                 ..Default::default()
             },
             verify: VerifySettings::default(),
+            crypt: CryptSettings::default(),
             store: Default::default(),
             copy_to: Vec::new(),
             alerts: Default::default(),
@@ -376,7 +387,8 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
             config.engine.terminate_connections = a.terminate_connections;
             config.engine.restore_tables = a.table.clone();
         }
-        Command::List(a) | Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
+        Command::List(a) => override_with(&mut config.out_dir, a.dir.clone()),
+        Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
         Command::Prune(a) => {
             override_with(&mut config.out_dir, a.dir.clone());
             let flags = Policy {
@@ -434,6 +446,8 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         config.alerts = crate::alert::AlertSettings::from_flags(flags).map_err(usage)?;
     }
 
+    config.crypt = resolve_crypt(cli)?;
+
     let algorithm: Algorithm = match compression {
         Some(c) => c.parse().map_err(usage)?,
         None => Algorithm::Gzip,
@@ -449,6 +463,80 @@ pub fn resolve(cli: &Cli) -> Result<Config> {
         check_name_part("label", label)?;
     }
     Ok(config)
+}
+
+/// The keys from `LIFEBOAT_PASSPHRASE` / `--passphrase-file`,
+/// `LIFEBOAT_IDENTITY` / `--identity`, and for a backup the recipients.
+/// Secrets are read from the environment and files only, never from argv,
+/// and no error quotes them.
+fn resolve_crypt(cli: &Cli) -> Result<CryptSettings> {
+    let Some(args) = cli.command.keys() else {
+        return Ok(CryptSettings::default());
+    };
+    let passphrase = match &args.passphrase_file {
+        Some(path) => Some(crypt::read_passphrase_file(path).map_err(usage)?),
+        None => std::env::var("LIFEBOAT_PASSPHRASE")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(age::secrecy::SecretString::from),
+    };
+    let mut identities = Vec::new();
+    if let Ok(text) = std::env::var("LIFEBOAT_IDENTITY")
+        && !text.trim().is_empty()
+    {
+        identities.extend(crypt::parse_identities(&text, "LIFEBOAT_IDENTITY").map_err(usage)?);
+    }
+    for path in &args.identity {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading identity file {}", path.display()))?;
+        identities.extend(crypt::parse_identities(&text, &format!("identity file {}", path.display())).map_err(usage)?);
+    }
+    let given = passphrase.is_some() || !identities.is_empty();
+    // With a key given, restore and verify take only sets it opens: a
+    // passphrase set proves it was made by someone who knows it.
+    let strict = matches!(
+        cli.command,
+        Command::Restore(_) | Command::Verify(_) | Command::Backup(_) | Command::Schedule(_)
+    );
+    let backup_args = match &cli.command {
+        Command::Backup(a) => Some(a),
+        Command::Schedule(s) => Some(&s.backup),
+        _ => None,
+    };
+    let require = given && strict && !args.allow_unauthenticated;
+    let keys = Keys::new(passphrase.clone(), identities, require);
+    let encryption = match backup_args {
+        Some(a) => {
+            let e = &a.encryption;
+            let mut recipients = Vec::new();
+            for (n, r) in e.recipient.iter().filter(|r| !r.trim().is_empty()).enumerate() {
+                recipients.extend(crypt::parse_recipients(r, &format!("--recipient #{}", n + 1)).map_err(usage)?);
+            }
+            for path in &e.recipients_file {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading recipients file {}", path.display()))?;
+                let listed =
+                    crypt::parse_recipients(&text, &format!("recipients file {}", path.display())).map_err(usage)?;
+                if listed.is_empty() {
+                    crate::usage_bail!("recipients file {} lists no recipient", path.display());
+                }
+                recipients.extend(listed);
+            }
+            match (recipients.is_empty(), passphrase) {
+                (false, Some(_)) => crate::usage_bail!(
+                    "age encrypts a set to recipients or with a passphrase, not both: drop --recipient/--recipients-file or LIFEBOAT_PASSPHRASE/--passphrase-file"
+                ),
+                (false, None) => Some(Encryption::Recipients(recipients)),
+                (true, Some(p)) => Some(Encryption::Passphrase(p)),
+                (true, None) if e.encrypt => crate::usage_bail!(
+                    "--encrypt needs a key: LIFEBOAT_PASSPHRASE, --passphrase-file, --recipient or --recipients-file"
+                ),
+                (true, None) => None,
+            }
+        }
+        None => None,
+    };
+    Ok(CryptSettings { keys, encryption })
 }
 
 /// The flags of a backup (also every run of `schedule`).

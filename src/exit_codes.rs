@@ -48,7 +48,8 @@ impl ExitCode {
             return ExitCode::VerificationFailed;
         }
         for cause in err.chain() {
-            if cause.is::<UsageError>() {
+            // An encrypted set and no key: give one and run again.
+            if cause.is::<UsageError>() || cause.is::<crate::archive::crypt::KeyMissing>() {
                 return ExitCode::UsageError;
             }
             if cause.is::<VerificationFailed>() {

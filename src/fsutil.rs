@@ -99,6 +99,41 @@ pub fn is_disk_full(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Bytes free to an unprivileged writer on the filesystem holding `dir`;
+/// `None` where the system cannot say.
+pub fn free_space(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs fills the struct it is given from a NUL-terminated path.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
+        return None;
+    }
+    Some((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+}
+
+/// Refuses, before the first byte is written, to write `bytes` (what a set
+/// says it will inflate to) into `dir` when its filesystem has less free:
+/// a set claiming gigabytes then fails at once instead of filling the disk
+/// on its way to failing. The error is a full disk's, so it carries the
+/// same hint.
+pub fn ensure_free_space(dir: &Path, bytes: u64, what: &str) -> Result<()> {
+    let Some(free) = free_space(dir) else { return Ok(()) };
+    if bytes > free {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "{what} needs {} but {} has {} free; nothing was written",
+                crate::progress::human_bytes(bytes),
+                dir.display(),
+                crate::progress::human_bytes(free)
+            ),
+        ))
+        .with_context(|| format!("checking free space in {}", dir.display()));
+    }
+    Ok(())
+}
+
 /// A variable, or the contents of the file its `_FILE` variant names
 /// (Docker and Kubernetes secrets).
 pub fn env_or_file(name: &str) -> Result<Option<String>> {

@@ -180,6 +180,27 @@ fn absolute(path: &std::path::Path) -> String {
     store::shown(path)
 }
 
+/// The directory of sets a command reads or writes, when it has one:
+/// where a set named by path lies, the `--latest` directory, or `--out`.
+/// (prune sweeps on its own, keeping to `--dry-run`.)
+fn sets_dir(cli: &Cli, config: &Config) -> Option<std::path::PathBuf> {
+    let named = |set: &Option<std::path::PathBuf>, latest: bool| match (set, latest) {
+        (Some(dir), true) => Some(dir.clone()),
+        (None, true) => Some(config.out_dir.clone()),
+        (Some(set), false) => set.parent().map(|p| p.to_path_buf()),
+        (None, false) => None,
+    };
+    let dir = match &cli.command {
+        Command::Backup(_) | Command::List(_) | Command::Size(_) => Some(config.out_dir.clone()),
+        Command::Restore(a) if a.artifact.is_none() => named(&a.set, a.latest),
+        Command::Verify(a) => named(&a.set, a.latest),
+        Command::Info(a) => a.set.parent().map(|p| p.to_path_buf()),
+        Command::Compare(a) => a.set.parent().map(|p| p.to_path_buf()),
+        _ => None,
+    }?;
+    Some(if dir.as_os_str().is_empty() { ".".into() } else { dir })
+}
+
 /// Runs the command; the ending, for commands whose outcome GitHub hears.
 fn run_command(
     cli: &Cli,
@@ -187,9 +208,16 @@ fn run_command(
     reporter: &Reporter,
 ) -> anyhow::Result<(ExitCode, Option<commands::report::Ending>)> {
     use github::workflow::set_outputs;
+    // What a killed run left in the directory this command works on goes
+    // first, whatever the command: a SIGKILL is cleaned up by the next run.
+    if let Some(dir) = sets_dir(cli, config) {
+        store::LocalStore::new(dir).sweep_and_tell(reporter);
+    }
+    // Likewise a scratch cluster whose verify was killed, on this machine.
+    engine::postgres::leftovers::stop_stale_scratch_clusters(reporter);
     match &cli.command {
         Command::Backup(args) => {
-            commands::report::refuse_public_upload()?;
+            commands::report::refuse_public_upload(config.crypt.encryption.is_some())?;
             let (mut outcome, report) = commands::backup::backup_verified(config, reporter)?;
             let mut details = outcome.to_markdown();
             if let Some(r) = &report {
@@ -297,11 +325,20 @@ fn run_command(
             Ok((ExitCode::Success, None))
         }
         Command::Info(args) => {
-            commands::list::print_info(&args.set, &info_at(&args.set, &config.store)?, args.json)?;
+            commands::list::print_info(
+                &args.set,
+                &info_at(&args.set, &config.store, &config.crypt.keys)?,
+                args.json,
+            )?;
             Ok((ExitCode::Success, None))
         }
         Command::Compare(args) => {
-            let comparison = compare(&args.set, &args.database, args.database_name.as_deref())?;
+            let comparison = compare(
+                &args.set,
+                &args.database,
+                args.database_name.as_deref(),
+                &config.crypt.keys,
+            )?;
             comparison.print(args.json)?;
             let code = if comparison.differences.is_empty() {
                 ExitCode::Success

@@ -2,6 +2,7 @@
 //! all checks run, and the caller fails at the end if any error was found.
 
 use crate::archive::checksum;
+use crate::archive::crypt::Keys;
 use crate::archive::manifest::{DatabaseManifest, MANIFEST_MEMBER, Manifest};
 use crate::archive::reader::{self, Scan, SetSource};
 use crate::engine::postgres::scratch::{self, ScratchChoice};
@@ -44,8 +45,11 @@ pub struct Report {
     pub passed: bool,
     pub at: DateTime<Utc>,
     pub duration_ms: u64,
-    /// SHA-256 of the whole set file as read.
+    /// SHA-256 of the whole set file as read (as stored, when encrypted).
     pub sha256: String,
+    /// Whether the set is age-encrypted.
+    #[serde(default)]
+    pub encrypted: bool,
     pub members_checked: usize,
     pub tables: usize,
     pub rows: u64,
@@ -114,27 +118,38 @@ const FIX_DAMAGED: &str = "the set is damaged: restore from another set (lifeboa
 
 /// The quick level: sidecar, every member hash, (optionally) every stream
 /// decompressed to its end, and the manifest consistent with the tar.
-/// Returns the findings and, when the set can be read, its members.
-pub fn quick(path: &Path, decompress: bool, reporter: &Reporter) -> Result<(Findings, Scan, Option<SetSource>)> {
-    quick_with(path, decompress, None, reporter)
+/// Returns the findings and, when the set can be read, its members. An
+/// encrypted set is read with `keys`; without any key, only the file
+/// against its sidecar is checked, and a warning says what was not.
+pub fn quick(
+    path: &Path,
+    keys: &Keys,
+    decompress: bool,
+    reporter: &Reporter,
+) -> Result<(Findings, Scan, Option<SetSource>)> {
+    quick_with(path, keys, decompress, None, reporter)
 }
 
 /// The quick level as a restore needs it: members `defer` picks (the rows
 /// of the databases it restores) are hashed while they are loaded, and the
 /// whole file against its sidecar on a thread beside the load, which
 /// [`SetSource::confirm_file`] waits for; everything else (the tar's
-/// structure, the manifest, every script, the sidecar's presence) is
-/// checked here, before anything changes.
+/// structure, the manifest, every script, the sidecar's presence, every
+/// member's raw-size claim) is checked here, before anything changes. An
+/// encrypted set is never deferred: it is checked in full, as [`quick`]
+/// checks it.
 pub fn quick_for_restore(
     path: &Path,
+    keys: &Keys,
     defer: &dyn Fn(&crate::archive::manifest::Member) -> bool,
     reporter: &Reporter,
 ) -> Result<(Findings, Scan, Option<SetSource>)> {
-    quick_with(path, false, Some(defer), reporter)
+    quick_with(path, keys, false, Some(defer), reporter)
 }
 
 fn quick_with(
     path: &Path,
+    keys: &Keys,
     decompress: bool,
     defer: Option<&dyn Fn(&crate::archive::manifest::Member) -> bool>,
     reporter: &Reporter,
@@ -145,12 +160,34 @@ fn quick_with(
         .len();
     let task = reporter.task(&format!("checking {}", display_name(path)), Some(size));
     let scan = match defer {
-        Some(defer) => reader::scan_deferring(path, defer, &mut |n| task.inc(n))?,
-        None => reader::scan(path, decompress, &mut |n| task.inc(n))?,
+        Some(defer) => reader::scan_deferring(path, keys, defer, &mut |n| task.inc(n))?,
+        None => reader::scan(path, keys, decompress, &mut |n| task.inc(n))?,
     };
     task.finish();
 
     let expected_file = check_sidecar(path, &scan, &mut findings);
+    if let Some(locked) = &scan.locked {
+        let what = format!(
+            "{locked}. Only the whole file was checked against its .sha256 sidecar; its members, their hashes, its streams and its manifest were not checked"
+        );
+        let fix = "give the key to check the contents too: LIFEBOAT_PASSPHRASE or --passphrase-file / --identity";
+        // Without a sidecar nothing at all was checked: that is no pass.
+        if checksum::sidecar_path(path).exists() {
+            findings.warning("encrypted", &display_name(path), what, fix);
+        } else {
+            findings.error("encrypted", &display_name(path), what, fix);
+        }
+        return Ok((findings, scan, None));
+    }
+    if let Some(why) = &scan.unopened {
+        findings.error(
+            "encryption",
+            &display_name(path),
+            why.clone(),
+            "use a set made with your key, or give the key this one was made with; --allow-unauthenticated reads an unencrypted set you trust anyway",
+        );
+        return Ok((findings, scan, None));
+    }
     for problem in &scan.problems {
         findings.error("tar", &display_name(path), problem.clone(), FIX_DAMAGED);
     }
@@ -169,7 +206,7 @@ fn quick_with(
     };
     check_members(&manifest, &scan, decompress, &mut findings);
     check_manifest(path, &manifest, &scan, &mut findings);
-    let mut source = SetSource::new(path, manifest, &scan);
+    let mut source = SetSource::new(path, manifest, &scan, keys);
     if let Some(expected) = expected_file
         && findings.errors() == 0
     {
@@ -253,7 +290,9 @@ fn check_members(manifest: &Manifest, scan: &Scan, decompress: bool, findings: &
                 )
                 .values(&member.sha256, &found.sha256);
         }
-        if let Some(err) = &found.decode_error {
+        if let Some(err) = &found.claim_error {
+            findings.error("raw-size", &member.path, err.clone(), FIX_DAMAGED);
+        } else if let Some(err) = &found.decode_error {
             findings.error(
                 "decompress",
                 &member.path,
@@ -383,6 +422,7 @@ pub fn report(
         at: Utc::now(),
         duration_ms: started.elapsed().as_millis() as u64,
         sha256: scan.file_sha256.clone(),
+        encrypted: scan.encrypted,
         members_checked: scan.members.len(),
         tables: manifest
             .map(|m| m.databases.iter().map(|d| d.tables.len()).sum())
@@ -474,6 +514,7 @@ pub struct RestoreLevel {
 }
 
 const FIX_CREATEDB: &str = "the set was not tried: the role cannot create a scratch database (it lacks CREATEDB). Grant it (ALTER ROLE name CREATEDB), or restore into a throw-away local cluster (--scratch local, with PostgreSQL server binaries on this machine) or a server you name (--scratch postgres://...); the set itself may be fine";
+const FIX_SUPERUSER: &str = "the set was not proven: it holds something only a superuser may make (an event trigger, a LEAKPROOF function, a publication of all tables or of a schema...), and in a local scratch cluster the set's SQL runs as a role that is no superuser, so that a stranger's set never runs code as one. Verify it with --scratch postgres://... on a server where you would restore it, as the role you would restore it as";
 const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
 
 /// The restore level: each database restored into a scratch target,
@@ -502,8 +543,15 @@ pub fn restore_level(
             // No scratch database could be made: the set was not tried, so
             // it is neither proven nor disproven, and a new backup would
             // meet the same wall.
+            let local = matches!(options.scratch, ScratchChoice::Local | ScratchChoice::Auto);
             let fix = if text.contains("permission denied to create database") {
                 FIX_CREATEDB
+            } else if local
+                && ["permission denied", "only superuser", "must be superuser"]
+                    .iter()
+                    .any(|w| text.contains(w))
+            {
+                FIX_SUPERUSER
             } else {
                 FIX_RESTORE
             };
@@ -521,13 +569,14 @@ fn restore_one(
     checked: &mut Vec<TableCheck>,
     reporter: &Reporter,
 ) -> Result<()> {
+    // The restored database is read as compare reads a live one.
     let engine_options = EngineOptions {
         jobs: options.jobs,
-        ..Default::default()
+        ..EngineOptions::compared_with(db)
     };
     // Each kind of scratch target lives until the end of this function.
     let _scratch_dir;
-    let _scratch_db;
+    let mut scratch_db = None;
     let target: Box<dyn Engine> = match db.engine.as_str() {
         "sqlite" => {
             let dir = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir()?;
@@ -559,19 +608,24 @@ fn restore_one(
                 source.as_ref(),
                 options.pg_bin.as_deref(),
                 &db.roles,
+                &crate::engine::postgres::extensions_in_public(set, db)?,
                 reporter,
             )?;
             let engine = crate::engine::postgres::PostgresEngine::from_target(
                 db.name.clone(),
                 scratch.target.clone(),
                 engine_options,
-            );
-            _scratch_db = scratch;
+            )
+            .with_superuser(scratch.superuser.clone());
+            scratch_db = Some(scratch);
             Box::new(engine)
         }
         other => anyhow::bail!("cannot verify a {other} database by restoring it"),
     };
     target.restore(set, db, &mut || Ok(None), reporter)?;
+    if let Some(scratch) = &scratch_db {
+        scratch.restored()?;
+    }
     let found = target.inspect()?;
     for t in &db.tables {
         let live = found.tables.iter().find(|l| l.name == t.name);

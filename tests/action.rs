@@ -1043,3 +1043,106 @@ fn the_safety_net_example_restores_the_database_its_tests_damaged() {
         "the database password reached the log"
     );
 }
+
+/// Encryption through the action's inputs: a set encrypted with
+/// `passphrase` is uploaded from a public repository with its sidecar and
+/// README, restored with the passphrase, and one made for `recipients` is
+/// restored with `identity`; neither secret reaches the log.
+#[test]
+fn encrypted_sets_upload_from_a_public_repository_and_restore_with_their_keys() {
+    use age::secrecy::ExposeSecret;
+    const PASSPHRASE: &str = "act/pass @w%rd: with spaces";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = agent_db(dir, "app.db", 0.002);
+    let identity = age::x25519::Identity::generate();
+    let secret_key = identity.to_string().expose_secret().to_string();
+    let api = FakeGitHub::start();
+    let event = dir.join("event.json");
+    std::fs::write(
+        &event,
+        r#"{"repository": {"full_name": "o/r", "private": false, "visibility": "public"}}"#,
+    )
+    .unwrap();
+    let workflow = format!(
+        r#"name: e2e
+on: push
+jobs:
+  backup:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - id: lb
+        uses: ./
+        with:
+          databases: app=sqlite:{db}
+          path: {sets}
+          artifact-name: nightly
+          verify: quick
+          passphrase: "{PASSPHRASE}"
+          issue-on-failure: "false"
+      - uses: ./
+        with:
+          command: restore
+          path: {sets}
+          restore-to: sqlite:{dir}/by-passphrase.db
+          passphrase: "{PASSPHRASE}"
+          issue-on-failure: "false"
+      - uses: ./
+        with:
+          databases: app=sqlite:{db}
+          path: {sets2}
+          upload: "false"
+          verify: quick
+          recipients: |
+            {recipient}
+          issue-on-failure: "false"
+      - uses: ./
+        with:
+          command: restore
+          path: {sets2}
+          restore-to: sqlite:{dir}/by-identity.db
+          identity: |
+            # the team's key
+            {secret_key}
+          issue-on-failure: "false"
+"#,
+        db = db.display(),
+        dir = dir.display(),
+        sets = dir.join("sets").display(),
+        sets2 = dir.join("sets2").display(),
+        recipient = identity.to_public(),
+    );
+    let root = repo(dir, &workflow);
+    let artifacts = dir.join("artifacts");
+    let event = event.to_str().unwrap();
+    let (ok, log) = act_as(&root, &api, &artifacts, "push", &["-e", event]);
+    assert!(ok, "{log}");
+    assert_eq!(dump(&dir.join("by-passphrase.db")), dump(&db));
+    assert_eq!(dump(&dir.join("by-identity.db")), dump(&db));
+    let uploaded = artifacts.join("nightly");
+    let mut names: Vec<String> = std::fs::read_dir(&uploaded)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 4, "{names:?}");
+    let set = names
+        .iter()
+        .find(|n| n.ends_with(".tar.age"))
+        .expect("an encrypted set");
+    for companion in [".sha256", ".README", ".verified.json"] {
+        assert!(names.contains(&format!("{set}{companion}")), "{names:?}");
+    }
+    sh(&uploaded, &format!("sha256sum -c '{set}.sha256'"));
+    for secret in [
+        PASSPHRASE,
+        "act/pass",
+        "w%rd: with",
+        secret_key.as_str(),
+        &secret_key[15..40],
+    ] {
+        assert!(!log.contains(secret), "{secret:?} reached the log:\n{log}");
+    }
+}

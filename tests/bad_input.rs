@@ -305,6 +305,10 @@ fn a_full_disk_leaves_sets_and_target_as_they_were() {
         let err = read(&format!("{step}.err"));
         assert!(err.contains("hint: the disk is full"), "{step}: {err}");
     }
+    // The restore knew before it wrote: the set's raw size is more than
+    // the filesystem has free.
+    let err = read("restore.err");
+    assert!(err.contains("free; nothing was written"), "{err}");
     assert_eq!(read("before"), read("after"), "a set or the target changed");
     let listing = read("listing");
     assert!(

@@ -497,6 +497,46 @@ fn artifacts_of_forks_are_skipped_and_zips_cannot_escape_or_overwrite() {
         !requests.contains("artifacts/601/zip") && !requests.contains("artifacts/603/zip"),
         "{requests}"
     );
+
+    // Entries that try to leave the directory they are unpacked into, by
+    // `..`, an absolute path, a subdirectory or a backslash: the artifact
+    // is refused and nothing lands anywhere.
+    let outside = dir.join("escaped");
+    std::fs::create_dir(&outside).unwrap();
+    let escapes = [
+        format!("../escaped/{name}"),
+        format!("../../escaped/{name}"),
+        format!("{}/{name}", outside.display()),
+        format!("sub/{name}"),
+        format!("..\\escaped\\{name}"),
+    ];
+    for (i, entry) in escapes.iter().enumerate() {
+        let id = 610 + i as u64;
+        {
+            let mut st = api.state.lock().unwrap();
+            st.artifacts
+                .push(artifact(id, &format!("escape-{i}"), 970 + id, "main", 0, false));
+            st.blobs.push((id, zip_of(&[(entry, tar.clone())])));
+        }
+        let before = snapshot(dir);
+        let out = step(dir, &api)
+            .args(["fetch", &format!("escape-{i}"), "--out", "dl"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{entry}: {}", text(&out));
+        assert!(text(&out).contains("does not upload"), "{entry}: {}", text(&out));
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{entry} escaped");
+        // Only the (empty) private directory of the refused download may
+        // be new, inside dl/.
+        let after = snapshot(dir);
+        let new: Vec<_> = after
+            .iter()
+            .filter(|f| !before.iter().any(|b| b.0 == f.0))
+            .filter(|f| !f.0.starts_with(dir.join("dl")))
+            .filter(|f| f.0 != dir.join("output") && f.0 != dir.join("summary"))
+            .collect();
+        assert!(new.is_empty(), "{entry}: {new:?}");
+    }
 }
 
 /// Anyone can paste lifeboat's marker into an issue: only issues the
@@ -560,7 +600,8 @@ fn an_outsiders_issue_with_the_marker_is_left_alone() {
 }
 
 /// The action's upload step runs for `upload: True` (GitHub compares
-/// strings without case), so the public-repository refusal must read it so.
+/// strings without case), so the public-repository refusal must read it
+/// so; an encrypted set is uploaded.
 #[test]
 fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
     let tmp = tempfile::tempdir().unwrap();
@@ -584,6 +625,22 @@ fn the_public_repository_refusal_reads_booleans_as_the_upload_step_does() {
         assert!(text(&out).contains("this repository is public"), "{}", text(&out));
     }
     assert!(!dir.join("bk").exists(), "a set was written before the refusal");
+    // An encrypted set is only its key holders': it is uploaded.
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    for (key, value) in [
+        ("LIFEBOAT_PASSPHRASE", "a pass/phrase"),
+        ("LIFEBOAT_RECIPIENTS", recipient.as_str()),
+    ] {
+        let out = step(dir, &api)
+            .env("GITHUB_EVENT_PATH", &event)
+            .env("LIFEBOAT_UPLOAD_ARTIFACT", "true")
+            .env(key, value)
+            .args(["backup", "agent.db", "--out", "bk"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{key}: {}", text(&out));
+        assert!(outputs(dir)["backup-name"].ends_with(".tar.age"), "{key}");
+    }
 }
 
 #[test]

@@ -9,6 +9,10 @@ use common::pg::{PASSWORD, cluster};
 use common::*;
 use std::path::{Path, PathBuf};
 
+/// What reading any hostile set may cost in memory: lifeboat reads
+/// members as streams, so a set's claims never show in its footprint.
+const MAX_RSS_KIB: u64 = 200 << 10;
+
 fn pg_set(dir: &Path, db: &str, setup: &str) -> PathBuf {
     let c = cluster();
     c.createdb(db);
@@ -346,17 +350,86 @@ fn a_member_that_inflates_past_its_raw_size_stops_there() {
     // 64 MiB of zeros gzip to about 64 KiB; the manifest claims 1 KiB.
     replace_member(&set, &member, &vec![0u8; 64 << 20]);
     edit_manifest(&set, |m| m["databases"][0]["members"][0]["raw_size"] = 1024.into());
-    let out = run(dir, &["verify", set.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("inflates past"), "{}", text(&out));
-    let out = run(dir, &["restore", set.to_str().unwrap(), "--to", "out/x.db"]);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("inflates past"), "{}", text(&out));
+    // Memory stays bounded while the 64 MiB stream is read and refused.
+    let (code, out, rss_kib) = run_measured(dir, &["verify", set.to_str().unwrap()]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("inflates past"), "{out}");
+    assert!(rss_kib < MAX_RSS_KIB, "verify held {rss_kib} KiB");
+    let (code, out, rss_kib) = run_measured(dir, &["restore", set.to_str().unwrap(), "--to", "out/x.db"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(out.contains("inflates past"), "{out}");
+    assert!(rss_kib < MAX_RSS_KIB, "restore held {rss_kib} KiB");
     // Nothing beside the target grew past what the manifest allowed.
     for entry in std::fs::read_dir(dir.join("out")).into_iter().flatten().flatten() {
         assert!(entry.metadata().unwrap().len() <= 1024, "{:?}", entry.path());
     }
     assert!(!dir.join("out/x.db").exists());
+}
+
+/// A manifest that claims a huge raw size is refused before anything is
+/// written: beyond what the format can inflate to, beyond the plausible
+/// ratio (256:1 above 64 MiB), and, for a stored member, anything but its
+/// own size. Verification reports the same finding.
+#[test]
+fn a_manifest_claiming_a_huge_raw_size_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "app.db", 0.01);
+    for (compression, factor, says) in [
+        ("gzip", 2000, "more than gzip can"),
+        ("gzip", 1000, "no more than 256:1"),
+        ("zstd", 40000, "more than zstd can"),
+        ("zstd", 1000, "no more than 256:1"),
+        ("none", 2, "uncompressed member"),
+    ] {
+        let bk = format!("bk-{compression}-{factor}");
+        let out = expect(
+            dir,
+            &[
+                "backup",
+                "app.db",
+                "--out",
+                &bk,
+                "--compression",
+                compression,
+                "--quiet",
+            ],
+            0,
+        );
+        let set = dir.join(out.trim());
+        let set_arg = set.to_str().unwrap();
+        edit_manifest(&set, |m| {
+            let member = &mut m["databases"][0]["members"][0];
+            let size = member["size"].as_u64().unwrap();
+            // Past the 64 MiB floor, so the ratio alone decides.
+            assert!(compression == "none" || size * factor > 64 << 20, "{size}");
+            member["raw_size"] = (size * factor).into();
+        });
+        let (code, out, rss_kib) = run_measured(dir, &["verify", set_arg]);
+        assert_eq!(code, Some(3), "{compression} x{factor}: {out}");
+        assert!(out.contains(says), "{compression} x{factor}: {out}");
+        assert!(
+            rss_kib < MAX_RSS_KIB,
+            "{compression} x{factor}: verify held {rss_kib} KiB"
+        );
+        let target = format!("out-{compression}-{factor}/x.db");
+        // Restore's own checks refuse the set, as verify does.
+        let out = run(dir, &["restore", set_arg, "--to", &target]);
+        assert_eq!(out.status.code(), Some(3), "{compression} x{factor}: {}", text(&out));
+        assert!(text(&out).contains(says), "{compression} x{factor}: {}", text(&out));
+        // Not a byte was written beside the target.
+        let written: Vec<_> = std::fs::read_dir(dir.join(&target).parent().unwrap())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().ends_with("lifeboat-restore-lock"))
+            .map(|e| (e.file_name(), e.metadata().unwrap().len()))
+            .collect();
+        assert!(
+            written.iter().all(|(_, len)| *len == 0),
+            "{compression} x{factor}: {written:?}"
+        );
+    }
 }
 
 #[test]
@@ -413,4 +486,95 @@ fn names_from_a_set_cannot_print_workflow_commands_or_escapes() {
         seen += all.matches("-owned").count();
     }
     assert!(seen > 0, "the names are shown, neutralised: {outs:?}");
+}
+
+/// Names from a live database (schemas, tables, constraints) and server
+/// errors that quote them are neutralised wherever lifeboat prints them:
+/// backup, info, list, verify, compare, and a restore the server refuses
+/// with a message naming the hostile objects.
+#[test]
+fn names_and_server_errors_from_a_database_cannot_print_workflow_commands_or_escapes() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // Unicode escapes give identifiers a newline, ESC, BEL and workflow
+    // commands; a value carries one too.
+    let schema = r#"U&"s\000A::error::schema-owned\001B[2J""#;
+    let table = r#"U&"t\000A::warning::table-owned\001B]0;x\0007""#;
+    let constraint = r#"U&"k\000D\000A::error::constraint-owned""#;
+    let setup = format!(
+        "CREATE SCHEMA {schema}; \
+         CREATE TABLE {schema}.{table} (id int CONSTRAINT {constraint} PRIMARY KEY, v text); \
+         INSERT INTO {schema}.{table} VALUES (1, E'x\\n::error::value-owned\\u001b[2J');"
+    );
+    let set = pg_set(dir, "hostile_names", &setup);
+    let set_arg = set.to_str().unwrap().to_string();
+    // A target that already holds the same objects: the server refuses the
+    // restore's CREATE SCHEMA, quoting the name.
+    c.createdb("hostile_names_copy");
+    c.psql("hostile_names_copy", &setup);
+    c.psql(
+        "hostile_names",
+        &format!("INSERT INTO {schema}.{table} VALUES (2, 'changed')"),
+    );
+    let (source, copy) = (c.url("hostile_names"), c.url("hostile_names_copy"));
+    let mut outs = Vec::new();
+    for args in [
+        &["backup", source.as_str(), "--out", "bk2"][..],
+        &["info", &set_arg],
+        &["list", "bk"],
+        &[
+            "verify",
+            &set_arg,
+            "--level",
+            "restore",
+            "--scratch",
+            "server",
+            "--source",
+            &source,
+        ],
+        &["compare", &set_arg, &source],
+        &["restore", &set_arg, "--to", &copy, "--force", "--no-safety-backup"],
+        &["restore", &set_arg, "--to", &copy, "--data-only", "--no-safety-backup"],
+    ] {
+        let out = lifeboat(dir)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+            .args(args)
+            .output()
+            .unwrap();
+        // The hostile names take nothing apart: the set restores (a
+        // carriage return in a name once ended the script's comment line
+        // and turned the rest of the name into SQL).
+        if args[0] == "verify" {
+            assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        }
+        outs.push((args.to_vec(), text(&out)));
+    }
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap_or_default();
+    outs.push((vec!["summary"], summary));
+    for (args, all) in &outs {
+        assert!(
+            !all.contains('\u{1b}') && !all.contains('\u{7}') && !all.contains('\r'),
+            "{args:?}: {all:?}"
+        );
+        for line in all.lines() {
+            let l = line.trim_start();
+            let own = l.starts_with("::error title=lifeboat") || l.starts_with("::warning title=lifeboat");
+            assert!(
+                !(l.starts_with("::") && l.contains("-owned") && !own),
+                "{args:?} printed a workflow command from the database: {line:?}"
+            );
+            for command in ["::error::", "::warning::"] {
+                assert!(!l.contains(command), "{args:?}: {line:?}");
+            }
+        }
+    }
+    let all: String = outs.iter().map(|(_, o)| o.as_str()).collect();
+    for shown in ["schema-owned", "table-owned"] {
+        assert!(all.contains(shown), "{shown} is shown, neutralised: {outs:?}");
+    }
+    // The server's own refusal, quoting the hostile schema, got through
+    // neutralised.
+    assert!(all.contains("already exists"), "{outs:?}");
 }

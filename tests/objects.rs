@@ -220,3 +220,55 @@ fn statistics_rules_and_publication_members_stay_with_tables_left_out() {
         "0 0 0 0 7 4"
     );
 }
+
+#[test]
+fn tables_and_indexes_in_tablespaces_of_their_own_are_named_never_moved() {
+    let c = cluster();
+    let dir = tmp();
+    // A tablespace in the cluster's own directory, which its server may use.
+    let location = c.dir.join("ts_elsewhere");
+    if c.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_tablespace WHERE spcname = 'elsewhere'",
+    ) == "0"
+    {
+        std::fs::create_dir_all(&location).unwrap();
+        if unsafe { libc::geteuid() } == 0 {
+            sh(dir.path(), &format!("chown postgres '{}'", location.display()));
+        }
+        c.psql(
+            "postgres",
+            &format!("CREATE TABLESPACE elsewhere LOCATION '{}'", location.display()),
+        );
+    }
+    c.createdb("spaced");
+    c.psql(
+        "spaced",
+        "CREATE TABLE here (id int PRIMARY KEY); \
+         CREATE TABLE there (id int PRIMARY KEY USING INDEX TABLESPACE elsewhere, v text) TABLESPACE elsewhere; \
+         CREATE INDEX here_elsewhere ON here (id) TABLESPACE elsewhere;",
+    );
+    let out = run(dir.path(), &["backup", &c.url("spaced"), "--out", "bk"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let t = text(&out);
+    for named in [
+        "table public.there in tablespace elsewhere",
+        "index public.there_pkey in tablespace elsewhere",
+        "index public.here_elsewhere in tablespace elsewhere",
+    ] {
+        assert!(t.contains(named), "{named} is not named: {t}");
+    }
+    // A selection without them backs up.
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("spaced"), "--out", "bk", "-t", "here", "--quiet"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("here_elsewhere"), "{}", text(&out));
+    c.psql("spaced", "DROP INDEX here_elsewhere");
+    expect(
+        dir.path(),
+        &["backup", &c.url("spaced"), "--out", "bk", "-t", "here", "--quiet"],
+        0,
+    );
+}

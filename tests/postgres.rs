@@ -266,7 +266,9 @@ fn connection_problems_are_explained_without_the_secret() {
     let port = silent.local_addr().unwrap().port();
     let hold = std::thread::spawn(move || {
         let conn = silent.accept();
-        std::thread::sleep(std::time::Duration::from_secs(5));
+        // Long enough for the leftover sweep's connections (to postgres,
+        // then template1) to time out before the backup's own does.
+        std::thread::sleep(std::time::Duration::from_secs(15));
         drop(conn);
     });
     let out = lifeboat(dir.path())
@@ -934,4 +936,31 @@ fn in_place_restores_build_beside_and_swap_where_they_may_and_say_which() {
     assert!(text(&out).contains("restored in one transaction"), "{}", text(&out));
     assert!(text(&out).contains("CREATEDB"), "{}", text(&out));
     assert_eq!(c.rows("beside_src"), c.rows("beside_owned"));
+}
+
+#[test]
+fn a_null_where_a_value_is_expected_is_an_error_naming_the_column() {
+    use lifeboat::engine::postgres::rows::Value;
+    let c = cluster();
+    let mut client = postgres::Client::connect(
+        &format!("host={} port={} user=postgres dbname=postgres", c.dir.display(), c.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    // The shape of a catalog row whose definition went missing, as
+    // pg_get_viewdef answers for an object that is no longer there.
+    let row = client
+        .query_one(
+            "SELECT 'public.v'::text AS name, pg_catalog.pg_get_viewdef(0::pg_catalog.oid) AS definition",
+            &[],
+        )
+        .unwrap();
+    let name: String = row.value(0).unwrap();
+    assert_eq!(name, "public.v");
+    let error = format!("{:#}", row.value::<String>(1).unwrap_err());
+    assert!(error.contains("column 2 (definition)"), "{error}");
+    assert!(error.contains("(name, definition)"), "{error}");
+    assert!(error.contains("NULL"), "{error}");
+    // Asked for as optional, it is simply absent.
+    assert_eq!(row.value::<Option<String>>(1).unwrap(), None);
 }

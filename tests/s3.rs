@@ -416,3 +416,59 @@ fn a_wrong_bucket_or_credential_is_named() {
     assert!(!d.join("backups").exists());
     assert_no_scratch(d);
 }
+
+/// An encrypted set in a bucket: uploaded with its README, listed and
+/// shown with the key (the manifest decrypted from the set's first
+/// ranges), restored with it, and pruned with its README.
+#[test]
+fn an_encrypted_set_in_a_bucket() {
+    let moto = Moto::start(false);
+    moto.create_bucket("lifeboat");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let db = agent_db(d, "agent.db", 0.01);
+    let url = "s3://lifeboat/crypt";
+    let with_key = |args: &[&str], code: i32| {
+        std::fs::create_dir_all(d.join("tmp")).unwrap();
+        let out = s3_cmd(d, &moto, args)
+            .env("LIFEBOAT_PASSPHRASE", "bucket pass/phrase")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "lifeboat {args:?}:\n{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = with_key(&["backup", "agent.db", "--out", url, "--quiet"], 0);
+    let first = first.trim().to_string();
+    assert!(first.ends_with(".tar.age"), "{first}");
+    let file = first.rsplit('/').next().unwrap().to_string();
+    assert_eq!(
+        moto.keys("lifeboat"),
+        vec![
+            format!("crypt/{file}"),
+            format!("crypt/{file}.README"),
+            format!("crypt/{file}.sha256"),
+        ]
+    );
+    let listed: serde_json::Value = serde_json::from_str(&with_key(&["list", url, "--json"], 0)).unwrap();
+    assert_eq!(listed[0]["encrypted"], true);
+    assert!(listed[0]["rows"].as_u64().unwrap() > 0, "{listed}");
+    let listed: serde_json::Value = serde_json::from_str(&s3_expect(d, &moto, &["list", url, "--json"], 0)).unwrap();
+    assert!(
+        listed[0]["problem"].as_str().unwrap().contains("is encrypted: give"),
+        "{listed}"
+    );
+    let info: serde_json::Value = serde_json::from_str(&with_key(&["info", &first, "--json"], 0)).unwrap();
+    assert_eq!(info["set"], "agent");
+    with_key(&["restore", &first, "--to", "sqlite:restored.db", "--quiet"], 0);
+    assert_eq!(dump(&d.join("restored.db")), dump(&db));
+    assert_no_scratch(d);
+    let out = s3_run(d, &moto, &["restore", &first, "--to", "sqlite:never.db"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    with_key(&["backup", "agent.db", "--out", url, "--quiet"], 0);
+    with_key(&["prune", url, "--keep-last", "1"], 0);
+    assert!(
+        moto.keys("lifeboat").iter().all(|k| !k.contains(&file)),
+        "{:?}",
+        moto.keys("lifeboat")
+    );
+}

@@ -144,3 +144,118 @@ fn planted_passwords_reach_no_output_report_summary_or_issue() {
     );
     assert_no_secret(&all);
 }
+
+/// The age passphrase and identity: planted with `/ @ % :` and spaces,
+/// masked first in Actions, and found nowhere in what an encrypted backup,
+/// its verification, restores (a failing one too) and their issues wrote.
+#[test]
+fn age_passphrases_and_identities_reach_no_output_report_summary_or_issue() {
+    use age::secrecy::ExposeSecret;
+    const PASSPHRASE: &str = "pa/ss @w%rd: z y";
+    const WRONG: &str = "wr/ong @p%ss: q v";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // The files that hold keys live outside the scanned directory.
+    let keys = tempfile::tempdir().unwrap();
+    let pass_file = keys.path().join("pass.txt");
+    std::fs::write(&pass_file, format!("{PASSPHRASE}\n")).unwrap();
+    let identity = age::x25519::Identity::generate();
+    let secret_key = identity.to_string().expose_secret().to_string();
+    let key_file = keys.path().join("ops.key");
+    std::fs::write(&key_file, format!("{secret_key}\n")).unwrap();
+    let api = FakeGitHub::start();
+    agent_db(dir, "app.db", 0.01);
+    let mut outs = Vec::new();
+
+    let out = step(dir, &api)
+        .env("LIFEBOAT_PASSPHRASE", PASSPHRASE)
+        .args(["backup", "app.db", "--out", "bk", "--verify", "restore"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.lines().next().is_some_and(|l| l.starts_with("::add-mask::")),
+        "the passphrase is masked before anything else: {stdout}"
+    );
+    let set = std::fs::read_dir(dir.join("bk"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.age"))
+        .unwrap();
+    let set = set.to_str().unwrap();
+    outs.push(out);
+    let pass_file = pass_file.to_str().unwrap();
+    for args in [
+        vec!["verify", set, "--passphrase-file", pass_file],
+        vec![
+            "restore",
+            set,
+            "--to",
+            "sqlite:restored.db",
+            "--passphrase-file",
+            pass_file,
+        ],
+        vec!["info", set, "--passphrase-file", pass_file],
+        vec!["list", "bk", "--passphrase-file", pass_file],
+    ] {
+        let out = step(dir, &api).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        outs.push(out);
+    }
+    // A wrong passphrase fails, and its issue says why without it.
+    let out = step(dir, &api)
+        .env("LIFEBOAT_PASSPHRASE", WRONG)
+        .args(["restore", set, "--to", "sqlite:other.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    outs.push(out);
+    // An identity, in the environment and in a file, for a set made for
+    // another recipient: it fails, and is masked and named nowhere.
+    let other = age::x25519::Identity::generate().to_public().to_string();
+    let out = step(dir, &api)
+        .args(["backup", "app.db", "--out", "bk2", "--recipient", &other])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    outs.push(out);
+    for with_file in [false, true] {
+        let mut cmd = step(dir, &api);
+        cmd.args(["restore", "--latest", "bk2", "--to", "sqlite:never.db"]);
+        if with_file {
+            cmd.args(["--identity", key_file.to_str().unwrap()]);
+        } else {
+            cmd.env("LIFEBOAT_IDENTITY", format!("# mine\n{secret_key}\n"));
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            stdout.contains(&format!("::add-mask::{secret_key}")),
+            "the identity is masked: {stdout}"
+        );
+        outs.push(out);
+    }
+
+    let all = everything(dir, &api, &outs);
+    assert!(
+        !api.state.lock().unwrap().issues.is_empty(),
+        "the failed restores were reported as issues"
+    );
+    assert!(all.contains("the passphrase does not open set"), "{all}");
+    for secret in [
+        PASSPHRASE,
+        "pa/ss",
+        "@w%rd",
+        "rd: z",
+        WRONG,
+        "wr/ong",
+        "@p%ss",
+        secret_key.as_str(),
+        &secret_key[15..40],
+    ] {
+        assert!(!all.contains(secret), "{secret:?} leaked in:\n{all}");
+    }
+    assert_no_secret(&all);
+}

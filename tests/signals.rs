@@ -127,39 +127,59 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
     let dir = tmp();
     let d = dir.path();
     agent_db(d, "app.db", 0.4);
-    let mut child = spawn(d, &["backup", "sqlite:app.db", "--out", "bk", "--name", "app"]);
-    assert!(
-        wait_for(&mut child, || has_staging(&d.join("bk"))),
-        "the backup ended too soon"
-    );
-    signal(&child, libc::SIGKILL);
-    child.wait().unwrap();
-    assert!(has_staging(&d.join("bk")), "SIGKILL leaves the staging directory");
+    let kill_backup = || {
+        let mut child = spawn(d, &["backup", "sqlite:app.db", "--out", "bk", "--name", "app"]);
+        assert!(
+            wait_for(&mut child, || has_staging(&d.join("bk"))),
+            "the backup ended too soon"
+        );
+        signal(&child, libc::SIGKILL);
+        child.wait().unwrap();
+        assert!(has_staging(&d.join("bk")), "SIGKILL leaves the staging directory");
+    };
     // A kill between the sidecar's rename and the tar's leaves an orphan.
-    std::fs::write(
-        d.join("bk/app-20200101T000000Z.tar.sha256"),
-        "0  app-20200101T000000Z.tar\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.join("bk/other-20200101T000000Z.tar.sha256"),
-        "0  other-20200101T000000Z.tar\n",
-    )
-    .unwrap();
-    // The next backup of the set removes what the killed one left.
+    let orphan = |set: &str| {
+        std::fs::write(
+            d.join(format!("bk/{set}-20200101T000000Z.tar.sha256")),
+            format!("0  {set}-20200101T000000Z.tar\n"),
+        )
+        .unwrap();
+    };
+    let left_over = || {
+        names_in(&d.join("bk"))
+            .into_iter()
+            .filter(|n| n.ends_with(".staging") || n.contains("-2020"))
+            .collect::<Vec<_>>()
+    };
+
+    // Any command on the directory removes what a killed run left, of
+    // any set: here `list`, which only reads.
+    kill_backup();
+    orphan("app");
+    orphan("other");
+    expect(d, &["list", "bk"], 0);
+    assert_eq!(left_over(), Vec::<String>::new());
+
+    // The next backup of the set, likewise.
+    kill_backup();
+    orphan("app");
     let set = expect(
         d,
         &["backup", "sqlite:app.db", "--out", "bk", "--name", "app", "--quiet"],
         0,
     );
-    let left = names_in(&d.join("bk"));
-    assert!(
-        !left
-            .iter()
-            .any(|n| n.ends_with(".staging") || n.starts_with("app-2020")),
-        "{left:?}"
-    );
-    // prune removes orphans of any set.
+    assert_eq!(left_over(), Vec::<String>::new());
+
+    // verify of a set in the directory, likewise.
+    kill_backup();
+    expect(d, &["verify", set.trim(), "--quiet"], 0);
+    assert_eq!(left_over(), Vec::<String>::new());
+
+    // prune removes orphan sidecars, and --dry-run only names them.
+    orphan("other");
+    let dry = expect(d, &["prune", "bk", "--keep-last", "5", "--dry-run"], 0);
+    assert!(dry.contains("other-20200101T000000Z.tar.sha256"), "{dry}");
+    assert_eq!(left_over(), vec!["other-20200101T000000Z.tar.sha256".to_string()]);
     expect(d, &["prune", "bk", "--keep-last", "5"], 0);
     let set_name = Path::new(set.trim())
         .file_name()
@@ -168,8 +188,33 @@ fn after_sigkill_the_next_run_removes_what_was_left() {
         .into_owned();
     assert_eq!(
         names_in(&d.join("bk")),
-        vec![set_name.clone(), format!("{set_name}.sha256")]
+        vec![
+            set_name.clone(),
+            format!("{set_name}.sha256"),
+            format!("{set_name}.verified.json"),
+        ]
     );
+
+    // A SQLite restore killed while it writes its hidden copy beside the
+    // target: the next restore into that target removes the copy.
+    std::fs::create_dir(d.join("out")).unwrap();
+    let hidden = || {
+        names_in(&d.join("out"))
+            .into_iter()
+            .filter(|n| n.starts_with(".copy.db.lifeboat-restore-") && !n.ends_with("-lock"))
+            .collect::<Vec<_>>()
+    };
+    let mut child = spawn(d, &["restore", set.trim(), "--to", "out/copy.db"]);
+    assert!(
+        wait_for(&mut child, || !hidden().is_empty()),
+        "the restore ended too soon"
+    );
+    signal(&child, libc::SIGKILL);
+    child.wait().unwrap();
+    assert_eq!(hidden().len(), 1);
+    expect(d, &["restore", set.trim(), "--to", "out/copy.db", "--force"], 0);
+    assert_eq!(hidden(), Vec::<String>::new());
+    assert_eq!(dump(&d.join("out/copy.db")), dump(&d.join("app.db")));
 }
 
 fn big_database(c: &Cluster, db: &str) {
@@ -409,8 +454,9 @@ fn verify_with_a_local_scratch_cluster_stops_cleanly_and_cleans_up_after_sigkill
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    // The next verify stops the orphan and removes its directory.
-    let out = lifeboat(d).args(args).env("TMPDIR", d).output().unwrap();
+    // The next run of any command (here `info`) stops the orphan and
+    // removes its directory.
+    let out = lifeboat(d).args(["info", &set]).env("TMPDIR", d).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_eq!(scratch_dirs(d), Vec::<String>::new());
     let started = Instant::now();

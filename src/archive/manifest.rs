@@ -171,7 +171,8 @@ pub struct Member {
     pub raw_size: u64,
     pub compression: Algorithm,
     pub sha256: String,
-    /// What the member holds: `database`, `pre-data`, `data`, `post-data`.
+    /// What the member holds: `database` (SQLite); `pre-data`, `data`,
+    /// `indexes`, `post-data`, `foreign-keys` and `last` (PostgreSQL).
     pub role: String,
     /// The table a data member belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,5 +248,11 @@ impl DatabaseManifest {
     /// a PostgreSQL set taken with --data-only holds rows alone.
     pub fn has_schema_script(&self) -> bool {
         self.members.iter().any(|m| m.role == "pre-data")
+    }
+
+    /// Whether the set carries owners and grants (`--with-privileges`):
+    /// then they are held against a live database's too.
+    pub fn carries_privileges(&self) -> bool {
+        self.schema_objects.iter().any(|o| o.kind.ends_with("privileges"))
     }
 }

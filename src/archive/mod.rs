@@ -3,6 +3,7 @@
 
 pub mod checksum;
 pub mod compression;
+pub mod crypt;
 pub mod manifest;
 pub mod reader;
 pub mod writer;

@@ -1,8 +1,10 @@
 //! Reads a set without trusting it: only regular members with plain
 //! relative names, the manifest first, and every member hashed against it.
+//! An encrypted set is read the same way, through age's reader.
 
 use super::checksum::HashingReader;
 use super::compression::{self, Algorithm};
+use super::crypt::{self, Keys};
 use super::manifest::{MANIFEST_MEMBER, Manifest, RESTORE_MEMBER};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
@@ -13,6 +15,80 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 /// The most a manifest may weigh; a bigger first member is not ours.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
+/// How far a stored byte can inflate, at most, in each format: deflate
+/// codes a 258-byte match in no fewer than two bits (1032:1); a zstd RLE
+/// block stands for up to 128 KiB in four bytes (32768:1). A manifest that
+/// claims more than this is not describing the member it sits beside.
+fn physical_ratio(algorithm: Algorithm) -> u64 {
+    match algorithm {
+        Algorithm::Gzip => 1032,
+        Algorithm::Zstd => 32768,
+        Algorithm::None => 1,
+    }
+}
+
+/// The most a member is believed to inflate per stored byte. SQL dumps
+/// compress 5-15x and SQLite files 2-10x; even very repetitive rows (JSON
+/// logs, enum-like text) stay under 50x. 256x leaves five times that as
+/// headroom, and bounds what a small set can make a restore write: a 4 MB
+/// member may claim at most 1 GiB.
+pub const PLAUSIBLE_RATIO: u64 = 256;
+
+/// Claims up to this size are taken whatever the ratio: a small database
+/// of mostly empty pages (a fresh SQLite file with 64 KiB pages) inflates
+/// far past 256x, and writing 64 MiB harms no one.
+pub const PLAUSIBLE_FLOOR: u64 = 64 << 20;
+
+/// Checks a member's recorded raw size against its stored size before
+/// anything inflates it: a stored member inflates to its own size, a
+/// compressed one no further than the format allows and than data does.
+/// A set that fails this was made by hand; restore it with `tar` and
+/// `gunzip`/`zstd -d` if it is really yours.
+pub fn check_raw_claim(member: &super::Member) -> Result<()> {
+    let name = crate::github::workflow::neutralize(&member.path);
+    let algorithm = member.compression;
+    if algorithm == Algorithm::None {
+        if member.raw_size != member.size {
+            bail!(
+                "manifest.json says the uncompressed member {name} holds {} bytes but stores {}: the set was altered",
+                member.raw_size,
+                member.size
+            );
+        }
+        return Ok(());
+    }
+    let claim = member.raw_size;
+    let impossible = member
+        .size
+        .saturating_mul(physical_ratio(algorithm))
+        .saturating_add(64 << 10);
+    if claim > impossible {
+        bail!(
+            "manifest.json says member {name} inflates from {} to {claim} bytes, more than {algorithm} can \
+             (at most {}:1): the set was altered",
+            member.size,
+            physical_ratio(algorithm)
+        );
+    }
+    let plausible = member.size.saturating_mul(PLAUSIBLE_RATIO).max(PLAUSIBLE_FLOOR);
+    if claim > plausible {
+        bail!(
+            "manifest.json says member {name} inflates from {} to {claim} bytes ({}:1); lifeboat writes no more \
+             than {PLAUSIBLE_RATIO}:1 (or {} MiB) from a member, since a set can come from a stranger. If this set \
+             is yours, extract that member with tar and {}",
+            member.size,
+            claim / member.size.max(1),
+            PLAUSIBLE_FLOOR >> 20,
+            if algorithm == Algorithm::Gzip {
+                "gunzip"
+            } else {
+                "zstd -d"
+            }
+        );
+    }
+    Ok(())
+}
 
 /// One member as found in the tar.
 #[derive(Debug, Clone)]
@@ -29,6 +105,9 @@ pub struct ScannedMember {
     /// Not hashed by the scan: the reader that loads it checks its hash as
     /// it goes (`sha256` is empty).
     pub deferred: bool,
+    /// Why the manifest's raw size for this member cannot be believed, in
+    /// which case the member was not inflated at all.
+    pub claim_error: Option<String>,
 }
 
 /// Everything one pass over a set found.
@@ -46,12 +125,26 @@ pub struct Scan {
     /// Whether some members' hashes (and the whole file's) were left to be
     /// checked while the set is used.
     pub deferred: bool,
+    /// Whether the file is age-encrypted.
+    pub encrypted: bool,
+    /// Why an encrypted set could not be opened when no key was given at
+    /// all; only the whole file's hash was taken.
+    pub locked: Option<String>,
+    /// Why the set was not opened with the keys given: a wrong key, a
+    /// damaged header, or a set that is not encrypted when it must be.
+    pub unopened: Option<String>,
 }
 
 /// Reads only the manifest, the first member.
-pub fn read_manifest(path: &Path) -> Result<Manifest> {
+pub fn read_manifest(path: &Path, keys: &Keys) -> Result<Manifest> {
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut archive = tar::Archive::new(BufReader::new(file));
+    read_manifest_from(BufReader::new(file), keys, path)
+}
+
+/// Reads the manifest from a set's bytes as stored (`path` names the set
+/// in messages).
+pub fn read_manifest_from(stored: impl io::BufRead, keys: &Keys, path: &Path) -> Result<Manifest> {
+    let mut archive = tar::Archive::new(crypt::open(stored, keys, path)?);
     let mut entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
@@ -82,20 +175,54 @@ pub fn read_manifest(path: &Path) -> Result<Manifest> {
 }
 
 /// Reads every member once, hashing it; with `decompress`, also runs every
-/// stream to its end. `on_bytes` hears how many tar bytes went by.
-pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Result<Scan> {
+/// stream to its end. `on_bytes` hears how many tar bytes went by. An
+/// encrypted set is decrypted with `keys` on the way; the file's own hash
+/// (for the sidecar) is of the bytes as stored, so it is taken even when
+/// the set cannot be opened.
+pub fn scan(path: &Path, keys: &Keys, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Result<Scan> {
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
-    let mut archive = tar::Archive::new(HashingReader::new(BufReader::with_capacity(1 << 20, file)));
+    let mut stored = BufReader::with_capacity(1 << 20, HashingReader::new(file));
     let mut scan = Scan::default();
+    match crypt::open(&mut stored, keys, path) {
+        Ok(plain) => {
+            scan.encrypted = plain.is_encrypted();
+            scan_tar(path, plain, decompress, on_bytes, &mut scan)?;
+        }
+        Err(e) => match e.downcast::<crypt::KeyMissing>() {
+            Ok(missing) => {
+                scan.encrypted = true;
+                scan.locked = Some(missing.0);
+            }
+            Err(e) => {
+                scan.encrypted = crypt::is_encrypted(path)?;
+                scan.unopened = Some(format!("{e:#}"));
+            }
+        },
+    }
+    // The tar reader stops at the end marker; the rest still belongs to the file.
+    io::copy(&mut stored, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
+    scan.file_sha256 = stored.into_inner().finish().0;
+    Ok(scan)
+}
+
+fn scan_tar(
+    path: &Path,
+    plain: crypt::Plain<impl Read>,
+    decompress: bool,
+    on_bytes: &mut dyn FnMut(u64),
+    scan: &mut Scan,
+) -> Result<()> {
+    let mut archive = tar::Archive::new(plain);
     let entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
-    scan_entries(entries, &mut scan, decompress, &|_| false, on_bytes);
-    // The tar reader stops at the end marker; the rest still belongs to the file.
-    let mut whole = archive.into_inner();
-    io::copy(&mut whole, &mut io::sink()).with_context(|| format!("reading {}", path.display()))?;
-    scan.file_sha256 = whole.finish().0;
-    Ok(scan)
+    let cut_short = scan_entries(entries, scan, decompress, &|_| false, on_bytes);
+    // Past the tar's end marker: for an encrypted set, reading to the end
+    // is what proves the stream was not cut short.
+    if !cut_short && let Err(e) = io::copy(&mut archive.into_inner(), &mut io::sink()) {
+        scan.problems.push(format!("the set cannot be read to its end: {e}"));
+    }
+    Ok(())
 }
 
 /// As [`scan`] without decompressing, but members `defer` picks are not
@@ -104,11 +231,19 @@ pub fn scan(path: &Path, decompress: bool, on_bytes: &mut dyn FnMut(u64)) -> Res
 /// [`SetSource::start_file_check`]. What is read here (the manifest, the
 /// scripts) is checked before anything uses it, as before; a restore then
 /// reads a large set once instead of twice.
+///
+/// An encrypted set (or one that `keys` require to be encrypted) is never
+/// scanned this way: seeking over its data would leave the stream unproven
+/// to its end, so it gets the full [`scan`] instead.
 pub fn scan_deferring(
     path: &Path,
+    keys: &Keys,
     defer: &dyn Fn(&super::manifest::Member) -> bool,
     on_bytes: &mut dyn FnMut(u64),
 ) -> Result<Scan> {
+    if keys.requires_encrypted() || crypt::is_encrypted(path)? {
+        return scan(path, keys, false, on_bytes);
+    }
     let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
     let length = file
         .metadata()
@@ -143,8 +278,9 @@ fn scan_entries<R: Read>(
     decompress: bool,
     defer: &dyn Fn(&super::manifest::Member) -> bool,
     on_bytes: &mut dyn FnMut(u64),
-) {
+) -> bool {
     let mut seen = std::collections::HashSet::new();
+    let mut cut_short = false;
     for (index, entry) in entries.enumerate() {
         let mut entry = match entry {
             Ok(e) => e,
@@ -153,6 +289,7 @@ fn scan_entries<R: Read>(
                     "the tar is truncated or corrupt after {}: {err}",
                     crate::progress::count(index as u64, "member")
                 ));
+                cut_short = true;
                 break;
             }
         };
@@ -213,6 +350,11 @@ fn scan_entries<R: Read>(
             .manifest
             .as_ref()
             .and_then(|m| m.members().find(|mm| mm.path == name));
+        // A claim no real member makes is not inflated at all: the scan
+        // would otherwise spend the claim's worth of time finding out.
+        let claim_error = listed
+            .and_then(|mm| check_raw_claim(mm).err())
+            .map(|e| format!("{e:#}"));
         if listed.is_some_and(defer) {
             on_bytes(size);
             scan.members.push(ScannedMember {
@@ -223,6 +365,7 @@ fn scan_entries<R: Read>(
                 raw_size: None,
                 decode_error: None,
                 deferred: true,
+                claim_error,
             });
             continue;
         }
@@ -234,7 +377,7 @@ fn scan_entries<R: Read>(
         let mut hashing = HashingReader::new(&mut entry);
         let mut raw_size = None;
         let mut decode_error = None;
-        if decompress && listed.is_some() {
+        if decompress && listed.is_some() && claim_error.is_none() {
             match compression::decoder(algorithm, &mut hashing)
                 .and_then(|d| Ok(io::copy(&mut Bounded::new(d, limit), &mut io::sink())?))
             {
@@ -246,12 +389,14 @@ fn scan_entries<R: Read>(
         if let Err(e) = io::copy(&mut hashing, &mut io::sink()) {
             scan.problems
                 .push(format!("member {name} cannot be read to its end (truncated set?): {e}"));
+            cut_short = true;
             break;
         }
         let (sha256, read) = hashing.finish();
         if read != size {
             scan.problems
                 .push(format!("member {name} is cut short: {read} of {size} bytes"));
+            cut_short = true;
             break;
         }
         on_bytes(size);
@@ -263,8 +408,10 @@ fn scan_entries<R: Read>(
             raw_size,
             decode_error,
             deferred: false,
+            claim_error,
         });
     }
+    cut_short
 }
 
 fn algorithm_for(name: &str) -> Algorithm {
@@ -305,12 +452,14 @@ pub struct SetSource {
     /// checked (by the reader `open` gives).
     index: HashMap<String, (u64, u64, bool)>,
     file_check: Option<Arc<FileCheck>>,
+    /// What opens the set when it is encrypted.
+    keys: Keys,
 }
 
 impl SetSource {
     /// Builds the index from a scan whose hashes were checked, or left to
     /// be checked as members are read.
-    pub fn new(path: &Path, manifest: Manifest, scan: &Scan) -> SetSource {
+    pub fn new(path: &Path, manifest: Manifest, scan: &Scan, keys: &Keys) -> SetSource {
         let index = scan
             .members
             .iter()
@@ -321,6 +470,7 @@ impl SetSource {
             manifest,
             index,
             file_check: None,
+            keys: keys.clone(),
         }
     }
 
@@ -376,19 +526,35 @@ impl SetSource {
     /// `io::Error`) instead of the end of the stream, so whoever reads it
     /// to the end learns of it before using what it read.
     pub fn open(&self, member: &str) -> Result<Box<dyn Read + Send>> {
-        let (offset, size, deferred) = *self
-            .index
-            .get(member)
-            .with_context(|| format!("member {member} is missing from {}", self.path.display()))?;
-        let listed = self
-            .manifest
-            .members()
-            .find(|m| m.path == member)
-            .with_context(|| format!("member {member} is not in the manifest of {}", self.path.display()))?;
-        let mut file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
-        file.seek(SeekFrom::Start(offset))
+        let (offset, size, deferred) = *self.index.get(member).with_context(|| {
+            format!(
+                "member {} is missing from {}",
+                crate::github::workflow::neutralize(member),
+                self.path.display()
+            )
+        })?;
+        let listed = self.manifest.members().find(|m| m.path == member).with_context(|| {
+            format!(
+                "member {} is not in the manifest of {}",
+                crate::github::workflow::neutralize(member),
+                self.path.display()
+            )
+        })?;
+        check_raw_claim(listed)?;
+        if listed.size != size {
+            bail!(
+                "member {} stores {size} bytes but manifest.json says {}: the set was altered",
+                crate::github::workflow::neutralize(member),
+                listed.size
+            );
+        }
+        let file = File::open(&self.path).with_context(|| format!("opening {}", self.path.display()))?;
+        // Offsets are in the tar; age's reader seeks in the decrypted
+        // stream, a chunk at a time, so no decrypted copy is needed.
+        let mut tar = crypt::open(BufReader::with_capacity(1 << 20, file), &self.keys, &self.path)?;
+        tar.seek(SeekFrom::Start(offset))
             .with_context(|| format!("seeking in {}", self.path.display()))?;
-        let raw = BufReader::with_capacity(1 << 20, file).take(size);
+        let raw = tar.take(size);
         if !deferred {
             return Ok(Box::new(Bounded::new(
                 compression::decoder(listed.compression, raw)?,
@@ -459,7 +625,7 @@ impl std::fmt::Debug for FileCheck {
     }
 }
 
-type RawMember = HashingReader<io::Take<BufReader<File>>>;
+type RawMember = HashingReader<io::Take<crypt::Plain<BufReader<File>>>>;
 
 /// A member hashed while it is decompressed; see [`SetSource::open`].
 struct Checked {

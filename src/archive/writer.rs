@@ -4,6 +4,7 @@
 
 use super::checksum::{self, CountingWriter, HashingWriter};
 use super::compression::{Compression, Encoder};
+use super::crypt::{self, Encryption, Sealed};
 use super::manifest::{MANIFEST_MEMBER, Manifest, Member, RESTORE_MEMBER};
 use crate::fsutil;
 use anyhow::{Context, Result};
@@ -118,6 +119,7 @@ pub struct SetWriter {
     file_name: String,
     staging: Staging,
     partial: PathBuf,
+    encryption: Option<Encryption>,
 }
 
 /// A set that is complete on disk.
@@ -136,7 +138,14 @@ impl SetWriter {
     /// or a killed run left it) this fails with `AlreadyExists` in the
     /// chain, and nothing of the other run is touched. The partial tar and
     /// sidecar live inside it, so every file a run writes is its own.
-    pub fn create(out_dir: &Path, file_name: &str, compression: Compression) -> Result<SetWriter> {
+    /// With `encryption`, the tar streams through age on its way to disk:
+    /// no decrypted copy of the whole set is ever written.
+    pub fn create(
+        out_dir: &Path,
+        file_name: &str,
+        compression: Compression,
+        encryption: Option<Encryption>,
+    ) -> Result<SetWriter> {
         fsutil::create_private_dir(out_dir)?;
         let staging_dir = staging_dir(out_dir, file_name);
         fsutil::create_private_dir_new(&staging_dir)?;
@@ -148,6 +157,7 @@ impl SetWriter {
                 dir: staging_dir,
                 compression,
             },
+            encryption,
         })
     }
 
@@ -156,17 +166,24 @@ impl SetWriter {
     }
 
     /// Packs the manifest, RESTORE.md and every member listed in the
-    /// manifest (in its order) into the tar, syncs it, writes the sidecar
-    /// and renames both into place.
+    /// manifest (in its order) into the tar (encrypted when asked), syncs
+    /// it, writes the sidecar (and, when encrypted, the README that says
+    /// how to decrypt it) and renames them into place.
     pub fn finish(self, manifest: &Manifest) -> Result<WrittenSet> {
         let target = self.out_dir.join(&self.file_name);
         let sidecar = checksum::sidecar_path(&target);
         let mtime = manifest.started_at.timestamp().max(0) as u64;
 
         let file = fsutil::create_private_new(&self.partial)?;
-        let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let mut tar = tar::Builder::new(hashing);
         let write_err = || fsutil::write_hint(&self.partial);
+        // Hashed below the encryption: the sidecar covers the file as
+        // stored, so `sha256sum -c` works without the key.
+        let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let sink = match &self.encryption {
+            Some(encryption) => encryption.seal(hashing).with_context(write_err)?,
+            None => Sealed::Clear(hashing),
+        };
+        let mut tar = tar::Builder::new(sink);
 
         let manifest_json = manifest.to_json()?;
         append_bytes(&mut tar, MANIFEST_MEMBER, &manifest_json, mtime).with_context(write_err)?;
@@ -180,7 +197,8 @@ impl SetWriter {
             tar.append_data(&mut header, &member.path, &mut src)
                 .with_context(write_err)?;
         }
-        let hashing = tar.into_inner().with_context(write_err)?;
+        let sink = tar.into_inner().with_context(write_err)?;
+        let hashing = sink.finish().with_context(write_err)?;
         let (buf, sha256, size) = hashing.finish();
         let file = buf.into_inner().map_err(|e| e.into_error()).with_context(write_err)?;
         file.sync_all().with_context(write_err)?;
@@ -191,6 +209,12 @@ impl SetWriter {
             &sidecar_partial,
             checksum::sidecar_line(&sha256, &self.file_name).as_bytes(),
         )?;
+        if let Some(encryption) = &self.encryption {
+            let readme_partial = self.staging.dir.join(".README.partial");
+            let text = crypt::readme(&self.file_name, encryption, manifest.compression);
+            fsutil::write_private(&readme_partial, text.as_bytes())?;
+            fsutil::rename(&readme_partial, &crypt::readme_path(&target))?;
+        }
         // The sidecar goes first: a tar under its final name is what makes a
         // set visible, so it must be the last thing to appear.
         fsutil::rename(&sidecar_partial, &sidecar)?;

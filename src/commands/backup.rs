@@ -73,7 +73,7 @@ pub fn backup_verified(config: &Config, reporter: &Reporter) -> Result<(BackupOu
                 ),
                 None => OpenedSet::local(outcome.path.clone()),
             };
-            let report = verify_opened(&opened, &config.verify, None, reporter)?;
+            let report = verify_opened(&opened, &config.verify, &config.crypt.keys, None, reporter)?;
             outcome.verified = Some(report.passed);
             outcome.report_path = Some(verified_path(&outcome.path));
             Some(report)
@@ -114,6 +114,8 @@ pub struct SetOptions<'a> {
     pub label: Option<&'a str>,
     pub kind: &'a str,
     pub compression: Compression,
+    /// age encryption of the whole set, when asked for.
+    pub encryption: Option<crate::archive::crypt::Encryption>,
 }
 
 /// Backs up the databases the config names.
@@ -150,6 +152,7 @@ pub fn backup(config: &Config, reporter: &Reporter) -> Result<BackupOutcome> {
         label: config.label.as_deref(),
         kind: config.kind.as_deref().unwrap_or_else(|| crate::context::default_kind()),
         compression: config.compression,
+        encryption: config.crypt.encryption.clone(),
     };
     // Directories this backup creates are removed again when it fails and
     // they stayed empty: a failed run leaves nothing that looks like a
@@ -197,6 +200,9 @@ pub fn backup_engines(engines: &[&dyn Engine], options: &SetOptions, reporter: &
         reporter.info(&format!("removed {}, left by an interrupted backup", path.display()));
     }
     let (started_at, file_name, writer) = free_name(options, &set)?;
+    if let Some(encryption) = &options.encryption {
+        reporter.info(&format!("encrypting {file_name} with age, {}", encryption.describe()));
+    }
     let mut databases = Vec::new();
     for engine in engines {
         reporter.info(&format!(
@@ -277,11 +283,11 @@ fn free_name(options: &SetOptions, set: &str) -> Result<(chrono::DateTime<Utc>, 
             set: set.to_string(),
             time,
             label: options.label.map(str::to_string),
-            encrypted: false,
+            encrypted: options.encryption.is_some(),
         };
         let file = name.file_name();
         if !dir.join(&file).exists() {
-            match SetWriter::create(dir, &file, options.compression) {
+            match SetWriter::create(dir, &file, options.compression, options.encryption.clone()) {
                 Ok(writer) => return Ok((time, file, writer)),
                 Err(e) if crate::fsutil::is_already_exists(&e) => {}
                 Err(e) => return Err(e),

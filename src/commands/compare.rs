@@ -1,6 +1,7 @@
 //! `lifeboat compare`: a set against a live database, table by table and
 //! object by object.
 
+use crate::archive::crypt::Keys;
 use crate::archive::reader;
 use crate::engine::{self, DatabaseSpec};
 use anyhow::Result;
@@ -29,17 +30,14 @@ pub struct Difference {
     pub live: Option<String>,
 }
 
-pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Comparison> {
+pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) -> Result<Comparison> {
     if !set.is_file() {
         anyhow::bail!("no backup set at {}", set.display());
     }
-    let manifest = reader::read_manifest(set)?;
+    let manifest = reader::read_manifest(set, keys)?;
     let db = manifest.database(database)?;
     // Owners and grants are compared when the set carries them.
-    let options = engine::EngineOptions {
-        with_privileges: db.schema_objects.iter().any(|o| o.kind.ends_with("privileges")),
-        ..Default::default()
-    };
+    let options = engine::EngineOptions::compared_with(db);
     let live = engine::open(&DatabaseSpec::parse(live_url), &options)?;
     if live.kind() != db.engine {
         crate::usage_bail!(
@@ -104,8 +102,8 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>) -> Result<Com
             && db.engine == "postgresql"
         {
             if set_definitions.is_none() {
-                let scan = reader::scan(set, false, &mut |_| {})?;
-                let source = reader::SetSource::new(set, manifest.clone(), &scan);
+                let scan = reader::scan(set, keys, false, &mut |_| {})?;
+                let source = reader::SetSource::new(set, manifest.clone(), &scan, keys);
                 set_definitions = Some(engine::postgres::printed::set_definitions(&source, db)?);
             }
             if let Some(defs) = &set_definitions

@@ -1,6 +1,7 @@
 //! `lifeboat list`, `info` and `size`: what sets a directory holds, what
 //! one set holds, and the storage they use.
 
+use crate::archive::crypt::Keys;
 use crate::archive::manifest::Manifest;
 use crate::archive::reader;
 use crate::config::Config;
@@ -27,7 +28,7 @@ pub fn list(config: &Config) -> Result<Vec<Listed>> {
     let entries = store.list()?;
     Ok(entries
         .into_iter()
-        .map(|entry| match store.manifest(&entry) {
+        .map(|entry| match store.manifest(&entry, &config.crypt.keys) {
             Ok(m) => Listed {
                 kind: Some(m.kind.clone()),
                 databases: m.database_names(),
@@ -91,23 +92,23 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
 
 /// What one set holds: a set file, or a set's URL (`s3://bucket/prefix/<set>.tar`),
 /// whose manifest is read without downloading the set.
-pub fn info_at(set: &Path, options: &StoreOptions) -> Result<Manifest> {
+pub fn info_at(set: &Path, options: &StoreOptions, keys: &Keys) -> Result<Manifest> {
     if !store::is_url(set) {
-        return info(set);
+        return info(set, keys);
     }
     let (store, file) = store::open_set_url(set, options)?;
     let entry = store::find(store.as_ref(), &file)?;
-    store.manifest(&entry)
+    store.manifest(&entry, keys)
 }
 
-pub fn info(set: &Path) -> Result<Manifest> {
+pub fn info(set: &Path, keys: &Keys) -> Result<Manifest> {
     if !set.is_file() {
         anyhow::bail!(
             "no backup set at {}: check the path (lifeboat list shows the sets in a directory)",
             set.display()
         );
     }
-    reader::read_manifest(set)
+    reader::read_manifest(set, keys)
 }
 
 pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {

@@ -57,7 +57,24 @@ pub fn secrets(config: &Config, extra_urls: &[&str]) -> Vec<String> {
             secrets.push(String::from_utf8_lossy(pw).into_owned());
         }
     }
-    for key in ["PGPASSWORD", "LIFEBOAT_GITHUB_TOKEN", "GITHUB_TOKEN"] {
+    // The age passphrase and identities, as read from the environment or
+    // files; an identity given in LIFEBOAT_IDENTITY is masked line by line
+    // as written, even where it did not parse.
+    secrets.extend(config.crypt.keys.secrets());
+    if let Some(text) = env("LIFEBOAT_IDENTITY") {
+        secrets.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    for key in [
+        "PGPASSWORD",
+        "LIFEBOAT_PASSPHRASE",
+        "LIFEBOAT_GITHUB_TOKEN",
+        "GITHUB_TOKEN",
+    ] {
         if let Some(v) = env(key) {
             secrets.push(v);
         }
@@ -187,11 +204,13 @@ pub fn error_details(class: &str, err: &anyhow::Error) -> String {
 /// Refuses, before anything is backed up, to put an unencrypted set into
 /// the artifacts of a public repository, which anyone signed in to GitHub
 /// can download. Reads the event payload; unknown visibility is allowed.
-pub fn refuse_public_upload() -> anyhow::Result<()> {
+pub fn refuse_public_upload(encrypted: bool) -> anyhow::Result<()> {
     // The action's upload step runs when `inputs.upload == 'true'`, which
     // GitHub compares without case: "True" and "TRUE" upload too.
     let flag = |k: &str| std::env::var(k).is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if !workflow::in_actions() || !flag("LIFEBOAT_UPLOAD_ARTIFACT") || flag("LIFEBOAT_ALLOW_PUBLIC_UPLOAD") {
+    // An encrypted set is safe to hand out: only its key opens it.
+    if encrypted || !workflow::in_actions() || !flag("LIFEBOAT_UPLOAD_ARTIFACT") || flag("LIFEBOAT_ALLOW_PUBLIC_UPLOAD")
+    {
         return Ok(());
     }
     let Ok(path) = std::env::var("GITHUB_EVENT_PATH") else {
@@ -208,7 +227,7 @@ pub fn refuse_public_upload() -> anyhow::Result<()> {
     if public {
         crate::usage_bail!(
             "this repository is public, and anyone signed in to GitHub can download its artifacts: lifeboat will not upload an unencrypted backup. \
-             Set `upload: false` and keep the set elsewhere, or `allow-public-upload: true` if the data may be public"
+             Encrypt it (a `passphrase` or `recipients` input), set `upload: false` and keep the set elsewhere, or `allow-public-upload: true` if the data may be public"
         );
     }
     Ok(())

@@ -79,17 +79,30 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     let opened = resolve_set(config, request.set.as_ref(), request.latest, reporter)?;
     let path = opened.path.clone();
     reporter.info(&format!("checking {} before restoring", opened.shown.display()));
+    let keys = &config.crypt.keys;
+    let encrypted = crate::archive::crypt::is_encrypted(&path)?;
+    if encrypted && keys.is_empty() {
+        crate::usage_bail!(
+            "set {} is encrypted: {}; nothing was restored",
+            opened.shown.display(),
+            crate::archive::crypt::KEY_HINT
+        );
+    }
     // A set of PostgreSQL databases only has its rows hashed as they load
     // (and the whole file beside the load; the engine waits for both before
     // it commits or swaps anything in): a large set is read once, not
-    // twice. The manifest, the tar's structure and every script are still
-    // checked here, before anything changes.
-    let rows_later = crate::archive::reader::read_manifest(&path)
-        .is_ok_and(|m| !m.databases.is_empty() && m.databases.iter().all(|d| d.engine == "postgresql"));
+    // twice. The manifest, the tar's structure, every script and every
+    // member's raw-size claim are still checked here, before anything
+    // changes. An encrypted set is always checked in full first: only
+    // reading its stream to the end proves it was not cut short.
+    let rows_later = !encrypted
+        && !keys.requires_encrypted()
+        && crate::archive::reader::read_manifest(&path, keys)
+            .is_ok_and(|m| !m.databases.is_empty() && m.databases.iter().all(|d| d.engine == "postgresql"));
     let (findings, _scan, source) = if rows_later {
-        crate::verify::quick_for_restore(&path, &|m| m.role == "data", reporter)?
+        crate::verify::quick_for_restore(&path, keys, &|m| m.role == "data", reporter)?
     } else {
-        crate::verify::quick(&path, false, reporter)?
+        crate::verify::quick(&path, keys, false, reporter)?
     };
     if findings.errors() > 0 {
         // Blocking findings are errors, printed as verify prints them, and
@@ -197,6 +210,9 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
                 label: None,
                 kind: "safety",
                 compression: config.compression,
+                // Encrypted as the set was read: the safety backup holds the
+                // same data and opens with the same key.
+                encryption: config.crypt.keys.encryption(),
             };
             let outcome = backup_engines(&[target.as_ref()], &options, reporter).with_context(|| {
                 format!(

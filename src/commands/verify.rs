@@ -3,6 +3,7 @@
 //! command fails at the end if any was an error.
 
 use super::restore::resolve_set;
+use crate::archive::crypt::Keys;
 use crate::config::{Config, Level, VerifySettings};
 use crate::fsutil;
 use crate::progress::Reporter;
@@ -26,17 +27,30 @@ pub struct VerifyRequest {
 /// the CLI turns a failure into exit code 3.
 pub fn verify(config: &Config, request: &VerifyRequest, reporter: &Reporter) -> Result<Report> {
     let opened = resolve_set(config, request.set.as_ref(), request.latest, reporter)?;
-    verify_opened(&opened, &config.verify, request.report.as_deref(), reporter)
+    verify_opened(
+        &opened,
+        &config.verify,
+        &config.crypt.keys,
+        request.report.as_deref(),
+        reporter,
+    )
 }
 
 /// Verifies one set file and records the outcome beside it.
 pub fn verify_set(
     path: &Path,
     settings: &VerifySettings,
+    keys: &Keys,
     report_path: Option<&Path>,
     reporter: &Reporter,
 ) -> Result<Report> {
-    verify_opened(&OpenedSet::local(path.to_path_buf()), settings, report_path, reporter)
+    verify_opened(
+        &OpenedSet::local(path.to_path_buf()),
+        settings,
+        keys,
+        report_path,
+        reporter,
+    )
 }
 
 /// Verifies a set and records the outcome beside it: in its store too,
@@ -44,6 +58,7 @@ pub fn verify_set(
 pub fn verify_opened(
     opened: &OpenedSet,
     settings: &VerifySettings,
+    keys: &Keys,
     report_path: Option<&Path>,
     reporter: &Reporter,
 ) -> Result<Report> {
@@ -57,7 +72,7 @@ pub fn verify_opened(
     }
     let level = settings.level.unwrap_or(Level::Quick);
     let mut durations = BTreeMap::new();
-    let (mut findings, scan, source) = verify::quick(path, true, reporter)?;
+    let (mut findings, scan, source) = verify::quick(path, keys, true, reporter)?;
     durations.insert("quick".to_string(), started.elapsed().as_millis() as u64);
     let mut checked = Vec::new();
     if level == Level::Restore {
@@ -66,6 +81,14 @@ pub fn verify_opened(
                 let clock = Instant::now();
                 checked = verify::restore_level(set, &settings.restore, &mut findings, reporter);
                 durations.insert("restore".to_string(), clock.elapsed().as_millis() as u64);
+            }
+            None if scan.locked.is_some() => {
+                findings.error(
+                    "restore",
+                    &path.display().to_string(),
+                    "the restore level needs to open the set, and it is encrypted with no key given".into(),
+                    "give LIFEBOAT_PASSPHRASE or --passphrase-file / --identity, or verify at the quick level",
+                );
             }
             _ => {
                 findings.warning(
@@ -91,9 +114,16 @@ pub fn verify_opened(
     // A check cut short by a signal proves nothing either way: no report
     // and no record, and the run ends as cancelled, not as failed.
     crate::cancel::check()?;
+    // Without the key only the file's hash was checked: the record says
+    // so, and never passes for a check of the contents.
+    let level_name = if scan.locked.is_some() {
+        "integrity"
+    } else {
+        level.name()
+    };
     let mut report = verify::report(
         path,
-        level.name(),
+        level_name,
         findings,
         &scan,
         source.as_ref().map(|s| &s.manifest),

@@ -71,6 +71,30 @@ pub struct EngineOptions {
     pub lock_wait_timeout: Option<std::time::Duration>,
     /// Restore with `create_db`: end other sessions on the target.
     pub terminate_connections: bool,
+    /// Reading a live database to hold it against a set: each table's
+    /// columns (as SQL) in the order the set recorded them, by the
+    /// table's name in the manifest.
+    pub column_order: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl EngineOptions {
+    /// How to read a live database to hold it against `db`: with owners
+    /// and grants where the set carries them, and each table's rows in the
+    /// set's column order where the live table holds the same columns in
+    /// another (`pg_dump | psql` puts an inheritance child's parents'
+    /// columns first, whatever order the source had).
+    pub fn compared_with(db: &crate::archive::manifest::DatabaseManifest) -> EngineOptions {
+        EngineOptions {
+            with_privileges: db.carries_privileges(),
+            column_order: db
+                .tables
+                .iter()
+                .filter(|t| !t.columns.is_empty())
+                .map(|t| (t.name.clone(), t.columns.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
 }
 
 /// Live measurements of a database: what `compare` holds against a set.

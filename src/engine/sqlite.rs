@@ -216,6 +216,30 @@ impl Engine for SqliteEngine {
                 lock_path.display()
             ),
         };
+        // Holding the target's lock, a hidden copy beside it is from a
+        // restore that was killed (SIGKILL gives no chance to remove it).
+        let temp_prefix = format!(".{file_name}.lifeboat-restore-");
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name
+                .strip_prefix(&temp_prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+                && std::fs::remove_file(entry.path()).is_ok()
+            {
+                reporter.info(&format!(
+                    "removed {}, left by an interrupted restore",
+                    entry.path().display()
+                ));
+            }
+        }
+        // The claim is checked before a byte is written: a small set that
+        // says it inflates to gigabytes stops here, not on a full disk.
+        crate::archive::reader::check_raw_claim(member)?;
+        fsutil::ensure_free_space(
+            dir,
+            member.raw_size,
+            &format!("unpacking {} beside {}", database.name, target.display()),
+        )?;
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));

@@ -97,12 +97,16 @@ pub fn fetch(repo: &Repo, wanted: &Wanted, dest: &Path) -> Result<Fetched> {
         unzip(&zip, &private).with_context(|| format!("unpacking artifact {} ({})", artifact.name, artifact.id))?;
     let sets: Vec<&PathBuf> = files
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "tar"))
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .is_some_and(|n| n.ends_with(".tar") || n.ends_with(".tar.age"))
+        })
         .collect();
     let set = match sets.as_slice() {
         [one] => (*one).clone(),
         [] => bail!(
-            "artifact {} holds no backup set (.tar): was it uploaded by lifeboat?",
+            "artifact {} holds no backup set (.tar or .tar.age): was it uploaded by lifeboat?",
             artifact.name
         ),
         many => bail!(

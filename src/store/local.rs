@@ -154,11 +154,15 @@ impl LocalStore {
                 continue;
             }
             let path = entry.path();
-            let companions: u64 = [checksum::sidecar_path(&path), verified_path(&path)]
-                .iter()
-                .filter_map(|p| std::fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
+            let companions: u64 = [
+                checksum::sidecar_path(&path),
+                verified_path(&path),
+                crate::archive::crypt::readme_path(&path),
+            ]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
             sets.push(SetEntry {
                 has_sidecar: checksum::sidecar_path(&path).is_file(),
                 verified: read_verified(&path),
@@ -207,6 +211,7 @@ impl LocalStore {
             let orphan = name
                 .strip_suffix(".sha256")
                 .or_else(|| name.strip_suffix(".verified.json"))
+                .or_else(|| name.strip_suffix(".README"))
                 .and_then(|set_file| SetName::parse(set_file).filter(|_| !self.dir.join(set_file).exists()));
             if let Some(set) = hidden.or(orphan) {
                 out.push((set.set, entry.path()));
@@ -214,6 +219,31 @@ impl LocalStore {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Leftovers of sets that no running backup holds (their lock is
+    /// free), so of runs that ended; with `remove`, removed. Every command
+    /// that reads or writes the directory calls this first, so what a
+    /// SIGKILL left is gone at the next run of any command there.
+    pub fn sweep(&self, remove: bool) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for (set, leftover) in self.leftovers().unwrap_or_default() {
+            let free = matches!(
+                crate::lock::try_lock(&crate::lock::set_lock_path(&self.dir, &set)),
+                Ok(crate::lock::Attempt::Locked(_))
+            );
+            if free && (!remove || remove_any(&leftover)) {
+                found.push(leftover);
+            }
+        }
+        found
+    }
+
+    /// [`sweep`](Self::sweep), saying what went.
+    pub fn sweep_and_tell(&self, reporter: &crate::progress::Reporter) {
+        for path in self.sweep(true) {
+            reporter.info(&format!("removed {}, left by an interrupted run", path.display()));
+        }
     }
 
     /// Removes what interrupted runs of `set` left. Call only while holding
@@ -270,8 +300,8 @@ impl super::Store for LocalStore {
             .with_context(|| format!("reading {}", path.display()))
     }
 
-    fn manifest(&self, entry: &SetEntry) -> Result<Manifest> {
-        entry.manifest()
+    fn manifest(&self, entry: &SetEntry, keys: &crate::archive::crypt::Keys) -> Result<Manifest> {
+        entry.manifest(keys)
     }
 
     fn open(&self, entry: &SetEntry, _scratch: &Path, _reporter: &crate::progress::Reporter) -> Result<PathBuf> {
@@ -292,6 +322,10 @@ impl super::Store for LocalStore {
         for (from, to) in [
             (checksum::sidecar_path(set), checksum::sidecar_path(&target)),
             (verified_path(set), verified_path(&target)),
+            (
+                crate::archive::crypt::readme_path(set),
+                crate::archive::crypt::readme_path(&target),
+            ),
             (set.to_path_buf(), target.clone()),
         ] {
             if !from.exists() {
@@ -351,16 +385,18 @@ pub fn remove_any(path: &Path) -> bool {
 }
 
 impl SetEntry {
-    pub fn manifest(&self) -> Result<Manifest> {
-        reader::read_manifest(&self.path)
+    pub fn manifest(&self, keys: &crate::archive::crypt::Keys) -> Result<Manifest> {
+        reader::read_manifest(&self.path, keys)
     }
 
-    /// The files that belong to this set: the tar, its sidecar and records.
+    /// The files that belong to this set: the tar, its sidecar, records
+    /// and (encrypted) the README beside it.
     pub fn files(&self) -> Vec<PathBuf> {
         [
             self.path.clone(),
             checksum::sidecar_path(&self.path),
             verified_path(&self.path),
+            crate::archive::crypt::readme_path(&self.path),
         ]
         .into_iter()
         .filter(|p| p.exists())

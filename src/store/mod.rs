@@ -10,6 +10,7 @@ pub mod s3;
 pub use local::{LocalStore, SetEntry, SetName, VerifiedRecord};
 
 use crate::archive::checksum;
+use crate::archive::crypt::Keys;
 use crate::archive::manifest::{MANIFEST_MEMBER, Manifest};
 use crate::progress::Reporter;
 use anyhow::{Context, Result, bail};
@@ -52,8 +53,13 @@ pub trait Store {
     /// there. Refuses files larger than [`MAX_SMALL_FILE`].
     fn read_small(&self, file_name: &str) -> Result<Option<Vec<u8>>>;
 
-    /// The set's manifest, read without reading the whole set.
-    fn manifest(&self, entry: &SetEntry) -> Result<Manifest> {
+    /// The set's manifest, read without reading the whole set; an
+    /// encrypted set is decrypted with `keys` as its first chunks are read.
+    fn manifest(&self, entry: &SetEntry, keys: &Keys) -> Result<Manifest> {
+        if entry.name.encrypted {
+            let ranged = std::io::BufReader::with_capacity(256 << 10, Ranged::new(self, entry));
+            return crate::archive::reader::read_manifest_from(ranged, keys, &entry.path);
+        }
         read_manifest_by_ranges(self, entry)
     }
 
@@ -161,6 +167,50 @@ pub fn latest(store: &dyn Store, set: Option<&str>) -> Result<SetEntry> {
             Some(n) => format!("no backup set named {n:?} in {}", store.location()),
             None => format!("no backup sets in {}: run `lifeboat backup` first", store.location()),
         })
+}
+
+/// A file of a store read front to back through ranged reads, as far as
+/// its reader goes: an encrypted set's manifest needs its first chunks
+/// only.
+struct Ranged<'a, S: Store + ?Sized> {
+    store: &'a S,
+    file_name: &'a str,
+    size: u64,
+    at: u64,
+}
+
+impl<'a, S: Store + ?Sized> Ranged<'a, S> {
+    fn new(store: &'a S, entry: &'a SetEntry) -> Self {
+        Ranged {
+            store,
+            file_name: &entry.file_name,
+            size: entry.size,
+            at: 0,
+        }
+    }
+}
+
+impl<S: Store + ?Sized> std::io::Read for Ranged<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let end = self.size.min(self.at + buf.len() as u64);
+        if end <= self.at {
+            return Ok(0);
+        }
+        let bytes = self
+            .store
+            .read_range(self.file_name, self.at..end)
+            .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+        let n = bytes.len().min(buf.len());
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} ended early", self.file_name),
+            ));
+        }
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.at += n as u64;
+        Ok(n)
+    }
 }
 
 /// Reads `manifest.json`, the first member, through two ranged reads: the

@@ -396,10 +396,13 @@ impl Store for S3Store {
                 // Still being uploaded, or left by an upload that stopped.
                 continue;
             };
-            let record_size = objects
-                .get(&format!("{file_name}.verified.json"))
-                .map(|(s, _)| *s)
-                .unwrap_or(0);
+            let companion = |suffix: &str| {
+                objects
+                    .get(&format!("{file_name}{suffix}"))
+                    .map(|(s, _)| *s)
+                    .unwrap_or(0)
+            };
+            let record_size = companion(".verified.json") + companion(".README");
             sets.push(SetEntry {
                 path: self.url_of(file_name),
                 file_name: file_name.clone(),
@@ -496,6 +499,12 @@ impl Store for S3Store {
         if record.exists() {
             self.put_record(&file_name, &record)?;
         }
+        // An encrypted set travels with the note that says how to open it.
+        let readme = crate::archive::crypt::readme_path(set);
+        if readme.exists() {
+            let bytes = std::fs::read(&readme).with_context(|| format!("reading {}", readme.display()))?;
+            self.put_small(&format!("{file_name}.README"), bytes)?;
+        }
         // Last: the sidecar is what makes the set visible.
         self.put_small(&format!("{file_name}.sha256"), sidecar_bytes)?;
         let target = self.url_of(&file_name);
@@ -517,6 +526,7 @@ impl Store for S3Store {
             format!("{}.sha256", entry.file_name),
             entry.file_name.clone(),
             format!("{}.verified.json", entry.file_name),
+            format!("{}.README", entry.file_name),
         ] {
             if let Some((size, _)) = objects.get(&file) {
                 self.delete(&file)?;
@@ -533,7 +543,8 @@ impl Store for S3Store {
         for (file_name, (_, modified)) in &objects {
             let set_file = file_name
                 .strip_suffix(".sha256")
-                .or_else(|| file_name.strip_suffix(".verified.json"));
+                .or_else(|| file_name.strip_suffix(".verified.json"))
+                .or_else(|| file_name.strip_suffix(".README"));
             let leftover = match set_file {
                 // A sidecar or record whose set is gone.
                 Some(set_file) => SetName::parse(set_file).filter(|_| !objects.contains_key(set_file)),

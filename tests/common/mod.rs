@@ -293,3 +293,28 @@ impl Listener {
         r.windows(text.len()).any(|w| w == text.as_bytes())
     }
 }
+
+/// Runs lifeboat and measures it: exit code, stdout and stderr together,
+/// and the most memory it held (max RSS in KiB, from wait4, for this
+/// child alone).
+pub fn run_measured(dir: &Path, args: &[&str]) -> (Option<i32>, String, u64) {
+    let out_path = dir.join(".measured-output");
+    let file = std::fs::File::create(&out_path).unwrap();
+    let child = lifeboat(dir)
+        .args(args)
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 reaps the child we spawned
+    // (std's handle is dropped without waiting).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4 failed");
+    drop(child);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_path);
+    (code, text, usage.ru_maxrss as u64)
+}

@@ -147,6 +147,22 @@ pub fn parse(url: &str, env: Env) -> Result<Target> {
             )
         })?;
 
+    // The password as the URL's author wrote it (from the user part's
+    // first ':' to the *last* '@') must be the one the driver read. When
+    // an unencoded '@', '/' or '?' in it made the driver split it
+    // elsewhere, the pieces would become the host and the database name:
+    // printed in every message, used as the set's name, and the host
+    // asked for a connection. Found by fuzzing (fuzz/fuzz_targets/url.rs).
+    if let Some(written) = written_password(url)
+        && config.get_password() != Some(percent_decode(&written).as_bytes())
+    {
+        bail!(
+            "cannot read the PostgreSQL URL {}: its password holds a character that ends a password in a URL (@, / or ?); \
+             percent-encode special characters in the password (@ as %40, / as %2F, : as %3A, % as %25, ? as %3F, space as %20), \
+             or give it through PGPASSWORD or PGPASSWORD_FILE",
+            RedactedUrl(url)
+        );
+    }
     if config.get_hosts().is_empty() {
         let host = env("PGHOST").unwrap_or_else(|| "localhost".into());
         for h in host.split(',') {
@@ -668,6 +684,33 @@ mod tests {
             assert!(!format!("{:?}", RedactedUrl(url)).contains(secret));
         }
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn a_password_the_driver_would_split_is_refused_not_printed() {
+        let env = env_of(&[]);
+        // The driver splits at the first '@': host "ssw0rd@127.0.0.1"
+        // and database "db", or host "ss" and database "w0rd@...".
+        for (url, secret) in [
+            ("postgres://app:p@ssw0rd@127.0.0.1:1/db", "ssw0rd"),
+            ("postgres://app:p@ss/w0rd@127.0.0.1:1/db", "w0rd"),
+            // What the fuzzer found: the URL's text again, with NULs.
+            (
+                "postgres://app:s7cret@d\0postgres://app:s7cret@d\0\0\0\0\0\0\0\0\0\0b.\0\0\u{11}\0e=require",
+                "s7cret",
+            ),
+        ] {
+            let err = format!(
+                "{:#}",
+                parse(url, &env).err().unwrap_or_else(|| panic!("{url} was taken"))
+            );
+            assert!(!err.contains(secret), "{err}");
+            assert!(err.contains("percent-encode"), "{err}");
+        }
+        // Encoded, the same password is taken whole.
+        let t = parse("postgres://app:p%40ss%2Fw0rd@127.0.0.1:1/db", &env).unwrap();
+        assert_eq!(t.config.get_password(), Some(&b"p@ss/w0rd"[..]));
+        assert_eq!(t.redacted, "postgresql://app@127.0.0.1:1/db");
     }
 
     #[test]

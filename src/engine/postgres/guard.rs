@@ -689,6 +689,131 @@ pub fn copy_statement(header: &str, table_sql: &str, manifest_columns: &[String]
     Ok(sql)
 }
 
+/// An `ALTER <kind> <schema>.<name>[(<arguments>)] OWNER TO <role>;` as
+/// lifeboat writes it with `--with-privileges`, for an object that lives
+/// in a schema: the new owner needs CREATE on that schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerChange {
+    pub schema: String,
+    pub role: String,
+}
+
+/// The kinds of object in a schema whose owner lifeboat sets.
+const OWNED_KINDS: &[&str] = &[
+    "TABLE",
+    "VIEW",
+    "MATERIALIZED VIEW",
+    "SEQUENCE",
+    "FOREIGN TABLE",
+    "FUNCTION",
+    "PROCEDURE",
+    "AGGREGATE",
+    "DOMAIN",
+    "TYPE",
+];
+
+/// Reads a statement as an [`OwnerChange`], if it is exactly one.
+pub fn owner_change(statement: &Statement) -> Option<OwnerChange> {
+    let t = &statement.tokens;
+    if !t.first()?.is_word("ALTER") {
+        return None;
+    }
+    let kind = OWNED_KINDS.iter().filter_map(|k| starts_with_words(&t[1..], k)).max()?;
+    let (name, mut rest) = identifiers(&t[1 + kind..], 2)?;
+    let [schema, _] = name.as_slice() else {
+        return None;
+    };
+    // A routine's argument types: names, dots, commas, array brackets
+    // and `*`, never an expression.
+    if rest.first() == Some(&Token::Punct('(')) {
+        let close = rest.iter().position(|x| *x == Token::Punct(')'))?;
+        let plain = rest[1..close].iter().all(|x| match x {
+            Token::Word { .. } | Token::Quoted(_) => true,
+            Token::Punct(c) => matches!(c, '.' | ',' | '[' | ']' | '*'),
+            _ => false,
+        });
+        if !plain {
+            return None;
+        }
+        rest = &rest[close + 1..];
+    }
+    match rest {
+        [owner, to, role] if owner.is_word("OWNER") && to.is_word("TO") => Some(OwnerChange {
+            schema: schema.clone(),
+            role: ident(role)?,
+        }),
+        _ => None,
+    }
+}
+
+/// The extension an exact `CREATE EXTENSION IF NOT EXISTS <name> WITH
+/// SCHEMA public;`, as lifeboat writes it, creates.
+pub fn extension_in_public(statement: &Statement) -> Option<String> {
+    let t = &statement.tokens;
+    let n = starts_with_words(t, "CREATE EXTENSION IF NOT EXISTS")?;
+    match &t[n..] {
+        [name, with, schema, public]
+            if with.is_word("WITH") && schema.is_word("SCHEMA") && ident(public)? == "public" =>
+        {
+            ident(name)
+        }
+        _ => None,
+    }
+}
+
+/// `COMMENT ON EXTENSION <name> IS '<text>';`, written again by lifeboat:
+/// on an extension a scratch cluster's superuser made, only it may comment.
+pub fn extension_comment(statement: &Statement) -> Option<String> {
+    let t = &statement.tokens;
+    let n = starts_with_words(t, "COMMENT ON EXTENSION")?;
+    match &t[n..] {
+        [name, is, Token::Str(text)] if is.is_word("IS") => Some(format!(
+            "COMMENT ON EXTENSION {} IS {}",
+            quote_ident(&ident(name)?),
+            super::catalog::quote_literal(text)
+        )),
+        _ => None,
+    }
+}
+
+/// A statement that switches one trigger of one table, `ALTER TABLE
+/// [ONLY] <schema>.<table> ENABLE [ALWAYS | REPLICA] | DISABLE TRIGGER
+/// <name>;`, written again by lifeboat from its names alone: what a
+/// scratch cluster's superuser may run for a set (see
+/// `PostgresEngine::with_superuser`).
+pub fn trigger_switch(statement: &Statement) -> Option<String> {
+    let t = &statement.tokens;
+    let mut i = starts_with_words(t, "ALTER TABLE")?;
+    let only = t.get(i)?.is_word("ONLY");
+    if only {
+        i += 1;
+    }
+    let (table, rest) = identifiers(&t[i..], 2)?;
+    if table.len() != 2 {
+        return None;
+    }
+    let (how, rest) = match rest {
+        [w, ..] if w.is_word("DISABLE") => ("DISABLE", &rest[1..]),
+        [w, m, ..] if w.is_word("ENABLE") && m.is_word("ALWAYS") => ("ENABLE ALWAYS", &rest[2..]),
+        [w, m, ..] if w.is_word("ENABLE") && m.is_word("REPLICA") => ("ENABLE REPLICA", &rest[2..]),
+        [w, ..] if w.is_word("ENABLE") => ("ENABLE", &rest[1..]),
+        _ => return None,
+    };
+    let [trigger_word, name] = rest else {
+        return None;
+    };
+    // ALL and USER are keywords for every trigger; a quoted name is one.
+    if !trigger_word.is_word("TRIGGER") || name.is_word("ALL") || name.is_word("USER") {
+        return None;
+    }
+    Some(format!(
+        "ALTER TABLE {}{} {how} TRIGGER {}",
+        if only { "ONLY " } else { "" },
+        table.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join("."),
+        quote_ident(&ident(name)?)
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -852,5 +977,79 @@ mod tests {
         assert!(copy_statement("COPY t FROM stdin;", "t FROM PROGRAM 'x' --", &[]).is_err());
         assert!(requote("public.t; DROP TABLE x").is_err());
         assert_eq!(requote("Public.\"T\"").unwrap(), "\"public\".\"T\"");
+    }
+
+    #[test]
+    fn owner_changes_and_trigger_switches_are_read_by_their_shape() {
+        let one = |sql: &str| split(sql).unwrap().remove(0);
+        assert_eq!(
+            owner_change(&one("ALTER TABLE \"we\"\"ird\".t OWNER TO app_reader;")),
+            Some(OwnerChange {
+                schema: "we\"ird".into(),
+                role: "app_reader".into()
+            })
+        );
+        assert_eq!(
+            owner_change(&one(
+                "ALTER FUNCTION public.f(integer, text[], \"char\") OWNER TO \"Odd Role\";"
+            )),
+            Some(OwnerChange {
+                schema: "public".into(),
+                role: "Odd Role".into()
+            })
+        );
+        assert!(owner_change(&one("ALTER AGGREGATE public.n(*) OWNER TO r;")).is_some());
+        assert!(owner_change(&one("ALTER MATERIALIZED VIEW s.m OWNER TO r;")).is_some());
+        // Not an owner change alone, or not of an object in a schema.
+        assert_eq!(owner_change(&one("ALTER SCHEMA s OWNER TO r;")), None);
+        assert_eq!(owner_change(&one("ALTER TABLE t OWNER TO r;")), None);
+        assert_eq!(
+            owner_change(&one("ALTER TABLE s.t ALTER COLUMN c TYPE int USING f(c), OWNER TO r;")),
+            None
+        );
+        assert_eq!(
+            owner_change(&one("ALTER FUNCTION s.f(int DEFAULT 1) OWNER TO r;")),
+            None
+        );
+
+        assert_eq!(
+            trigger_switch(&one("ALTER TABLE public.\"line\nbreak\" DISABLE TRIGGER events_touch;")).as_deref(),
+            Some("ALTER TABLE \"public\".\"line\nbreak\" DISABLE TRIGGER \"events_touch\"")
+        );
+        assert_eq!(
+            trigger_switch(&one("ALTER TABLE ONLY s.t ENABLE ALWAYS TRIGGER \"T\";")).as_deref(),
+            Some("ALTER TABLE ONLY \"s\".\"t\" ENABLE ALWAYS TRIGGER \"T\"")
+        );
+        assert_eq!(trigger_switch(&one("ALTER TABLE s.t DISABLE TRIGGER ALL;")), None);
+        assert_eq!(
+            trigger_switch(&one("ALTER TABLE s.t DISABLE TRIGGER x, OWNER TO r;")),
+            None
+        );
+        assert_eq!(trigger_switch(&one("ALTER TABLE s.t OWNER TO r;")), None);
+
+        assert_eq!(
+            extension_in_public(&one(
+                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements WITH SCHEMA public;"
+            ))
+            .as_deref(),
+            Some("pg_stat_statements")
+        );
+        assert_eq!(
+            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\" WITH SCHEMA public;")).as_deref(),
+            Some("uuid-ossp")
+        );
+        assert_eq!(
+            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA ext;")),
+            None
+        );
+        assert_eq!(
+            extension_in_public(&one("CREATE EXTENSION IF NOT EXISTS x WITH SCHEMA public VERSION '1';")),
+            None
+        );
+        assert_eq!(
+            extension_comment(&one("COMMENT ON EXTENSION pg_stat_statements IS E'it''s \\\\ here';")).as_deref(),
+            Some("COMMENT ON EXTENSION \"pg_stat_statements\" IS E'it''s \\\\ here'")
+        );
+        assert_eq!(extension_comment(&one("COMMENT ON EXTENSION x IS NULL;")), None);
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// The first key of lifeboat's advisory locks; the second is a hash of the
 /// target database's name.
-const RESTORE_LOCK_SPACE: &str = "lifeboat restore";
+pub const RESTORE_LOCK_SPACE: &str = "lifeboat restore";
 
 /// A session holding the restore lock of one target database; dropping it
 /// ends the session and lets the lock go.
@@ -25,6 +25,7 @@ impl RestoreLock {
     pub fn clean_leftovers(&mut self, db: &str, reporter: &crate::progress::Reporter) {
         if let Some(client) = &mut self.client {
             super::leftovers::drop_restore_leftovers(client, db, reporter);
+            super::leftovers::sweep_server(client, reporter);
         }
     }
 }

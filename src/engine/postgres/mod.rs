@@ -8,6 +8,7 @@ pub mod guard;
 pub mod leftovers;
 pub mod locks;
 pub mod printed;
+pub mod rows;
 pub mod scratch;
 pub mod select;
 pub mod swap;
@@ -17,6 +18,7 @@ use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::digest::{schema_fingerprint, sha256_hex};
+use crate::engine::postgres::rows::Value;
 use crate::progress::Reporter;
 use anyhow::{Context, Result, bail};
 use catalog::{Catalog, Item};
@@ -31,6 +33,10 @@ pub struct PostgresEngine {
     name: String,
     target: Target,
     options: EngineOptions,
+    /// A scratch cluster's superuser, on the restore's database: makes the
+    /// trigger switches only a superuser may make, rebuilt by lifeboat
+    /// from their names (see `HowToRun`).
+    superuser: Option<Target>,
 }
 
 const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
@@ -44,12 +50,32 @@ impl PostgresEngine {
     pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
         let target = connect::parse(url, &connect::process_env)?;
         let name = crate::archive::safe_component(name.as_deref().unwrap_or(&target.dbname));
-        Ok(PostgresEngine { name, target, options })
+        Ok(PostgresEngine {
+            name,
+            target,
+            options,
+            superuser: None,
+        })
     }
 
     /// An engine for a target already resolved (a scratch database).
     pub fn from_target(name: String, target: Target, options: EngineOptions) -> PostgresEngine {
-        PostgresEngine { name, target, options }
+        PostgresEngine {
+            name,
+            target,
+            options,
+            superuser: None,
+        }
+    }
+
+    /// Lets `superuser` (a scratch cluster's own, connected to the restore's
+    /// database) make, once a restore into it is committed, the trigger
+    /// switches and extension comments the restoring role may not. Such a
+    /// statement runs no code, and no event trigger can fire on it: only a
+    /// superuser may make one, and the set's SQL never runs as one.
+    pub fn with_superuser(mut self, superuser: Option<Target>) -> PostgresEngine {
+        self.superuser = superuser;
+        self
     }
 
     fn jobs(&self) -> usize {
@@ -65,6 +91,7 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
         .chain(&cat.indexes)
         .chain(&cat.post_data)
         .chain(&cat.foreign_keys)
+        .chain(&cat.last)
         .filter(|i| i.structural)
         .map(|i| SchemaObject {
             kind: i.kind.to_string(),
@@ -161,7 +188,7 @@ fn refuse_filtered_rows(client: &mut Client, cat: &Catalog, source: &str) -> Res
 /// extensions, or rows of its own in an extension's configuration tables
 /// (which a restore would add to).
 fn holds_objects(client: &mut Client) -> Result<bool> {
-    if client.query_one(USER_OBJECTS, &[])?.get::<_, i64>(0) > 0 {
+    if client.query_one(USER_OBJECTS, &[])?.value::<i64>(0)? > 0 {
         return Ok(true);
     }
     let configs = client.query(
@@ -172,8 +199,8 @@ fn holds_objects(client: &mut Client) -> Result<bool> {
     )?;
     for query in configs {
         if client
-            .query_one(query.get::<_, String>(0).as_str(), &[])?
-            .get::<_, bool>(0)
+            .query_one(query.value::<String>(0)?.as_str(), &[])?
+            .value::<bool>(0)?
         {
             return Ok(true);
         }
@@ -195,6 +222,8 @@ impl Engine for PostgresEngine {
     }
 
     fn backup(&self, staging: &Staging, reporter: &Reporter) -> Result<DatabaseManifest> {
+        // Any run that reaches a server clears what killed runs left there.
+        leftovers::sweep(&self.target, reporter);
         let source = &self.target.redacted;
         let mut main = self.target.connect()?;
         main.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
@@ -309,6 +338,14 @@ impl Engine for PostgresEngine {
                 "foreign-keys",
                 &cat.foreign_keys,
             )?);
+            // pg_dump --schema-only leaves materialized views unfilled.
+            let last: Vec<Item> = cat
+                .last
+                .iter()
+                .filter(|i| !(self.options.schema_only && i.kind == "refresh"))
+                .cloned()
+                .collect();
+            members.push(write_script(staging, &self.name, "5-last.sql", "last", &last)?);
         } else {
             let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
             members.push(write_script(
@@ -350,7 +387,17 @@ impl Engine for PostgresEngine {
         refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
-            tables.push(copy::read_rows(&mut client, t, |_| Ok(()))?);
+            let mut t = t.clone();
+            // The same columns in another order are the same rows.
+            if let Some(order) = self.options.column_order.get(&t.display) {
+                let (mut ours, mut theirs) = (t.columns.clone(), order.clone());
+                ours.sort();
+                theirs.sort();
+                if ours == theirs {
+                    t.columns = order.clone();
+                }
+            }
+            tables.push(copy::read_rows(&mut client, &t, |_| Ok(()))?);
         }
         let migration = migration(&mut client, &cat)?;
         client.batch_execute("COMMIT")?;
@@ -505,13 +552,135 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
     Ok(objects)
 }
 
+/// The extensions a set's schema makes in schema public, in its order: a
+/// scratch cluster's superuser makes those the restore role may not
+/// (see `scratch::create`).
+pub fn extensions_in_public(set: &SetSource, database: &DatabaseManifest) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    for m in members_of(database, "pre-data") {
+        found.extend(
+            checked_statements(set, m)?
+                .iter()
+                .filter_map(guard::extension_in_public),
+        );
+    }
+    Ok(found)
+}
+
 /// Runs a script member statement by statement, each through the extended
 /// protocol, which refuses a string holding two statements: what runs is
 /// exactly what the guard checked.
-fn run_script(client: &mut Client, set: &SetSource, member: &Member) -> Result<()> {
+fn run_script(client: &mut Client, set: &SetSource, member: &Member, how: HowToRun<'_>) -> Result<()> {
     for statement in checked_statements(set, member)? {
-        run_statement(client, &statement.text).with_context(|| format!("running {}", member.path))?;
+        run_checked(client, &statement, how).with_context(|| format!("running {}", member.path))?;
     }
+    Ok(())
+}
+
+/// How a restore runs a set's statements. Besides the restoring role's own
+/// rights, what they may lean on, so that a restore by a role that is no
+/// superuser (the scratch cluster's, always) ends where a superuser's
+/// `pg_dump | psql` ends; the set's SQL itself never runs with more than
+/// the role's rights.
+#[derive(Clone, Copy, Default)]
+struct HowToRun<'a> {
+    /// `--schema-only`: materialized views are left unfilled, as
+    /// `pg_dump --schema-only` leaves them.
+    schema_only: bool,
+    /// The restoring role is no superuser: a new owner that lacks CREATE
+    /// on its object's schema is lent it for its `ALTER ... OWNER TO`.
+    lend_create: bool,
+    /// Inside the restore's transaction: trigger switches only a superuser
+    /// may make are put aside here, for the scratch cluster's superuser
+    /// once the restore is committed.
+    superuser_steps: Option<&'a Mutex<Vec<String>>>,
+}
+
+impl HowToRun<'_> {
+    /// The how of the role `client` is connected as, for `database`.
+    fn of(client: &mut Client, database: &DatabaseManifest) -> Result<HowToRun<'static>> {
+        // Only a set with owners has owner changes to make.
+        let lend_create = !database.roles.is_empty()
+            && !client
+                .query_one(
+                    "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                    &[],
+                )
+                .and_then(|r| r.try_get::<_, bool>(0))
+                .context("asking whether the restoring role is a superuser")?;
+        Ok(HowToRun {
+            schema_only: false,
+            lend_create,
+            superuser_steps: None,
+        })
+    }
+}
+
+/// Runs one checked statement of a set, with what `how` allows.
+fn run_checked(client: &mut Client, statement: &guard::Statement, how: HowToRun<'_>) -> Result<()> {
+    if how.schema_only
+        && matches!(statement.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "REFRESH")
+    {
+        return Ok(());
+    }
+    if how.lend_create
+        && let Some(change) = guard::owner_change(statement)
+    {
+        return change_owner(client, &statement.text, &change);
+    }
+    if let Some(steps) = how.superuser_steps
+        && let Some(switch) = guard::trigger_switch(statement).or_else(|| guard::extension_comment(statement))
+    {
+        // Up to PostgreSQL 14 a partition's copy of its parent's trigger
+        // is internal, and switching it (or its parent's trigger, which
+        // recurses to the copies on 12) is a superuser's right alone; so
+        // is a comment on an extension the scratch cluster's superuser made.
+        crate::cancel::check()?;
+        client.batch_execute("SAVEPOINT lifeboat_trigger_switch")?;
+        return match client.execute(statement.text.as_str(), &[]) {
+            Ok(_) => Ok(client.batch_execute("RELEASE SAVEPOINT lifeboat_trigger_switch")?),
+            Err(e) if e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                client.batch_execute(
+                    "ROLLBACK TO SAVEPOINT lifeboat_trigger_switch; RELEASE SAVEPOINT lifeboat_trigger_switch",
+                )?;
+                steps.lock().expect("superuser steps").push(switch);
+                Ok(())
+            }
+            Err(e) => Err(statement_error(&statement.text, &e)),
+        };
+    }
+    run_statement(client, &statement.text)
+}
+
+/// An owner change whose new owner lacks CREATE on the object's schema,
+/// as a superuser's `ALTER ... OWNER TO` leaves them and only a superuser
+/// may make them: CREATE is lent to the owner for this one statement and
+/// taken back, where the restoring role may grant it (it owns the schema,
+/// or is a member of its owner). Otherwise the statement runs as it is.
+fn change_owner(client: &mut Client, statement: &str, change: &guard::OwnerChange) -> Result<()> {
+    let lend = client
+        .query_opt(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2) \
+             AND NOT pg_catalog.has_schema_privilege($2::text::pg_catalog.name, n.oid, 'CREATE') \
+             AND pg_catalog.has_schema_privilege(n.oid, 'CREATE WITH GRANT OPTION') \
+             FROM pg_catalog.pg_namespace n WHERE n.nspname = $1::text::pg_catalog.name",
+            &[&change.schema, &change.role],
+        )
+        .context("asking whether a new owner may create in its object's schema")?
+        .map(|r| r.try_get::<_, bool>(0))
+        .transpose()?
+        .unwrap_or(false);
+    if !lend {
+        return run_statement(client, statement);
+    }
+    let (schema, role) = (guard::quote_ident(&change.schema), guard::quote_ident(&change.role));
+    client
+        .batch_execute(&format!("GRANT CREATE ON SCHEMA {schema} TO {role}"))
+        .with_context(|| format!("lending CREATE on schema {schema} to {role} for its owner change"))?;
+    run_statement(client, statement)?;
+    client
+        .batch_execute(&format!("REVOKE CREATE ON SCHEMA {schema} FROM {role}"))
+        .with_context(|| format!("taking back CREATE on schema {schema} from {role}"))?;
     Ok(())
 }
 
@@ -742,13 +911,50 @@ impl PostgresEngine {
             ));
             clean(&mut client)?;
         }
-        let loaded = self.load(&mut client, set, database, plan, reporter)?;
+        let superuser_steps = Mutex::new(Vec::new());
+        let how = HowToRun {
+            schema_only: self.options.schema_only,
+            superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
+            ..HowToRun::of(&mut client, database)?
+        };
+        let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         // The whole file against its sidecar, hashed beside the load.
         set.confirm_file()
             .with_context(|| format!("{} was not changed (the restore was rolled back)", self.target.redacted))?;
         client.batch_execute("COMMIT").context("committing the restore")?;
+        self.superuser_steps(superuser_steps.into_inner().expect("superuser steps"), reporter)?;
         Ok(checks)
+    }
+
+    /// Makes the trigger switches put aside during the restore, as the
+    /// scratch cluster's superuser.
+    fn superuser_steps(&self, steps: Vec<String>, reporter: &Reporter) -> Result<()> {
+        let Some(superuser) = &self.superuser else {
+            return Ok(());
+        };
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let mut client = superuser.connect()?;
+        let event_triggers: i64 = client
+            .query_one("SELECT count(*) FROM pg_catalog.pg_event_trigger", &[])?
+            .try_get(0)?;
+        if event_triggers > 0 {
+            bail!(
+                "the scratch database holds event triggers, which only a superuser may make: the restore did not run as the restore role alone"
+            );
+        }
+        for step in &steps {
+            client
+                .batch_execute(step)
+                .with_context(|| format!("{} as the scratch cluster's superuser", guard::shown(step)))?;
+        }
+        reporter.log(&format!(
+            "{} statements only a superuser may run (trigger switches, extension comments) were run by the scratch cluster's superuser",
+            steps.len()
+        ));
+        Ok(())
     }
 
     /// Over one connection: the schema, rows, indexes, post-data and
@@ -760,12 +966,13 @@ impl PostgresEngine {
         set: &SetSource,
         database: &DatabaseManifest,
         plan: Plan,
+        how: HowToRun<'_>,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
         if plan == Plan::Everything {
             for m in members_of(database, "pre-data") {
-                run_script(client, set, m)?;
+                run_script(client, set, m, how)?;
             }
         }
         if plan == Plan::ReplaceRows {
@@ -795,9 +1002,9 @@ impl PostgresEngine {
             task.finish();
         }
         if plan == Plan::Everything {
-            for role in ["indexes", "post-data", "foreign-keys"] {
+            for role in ["indexes", "post-data", "foreign-keys", "last"] {
                 for m in members_of(database, role) {
-                    run_script(client, set, m)?;
+                    run_script(client, set, m, how)?;
                 }
             }
         } else {
@@ -826,8 +1033,8 @@ impl PostgresEngine {
                 &[&database.roles],
             )?
             .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .map(|r| r.value(0))
+            .collect::<Result<_>>()?;
         if !missing.is_empty() {
             bail!(
                 "{} was taken with --with-privileges and names roles {} lacks: {}; create them first (pg_dumpall --roles-only on the source gives the statements)",
@@ -891,7 +1098,7 @@ impl PostgresEngine {
             let sql_name = t.sql_name.as_deref().unwrap_or(&t.name);
             let found: Option<String> = client
                 .query_one("SELECT pg_catalog.to_regclass($1)::text", &[&sql_name])?
-                .get(0);
+                .value(0)?;
             if found.is_none() {
                 missing.push(t.name.clone());
             }
@@ -1044,7 +1251,11 @@ impl PostgresEngine {
         let mut admin = maintenance
             .connect()
             .or_else(|_| self.target.with_dbname("template1").connect())?;
-        let temp = format!("{}_lifeboat_restore_{}", self.target.dbname, std::process::id());
+        let temp = leftovers::name(
+            &self.target.dbname,
+            leftovers::Kind::Restore,
+            &std::process::id().to_string(),
+        );
         let options = like.map(|l| l.create_options.as_str()).unwrap_or("ENCODING 'UTF8'");
         if let Err(e) = admin.batch_execute(&format!(
             "CREATE DATABASE {} TEMPLATE template0 {options}",
@@ -1054,6 +1265,12 @@ impl PostgresEngine {
                 "creating a database for the restore: {}",
                 connect::server_message(&e)
             )));
+        }
+        // Marked at once: only a marked database is ever dropped as a
+        // leftover by a later run.
+        if let Err(e) = leftovers::mark_created(&mut admin, &temp, &self.target.dbname, leftovers::Kind::Restore) {
+            swap::drop_database(&mut admin, &temp);
+            return Err(e);
         }
         let result = (|| -> Result<std::result::Result<Vec<String>, String>> {
             let target = self.target.with_dbname(&temp);
@@ -1212,7 +1429,8 @@ impl PostgresEngine {
     /// Pre-data, then over several connections: rows, largest table first;
     /// each index once its table's rows are in; each foreign key once both
     /// its tables and their indexes are; the rest of post-data after all of
-    /// those (as pg_restore orders its work).
+    /// those (as pg_restore orders its work); event triggers and
+    /// materialized view refreshes last of all.
     fn load_parallel(
         &self,
         client: &mut Client,
@@ -1221,12 +1439,16 @@ impl PostgresEngine {
         database: &DatabaseManifest,
         reporter: &Reporter,
     ) -> Result<Loaded> {
+        let how = HowToRun {
+            schema_only: self.options.schema_only,
+            ..HowToRun::of(client, database)?
+        };
         if self.jobs() <= 1 {
-            return self.load(client, set, database, Plan::Everything, reporter);
+            return self.load(client, set, database, Plan::Everything, how, reporter);
         }
         let started = std::time::Instant::now();
         for m in members_of(database, "pre-data") {
-            run_script(client, set, m)?;
+            run_script(client, set, m, how)?;
         }
         let schema_done = started.elapsed();
         let data: Vec<&Member> = if self.options.schema_only {
@@ -1250,7 +1472,9 @@ impl PostgresEngine {
         // The tables a statement names, or None when one of them has no rows
         // of its own here (a partitioned table, or one left out).
         let needs = |statement: &str| -> Option<Vec<&str>> {
-            table_lines(statement).map(|t| display.get(t).copied()).collect()
+            table_lines(statement)
+                .map(|t| display.get(t.as_str()).copied())
+                .collect()
         };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
@@ -1308,8 +1532,13 @@ impl PostgresEngine {
                 Ok(())
             }
             Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
-            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m)),
+            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m, how)),
         })?;
+        // Event triggers once no other statement of the restore is left
+        // to fire them, then the refreshes pg_dump runs after them.
+        for m in members_of(database, "last") {
+            run_script(client, set, m, how)?;
+        }
         task.finish();
         reporter.log(&format!(
             "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s",
@@ -1324,27 +1553,36 @@ impl PostgresEngine {
 /// Runs one checked statement of a set through the extended protocol.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
     crate::cancel::check()?;
-    client.execute(statement, &[]).map(|_| ()).map_err(|e| {
-        let detail = e
-            .as_db_error()
-            .and_then(|d| d.detail())
-            .map(|x| format!(" ({x})"))
-            .unwrap_or_default();
-        anyhow::anyhow!(
-            "{}: {}{detail}",
-            guard::shown(statement.lines().last().unwrap_or(statement)),
-            connect::server_message(&e)
-        )
-    })
+    client
+        .execute(statement, &[])
+        .map(|_| ())
+        .map_err(|e| statement_error(statement, &e))
 }
 
-/// The tables a script statement names in its comment lines, as SQL.
-fn table_lines(statement: &str) -> impl Iterator<Item = &str> {
+/// A statement's failure, with the statement and the server's words.
+fn statement_error(statement: &str, e: &postgres::Error) -> anyhow::Error {
+    let detail = e
+        .as_db_error()
+        .and_then(|d| d.detail())
+        .map(|x| format!(" ({x})"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "{}: {}{detail}",
+        guard::shown(statement.lines().last().unwrap_or(statement)),
+        connect::server_message(e)
+    )
+}
+
+/// The tables a script statement names in its comment lines, as SQL:
+/// each a JSON string (sets written before names were escaped so hold the
+/// name itself, a newline in it made a space).
+fn table_lines(statement: &str) -> impl Iterator<Item = String> {
     statement
         .lines()
         .take_while(|l| l.starts_with("--"))
         .filter_map(|l| l.strip_prefix(catalog::TABLE_LINE))
         .map(str::trim)
+        .map(|t| serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_string()))
 }
 
 /// The pieces of work done for any of `tables`.
@@ -1376,11 +1614,11 @@ struct Dag<'a> {
     /// Tables a piece locks against the other pieces that lock them:
     /// foreign keys lock both their tables, and two keys taking the same
     /// pair in opposite orders would deadlock.
-    locks: Vec<Vec<&'a str>>,
+    locks: Vec<Vec<String>>,
 }
 
 /// Where a run of a `Dag` stands.
-struct Progress<'a> {
+struct Progress {
     waiting: Vec<usize>,
     /// Ready rows, the largest last (taken first, so the longest load
     /// starts early).
@@ -1389,7 +1627,7 @@ struct Progress<'a> {
     running: usize,
     finished: usize,
     failed: bool,
-    locked: std::collections::HashSet<&'a str>,
+    locked: std::collections::HashSet<String>,
 }
 
 impl<'a> Dag<'a> {
@@ -1491,7 +1729,7 @@ impl<'a> Dag<'a> {
         Ok(())
     }
 
-    fn make_ready(&self, progress: &mut Progress<'a>, node: usize) {
+    fn make_ready(&self, progress: &mut Progress, node: usize) {
         match &self.work[node] {
             Work::Rows(m) => {
                 let at = progress
@@ -1505,7 +1743,7 @@ impl<'a> Dag<'a> {
 
     /// The next piece to run, waiting while others run; None when all is
     /// done or something failed.
-    fn next(&self, state: &(Mutex<Progress<'a>>, std::sync::Condvar)) -> Option<usize> {
+    fn next(&self, state: &(Mutex<Progress>, std::sync::Condvar)) -> Option<usize> {
         let mut progress = state.0.lock().expect("progress");
         loop {
             if progress.failed {
@@ -1519,8 +1757,8 @@ impl<'a> Dag<'a> {
                 Some(progress.ready.remove(free))
             });
             if let Some(node) = node {
-                for &table in &self.locks[node] {
-                    progress.locked.insert(table);
+                for table in &self.locks[node] {
+                    progress.locked.insert(table.clone());
                 }
                 progress.running += 1;
                 return Some(node);
@@ -1739,7 +1977,7 @@ fn clean(client: &mut Client) -> Result<()> {
             .query(query.as_str(), &[])
             .context("listing what --clean drops")?
         {
-            drops.push(r.get(0));
+            drops.push(r.value(0)?);
         }
     }
     for d in drops {
@@ -1752,7 +1990,7 @@ fn clean(client: &mut Client) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parents_first, table_lines};
+    use super::{catalog, guard, parents_first, table_lines};
     use crate::archive::manifest::TableStats;
 
     fn table(name: &str, references: &[&str]) -> TableStats {
@@ -1789,5 +2027,26 @@ mod tests {
     fn table_lines_are_read_from_the_leading_comments_only() {
         let statement = "-- foreign key: fk on s.t\n-- table: s.t\n-- table: \"S\".\"U\"\nALTER TABLE s.t ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES \"S\".\"U\"(id);\n-- table: not.this";
         assert_eq!(table_lines(statement).collect::<Vec<_>>(), ["s.t", "\"S\".\"U\""]);
+    }
+
+    #[test]
+    fn a_name_with_a_newline_comes_back_whole_from_its_table_line() {
+        // An index waits for the rows of the table it names: that name must
+        // come back as the manifest spells it, newline, quotes and all.
+        let name = "public.\"line\nbreak\"";
+        let script = catalog::script(&[catalog::Item {
+            needs: vec![name.to_string(), "\"back\\slash\".\"x\"\"y\"".to_string()],
+            kind: "index",
+            name: "i on t".into(),
+            sql: format!("CREATE INDEX i ON {name} (a);"),
+            structural: true,
+            key: None,
+        }]);
+        let statements = guard::split(&script).unwrap();
+        let index = statements.iter().find(|s| s.text.contains("CREATE INDEX")).unwrap();
+        assert_eq!(
+            table_lines(&index.text).collect::<Vec<_>>(),
+            [name, "\"back\\slash\".\"x\"\"y\""]
+        );
     }
 }

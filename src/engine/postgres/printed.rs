@@ -98,7 +98,7 @@ fn skip_type(chars: &[char], mut i: usize) -> usize {
 /// manifest's schema objects name them).
 pub fn set_definitions(set: &SetSource, database: &DatabaseManifest) -> Result<HashMap<String, String>> {
     let mut found = HashMap::new();
-    for role in ["pre-data", "indexes", "post-data", "foreign-keys"] {
+    for role in ["pre-data", "indexes", "post-data", "foreign-keys", "last"] {
         for object in statements_of(set, database, role)? {
             let object = object.join("\n");
             let mut lines = object.lines();
@@ -128,7 +128,7 @@ pub fn printed_alike(set_definitions: &HashMap<String, String>, backup: &SchemaO
 
 /// The `kind name` a script's header line gives an object.
 pub fn header_key(kind: &str, name: &str) -> String {
-    format!("{kind} {}", name.replace('\n', " "))
+    format!("{kind} {}", name.replace(['\n', '\r'], " "))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! success and on failure.
 
 use super::connect::{self, Target};
+use super::leftovers;
 use crate::progress::Reporter;
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,12 @@ impl std::str::FromStr for ScratchChoice {
 /// A database that exists until this is dropped.
 pub struct Scratch {
     pub target: Target,
+    /// A local cluster's superuser, on the scratch database; see
+    /// `PostgresEngine::with_superuser` for the little it is used for.
+    pub superuser: Option<Target>,
+    /// Schema public was handed to the restore role (PostgreSQL 14 and
+    /// older), and goes back after the restore.
+    public_lent: bool,
     pub description: String,
     cleanup: Cleanup,
 }
@@ -54,6 +61,9 @@ enum Cleanup {
     Database {
         admin: Box<Target>,
         name: String,
+        /// The session holding the scratch database's lock; it ends (and
+        /// lets the lock go) once the database is dropped.
+        _holder: Option<Box<postgres::Client>>,
     },
 }
 
@@ -74,7 +84,7 @@ impl Drop for Scratch {
                     .output();
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Cleanup::Database { admin, name } => {
+            Cleanup::Database { admin, name, .. } => {
                 if let Ok(mut client) = admin.connect() {
                     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
                     let force = client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"));
@@ -104,10 +114,11 @@ pub fn create(
     source: Option<&Target>,
     pg_bin: Option<&Path>,
     roles: &[String],
+    extensions: &[String],
     reporter: &Reporter,
 ) -> Result<Scratch> {
     match choice {
-        ScratchChoice::Local => local(backup_major, pg_bin, roles, reporter),
+        ScratchChoice::Local => local(backup_major, pg_bin, roles, extensions, reporter),
         ScratchChoice::Server => match source {
             Some(s) => on_server(s, reporter),
             None => bail!(
@@ -117,7 +128,7 @@ pub fn create(
         ScratchChoice::Url(url) => on_server(&connect::parse(url, &connect::process_env)?, reporter),
         // Auto never falls back to the source server: that would quietly
         // build a full copy of (usually) production on production.
-        ScratchChoice::Auto => local(backup_major, pg_bin, roles, reporter).map_err(|e| {
+        ScratchChoice::Auto => local(backup_major, pg_bin, roles, extensions, reporter).map_err(|e| {
             e.context(
                 "--scratch auto restores into a throw-away local cluster only; install the PostgreSQL server \
                  package (e.g. apt-get install postgresql), pass --pg-bin DIR, or choose --scratch server \
@@ -128,14 +139,24 @@ pub fn create(
 }
 
 fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
-    let name = format!(
-        "{}_lifeboat_verify_{}",
-        server.dbname,
-        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    let name = leftovers::name(
+        &server.dbname,
+        leftovers::Kind::Verify,
+        &chrono::Utc::now().format("%Y%m%d%H%M%S").to_string(),
     );
     let admin = server.clone();
     let mut client = admin.connect()?;
-    super::leftovers::drop_verify_leftovers(&mut client, &server.dbname, reporter);
+    // The lock that says this scratch database is in use lives in the
+    // maintenance database, as long as this session does: a run that
+    // finds it free knows the verify that made the database is gone.
+    let mut holder = ["postgres", "template1"]
+        .iter()
+        .find_map(|db| server.with_dbname(db).connect().ok())
+        .context(
+            "connecting to the maintenance database (postgres or template1) to hold the scratch database's lock",
+        )?;
+    leftovers::sweep_server(&mut holder, reporter);
+    leftovers::hold_verify_lock(&mut holder, &name)?;
     client
         .batch_execute(&format!(
             "CREATE DATABASE \"{}\" TEMPLATE template0 ENCODING 'UTF8'",
@@ -148,18 +169,23 @@ fn on_server(server: &Target, reporter: &Reporter) -> Result<Scratch> {
                 connect::server_message(&e)
             )
         })?;
+    let scratch = Scratch {
+        target: server.with_dbname(&name),
+        superuser: None,
+        public_lent: false,
+        description: format!("database {name} on {}", server.redacted),
+        cleanup: Cleanup::Database {
+            admin: Box::new(admin),
+            name: name.clone(),
+            _holder: Some(Box::new(holder)),
+        },
+    };
+    leftovers::mark_created(&mut client, &name, &server.dbname, leftovers::Kind::Verify)?;
     reporter.info(&format!(
         "restoring into scratch database {name} on {}",
         server.redacted
     ));
-    Ok(Scratch {
-        target: server.with_dbname(&name),
-        description: format!("database {name} on {}", server.redacted),
-        cleanup: Cleanup::Database {
-            admin: Box::new(admin),
-            name,
-        },
-    })
+    Ok(scratch)
 }
 
 /// Server binary directories on this machine, with their major versions.
@@ -234,7 +260,13 @@ fn server_command(program: &Path, as_user: Option<&str>, lib: Option<&Path>) -> 
 
 /// A throw-away cluster; `roles` are those a set's owners and grants name
 /// (`--with-privileges`), made there so the set's statements can run.
-fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], reporter: &Reporter) -> Result<Scratch> {
+fn local(
+    backup_major: Option<u32>,
+    pg_bin: Option<&Path>,
+    roles: &[String],
+    extensions: &[String],
+    reporter: &Reporter,
+) -> Result<Scratch> {
     super::leftovers::stop_stale_scratch_clusters(reporter);
     let servers = find_servers(pg_bin);
     let need = backup_major.unwrap_or(0);
@@ -347,8 +379,10 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
         ),
         &|_| None,
     )?;
-    let scratch = Scratch {
+    let mut scratch = Scratch {
         target: restorer,
+        superuser: Some(admin.with_dbname("verify")),
+        public_lent: false,
         description: format!("a PostgreSQL {major} cluster in {}", dir.display()),
         cleanup: scratch_cleanup,
     };
@@ -395,15 +429,80 @@ fn local(backup_major: Option<u32>, pg_bin: Option<&Path>, roles: &[String], rep
     client
         .batch_execute(&format!("CREATE DATABASE verify OWNER {RESTORE_ROLE}"))
         .context("creating the scratch database")?;
+    // Extensions in public the restore role may not make (not trusted, or
+    // PostgreSQL 12, where none is) are made first by the superuser, from
+    // the scripts installed on this machine, into a database that holds
+    // nothing of the set yet: nothing the set makes can change what those
+    // scripts do. The set's own CREATE EXTENSION IF NOT EXISTS then finds
+    // them made; CASCADE makes what one requires (earthdistance's cube)
+    // first, there too.
+    let mut verify_db = admin.with_dbname("verify").connect()?;
+    for name in extensions {
+        let trusted: bool = major >= 13
+            && verify_db
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extension_versions WHERE name = $1 AND trusted)",
+                    &[name],
+                )?
+                .try_get(0)?;
+        if trusted {
+            continue;
+        }
+        // One the machine lacks fails where the set makes it, named.
+        if let Err(e) = verify_db.batch_execute(&format!(
+            "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA public CASCADE",
+            super::guard::quote_ident(name)
+        )) {
+            reporter.log(&format!(
+                "the scratch cluster could not make extension {}: {}",
+                crate::github::workflow::neutralize(name),
+                connect::server_message(&e)
+            ));
+        }
+    }
+    drop(verify_db);
     // Up to PostgreSQL 14, schema public belongs to the superuser: the
-    // restore role gets it, as the owner of a new database does from 15.
-    admin
-        .with_dbname("verify")
-        .connect()?
-        .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
-        .context("handing schema public to the scratch database's owner")?;
+    // restore role gets it for the restore, as the owner of a new database
+    // has it (through pg_database_owner) from 15 on.
+    if major < 15 {
+        admin
+            .with_dbname("verify")
+            .connect()?
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {RESTORE_ROLE}"))
+            .context("handing schema public to the scratch database's owner")?;
+    }
     reporter.info(&format!("restoring into {}", scratch.description));
+    scratch.public_lent = major < 15;
     Ok(scratch)
+}
+
+impl Scratch {
+    /// Once the restore is in: schema public goes back to the superuser
+    /// where it was lent, so that its grants read as the source's, which
+    /// are written against the privileges initdb gave it.
+    pub fn restored(&self) -> Result<()> {
+        if !self.public_lent {
+            return Ok(());
+        }
+        let superuser = self
+            .superuser
+            .as_ref()
+            .context("a local scratch cluster has a superuser")?;
+        let mut client = superuser.connect()?;
+        // Unless the set gave it an owner of its own.
+        let still_lent: bool = client
+            .query_one(
+                &format!("SELECT nspowner = '{RESTORE_ROLE}'::pg_catalog.regrole FROM pg_catalog.pg_namespace WHERE nspname = 'public'"),
+                &[],
+            )?
+            .try_get(0)?;
+        if !still_lent {
+            return Ok(());
+        }
+        client
+            .batch_execute(&format!("ALTER SCHEMA public OWNER TO {ADMIN_ROLE}"))
+            .context("handing schema public back to the scratch cluster's superuser")
+    }
 }
 
 #[cfg(test)]

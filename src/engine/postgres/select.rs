@@ -2,6 +2,7 @@
 //! `--exclude-schema` with pg_dump's patterns (`*`, `?`, `schema.table`).
 
 use super::catalog::Relation;
+use super::rows::Value;
 use anyhow::Result;
 use postgres::Client;
 use postgres::types::Oid;
@@ -87,8 +88,8 @@ impl Selection {
                 &[],
             )?
             .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
+            .map(|r| -> Result<_> { Ok((r.value(0)?, r.value(1)?)) })
+            .collect::<Result<_>>()?;
         loop {
             let before = excluded.len();
             for (dependent, on) in &deps {

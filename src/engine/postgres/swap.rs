@@ -145,7 +145,7 @@ pub fn swap_in(
     }
 
     // Step 1: the old database aside.
-    let aside = format!("{db}_lifeboat_old_{}", std::process::id());
+    let aside = super::leftovers::name(db, super::leftovers::Kind::Aside, &std::process::id().to_string());
     let mut tries = 0;
     loop {
         match rename(admin, db, &aside) {

@@ -46,11 +46,13 @@ def main():
     name = os.environ["NAME"]
     files = [f for f in os.environ["FILES"].splitlines() if f.strip()]
     missing = [f for f in files if not os.path.isfile(f)]
-    if missing:
-        if os.environ.get("IF_NO_FILES_FOUND") == "error":
-            print(f"::error::No files were found with the provided path: {' '.join(missing)}")
-            sys.exit(1)
-        files = [f for f in files if f not in missing]
+    # As upload-artifact v4: a path that matches no file adds nothing, and
+    # only finding no file at all is an error (an unencrypted set has no
+    # .README beside it).
+    if missing and len(missing) == len(files) and os.environ.get("IF_NO_FILES_FOUND") == "error":
+        print(f"::error::No files were found with the provided path: {' '.join(missing)}")
+        sys.exit(1)
+    files = [f for f in files if f not in missing]
     root = os.path.commonpath([os.path.dirname(os.path.abspath(f)) for f in files])
     level = int(os.environ.get("LEVEL") or "6")
     buffer = io.BytesIO()

@@ -6,6 +6,7 @@
 mod privileges;
 
 use super::select::Selection;
+use crate::engine::postgres::rows::Value;
 use anyhow::{Context, Result, bail};
 use postgres::Client;
 use postgres::types::Oid;
@@ -107,6 +108,9 @@ pub struct Catalog {
     /// Foreign keys, last: independent of one another, so a restore may
     /// validate them in parallel.
     pub foreign_keys: Vec<Item>,
+    /// After everything, as pg_dump orders them: event triggers, then
+    /// materialized view refreshes.
+    pub last: Vec<Item>,
     pub tables: Vec<TableData>,
     pub sequences: Vec<SequenceRef>,
     /// Objects lifeboat cannot carry yet, each with its kind and name.
@@ -141,9 +145,9 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
         &[],
     )?;
     let mut cat = Catalog {
-        server_version: row.get(0),
-        version_num: row.get(1),
-        encoding: row.get(2),
+        server_version: row.value(0)?,
+        version_num: row.value(1)?,
+        encoding: row.value(2)?,
         ..Default::default()
     };
     if cat.version_num < 120000 {
@@ -198,11 +202,34 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     objects::post_data(client, cat.version_num, &kept, &mut cat)?;
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
+    cat.unsupported.extend(in_tablespaces(client, &kept)?);
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
-    objects::event_triggers_last(&mut cat);
+    objects::last_of_all(&mut cat);
     Ok(cat)
+}
+
+/// The chosen relations and their indexes that stand in a tablespace of
+/// their own. pg_dump sets `default_tablespace` for them; lifeboat does not
+/// carry tablespaces yet, and a restore into the database's default one
+/// would be another database, silently.
+fn in_tablespaces(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
+    let oids: Vec<Oid> = kept.iter().copied().collect();
+    client
+        .query(
+            "SELECT pg_catalog.format('%s %I.%I in tablespace %I', CASE WHEN c.relkind IN ('i', 'I') THEN 'index' \
+             WHEN c.relkind = 'm' THEN 'materialized view' ELSE 'table' END, n.nspname, c.relname, t.spcname) \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_tablespace t ON t.oid = c.reltablespace \
+             LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid \
+             WHERE c.reltablespace <> 0 AND (c.oid = ANY($1) OR i.indrelid = ANY($1)) ORDER BY 1",
+            &[&oids],
+        )
+        .context("looking for tables and indexes in tablespaces of their own")?
+        .iter()
+        .map(|r| r.value(0))
+        .collect()
 }
 
 /// Objects lifeboat cannot carry, each as `kind name`, all of them; those
@@ -220,9 +247,9 @@ fn schemas(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_namespace", "n.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         out.push(Pending {
-            key: (PG_NAMESPACE, r.get(0)),
+            key: (PG_NAMESPACE, r.value(0)?),
             rank: 1,
             item: Item {
                 needs: Vec::new(),
@@ -242,10 +269,10 @@ fn extensions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         "SELECT e.oid, pg_catalog.quote_ident(e.extname), pg_catalog.quote_ident(n.nspname) FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql'",
         &[],
     )? {
-        let name: String = r.get(1);
-        let schema: String = r.get(2);
+        let name: String = r.value(1)?;
+        let schema: String = r.value(2)?;
         out.push(Pending {
-            key: (PG_EXTENSION, r.get(0)),
+            key: (PG_EXTENSION, r.value(0)?),
             rank: 2,
             item: Item { needs: Vec::new(), kind: "extension", sql: format!("CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA {schema};"), name, structural: true, key: None },
         });
@@ -266,28 +293,28 @@ fn collations(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
         not_ext_member("pg_collation", "c.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let provider: String = r.get(2);
+        let name: String = r.value(1)?;
+        let provider: String = r.value(2)?;
         let mut opts = match provider.as_str() {
             "i" => format!(
                 "provider = icu, locale = {}",
-                quote_literal(&r.get::<_, Option<String>>(6).unwrap_or_default())
+                quote_literal(&r.value::<Option<String>>(6)?.unwrap_or_default())
             ),
             "b" => format!(
                 "provider = builtin, locale = {}",
-                quote_literal(&r.get::<_, Option<String>>(6).unwrap_or_default())
+                quote_literal(&r.value::<Option<String>>(6)?.unwrap_or_default())
             ),
             _ => format!(
                 "provider = libc, lc_collate = {}, lc_ctype = {}",
-                quote_literal(&r.get::<_, Option<String>>(3).unwrap_or_default()),
-                quote_literal(&r.get::<_, Option<String>>(4).unwrap_or_default())
+                quote_literal(&r.value::<Option<String>>(3)?.unwrap_or_default()),
+                quote_literal(&r.value::<Option<String>>(4)?.unwrap_or_default())
             ),
         };
-        if !r.get::<_, bool>(5) {
+        if !r.value::<bool>(5)? {
             opts.push_str(", deterministic = false");
         }
         out.push(Pending {
-            key: (PG_COLLATION, r.get(0)),
+            key: (PG_COLLATION, r.value(0)?),
             rank: 3,
             item: Item {
                 needs: Vec::new(),
@@ -316,9 +343,9 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
         standalone("pg_type", "t.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let typtype: String = r.get(1);
-        let name: String = r.get(2);
+        let oid: Oid = r.value(0)?;
+        let typtype: String = r.value(1)?;
+        let name: String = r.value(2)?;
         let (kind, sql) = match typtype.as_str() {
             "e" => {
                 let labels: Vec<String> = client
@@ -327,12 +354,12 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
                         &[&oid],
                     )?
                     .iter()
-                    .map(|l| quote_literal(&l.get::<_, String>(0)))
-                    .collect();
+                    .map(|l| -> Result<_> { Ok(quote_literal(&l.value::<String>(0)?)) })
+                    .collect::<Result<_>>()?;
                 ("type", format!("CREATE TYPE {name} AS ENUM ({});", labels.join(", ")))
             }
             "c" => {
-                let relid: Oid = r.get(3);
+                let relid: Oid = r.value(3)?;
                 let attrs: Vec<String> = client
                     .query(
                         "SELECT pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) || \
@@ -343,8 +370,8 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
                         &[&relid],
                     )?
                     .iter()
-                    .map(|a| a.get::<_, String>(0))
-                    .collect();
+                    .map(|a| a.value::<String>(0))
+                    .collect::<Result<_>>()?;
                 (
                     "type",
                     format!("CREATE TYPE {name} AS (\n    {}\n);", attrs.join(",\n    ")),
@@ -364,19 +391,19 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
                     &[&oid],
                 )?;
                 let mut opts = vec![
-                    format!("subtype = {}", r.get::<_, String>(0)),
-                    format!("subtype_opclass = {}", r.get::<_, String>(2)),
+                    format!("subtype = {}", r.value::<String>(0)?),
+                    format!("subtype_opclass = {}", r.value::<String>(2)?),
                 ];
-                if let Some(c) = r.get::<_, Option<String>>(1) {
+                if let Some(c) = r.value::<Option<String>>(1)? {
                     opts.push(format!("collation = {c}"));
                 }
-                if let Some(c) = r.get::<_, Option<String>>(3) {
+                if let Some(c) = r.value::<Option<String>>(3)? {
                     opts.push(format!("canonical = {c}"));
                 }
-                if let Some(d) = r.get::<_, Option<String>>(4) {
+                if let Some(d) = r.value::<Option<String>>(4)? {
                     opts.push(format!("subtype_diff = {d}"));
                 }
-                if let Some(m) = r.get::<_, Option<String>>(5) {
+                if let Some(m) = r.value::<Option<String>>(5)? {
                     opts.push(format!("multirange_type_name = {m}"));
                 }
                 (
@@ -392,22 +419,22 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
                      LEFT JOIN pg_catalog.pg_collation co ON co.oid = t.typcollation LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace WHERE t.oid = $1",
                     &[&oid],
                 )?;
-                let mut sql = format!("CREATE DOMAIN {name} AS {}", d.get::<_, String>(0));
-                if let Some(c) = d.get::<_, Option<String>>(1) {
+                let mut sql = format!("CREATE DOMAIN {name} AS {}", d.value::<String>(0)?);
+                if let Some(c) = d.value::<Option<String>>(1)? {
                     sql.push_str(&format!(" COLLATE {c}"));
                 }
-                if let Some(def) = d.get::<_, Option<String>>(2) {
+                if let Some(def) = d.value::<Option<String>>(2)? {
                     sql.push_str(&format!(" DEFAULT {def}"));
                 }
-                if d.get::<_, bool>(3) {
+                if d.value::<bool>(3)? {
                     sql.push_str(" NOT NULL");
                 }
                 for c in client.query(
                     "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, oid FROM pg_catalog.pg_constraint WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
                     &[&oid],
                 )? {
-                    let (constraint, def): (String, String) = (c.get(0), c.get(1));
-                    if c.get::<_, bool>(2) {
+                    let (constraint, def): (String, String) = (c.value(0)?, c.value(1)?);
+                    if c.value::<bool>(2)? {
                         sql.push_str(&format!("\n    CONSTRAINT {constraint} {def}"));
                     } else {
                         // Values may break it: it is added once the rows are in.
@@ -417,7 +444,7 @@ fn types(client: &mut Client, version: i32, out: &mut Vec<Pending>, later: &mut 
                             name: format!("{constraint} on {name}"),
                             sql: format!("ALTER DOMAIN {name} ADD CONSTRAINT {constraint} {def};"),
                             structural: true,
-                            key: Some((PG_CONSTRAINT, c.get(3))),
+                            key: Some((PG_CONSTRAINT, c.value(3)?)),
                         });
                     }
                 }
@@ -449,9 +476,9 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         standalone("pg_proc", "p.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let prokind: String = r.get(1);
-        let name: String = r.get(2);
+        let oid: Oid = r.value(0)?;
+        let prokind: String = r.value(1)?;
+        let name: String = r.value(2)?;
         if prokind == "a" {
             let sql = objects::aggregate(client, oid)?;
             out.push(Pending {
@@ -468,7 +495,7 @@ fn functions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             });
             continue;
         }
-        let def: String = r.get(3);
+        let def: String = r.value(3)?;
         let kind = if prokind == "p" { "procedure" } else { "function" };
         out.push(Pending {
             key: (PG_PROC, oid),
@@ -520,24 +547,24 @@ fn sequences(
     let mut identity = IdentitySeqs::new();
     let mut owners = Vec::new();
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let name: String = r.get(1);
-        let owner: Option<Oid> = r.get(13);
-        let users: Vec<Oid> = r.get::<_, Option<Vec<Oid>>>(14).unwrap_or_default();
+        let oid: Oid = r.value(0)?;
+        let name: String = r.value(1)?;
+        let owner: Option<Oid> = r.value(13)?;
+        let users: Vec<Oid> = r.value::<Option<Vec<Oid>>>(14)?.unwrap_or_default();
         let wanted = selection.is_empty()
-            || selection.wants_name(&r.get::<_, String>(15), &r.get::<_, String>(16))
+            || selection.wants_name(&r.value::<String>(15)?, &r.value::<String>(16)?)
             || owner.is_some_and(|o| chosen.contains(&o))
             || users.iter().any(|u| chosen.contains(u));
         if !wanted {
             continue;
         }
-        owners.push((name.clone(), r.get::<_, Option<Vec<Oid>>>(11).unwrap_or_default()));
-        if let (Some(table), Some(col)) = (r.get::<_, Option<Oid>>(9), r.get::<_, Option<i16>>(10)) {
+        owners.push((name.clone(), r.value::<Option<Vec<Oid>>>(11)?.unwrap_or_default()));
+        if let (Some(table), Some(col)) = (r.value::<Option<Oid>>(9)?, r.value::<Option<i16>>(10)?) {
             identity.insert((table, col), oid);
             continue;
         }
-        let unlogged = if r.get::<_, String>(12) == "u" { "UNLOGGED " } else { "" };
-        let sql = format!("CREATE {unlogged}SEQUENCE {name}\n    {};", sequence_options(&r, 2));
+        let unlogged = if r.value::<String>(12)? == "u" { "UNLOGGED " } else { "" };
+        let sql = format!("CREATE {unlogged}SEQUENCE {name}\n    {};", sequence_options(&r, 2)?);
         out.push(Pending {
             key: (PG_CLASS, oid),
             rank: 7,
@@ -583,8 +610,8 @@ fn links(client: &mut Client, sequence_owners: SequenceOwners, cat: &mut Catalog
     let rows = client.query(sql.as_str(), &[])?;
     let mut references: HashMap<Oid, Vec<String>> = HashMap::new();
     for r in rows {
-        if let Some(name) = names.get(&r.get::<_, Oid>(1)) {
-            references.entry(r.get(0)).or_default().push(name.clone());
+        if let Some(name) = names.get(&r.value::<Oid>(1)?) {
+            references.entry(r.value(0)?).or_default().push(name.clone());
         }
     }
     for t in &mut cat.tables {
@@ -595,21 +622,36 @@ fn links(client: &mut Client, sequence_owners: SequenceOwners, cat: &mut Catalog
 
 /// `AS type START WITH ... CYCLE` from a row with the sequence columns
 /// starting at `at`.
-fn sequence_options(r: &postgres::Row, at: usize) -> String {
-    format!(
+fn sequence_options(r: &postgres::Row, at: usize) -> Result<String> {
+    Ok(format!(
         "AS {} START WITH {} INCREMENT BY {} MINVALUE {} MAXVALUE {} CACHE {}{}",
-        r.get::<_, String>(at),
-        r.get::<_, i64>(at + 1),
-        r.get::<_, i64>(at + 2),
-        r.get::<_, i64>(at + 3),
-        r.get::<_, i64>(at + 4),
-        r.get::<_, i64>(at + 5),
-        if r.get::<_, bool>(at + 6) {
+        r.value::<String>(at)?,
+        r.value::<i64>(at + 1)?,
+        r.value::<i64>(at + 2)?,
+        r.value::<i64>(at + 3)?,
+        r.value::<i64>(at + 4)?,
+        r.value::<i64>(at + 5)?,
+        if r.value::<bool>(at + 6)? {
             " CYCLE"
         } else {
             " NO CYCLE"
         }
-    )
+    ))
+}
+
+/// A primary key's or unique constraint's definition with its index's
+/// storage parameters, which `pg_get_constraintdef` leaves out: `WITH
+/// (...)` goes after the columns and before `DEFERRABLE`, as pg_dump
+/// writes it.
+fn with_index_options(def: String, options: Option<String>) -> String {
+    let Some(options) = options.filter(|o| !o.is_empty()) else {
+        return def;
+    };
+    let tail = [" DEFERRABLE INITIALLY DEFERRED", " DEFERRABLE"]
+        .into_iter()
+        .find(|t| def.ends_with(t))
+        .unwrap_or("");
+    format!("{} WITH ({options}){tail}", &def[..def.len() - tail.len()])
 }
 
 /// A table, view or materialized view.
@@ -639,7 +681,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
         "SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence::text, c.relispartition, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
          CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END, c.relrowsecurity, c.relforcerowsecurity, \
-         pg_catalog.array_to_string(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid), ', '), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
+         (SELECT pg_catalog.string_agg(o, ', ' ORDER BY o) FROM pg_catalog.unnest(c.reloptions || (SELECT pg_catalog.array_agg('toast.' || o) FROM pg_catalog.pg_class tc, pg_catalog.unnest(tc.reloptions) o WHERE tc.oid = c.reltoastrelid)) o), c.relreplident::text, c.relispopulated, pg_catalog.pg_relation_size(c.oid), \
          (SELECT pg_catalog.quote_ident(a.amname) FROM pg_catalog.pg_am a WHERE a.oid = c.relam AND a.amname <> 'heap') \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_NS} AND {} ORDER BY 3, 4",
@@ -648,50 +690,52 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
     Ok(client
         .query(sql.as_str(), &[])?
         .iter()
-        .map(|r| Relation {
-            oid: r.get(0),
-            kind: r.get::<_, String>(1).chars().next().unwrap_or('r'),
-            schema: r.get(2),
-            name: r.get(3),
-            qualified: r.get(4),
-            persistence: r.get::<_, String>(5).chars().next().unwrap_or('p'),
-            is_partition: r.get(6),
-            bound: r.get(7),
-            partkey: r.get(8),
-            rls: r.get(9),
-            force_rls: r.get(10),
-            options: r.get::<_, Option<String>>(11).filter(|s| !s.is_empty()),
-            replident: r.get::<_, String>(12).chars().next().unwrap_or('d'),
-            populated: r.get(13),
-            bytes: r.get(14),
-            access_method: r.get(15),
+        .map(|r| -> Result<_> {
+            Ok(Relation {
+                oid: r.value(0)?,
+                kind: r.value::<String>(1)?.chars().next().unwrap_or('r'),
+                schema: r.value(2)?,
+                name: r.value(3)?,
+                qualified: r.value(4)?,
+                persistence: r.value::<String>(5)?.chars().next().unwrap_or('p'),
+                is_partition: r.value(6)?,
+                bound: r.value(7)?,
+                partkey: r.value(8)?,
+                rls: r.value(9)?,
+                force_rls: r.value(10)?,
+                options: r.value::<Option<String>>(11)?.filter(|s| !s.is_empty()),
+                replident: r.value::<String>(12)?.chars().next().unwrap_or('d'),
+                populated: r.value(13)?,
+                bytes: r.value(14)?,
+                access_method: r.value(15)?,
+            })
         })
-        .collect())
+        .collect::<Result<_>>()?)
 }
 
 /// `SET STATISTICS`, `SET STORAGE`, `SET COMPRESSION` and `SET (...)`
 /// from a row holding the four columns from `at`.
-fn column_settings(r: &postgres::Row, at: usize) -> Vec<String> {
+fn column_settings(r: &postgres::Row, at: usize) -> Result<Vec<String>> {
     let mut settings = Vec::new();
-    if let Some(target) = r.get::<_, Option<i32>>(at) {
+    if let Some(target) = r.value::<Option<i32>>(at)? {
         settings.push(format!("SET STATISTICS {target}"));
     }
-    match r.get::<_, Option<String>>(at + 1).as_deref() {
+    match r.value::<Option<String>>(at + 1)?.as_deref() {
         Some("p") => settings.push("SET STORAGE PLAIN".into()),
         Some("e") => settings.push("SET STORAGE EXTERNAL".into()),
         Some("m") => settings.push("SET STORAGE MAIN".into()),
         Some("x") => settings.push("SET STORAGE EXTENDED".into()),
         _ => {}
     }
-    match r.get::<_, Option<String>>(at + 2).as_deref() {
+    match r.value::<Option<String>>(at + 2)?.as_deref() {
         Some("p") => settings.push("SET COMPRESSION pglz".into()),
         Some("l") => settings.push("SET COMPRESSION lz4".into()),
         _ => {}
     }
-    if let Some(options) = r.get::<_, Option<String>>(at + 3).filter(|o| !o.is_empty()) {
+    if let Some(options) = r.value::<Option<String>>(at + 3)?.filter(|o| !o.is_empty()) {
         settings.push(format!("SET ({options})"));
     }
-    settings
+    Ok(settings)
 }
 
 /// A NOT NULL constraint (PostgreSQL 18 and later).
@@ -767,18 +811,18 @@ fn tables(
         .as_str(),
         &[&oids],
     )? {
-        columns.entry(r.get(0)).or_default().push(Column {
-            num: r.get(1),
-            name: r.get(2),
-            raw_name: r.get(14),
-            ty: r.get(3),
-            notnull: r.get(4),
-            local: r.get(5),
-            identity: r.get(6),
-            generated: r.get(7),
-            default: r.get(8),
-            collation: r.get(9),
-            settings: column_settings(&r, 10),
+        columns.entry(r.value(0)?).or_default().push(Column {
+            num: r.value(1)?,
+            name: r.value(2)?,
+            raw_name: r.value(14)?,
+            ty: r.value(3)?,
+            notnull: r.value(4)?,
+            local: r.value(5)?,
+            identity: r.value(6)?,
+            generated: r.value(7)?,
+            default: r.value(8)?,
+            collation: r.value(9)?,
+            settings: column_settings(&r, 10)?,
         });
     }
     let mut parents: HashMap<Oid, Vec<(Oid, String)>> = HashMap::new();
@@ -787,7 +831,7 @@ fn tables(
          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE i.inhrelid = ANY($1) ORDER BY i.inhrelid, i.inhseqno",
         &[&oids],
     )? {
-        parents.entry(r.get(0)).or_default().push((r.get(1), r.get(2)));
+        parents.entry(r.value(0)?).or_default().push((r.value(1)?, r.value(2)?));
     }
     // A default or check that calls a function reading tables (a
     // SQL-standard body, or a table's row type as argument) can close a
@@ -805,7 +849,7 @@ fn tables(
         .as_str(),
         &[&oids, &"pg_attrdef"],
     )? {
-        split_defaults.insert((r.get(0), r.get(1)), r.get(2));
+        split_defaults.insert((r.value(0)?, r.value(1)?), r.value(2)?);
     }
     let split_checks: HashSet<Oid> = client
         .query(
@@ -813,20 +857,20 @@ fn tables(
             &[&oids, &"pg_constraint"],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?;
     let mut checks: HashMap<Oid, Vec<Check>> = HashMap::new();
     for r in client.query(
         "SELECT conrelid, pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid), convalidated, conislocal, oid FROM pg_catalog.pg_constraint \
          WHERE conrelid = ANY($1) AND contype = 'c' ORDER BY conrelid, conname",
         &[&oids],
     )? {
-        checks.entry(r.get(0)).or_default().push(Check {
-            name: r.get(1),
-            def: r.get(2),
-            valid: r.get(3),
-            local: r.get(4),
-            oid: r.get(5),
+        checks.entry(r.value(0)?).or_default().push(Check {
+            name: r.value(1)?,
+            def: r.value(2)?,
+            valid: r.value(3)?,
+            local: r.value(4)?,
+            oid: r.value(5)?,
         });
     }
     // A partition whose columns stand in another order than its parent's
@@ -844,8 +888,8 @@ fn tables(
             &[&oids],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?;
     // From PostgreSQL 18, NOT NULL is a named constraint that can be
     // NOT VALID or NO INHERIT.
     let mut not_nulls: HashMap<(Oid, i16), NotNull> = HashMap::new();
@@ -856,13 +900,13 @@ fn tables(
             &[&oids],
         )? {
             not_nulls.insert(
-                (r.get(0), r.get(1)),
+                (r.value(0)?, r.value(1)?),
                 NotNull {
-                    quoted: r.get(2),
-                    name: r.get(3),
-                    valid: r.get(4),
-                    no_inherit: r.get(5),
-                    oid: r.get(6),
+                    quoted: r.value(2)?,
+                    name: r.value(3)?,
+                    valid: r.value(4)?,
+                    no_inherit: r.value(5)?,
+                    oid: r.value(6)?,
                 },
             );
         }
@@ -884,8 +928,8 @@ fn tables(
                     &[&parent_oids],
                 )?
                 .iter()
-                .map(|r| (r.get::<_, String>(0), (r.get::<_, bool>(1), r.get::<_, Option<String>>(2))))
-                .collect()
+                .map(|r| -> Result<_> { Ok((r.value::<String>(0)?, (r.value::<bool>(1)?, r.value::<Option<String>>(2)?))) })
+                .collect::<Result<_>>()?
         };
         for c in &cols {
             for setting in &c.settings {
@@ -963,19 +1007,19 @@ fn tables(
                              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace JOIN pg_catalog.pg_sequence s ON s.seqrelid = c.oid WHERE c.oid = $1",
                             &[&seq],
                         )?;
-                        let all = sequence_options(&r, 1);
+                        let all = sequence_options(&r, 1)?;
                         // AS type is the column's type for identity sequences.
                         let without_type = all
                             .split_once(' ')
                             .map(|(_, rest)| rest.split_once(' ').map(|(_, r)| r).unwrap_or(rest))
                             .unwrap_or(&all);
                         // Its persistence follows the table's unless set apart.
-                        let unlogged = if r.get::<_, String>(8) == "u" && t.persistence != 'u' {
+                        let unlogged = if r.value::<String>(8)? == "u" && t.persistence != 'u' {
                             " UNLOGGED"
                         } else {
                             ""
                         };
-                        format!(" (SEQUENCE NAME {}{unlogged} {without_type})", r.get::<_, String>(0))
+                        format!(" (SEQUENCE NAME {}{unlogged} {without_type})", r.value::<String>(0)?)
                     }
                     None => String::new(),
                 };
@@ -1151,8 +1195,8 @@ fn views(
             &[],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?;
     // What each view reads; a view or materialized view reading a
     // materialized view made in post-data comes after it, there.
     let mut reads: HashMap<Oid, Vec<Oid>> = HashMap::new();
@@ -1161,7 +1205,7 @@ fn views(
          WHERE d.classid = 'pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class",
         &[],
     )? {
-        reads.entry(r.get(0)).or_default().push(r.get(1));
+        reads.entry(r.value(0)?).or_default().push(r.value(1)?);
     }
     let kinds: HashMap<Oid, char> = relations.iter().map(|r| (r.oid, r.kind)).collect();
     let mut late: HashSet<Oid> = needs_keys
@@ -1191,7 +1235,7 @@ fn views(
     {
         let def: String = client
             .query_one("SELECT pg_catalog.pg_get_viewdef($1::pg_catalog.oid)", &[&v.oid])?
-            .get(0);
+            .value(0)?;
         let def = def.trim_end().trim_end_matches(';');
         let with = v.options.as_ref().map(|o| format!(" WITH ({o})")).unwrap_or_default();
         let (kind, sql, rank) = if v.kind == 'v' && late.contains(&v.oid) {
@@ -1205,8 +1249,8 @@ fn views(
                     &[&v.oid],
                 )?
                 .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .map(|r| r.value(0))
+                .collect::<Result<_>>()?;
             late_items.push((
                 v.oid,
                 Item {
@@ -1253,8 +1297,8 @@ fn views(
             sql.push_str(&format!(
                 "\nALTER TABLE ONLY {} ALTER COLUMN {} SET DEFAULT {};",
                 v.qualified,
-                d.get::<_, String>(0),
-                d.get::<_, String>(1)
+                d.value::<String>(0)?,
+                d.value::<String>(1)?
             ));
         }
         let item = Item {
@@ -1311,16 +1355,16 @@ fn extension_config(client: &mut Client, selection: &Selection, cat: &mut Catalo
         &[],
     )?;
     for r in rows {
-        if !selection.is_empty() && !selection.wants_name(&r.get::<_, String>(2), &r.get::<_, String>(3)) {
+        if !selection.is_empty() && !selection.wants_name(&r.value::<String>(2)?, &r.value::<String>(3)?) {
             continue;
         }
-        let condition: Option<String> = r.get(4);
+        let condition: Option<String> = r.value(4)?;
         cat.tables.push(TableData {
-            oid: r.get(0),
-            qualified: r.get(1),
-            display: format!("{}.{}", r.get::<_, String>(2), r.get::<_, String>(3)),
-            columns: r.get::<_, Option<Vec<String>>>(6).unwrap_or_default(),
-            bytes: r.get(5),
+            oid: r.value(0)?,
+            qualified: r.value(1)?,
+            display: format!("{}.{}", r.value::<String>(2)?, r.value::<String>(3)?),
+            columns: r.value::<Option<Vec<String>>>(6)?.unwrap_or_default(),
+            bytes: r.value(5)?,
             references: Vec::new(),
             filter: Some(condition.filter(|c| !c.trim().is_empty()).unwrap_or_default()),
         });
@@ -1364,8 +1408,8 @@ fn selection_gaps(
     )? {
         gaps.push(format!(
             "foreign key {} points at {}, which the selection leaves out",
-            r.get::<_, String>(0),
-            r.get::<_, String>(1)
+            r.value::<String>(0)?,
+            r.value::<String>(1)?
         ));
     }
     Ok(gaps)
@@ -1376,33 +1420,37 @@ fn selection_gaps(
 fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec<Item>> {
     let mut owner: HashMap<Key, Key> = HashMap::new();
     for r in client.query("SELECT oid, adrelid FROM pg_catalog.pg_attrdef", &[])? {
-        owner.insert((PG_ATTRDEF, r.get(0)), (PG_CLASS, r.get(1)));
+        owner.insert((PG_ATTRDEF, r.value(0)?), (PG_CLASS, r.value(1)?));
     }
     for r in client.query(
         "SELECT oid, ev_class FROM pg_catalog.pg_rewrite WHERE oid >= 16384",
         &[],
     )? {
-        owner.insert((PG_REWRITE, r.get(0)), (PG_CLASS, r.get(1)));
+        owner.insert((PG_REWRITE, r.value(0)?), (PG_CLASS, r.value(1)?));
     }
     for r in client.query(
         "SELECT oid, conrelid, contypid FROM pg_catalog.pg_constraint WHERE oid >= 16384",
         &[],
     )? {
-        let rel: Oid = r.get(1);
+        let rel: Oid = r.value(1)?;
         owner.insert(
-            (PG_CONSTRAINT, r.get(0)),
-            if rel != 0 { (PG_CLASS, rel) } else { (PG_TYPE, r.get(2)) },
+            (PG_CONSTRAINT, r.value(0)?),
+            if rel != 0 {
+                (PG_CLASS, rel)
+            } else {
+                (PG_TYPE, r.value(2)?)
+            },
         );
     }
     for r in client.query(
         "SELECT t.oid, t.typrelid, c.relkind::text, t.typelem, t.typcategory::text, c.reltype FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_class c ON c.oid = t.typrelid WHERE t.oid >= 16384",
         &[],
     )? {
-        let oid: Oid = r.get(0);
-        let relid: Oid = r.get(1);
-        let relkind: Option<String> = r.get(2);
-        let elem: Oid = r.get(3);
-        let category: String = r.get(4);
+        let oid: Oid = r.value(0)?;
+        let relid: Oid = r.value(1)?;
+        let relkind: Option<String> = r.value(2)?;
+        let elem: Oid = r.value(3)?;
+        let category: String = r.value(4)?;
         if relid != 0 && relkind.as_deref() != Some("c") {
             owner.insert((PG_TYPE, oid), (PG_CLASS, relid));
         } else if relid != 0 {
@@ -1421,13 +1469,13 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
         Vec::new()
     };
     for r in multiranges {
-        owner.insert((PG_TYPE, r.get(0)), (PG_TYPE, r.get(1)));
+        owner.insert((PG_TYPE, r.value(0)?), (PG_TYPE, r.value(1)?));
     }
     for r in client.query(
         "SELECT classid, objid, refobjid FROM pg_catalog.pg_depend WHERE deptype = 'e'",
         &[],
     )? {
-        owner.insert((r.get(0), r.get(1)), (PG_EXTENSION, r.get(2)));
+        owner.insert((r.value(0)?, r.value(1)?), (PG_EXTENSION, r.value(2)?));
     }
     for (part, whole) in objects::owners(client, version)? {
         owner.insert(part, whole);
@@ -1463,17 +1511,17 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
             &[],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?;
     for r in client.query(
         "SELECT classid, objid, refclassid, refobjid FROM pg_catalog.pg_depend WHERE deptype IN ('n', 'a') AND objid >= 16384 AND refobjid >= 16384",
         &[],
     )? {
-        if r.get::<_, Oid>(0) == PG_CONSTRAINT && later.contains(&r.get::<_, Oid>(1)) {
+        if r.value::<Oid>(0)? == PG_CONSTRAINT && later.contains(&r.value::<Oid>(1)?) {
             continue;
         }
-        let from = resolve((r.get(0), r.get(1)));
-        let to = resolve((r.get(2), r.get(3)));
+        let from = resolve((r.value(0)?, r.value(1)?));
+        let to = resolve((r.value(2)?, r.value(3)?));
         let (Some(&f), Some(&t)) = (index.get(&from), index.get(&to)) else { continue };
         // A sequence owned by a column would wait for its table, whose
         // default waits for the sequence: ownership is set in post-data.
@@ -1483,14 +1531,14 @@ fn order(client: &mut Client, version: i32, pending: Vec<Pending>) -> Result<Vec
         add(f, t, &mut edges, &mut indegree);
     }
     for r in client.query("SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits", &[])? {
-        if let (Some(&f), Some(&t)) = (index.get(&(PG_CLASS, r.get(0))), index.get(&(PG_CLASS, r.get(1)))) {
+        if let (Some(&f), Some(&t)) = (index.get(&(PG_CLASS, r.value(0)?)), index.get(&(PG_CLASS, r.value(1)?))) {
             add(f, t, &mut edges, &mut indegree);
         }
     }
     for r in client.query("SELECT extnamespace, oid FROM pg_catalog.pg_extension", &[])? {
         if let (Some(&f), Some(&t)) = (
-            index.get(&(PG_EXTENSION, r.get(1))),
-            index.get(&(PG_NAMESPACE, r.get(0))),
+            index.get(&(PG_EXTENSION, r.value(1)?)),
+            index.get(&(PG_NAMESPACE, r.value(0)?)),
         ) {
             add(f, t, &mut edges, &mut indegree);
         }
@@ -1559,14 +1607,14 @@ fn post_data(
          WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'a' AND s.relkind = 'S' ORDER BY 1",
         &[],
     )? {
-        if !kept.contains(&r.get::<_, Oid>(3)) {
+        if !kept.contains(&r.value::<Oid>(3)?) {
             continue;
         }
-        let seq: String = r.get(0);
+        let seq: String = r.value(0)?;
         cat.post_data.push(Item { needs: Vec::new(),
             kind: "sequence owner",
             name: seq.clone(),
-            sql: format!("ALTER SEQUENCE {seq} OWNED BY {}.{};", r.get::<_, String>(1), r.get::<_, String>(2)),
+            sql: format!("ALTER SEQUENCE {seq} OWNED BY {}.{};", r.value::<String>(1)?, r.value::<String>(2)?),
             structural: true, key: None });
     }
 
@@ -1586,21 +1634,21 @@ fn post_data(
          JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace WHERE i.indrelid = ANY($1)",
         &[&oids],
     )? {
-        let (table, short, index): (String, String, String) = (r.get(1), r.get(2), r.get(3));
+        let (table, short, index): (String, String, String) = (r.value(1)?, r.value(2)?, r.value(3)?);
         let mut sql: Vec<String> = r
-            .get::<_, Option<Vec<String>>>(6)
+            .value::<Option<Vec<String>>>(6)?
             .unwrap_or_default()
             .into_iter()
             .map(|s| format!("ALTER INDEX {index} {s};"))
             .collect();
-        if r.get::<_, bool>(4) {
+        if r.value::<bool>(4)? {
             sql.push(format!("ALTER TABLE {table} CLUSTER ON {short};"));
         }
-        if r.get::<_, bool>(5) {
+        if r.value::<bool>(5)? {
             sql.push(format!("ALTER TABLE ONLY {table} REPLICA IDENTITY USING INDEX {short};"));
         }
         if !sql.is_empty() {
-            extras.insert(r.get(0), sql);
+            extras.insert(r.value(0)?, sql);
         }
     }
     let with_extras = |sql: String, index: Oid| match extras.get(&index) {
@@ -1610,28 +1658,31 @@ fn post_data(
     for r in client.query(
         format!(
             "SELECT co.conrelid, pg_catalog.quote_ident(co.conname), pg_catalog.pg_get_constraintdef(co.oid), \
-             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid), co.oid, co.conindid \
+             pg_catalog.format('%I.%I', n.nspname, ic.relname), {parent_of} co.conindid), co.oid, co.conindid, \
+             CASE WHEN co.contype IN ('p', 'u') THEN (SELECT pg_catalog.string_agg(pg_catalog.format('%s=%L', pg_catalog.split_part(o, '=', 1), \
+               pg_catalog.substr(o, pg_catalog.strpos(o, '=') + 1)), ', ') FROM pg_catalog.unnest(ic.reloptions) o) END \
              FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class ic ON ic.oid = co.conindid JOIN pg_catalog.pg_namespace n ON n.oid = ic.relnamespace \
              WHERE co.conrelid = ANY($1) AND co.contype IN ('p', 'u', 'x') ORDER BY 4"
         )
         .as_str(),
         &[&oids],
     )? {
-        let rel = by_oid[&r.get::<_, Oid>(0)];
-        let name: String = r.get(1);
+        let rel = by_oid[&r.value::<Oid>(0)?];
+        let name: String = r.value(1)?;
+        let def = with_index_options(r.value(2)?, r.value(7)?);
         cat.indexes.push(Item {
             needs: vec![rel.qualified.clone()],
             kind: "constraint",
             name: format!("{name} on {}", rel.qualified),
             sql: with_extras(
-                format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-                r.get(6),
+                format!("ALTER TABLE ONLY {} ADD CONSTRAINT {name} {def};", rel.qualified),
+                r.value(6)?,
             ),
             structural: true,
-            key: Some((PG_CONSTRAINT, r.get(5))),
+            key: Some((PG_CONSTRAINT, r.value(5)?)),
         });
-        if let Some(parent) = r.get::<_, Option<String>>(4) {
-            attaches.push((parent, r.get::<_, String>(3)));
+        if let Some(parent) = r.value::<Option<String>>(4)? {
+            attaches.push((parent, r.value::<String>(3)?));
         }
     }
     // An invalid index (a failed concurrent build) is left out, as pg_dump
@@ -1647,21 +1698,21 @@ fn post_data(
         .as_str(),
         &[&oids],
     )? {
-        let index: String = r.get(2);
-        let section = if cat.postponed.contains(&r.get::<_, Oid>(0)) {
+        let index: String = r.value(2)?;
+        let section = if cat.postponed.contains(&r.value::<Oid>(0)?) {
             &mut cat.post_data
         } else {
             &mut cat.indexes
         };
         section.push(Item {
-            needs: vec![by_oid[&r.get::<_, Oid>(0)].qualified.clone()],
+            needs: vec![by_oid[&r.value::<Oid>(0)?].qualified.clone()],
             kind: "index",
             name: index.clone(),
-            sql: with_extras(format!("{};", r.get::<_, String>(1)), r.get(4)),
+            sql: with_extras(format!("{};", r.value::<String>(1)?), r.value(4)?),
             structural: true,
-            key: Some((PG_CLASS, r.get(4))),
+            key: Some((PG_CLASS, r.value(4)?)),
         });
-        if let Some(parent) = r.get::<_, Option<String>>(3) {
+        if let Some(parent) = r.value::<Option<String>>(3)? {
             attaches.push((parent, index.clone()));
         }
     }
@@ -1690,17 +1741,17 @@ fn post_data(
         .as_str(),
         &[&oids],
     )? {
-        let rel = by_oid[&r.get::<_, Oid>(0)];
-        if !kept.contains(&r.get::<_, Oid>(3)) {
+        let rel = by_oid[&r.value::<Oid>(0)?];
+        if !kept.contains(&r.value::<Oid>(3)?) {
             continue;
         }
         let only = if rel.kind == 'p' { "" } else { "ONLY " };
-        let name: String = r.get(1);
-        cat.foreign_keys.push(Item { needs: vec![rel.qualified.clone(), by_oid[&r.get::<_, Oid>(3)].qualified.clone()],
+        let name: String = r.value(1)?;
+        cat.foreign_keys.push(Item { needs: vec![rel.qualified.clone(), by_oid[&r.value::<Oid>(3)?].qualified.clone()],
             kind: "foreign key",
             name: format!("{name} on {}", rel.qualified),
-            sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.get::<_, String>(2)),
-            structural: true, key: Some((PG_CONSTRAINT, r.get(4))) });
+            sql: format!("ALTER TABLE {only}{} ADD CONSTRAINT {name} {};", rel.qualified, r.value::<String>(2)?),
+            structural: true, key: Some((PG_CONSTRAINT, r.value(4)?)) });
     }
 
     // Triggers; a partition's copy of its parent's trigger only where it
@@ -1721,17 +1772,17 @@ fn post_data(
         .as_str(),
         &[&oids],
     )? {
-        let rel = by_oid[&r.get::<_, Oid>(0)];
-        let name: String = r.get(2);
-        let enabled: String = r.get(3);
-        let parent: Option<String> = r.get(4);
+        let rel = by_oid[&r.value::<Oid>(0)?];
+        let name: String = r.value(2)?;
+        let enabled: String = r.value(3)?;
+        let parent: Option<String> = r.value(4)?;
         if parent.as_ref() == Some(&enabled) {
             continue;
         }
         let mut sql = if parent.is_some() {
             String::new()
         } else {
-            format!("{};\n", r.get::<_, String>(1))
+            format!("{};\n", r.value::<String>(1)?)
         };
         match (enabled.as_str(), parent.is_some()) {
             ("D", _) => sql.push_str(&format!("ALTER TABLE {} DISABLE TRIGGER {name};", rel.qualified)),
@@ -1746,7 +1797,7 @@ fn post_data(
             name: format!("{name} on {}", rel.qualified),
             sql: sql.trim_end().to_string(),
             structural: true,
-            key: Some((PG_TRIGGER, r.get(5))),
+            key: Some((PG_TRIGGER, r.value(5)?)),
         });
     }
 
@@ -1802,9 +1853,9 @@ fn post_data(
          pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), p.oid FROM pg_catalog.pg_policy p WHERE p.polrelid = ANY($1) ORDER BY 1, 2",
         &[&oids],
     )? {
-        let rel = by_oid[&r.get::<_, Oid>(0)];
-        let name: String = r.get(1);
-        let cmd = match r.get::<_, String>(3).as_str() {
+        let rel = by_oid[&r.value::<Oid>(0)?];
+        let name: String = r.value(1)?;
+        let cmd = match r.value::<String>(3)?.as_str() {
             "r" => "SELECT",
             "a" => "INSERT",
             "w" => "UPDATE",
@@ -1812,14 +1863,14 @@ fn post_data(
             _ => "ALL",
         };
         let mut sql = format!("CREATE POLICY {name} ON {}", rel.qualified);
-        if !r.get::<_, bool>(2) {
+        if !r.value::<bool>(2)? {
             sql.push_str(" AS RESTRICTIVE");
         }
-        sql.push_str(&format!(" FOR {cmd} TO {}", r.get::<_, String>(4)));
-        if let Some(q) = r.get::<_, Option<String>>(5) {
+        sql.push_str(&format!(" FOR {cmd} TO {}", r.value::<String>(4)?));
+        if let Some(q) = r.value::<Option<String>>(5)? {
             sql.push_str(&format!(" USING ({q})"));
         }
-        if let Some(c) = r.get::<_, Option<String>>(6) {
+        if let Some(c) = r.value::<Option<String>>(6)? {
             sql.push_str(&format!(" WITH CHECK ({c})"));
         }
         sql.push(';');
@@ -1829,7 +1880,7 @@ fn post_data(
             name: format!("{name} on {}", rel.qualified),
             sql,
             structural: true,
-            key: Some((PG_POLICY, r.get(7))),
+            key: Some((PG_POLICY, r.value(7)?)),
         });
     }
 
@@ -1946,8 +1997,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
             &[],
         )?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .map(|r| -> Result<_> { Ok((r.value(0)?, r.value(1)?)) })
+        .collect::<Result<_>>()?;
     // Where each object's statement stands: (section, position).
     let mut placed: HashMap<Key, (usize, usize)> = HashMap::new();
     for (section, items) in [&cat.pre_data, &cat.indexes, &cat.post_data, &cat.foreign_keys]
@@ -1962,8 +2013,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
     }
     let mut loose = Vec::new();
     for r in rows {
-        let kind: String = r.get(0);
-        let schema: Option<String> = r.get(1);
+        let kind: String = r.value(0)?;
+        let schema: Option<String> = r.value(1)?;
         if schema
             .as_deref()
             .is_some_and(|s| s == "pg_catalog" || s == "information_schema" || s.starts_with("pg_toast"))
@@ -1971,9 +2022,9 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
             continue;
         }
         let relation = r
-            .get::<_, Option<Oid>>(6)
+            .value::<Option<Oid>>(6)?
             .map(|rel| index_tables.get(&rel).copied().unwrap_or(rel));
-        let composite = r.get::<_, Option<Oid>>(7).filter(|&t| t != 0);
+        let composite = r.value::<Option<Oid>>(7)?.filter(|&t| t != 0);
         if let Some(rel) = relation
             && composite.is_none()
             && !kept.contains(&rel)
@@ -1981,17 +2032,17 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
             // An object of a table, view or index that was left out.
             continue;
         }
-        let identity: String = r.get(2);
+        let identity: String = r.value(2)?;
         let Some(target) = comment_target(&kind, &identity) else {
             cat.unsupported.push(format!("comment on {kind} {identity}"));
             continue;
         };
-        let sql = format!("COMMENT ON {target} IS {};", quote_literal(&r.get::<_, String>(3)));
-        let own: Key = (r.get(4), r.get(5));
+        let sql = format!("COMMENT ON {target} IS {};", quote_literal(&r.value::<String>(3)?));
+        let own: Key = (r.value(4)?, r.value(5)?);
         // A column's comment follows its table or composite type; a check
         // constraint written inside its table's or domain's statement
         // follows that statement.
-        let inline: bool = r.get::<_, Option<bool>>(8).unwrap_or(false);
+        let inline: bool = r.value::<Option<bool>>(8)?.unwrap_or(false);
         let owners = [
             Some(own),
             composite.filter(|_| inline).map(|t| (PG_TYPE, t)),
@@ -2044,23 +2095,29 @@ pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result
         )
         .context("looking for tables behind row-level security")?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?)
 }
 
 /// The SQL that goes at the top of every member, as pg_dump's header.
 pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n";
 
-/// Renders items as one SQL script.
-/// Marks the table an index belongs to inside a script.
+/// Marks a table an index or foreign key needs inside a script, followed
+/// by its name as SQL in a JSON string: a name may hold a newline, which
+/// would end the comment line.
 pub const TABLE_LINE: &str = "-- table: ";
 
+/// Renders items as one SQL script.
 pub fn script(items: &[Item]) -> String {
     let mut out = String::from(SQL_HEADER);
+    // A comment ends at a carriage return as at a newline (PostgreSQL's
+    // lexer, psql and the guard agree): a name holding either would turn
+    // the rest of itself into SQL, so both become spaces.
+    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
     for item in items {
-        out.push_str(&format!("-- {}: {}\n", item.kind, item.name.replace('\n', " ")));
+        out.push_str(&format!("-- {}: {}\n", item.kind, one_line(&item.name)));
         for table in &item.needs {
-            out.push_str(&format!("{TABLE_LINE}{}\n", table.replace('\n', " ")));
+            out.push_str(&format!("{TABLE_LINE}{}\n", serde_json::Value::from(table.as_str())));
         }
         out.push_str(&format!("{}\n\n", item.sql));
     }

@@ -7,6 +7,7 @@
 //! to `CREATE EXTENSION`, and so are those attached to one of its relations.
 
 use super::{Catalog, Item, Key, Pending, Relation, Selection, USER_NS, not_ext_member, quote_literal, standalone};
+use crate::engine::postgres::rows::Value;
 use anyhow::{Context, Result};
 use postgres::Client;
 use postgres::types::Oid;
@@ -111,10 +112,10 @@ fn shell_types(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_type", "t.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         // Its comment, as any type's, is written with the other comments.
         let sql = format!("CREATE TYPE {name};");
-        out.push(pending((PG_TYPE, r.get(0)), 4, "type", name, sql));
+        out.push(pending((PG_TYPE, r.value(0)?), 4, "type", name, sql));
     }
     Ok(())
 }
@@ -130,20 +131,20 @@ fn languages(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_language", "l.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         let mut sql = format!(
             "CREATE {}PROCEDURAL LANGUAGE {name} HANDLER {}",
-            if r.get::<_, bool>(2) { "TRUSTED " } else { "" },
-            r.get::<_, String>(3)
+            if r.value::<bool>(2)? { "TRUSTED " } else { "" },
+            r.value::<String>(3)?
         );
-        if let Some(f) = r.get::<_, Option<String>>(4) {
+        if let Some(f) = r.value::<Option<String>>(4)? {
             sql.push_str(&format!(" INLINE {f}"));
         }
-        if let Some(f) = r.get::<_, Option<String>>(5) {
+        if let Some(f) = r.value::<Option<String>>(5)? {
             sql.push_str(&format!(" VALIDATOR {f}"));
         }
         sql.push(';');
-        out.push(pending((PG_LANGUAGE, r.get(0)), 5, "language", name, sql));
+        out.push(pending((PG_LANGUAGE, r.value(0)?), 5, "language", name, sql));
     }
     Ok(())
 }
@@ -156,16 +157,16 @@ fn transforms(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_transform", "t.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         let mut ways = Vec::new();
-        if let Some(f) = r.get::<_, Option<String>>(2) {
+        if let Some(f) = r.value::<Option<String>>(2)? {
             ways.push(format!("FROM SQL WITH FUNCTION {f}"));
         }
-        if let Some(f) = r.get::<_, Option<String>>(3) {
+        if let Some(f) = r.value::<Option<String>>(3)? {
             ways.push(format!("TO SQL WITH FUNCTION {f}"));
         }
         let sql = format!("CREATE TRANSFORM {name} ({});", ways.join(", "));
-        out.push(pending((PG_TRANSFORM, r.get(0)), 6, "transform", name, sql));
+        out.push(pending((PG_TRANSFORM, r.value(0)?), 6, "transform", name, sql));
     }
     Ok(())
 }
@@ -215,9 +216,9 @@ fn base_types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
         base_type_filter()
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let name: String = r.get(1);
-        let len: i32 = r.get(2);
+        let oid: Oid = r.value(0)?;
+        let name: String = r.value(1)?;
+        let len: i32 = r.value(2)?;
         let mut opts = vec![format!(
             "INTERNALLENGTH = {}",
             if len == -1 {
@@ -236,30 +237,30 @@ fn base_types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
             (9, "ANALYZE"),
             (10, "SUBSCRIPT"),
         ] {
-            if let Some(f) = r.get::<_, Option<String>>(i) {
+            if let Some(f) = r.value::<Option<String>>(i)? {
                 opts.push(format!("{key} = {f}"));
             }
         }
-        let category: String = r.get(11);
+        let category: String = r.value(11)?;
         if category != "U" {
             opts.push(format!("CATEGORY = {}", quote_literal(&category)));
         }
-        if r.get::<_, bool>(12) {
+        if r.value::<bool>(12)? {
             opts.push("PREFERRED = true".into());
         }
-        if let Some(d) = r.get::<_, Option<String>>(13) {
+        if let Some(d) = r.value::<Option<String>>(13)? {
             opts.push(format!("DEFAULT = {}", quote_literal(&d)));
         }
-        if let Some(e) = r.get::<_, Option<String>>(14) {
+        if let Some(e) = r.value::<Option<String>>(14)? {
             opts.push(format!("ELEMENT = {e}"));
         }
-        let delim: String = r.get(15);
+        let delim: String = r.value(15)?;
         if delim != "," {
             opts.push(format!("DELIMITER = {}", quote_literal(&delim)));
         }
         opts.push(format!(
             "ALIGNMENT = {}",
-            match r.get::<_, String>(16).as_str() {
+            match r.value::<String>(16)?.as_str() {
                 "c" => "char",
                 "s" => "int2",
                 "d" => "double",
@@ -268,21 +269,21 @@ fn base_types(client: &mut Client, version: i32, out: &mut Vec<Pending>) -> Resu
         ));
         opts.push(format!(
             "STORAGE = {}",
-            match r.get::<_, String>(17).as_str() {
+            match r.value::<String>(17)?.as_str() {
                 "e" => "external",
                 "x" => "extended",
                 "m" => "main",
                 _ => "plain",
             }
         ));
-        if r.get::<_, bool>(18) {
+        if r.value::<bool>(18)? {
             opts.push("COLLATABLE = true".into());
         }
-        if r.get::<_, bool>(19) {
+        if r.value::<bool>(19)? {
             opts.push("PASSEDBYVALUE".into());
         }
         // The support functions written here rather than on their own.
-        let functions: Vec<Oid> = r.get(20);
+        let functions: Vec<Oid> = r.value(20)?;
         let mut sql = format!("CREATE TYPE {name};");
         for f in functions.iter().filter(|&&f| f != 0) {
             if let Some(at) = out.iter().position(|p| p.key == (PG_PROC, *f)) {
@@ -304,13 +305,13 @@ fn access_methods(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_am", "a.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let ty = if r.get::<_, String>(2) == "t" { "TABLE" } else { "INDEX" };
+        let name: String = r.value(1)?;
+        let ty = if r.value::<String>(2)? == "t" { "TABLE" } else { "INDEX" };
         let sql = format!(
             "CREATE ACCESS METHOD {name} TYPE {ty} HANDLER {};",
-            r.get::<_, String>(3)
+            r.value::<String>(3)?
         );
-        out.push(pending((PG_AM, r.get(0)), 5, "access method", name, sql));
+        out.push(pending((PG_AM, r.value(0)?), 5, "access method", name, sql));
     }
     Ok(())
 }
@@ -335,32 +336,32 @@ fn operators(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
     // Shell operators (oprcode 0) are left out: the COMMUTATOR or NEGATOR
     // that named them creates them again.
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let left: Option<String> = r.get(3);
-        let right: Option<String> = r.get(4);
-        let mut opts = vec![format!("FUNCTION = {}", r.get::<_, String>(2))];
+        let name: String = r.value(1)?;
+        let left: Option<String> = r.value(3)?;
+        let right: Option<String> = r.value(4)?;
+        let mut opts = vec![format!("FUNCTION = {}", r.value::<String>(2)?)];
         if let Some(l) = &left {
             opts.push(format!("LEFTARG = {l}"));
         }
         if let Some(rt) = &right {
             opts.push(format!("RIGHTARG = {rt}"));
         }
-        if let Some(c) = r.get::<_, Option<String>>(5) {
+        if let Some(c) = r.value::<Option<String>>(5)? {
             opts.push(format!("COMMUTATOR = {c}"));
         }
-        if let Some(c) = r.get::<_, Option<String>>(6) {
+        if let Some(c) = r.value::<Option<String>>(6)? {
             opts.push(format!("NEGATOR = {c}"));
         }
-        if r.get::<_, bool>(7) {
+        if r.value::<bool>(7)? {
             opts.push("MERGES".into());
         }
-        if r.get::<_, bool>(8) {
+        if r.value::<bool>(8)? {
             opts.push("HASHES".into());
         }
-        if let Some(f) = r.get::<_, Option<String>>(9) {
+        if let Some(f) = r.value::<Option<String>>(9)? {
             opts.push(format!("RESTRICT = {f}"));
         }
-        if let Some(f) = r.get::<_, Option<String>>(10) {
+        if let Some(f) = r.value::<Option<String>>(10)? {
             opts.push(format!("JOIN = {f}"));
         }
         let sql = format!("CREATE OPERATOR {name} (\n    {}\n);", opts.join(",\n    "));
@@ -369,7 +370,7 @@ fn operators(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
             left.as_deref().unwrap_or("NONE"),
             right.as_deref().unwrap_or("NONE")
         );
-        out.push(pending((PG_OPERATOR, r.get(0)), 6, "operator", signature, sql));
+        out.push(pending((PG_OPERATOR, r.value(0)?), 6, "operator", signature, sql));
     }
     Ok(())
 }
@@ -387,8 +388,8 @@ fn members(client: &mut Client, refclass: Oid, refobj: Oid, family: Oid) -> Resu
          WHERE d.refclassid = $1 AND d.refobjid = $2 AND ao.amopfamily = $3 ORDER BY 1",
         &[&refclass, &refobj, &family],
     )? {
-        let mut item = format!("OPERATOR {} {}", r.get::<_, i32>(0), r.get::<_, String>(1));
-        if let Some(f) = r.get::<_, Option<String>>(3) {
+        let mut item = format!("OPERATOR {} {}", r.value::<i32>(0)?, r.value::<String>(1)?);
+        if let Some(f) = r.value::<Option<String>>(3)? {
             item.push_str(&format!(" FOR ORDER BY {f}"));
         }
         items.push(item);
@@ -401,10 +402,10 @@ fn members(client: &mut Client, refclass: Oid, refobj: Oid, family: Oid) -> Resu
     )? {
         items.push(format!(
             "FUNCTION {} ({}, {}) {}",
-            r.get::<_, i32>(0),
-            r.get::<_, String>(1),
-            r.get::<_, String>(2),
-            r.get::<_, String>(3)
+            r.value::<i32>(0)?,
+            r.value::<String>(1)?,
+            r.value::<String>(2)?,
+            r.value::<String>(3)?
         ));
     }
     Ok(items)
@@ -418,8 +419,8 @@ fn operator_families(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> 
         not_ext_member("pg_opfamily", "f.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let name = format!("{} USING {}", r.get::<_, String>(1), r.get::<_, String>(2));
+        let oid: Oid = r.value(0)?;
+        let name = format!("{} USING {}", r.value::<String>(1)?, r.value::<String>(2)?);
         let mut sql = format!("CREATE OPERATOR FAMILY {name};");
         // Members added to the family itself rather than to one of its
         // classes ("loose" members).
@@ -445,23 +446,23 @@ fn operator_classes(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_opclass", "c.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let am: String = r.get(2);
-        let name = format!("{} USING {am}", r.get::<_, String>(1));
+        let oid: Oid = r.value(0)?;
+        let am: String = r.value(2)?;
+        let name = format!("{} USING {am}", r.value::<String>(1)?);
         let mut items = Vec::new();
-        if let Some(storage) = r.get::<_, Option<String>>(5) {
+        if let Some(storage) = r.value::<Option<String>>(5)? {
             items.push(format!("STORAGE {storage}"));
         }
-        items.extend(members(client, PG_OPCLASS, oid, r.get(7))?);
+        items.extend(members(client, PG_OPCLASS, oid, r.value(7)?)?);
         if items.is_empty() {
-            items.push(format!("STORAGE {}", r.get::<_, String>(4)));
+            items.push(format!("STORAGE {}", r.value::<String>(4)?));
         }
         let sql = format!(
             "CREATE OPERATOR CLASS {}\n    {}FOR TYPE {} USING {am} FAMILY {} AS\n    {};",
-            r.get::<_, String>(1),
-            if r.get::<_, bool>(3) { "DEFAULT " } else { "" },
-            r.get::<_, String>(4),
-            r.get::<_, String>(6),
+            r.value::<String>(1)?,
+            if r.value::<bool>(3)? { "DEFAULT " } else { "" },
+            r.value::<String>(4)?,
+            r.value::<String>(6)?,
             items.join(",\n    ")
         );
         out.push(pending((PG_OPCLASS, oid), 6, "operator class", name, sql));
@@ -480,22 +481,22 @@ fn casts(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         standalone("pg_cast", "c.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let how = match r.get::<_, String>(2).as_str() {
+        let name: String = r.value(1)?;
+        let how = match r.value::<String>(2)?.as_str() {
             "i" => "WITH INOUT".to_string(),
             "b" => "WITHOUT FUNCTION".to_string(),
             _ => format!(
                 "WITH FUNCTION {}",
-                r.get::<_, Option<String>>(3).context("a cast without its function")?
+                r.value::<Option<String>>(3)?.context("a cast without its function")?
             ),
         };
-        let context = match r.get::<_, String>(4).as_str() {
+        let context = match r.value::<String>(4)?.as_str() {
             "a" => " AS ASSIGNMENT",
             "i" => " AS IMPLICIT",
             _ => "",
         };
         let sql = format!("CREATE CAST {name} {how}{context};");
-        out.push(pending((PG_CAST, r.get(0)), 6, "cast", name, sql));
+        out.push(pending((PG_CAST, r.value(0)?), 6, "cast", name, sql));
     }
     Ok(())
 }
@@ -508,15 +509,15 @@ fn conversions(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_conversion", "c.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         let sql = format!(
             "CREATE {}CONVERSION {name} FOR {} TO {} FROM {};",
-            if r.get::<_, bool>(2) { "DEFAULT " } else { "" },
-            quote_literal(&r.get::<_, String>(3)),
-            quote_literal(&r.get::<_, String>(4)),
-            r.get::<_, String>(5)
+            if r.value::<bool>(2)? { "DEFAULT " } else { "" },
+            quote_literal(&r.value::<String>(3)?),
+            quote_literal(&r.value::<String>(4)?),
+            r.value::<String>(5)?
         );
-        out.push(pending((PG_CONVERSION, r.get(0)), 6, "conversion", name, sql));
+        out.push(pending((PG_CONVERSION, r.value(0)?), 6, "conversion", name, sql));
     }
     Ok(())
 }
@@ -529,18 +530,18 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_ts_parser", "p.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         let mut opts = vec![
-            format!("START = {}", r.get::<_, String>(2)),
-            format!("GETTOKEN = {}", r.get::<_, String>(3)),
-            format!("END = {}", r.get::<_, String>(4)),
+            format!("START = {}", r.value::<String>(2)?),
+            format!("GETTOKEN = {}", r.value::<String>(3)?),
+            format!("END = {}", r.value::<String>(4)?),
         ];
-        if let Some(h) = r.get::<_, Option<String>>(5) {
+        if let Some(h) = r.value::<Option<String>>(5)? {
             opts.push(format!("HEADLINE = {h}"));
         }
-        opts.push(format!("LEXTYPES = {}", r.get::<_, String>(6)));
+        opts.push(format!("LEXTYPES = {}", r.value::<String>(6)?));
         let sql = format!("CREATE TEXT SEARCH PARSER {name} (\n    {}\n);", opts.join(",\n    "));
-        out.push(pending((PG_TS_PARSER, r.get(0)), 6, "text search parser", name, sql));
+        out.push(pending((PG_TS_PARSER, r.value(0)?), 6, "text search parser", name, sql));
     }
 
     let sql = format!(
@@ -550,15 +551,15 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_ts_template", "t.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         let mut opts = Vec::new();
-        if let Some(i) = r.get::<_, Option<String>>(2) {
+        if let Some(i) = r.value::<Option<String>>(2)? {
             opts.push(format!("INIT = {i}"));
         }
-        opts.push(format!("LEXIZE = {}", r.get::<_, String>(3)));
+        opts.push(format!("LEXIZE = {}", r.value::<String>(3)?));
         let sql = format!("CREATE TEXT SEARCH TEMPLATE {name} (\n    {}\n);", opts.join(",\n    "));
         out.push(pending(
-            (PG_TS_TEMPLATE, r.get(0)),
+            (PG_TS_TEMPLATE, r.value(0)?),
             6,
             "text search template",
             name,
@@ -573,18 +574,24 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_ts_dict", "d.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
-        let mut opts = vec![format!("TEMPLATE = {}", r.get::<_, String>(2))];
+        let name: String = r.value(1)?;
+        let mut opts = vec![format!("TEMPLATE = {}", r.value::<String>(2)?)];
         // The options are kept as the text they were given in, which is
         // the text CREATE takes back.
-        if let Some(o) = r.get::<_, Option<String>>(3).filter(|o| !o.is_empty()) {
+        if let Some(o) = r.value::<Option<String>>(3)?.filter(|o| !o.is_empty()) {
             opts.push(o);
         }
         let sql = format!(
             "CREATE TEXT SEARCH DICTIONARY {name} (\n    {}\n);",
             opts.join(",\n    ")
         );
-        out.push(pending((PG_TS_DICT, r.get(0)), 6, "text search dictionary", name, sql));
+        out.push(pending(
+            (PG_TS_DICT, r.value(0)?),
+            6,
+            "text search dictionary",
+            name,
+            sql,
+        ));
     }
 
     let sql = format!(
@@ -594,23 +601,23 @@ fn text_search(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_ts_config", "c.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let name: String = r.get(1);
+        let oid: Oid = r.value(0)?;
+        let name: String = r.value(1)?;
         let mut sql = format!(
             "CREATE TEXT SEARCH CONFIGURATION {name} (\n    PARSER = {}\n);",
-            r.get::<_, String>(2)
+            r.value::<String>(2)?
         );
         // One mapping per token type, its dictionaries in order.
         for m in client.query(
             "SELECT pg_catalog.quote_ident(t.alias), pg_catalog.string_agg(m.mapdict::pg_catalog.regdictionary::text, ', ' ORDER BY m.mapseqno) \
              FROM pg_catalog.pg_ts_config_map m JOIN pg_catalog.ts_token_type($2::pg_catalog.oid) t ON t.tokid = m.maptokentype \
              WHERE m.mapcfg = $1 GROUP BY m.maptokentype, t.alias ORDER BY m.maptokentype",
-            &[&oid, &r.get::<_, Oid>(3)],
+            &[&oid, &r.value::<Oid>(3)?],
         )? {
             sql.push_str(&format!(
                 "\nALTER TEXT SEARCH CONFIGURATION {name}\n    ADD MAPPING FOR {} WITH {};",
-                m.get::<_, String>(0),
-                m.get::<_, String>(1)
+                m.value::<String>(0)?,
+                m.value::<String>(1)?
             ));
         }
         out.push(pending((PG_TS_CONFIG, oid), 7, "text search configuration", name, sql));
@@ -627,18 +634,18 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_foreign_data_wrapper", "w.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let name: String = r.get(1);
+        let name: String = r.value(1)?;
         let mut sql = format!("CREATE FOREIGN DATA WRAPPER {name}");
-        if let Some(h) = r.get::<_, Option<String>>(2) {
+        if let Some(h) = r.value::<Option<String>>(2)? {
             sql.push_str(&format!(" HANDLER {h}"));
         }
-        if let Some(v) = r.get::<_, Option<String>>(3) {
+        if let Some(v) = r.value::<Option<String>>(3)? {
             sql.push_str(&format!(" VALIDATOR {v}"));
         }
-        sql.push_str(&options_clause(r.get(4)));
+        sql.push_str(&options_clause(r.value(4)?));
         sql.push(';');
         out.push(pending(
-            (PG_FOREIGN_DATA_WRAPPER, r.get(0)),
+            (PG_FOREIGN_DATA_WRAPPER, r.value(0)?),
             6,
             "foreign data wrapper",
             name,
@@ -653,17 +660,17 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         not_ext_member("pg_foreign_server", "s.oid")
     );
     for r in client.query(sql.as_str(), &[])? {
-        let oid: Oid = r.get(0);
-        let name: String = r.get(1);
+        let oid: Oid = r.value(0)?;
+        let name: String = r.value(1)?;
         let mut sql = format!("CREATE SERVER {name}");
-        if let Some(t) = r.get::<_, Option<String>>(2) {
+        if let Some(t) = r.value::<Option<String>>(2)? {
             sql.push_str(&format!(" TYPE {}", quote_literal(&t)));
         }
-        if let Some(v) = r.get::<_, Option<String>>(3) {
+        if let Some(v) = r.value::<Option<String>>(3)? {
             sql.push_str(&format!(" VERSION {}", quote_literal(&v)));
         }
-        sql.push_str(&format!(" FOREIGN DATA WRAPPER {}", r.get::<_, String>(4)));
-        sql.push_str(&options_clause(r.get(5)));
+        sql.push_str(&format!(" FOREIGN DATA WRAPPER {}", r.value::<String>(4)?));
+        sql.push_str(&options_clause(r.value(5)?));
         sql.push(';');
         // User mappings go with their server, as pg_dump writes them; the
         // view shows their options as pg_dump reads them.
@@ -677,8 +684,8 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
         )? {
             sql.push_str(&format!(
                 "\nCREATE USER MAPPING FOR {} SERVER {name}{};",
-                m.get::<_, String>(0),
-                options_clause(m.get(1))
+                m.value::<String>(0)?,
+                options_clause(m.value(1)?)
             ));
         }
         out.push(pending((PG_FOREIGN_SERVER, oid), 7, "server", name, sql));
@@ -711,25 +718,27 @@ fn foreign_tables(
     let rows = client.query(sql.as_str(), &[])?;
     let relations: Vec<Relation> = rows
         .iter()
-        .map(|r| Relation {
-            oid: r.get(0),
-            kind: 'f',
-            schema: r.get(1),
-            name: r.get(2),
-            qualified: r.get(3),
-            persistence: 'p',
-            is_partition: r.get(6),
-            bound: r.get(7),
-            partkey: None,
-            rls: false,
-            force_rls: false,
-            options: None,
-            replident: 'd',
-            populated: true,
-            bytes: 0,
-            access_method: None,
+        .map(|r| -> Result<_> {
+            Ok(Relation {
+                oid: r.value(0)?,
+                kind: 'f',
+                schema: r.value(1)?,
+                name: r.value(2)?,
+                qualified: r.value(3)?,
+                persistence: 'p',
+                is_partition: r.value(6)?,
+                bound: r.value(7)?,
+                partkey: None,
+                rls: false,
+                force_rls: false,
+                options: None,
+                replident: 'd',
+                populated: true,
+                bytes: 0,
+                access_method: None,
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let excluded = selection.excluded_relations(client, &relations)?;
     let generated = if version >= 120000 {
         "a.attgenerated::text"
@@ -738,7 +747,7 @@ fn foreign_tables(
     };
     let mut kept = Vec::new();
     for (r, rel) in rows.iter().zip(relations) {
-        let parents: Vec<Oid> = r.get::<_, Option<Vec<Oid>>>(8).unwrap_or_default();
+        let parents: Vec<Oid> = r.value::<Option<Vec<Oid>>>(8)?.unwrap_or_default();
         if excluded.contains(&rel.oid) || parents.iter().any(|p| excluded_tables.contains(p)) {
             continue;
         }
@@ -757,8 +766,8 @@ fn foreign_tables(
                     &[&parents],
                 )?
                 .iter()
-                .map(|c| (c.get(0), (c.get(1), c.get(2))))
-                .collect()
+                .map(|c| -> Result<_> { Ok((c.value(0)?, (c.value(1)?, c.value(2)?))) })
+                .collect::<Result<_>>()?
         };
         for a in client.query(
             format!(
@@ -774,37 +783,37 @@ fn foreign_tables(
             .as_str(),
             &[&rel.oid],
         )? {
-            let col: String = a.get(0);
+            let col: String = a.value(0)?;
             // A partition's columns are all its parent's; a child's are
             // inherited unless also declared locally.
-            let inherited = rel.is_partition || !a.get::<_, bool>(7);
+            let inherited = rel.is_partition || !a.value::<bool>(7)?;
             if let Some((parent_notnull, parent_default)) = parent_cols.get(&col).filter(|_| inherited) {
-                if let Some(o) = a.get::<_, Option<String>>(2) {
+                if let Some(o) = a.value::<Option<String>>(2)? {
                     after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} OPTIONS ({o});"));
                 }
-                let default: Option<String> = a.get(5);
-                if a.get::<_, String>(4).is_empty()
+                let default: Option<String> = a.value(5)?;
+                if a.value::<String>(4)?.is_empty()
                     && default != *parent_default
                     && let Some(d) = default
                 {
                     after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} SET DEFAULT {d};"));
                 }
-                if a.get::<_, bool>(6) && !parent_notnull {
+                if a.value::<bool>(6)? && !parent_notnull {
                     after.push(format!("ALTER FOREIGN TABLE {name} ALTER COLUMN {col} SET NOT NULL;"));
                 }
                 continue;
             }
-            let mut def = format!("{col} {}{}", a.get::<_, String>(1), options_clause(a.get(2)));
-            if let Some(c) = a.get::<_, Option<String>>(3) {
+            let mut def = format!("{col} {}{}", a.value::<String>(1)?, options_clause(a.value(2)?));
+            if let Some(c) = a.value::<Option<String>>(3)? {
                 def.push_str(&format!(" COLLATE {c}"));
             }
-            let generated: String = a.get(4);
-            match (generated.as_str(), a.get::<_, Option<String>>(5)) {
+            let generated: String = a.value(4)?;
+            match (generated.as_str(), a.value::<Option<String>>(5)?) {
                 ("s", Some(e)) => def.push_str(&format!(" GENERATED ALWAYS AS ({e}) STORED")),
                 (_, Some(e)) => def.push_str(&format!(" DEFAULT {e}")),
                 _ => {}
             }
-            if a.get::<_, bool>(6) {
+            if a.value::<bool>(6)? {
                 def.push_str(" NOT NULL");
             }
             defs.push(def);
@@ -813,9 +822,9 @@ fn foreign_tables(
             "SELECT pg_catalog.quote_ident(conname), pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'c' AND conislocal ORDER BY conname",
             &[&rel.oid],
         )? {
-            defs.push(format!("CONSTRAINT {} {}", c.get::<_, String>(0), c.get::<_, String>(1)));
+            defs.push(format!("CONSTRAINT {} {}", c.value::<String>(0)?, c.value::<String>(1)?));
         }
-        let mut sql = match (&rel.bound, r.get::<_, Option<String>>(9)) {
+        let mut sql = match (&rel.bound, r.value::<Option<String>>(9)?) {
             (Some(bound), Some(parent)) => {
                 format!("CREATE FOREIGN TABLE {name} PARTITION OF {parent}\n    {bound}")
             }
@@ -829,14 +838,14 @@ fn foreign_tables(
                 sql.push_str(&format!("\n    {}\n", defs.join(",\n    ")));
             }
             sql.push(')');
-            if let Some(parents) = r.get::<_, Option<String>>(9) {
+            if let Some(parents) = r.value::<Option<String>>(9)? {
                 sql.push_str(&format!("\nINHERITS ({parents})"));
             }
         }
         sql.push_str(&format!(
             "\nSERVER {}{};",
-            r.get::<_, String>(4),
-            options_clause(r.get(5))
+            r.value::<String>(4)?,
+            options_clause(r.value(5)?)
         ));
         for a in after {
             sql.push('\n');
@@ -859,8 +868,8 @@ pub(super) fn typed_tables(client: &mut Client, out: &mut [Pending]) -> Result<(
             &[],
         )?
         .iter()
-        .map(|r| (r.get(0), (r.get(1), r.get(2))))
-        .collect();
+        .map(|r| -> Result<_> { Ok((r.value(0)?, (r.value(1)?, r.value(2)?))) })
+        .collect::<Result<_>>()?;
     for p in out.iter_mut().filter(|p| p.key.0 == PG_CLASS) {
         if let Some((name, of)) = found.get(&p.key.1) {
             p.item.sql.push_str(&format!("\nALTER TABLE ONLY {name} OF {of};"));
@@ -884,7 +893,7 @@ pub(super) fn owners(client: &mut Client, version: i32) -> Result<Vec<(Key, Key)
         .as_str(),
         &[],
     )? {
-        found.push(((PG_PROC, r.get(0)), (PG_TYPE, r.get(1))));
+        found.push(((PG_PROC, r.value(0)?), (PG_TYPE, r.value(1)?)));
     }
     for r in client.query(
         "SELECT d.classid, d.objid, d.refclassid, d.refobjid FROM pg_catalog.pg_depend d \
@@ -893,9 +902,9 @@ pub(super) fn owners(client: &mut Client, version: i32) -> Result<Vec<(Key, Key)
          AND d.deptype IN ('i', 'a') AND d.objid >= 16384",
         &[],
     )? {
-        let class: Oid = r.get(0);
+        let class: Oid = r.value(0)?;
         debug_assert!(class == PG_AMOP || class == PG_AMPROC);
-        found.push(((class, r.get(1)), (r.get(2), r.get(3))));
+        found.push(((class, r.value(1)?), (r.value(2)?, r.value(3)?)));
     }
     Ok(found)
 }
@@ -919,19 +928,19 @@ pub(super) fn aggregate(client: &mut Client, oid: Oid) -> Result<String> {
          FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE a.aggfnoid = $1",
         &[&oid],
     )?;
-    let kind: String = r.get(0);
+    let kind: String = r.value(0)?;
     let mut opts = vec![
-        format!("SFUNC = {}", r.get::<_, String>(3)),
-        format!("STYPE = {}", r.get::<_, String>(4)),
+        format!("SFUNC = {}", r.value::<String>(3)?),
+        format!("STYPE = {}", r.value::<String>(4)?),
     ];
-    let space: i32 = r.get(5);
+    let space: i32 = r.value(5)?;
     if space != 0 {
         opts.push(format!("SSPACE = {space}"));
     }
-    if let Some(f) = r.get::<_, Option<String>>(6) {
+    if let Some(f) = r.value::<Option<String>>(6)? {
         opts.push(format!("FINALFUNC = {f}"));
     }
-    if r.get::<_, bool>(7) {
+    if r.value::<bool>(7)? {
         opts.push("FINALFUNC_EXTRA".into());
     }
     // Ordered-set aggregates' final functions modify the state by default.
@@ -942,43 +951,43 @@ pub(super) fn aggregate(client: &mut Client, oid: Oid) -> Result<String> {
         "s" => Some("SHAREABLE"),
         _ => Some("READ_WRITE"),
     };
-    if let Some(m) = modify(r.get(8)) {
+    if let Some(m) = modify(r.value(8)?) {
         opts.push(format!("FINALFUNC_MODIFY = {m}"));
     }
     for (i, key) in [(9, "COMBINEFUNC"), (10, "SERIALFUNC"), (11, "DESERIALFUNC")] {
-        if let Some(f) = r.get::<_, Option<String>>(i) {
+        if let Some(f) = r.value::<Option<String>>(i)? {
             opts.push(format!("{key} = {f}"));
         }
     }
-    if let Some(init) = r.get::<_, Option<String>>(12) {
+    if let Some(init) = r.value::<Option<String>>(12)? {
         opts.push(format!("INITCOND = {}", quote_literal(&init)));
     }
-    if let Some(f) = r.get::<_, Option<String>>(15) {
+    if let Some(f) = r.value::<Option<String>>(15)? {
         opts.push(format!("MSFUNC = {f}"));
-        if let Some(f) = r.get::<_, Option<String>>(16) {
+        if let Some(f) = r.value::<Option<String>>(16)? {
             opts.push(format!("MINVFUNC = {f}"));
         }
-        if let Some(t) = r.get::<_, Option<String>>(17) {
+        if let Some(t) = r.value::<Option<String>>(17)? {
             opts.push(format!("MSTYPE = {t}"));
         }
-        let space: i32 = r.get(18);
+        let space: i32 = r.value(18)?;
         if space != 0 {
             opts.push(format!("MSSPACE = {space}"));
         }
-        if let Some(f) = r.get::<_, Option<String>>(19) {
+        if let Some(f) = r.value::<Option<String>>(19)? {
             opts.push(format!("MFINALFUNC = {f}"));
         }
-        if r.get::<_, bool>(20) {
+        if r.value::<bool>(20)? {
             opts.push("MFINALFUNC_EXTRA".into());
         }
-        if let Some(m) = modify(r.get(21)) {
+        if let Some(m) = modify(r.value(21)?) {
             opts.push(format!("MFINALFUNC_MODIFY = {m}"));
         }
-        if let Some(init) = r.get::<_, Option<String>>(22) {
+        if let Some(init) = r.value::<Option<String>>(22)? {
             opts.push(format!("MINITCOND = {}", quote_literal(&init)));
         }
     }
-    if let Some(op) = r.get::<_, Option<String>>(13) {
+    if let Some(op) = r.value::<Option<String>>(13)? {
         // regoperator prints `<(integer,integer)`; SORTOP takes the name.
         let name = op.split('(').next().unwrap_or(&op);
         opts.push(format!("SORTOP = OPERATOR({name})"));
@@ -986,15 +995,15 @@ pub(super) fn aggregate(client: &mut Client, oid: Oid) -> Result<String> {
     if kind == "h" {
         opts.push("HYPOTHETICAL".into());
     }
-    match r.get::<_, String>(14).as_str() {
+    match r.value::<String>(14)?.as_str() {
         "s" => opts.push("PARALLEL = SAFE".into()),
         "r" => opts.push("PARALLEL = RESTRICTED".into()),
         _ => {}
     }
-    let args: String = r.get(2);
+    let args: String = r.value(2)?;
     // An aggregate of no arguments is written `agg(*)`.
     let args = if args.is_empty() { "*".to_string() } else { args };
-    let name: String = r.get(1);
+    let name: String = r.value(1)?;
     let sql = format!("CREATE AGGREGATE {name}({args}) (\n    {}\n);", opts.join(",\n    "));
     Ok(sql)
 }
@@ -1023,12 +1032,12 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
         .as_str(),
         &[&oids],
     )? {
-        let name: String = r.get(0);
-        let mut sql = format!("{};", r.get::<_, String>(1));
-        if let Some(t) = r.get::<_, Option<i32>>(2) {
+        let name: String = r.value(0)?;
+        let mut sql = format!("{};", r.value::<String>(1)?);
+        if let Some(t) = r.value::<Option<i32>>(2)? {
             sql.push_str(&format!("\nALTER STATISTICS {name} SET STATISTICS {t};"));
         }
-        cat.post_data.push(post((PG_STATISTIC_EXT, r.get(3)), "statistics", name, sql));
+        cat.post_data.push(post((PG_STATISTIC_EXT, r.value(3)?), "statistics", name, sql));
     }
 
     // Rules other than a view's own _RETURN rule.
@@ -1042,17 +1051,17 @@ pub(super) fn post_data(client: &mut Client, version: i32, kept: &HashSet<Oid>, 
         .as_str(),
         &[&oids],
     )? {
-        let rule: String = r.get(0);
-        let table: String = r.get(1);
-        let mut sql: String = r.get(2);
-        match r.get::<_, String>(3).as_str() {
+        let rule: String = r.value(0)?;
+        let table: String = r.value(1)?;
+        let mut sql: String = r.value(2)?;
+        match r.value::<String>(3)?.as_str() {
             "D" => sql.push_str(&format!("\nALTER TABLE {table} DISABLE RULE {rule};")),
             "A" => sql.push_str(&format!("\nALTER TABLE {table} ENABLE ALWAYS RULE {rule};")),
             "R" => sql.push_str(&format!("\nALTER TABLE {table} ENABLE REPLICA RULE {rule};")),
             _ => {}
         }
         let name = format!("{rule} ON {table}");
-        cat.post_data.push(post((PG_REWRITE, r.get(4)), "rule", name, sql));
+        cat.post_data.push(post((PG_REWRITE, r.value(4)?), "rule", name, sql));
     }
 
     publications(client, version, kept, cat)?;
@@ -1069,19 +1078,20 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
         .as_str(),
         &[],
     )? {
-        let oid: Oid = r.get(0);
-        let name: String = r.get(1);
-        let publish: Vec<&str> = [(3, "insert"), (4, "update"), (5, "delete"), (6, "truncate")]
-            .into_iter()
-            .filter(|(i, _)| r.get::<_, bool>(*i))
-            .map(|(_, w)| w)
-            .collect();
+        let oid: Oid = r.value(0)?;
+        let name: String = r.value(1)?;
+        let mut publish: Vec<&str> = Vec::new();
+        for (i, w) in [(3, "insert"), (4, "update"), (5, "delete"), (6, "truncate")] {
+            if r.value::<bool>(i)? {
+                publish.push(w);
+            }
+        }
         let mut sql = format!("CREATE PUBLICATION {name}");
-        if r.get::<_, bool>(2) {
+        if r.value::<bool>(2)? {
             sql.push_str(" FOR ALL TABLES");
         }
         sql.push_str(&format!(" WITH (publish = {}", quote_literal(&publish.join(", "))));
-        if r.get::<_, bool>(7) {
+        if r.value::<bool>(7)? {
             sql.push_str(", publish_via_partition_root = true");
         }
         sql.push_str(");");
@@ -1104,20 +1114,20 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
             .as_str(),
             &[&oid],
         )? {
-            if !kept.contains(&t.get::<_, Oid>(0)) {
+            if !kept.contains(&t.value::<Oid>(0)?) {
                 continue;
             }
-            let table: String = t.get(1);
+            let table: String = t.value(1)?;
             let mut sql = format!("ALTER PUBLICATION {name} ADD TABLE ONLY {table}");
-            if let Some(cols) = t.get::<_, Option<String>>(2) {
+            if let Some(cols) = t.value::<Option<String>>(2)? {
                 sql.push_str(&format!(" ({cols})"));
             }
-            if let Some(f) = t.get::<_, Option<String>>(3) {
+            if let Some(f) = t.value::<Option<String>>(3)? {
                 sql.push_str(&format!(" WHERE ({f})"));
             }
             sql.push(';');
             cat.post_data.push(post(
-                (PG_PUBLICATION_REL, t.get(4)),
+                (PG_PUBLICATION_REL, t.value(4)?),
                 "publication table",
                 format!("{table} in {name}"),
                 sql,
@@ -1128,9 +1138,9 @@ fn publications(client: &mut Client, version: i32, kept: &HashSet<Oid>, cat: &mu
                 "SELECT pg_catalog.quote_ident(n.nspname), pn.oid FROM pg_catalog.pg_publication_namespace pn JOIN pg_catalog.pg_namespace n ON n.oid = pn.pnnspid WHERE pn.pnpubid = $1 ORDER BY 1",
                 &[&oid],
             )? {
-                let schema: String = s.get(0);
+                let schema: String = s.value(0)?;
                 cat.post_data.push(post(
-                    (PG_PUBLICATION_NAMESPACE, s.get(1)),
+                    (PG_PUBLICATION_NAMESPACE, s.value(1)?),
                     "publication schema",
                     format!("{schema} in {name}"),
                     format!("ALTER PUBLICATION {name} ADD TABLES IN SCHEMA {schema};"),
@@ -1153,35 +1163,36 @@ fn event_triggers(client: &mut Client, cat: &mut Catalog) -> Result<()> {
         .as_str(),
         &[],
     )? {
-        let name: String = r.get(0);
-        let mut sql = format!("CREATE EVENT TRIGGER {name} ON {}", r.get::<_, String>(1));
-        if let Some(tags) = r.get::<_, Option<String>>(2) {
+        let name: String = r.value(0)?;
+        let mut sql = format!("CREATE EVENT TRIGGER {name} ON {}", r.value::<String>(1)?);
+        if let Some(tags) = r.value::<Option<String>>(2)? {
             sql.push_str(&format!("\n    WHEN TAG IN ({tags})"));
         }
-        sql.push_str(&format!("\n    EXECUTE FUNCTION {}();", r.get::<_, String>(3)));
-        match r.get::<_, String>(4).as_str() {
+        sql.push_str(&format!("\n    EXECUTE FUNCTION {}();", r.value::<String>(3)?));
+        match r.value::<String>(4)?.as_str() {
             "D" => sql.push_str(&format!("\nALTER EVENT TRIGGER {name} DISABLE;")),
             "R" => sql.push_str(&format!("\nALTER EVENT TRIGGER {name} ENABLE REPLICA;")),
             "A" => sql.push_str(&format!("\nALTER EVENT TRIGGER {name} ENABLE ALWAYS;")),
             _ => {}
         }
-        // Last of post-data, so that the restore's own DDL does not fire
-        // it. (pg_dump puts them after foreign keys too; a restore with
-        // --jobs 1 still adds those after post-data.)
+        // Moved after the foreign keys by `last_of_all`.
         cat.post_data
-            .push(post((PG_EVENT_TRIGGER, r.get(5)), "event trigger", name, sql));
+            .push(post((PG_EVENT_TRIGGER, r.value(5)?), "event trigger", name, sql));
     }
     Ok(())
 }
 
-/// Moves event triggers to the end of post-data, after everything other
-/// code added there, so that no statement of the restore fires them.
-pub(super) fn event_triggers_last(cat: &mut Catalog) {
+/// Moves what pg_dump restores last out of post-data, after the foreign
+/// keys: event triggers, so that no statement of the restore fires them,
+/// then materialized view refreshes, which pg_dump runs after them.
+pub(super) fn last_of_all(cat: &mut Catalog) {
     let (triggers, rest): (Vec<Item>, Vec<Item>) = std::mem::take(&mut cat.post_data)
         .into_iter()
         .partition(|i| i.kind == "event trigger");
+    let (refreshes, rest): (Vec<Item>, Vec<Item>) = rest.into_iter().partition(|i| i.kind == "refresh");
     cat.post_data = rest;
-    cat.post_data.extend(triggers);
+    cat.last = triggers;
+    cat.last.extend(refreshes);
 }
 
 /// What lifeboat still cannot carry, each as `kind name`.
@@ -1230,7 +1241,7 @@ pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
             .query(sql.as_str(), &[])
             .with_context(|| format!("looking for {kind}s"))?;
         for r in rows {
-            found.push(format!("{kind} {}", r.get::<_, String>(0)));
+            found.push(format!("{kind} {}", r.value::<String>(0)?));
         }
     }
     Ok(found)

@@ -3,6 +3,7 @@
 //! that differ from the defaults its owner gets, as REVOKEs and GRANTs.
 
 use super::{Catalog, Item, USER_NS, standalone};
+use crate::engine::postgres::rows::Value;
 use anyhow::{Context, Result};
 use postgres::Client;
 use postgres::types::Oid;
@@ -48,20 +49,37 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
     let grant_target = format!(
         "pg_catalog.format('%s %s', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, {relation_name})"
     );
+    // Schema public is made by initdb, owned by pg_database_owner from 15
+    // on and by the bootstrap superuser before: its owner is written, as
+    // pg_dump writes it, where it is another.
+    let public_owner = if cat.version_num >= 150000 {
+        "'pg_database_owner'::pg_catalog.regrole"
+    } else {
+        "10"
+    };
+    // A schema initdb made (public) starts from its initial privileges, as
+    // pg_dump compares it. Up to 14 those name the bootstrap superuser,
+    // whatever owns public now; as pg_dump does for those servers, they are
+    // taken as its owner's, with USAGE and CREATE for PUBLIC, so that
+    // grants read the same on a server whose superuser has another name.
+    let schema_baseline = if cat.version_num >= 150000 {
+        "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
+         AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))"
+    } else {
+        "CASE WHEN n.nspname = 'public' THEN pg_catalog.acldefault('n', n.nspowner) || pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false) \
+         || pg_catalog.makeaclitem(0, n.nspowner, 'CREATE', false) ELSE pg_catalog.acldefault('n', n.nspowner) END"
+    };
     // (what, the query giving name, owner statement and grants per object)
     let queries: Vec<(&str, String)> = vec![
         (
             "schemas",
             format!(
                 "SELECT pg_catalog.quote_ident(n.nspname), \
-                 CASE WHEN n.nspname <> 'public' THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
+                 CASE WHEN n.nspname <> 'public' OR n.nspowner <> {public_owner} THEN pg_catalog.format('ALTER SCHEMA %I OWNER TO %I;', n.nspname, pg_catalog.pg_get_userbyid(n.nspowner)) END, {} \
                  FROM pg_catalog.pg_namespace n WHERE {USER_NS} AND {}",
-                // A schema initdb made (public) starts from its initial
-                // privileges, as pg_dump compares it.
                 acl_statements_from(
                     "n.nspacl",
-                    "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
-                     AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner))",
+                    schema_baseline,
                     "pg_catalog.format('SCHEMA %I', n.nspname)",
                     ""
                 ),
@@ -71,7 +89,11 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
         (
             "tables, views and sequences",
             format!(
-                "SELECT {relation_name}, pg_catalog.format('ALTER %s %s OWNER TO %I;', {relation_word}, {relation_name}, pg_catalog.pg_get_userbyid(c.relowner)), \
+                // A sequence a chosen table's column owns has that table's
+                // owner, set with it; set by itself, the server refuses.
+                "SELECT {relation_name}, CASE WHEN c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_class'::pg_catalog.regclass \
+                 AND d.objid = c.oid AND d.refclassid = 'pg_class'::pg_catalog.regclass AND d.deptype = 'a' AND d.refobjid = ANY($1)) THEN NULL \
+                 ELSE pg_catalog.format('ALTER %s %s OWNER TO %I;', {relation_word}, {relation_name}, pg_catalog.pg_get_userbyid(c.relowner)) END, \
                  pg_catalog.concat_ws(E'\\n', {}, (SELECT pg_catalog.string_agg({}, E'\\n' ORDER BY at.attnum) FROM pg_catalog.pg_attribute at WHERE at.attrelid = c.oid AND at.attacl IS NOT NULL)) \
                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                  WHERE (c.oid = ANY($1) OR (c.relkind = 'S' AND {USER_NS} AND {})) ",
@@ -121,6 +143,8 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
         ),
     ];
     for (what, sql) in queries {
+        // In name order: the same source writes the same set.
+        let sql = format!("{sql} ORDER BY 1");
         let rows = if sql.contains("$1") {
             client.query(sql.as_str(), &[&oids])
         } else {
@@ -128,8 +152,8 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
         }
         .with_context(|| format!("reading the owners and grants of {what}"))?;
         for r in rows {
-            let name: String = r.get(0);
-            let sql: Vec<String> = [r.get::<_, Option<String>>(1), r.get::<_, Option<String>>(2)]
+            let name: String = r.value(0)?;
+            let sql: Vec<String> = [r.value::<Option<String>>(1)?, r.value::<Option<String>>(2)?]
                 .into_iter()
                 .flatten()
                 .filter(|s| !s.is_empty())
@@ -195,8 +219,8 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
         .query(sql.as_str(), &[&oids])
         .context("reading the roles owners and grants name")?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.value(0))
+        .collect::<Result<_>>()?)
 }
 
 /// User schemas, with the catalog row called `x`.
@@ -230,11 +254,11 @@ fn default_privileges(client: &mut Client, cat: &mut Catalog) -> Result<()> {
         )
         .context("reading the default privileges")?;
     for r in rows {
-        if let Some(sql) = r.get::<_, Option<String>>(1) {
+        if let Some(sql) = r.value::<Option<String>>(1)? {
             cat.post_data.push(Item {
                 needs: Vec::new(),
                 kind: "default privileges",
-                name: r.get(0),
+                name: r.value(0)?,
                 sql,
                 structural: true,
                 key: None,
