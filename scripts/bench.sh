@@ -1,77 +1,119 @@
 #!/usr/bin/env bash
 # Measures lifeboat against pg_dump, pg_restore and sqlite3 on this machine,
-# in the same run, and prints ratios (above 1 means lifeboat is faster).
+# in the same run, and prints time ratios lifeboat/anchor (below 1 means
+# lifeboat is faster; issue 13's targets are in these terms), with peak RSS
+# and peak extra disk of lifeboat's own runs.
 #
-#   scripts/bench.sh                 # agent_platform scale 1, SQLite scale 2
-#   PG_SCALE=5 SQLITE_SCALE=10 scripts/bench.sh
+#   scripts/bench.sh                            # agent_platform scale 1, SQLite scale 2
+#   PG_SCALE=3 SQLITE_SCALE=5 scripts/bench.sh  # the README's table
+#   PG_SCALE=70 SQLITE_SCALE=0 scripts/bench.sh # the scale run: ~10 GB, an hour or more
+#   LB=/path/to/lifeboat scripts/bench.sh       # another build (before/after)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_SCALE="${PG_SCALE:-1}"
 SQLITE_SCALE="${SQLITE_SCALE:-2}"
 JOBS="${JOBS:-2}"
-cargo build --release --quiet
-LB="$PWD/target/release/lifeboat"
-BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}"
-work=$(mktemp -d /tmp/lifeboat-bench.XXXXXX)
-chmod 755 "$work"
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" = 0 ] && chown postgres "$work"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cleanup() { as_pg "$BIN/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-as_pg "$BIN/initdb" -D "$work/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
-as_pg "$BIN/pg_ctl" -D "$work/data" -o "-k $work -p $port -c listen_addresses='' -c fsync=off" -l "$work/log" -w start >/dev/null
-export PGHOST="$work" PGPORT="$port" PGUSER=postgres
-URL="postgresql://postgres@/agents?host=$work&port=$port"
+if [ -z "${LB:-}" ]; then
+  cargo build --release --quiet
+  LB="$PWD/target/release/lifeboat"
+fi
+. scripts/bench-cluster.sh bench
+url() { echo "postgresql://postgres@/$1?host=$work&port=$port"; }
 
-# Wall seconds of a command, to the millisecond.
+# Wall seconds of a command, to the hundredth.
 t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); python3 -c "print(f'{$e-$s:.2f}')"; }
+# For lifeboat runs: sets $wall (seconds), $rss (peak resident MB, from
+# /usr/bin/time -v) and $disk (the most `du -sb` of directory $1 grew while
+# it ran, in MB, sampled every 0.2 s). Not in a subshell, so call it as is.
+bytes() { local b; b=$(du -sb "$1" 2>/dev/null | head -1 | cut -f1); echo "${b:-0}"; }
+tl() {
+  local dir=$1; shift
+  local before s e peak=0 now pid
+  before=$(bytes "$dir")
+  s=$(date +%s.%N)
+  /usr/bin/time -v -o "$work/time.v" "$@" >/dev/null 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    now=$(bytes "$dir")
+    [ "$now" -gt "$peak" ] && peak=$now
+    sleep 0.2
+  done
+  wait "$pid" || { echo "failed: $*" >&2; cat "$work/time.v" >&2; exit 1; }
+  e=$(date +%s.%N)
+  rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$work/time.v")
+  disk=$(( (peak > before ? peak - before : 0) / 1000000 ))
+  wall=$(python3 -c "print(f'{$e-$s:.2f}')")
+}
 ratio() { python3 -c "print(f'{$1/$2:.2f}x')"; }
 size() { du -sb "$1" | cut -f1 | python3 -c "import sys; print(f'{int(sys.stdin.read())/1e6:.0f} MB')"; }
 rows=()
-row() { rows+=("| $1 | $2 s | $3 | $4 |"); }
+row() { rows+=("| $1 | $2 s | $3 | $4 | $5 |"); }
+res() { echo "$rss MB RSS, +$disk MB disk"; }
 
 "$BIN/createdb" agents
 "$BIN/psql" -q -d agents -v scale="$PG_SCALE" -f tests/fixtures/agent_platform.sql >/dev/null
 db_size=$("$BIN/psql" -Atc "select pg_size_pretty(pg_database_size('agents'))" -d agents)
+db_bytes=$("$BIN/psql" -Atc "select pg_database_size('agents')" -d agents)
+per_gb() { python3 -c "print(f'{$1/($db_bytes/1e9):.1f} s/GB')"; }
 
 base=$(t sh -c "'$BIN/pg_dump' agents > /dev/null")
-row "pg_dump > /dev/null (the server's own limit)" "$base" "-" "-"
+row "pg_dump > /dev/null (the server's own limit)" "$base" "-" "-" "-"
 gz=$(t sh -c "'$BIN/pg_dump' agents | gzip > '$work/dump.sql.gz'")
-row "pg_dump \| gzip" "$gz" "$(size "$work/dump.sql.gz")" "1.00x"
+row "pg_dump \| gzip" "$gz" "$(size "$work/dump.sql.gz")" "-" "-"
 fc=$(t "$BIN/pg_dump" -Fc -f "$work/dump.fc" agents)
-row "pg_dump -Fc" "$fc" "$(size "$work/dump.fc")" "-"
+row "pg_dump -Fc" "$fc" "$(size "$work/dump.fc")" "-" "-"
 fd=$(t "$BIN/pg_dump" -Fd -j "$JOBS" -f "$work/dump.dir" agents)
-row "pg_dump -Fd -j$JOBS" "$fd" "$(size "$work/dump.dir")" "-"
-lb=$(t "$LB" backup "$URL" --out "$work/lb-gzip" --jobs "$JOBS" --quiet)
-row "**lifeboat backup -j$JOBS** (gzip 6, hashed, manifest)" "$lb" "$(size "$work/lb-gzip")" "$(ratio "$gz" "$lb") vs pg_dump\|gzip, $(ratio "$fd" "$lb") vs -Fd -j$JOBS"
-lbz=$(t "$LB" backup "$URL" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet)
-row "**lifeboat backup -j$JOBS --compression zstd**" "$lbz" "$(size "$work/lb-zstd")" "$(ratio "$gz" "$lbz") vs pg_dump\|gzip"
+row "pg_dump -Fd -j$JOBS" "$fd" "$(size "$work/dump.dir")" "-" "-"
+mkdir -p "$work/lb-gzip" "$work/lb-zstd"
+tl "$work/lb-gzip" "$LB" backup "$(url agents)" --out "$work/lb-gzip" --jobs "$JOBS" --quiet
+lb=$wall
+lb_size=$(du -sb "$work/lb-gzip" | cut -f1)
+row "**lifeboat backup -j$JOBS** (default gzip, hashed, manifest)" "$lb" "$(size "$work/lb-gzip") ($(python3 -c "print(f'{$lb_size/$(du -sb "$work/dump.sql.gz" | cut -f1):.2f}')")x pg_dump\|gzip)" "$(res)" "$(ratio "$lb" "$gz") of pg_dump\|gzip, $(ratio "$lb" "$fd") of -Fd -j$JOBS"
+lb_gb=$(per_gb "$lb")
+tl "$work/lb-zstd" "$LB" backup "$(url agents)" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet
+lbz=$wall
+row "**lifeboat backup -j$JOBS --compression zstd**" "$lbz" "$(size "$work/lb-zstd")" "$(res)" "$(ratio "$lbz" "$base") of pg_dump > /dev/null"
 
 "$BIN/createdb" r1
 psql_restore=$(t sh -c "gunzip -c '$work/dump.sql.gz' | '$BIN/psql' -q -d r1")
-row "gunzip \| psql restore" "$psql_restore" "-" "1.00x"
+row "gunzip \| psql restore" "$psql_restore" "-" "-" "-"
 "$BIN/createdb" r2
 pgr=$(t "$BIN/pg_restore" -j "$JOBS" -d r2 "$work/dump.fc")
-row "pg_restore -j$JOBS" "$pgr" "-" "-"
+row "pg_restore -j$JOBS (into an empty database)" "$pgr" "-" "-" "-"
 set_file=$(ls "$work"/lb-gzip/*.tar)
-lbr=$(t "$LB" restore "$set_file" --to "postgresql://postgres@/r3?host=$work&port=$port" --create-db --jobs "$JOBS" --force --quiet)
-row "**lifeboat restore --create-db -j$JOBS** (checks hashes and row counts)" "$lbr" "-" "$(ratio "$psql_restore" "$lbr") vs gunzip\|psql, $(ratio "$pgr" "$lbr") vs pg_restore -j$JOBS"
+tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet
+lbr=$wall
+row "**lifeboat restore --create-db -j$JOBS** (hashes, row counts)" "$lbr" "-" "$(res)" "$(ratio "$lbr" "$pgr") of pg_restore -j$JOBS, $(ratio "$lbr" "$psql_restore") of gunzip\|psql"
+lbr_gb=$(per_gb "$lbr")
+# In place over a database that holds the same data (r3): --clean swaps a
+# copy built beside it. Without the safety backup, which pg_restore has no
+# counterpart of.
+tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --clean --jobs "$JOBS" --force --no-safety-backup --quiet
+lbc=$wall
+row "**lifeboat restore --clean -j$JOBS** over a full database (in place, no safety backup)" "$lbc" "-" "$(res)" "$(ratio "$lbc" "$pgr") of pg_restore -j$JOBS"
 
-# SQLite
-sqlite3 -cmd ".parameter set @scale $SQLITE_SCALE" "$work/agent.db" < tests/fixtures/agent_sqlite.sql >/dev/null
-sq_size=$(size "$work/agent.db")
-sq=$(t sh -c "sqlite3 '$work/agent.db' \".backup '$work/copy.db'\" && gzip -6 -c '$work/copy.db' > '$work/copy.db.gz' && sha256sum '$work/copy.db.gz' > '$work/copy.db.gz.sha256'")
-row "sqlite3 .backup + gzip + sha256sum" "$sq" "$(size "$work/copy.db.gz")" "1.00x"
-lbs=$(t "$LB" backup "$work/agent.db" --out "$work/lb-sqlite" --quiet)
-row "**lifeboat backup** SQLite (integrity_check, digests)" "$lbs" "$(size "$work/lb-sqlite")" "$(ratio "$sq" "$lbs")"
-sqr=$(t sh -c "gunzip -c '$work/copy.db.gz' > '$work/restored.db' && sqlite3 '$work/restored.db' 'PRAGMA integrity_check'")
-row "gunzip + sqlite3 integrity_check" "$sqr" "-" "1.00x"
-lbsr=$(t "$LB" restore "$(ls "$work"/lb-sqlite/*.tar)" --to "$work/lb-restored.db" --quiet)
-row "**lifeboat restore** SQLite (hashes, integrity_check, digests)" "$lbsr" "-" "$(ratio "$sqr" "$lbsr")"
+if [ "$SQLITE_SCALE" != 0 ]; then
+  sqlite3 -cmd ".parameter set @scale $SQLITE_SCALE" "$work/agent.db" < tests/fixtures/agent_sqlite.sql >/dev/null
+  sq_size=$(size "$work/agent.db")
+  sq=$(t sh -c "sqlite3 '$work/agent.db' \".backup '$work/copy.db'\" && gzip -6 -c '$work/copy.db' > '$work/copy.db.gz' && sha256sum '$work/copy.db.gz' > '$work/copy.db.gz.sha256'")
+  row "sqlite3 .backup + gzip + sha256sum" "$sq" "$(size "$work/copy.db.gz")" "-" "-"
+  mkdir -p "$work/lb-sqlite"
+  tl "$work/lb-sqlite" "$LB" backup "$work/agent.db" --out "$work/lb-sqlite" --quiet
+  lbs=$wall
+  row "**lifeboat backup** SQLite (integrity_check, digests)" "$lbs" "$(size "$work/lb-sqlite")" "$(res)" "$(ratio "$lbs" "$sq")"
+  sqr=$(t sh -c "gunzip -c '$work/copy.db.gz' > '$work/restored.db' && sqlite3 '$work/restored.db' 'PRAGMA integrity_check'")
+  row "gunzip + sqlite3 integrity_check" "$sqr" "-" "-" "-"
+  mkdir -p "$work/sq-out"
+  tl "$work/sq-out" "$LB" restore "$(ls "$work"/lb-sqlite/*.tar)" --to "$work/sq-out/lb-restored.db" --quiet
+  lbsr=$wall
+  row "**lifeboat restore** SQLite (hashes, integrity_check, digests)" "$lbsr" "-" "$(res)" "$(ratio "$lbsr" "$sqr")"
+else
+  sq_size="-"
+fi
 
-echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), agent_platform scale $PG_SCALE ($db_size); SQLite scale $SQLITE_SCALE ($sq_size); $(nproc) cores"
+echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), agent_platform scale $PG_SCALE ($db_size); SQLite scale $SQLITE_SCALE ($sq_size); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "lifeboat per GB of database: backup $lb_gb, restore --create-db $lbr_gb"
 echo
-echo "| command | wall | output | lifeboat ratio |"
-echo "|---|---|---|---|"
+echo "| command | wall | output | lifeboat peak | time ratio lifeboat/anchor |"
+echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"

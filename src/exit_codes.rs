@@ -42,6 +42,11 @@ impl ExitCode {
         if let Some(cancelled) = crate::cancel::is_cancelled(err) {
             return ExitCode::for_signal(cancelled.signal);
         }
+        // A member found damaged while it was read fails a verification,
+        // as it does when found before.
+        if crate::archive::reader::is_member_damaged(err) {
+            return ExitCode::VerificationFailed;
+        }
         for cause in err.chain() {
             // An encrypted set and no key: give one and run again.
             if cause.is::<UsageError>() || cause.is::<crate::archive::crypt::KeyMissing>() {

@@ -127,15 +127,45 @@ pub fn quick(
     decompress: bool,
     reporter: &Reporter,
 ) -> Result<(Findings, Scan, Option<SetSource>)> {
+    quick_with(path, keys, decompress, None, reporter)
+}
+
+/// The quick level as a restore needs it: members `defer` picks (the rows
+/// of the databases it restores) are hashed while they are loaded, and the
+/// whole file against its sidecar on a thread beside the load, which
+/// [`SetSource::confirm_file`] waits for; everything else (the tar's
+/// structure, the manifest, every script, the sidecar's presence, every
+/// member's raw-size claim) is checked here, before anything changes. An
+/// encrypted set is never deferred: it is checked in full, as [`quick`]
+/// checks it.
+pub fn quick_for_restore(
+    path: &Path,
+    keys: &Keys,
+    defer: &dyn Fn(&crate::archive::manifest::Member) -> bool,
+    reporter: &Reporter,
+) -> Result<(Findings, Scan, Option<SetSource>)> {
+    quick_with(path, keys, false, Some(defer), reporter)
+}
+
+fn quick_with(
+    path: &Path,
+    keys: &Keys,
+    decompress: bool,
+    defer: Option<&dyn Fn(&crate::archive::manifest::Member) -> bool>,
+    reporter: &Reporter,
+) -> Result<(Findings, Scan, Option<SetSource>)> {
     let mut findings = Findings::default();
     let size = std::fs::metadata(path)
         .map_err(|e| anyhow::anyhow!("cannot read backup set {}: {e}", path.display()))?
         .len();
     let task = reporter.task(&format!("checking {}", display_name(path)), Some(size));
-    let scan = reader::scan(path, keys, decompress, &mut |n| task.inc(n))?;
+    let scan = match defer {
+        Some(defer) => reader::scan_deferring(path, keys, defer, &mut |n| task.inc(n))?,
+        None => reader::scan(path, keys, decompress, &mut |n| task.inc(n))?,
+    };
     task.finish();
 
-    check_sidecar(path, &scan, &mut findings);
+    let expected_file = check_sidecar(path, &scan, &mut findings);
     if let Some(locked) = &scan.locked {
         let what = format!(
             "{locked}. Only the whole file was checked against its .sha256 sidecar; its members, their hashes, its streams and its manifest were not checked"
@@ -176,7 +206,12 @@ pub fn quick(
     };
     check_members(&manifest, &scan, decompress, &mut findings);
     check_manifest(path, &manifest, &scan, &mut findings);
-    let source = SetSource::new(path, manifest, &scan, keys);
+    let mut source = SetSource::new(path, manifest, &scan, keys);
+    if let Some(expected) = expected_file
+        && findings.errors() == 0
+    {
+        source.start_file_check(expected);
+    }
     Ok((findings, scan, Some(source)))
 }
 
@@ -186,7 +221,9 @@ fn display_name(path: &Path) -> String {
         .unwrap_or_else(|| path.display().to_string())
 }
 
-fn check_sidecar(path: &Path, scan: &Scan, findings: &mut Findings) {
+/// Holds the file's hash against its sidecar; for a scan that left the
+/// hash to later, returns the sidecar's value for that later check.
+fn check_sidecar(path: &Path, scan: &Scan, findings: &mut Findings) -> Option<String> {
     let sidecar = checksum::sidecar_path(path);
     let name = display_name(path);
     if !sidecar.exists() {
@@ -196,9 +233,10 @@ fn check_sidecar(path: &Path, scan: &Scan, findings: &mut Findings) {
             format!("no checksum file {} beside the set", display_name(&sidecar)),
             "keep the .sha256 file with the set; recreate it with `sha256sum <set> > <set>.sha256` once the set verifies",
         );
-        return;
+        return None;
     }
     match checksum::read_sidecar(&sidecar, &name) {
+        Ok(expected) if scan.deferred => return Some(expected),
         Ok(expected) if expected == scan.file_sha256 => {}
         Ok(expected) => findings
             .error(
@@ -217,6 +255,7 @@ fn check_sidecar(path: &Path, scan: &Scan, findings: &mut Findings) {
             );
         }
     }
+    None
 }
 
 fn check_members(manifest: &Manifest, scan: &Scan, decompress: bool, findings: &mut Findings) {
@@ -241,7 +280,7 @@ fn check_members(manifest: &Manifest, scan: &Scan, decompress: bool, findings: &
                 )
                 .values(member.size, found.size);
         }
-        if found.sha256 != member.sha256 {
+        if !found.deferred && found.sha256 != member.sha256 {
             findings
                 .error(
                     "member-hash",

@@ -264,10 +264,12 @@ fn holds(c: &Cluster, db: &str) -> String {
     }
 }
 
+/// Databases a restore into swap_dst left (only this test's: others restore
+/// into existing databases beside them on the same cluster at the same time).
 fn leftovers(c: &Cluster) -> String {
     c.psql(
         "postgres",
-        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE '%lifeboat%'",
+        "SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'swap\\_dst\\_lifeboat%'",
     )
 }
 

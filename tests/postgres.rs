@@ -266,7 +266,9 @@ fn connection_problems_are_explained_without_the_secret() {
     let port = silent.local_addr().unwrap().port();
     let hold = std::thread::spawn(move || {
         let conn = silent.accept();
-        std::thread::sleep(std::time::Duration::from_secs(5));
+        // Long enough for the leftover sweep's connections (to postgres,
+        // then template1) to time out before the backup's own does.
+        std::thread::sleep(std::time::Duration::from_secs(15));
         drop(conn);
     });
     let out = lifeboat(dir.path())
@@ -761,6 +763,179 @@ fn a_missing_password_is_named_and_leaves_no_output_directory() {
         !dir.path().join("new").exists(),
         "a failed backup left its output directory"
     );
+}
+
+/// Flips one bit in the middle of a member's compressed bytes, in place,
+/// and rewrites the sidecar: damage the scan before a restore does not
+/// read (rows are hashed as they load).
+fn damage_member(set: &std::path::Path, member: &str) {
+    let (offset, size) = {
+        let mut archive = tar::Archive::new(std::fs::File::open(set).unwrap());
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path_bytes().as_ref() == member.as_bytes())
+            .map(|e| (e.raw_file_position(), e.size()))
+            .unwrap_or_else(|| panic!("no member {member}"))
+    };
+    let mut bytes = std::fs::read(set).unwrap();
+    bytes[(offset + size / 2) as usize] ^= 0x10;
+    std::fs::write(set, bytes).unwrap();
+    rewrite_sidecar(set);
+}
+
+#[test]
+fn in_place_restores_build_beside_and_swap_where_they_may_and_say_which() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("beside_src");
+    c.psql(
+        "beside_src",
+        "CREATE TABLE parent (id int PRIMARY KEY, v text); \
+         INSERT INTO parent SELECT g, repeat('x', 50) || g FROM generate_series(1, 20000) g; \
+         CREATE TABLE child (id int PRIMARY KEY, parent int REFERENCES parent, note text); \
+         INSERT INTO child SELECT g, g % 20000 + 1, md5(g::text) FROM generate_series(1, 5000) g; \
+         CREATE INDEX ON parent (v);",
+    );
+    // Small chunks: the big table's rows are several members, loaded over
+    // several connections at once.
+    let out = lifeboat(dir.path())
+        .env("LIFEBOAT_TEST_CHUNK_BYTES", "100000")
+        .args(["backup", &c.url("beside_src"), "--out", "bk", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let set = dir.path().join(String::from_utf8_lossy(&out.stdout).trim());
+    let parts: Vec<String> = read_members(&set)
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.contains("public.parent"))
+        .collect();
+    assert!(parts.len() > 3, "{parts:?}");
+
+    let fresh = |db: &str| {
+        c.createdb(db);
+        c.psql(db, "CREATE TABLE precious (x int); INSERT INTO precious VALUES (42);");
+    };
+    let leftovers = |db: &str| {
+        c.psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_database WHERE datname LIKE '{db}\\_lifeboat%'"),
+        )
+    };
+    let restore = |db: &str, set: &std::path::Path, extra: &[&str]| {
+        let url = c.url(db);
+        let mut args = vec![
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            url.as_str(),
+            "--clean",
+            "--no-safety-backup",
+        ];
+        args.extend_from_slice(extra);
+        run(dir.path(), &args)
+    };
+
+    // The role may create databases: built beside and swapped in.
+    fresh("beside_dst");
+    let out = restore("beside_dst", &set, &["--jobs", "2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("restored beside the target over 2 connections and swapped in"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(c.schema("beside_src"), c.schema("beside_dst"));
+    assert_eq!(c.rows("beside_src"), c.rows("beside_dst"));
+    assert_eq!(leftovers("beside_dst"), "0");
+
+    // A damaged row member, and a sidecar that does not match: found while
+    // loading, the restore fails as a verification does, the target is as
+    // it was and nothing is left behind, whichever way it restores.
+    let damaged = dir.path().join("damaged.tar");
+    std::fs::copy(&set, &damaged).unwrap();
+    damage_member(&damaged, &parts[1]);
+    let mismatched = dir.path().join("mismatched.tar");
+    std::fs::copy(&set, &mismatched).unwrap();
+    std::fs::write(
+        dir.path().join("mismatched.tar.sha256"),
+        format!("{}  mismatched.tar\n", "0".repeat(64)),
+    )
+    .unwrap();
+    for (bad, why) in [(&damaged, "damaged or was altered"), (&mismatched, ".sha256")] {
+        for jobs in ["1", "2"] {
+            let db = format!("beside_bad_{jobs}");
+            fresh(&db);
+            let out = restore(&db, bad, &["--jobs", jobs]);
+            assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+            assert!(text(&out).contains(why), "{}", text(&out));
+            assert_eq!(c.psql(&db, "SELECT x FROM precious"), "42");
+            assert_eq!(
+                c.psql(&db, "SELECT count(*) FROM pg_class WHERE relname = 'parent'"),
+                "0"
+            );
+            assert_eq!(leftovers(&db), "0");
+            c.psql("postgres", &format!("DROP DATABASE {db}"));
+        }
+        let url = c.url("beside_new");
+        let out = run(
+            dir.path(),
+            &["restore", bad.to_str().unwrap(), "--to", &url, "--create-db"],
+        );
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        assert_eq!(
+            c.psql(
+                "postgres",
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'beside\\_new%'"
+            ),
+            "0"
+        );
+    }
+
+    // Another session on the target: one transaction, and the output says why.
+    fresh("beside_busy");
+    let mut session = c.psql_background("beside_busy", "SELECT pg_sleep(60)");
+    while c.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = 'beside_busy' AND query LIKE '%pg_sleep%'",
+    ) == "0"
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = restore("beside_busy", &set, &["--jobs", "2"]);
+    session.kill().unwrap();
+    session.wait().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("restored in one transaction"), "{}", text(&out));
+    assert!(text(&out).contains("session(s) are connected"), "{}", text(&out));
+    assert_eq!(c.rows("beside_src"), c.rows("beside_busy"));
+
+    // A role that may not create databases: one transaction, saying so.
+    c.psql(
+        "postgres",
+        &format!("CREATE ROLE beside_owner LOGIN PASSWORD '{PASSWORD}' NOCREATEDB"),
+    );
+    c.psql("postgres", "CREATE DATABASE beside_owned OWNER beside_owner");
+    let owned = c.url_as("beside_owner", PASSWORD, "beside_owned");
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &owned,
+            "--clean",
+            "--no-safety-backup",
+            "--jobs",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("restored in one transaction"), "{}", text(&out));
+    assert!(text(&out).contains("CREATEDB"), "{}", text(&out));
+    assert_eq!(c.rows("beside_src"), c.rows("beside_owned"));
 }
 
 #[test]

@@ -257,28 +257,22 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
         assert_eq!(out.status.code(), Some(code), "{}", text(&out));
         assert_eq!(names_in(&d.join("bk")), Vec::<String>::new());
     }
-    {
-        let (sig, code) = term;
-        // --create-db, stopped while the new database fills.
-        let mut child = spawn(
-            d,
-            &[
-                "restore",
-                &set,
-                "--to",
-                &c.url("sig_dst"),
-                "--create-db",
-                "--force",
-                "--no-safety-backup",
-            ],
-        );
+    // Built beside the target, stopped while the new database fills: it
+    // goes, and the target is as it was. --create-db, and in place over two
+    // connections (--clean builds beside and swaps).
+    let (sig, code) = term;
+    for how in [&["--create-db"][..], &["--clean", "--jobs", "2"]] {
+        let url = c.url("sig_dst");
+        let mut args = vec!["restore", &set, "--to", &url, "--force", "--no-safety-backup"];
+        args.extend_from_slice(how);
+        let mut child = spawn(d, &args);
         assert!(
             wait_for(&mut child, || lifeboat_databases(c).contains("lifeboat_restore")),
             "the restore ended too soon"
         );
         std::thread::sleep(Duration::from_millis(100));
         signal(&child, sig);
-        let out = wait_bounded(child, Duration::from_secs(30), "restore --create-db");
+        let out = wait_bounded(child, Duration::from_secs(30), &format!("restore {how:?}"));
         assert_eq!(out.status.code(), Some(code), "{}", text(&out));
         assert_eq!(lifeboat_databases(c), "");
         assert_eq!(
@@ -288,7 +282,9 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
     }
     {
         let (sig, code) = int;
-        // In place, stopped while rows load: the transaction rolls back.
+        // In place over one connection (with more, --clean builds beside
+        // and swaps, as below), stopped while rows load: the transaction
+        // rolls back.
         let mut child = spawn(
             d,
             &[
@@ -299,6 +295,8 @@ fn postgres_backup_restore_and_verify_stop_cleanly() {
                 "--clean",
                 "--force",
                 "--no-safety-backup",
+                "--jobs",
+                "1",
             ],
         );
         let loading = || {

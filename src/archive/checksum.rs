@@ -60,6 +60,12 @@ impl<R: Read> HashingReader<R> {
     pub fn finish(self) -> (String, u64) {
         (hex::encode(self.hasher.finalize()), self.bytes)
     }
+
+    /// The hex SHA-256 and byte count so far, for a reader that cannot be
+    /// taken apart (it sits inside a decoder).
+    pub fn digest(&self) -> (String, u64) {
+        (hex::encode(self.hasher.clone().finalize()), self.bytes)
+    }
 }
 
 impl<R: Read> Read for HashingReader<R> {

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The most a manifest may weigh; a bigger first member is not ours.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -101,6 +102,9 @@ pub struct ScannedMember {
     pub raw_size: Option<u64>,
     /// Why decompression failed, when it did.
     pub decode_error: Option<String>,
+    /// Not hashed by the scan: the reader that loads it checks its hash as
+    /// it goes (`sha256` is empty).
+    pub deferred: bool,
     /// Why the manifest's raw size for this member cannot be believed, in
     /// which case the member was not inflated at all.
     pub claim_error: Option<String>,
@@ -115,8 +119,12 @@ pub struct Scan {
     /// Entries that break the rules: unsafe names, links, a truncated tar.
     pub problems: Vec<String>,
     pub has_restore_md: bool,
-    /// SHA-256 of the whole file, to hold against the sidecar.
+    /// SHA-256 of the whole file, to hold against the sidecar; empty when
+    /// the scan left it to [`SetSource::start_file_check`].
     pub file_sha256: String,
+    /// Whether some members' hashes (and the whole file's) were left to be
+    /// checked while the set is used.
+    pub deferred: bool,
     /// Whether the file is age-encrypted.
     pub encrypted: bool,
     /// Why an encrypted set could not be opened when no key was given at
@@ -205,11 +213,74 @@ fn scan_tar(
     scan: &mut Scan,
 ) -> Result<()> {
     let mut archive = tar::Archive::new(plain);
-    let mut seen = std::collections::HashSet::new();
-    let mut cut_short = false;
     let entries = archive
         .entries()
         .with_context(|| format!("reading backup set {}", path.display()))?;
+    let cut_short = scan_entries(entries, scan, decompress, &|_| false, on_bytes);
+    // Past the tar's end marker: for an encrypted set, reading to the end
+    // is what proves the stream was not cut short.
+    if !cut_short && let Err(e) = io::copy(&mut archive.into_inner(), &mut io::sink()) {
+        scan.problems.push(format!("the set cannot be read to its end: {e}"));
+    }
+    Ok(())
+}
+
+/// As [`scan`] without decompressing, but members `defer` picks are not
+/// read at all: their hashes are checked by the reader [`SetSource::open`]
+/// gives, as they are used, and the whole file's by
+/// [`SetSource::start_file_check`]. What is read here (the manifest, the
+/// scripts) is checked before anything uses it, as before; a restore then
+/// reads a large set once instead of twice.
+///
+/// An encrypted set (or one that `keys` require to be encrypted) is never
+/// scanned this way: seeking over its data would leave the stream unproven
+/// to its end, so it gets the full [`scan`] instead.
+pub fn scan_deferring(
+    path: &Path,
+    keys: &Keys,
+    defer: &dyn Fn(&super::manifest::Member) -> bool,
+    on_bytes: &mut dyn FnMut(u64),
+) -> Result<Scan> {
+    if keys.requires_encrypted() || crypt::is_encrypted(path)? {
+        return scan(path, keys, false, on_bytes);
+    }
+    let file = File::open(path).with_context(|| format!("opening backup set {}", path.display()))?;
+    let length = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    let mut archive = tar::Archive::new(BufReader::with_capacity(1 << 20, file));
+    let mut scan = Scan {
+        deferred: true,
+        ..Scan::default()
+    };
+    // Seeking past a member's data instead of reading it.
+    let entries = archive
+        .entries_with_seek()
+        .with_context(|| format!("reading backup set {}", path.display()))?;
+    scan_entries(entries, &mut scan, false, defer, on_bytes);
+    // A member the scan skipped must still be whole in the file: a seek past
+    // the end succeeds, and would leave a truncation to the load to find.
+    if let Some(cut) = scan.members.iter().find(|m| m.offset + m.size > length) {
+        scan.problems.push(format!(
+            "member {} is cut short: the file ends {} bytes into its {}",
+            crate::github::workflow::neutralize(&cut.path),
+            length.saturating_sub(cut.offset),
+            cut.size
+        ));
+    }
+    Ok(scan)
+}
+
+fn scan_entries<R: Read>(
+    entries: tar::Entries<'_, R>,
+    scan: &mut Scan,
+    decompress: bool,
+    defer: &dyn Fn(&super::manifest::Member) -> bool,
+    on_bytes: &mut dyn FnMut(u64),
+) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut cut_short = false;
     for (index, entry) in entries.enumerate() {
         let mut entry = match entry {
             Ok(e) => e,
@@ -279,6 +350,25 @@ fn scan_tar(
             .manifest
             .as_ref()
             .and_then(|m| m.members().find(|mm| mm.path == name));
+        // A claim no real member makes is not inflated at all: the scan
+        // would otherwise spend the claim's worth of time finding out.
+        let claim_error = listed
+            .and_then(|mm| check_raw_claim(mm).err())
+            .map(|e| format!("{e:#}"));
+        if listed.is_some_and(defer) {
+            on_bytes(size);
+            scan.members.push(ScannedMember {
+                path: name,
+                offset,
+                size,
+                sha256: String::new(),
+                raw_size: None,
+                decode_error: None,
+                deferred: true,
+                claim_error,
+            });
+            continue;
+        }
         let algorithm = listed.map(|mm| mm.compression).unwrap_or_else(|| algorithm_for(&name));
         // A member inflates no further than its recorded raw size (a
         // member the manifest does not list, not at all): a small set
@@ -287,11 +377,6 @@ fn scan_tar(
         let mut hashing = HashingReader::new(&mut entry);
         let mut raw_size = None;
         let mut decode_error = None;
-        // A claim no real member makes is not inflated at all: the scan
-        // would otherwise spend the claim's worth of time finding out.
-        let claim_error = listed
-            .and_then(|mm| check_raw_claim(mm).err())
-            .map(|e| format!("{e:#}"));
         if decompress && listed.is_some() && claim_error.is_none() {
             match compression::decoder(algorithm, &mut hashing)
                 .and_then(|d| Ok(io::copy(&mut Bounded::new(d, limit), &mut io::sink())?))
@@ -322,15 +407,11 @@ fn scan_tar(
             sha256,
             raw_size,
             decode_error,
+            deferred: false,
             claim_error,
         });
     }
-    // Past the tar's end marker: for an encrypted set, reading to the end
-    // is what proves the stream was not cut short.
-    if !cut_short && let Err(e) = io::copy(&mut archive.into_inner(), &mut io::sink()) {
-        scan.problems.push(format!("the set cannot be read to its end: {e}"));
-    }
-    Ok(())
+    cut_short
 }
 
 fn algorithm_for(name: &str) -> Algorithm {
@@ -367,30 +448,85 @@ fn unsafe_entry(name: &str, kind: tar::EntryType) -> Option<String> {
 pub struct SetSource {
     pub path: PathBuf,
     pub manifest: Manifest,
-    index: HashMap<String, (u64, u64)>,
+    /// Offset and size of each member, and whether its hash is still to be
+    /// checked (by the reader `open` gives).
+    index: HashMap<String, (u64, u64, bool)>,
+    file_check: Option<Arc<FileCheck>>,
     /// What opens the set when it is encrypted.
     keys: Keys,
 }
 
 impl SetSource {
-    /// Builds the index from a scan whose hashes were already checked.
+    /// Builds the index from a scan whose hashes were checked, or left to
+    /// be checked as members are read.
     pub fn new(path: &Path, manifest: Manifest, scan: &Scan, keys: &Keys) -> SetSource {
         let index = scan
             .members
             .iter()
-            .map(|m| (m.path.clone(), (m.offset, m.size)))
+            .map(|m| (m.path.clone(), (m.offset, m.size, m.deferred)))
             .collect();
         SetSource {
             path: path.to_path_buf(),
             manifest,
             index,
+            file_check: None,
             keys: keys.clone(),
         }
     }
 
-    /// A reader of the member's decompressed bytes.
+    /// Starts hashing the whole file against `expected` (its sidecar's
+    /// value) on a thread of its own, for a set scanned with
+    /// [`scan_deferring`]; [`SetSource::confirm_file`] waits for it.
+    pub fn start_file_check(&mut self, expected: String) {
+        let path = self.path.clone();
+        let handle = std::thread::spawn(move || -> Result<(), String> {
+            let file = File::open(&path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+            let mut hashing = HashingReader::new(BufReader::with_capacity(1 << 20, file));
+            io::copy(&mut hashing, &mut io::sink()).map_err(|e| format!("reading {}: {e}", path.display()))?;
+            let (actual, _) = hashing.finish();
+            if actual != expected {
+                return Err(format!(
+                    "the file's SHA-256 differs from its .sha256 file (expected {expected}, found {actual}): the set was changed or is incomplete"
+                ));
+            }
+            Ok(())
+        });
+        self.file_check = Some(Arc::new(FileCheck {
+            running: Mutex::new(Some(handle)),
+            outcome: OnceLock::new(),
+        }));
+    }
+
+    /// Waits for the whole-file check [`SetSource::start_file_check`]
+    /// started (nothing to wait for otherwise): a restore calls it before
+    /// it commits or swaps anything in. A mismatch is a failed
+    /// verification.
+    pub fn confirm_file(&self) -> Result<()> {
+        let Some(check) = &self.file_check else {
+            return Ok(());
+        };
+        let outcome =
+            check.outcome.get_or_init(
+                || match check.running.lock().expect("file check").take().map(|h| h.join()) {
+                    Some(Ok(r)) => r,
+                    Some(Err(_)) => Err("the check of the whole file panicked".into()),
+                    None => Err("the check of the whole file did not finish".into()),
+                },
+            );
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(why) => Err(anyhow::Error::new(crate::error::VerificationFailed { errors: 1 })
+                .context(format!("{}: {why}", self.path.display()))),
+        }
+    }
+
+    /// A reader of the member's decompressed bytes. A member whose hash the
+    /// scan left unchecked is hashed as it is read: at its end, a mismatch
+    /// (or a member cut short) is an error ([`MemberDamaged`] inside an
+    /// `io::Error`) instead of the end of the stream, so whoever reads it
+    /// to the end learns of it before using what it read.
     pub fn open(&self, member: &str) -> Result<Box<dyn Read + Send>> {
-        let (offset, size) = *self.index.get(member).with_context(|| {
+        let (offset, size, deferred) = *self.index.get(member).with_context(|| {
             format!(
                 "member {} is missing from {}",
                 crate::github::workflow::neutralize(member),
@@ -419,10 +555,225 @@ impl SetSource {
         tar.seek(SeekFrom::Start(offset))
             .with_context(|| format!("seeking in {}", self.path.display()))?;
         let raw = tar.take(size);
-        Ok(Box::new(Bounded::new(
-            compression::decoder(listed.compression, raw)?,
-            listed.raw_size,
-        )))
+        if !deferred {
+            return Ok(Box::new(Bounded::new(
+                compression::decoder(listed.compression, raw)?,
+                listed.raw_size,
+            )));
+        }
+        Ok(Box::new(Checked {
+            inner: Bounded::new(
+                compression::decoder(listed.compression, HashingReader::new(raw))?,
+                listed.raw_size,
+            ),
+            path: member.to_string(),
+            expected: listed.sha256.clone(),
+            size,
+            done: false,
+        }))
+    }
+
+    /// As [`SetSource::open`], with the reading, hashing and decompressing
+    /// done on a thread of its own a few blocks ahead of the caller, so a
+    /// connection sending rows is not also the one inflating them.
+    pub fn open_ahead(&self, member: &str) -> Result<Ahead> {
+        Ok(Ahead::new(self.open(member)?))
+    }
+}
+
+/// A set member that does not match the SHA-256 its manifest records.
+#[derive(Debug)]
+pub struct MemberDamaged {
+    pub path: String,
+    /// What was wrong: the hash, or the stream itself.
+    pub why: String,
+}
+
+impl std::fmt::Display for MemberDamaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "member {} {}: the set is damaged or was altered",
+            crate::github::workflow::neutralize(&self.path),
+            self.why
+        )
+    }
+}
+
+impl std::error::Error for MemberDamaged {}
+
+/// Whether an error was caused by a damaged member (found while it was
+/// read), for the exit code of a failed verification.
+pub fn is_member_damaged(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.is::<MemberDamaged>()
+            || c.downcast_ref::<io::Error>()
+                .and_then(|e| e.get_ref())
+                .is_some_and(|e| e.is::<MemberDamaged>())
+    })
+}
+
+/// The whole-file check running beside a restore.
+struct FileCheck {
+    running: Mutex<Option<std::thread::JoinHandle<Result<(), String>>>>,
+    outcome: OnceLock<Result<(), String>>,
+}
+
+impl std::fmt::Debug for FileCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileCheck")
+    }
+}
+
+type RawMember = HashingReader<io::Take<crypt::Plain<BufReader<File>>>>;
+
+/// A member hashed while it is decompressed; see [`SetSource::open`].
+struct Checked {
+    inner: Bounded<compression::Decoder<RawMember>>,
+    path: String,
+    expected: String,
+    size: u64,
+    done: bool,
+}
+
+impl Read for Checked {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        // A stream that does not decode (or inflates past its raw size) is
+        // as damaged as one whose hash differs.
+        let n = self.inner.read(buf).map_err(|e| {
+            self.done = true;
+            // A signal stopping the read is not damage.
+            if crate::cancel::requested().is_some() {
+                return e;
+            }
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                MemberDamaged {
+                    path: self.path.clone(),
+                    why: format!("does not decompress ({e})"),
+                },
+            )
+        })?;
+        if n > 0 {
+            return Ok(n);
+        }
+        // The stream ended: whatever the decoder left unread counts toward
+        // the hash too.
+        let raw = self.inner.get_mut().get_mut();
+        io::copy(raw, &mut io::sink())?;
+        let (sha256, read) = raw.digest();
+        if read != self.size || sha256 != self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                MemberDamaged {
+                    path: self.path.clone(),
+                    why: "does not match the SHA-256 its manifest records".into(),
+                },
+            ));
+        }
+        self.done = true;
+        Ok(0)
+    }
+}
+
+/// How many blocks a reader ahead keeps ready, and their size: memory per
+/// member being loaded stays at a few MB.
+const AHEAD_BLOCKS: usize = 3;
+const AHEAD_BLOCK_BYTES: usize = 1 << 20;
+
+/// Reads another reader to its end on a thread of its own, a few blocks
+/// ahead. Dropping it stops that thread at its next block.
+pub struct Ahead {
+    blocks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    current: Vec<u8>,
+    at: usize,
+    ended: bool,
+}
+
+impl Ahead {
+    pub fn new(mut inner: Box<dyn Read + Send>) -> Ahead {
+        let (send, blocks) = std::sync::mpsc::sync_channel(AHEAD_BLOCKS);
+        std::thread::spawn(move || {
+            loop {
+                let mut block = vec![0u8; AHEAD_BLOCK_BYTES];
+                let mut filled = 0;
+                // Whole blocks, so the reader gets few, large writes.
+                let outcome = loop {
+                    match inner.read(&mut block[filled..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(n) => {
+                            filled += n;
+                            if filled == block.len() {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                block.truncate(filled);
+                let end = filled == 0 || outcome.is_err();
+                if filled > 0 && send.send(Ok(block)).is_err() {
+                    return;
+                }
+                if let Err(e) = outcome {
+                    let _ = send.send(Err(e));
+                    return;
+                }
+                if end {
+                    // The sender goes away: the reader sees the end.
+                    return;
+                }
+            }
+        });
+        Ahead {
+            blocks,
+            current: Vec::new(),
+            at: 0,
+            ended: false,
+        }
+    }
+}
+
+impl Read for Ahead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let block = io::BufRead::fill_buf(self)?;
+        let n = buf.len().min(block.len());
+        buf[..n].copy_from_slice(&block[..n]);
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for Ahead {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.at == self.current.len() {
+            if self.ended {
+                return Ok(&[]);
+            }
+            match self.blocks.recv() {
+                Ok(Ok(block)) => {
+                    self.current = block;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => {
+                    self.ended = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.ended = true;
+                    return Ok(&[]);
+                }
+            }
+        }
+        Ok(&self.current[self.at..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.current.len());
     }
 }
 
@@ -439,6 +790,10 @@ impl<R: Read> Bounded<R> {
             inner,
             remaining: limit,
         }
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 }
 

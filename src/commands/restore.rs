@@ -80,14 +80,30 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     let path = opened.path.clone();
     reporter.info(&format!("checking {} before restoring", opened.shown.display()));
     let keys = &config.crypt.keys;
-    if crate::archive::crypt::is_encrypted(&path)? && keys.is_empty() {
+    let encrypted = crate::archive::crypt::is_encrypted(&path)?;
+    if encrypted && keys.is_empty() {
         crate::usage_bail!(
             "set {} is encrypted: {}; nothing was restored",
             opened.shown.display(),
             crate::archive::crypt::KEY_HINT
         );
     }
-    let (findings, _scan, source) = crate::verify::quick(&path, keys, false, reporter)?;
+    // A set of PostgreSQL databases only has its rows hashed as they load
+    // (and the whole file beside the load; the engine waits for both before
+    // it commits or swaps anything in): a large set is read once, not
+    // twice. The manifest, the tar's structure, every script and every
+    // member's raw-size claim are still checked here, before anything
+    // changes. An encrypted set is always checked in full first: only
+    // reading its stream to the end proves it was not cut short.
+    let rows_later = !encrypted
+        && !keys.requires_encrypted()
+        && crate::archive::reader::read_manifest(&path, keys)
+            .is_ok_and(|m| !m.databases.is_empty() && m.databases.iter().all(|d| d.engine == "postgresql"));
+    let (findings, _scan, source) = if rows_later {
+        crate::verify::quick_for_restore(&path, keys, &|m| m.role == "data", reporter)?
+    } else {
+        crate::verify::quick(&path, keys, false, reporter)?
+    };
     if findings.errors() > 0 {
         // Blocking findings are errors, printed as verify prints them, and
         // counted as verify counts them (findings of severity error).

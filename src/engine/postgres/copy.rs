@@ -11,8 +11,22 @@ use anyhow::{Context, Result};
 use postgres::Client;
 use std::io::{BufRead, BufReader, Read, Write};
 
-/// Raw bytes after which a table's data continues in a new member.
-pub const CHUNK_BYTES: u64 = 256 << 20;
+/// Raw bytes after which a table's data continues in a new member. Each
+/// member is a COPY a parallel restore can run beside the others, so a
+/// large table loads over several connections; 64 MB keeps the count of
+/// members small (a 10 GB table makes 160) while a table of a few hundred
+/// MB already spreads over every job.
+pub const CHUNK_BYTES: u64 = 64 << 20;
+
+/// [`CHUNK_BYTES`], or `LIFEBOAT_TEST_CHUNK_BYTES` where a test sets it, so
+/// a small table can be split into several members.
+fn chunk_bytes() -> u64 {
+    std::env::var("LIFEBOAT_TEST_CHUNK_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(CHUNK_BYTES)
+}
 
 pub fn copy_out_sql(table: &TableData) -> String {
     if let Some(condition) = &table.filter {
@@ -95,8 +109,9 @@ pub fn dump_table(
     let mut current = staging.member(database, &format!("{base}.sql"), "data", Some(&table.display))?;
     current.write_all(header.as_bytes())?;
     let mut in_chunk = 0u64;
+    let chunk = chunk_bytes();
     let stats = read_rows(client, table, |line| {
-        if in_chunk >= CHUNK_BYTES {
+        if in_chunk >= chunk {
             current.write_all(b"\\.\n\n")?;
             part += 1;
             let next = staging.member(
@@ -123,9 +138,10 @@ pub fn dump_table(
 /// name and columns). Its first line must be the COPY lifeboat writes for
 /// that table; lifeboat runs its own COPY, and the rest of the member up
 /// to `\\.` goes to the server as COPY data only. Returns the number of
-/// rows the server took.
-pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Read + 'a) -> Result<u64> {
-    let mut reader = BufReader::with_capacity(1 << 20, member);
+/// rows the server took. The member is read to its end before the COPY
+/// ends, so a reader that checks the member's hash at its end (see
+/// `SetSource::open`) fails the COPY instead of letting it finish.
+pub fn load_member(client: &mut Client, table: &TableStats, mut reader: impl BufRead) -> Result<u64> {
     // The header is one short line; a member without a newline early on is
     // not lifeboat's, and must not make us read it all into memory.
     let mut header = Vec::new();
@@ -150,9 +166,8 @@ pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Rea
     let statement = super::guard::copy_statement(&header, sql_name, &table.columns)?;
     let mut writer = client.copy_in(statement.as_str()).context("starting COPY")?;
     let leftover = copy_until_end_marker(&mut reader, &mut writer)?;
-    // The server's own count of the rows it took.
-    let rows = writer.finish().context("finishing COPY")?;
     // Nothing but blank lines may follow the rows: one COPY per member.
+    // Dropping the writer unfinished on an error aborts the COPY.
     let mut rest = leftover;
     reader.read_to_end_bounded(&mut rest)?;
     if rest.iter().any(|b| !b.is_ascii_whitespace()) {
@@ -161,6 +176,8 @@ pub fn load_member<'a>(client: &mut Client, table: &TableStats, member: impl Rea
             crate::github::workflow::neutralize(&table.name)
         );
     }
+    // The server's own count of the rows it took.
+    let rows = writer.finish().context("finishing COPY")?;
     Ok(rows)
 }
 
@@ -190,39 +207,62 @@ impl<R: Read> ReadToEndBounded for R {
 
 /// Streams rows to `out` in whole blocks up to the `\\.` line that ends
 /// them; returns the bytes read past the marker. (The server counts the
-/// rows.) Rows
-/// cannot hold a raw newline (COPY text escapes it), so the marker is
-/// `\\n\\.\\n`, or `\\.\\n` at the very start.
+/// rows.) Rows cannot hold a raw newline (COPY text escapes it), so the
+/// marker is `\\n\\.\\n`, or `\\.\\n` at the very start. Each block is
+/// searched once with `memmem` and sent as it is; only the last few bytes
+/// of a block, which may begin the marker, wait for the next.
 fn copy_until_end_marker(reader: &mut dyn BufRead, out: &mut impl Write) -> Result<Vec<u8>> {
     const MARKER: &[u8] = b"\n\\.\n";
     let keep = MARKER.len() - 1;
-    // A newline in front that is not data, so an empty table's marker is
-    // found like any other; it is never sent.
-    let mut carry: Vec<u8> = vec![b'\n'];
-    let mut virtual_newline = true;
+    let finder = memchr::memmem::Finder::new(MARKER);
+    // Bytes read but not sent yet (at most `keep`), as they may begin the
+    // marker. It starts with a newline that is not data, so an empty
+    // table's marker is found like any other; `skip` bytes at its front
+    // are never sent.
+    let mut tail: Vec<u8> = vec![b'\n'];
+    let mut skip = 1;
     loop {
         crate::cancel::check()?;
         let buf = reader.fill_buf()?;
         if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
         }
-        carry.extend_from_slice(buf);
         let n = buf.len();
-        reader.consume(n);
-        let skip = usize::from(virtual_newline);
-        if let Some(at) = carry.windows(MARKER.len()).position(|w| w == MARKER) {
-            let data = &carry[skip.min(at + 1)..at + 1];
-            out.write_all(data)?;
-            return Ok(carry[at + MARKER.len()..].to_vec());
+        // A marker that starts in the tail ends within `keep` bytes of the
+        // block.
+        let mut joined = tail.clone();
+        joined.extend_from_slice(&buf[..n.min(keep)]);
+        if let Some(at) = finder.find(&joined) {
+            out.write_all(&joined[skip.min(at + 1)..at + 1])?;
+            let leftover = buf[at + MARKER.len() - tail.len()..].to_vec();
+            reader.consume(n);
+            return Ok(leftover);
         }
-        if carry.len() > keep {
-            let end = carry.len() - keep;
-            if end > skip {
-                out.write_all(&carry[skip..end])?;
+        if let Some(at) = finder.find(buf) {
+            out.write_all(&tail[skip..])?;
+            out.write_all(&buf[..at + 1])?;
+            let leftover = buf[at + MARKER.len()..].to_vec();
+            reader.consume(n);
+            return Ok(leftover);
+        }
+        if n >= keep {
+            out.write_all(&tail[skip..])?;
+            out.write_all(&buf[..n - keep])?;
+            tail.clear();
+            tail.extend_from_slice(&buf[n - keep..]);
+            skip = 0;
+        } else {
+            tail.extend_from_slice(buf);
+            if tail.len() > keep {
+                let end = tail.len() - keep;
+                if end > skip {
+                    out.write_all(&tail[skip..end])?;
+                }
+                skip = skip.saturating_sub(end);
+                tail.drain(..end);
             }
-            carry.drain(..end);
-            virtual_newline = false;
         }
+        reader.consume(n);
     }
 }
 
@@ -252,5 +292,40 @@ mod tests {
             assert!(out.is_empty());
         }
         assert!(copy_until_end_marker(&mut BufReader::new(&b"a\nb\n"[..]), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn sends_exactly_the_rows_before_the_first_marker() {
+        // Rows that hold backslashes and dots, a marker at every place a
+        // block boundary can cut it, and bytes after it.
+        // (COPY text doubles a backslash in data, so a row is never `\.`.)
+        let rows = [
+            "",
+            "a",
+            r"\\.",
+            r".\\",
+            r"x\\.y",
+            r"\\",
+            "..",
+            r"long row with \\. inside",
+            r"\\.\\.",
+        ];
+        for count in 0..rows.len() {
+            let data: String = rows[..count].iter().map(|r| format!("{r}\n")).collect();
+            let body = format!("{data}\\.\nafter\n");
+            for capacity in 1..body.len() + 2 {
+                let mut reader = BufReader::with_capacity(capacity, body.as_bytes());
+                let mut out = Vec::new();
+                let leftover = copy_until_end_marker(&mut reader, &mut out).unwrap();
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    data,
+                    "{count} rows, capacity {capacity}"
+                );
+                let mut rest = String::from_utf8(leftover).unwrap();
+                std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+                assert_eq!(rest, "after\n", "{count} rows, capacity {capacity}");
+            }
+        }
     }
 }

@@ -719,7 +719,9 @@ fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, 
                 crate::github::workflow::neutralize(&m.path)
             )
         })?;
-    copy::load_member(client, table, set.open(&m.path)?).with_context(|| format!("loading {}", m.path))
+    // Read, hashed and inflated on a thread of its own, ahead of this
+    // connection's COPY.
+    copy::load_member(client, table, set.open_ahead(&m.path)?).with_context(|| format!("loading {}", m.path))
 }
 
 impl PostgresEngine {
@@ -867,6 +869,64 @@ impl PostgresEngine {
         if plan != Plan::Everything {
             self.check_tables_exist(&mut client, database)?;
         }
+        // The whole set over the target: built beside it over --jobs
+        // connections and swapped in where that ends the same, else in one
+        // transaction here. Either way a failure leaves the target as it was.
+        if plan == Plan::Everything && self.jobs() > 1 {
+            let why = match self.beside_plan(&mut client)? {
+                Ok(like) => {
+                    reporter.info(&format!(
+                        "restoring beside {} over {} connections, to be swapped in once complete and checked",
+                        self.target.redacted,
+                        self.jobs()
+                    ));
+                    // Our own session would keep the target from being renamed.
+                    drop(client);
+                    match self.restore_beside(set, database, before_change, reporter, Some(&like))? {
+                        Beside::Done(mut checks) => {
+                            checks.insert(
+                                0,
+                                format!(
+                                    "restored beside the target over {} connections and swapped in",
+                                    self.jobs()
+                                ),
+                            );
+                            return Ok(checks);
+                        }
+                        Beside::Refused(why) => {
+                            client = self.target.connect()?;
+                            why
+                        }
+                    }
+                }
+                Err(why) => why,
+            };
+            reporter.info(&format!(
+                "restoring into {} in one transaction over one connection: {why}",
+                self.target.redacted
+            ));
+            let checks =
+                self.restore_in_one_transaction(client, set, database, plan, non_empty, before_change, reporter)?;
+            return Ok(std::iter::once(format!("restored in one transaction ({why})"))
+                .chain(checks)
+                .collect());
+        }
+        self.restore_in_one_transaction(client, set, database, plan, non_empty, before_change, reporter)
+    }
+
+    /// The target's own restore: everything in one transaction, so a
+    /// failure at any point rolls back.
+    #[allow(clippy::too_many_arguments)]
+    fn restore_in_one_transaction(
+        &self,
+        mut client: Client,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        plan: Plan,
+        non_empty: bool,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+    ) -> Result<Vec<String>> {
         before_change()?;
         // A scratch restore whose extensions the cluster's admin makes
         // runs statement by statement: the admin's connection must see the
@@ -893,6 +953,9 @@ impl PostgresEngine {
         };
         let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
+        // The whole file against its sidecar, hashed beside the load.
+        set.confirm_file()
+            .with_context(|| format!("{} was not changed (the restore was rolled back)", self.target.redacted))?;
         if atomic {
             client.batch_execute("COMMIT").context("committing the restore")?;
         }
@@ -1200,6 +1263,26 @@ impl PostgresEngine {
             );
         }
         self.check_references(database)?;
+        match self.restore_beside(set, database, before_change, reporter, None)? {
+            Beside::Done(checks) => Ok(checks),
+            Beside::Refused(why) => bail!("{why}; the user needs CREATEDB for --create-db"),
+        }
+    }
+
+    /// Builds the set in a new database beside the target over `--jobs`
+    /// connections, checks it, and swaps it in. `like` makes the new
+    /// database as the existing target is (see [`PostgresEngine::beside_plan`]);
+    /// without it, a plain UTF-8 database from template0 (--create-db).
+    /// A new database that cannot be made, or does not start as the target
+    /// would after --clean, is `Refused` with nothing changed anywhere.
+    fn restore_beside(
+        &self,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        before_change: BeforeChange<'_>,
+        reporter: &Reporter,
+        like: Option<&BesidePlan>,
+    ) -> Result<Beside> {
         let maintenance = self.target.with_dbname("postgres");
         let mut admin = maintenance
             .connect()
@@ -1209,37 +1292,58 @@ impl PostgresEngine {
             leftovers::Kind::Restore,
             &std::process::id().to_string(),
         );
-        let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'",
-                quoted(&temp)
-            ))
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "creating a database for the restore: {}; the user needs CREATEDB for --create-db",
-                    connect::server_message(&e)
-                )
-            })?;
+        let options = like.map(|l| l.create_options.as_str()).unwrap_or("ENCODING 'UTF8'");
+        if let Err(e) = admin.batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0 {options}",
+            swap::quoted(&temp)
+        )) {
+            return Ok(Beside::Refused(format!(
+                "creating a database for the restore: {}",
+                connect::server_message(&e)
+            )));
+        }
         // Marked at once: only a marked database is ever dropped as a
         // leftover by a later run.
         if let Err(e) = leftovers::mark_created(&mut admin, &temp, &self.target.dbname, leftovers::Kind::Restore) {
             swap::drop_database(&mut admin, &temp);
             return Err(e);
         }
-        let result = (|| -> Result<Vec<String>> {
+        let result = (|| -> Result<std::result::Result<Vec<String>, String>> {
             let target = self.target.with_dbname(&temp);
             let mut client = target.connect()?;
+            if let Some(like) = like {
+                // What --clean leaves alone (schema public's owner and
+                // privileges) must start out as the target has it.
+                let public = public_schema(&mut client)?;
+                if public != like.public {
+                    return Ok(Err(format!(
+                        "schema public of {} differs from a new database's ({} against {}), and --clean keeps it",
+                        self.target.dbname,
+                        like.public.as_deref().unwrap_or("missing"),
+                        public.as_deref().unwrap_or("missing")
+                    )));
+                }
+            }
             let loaded = self.load_parallel(&mut client, &target, set, database, reporter)?;
             let checks = self.check_counts(database, &loaded)?;
+            // The whole file against its sidecar, hashed beside the load.
+            set.confirm_file()?;
             drop(client);
-            Ok(checks)
+            Ok(Ok(checks))
         })();
         let checks = match result {
-            Ok(c) => c,
-            Err(e) => {
+            Ok(Ok(c)) => c,
+            Ok(Err(why)) => {
                 swap::drop_database(&mut admin, &temp);
-                return Err(e);
+                return Ok(Beside::Refused(why));
+            }
+            Err(e) => {
+                let left = if swap::drop_database(&mut admin, &temp) {
+                    "the partial restore was removed".to_string()
+                } else {
+                    format!("the partial restore is still in database {temp}: drop it with DROP DATABASE")
+                };
+                return Err(e.context(format!("{} was not changed; {left}", self.target.dbname)));
             }
         };
         if let Err(e) = before_change() {
@@ -1253,7 +1357,109 @@ impl PostgresEngine {
             self.options.terminate_connections,
             reporter,
         )?;
-        Ok(checks)
+        Ok(Beside::Done(checks))
+    }
+
+    /// Whether a restore of the whole set over the existing target (as
+    /// `--clean` asks) can build it beside the target over `--jobs`
+    /// connections and swap it in, with the same result as dropping what
+    /// the target holds in one transaction: the role may create databases
+    /// (and give them the target's owner), nobody else is connected, and
+    /// the target carries nothing of its own that lives outside what
+    /// --clean drops (settings, privileges, a comment, subscriptions,
+    /// replication slots, a tablespace, a non-libc locale). `Err` says why
+    /// not, for the single-transaction path to say.
+    fn beside_plan(&self, client: &mut Client) -> Result<std::result::Result<BesidePlan, String>> {
+        let db = self.target.dbname.as_str();
+        let version: i32 = client
+            .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])?
+            .try_get(0)?;
+        let provider = if version >= 150000 {
+            "d.datlocprovider::text"
+        } else {
+            "'c'"
+        };
+        let row = client.query_one(
+            format!(
+                "SELECT pg_catalog.pg_encoding_to_char(d.encoding), d.datcollate::text, d.datctype::text, \
+                 pg_catalog.pg_get_userbyid(d.datdba)::text, {provider}, \
+                 (SELECT r.rolcreatedb OR r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user), \
+                 pg_catalog.pg_has_role(d.datdba, 'MEMBER'), \
+                 d.datacl IS NULL, d.datconnlimit = -1 AND d.datallowconn AND NOT d.datistemplate, \
+                 d.dattablespace = (SELECT t.oid FROM pg_catalog.pg_tablespace t WHERE t.spcname = 'pg_default'), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting x WHERE x.setdatabase = d.oid), \
+                 pg_catalog.shobj_description(d.oid, 'pg_database') IS NOT NULL, \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_default_acl a WHERE a.defaclnamespace = 0), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_subscription x WHERE x.subdbid = d.oid), \
+                 EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots x WHERE x.database = d.datname) \
+                 FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()"
+            )
+            .as_str(),
+            &[],
+        )?;
+        let encoding: String = row.try_get(0)?;
+        let collate: String = row.try_get(1)?;
+        let ctype: String = row.try_get(2)?;
+        let owner: String = row.try_get(3)?;
+        let provider: String = row.try_get(4)?;
+        let may_create: Option<bool> = row.try_get(5)?;
+        let checks: [(bool, String); 10] = [
+            (
+                may_create == Some(true),
+                "the role may not create databases (CREATEDB)".into(),
+            ),
+            (
+                row.try_get(6)?,
+                format!("the role cannot make a database owned by {owner}, as {db} is"),
+            ),
+            (provider == "c", format!("{db} uses a locale provider other than libc")),
+            (row.try_get(7)?, format!("{db} has privileges granted on it")),
+            (
+                row.try_get(8)?,
+                format!("{db} has a connection limit, or is a template or closed to connections"),
+            ),
+            (row.try_get(9)?, format!("{db} is in a tablespace of its own")),
+            (
+                !row.try_get::<_, bool>(10)?,
+                format!("{db} has settings of its own (ALTER DATABASE ... SET)"),
+            ),
+            (!row.try_get::<_, bool>(11)?, format!("{db} has a comment")),
+            (
+                !row.try_get::<_, bool>(12)?,
+                format!("{db} has default privileges for all schemas"),
+            ),
+            (
+                !row.try_get::<_, bool>(13)? && !row.try_get::<_, bool>(14)?,
+                format!("{db} has subscriptions or replication slots"),
+            ),
+        ];
+        if let Some((_, why)) = checks.iter().find(|(ok, _)| !ok) {
+            return Ok(Err(why.clone()));
+        }
+        if !self.options.terminate_connections {
+            let others = swap::lasting_sessions(client, db)?;
+            if !others.is_empty() {
+                return Ok(Err(format!(
+                    "{} other session(s) are connected to {db} (--terminate-connections ends them, and the restore runs in parallel): {}",
+                    others.len(),
+                    others.iter().map(|(_, d)| d.as_str()).collect::<Vec<_>>().join("; ")
+                )));
+            }
+        }
+        let mut create_options = format!(
+            "ENCODING {} LC_COLLATE {} LC_CTYPE {} OWNER {}",
+            catalog::quote_literal(&encoding),
+            catalog::quote_literal(&collate),
+            catalog::quote_literal(&ctype),
+            swap::quoted(&owner)
+        );
+        if version >= 150000 {
+            create_options.push_str(" LOCALE_PROVIDER libc");
+        }
+        Ok(Ok(BesidePlan {
+            create_options,
+            public: public_schema(client)?,
+        }))
     }
 
     /// Pre-data, then over several connections: rows, largest table first;
@@ -1514,6 +1720,13 @@ impl<'a> Dag<'a> {
                         Ok(c) => c,
                         Err(e) => return fail(e),
                     };
+                    // Each COPY and index commits on its own here, in a new
+                    // database that is swapped in by a rename, which commits
+                    // synchronously and so flushes the WAL of every one of
+                    // them first: none needs to wait for its own flush.
+                    if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
+                        return fail(e.into());
+                    }
                     while let Some(node) = self.next(&state) {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
@@ -1626,6 +1839,32 @@ fn parents_first<'a>(tables: &[&'a TableStats]) -> std::collections::HashMap<&'a
         }
     }
     rank
+}
+
+/// How a restore beside an existing target makes its new database.
+struct BesidePlan {
+    /// The CREATE DATABASE options after TEMPLATE template0: the target's
+    /// encoding, locale and owner.
+    create_options: String,
+    /// Schema public's owner and privileges in the target.
+    public: Option<String>,
+}
+
+/// What became of a restore beside the target.
+enum Beside {
+    Done(Vec<String>),
+    /// Nothing was changed, for this reason: the caller may restore another way.
+    Refused(String),
+}
+
+/// Schema public's owner and privileges, as text; None without one.
+fn public_schema(client: &mut Client) -> Result<Option<String>> {
+    Ok(client
+        .query_opt(
+            "SELECT pg_catalog.pg_get_userbyid(nspowner)::text || ' ' || coalesce(nspacl::text, 'default')              FROM pg_catalog.pg_namespace WHERE nspname = 'public'",
+            &[],
+        )?
+        .map(|r| r.get(0)))
 }
 
 /// What a restore into an existing database does with it.

@@ -9,7 +9,8 @@ use crate::progress::Reporter;
 use anyhow::{Result, anyhow, bail};
 use postgres::Client;
 
-fn quoted(name: &str) -> String {
+/// A database name as an SQL identifier.
+pub fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
@@ -37,6 +38,22 @@ fn sessions_on(admin: &mut Client, db: &str) -> Result<Vec<(i32, String)>> {
         out.push((pid, format!("pid {pid} (user {user}{app}, from {addr}, {state})")));
     }
     Ok(out)
+}
+
+/// Other sessions connected to a database that are still there after up to
+/// a second: a connection this run has just closed (the check of the
+/// target before the restore) takes a moment to leave the server, and
+/// must not count as someone else's.
+pub fn lasting_sessions(admin: &mut Client, db: &str) -> Result<Vec<(i32, String)>> {
+    let mut others = sessions_on(admin, db)?;
+    for _ in 0..10 {
+        if others.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        others = sessions_on(admin, db)?;
+    }
+    Ok(others)
 }
 
 fn terminate(admin: &mut Client, sessions: &[(i32, String)]) {
@@ -104,7 +121,7 @@ pub fn swap_in(
         }
         return Ok(());
     }
-    let others = sessions_on(admin, db)?;
+    let others = lasting_sessions(admin, db)?;
     if !others.is_empty() {
         let list: Vec<&str> = others.iter().map(|(_, d)| d.as_str()).collect();
         if terminate_connections {
