@@ -117,6 +117,29 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
     (objects, fingerprint)
 }
 
+/// About what a database adds to the manifest, a little over: every
+/// schema object's SQL (escaped, indented), every table's stats and about
+/// one data member per 64 MB of table. The set keeps this much room before
+/// its members for the manifest, which is written last.
+fn manifest_estimate(cat: &Catalog) -> u64 {
+    let objects: u64 = cat
+        .pre_data
+        .iter()
+        .chain(&cat.indexes)
+        .chain(&cat.post_data)
+        .chain(&cat.foreign_keys)
+        .chain(&cat.last)
+        .filter(|i| i.structural)
+        .map(|i| (i.sql.len() + i.name.len()) as u64 * 3 / 2 + 256)
+        .sum();
+    let tables: u64 = cat
+        .tables
+        .iter()
+        .map(|t| 1024 + 512 * (t.bytes.max(0) as u64 / copy::CHUNK_BYTES + 1))
+        .sum();
+    8192 + objects + tables
+}
+
 /// The migration revision, from the first migration table that answers.
 /// Each probe runs under a savepoint: a table that only shares a name with
 /// a migration table fails its query, and that failure must not abort the
@@ -289,6 +312,7 @@ impl Engine for PostgresEngine {
                 .collect();
             locks::lock_tables(&mut main, &self.target, &more, wait, source)?;
         }
+        staging.reserve_manifest(manifest_estimate(&cat));
         let mut members = Vec::new();
         if !self.options.data_only {
             members.push(write_script(
