@@ -1751,6 +1751,7 @@ impl<'a> Dag<'a> {
                     if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
                         return fail(e.into());
                     }
+                    raise_maintenance_work_mem(&mut client);
                     while let Some(node) = self.next(&state) {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
@@ -1811,13 +1812,17 @@ impl<'a> Dag<'a> {
             if progress.failed {
                 return None;
             }
-            let node = progress.ready_rows.pop().or_else(|| {
-                let free = progress
-                    .ready
-                    .iter()
-                    .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)))?;
-                Some(progress.ready.remove(free))
-            });
+            // Statements (index builds, keys) before rows: each is one
+            // indivisible piece that only grows the tail if left to the
+            // end, while rows come in chunks that fill the last gaps.
+            let free = progress
+                .ready
+                .iter()
+                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
+            let node = match free {
+                Some(free) => Some(progress.ready.remove(free)),
+                None => progress.ready_rows.pop(),
+            };
             if let Some(node) = node {
                 for table in &self.locks[node] {
                     progress.locked.insert(table.clone());
@@ -1832,6 +1837,26 @@ impl<'a> Dag<'a> {
         }
     }
 }
+
+/// Index builds sort in `maintenance_work_mem` (64 MB by default) and
+/// spill to disk past it; a restore's connections build one index each,
+/// so this one takes up to [`LOAD_MAINTENANCE_MEM_MB`] for its session
+/// when the server's setting is lower (any role may set it). Only speed
+/// depends on it, so a server that refuses keeps its own.
+fn raise_maintenance_work_mem(client: &mut Client) {
+    let current = client
+        .query_one(
+            "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) / 1048576",
+            &[],
+        )
+        .and_then(|r| r.try_get::<_, i64>(0));
+    if matches!(current, Ok(mb) if mb < LOAD_MAINTENANCE_MEM_MB) {
+        let _ = client.batch_execute(&format!("SET maintenance_work_mem = '{LOAD_MAINTENANCE_MEM_MB}MB'"));
+    }
+}
+
+/// What each loading connection may sort an index in, in MB.
+const LOAD_MAINTENANCE_MEM_MB: i64 = 256;
 
 /// Each table's place in an order where the tables a foreign key points at
 /// come before the table that holds it; tables in a cycle keep set order
