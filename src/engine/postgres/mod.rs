@@ -1751,7 +1751,7 @@ impl<'a> Dag<'a> {
                     if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
                         return fail(e.into());
                     }
-                    raise_maintenance_work_mem(&mut client);
+                    raise_load_memory(&mut client);
                     while let Some(node) = self.next(&state) {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
@@ -1839,24 +1839,27 @@ impl<'a> Dag<'a> {
 }
 
 /// Index builds sort in `maintenance_work_mem` (64 MB by default) and
-/// spill to disk past it; a restore's connections build one index each,
-/// so this one takes up to [`LOAD_MAINTENANCE_MEM_MB`] for its session
-/// when the server's setting is lower (any role may set it). Only speed
-/// depends on it, so a server that refuses keeps its own.
-fn raise_maintenance_work_mem(client: &mut Client) {
-    let current = client
-        .query_one(
-            "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting('maintenance_work_mem')) / 1048576",
-            &[],
-        )
-        .and_then(|r| r.try_get::<_, i64>(0));
-    if matches!(current, Ok(mb) if mb < LOAD_MAINTENANCE_MEM_MB) {
-        let _ = client.batch_execute(&format!("SET maintenance_work_mem = '{LOAD_MAINTENANCE_MEM_MB}MB'"));
+/// spill to disk past it, and a foreign key is checked by one join that
+/// spills past `work_mem` (4 MB): each loading connection runs one of
+/// them at a time, so it takes [`LOAD_MEMORY_MB`] for its session where
+/// the server's setting is lower (any role may). Only speed depends on
+/// it, so a server that refuses keeps its own.
+fn raise_load_memory(client: &mut Client) {
+    for (setting, mb) in LOAD_MEMORY_MB {
+        let current = client
+            .query_one(
+                "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting($1)) / 1048576",
+                &[&setting],
+            )
+            .and_then(|r| r.try_get::<_, i64>(0));
+        if matches!(current, Ok(now) if now < mb) {
+            let _ = client.batch_execute(&format!("SET {setting} = '{mb}MB'"));
+        }
     }
 }
 
-/// What each loading connection may sort an index in, in MB.
-const LOAD_MAINTENANCE_MEM_MB: i64 = 256;
+/// What each loading connection may sort an index or join keys in.
+const LOAD_MEMORY_MB: [(&str, i64); 2] = [("maintenance_work_mem", 256), ("work_mem", 64)];
 
 /// Each table's place in an order where the tables a foreign key points at
 /// come before the table that holds it; tables in a cycle keep set order
