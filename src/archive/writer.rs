@@ -83,7 +83,7 @@ impl Staging {
         let encoder = self.compression.encoder(HashingWriter::new(sink))?;
         Ok(MemberWriter {
             inner: CountingWriter {
-                inner: encoder,
+                inner: BufWriter::with_capacity(256 << 10, encoder),
                 bytes: 0,
             },
             path,
@@ -371,7 +371,9 @@ impl Write for Sink {
 /// A member being written: raw bytes in, compressed and hashed on the way
 /// to the set.
 pub struct MemberWriter {
-    inner: CountingWriter<Encoder<'static, HashingWriter<Sink>>>,
+    /// Rows arrive a line at a time; the encoders (zstd's above all) work
+    /// per call, so they are given large writes.
+    inner: CountingWriter<BufWriter<Encoder<'static, HashingWriter<Sink>>>>,
     path: String,
     /// The file it goes to, for messages.
     where_: PathBuf,
@@ -386,7 +388,13 @@ impl MemberWriter {
     pub fn finish(self) -> Result<Member> {
         let raw_size = self.inner.bytes;
         let write_err = || fsutil::write_hint(&self.where_);
-        let hashing = self.inner.inner.finish().with_context(write_err)?;
+        let encoder = self
+            .inner
+            .inner
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(write_err)?;
+        let hashing = encoder.finish().with_context(write_err)?;
         let (sink, sha256, size) = hashing.finish();
         match sink {
             Sink::Staged(buf) => {
