@@ -1046,4 +1046,29 @@ fn a_parallel_backup_writes_one_tar_that_stock_tools_read_and_restore() {
         0,
     );
     assert_eq!(c.rows("direct_src"), c.rows("direct_dst"));
+    // The mark the database carried while it was built is gone with the
+    // swap, so the next in-place restore over it builds beside it again.
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), 'none') FROM pg_database WHERE datname = 'direct_dst'"
+        ),
+        "none"
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--clean",
+            "--jobs",
+            "2",
+            "--no-safety-backup",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("swapped in"), "{}", text(&out));
+    assert_eq!(c.rows("direct_src"), c.rows("direct_dst"));
 }

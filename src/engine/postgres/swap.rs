@@ -119,6 +119,7 @@ pub fn swap_in(
             let left = gone(admin);
             bail!("naming the restored database {db} failed: {e}; {left}");
         }
+        unmark(admin, db, reporter);
         return Ok(());
     }
     let others = lasting_sessions(admin, db)?;
@@ -190,6 +191,8 @@ pub fn swap_in(
         }
     }
 
+    unmark(admin, db, reporter);
+
     // Step 3: the old database goes. The restore is done either way.
     if let Err(e) = admin.batch_execute(&format!("DROP DATABASE {}", quoted(&aside))) {
         reporter.warn(&format!(
@@ -199,4 +202,18 @@ pub fn swap_in(
         ));
     }
     Ok(())
+}
+
+/// Takes lifeboat's leftover mark (a comment) off a restored database once
+/// it has the target's name: the source had no such comment, and a
+/// database with a comment of its own is not replaced beside by the next
+/// `--clean`. Named as the target, it is never taken for a leftover, so a
+/// run killed before this only leaves the comment.
+fn unmark(admin: &mut Client, db: &str, reporter: &Reporter) {
+    if let Err(e) = admin.batch_execute(&format!("COMMENT ON DATABASE {} IS NULL", quoted(db))) {
+        reporter.warn(&format!(
+            "{db} keeps the comment lifeboat marked it with while it was built ({}):              COMMENT ON DATABASE ... IS NULL removes it",
+            connect::server_message(&e)
+        ));
+    }
 }
