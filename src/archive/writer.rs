@@ -231,7 +231,12 @@ impl Tail {
     fn drain(&self, state: &mut TailState) -> Result<()> {
         while !state.held && !state.pending.is_empty() {
             let next = state.pending.remove(0);
-            self.append(state, next)?;
+            if let Err(e) = self.append(state, next) {
+                // Part of a member may stand past the end: nothing more
+                // goes into this file.
+                state.broken = true;
+                return Err(e);
+            }
         }
         Ok(())
     }

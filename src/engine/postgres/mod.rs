@@ -96,16 +96,21 @@ impl PostgresEngine {
     }
 }
 
-/// Structural items as schema objects, and their fingerprint.
-fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
-    let objects: Vec<SchemaObject> = cat
-        .pre_data
+/// The schema's own objects (not sequence values or refreshes), in
+/// restore order.
+fn structural_items(cat: &Catalog) -> impl Iterator<Item = &Item> {
+    cat.pre_data
         .iter()
         .chain(&cat.indexes)
         .chain(&cat.post_data)
         .chain(&cat.foreign_keys)
         .chain(&cat.last)
         .filter(|i| i.structural)
+}
+
+/// Structural items as schema objects, and their fingerprint.
+fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
+    let objects: Vec<SchemaObject> = structural_items(cat)
         .map(|i| SchemaObject {
             kind: i.kind.to_string(),
             name: i.name.clone(),
@@ -122,14 +127,7 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
 /// one data member per 64 MB of table. The set keeps this much room before
 /// its members for the manifest, which is written last.
 fn manifest_estimate(cat: &Catalog) -> u64 {
-    let objects: u64 = cat
-        .pre_data
-        .iter()
-        .chain(&cat.indexes)
-        .chain(&cat.post_data)
-        .chain(&cat.foreign_keys)
-        .chain(&cat.last)
-        .filter(|i| i.structural)
+    let objects: u64 = structural_items(cat)
         .map(|i| (i.sql.len() + i.name.len()) as u64 * 3 / 2 + 256)
         .sum();
     let tables: u64 = cat
