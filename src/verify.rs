@@ -437,6 +437,14 @@ pub fn report(
 }
 
 impl Report {
+    /// The first error finding, in one line, for the annotation.
+    pub fn first_error(&self) -> Option<String> {
+        self.findings
+            .iter()
+            .find(|f| f.severity == Severity::Error)
+            .map(|f| format!("{}: {}", f.object, f.message))
+    }
+
     /// The human summary, also used as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
