@@ -6,27 +6,16 @@ use crate::config::Config;
 /// Every secret lifeboat knows of: database passwords (URLs, PGPASSWORD,
 /// password files), tokens, S3 secrets and webhook URLs.
 pub fn known(config: &Config, extra_urls: &[&str]) -> Vec<String> {
-    let env = crate::engine::postgres::connect::process_env;
+    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
     let mut urls: Vec<String> = config.databases.iter().map(|d| d.url.clone()).collect();
     urls.extend(config.verify.restore.sources.values().cloned());
     urls.extend(extra_urls.iter().map(|u| u.to_string()));
     if let crate::engine::postgres::scratch::ScratchChoice::Url(u) = &config.verify.restore.scratch {
         urls.push(u.clone());
     }
-    let mut secrets: Vec<String> = Vec::new();
-    for url in urls {
-        // As written too: a URL that does not parse is still masked.
-        if let Some(pw) = crate::engine::postgres::connect::written_password(&url) {
-            secrets.push(percent_decoded(&pw));
-            secrets.push(pw);
-        }
-        if crate::engine::postgres::connect::is_postgres_url(&url)
-            && let Ok(target) = crate::engine::postgres::connect::parse(&url, &env)
-            && let Some(pw) = target.config.get_password()
-        {
-            secrets.push(String::from_utf8_lossy(pw).into_owned());
-        }
-    }
+    // Every engine looks at every URL: a password written into a URL that
+    // names no engine (a typo in the scheme) is still a password.
+    let mut secrets: Vec<String> = crate::engine::KINDS.iter().flat_map(|k| k.secrets(&urls)).collect();
     // The age passphrase and identities, as read from the environment or
     // files; an identity given in LIFEBOAT_IDENTITY is masked line by line
     // as written, even where it did not parse.
@@ -39,21 +28,9 @@ pub fn known(config: &Config, extra_urls: &[&str]) -> Vec<String> {
                 .map(str::to_string),
         );
     }
-    for key in [
-        "PGPASSWORD",
-        "LIFEBOAT_PASSPHRASE",
-        "LIFEBOAT_GITHUB_TOKEN",
-        "GITHUB_TOKEN",
-    ] {
+    for key in ["LIFEBOAT_PASSPHRASE", "LIFEBOAT_GITHUB_TOKEN", "GITHUB_TOKEN"] {
         if let Some(v) = env(key) {
             secrets.push(v);
-        }
-    }
-    for key in ["PGPASSWORD_FILE", "POSTGRES_PASSWORD_FILE"] {
-        if let Some(path) = env(key)
-            && let Ok(text) = std::fs::read_to_string(path)
-        {
-            secrets.push(text.trim_end_matches(['\n', '\r']).to_string());
         }
     }
     for key in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
@@ -75,24 +52,6 @@ pub fn known(config: &Config, extra_urls: &[&str]) -> Vec<String> {
     secrets.sort();
     secrets.dedup();
     secrets
-}
-
-fn percent_decoded(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(v) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Text with every secret replaced and every URL's password taken out.

@@ -138,7 +138,9 @@ fn run_command(cli: &Cli, config: &Config, reporter: &Reporter) -> anyhow::Resul
         store::LocalStore::new(dir).sweep_and_tell(reporter);
     }
     // Likewise a scratch cluster whose verify was killed, on this machine.
-    engine::postgres::leftovers::stop_stale_scratch_clusters(reporter);
+    for kind in engine::KINDS {
+        kind.sweep_leftovers(reporter);
+    }
     match &cli.command {
         Command::Backup(args) => {
             report::refuse_public_upload(config.crypt.encryption.is_some())?;

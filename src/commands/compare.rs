@@ -89,7 +89,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
     }
     let key = |o: &crate::archive::manifest::SchemaObject| (o.kind.clone(), o.name.clone());
     // Loaded when a definition differs, to tell how it differs.
-    let mut set_definitions = None;
+    let mut alike = None;
     let mut printed_alike = 0;
     let names: BTreeSet<_> = db
         .schema_objects
@@ -102,16 +102,14 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
         let l = found.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
         if let (Some(b), Some(l)) = (b, l)
             && b.sha256 != l.sha256
-            && db.engine == "postgresql"
+            && let Some(build) = engine::kind(&db.engine).and_then(|k| k.printed_alike())
         {
-            if set_definitions.is_none() {
+            if alike.is_none() {
                 let scan = reader::scan(set, keys, false, &mut |_| {})?;
                 let source = reader::SetSource::new(set, manifest.clone(), &scan, keys);
-                set_definitions = Some(engine::postgres::printed::set_definitions(&source, db)?);
+                alike = Some(build(&source, db)?);
             }
-            if let Some(defs) = &set_definitions
-                && engine::postgres::printed::printed_alike(defs, b, l)
-            {
+            if alike.as_ref().is_some_and(|alike| alike(b, l)) {
                 printed_alike += 1;
                 continue;
             }

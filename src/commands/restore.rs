@@ -98,8 +98,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     // reading its stream to the end proves it was not cut short.
     let rows_later = !encrypted
         && !keys.requires_encrypted()
-        && crate::archive::reader::read_manifest(&path, keys)
-            .is_ok_and(|m| !m.databases.is_empty() && m.databases.iter().all(|d| d.engine == "postgresql"));
+        && crate::archive::reader::read_manifest(&path, keys).is_ok_and(|m| {
+            !m.databases.is_empty()
+                && m.databases
+                    .iter()
+                    .all(|d| engine::kind(&d.engine).is_some_and(|k| k.hashes_while_loading()))
+        });
     let (findings, _scan, source) = if rows_later {
         crate::verify::quick_for_restore(&path, keys, &|m| m.role == "data", reporter)?
     } else {
