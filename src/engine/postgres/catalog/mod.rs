@@ -2267,25 +2267,3 @@ pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result
 
 /// The SQL that goes at the top of every member, as pg_dump's header.
 pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n";
-
-/// Marks a table an index or foreign key needs inside a script, followed
-/// by its name as SQL in a JSON string: a name may hold a newline, which
-/// would end the comment line.
-pub const TABLE_LINE: &str = "-- table: ";
-
-/// Renders items as one SQL script.
-pub fn script(items: &[Item]) -> String {
-    let mut out = String::from(SQL_HEADER);
-    // A comment ends at a carriage return as at a newline (PostgreSQL's
-    // lexer, psql and the guard agree): a name holding either would turn
-    // the rest of itself into SQL, so both become spaces.
-    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
-    for item in items {
-        out.push_str(&format!("-- {}: {}\n", item.kind, one_line(&item.name)));
-        for table in &item.needs {
-            out.push_str(&format!("{TABLE_LINE}{}\n", serde_json::Value::from(table.as_str())));
-        }
-        out.push_str(&format!("{}\n\n", item.sql));
-    }
-    out
-}
