@@ -127,7 +127,33 @@ pub fn quick(
     decompress: bool,
     reporter: &Reporter,
 ) -> Result<(Findings, Scan, Option<SetSource>)> {
-    quick_with(path, keys, decompress, None, reporter)
+    let (mut findings, scan, source) = quick_with(path, keys, decompress, None, reporter)?;
+    if let Some(set) = &source
+        && findings.errors() == 0
+    {
+        check_schema_twins(set, &mut findings);
+    }
+    Ok((findings, scan, source))
+}
+
+/// A PostgreSQL database's schema.json (what lifeboat restores) against
+/// its scripts (what psql users restore): the two must say the same.
+fn check_schema_twins(set: &SetSource, findings: &mut Findings) {
+    use crate::engine::postgres::schema_member;
+    for db in set.manifest.databases.iter().filter(|d| d.engine == "postgresql") {
+        // Every statement of both through the guard first: a refused one is
+        // named as such, not as a difference.
+        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
+            Ok(mismatches) => {
+                for (member, why) in mismatches {
+                    findings.error("schema", &member, why, FIX_DAMAGED);
+                }
+            }
+            Err(e) => {
+                findings.error("schema", &db.name, format!("{e:#}"), FIX_DAMAGED);
+            }
+        }
+    }
 }
 
 /// The quick level as a restore needs it: members `defer` picks (the rows
@@ -345,7 +371,9 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
             );
         }
         for m in &db.members {
-            if !m.path.starts_with(&format!("{}/", db.name)) {
+            if !m.path.starts_with(&format!("{}/", db.name))
+                && !crate::engine::postgres::schema_member::is_schema_member(&db.name, m)
+            {
                 findings.error(
                     "manifest",
                     &m.path,

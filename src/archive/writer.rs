@@ -34,12 +34,14 @@ impl Staging {
     /// Starts member `<database>/<file><ext>`; the compression suffix is
     /// added here.
     pub fn member(&self, database: &str, file: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
-        let path = format!(
-            "{}/{}{}",
-            super::safe_component(database),
-            file,
-            self.compression.algorithm.extension()
-        );
+        self.member_at(&format!("{}/{file}", super::safe_component(database)), role, table)
+    }
+
+    /// Starts member `<path><ext>` anywhere in the set (a database's
+    /// schema.json sits beside its folder, so that `<database>/*` stays
+    /// plain SQL for psql).
+    pub fn member_at(&self, path: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
+        let path = format!("{path}{}", self.compression.algorithm.extension());
         let staged = self.staged_path(&path);
         let out = fsutil::create_private(&staged)?;
         let hashing = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
