@@ -136,22 +136,14 @@ pub fn quick(
     Ok((findings, scan, source))
 }
 
-/// A PostgreSQL database's schema.json (what lifeboat restores) against
-/// its scripts (what psql users restore): the two must say the same.
+/// What only each database's engine can check in the set: a PostgreSQL
+/// database's schema.json (what lifeboat restores) against its scripts
+/// (what psql users restore), which must say the same.
 fn check_schema_twins(set: &SetSource, findings: &mut Findings) {
-    use crate::engine::postgres::schema_member;
-    for db in set.manifest.databases.iter().filter(|d| d.engine == "postgresql") {
-        // Every statement of both through the guard first: a refused one is
-        // named as such, not as a difference.
-        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
-            Ok(mismatches) => {
-                for (member, why) in mismatches {
-                    findings.error("schema", &member, why, FIX_DAMAGED);
-                }
-            }
-            Err(e) => {
-                findings.error("schema", &db.name, format!("{e:#}"), FIX_DAMAGED);
-            }
+    for db in &set.manifest.databases {
+        let Some(kind) = engine::kind(&db.engine) else { continue };
+        for (object, problem) in kind.set_problems(set, db) {
+            findings.error("schema", &object, problem, FIX_DAMAGED);
         }
     }
 }
@@ -372,7 +364,7 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
         }
         for m in &db.members {
             if !m.path.starts_with(&format!("{}/", db.name))
-                && !crate::engine::postgres::schema_member::is_schema_member(&db.name, m)
+                && !engine::kind(&db.engine).is_some_and(|k| k.owns_member(db, m))
             {
                 findings.error(
                     "manifest",

@@ -7,7 +7,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
+use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, TableStats};
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::progress::Reporter;
@@ -213,6 +213,17 @@ pub trait EngineKind: Sync {
     ) -> Result<Box<dyn Scratch>>;
     /// Problems in a manifest's record of one of its databases.
     fn manifest_problems(&self, _db: &DatabaseManifest) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether a member outside the database's folder is one the engine
+    /// puts there (PostgreSQL's `<database>.schema.json`).
+    fn owns_member(&self, _db: &DatabaseManifest, _member: &Member) -> bool {
+        false
+    }
+    /// What the quick level finds wrong in how the set holds `db` that
+    /// only the engine can tell (members that disagree with each other),
+    /// as (object, problem).
+    fn set_problems(&self, _set: &SetSource, _db: &DatabaseManifest) -> Vec<(String, String)> {
         Vec::new()
     }
     /// Why the restore level cannot prove `db`, and what to do instead.

@@ -3,8 +3,8 @@
 //! prints them, RESTORE.md's `psql` steps and the passwords to keep out of
 //! logs.
 
-use super::{PostgresEngine, admin, connect, printed, scratch};
-use crate::archive::manifest::DatabaseManifest;
+use super::{PostgresEngine, admin, connect, printed, schema_member, scratch};
+use crate::archive::manifest::{DatabaseManifest, Member};
 use crate::archive::reader::SetSource;
 use crate::engine::{DatabaseSpec, Engine, EngineKind, EngineOptions, PrintedAlike, PrintedAlikeFor, Scratch};
 use crate::progress::Reporter;
@@ -69,6 +69,19 @@ impl EngineKind for Kind {
             engine = engine.with_extension_admin(admin::ScratchAdmin::new(superuser.clone(), scratch::RESTORE_ROLE));
         }
         Ok(Box::new(ScratchDatabase { engine, made }))
+    }
+
+    fn owns_member(&self, db: &DatabaseManifest, member: &Member) -> bool {
+        schema_member::is_schema_member(&db.name, member)
+    }
+
+    fn set_problems(&self, set: &SetSource, db: &DatabaseManifest) -> Vec<(String, String)> {
+        // Every statement of both through the guard first: a refused one is
+        // named as such, not as a difference.
+        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
+            Ok(mismatches) => mismatches,
+            Err(e) => vec![(db.name.clone(), format!("{e:#}"))],
+        }
     }
 
     fn unprovable(&self, db: &DatabaseManifest) -> Option<(String, &'static str)> {
