@@ -131,19 +131,20 @@ pub fn quick(
     if let Some(set) = &source
         && findings.errors() == 0
     {
-        check_schema_twins(set, &mut findings);
+        check_contents(set, &mut findings);
     }
     Ok((findings, scan, source))
 }
 
-/// What only each database's engine can check in the set: a PostgreSQL
-/// database's schema.json (what lifeboat restores) against its scripts
-/// (what psql users restore), which must say the same.
-fn check_schema_twins(set: &SetSource, findings: &mut Findings) {
+/// What each engine finds only in its members' contents (PostgreSQL: a
+/// schema.json that disagrees with its scripts).
+fn check_contents(set: &SetSource, findings: &mut Findings) {
     for db in &set.manifest.databases {
-        let Some(kind) = engine::kind(&db.engine) else { continue };
-        for (object, problem) in kind.set_problems(set, db) {
-            findings.error("schema", &object, problem, FIX_DAMAGED);
+        for (object, why) in engine::kind(&db.engine)
+            .map(|k| k.content_problems(set, db))
+            .unwrap_or_default()
+        {
+            findings.error("schema", &object, why, FIX_DAMAGED);
         }
     }
 }
@@ -364,7 +365,7 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
         }
         for m in &db.members {
             if !m.path.starts_with(&format!("{}/", db.name))
-                && !engine::kind(&db.engine).is_some_and(|k| k.owns_member(db, m))
+                && !engine::kind(&db.engine).is_some_and(|k| k.member_beside_folder(db, m))
             {
                 findings.error(
                     "manifest",

@@ -7,7 +7,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, TableStats};
+use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::progress::Reporter;
@@ -215,15 +215,14 @@ pub trait EngineKind: Sync {
     fn manifest_problems(&self, _db: &DatabaseManifest) -> Vec<String> {
         Vec::new()
     }
-    /// Whether a member outside the database's folder is one the engine
-    /// puts there (PostgreSQL's `<database>.schema.json`).
-    fn owns_member(&self, _db: &DatabaseManifest, _member: &Member) -> bool {
+    /// Whether `member` of `db`, outside the database's folder, is one this
+    /// engine writes there (PostgreSQL's schema.json).
+    fn member_beside_folder(&self, _db: &DatabaseManifest, _member: &crate::archive::Member) -> bool {
         false
     }
-    /// What the quick level finds wrong in how the set holds `db` that
-    /// only the engine can tell (members that disagree with each other),
-    /// as (object, problem).
-    fn set_problems(&self, _set: &SetSource, _db: &DatabaseManifest) -> Vec<(String, String)> {
+    /// Problems only the members' contents show, for the quick level: each
+    /// the member (or database) and what is wrong with it.
+    fn content_problems(&self, _set: &SetSource, _db: &DatabaseManifest) -> Vec<(String, String)> {
         Vec::new()
     }
     /// Why the restore level cannot prove `db`, and what to do instead.

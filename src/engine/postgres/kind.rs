@@ -4,7 +4,7 @@
 //! logs.
 
 use super::{PostgresEngine, admin, connect, printed, schema_member, scratch};
-use crate::archive::manifest::{DatabaseManifest, Member};
+use crate::archive::manifest::DatabaseManifest;
 use crate::archive::reader::SetSource;
 use crate::engine::{DatabaseSpec, Engine, EngineKind, EngineOptions, PrintedAlike, PrintedAlikeFor, Scratch};
 use crate::progress::Reporter;
@@ -71,13 +71,14 @@ impl EngineKind for Kind {
         Ok(Box::new(ScratchDatabase { engine, made }))
     }
 
-    fn owns_member(&self, db: &DatabaseManifest, member: &Member) -> bool {
+    fn member_beside_folder(&self, db: &DatabaseManifest, member: &crate::archive::Member) -> bool {
         schema_member::is_schema_member(&db.name, member)
     }
 
-    fn set_problems(&self, set: &SetSource, db: &DatabaseManifest) -> Vec<(String, String)> {
-        // Every statement of both through the guard first: a refused one is
-        // named as such, not as a difference.
+    /// schema.json (what lifeboat restores) against the scripts (what psql
+    /// users restore), each statement of both through the guard first: a
+    /// refused one is named as such, not as a difference.
+    fn content_problems(&self, set: &SetSource, db: &DatabaseManifest) -> Vec<(String, String)> {
         match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
             Ok(mismatches) => mismatches,
             Err(e) => vec![(db.name.clone(), format!("{e:#}"))],
