@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod connect;
 pub mod copy;
 pub mod guard;
+pub mod kind;
 pub mod leftovers;
 pub mod locks;
 pub mod printed;

@@ -763,7 +763,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_NS} AND {} ORDER BY 3, 4",
         not_ext_member("pg_class", "c.oid")
     );
-    Ok(client
+    client
         .query(sql.as_str(), &[])?
         .iter()
         .map(|r| -> Result<_> {
@@ -786,7 +786,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
                 access_method: r.value(15)?,
             })
         })
-        .collect::<Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// `SET STATISTICS`, `SET STORAGE`, `SET COMPRESSION` and `SET (...)`
@@ -1140,7 +1140,7 @@ fn tables(
             oid,
         } in checks.remove(&t.oid).unwrap_or_default()
         {
-            if !local && !(t.is_partition && standalone) {
+            if !(local || t.is_partition && standalone) {
                 continue;
             }
             if valid && split_checks.contains(&oid) {
@@ -2251,7 +2251,7 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
 /// the owner, or the owner of a table that forces its policies.
 pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result<Vec<String>> {
     let oids: Vec<Oid> = tables.iter().map(|t| t.oid).collect();
-    Ok(client
+    client
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.oid = ANY($1) AND c.relrowsecurity \
@@ -2262,7 +2262,7 @@ pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result
         .context("looking for tables behind row-level security")?
         .iter()
         .map(|r| r.value(0))
-        .collect::<Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// The SQL that goes at the top of every member, as pg_dump's header.
