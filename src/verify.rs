@@ -131,27 +131,20 @@ pub fn quick(
     if let Some(set) = &source
         && findings.errors() == 0
     {
-        check_schema_twins(set, &mut findings);
+        check_contents(set, &mut findings);
     }
     Ok((findings, scan, source))
 }
 
-/// A PostgreSQL database's schema.json (what lifeboat restores) against
-/// its scripts (what psql users restore): the two must say the same.
-fn check_schema_twins(set: &SetSource, findings: &mut Findings) {
-    use crate::engine::postgres::schema_member;
-    for db in set.manifest.databases.iter().filter(|d| d.engine == "postgresql") {
-        // Every statement of both through the guard first: a refused one is
-        // named as such, not as a difference.
-        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
-            Ok(mismatches) => {
-                for (member, why) in mismatches {
-                    findings.error("schema", &member, why, FIX_DAMAGED);
-                }
-            }
-            Err(e) => {
-                findings.error("schema", &db.name, format!("{e:#}"), FIX_DAMAGED);
-            }
+/// What each engine finds only in its members' contents (PostgreSQL: a
+/// schema.json that disagrees with its scripts).
+fn check_contents(set: &SetSource, findings: &mut Findings) {
+    for db in &set.manifest.databases {
+        for (object, why) in engine::kind(&db.engine)
+            .map(|k| k.content_problems(set, db))
+            .unwrap_or_default()
+        {
+            findings.error("schema", &object, why, FIX_DAMAGED);
         }
     }
 }
@@ -372,7 +365,7 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
         }
         for m in &db.members {
             if !m.path.starts_with(&format!("{}/", db.name))
-                && !crate::engine::postgres::schema_member::is_schema_member(&db.name, m)
+                && !engine::kind(&db.engine).is_some_and(|k| k.member_beside_folder(db, m))
             {
                 findings.error(
                     "manifest",

@@ -3,7 +3,7 @@
 //! prints them, RESTORE.md's `psql` steps and the passwords to keep out of
 //! logs.
 
-use super::{PostgresEngine, admin, connect, printed, scratch};
+use super::{PostgresEngine, admin, connect, printed, schema_member, scratch};
 use crate::archive::manifest::DatabaseManifest;
 use crate::archive::reader::SetSource;
 use crate::engine::{DatabaseSpec, Engine, EngineKind, EngineOptions, PrintedAlike, PrintedAlikeFor, Scratch};
@@ -69,6 +69,20 @@ impl EngineKind for Kind {
             engine = engine.with_extension_admin(admin::ScratchAdmin::new(superuser.clone(), scratch::RESTORE_ROLE));
         }
         Ok(Box::new(ScratchDatabase { engine, made }))
+    }
+
+    fn member_beside_folder(&self, db: &DatabaseManifest, member: &crate::archive::Member) -> bool {
+        schema_member::is_schema_member(&db.name, member)
+    }
+
+    /// schema.json (what lifeboat restores) against the scripts (what psql
+    /// users restore), each statement of both through the guard first: a
+    /// refused one is named as such, not as a difference.
+    fn content_problems(&self, set: &SetSource, db: &DatabaseManifest) -> Vec<(String, String)> {
+        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
+            Ok(mismatches) => mismatches,
+            Err(e) => vec![(db.name.clone(), format!("{e:#}"))],
+        }
     }
 
     fn unprovable(&self, db: &DatabaseManifest) -> Option<(String, &'static str)> {
