@@ -6,6 +6,7 @@
 pub mod outcome;
 
 use crate::cli::{self, Cli, Command};
+use crate::commands::Cmd;
 use crate::config::{self, Config};
 use crate::exit_codes::ExitCode;
 use crate::github::{self, report};
@@ -19,9 +20,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let no_issue = cli::GithubArgs::default();
     let github_args = cli.command.github().unwrap_or(&no_issue);
     let class = class(&cli.command);
+    let command = commands::of(&cli.command);
     // A usage error is a failure like any other in a workflow: it gets its
     // annotation and, for the classes GitHub hears about, its issue.
-    let config = match config::resolve(&cli) {
+    let config = match config::resolve_for(&cli.global, command) {
         Ok(config) => config,
         Err(e) => {
             if !class.is_empty() {
@@ -32,16 +34,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return Err(e);
         }
     };
-    let to_url = match &cli.command {
-        Command::Restore(a) => a.to.clone(),
-        Command::Compare(a) => Some(a.database.clone()),
-        _ => None,
-    };
-    let extra_urls: Vec<&str> = to_url.iter().map(String::as_str).collect();
+    let extra_urls: Vec<&str> = command.target_url().into_iter().collect();
     report::mask_secrets(&config, &extra_urls);
     let reporter = Reporter::new(config.quiet, config.log_file.clone())?;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let outcome = run_command(&cli, &config, &reporter)?;
+        let outcome = run_command(&cli, command, &config, &reporter)?;
         print(&outcome)?;
         anyhow::Ok(outcome)
     }))
@@ -109,54 +106,27 @@ fn print(outcome: &Outcome) -> anyhow::Result<()> {
     github::workflow::set_outputs(&outcome.outputs)
 }
 
-/// The directory of sets a command reads or writes, when it has one:
-/// where a set named by path lies, the `--latest` directory, or `--out`.
-/// (prune sweeps on its own, keeping to `--dry-run`.)
-fn sets_dir(cli: &Cli, config: &Config) -> Option<std::path::PathBuf> {
-    let named = |set: &Option<std::path::PathBuf>, latest: bool| match (set, latest) {
-        (Some(dir), true) => Some(dir.clone()),
-        (None, true) => Some(config.out_dir.clone()),
-        (Some(set), false) => set.parent().map(|p| p.to_path_buf()),
-        (None, false) => None,
-    };
-    let dir = match &cli.command {
-        Command::Backup(_) | Command::List(_) | Command::Size(_) => Some(config.out_dir.clone()),
-        Command::Restore(a) if a.artifact.is_none() => named(&a.set, a.latest),
-        Command::Verify(a) => named(&a.set, a.latest),
-        Command::Info(a) => a.set.parent().map(|p| p.to_path_buf()),
-        Command::Compare(a) => a.set.parent().map(|p| p.to_path_buf()),
-        _ => None,
-    }?;
-    Some(if dir.as_os_str().is_empty() { ".".into() } else { dir })
-}
-
 /// Runs the command to its outcome.
-fn run_command(cli: &Cli, config: &Config, reporter: &Reporter) -> anyhow::Result<Outcome> {
+fn run_command(cli: &Cli, command: &dyn Cmd, config: &Config, reporter: &Reporter) -> anyhow::Result<Outcome> {
     // What a killed run left in the directory this command works on goes
     // first, whatever the command: a SIGKILL is cleaned up by the next run.
-    if let Some(dir) = sets_dir(cli, config) {
+    // (prune sweeps on its own, keeping to `--dry-run`.)
+    if let Some(dir) = command.sets_dir(config) {
+        let dir = if dir.as_os_str().is_empty() { ".".into() } else { dir };
         store::LocalStore::new(dir).sweep_and_tell(reporter);
     }
     // Likewise a scratch cluster whose verify was killed, on this machine.
     for kind in engine::KINDS {
         kind.sweep_leftovers(reporter);
     }
-    match &cli.command {
-        Command::Backup(args) => {
-            report::refuse_public_upload(config.crypt.encryption.is_some())?;
-            commands::backup::run(args, config, reporter)
-        }
-        Command::Restore(args) => commands::restore::run(args, config, reporter),
-        Command::Verify(args) => commands::verify::run(args, config, reporter),
-        Command::List(args) => commands::list::run_list(args, config),
-        Command::Size(args) => commands::list::run_size(args, config),
-        Command::Info(args) => commands::list::run_info(args, config),
-        Command::Compare(args) => commands::compare::run(args, config),
-        Command::Prune(args) => commands::prune::run(args, config, reporter),
-        Command::Report(args) => commands::report::run(args, config),
-        Command::Schedule(args) => commands::schedule::run(args, config, reporter, &|ending| {
-            alert_on(config, ending, &[], reporter)
-        }),
-        Command::Fetch(args) => commands::fetch::run(args, config, reporter),
+    // A set of a public repository's artifacts is anyone's to download.
+    if matches!(cli.command, Command::Backup(_)) {
+        report::refuse_public_upload(config.crypt.encryption.is_some())?;
     }
+    let ended = |ending: &Ending| alert_on(config, ending, &[], reporter);
+    command.run(&commands::Context {
+        config,
+        reporter,
+        ended: &ended,
+    })
 }

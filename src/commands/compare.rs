@@ -4,13 +4,16 @@
 use crate::app::outcome::{self, Outcome};
 use crate::archive::crypt::Keys;
 use crate::archive::reader;
+use crate::cli::CompareArgs;
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft};
 use crate::engine::{self, DatabaseSpec};
 use crate::exit_codes::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
@@ -185,18 +188,34 @@ impl Comparison {
     }
 }
 
-/// `lifeboat compare` as the CLI runs it: exit code 3 when they differ.
-pub fn run(args: &crate::cli::CompareArgs, config: &crate::config::Config) -> Result<Outcome> {
-    let comparison = compare(
-        &args.set,
-        &args.database,
-        args.database_name.as_deref(),
-        &config.crypt.keys,
-    )?;
-    let code = if comparison.differences.is_empty() {
-        ExitCode::Success
-    } else {
-        ExitCode::VerificationFailed
-    };
-    Ok(Outcome::printed(outcome::stdout(args.json, &comparison, || comparison.text())?).with_code(code))
+impl Cmd for CompareArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        draft.keys = Some(&self.keys);
+        Ok(())
+    }
+
+    fn sets_dir(&self, _config: &Config) -> Option<PathBuf> {
+        self.set.parent().map(Path::to_path_buf)
+    }
+
+    fn target_url(&self) -> Option<&str> {
+        Some(&self.database)
+    }
+
+    /// `lifeboat compare` as the CLI runs it: exit code 3 when they differ.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config) = (self, cx.config);
+        let comparison = compare(
+            &args.set,
+            &args.database,
+            args.database_name.as_deref(),
+            &config.crypt.keys,
+        )?;
+        let code = if comparison.differences.is_empty() {
+            ExitCode::Success
+        } else {
+            ExitCode::VerificationFailed
+        };
+        Ok(Outcome::printed(outcome::stdout(args.json, &comparison, || comparison.text())?).with_code(code))
+    }
 }

@@ -3,17 +3,26 @@
 
 use crate::app::outcome::Outcome;
 use crate::cli::{ArtifactArgs, FetchArgs};
-use crate::config::Config;
+use crate::commands::{Cmd, Context};
+use crate::config::{Draft, override_with};
 use crate::github;
 use crate::progress::Reporter;
 use crate::store::{self, github_artifacts::ArtifactStore};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
-pub fn run(args: &FetchArgs, config: &Config, reporter: &Reporter) -> Result<Outcome> {
-    let path = fetch_artifact(&args.artifact, &args.filter, &config.out_dir, reporter)?;
-    Ok(Outcome::printed(format!("{}\n", path.display()))
-        .with_outputs(vec![("backup-path", path.display().to_string())]))
+impl Cmd for FetchArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        override_with(&mut draft.config.out_dir, self.out.clone());
+        Ok(())
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config, reporter) = (self, cx.config, cx.reporter);
+        let path = fetch_artifact(&args.artifact, &args.filter, &config.out_dir, reporter)?;
+        Ok(Outcome::printed(format!("{}\n", path.display()))
+            .with_outputs(vec![("backup-path", path.display().to_string())]))
+    }
 }
 
 /// Downloads the newest artifact named `name` into `out`; the set's path.

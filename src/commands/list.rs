@@ -5,12 +5,14 @@ use crate::app::outcome::{self, Outcome};
 use crate::archive::crypt::Keys;
 use crate::archive::manifest::Manifest;
 use crate::archive::reader;
-use crate::config::Config;
+use crate::cli::{InfoArgs, ListArgs, SizeArgs};
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft, override_with};
 use crate::progress::human_bytes;
 use crate::store::{self, SetEntry, StoreOptions};
 use anyhow::Result;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
@@ -247,24 +249,61 @@ impl SizeReport {
     }
 }
 
-/// `lifeboat list` as the CLI runs it.
-pub fn run_list(args: &crate::cli::ListArgs, config: &Config) -> Result<Outcome> {
-    let sets = list(config)?;
-    Ok(Outcome::printed(outcome::stdout(args.json, &sets, || {
-        list_text(&config.out_dir, &sets)
-    })?))
+impl Cmd for ListArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        override_with(&mut draft.config.out_dir, self.dir.clone());
+        draft.store = Some(&self.store);
+        draft.keys = Some(&self.keys);
+        Ok(())
+    }
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        Some(config.out_dir.clone())
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let sets = list(cx.config)?;
+        Ok(Outcome::printed(outcome::stdout(self.json, &sets, || {
+            list_text(&cx.config.out_dir, &sets)
+        })?))
+    }
 }
 
-/// `lifeboat info` as the CLI runs it.
-pub fn run_info(args: &crate::cli::InfoArgs, config: &Config) -> Result<Outcome> {
-    let manifest = info_at(&args.set, &config.store, &config.crypt.keys)?;
-    Ok(Outcome::printed(outcome::stdout(args.json, &manifest, || {
-        info_text(&args.set, &manifest)
-    })?))
+impl Cmd for InfoArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        draft.store = Some(&self.store);
+        draft.keys = Some(&self.keys);
+        Ok(())
+    }
+
+    fn sets_dir(&self, _config: &Config) -> Option<PathBuf> {
+        self.set.parent().map(Path::to_path_buf)
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let manifest = info_at(&self.set, &cx.config.store, &cx.config.crypt.keys)?;
+        Ok(Outcome::printed(outcome::stdout(self.json, &manifest, || {
+            info_text(&self.set, &manifest)
+        })?))
+    }
 }
 
-/// `lifeboat size` as the CLI runs it.
-pub fn run_size(args: &crate::cli::ListArgs, config: &Config) -> Result<Outcome> {
-    let report = size(config)?;
-    Ok(Outcome::printed(outcome::stdout(args.json, &report, || report.text())?))
+/// `size` reads no set's contents: its key flags are not used.
+impl Cmd for SizeArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        override_with(&mut draft.config.out_dir, self.list.dir.clone());
+        draft.store = Some(&self.list.store);
+        Ok(())
+    }
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        Some(config.out_dir.clone())
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let report = size(cx.config)?;
+        Ok(Outcome::printed(outcome::stdout(self.list.json, &report, || {
+            report.text()
+        })?))
+    }
 }

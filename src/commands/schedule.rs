@@ -4,11 +4,15 @@
 //! signal during a run cancels it as it would cancel `backup`: nothing
 //! half-written is left, and the service ends.
 
-use crate::app::outcome::Ending;
+use crate::app::outcome::{Ending, Outcome};
 use crate::cancel;
+use crate::cli::ScheduleArgs;
+use crate::commands::{Cmd, Context};
 use crate::config::Config;
+use crate::config::{Draft, usage};
 use crate::progress::Reporter;
-use anyhow::{Context, Result};
+use crate::retention::{Policy, parse_span};
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -41,15 +45,40 @@ fn next_after(cron: &Cron, after: DateTime<Utc>) -> Result<DateTime<Utc>> {
         .with_context(|| format!("the cron expression {} never fires again", cron.pattern))
 }
 
-/// Runs until a signal; the exit code is success when it stopped cleanly.
-/// Each run's ending goes to `ended` (which alerts) as it happens.
-pub fn run(
-    args: &crate::cli::ScheduleArgs,
+impl Cmd for ScheduleArgs {
+    /// A backup's settings, and the keep rules each run prunes with.
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        self.backup.configure(draft)?;
+        let k = &self.keep;
+        let flags = Policy {
+            keep_last: k.keep_last,
+            keep_daily: k.keep_daily,
+            keep_weekly: k.keep_weekly,
+            keep_monthly: k.keep_monthly,
+            keep_within: k.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
+            ..Default::default()
+        };
+        if !flags.is_empty() {
+            draft.config.retention = flags;
+        }
+        Ok(())
+    }
+
+    /// Runs until a signal; each run's ending goes to `cx.ended` (which
+    /// alerts) as it happens.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        serve(&self.cron, self.initial, cx.config, cx.reporter, cx.ended)
+    }
+}
+
+/// The service loop; it ends well when a signal stopped it cleanly.
+fn serve(
+    cron_text: &str,
+    initial: bool,
     config: &Config,
     reporter: &Reporter,
     ended: &dyn Fn(&Ending),
-) -> Result<crate::app::outcome::Outcome> {
-    let (cron_text, initial) = (&args.cron, args.initial);
+) -> Result<Outcome> {
     let cron = parse_cron(cron_text)?;
     if config.databases.is_empty() {
         crate::usage_bail!(
@@ -87,7 +116,7 @@ pub fn run(
             signal_name(cancel::requested())
         ),
     );
-    Ok(crate::app::outcome::Outcome::printed(String::new()))
+    Ok(Outcome::printed(String::new()))
 }
 
 /// Waits for `at`; false when a signal came first.
