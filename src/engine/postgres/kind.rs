@@ -103,10 +103,17 @@ impl EngineKind for Kind {
     }
 
     fn restore_md(&self, db: &DatabaseManifest, unpack: &str) -> String {
-        format!(
+        let mut out = format!(
             "- `{}` ({}): the members under `{}/` are plain SQL in restore order:\n\n      createdb target\n      tar --wildcards -xOf <this file> '{}/*'{unpack} | psql -v ON_ERROR_STOP=1 -d target\n\n",
             db.name, db.engine, db.name, db.name
-        )
+        );
+        if let Some(schema) = db.members.iter().find(|m| schema_member::is_schema_member(&db.name, m)) {
+            out.push_str(&format!(
+                "  `{}` beside them holds the same schema statements as data (kind, name, SQL and the tables each needs), which lifeboat restores from; psql needs none of it.\n\n",
+                schema.path
+            ));
+        }
+        out
     }
 
     fn sweep_leftovers(&self, reporter: &Reporter) {
