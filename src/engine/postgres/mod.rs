@@ -48,7 +48,8 @@ const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c J
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e')) \
     + (SELECT count(*) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
     WHERE n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
-    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e'))";
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e')) \
+    + (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata)";
 
 impl PostgresEngine {
     pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
