@@ -310,7 +310,7 @@ pub enum Command {
     Info(InfoArgs),
     /// Storage used per set and in total.
     #[command(after_help = SIZE_EXAMPLES)]
-    Size(ListArgs),
+    Size(SizeArgs),
     /// Compare a set with a live database: tables, rows, schema.
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
@@ -389,46 +389,6 @@ impl Command {
             Command::Verify(a) => Some(&a.github),
             Command::Prune(a) => Some(&a.github),
             Command::Report(a) => Some(&a.github),
-            _ => None,
-        }
-    }
-
-    /// The key flags, for the commands that read or write sets.
-    pub fn keys(&self) -> Option<&KeyArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.keys),
-            Command::Restore(a) => Some(&a.keys),
-            Command::Verify(a) => Some(&a.keys),
-            Command::List(a) => Some(&a.keys),
-            Command::Info(a) => Some(&a.keys),
-            Command::Compare(a) => Some(&a.keys),
-            Command::Schedule(a) => Some(&a.backup.keys),
-            _ => None,
-        }
-    }
-
-    /// The S3 flags, for the commands that take a store.
-    pub fn store(&self) -> Option<&StoreArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.store),
-            Command::Restore(a) => Some(&a.store),
-            Command::Verify(a) => Some(&a.store),
-            Command::List(a) | Command::Size(a) => Some(&a.store),
-            Command::Info(a) => Some(&a.store),
-            Command::Prune(a) => Some(&a.store),
-            Command::Schedule(a) => Some(&a.backup.store),
-            _ => None,
-        }
-    }
-
-    /// The webhook flags, for the commands that alert.
-    pub fn alerts(&self) -> Option<&AlertArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.alerts),
-            Command::Restore(a) => Some(&a.alerts),
-            Command::Verify(a) => Some(&a.alerts),
-            Command::Prune(a) => Some(&a.alerts),
-            Command::Schedule(a) => Some(&a.backup.alerts),
             _ => None,
         }
     }
@@ -793,6 +753,13 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub github: GithubArgs,
+}
+
+/// `size` takes what `list` takes.
+#[derive(Debug, Args)]
+pub struct SizeArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
 }
 
 #[derive(Debug, Args)]
