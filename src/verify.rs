@@ -640,6 +640,21 @@ fn restore_one(
             Some(_) => {}
         }
     }
+    if let Some(b) = &db.large_objects {
+        let l = found.large_objects.as_ref();
+        if l.is_none_or(|l| (l.count, l.bytes, &l.digest) != (b.count, b.bytes, &b.digest)) {
+            let shown =
+                |x: &crate::archive::manifest::LargeObjects| format!("{} of {} bytes ({})", x.count, x.bytes, x.digest);
+            findings
+                .error(
+                    "restore-large-objects",
+                    &db.name,
+                    "the restored large objects differ from what was backed up".into(),
+                    FIX_RESTORE,
+                )
+                .values(shown(b), l.map(shown).unwrap_or_else(|| "none".into()));
+        }
+    }
     if found.schema_fingerprint != db.schema_fingerprint {
         let key = |o: &crate::archive::manifest::SchemaObject| format!("{} {}", o.kind, o.name);
         let backed: HashMap<String, &str> = db.schema_objects.iter().map(|o| (key(o), o.sha256.as_str())).collect();

@@ -574,3 +574,194 @@ fn owners_of_every_kind_come_back_with_privileges() {
         "kinds_owner"
     );
 }
+
+/// Every large object as a query sees it: oid, owner, comment, grants,
+/// size and the data's digest.
+fn large_objects(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT coalesce(string_agg(pg_catalog.format('%s %s %L %s %s %s', m.oid, m.lomowner::regrole, \
+         pg_catalog.obj_description(m.oid, 'pg_largeobject'), m.lomacl, pg_catalog.length(pg_catalog.lo_get(m.oid)), \
+         pg_catalog.md5(pg_catalog.lo_get(m.oid))), E'\\n' ORDER BY m.oid), 'none') FROM pg_catalog.pg_largeobject_metadata m",
+    )
+}
+
+#[test]
+fn large_objects_restore_as_pg_dump_restores_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("lo_src", "large_objects.sql", &[]);
+    // With owners and grants, every way a restore can go; `rows` (pg_dump
+    // --data-only) and `compare` both see every large object.
+    c.reference(dir.path(), "lo_src", "lo_ref", "");
+    let set = backup(dir.path(), &c.url("lo_src"), &["--with-privileges", "--jobs", "2"]);
+    restores_like_the_reference(c, dir.path(), &set, "lo_src", "lo_ref");
+    let expected = large_objects(c, "lo_ref");
+    assert!(expected.contains("3000000123 lo_owner"), "{expected}");
+    assert!(expected.contains("4294967000 "), "{expected}");
+    for db in ["lo_src_par", "lo_src_one", "lo_src_inplace", "lo_src_stock"] {
+        assert_eq!(large_objects(c, db), expected, "{db}");
+    }
+    // Proven in a throw-away cluster, whose restore role is no superuser.
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+
+    // Without owners and grants, as pg_dump --no-owner --no-privileges.
+    c.reference(dir.path(), "lo_src", "lo_bare_ref", "--no-owner --no-privileges");
+    let bare = backup(dir.path(), &c.url("lo_src"), &["--out", "bare"]);
+    restores_like(c, dir.path(), &bare, "lo_src", "lo_bare_ref", false);
+    assert_eq!(large_objects(c, "lo_src_par"), large_objects(c, "lo_bare_ref"));
+
+    // The schema alone carries none, as pg_dump --schema-only; rows alone
+    // carry them all, as pg_dump --data-only.
+    let schema_set = backup(dir.path(), &c.url("lo_src"), &["--schema-only", "--out", "schema"]);
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_schema");
+    let url = c.url("lo_schema");
+    expect(
+        dir.path(),
+        &["restore", schema_set.to_str().unwrap(), "--to", &url, "--create-db"],
+        0,
+    );
+    assert_eq!(large_objects(c, "lo_schema"), "none");
+    let data_set = backup(dir.path(), &c.url("lo_src"), &["--data-only", "--out", "data"]);
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            data_set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--force",
+            "--no-safety-backup",
+        ],
+        0,
+    );
+    assert_eq!(large_objects(c, "lo_schema"), large_objects(c, "lo_bare_ref"));
+    // A whole set restored with --schema-only or --table leaves them out,
+    // as pg_restore does.
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_schema");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--create-db",
+            "--schema-only",
+        ],
+        0,
+    );
+    assert_eq!(large_objects(c, "lo_schema"), "none");
+
+    // A table selection leaves them out, and says so; --large-objects
+    // takes them anyway, --no-large-objects leaves them out of everything.
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("lo_src"), "--out", "sel", "-t", "documents"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("4 large objects left out"), "{}", text(&out));
+    let with = backup(
+        dir.path(),
+        &c.url("lo_src"),
+        &["--out", "selb", "-t", "documents", "-b"],
+    );
+    let without = backup(dir.path(), &c.url("lo_src"), &["--out", "nob", "-B"]);
+    for (set, count) in [(&with, Some(4)), (&without, None)] {
+        let manifest: serde_json::Value = serde_json::from_slice(&read_members(set)[0].1).unwrap();
+        let db = &manifest["databases"][0];
+        assert_eq!(db["large_objects"]["count"].as_u64(), count, "{db}");
+        let has_member = db["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "large-objects");
+        assert_eq!(has_member, count.is_some());
+    }
+
+    // compare sees a large object changed, and one removed.
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_changed");
+    c.psql("postgres", "CREATE DATABASE lo_changed TEMPLATE lo_src");
+    expect(
+        dir.path(),
+        &["compare", bare.to_str().unwrap(), &c.url("lo_changed")],
+        0,
+    );
+    c.psql("lo_changed", "SELECT lo_put(16500, 0, '\\x48')");
+    let out = expect(
+        dir.path(),
+        &["compare", bare.to_str().unwrap(), &c.url("lo_changed")],
+        3,
+    );
+    assert!(out.contains("large objects"), "{out}");
+    c.psql(
+        "lo_changed",
+        "SELECT lo_put(16500, 0, '\\x68'); SELECT lo_unlink(16501)",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", bare.to_str().unwrap(), &c.url("lo_changed")],
+        3,
+    );
+    assert!(out.contains("4 of"), "{out}");
+}
+
+#[test]
+fn a_large_object_member_runs_nothing_lifeboat_did_not_write() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("lo_hostile", "large_objects.sql", &[]);
+    let set = backup(dir.path(), &c.url("lo_hostile"), &[]);
+    let member = "lo_hostile/1-large-objects.sql.gz";
+    let original = String::from_utf8(member_content(&set, member)).unwrap();
+    assert!(
+        original.contains("SELECT pg_catalog.lo_put(16500, 0, '\\x"),
+        "{original}"
+    );
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_victim");
+    c.psql("postgres", "CREATE DATABASE lo_victim");
+    c.psql("lo_victim", "CREATE TABLE keep (x int); SELECT lo_create(777)");
+    for (what, hostile) in [
+        ("a statement of another kind", format!("{original}DROP TABLE keep;\n")),
+        (
+            "a write into a large object the set did not make",
+            format!("{original}SELECT pg_catalog.lo_put(777, 0, '\\x41');\n"),
+        ),
+        (
+            "a call with an expression",
+            original.replace("lo_create(16500)", "lo_create(pg_catalog.lo_unlink(777))"),
+        ),
+    ] {
+        let copy = dir.path().join("hostile.tar");
+        std::fs::copy(&set, &copy).unwrap();
+        replace_member(&copy, member, hostile.as_bytes());
+        let out = run(
+            dir.path(),
+            &[
+                "restore",
+                copy.to_str().unwrap(),
+                "--to",
+                &c.url("lo_victim"),
+                "--clean",
+                "--force",
+                "--no-safety-backup",
+            ],
+        );
+        assert_ne!(out.status.code(), Some(0), "{what}: {}", text(&out));
+        assert!(
+            text(&out).to_lowercase().contains("the set was altered"),
+            "{what}: {}",
+            text(&out)
+        );
+        assert_eq!(c.psql("lo_victim", "SELECT count(*) FROM keep"), "0", "{what}");
+        assert_eq!(
+            c.psql(
+                "lo_victim",
+                "SELECT string_agg(oid::text, ',') FROM pg_largeobject_metadata"
+            ),
+            "777",
+            "{what}"
+        );
+    }
+}

@@ -21,7 +21,7 @@ const PUBLIC_OWNED: &str = "pg_catalog.current_setting('server_version_num')::pg
 /// REVOKEs of the defaults `acl` takes away and GRANTs of what it adds,
 /// one statement a line, for an object named `target` (`TABLE public.t`)
 /// with `acldefault` kind `kind` and owner `owner`.
-fn acl_statements(acl: &str, kind: char, owner: &str, target: &str, columns: &str) -> String {
+pub(crate) fn acl_statements(acl: &str, kind: char, owner: &str, target: &str, columns: &str) -> String {
     acl_statements_from(
         acl,
         &format!("pg_catalog.acldefault('{kind}', {owner})"),
