@@ -218,6 +218,34 @@ fn regression_test_shapes_restore_as_pg_dump_restores_them() {
 }
 
 #[test]
+fn definitions_the_server_prints_otherwise_once_restored_are_no_finding() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("rtp_src", "round_trip_printing.sql", &[]);
+    c.reference(dir.path(), "rtp_src", "rtp_ref", "");
+    let set = backup(dir.path(), &c.url("rtp_src"), &[]);
+    // Each restore is compared with the set too, which must see no
+    // difference where pg_dump | psql's restore prints the same.
+    restores_like_the_reference(c, dir.path(), &set, "rtp_src", "rtp_ref");
+    expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rtp_ref")], 0);
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+    // A view whose branch gets another name is still a difference.
+    c.psql(
+        "rtp_src_par",
+        "CREATE OR REPLACE VIEW music.release_event AS SELECT release, date_year, country FROM (\
+         SELECT release, date_year, country FROM music.release_country UNION ALL \
+         SELECT release, date_year, NULL::integer AS int8 FROM music.release_unknown_country) AS q",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("rtp_src_par")],
+        3,
+    );
+    assert!(out.contains("music.release_event"), "{out}");
+}
+
+#[test]
 fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     let c = cluster();
     let dir = tmp();
