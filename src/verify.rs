@@ -577,6 +577,7 @@ fn restore_one(
     // Each kind of scratch target lives until the end of this function.
     let _scratch_dir;
     let mut scratch_db = None;
+    let mut scratch_admin: Option<std::sync::Arc<crate::engine::postgres::admin::ScratchAdmin>> = None;
     let target: Box<dyn Engine> = match db.engine.as_str() {
         "sqlite" => {
             let dir = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir()?;
@@ -617,10 +618,12 @@ fn restore_one(
             )
             .with_superuser(scratch.superuser.clone());
             if let Some(admin) = &scratch.superuser {
-                engine = engine.with_extension_admin(crate::engine::postgres::admin::ScratchAdmin::new(
+                let admin = std::sync::Arc::new(crate::engine::postgres::admin::ScratchAdmin::new(
                     admin.clone(),
                     scratch::RESTORE_ROLE,
                 ));
+                engine = engine.with_extension_admin(admin.clone());
+                scratch_admin = Some(admin);
             }
             scratch_db = Some(scratch);
             Box::new(engine)
@@ -630,6 +633,10 @@ fn restore_one(
     target.restore(set, db, &mut || Ok(None), reporter)?;
     if let Some(scratch) = &scratch_db {
         scratch.restored()?;
+    }
+    // After every step of the cluster's superuser on the database.
+    if let Some(admin) = &scratch_admin {
+        admin.finish()?;
     }
     let found = target.inspect()?;
     for t in &db.tables {

@@ -25,6 +25,31 @@
 //! and options, rebuilt by lifeboat (and comments on those it made, and
 //! owner changes, whose new owner would need CREATE on the database).
 //!
+//! Event triggers are a superuser's to make and own. The admin makes them
+//! from their name, event, tags and function, parsed and quoted again by
+//! lifeboat (with their enabled state and comment), and only once the
+//! restore is over ([`ScratchAdmin::finish`]): an event trigger runs its
+//! function, the set's code, as whoever runs DDL, and after it only the
+//! restore role's catalog reads and `DROP DATABASE` (which fires none)
+//! reach the scratch database. A `login` trigger, which would run on the
+//! admin's own next connection, is not made.
+//!
+//! A `LEAKPROOF` function: the restore role creates it without the word
+//! (the set's own statement, one keyword less, proven by the tokenizer),
+//! and the admin marks the function it made `LEAKPROOF` by its catalog
+//! identity. The mark runs nothing; it only lets the planner call the
+//! function before row security filters, over the set's own rows.
+//!
+//! Operator classes and families: the admin runs the set's `CREATE
+//! OPERATOR CLASS|FAMILY` or `ALTER OPERATOR FAMILY ... ADD` only when
+//! the tokenizer proves it one such statement of names, numbers and
+//! punctuation alone (no string, so no body; with the admin's empty
+//! search path every name is the schema-qualified one written), then
+//! gives it to the restore role. Making one calls none of its functions;
+//! they run when an index or a sort uses the class, as the role that
+//! builds or queries, never the admin, who does no more than the steps
+//! above on the scratch database.
+//!
 //! A function may carry a setting only a superuser may set
 //! (`SET log_min_duration_statement = 0`, `SET temp_file_limit`): from
 //! PostgreSQL 15 the admin lets the restore role set it, for the settings
@@ -55,6 +80,196 @@ struct State {
     settings: HashSet<String>,
     /// Publications the admin created (for all tables), by name.
     publications: HashSet<String>,
+    /// Event triggers the admin makes once the restore is over, by name.
+    event_triggers: HashSet<String>,
+    /// What the admin runs then, in the set's order: event triggers,
+    /// their state and comments.
+    after_restore: Vec<String>,
+}
+
+/// The events an event trigger the admin makes may watch: those that fire
+/// on DDL only (not `login`, which fires on connecting).
+const DDL_EVENTS: &[&str] = &["ddl_command_start", "ddl_command_end", "sql_drop", "table_rewrite"];
+
+/// A schema-qualified (or bare) name at `at`: its parts and the position
+/// after it.
+fn qualified_at(tokens: &[Token], at: usize) -> Option<(Vec<String>, usize)> {
+    let mut parts = vec![guard::ident(tokens.get(at)?)?];
+    let mut i = at + 1;
+    if tokens.get(i) == Some(&Token::Punct('.')) {
+        parts.push(guard::ident(tokens.get(i + 1)?)?);
+        i += 2;
+    }
+    Some((parts, i))
+}
+
+fn quote_qualified(parts: &[String]) -> String {
+    parts
+        .iter()
+        .map(|p| guard::quote_ident(p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `CREATE EVENT TRIGGER name ON event [WHEN TAG IN ('tag', ...)] EXECUTE
+/// FUNCTION|PROCEDURE schema.function()`, as lifeboat writes it: the name
+/// and the statement rebuilt from its parts, or None.
+fn create_event_trigger(tokens: &[Token]) -> Option<(String, String)> {
+    if !words_at(tokens, 0, &["CREATE", "EVENT", "TRIGGER"]) || !words_at(tokens, 4, &["ON"]) {
+        return None;
+    }
+    let name = guard::ident(tokens.get(3)?)?;
+    let event = guard::ident(tokens.get(5)?)?;
+    if !DDL_EVENTS.contains(&event.as_str()) {
+        return None;
+    }
+    let mut i = 6;
+    let mut tags = Vec::new();
+    if words_at(tokens, i, &["WHEN", "TAG", "IN"]) && tokens.get(i + 3) == Some(&Token::Punct('(')) {
+        i += 4;
+        loop {
+            let Some(Token::Str(tag)) = tokens.get(i) else {
+                return None;
+            };
+            // A command tag is words; anything else is not lifeboat's.
+            if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') {
+                return None;
+            }
+            tags.push(super::catalog::quote_literal(tag));
+            match tokens.get(i + 1)? {
+                Token::Punct(',') => i += 2,
+                Token::Punct(')') => {
+                    i += 2;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if !(words_at(tokens, i, &["EXECUTE", "FUNCTION"]) || words_at(tokens, i, &["EXECUTE", "PROCEDURE"])) {
+        return None;
+    }
+    let (function, after) = qualified_at(tokens, i + 2)?;
+    if tokens[after..] != [Token::Punct('('), Token::Punct(')')] {
+        return None;
+    }
+    let when = if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" WHEN TAG IN ({})", tags.join(", "))
+    };
+    let sql = format!(
+        "CREATE EVENT TRIGGER {} ON {}{when} EXECUTE FUNCTION {}()",
+        guard::quote_ident(&name),
+        guard::quote_ident(&event),
+        quote_qualified(&function)
+    );
+    Some((name, sql))
+}
+
+/// `ALTER EVENT TRIGGER name DISABLE | ENABLE [REPLICA | ALWAYS]`, or
+/// `COMMENT ON EVENT TRIGGER name IS 'text'`: the name and the statement
+/// rebuilt.
+fn event_trigger_follow_up(tokens: &[Token]) -> Option<(String, String)> {
+    if words_at(tokens, 0, &["ALTER", "EVENT", "TRIGGER"]) {
+        let name = guard::ident(tokens.get(3)?)?;
+        let state = match &tokens[4..] {
+            [Token::Word { upper, .. }] if upper == "DISABLE" => "DISABLE",
+            [Token::Word { upper, .. }] if upper == "ENABLE" => "ENABLE",
+            [Token::Word { upper: a, .. }, Token::Word { upper: b, .. }] if a == "ENABLE" && b == "REPLICA" => {
+                "ENABLE REPLICA"
+            }
+            [Token::Word { upper: a, .. }, Token::Word { upper: b, .. }] if a == "ENABLE" && b == "ALWAYS" => {
+                "ENABLE ALWAYS"
+            }
+            _ => return None,
+        };
+        let sql = format!("ALTER EVENT TRIGGER {} {state}", guard::quote_ident(&name));
+        return Some((name, sql));
+    }
+    if tokens.len() == 7 && words_at(tokens, 0, &["COMMENT", "ON", "EVENT", "TRIGGER"]) && words_at(tokens, 5, &["IS"])
+    {
+        let name = guard::ident(tokens.get(4)?)?;
+        let Some(Token::Str(text)) = tokens.get(6) else {
+            return None;
+        };
+        let sql = format!(
+            "COMMENT ON EVENT TRIGGER {} IS {}",
+            guard::quote_ident(&name),
+            super::catalog::quote_literal(text)
+        );
+        return Some((name, sql));
+    }
+    None
+}
+
+/// `CREATE OPERATOR CLASS|FAMILY` or `ALTER OPERATOR FAMILY ... ADD` of
+/// names, numbers and punctuation alone: the kind, the qualified name and
+/// the access method, for handing it to the restore role, or None.
+fn operator_class_or_family(tokens: &[Token]) -> Option<(&'static str, String, String)> {
+    let kind = if words_at(tokens, 0, &["CREATE", "OPERATOR", "CLASS"]) {
+        "CLASS"
+    } else if words_at(tokens, 0, &["CREATE", "OPERATOR", "FAMILY"])
+        || words_at(tokens, 0, &["ALTER", "OPERATOR", "FAMILY"])
+    {
+        "FAMILY"
+    } else {
+        return None;
+    };
+    let plain = tokens.iter().all(|t| {
+        matches!(
+            t,
+            Token::Word { .. } | Token::Quoted(_) | Token::Number(_) | Token::Punct(_)
+        )
+    });
+    // One statement: the tokenizer ends it at a semicolon outside quotes.
+    if !plain || tokens.contains(&Token::Punct(';')) {
+        return None;
+    }
+    let (name, after) = qualified_at(tokens, 3)?;
+    let using = (after..tokens.len()).find(|&i| tokens[i].is_word("USING"))?;
+    let am = guard::ident(tokens.get(using + 1)?)?;
+    if words_at(tokens, 0, &["ALTER"]) {
+        // Only members added, as lifeboat writes loose members.
+        if using != after || !words_at(tokens, using + 2, &["ADD"]) {
+            return None;
+        }
+    } else if kind == "FAMILY" && (using != after || tokens.len() != using + 2) {
+        return None;
+    }
+    Some((kind, quote_qualified(&name), guard::quote_ident(&am)))
+}
+
+/// The set's `CREATE FUNCTION ... LEAKPROOF ...` without its `LEAKPROOF`,
+/// and the function's schema and name: proven by the tokenizer to be the
+/// same statement, one word less. None for any other statement.
+pub fn without_leakproof(statement: &Statement) -> Option<(Statement, String, String)> {
+    let tokens = &statement.tokens;
+    let create = usize::from(words_at(tokens, 0, &["CREATE", "OR", "REPLACE"])) * 2;
+    if !words_at(tokens, 0, &["CREATE"]) || !words_at(tokens, 1 + create, &["FUNCTION"]) {
+        return None;
+    }
+    let (name, _) = qualified_at(tokens, 2 + create)?;
+    let [schema, name] = <[String; 2]>::try_from(name).ok()?;
+    // LEAKPROOF as a keyword: a word outside the argument list.
+    let mut depth = 0i32;
+    let at = tokens.iter().enumerate().find_map(|(i, t)| {
+        match t {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            _ => {}
+        }
+        (depth == 0 && t.is_word("LEAKPROOF")).then_some(i)
+    })?;
+    let mut expected = tokens.clone();
+    expected.remove(at);
+    // Each place the word is written, until taking it out leaves exactly
+    // the tokens expected.
+    statement.text.match_indices("LEAKPROOF").find_map(|(i, w)| {
+        let text = format!("{}{}", &statement.text[..i], &statement.text[i + w.len()..]);
+        let mut again = guard::split(&text).ok()?;
+        (again.len() == 1 && again[0].tokens == expected).then(|| (again.remove(0), schema.clone(), name.clone()))
+    })
 }
 
 /// Settings only a superuser may set that a function of the set may carry
@@ -328,6 +543,31 @@ impl ScratchAdmin {
             state.made.insert(name);
             return Ok(true);
         }
+        if let Some((name, sql)) = create_event_trigger(&statement.tokens) {
+            state.event_triggers.insert(name);
+            state.after_restore.push(sql);
+            return Ok(true);
+        }
+        if let Some((name, sql)) = event_trigger_follow_up(&statement.tokens)
+            && state.event_triggers.contains(&name)
+        {
+            state.after_restore.push(sql);
+            return Ok(true);
+        }
+        if let Some((kind, name, am)) = operator_class_or_family(&statement.tokens) {
+            let sql = format!(
+                "{};\nALTER OPERATOR {kind} {name} USING {am} OWNER TO {}",
+                statement.text.trim_end_matches(';'),
+                guard::quote_ident(&self.restore_role)
+            );
+            // Checked again as the admin runs it: one statement, then the
+            // owner change lifeboat wrote.
+            if guard::split(&sql).map(|s| s.len()).ok() != Some(2) {
+                bail!("{}: not one statement", shown(statement));
+            }
+            self.admin_runs(&mut state, statement, &sql)?;
+            return Ok(true);
+        }
         // A publication of every table, or of a schema's tables, is a
         // superuser's to make; it runs no code.
         if let Some((name, sql)) = publication_for_all_tables(&statement.tokens) {
@@ -370,6 +610,63 @@ impl ScratchAdmin {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Runs the set's `LEAKPROOF` function `statement` as the restore role
+    /// on `client` without the word (through `run`), then marks the
+    /// function it made `LEAKPROOF` (see the module's notes). False for any
+    /// other statement.
+    pub fn leakproof_function(
+        &self,
+        client: &mut Client,
+        statement: &Statement,
+        run: impl FnOnce(&mut Client, &Statement) -> Result<()>,
+    ) -> Result<bool> {
+        let Some((without, schema, name)) = without_leakproof(statement) else {
+            return Ok(false);
+        };
+        const SAME_NAME: &str = "SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname = $1 AND p.proname = $2";
+        let oids = |client: &mut Client| -> Result<HashSet<u32>> {
+            client
+                .query(SAME_NAME, &[&schema, &name])
+                .context("reading the functions of a name")?
+                .iter()
+                .map(|r| r.value(0))
+                .collect()
+        };
+        let before = oids(client)?;
+        run(client, &without)?;
+        let made: Vec<u32> = oids(client)?.difference(&before).copied().collect();
+        let [oid] = made[..] else {
+            bail!(
+                "{}: the restore role's function of that name could not be told apart, so only a superuser could mark it LEAKPROOF",
+                shown(statement)
+            );
+        };
+        let mut state = self.state.lock().expect("extension admin");
+        let admin = self.client(&mut state)?;
+        let identity: String = admin
+            .query_one("SELECT $1::pg_catalog.oid::pg_catalog.regprocedure::text", &[&oid])?
+            .value(0)?;
+        admin
+            .batch_execute(&format!("ALTER FUNCTION {identity} LEAKPROOF"))
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+        Ok(true)
+    }
+
+    /// Makes what waits for the end of the restore (event triggers, see
+    /// the module's notes). Called once the restore and every step of the
+    /// scratch cluster's superuser on the database are done.
+    pub fn finish(&self) -> Result<()> {
+        let mut state = self.state.lock().expect("extension admin");
+        let pending = std::mem::take(&mut state.after_restore);
+        for sql in pending {
+            self.client(&mut state)?
+                .batch_execute(&sql)
+                .map_err(|e| anyhow::anyhow!("{}: {}", guard::shown(&sql), connect::server_message(&e)))?;
+        }
+        Ok(())
     }
 
     /// Lets the restore role set each of `settings` that only a superuser

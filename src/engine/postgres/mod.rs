@@ -35,7 +35,7 @@ pub struct PostgresEngine {
     target: Target,
     options: EngineOptions,
     /// In a local scratch cluster: who creates the set's extensions.
-    extension_admin: Option<admin::ScratchAdmin>,
+    extension_admin: Option<std::sync::Arc<admin::ScratchAdmin>>,
     /// A scratch cluster's superuser, on the restore's database: makes the
     /// trigger switches only a superuser may make, rebuilt by lifeboat
     /// from their names (see `HowToRun`).
@@ -76,7 +76,7 @@ impl PostgresEngine {
     /// A restore whose extensions the scratch cluster's admin creates (see
     /// [`admin`]); it runs without one enclosing transaction, so the
     /// admin sees the schemas the set made before.
-    pub fn with_extension_admin(mut self, admin: admin::ScratchAdmin) -> PostgresEngine {
+    pub fn with_extension_admin(mut self, admin: std::sync::Arc<admin::ScratchAdmin>) -> PostgresEngine {
         self.extension_admin = Some(admin);
         self
     }
@@ -574,9 +574,8 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
 fn run_script(client: &mut Client, set: &SetSource, member: &Member, how: HowToRun<'_>) -> Result<()> {
     for statement in checked_statements(set, member)? {
         if let Some(admin) = how.admin
-            && admin
-                .run(&statement)
-                .with_context(|| format!("running {}", member.path))?
+            && (admin.run(&statement)?
+                || admin.leakproof_function(client, &statement, |c, s| run_checked(c, s, how))?)
         {
             continue;
         }
@@ -948,7 +947,7 @@ impl PostgresEngine {
             schema_only: self.options.schema_only,
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
             statement_by_statement: !atomic,
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
         let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
@@ -1478,7 +1477,7 @@ impl PostgresEngine {
         let how = HowToRun {
             schema_only: self.options.schema_only,
             statement_by_statement: self.extension_admin.is_some(),
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
