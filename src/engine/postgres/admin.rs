@@ -240,6 +240,100 @@ fn operator_class_or_family(tokens: &[Token]) -> Option<(&'static str, String, S
     Some((kind, quote_qualified(&name), guard::quote_ident(&am)))
 }
 
+/// A GRANT or REVOKE lifeboat writes for an object of an extension:
+/// `GRANT priv[, ...] ON FUNCTION|PROCEDURE|TABLE|SEQUENCE|TYPE name TO
+/// grantee [WITH GRANT OPTION]` (or `REVOKE ... FROM`).
+#[derive(Debug, PartialEq)]
+struct ObjectGrant {
+    grant: bool,
+    privileges: Vec<String>,
+    kind: &'static str,
+    /// The object's name (and a routine's argument types) as written, for
+    /// the server to resolve as a name alone (`to_regprocedure`).
+    object: String,
+    grantee: String,
+    grant_option: bool,
+}
+
+const PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+    "USAGE",
+    "EXECUTE",
+    "MAINTAIN",
+    "ALL",
+];
+
+fn object_grant(tokens: &[Token]) -> Option<ObjectGrant> {
+    let grant = match tokens.first()? {
+        t if t.is_word("GRANT") => true,
+        t if t.is_word("REVOKE") => false,
+        _ => return None,
+    };
+    let mut privileges = Vec::new();
+    let mut i = 1;
+    loop {
+        let Some(Token::Word { upper, .. }) = tokens.get(i) else {
+            return None;
+        };
+        let known = PRIVILEGES.iter().find(|p| **p == upper)?;
+        privileges.push(known.to_string());
+        match tokens.get(i + 1)? {
+            Token::Punct(',') => i += 2,
+            t if t.is_word("ON") => break,
+            _ => return None,
+        }
+    }
+    let kind = match tokens.get(i + 2)? {
+        Token::Word { upper, .. } if upper == "FUNCTION" => "FUNCTION",
+        Token::Word { upper, .. } if upper == "PROCEDURE" => "PROCEDURE",
+        Token::Word { upper, .. } if upper == "TABLE" => "TABLE",
+        Token::Word { upper, .. } if upper == "SEQUENCE" => "SEQUENCE",
+        Token::Word { upper, .. } if upper == "TYPE" => "TYPE",
+        _ => return None,
+    };
+    let to = if grant { "TO" } else { "FROM" };
+    let start = i + 3;
+    let end = (start..tokens.len()).rev().find(|&j| tokens[j].is_word(to))?;
+    let grantee = match tokens.get(end + 1)? {
+        t if t.is_word("PUBLIC") => "PUBLIC".to_string(),
+        t => guard::quote_ident(&guard::ident(t)?),
+    };
+    let grant_option = match &tokens[end + 2..] {
+        [] => false,
+        [a, b, c] if grant && a.is_word("WITH") && b.is_word("GRANT") && c.is_word("OPTION") => true,
+        _ => return None,
+    };
+    let mut object = String::new();
+    for t in &tokens[start..end] {
+        match t {
+            Token::Word { text, .. } => {
+                if object.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '"') {
+                    object.push(' ');
+                }
+                object.push_str(text);
+            }
+            Token::Quoted(name) => object.push_str(&guard::quote_ident(name)),
+            Token::Number(n) => object.push_str(n),
+            Token::Punct(c) if "().,[]".contains(*c) => object.push(*c),
+            _ => return None,
+        }
+    }
+    Some(ObjectGrant {
+        grant,
+        privileges,
+        kind,
+        object,
+        grantee,
+        grant_option,
+    })
+}
+
 /// The set's `CREATE FUNCTION ... LEAKPROOF ...` without its `LEAKPROOF`,
 /// and the function's schema and name: proven by the tokenizer to be the
 /// same statement, one word less. None for any other statement.
@@ -554,6 +648,17 @@ impl ScratchAdmin {
             state.after_restore.push(sql);
             return Ok(true);
         }
+        // Grants on an extension's objects: the extension's script made
+        // them the admin's, so only the admin may grant on them, as their
+        // owner did at the source. The object is found by the server from
+        // its name alone, and must be one of an extension the admin made.
+        if let Some(grant) = object_grant(&statement.tokens)
+            && !state.made.is_empty()
+            && let Some(sql) = self.extension_object_grant(&mut state, &grant)?
+        {
+            self.admin_runs(&mut state, statement, &sql)?;
+            return Ok(true);
+        }
         if let Some((kind, name, am)) = operator_class_or_family(&statement.tokens) {
             let sql = format!(
                 "{};\nALTER OPERATOR {kind} {name} USING {am} OWNER TO {}",
@@ -610,6 +715,47 @@ impl ScratchAdmin {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// `grant` rebuilt around the server's own name for its object, when
+    /// that object belongs to an extension the admin made; else None.
+    fn extension_object_grant(&self, state: &mut State, grant: &ObjectGrant) -> Result<Option<String>> {
+        // A cast of the text, which parses names and types only (the
+        // to_reg* functions take cstring before PostgreSQL 14).
+        let (catalog, resolve) = match grant.kind {
+            "FUNCTION" | "PROCEDURE" => (
+                "pg_proc",
+                "$1::pg_catalog.text::pg_catalog.regprocedure::pg_catalog.oid",
+            ),
+            "TYPE" => ("pg_type", "$1::pg_catalog.text::pg_catalog.regtype::pg_catalog.oid"),
+            _ => ("pg_class", "$1::pg_catalog.text::pg_catalog.regclass::pg_catalog.oid"),
+        };
+        let name = match grant.kind {
+            "FUNCTION" | "PROCEDURE" => "x::pg_catalog.regprocedure::text",
+            "TYPE" => "x::pg_catalog.regtype::text",
+            _ => "x::pg_catalog.regclass::text",
+        };
+        let made: Vec<String> = state.made.iter().cloned().collect();
+        let sql = format!(
+            "SELECT {name} FROM (SELECT {resolve} AS x) o WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+             JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
+             WHERE d.classid = 'pg_catalog.{catalog}'::pg_catalog.regclass AND d.objid = o.x AND d.deptype = 'e' AND e.extname = ANY($2))"
+        );
+        // No such object (the server says so) is none of an extension's:
+        // the restore role runs the statement, and the server answers it.
+        let Ok(Some(row)) = self.client(state)?.query_opt(sql.as_str(), &[&grant.object, &made]) else {
+            return Ok(None);
+        };
+        let object: String = row.value(0)?;
+        Ok(Some(format!(
+            "{} {} ON {} {object} {} {}{}",
+            if grant.grant { "GRANT" } else { "REVOKE" },
+            grant.privileges.join(", "),
+            grant.kind,
+            if grant.grant { "TO" } else { "FROM" },
+            grant.grantee,
+            if grant.grant_option { " WITH GRANT OPTION" } else { "" }
+        )))
     }
 
     /// Runs the set's `LEAKPROOF` function `statement` as the restore role

@@ -449,12 +449,12 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
             )
         ),
     );
-    Ok(client
+    client
         .query(sql.as_str(), &[&oids])
         .context("reading the roles owners and grants name")?
         .iter()
         .map(|r| r.value(0))
-        .collect::<Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// User schemas, with the catalog row called `x`.
