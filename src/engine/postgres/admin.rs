@@ -660,17 +660,16 @@ impl ScratchAdmin {
             return Ok(true);
         }
         if let Some((kind, name, am)) = operator_class_or_family(&statement.tokens) {
-            let sql = format!(
-                "{};\nALTER OPERATOR {kind} {name} USING {am} OWNER TO {}",
-                statement.text.trim_end_matches(';'),
+            // Through the extended protocol, which runs one statement or
+            // none: what runs is what the tokenizer read.
+            self.client(&mut state)?
+                .execute(statement.text.as_str(), &[])
+                .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+            let owner = format!(
+                "ALTER OPERATOR {kind} {name} USING {am} OWNER TO {}",
                 guard::quote_ident(&self.restore_role)
             );
-            // Checked again as the admin runs it: one statement, then the
-            // owner change lifeboat wrote.
-            if guard::split(&sql).map(|s| s.len()).ok() != Some(2) {
-                bail!("{}: not one statement", shown(statement));
-            }
-            self.admin_runs(&mut state, statement, &sql)?;
+            self.admin_runs(&mut state, statement, &owner)?;
             return Ok(true);
         }
         // A publication of every table, or of a schema's tables, is a
@@ -992,6 +991,132 @@ mod tests {
             Some("ALTER PUBLICATION \"pub\" OWNER TO \"app_owner\"")
         );
         assert_eq!(publication_owner(&tokens("ALTER PUBLICATION pub RENAME TO x;")), None);
+    }
+
+    #[test]
+    fn event_triggers_are_rebuilt_from_their_parts_or_left_alone() {
+        assert_eq!(
+            create_event_trigger(&tokens(
+                "CREATE EVENT TRIGGER \"Log it\" ON ddl_command_end\n    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')\n    EXECUTE FUNCTION sec.log_ddl();"
+            )),
+            Some((
+                "Log it".into(),
+                "CREATE EVENT TRIGGER \"Log it\" ON \"ddl_command_end\" WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION \"sec\".\"log_ddl\"()"
+                    .into()
+            ))
+        );
+        for other in [
+            // An event that fires on the admin's own connection.
+            "CREATE EVENT TRIGGER t ON login EXECUTE FUNCTION sec.f();",
+            // Arguments, a body, anything after the call.
+            "CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f((SELECT 1));",
+            "CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f() $$ DROP TABLE x $$;",
+            "CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f() AND 1;",
+            // A tag that is no command tag.
+            "CREATE EVENT TRIGGER t ON ddl_command_end WHEN TAG IN ('x''); DROP') EXECUTE FUNCTION sec.f();",
+            "CREATE EVENT TRIGGER t ON ddl_command_end WHEN TAG IN (1) EXECUTE FUNCTION sec.f();",
+        ] {
+            assert_eq!(create_event_trigger(&tokens(other)), None, "{other}");
+        }
+        // A second statement is a statement of its own, never part of this.
+        let two = guard::split("CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f(); ALTER ROLE r SUPERUSER;")
+            .unwrap();
+        assert_eq!(two.len(), 2);
+        assert!(create_event_trigger(&two[0].tokens).is_some() && create_event_trigger(&two[1].tokens).is_none());
+        assert_eq!(
+            event_trigger_follow_up(&tokens("ALTER EVENT TRIGGER t ENABLE ALWAYS;")),
+            Some(("t".into(), "ALTER EVENT TRIGGER \"t\" ENABLE ALWAYS".into()))
+        );
+        assert_eq!(
+            event_trigger_follow_up(&tokens("COMMENT ON EVENT TRIGGER t IS 'it''s';")),
+            Some(("t".into(), "COMMENT ON EVENT TRIGGER \"t\" IS 'it''s'".into()))
+        );
+        assert_eq!(
+            event_trigger_follow_up(&tokens("ALTER EVENT TRIGGER t RENAME TO u;")),
+            None
+        );
+    }
+
+    #[test]
+    fn operator_classes_are_the_admins_only_as_names_and_punctuation() {
+        assert_eq!(
+            operator_class_or_family(&tokens(
+                "CREATE OPERATOR CLASS sec.int_rev_ops\n    FOR TYPE integer USING btree FAMILY sec.rev AS\n    OPERATOR 1 pg_catalog.>(integer,integer),\n    FUNCTION 1 (integer, integer) sec.rev_cmp(integer,integer);"
+            )),
+            Some(("CLASS", "\"sec\".\"int_rev_ops\"".into(), "\"btree\"".into()))
+        );
+        assert_eq!(
+            operator_class_or_family(&tokens("CREATE OPERATOR FAMILY sec.f USING hash;")),
+            Some(("FAMILY", "\"sec\".\"f\"".into(), "\"hash\"".into()))
+        );
+        assert!(
+            operator_class_or_family(&tokens(
+                "ALTER OPERATOR FAMILY sec.f USING hash ADD FUNCTION 1 (integer, integer) pg_catalog.hashint4(integer);"
+            ))
+            .is_some()
+        );
+        for other in [
+            "CREATE OPERATOR CLASS sec.c FOR TYPE integer USING btree AS FUNCTION 1 sec.f(integer,integer) $$x$$;",
+            "CREATE OPERATOR CLASS sec.c FOR TYPE integer USING btree AS STORAGE 'text';",
+            "CREATE OPERATOR FAMILY sec.f USING hash OWNER;",
+            "ALTER OPERATOR FAMILY sec.f USING hash DROP FUNCTION 1 (integer, integer);",
+            "ALTER OPERATOR FAMILY sec.f USING hash RENAME TO g;",
+            "CREATE OPERATOR sec.=== (FUNCTION = sec.f, LEFTARG = integer);",
+        ] {
+            assert_eq!(operator_class_or_family(&tokens(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn grants_on_objects_are_read_to_be_rebuilt() {
+        assert_eq!(
+            object_grant(&tokens(
+                "GRANT ALL ON FUNCTION ext.armor(bytea, text[], \"Odd\") TO dashboard_user WITH GRANT OPTION;"
+            )),
+            Some(ObjectGrant {
+                grant: true,
+                privileges: vec!["ALL".into()],
+                kind: "FUNCTION",
+                object: "ext.armor(bytea,text[],\"Odd\")".into(),
+                grantee: "\"dashboard_user\"".into(),
+                grant_option: true,
+            })
+        );
+        assert_eq!(
+            object_grant(&tokens(
+                "REVOKE EXECUTE ON FUNCTION ext.crypt(text, character varying) FROM PUBLIC;"
+            ))
+            .map(|g| (g.grant, g.object, g.grantee)),
+            Some((false, "ext.crypt(text,character varying)".into(), "PUBLIC".into()))
+        );
+        for other in [
+            "GRANT ALL ON FUNCTION ext.f('x') TO r;",
+            "GRANT ALL ON ALL FUNCTIONS IN SCHEMA ext TO r;",
+            "GRANT r TO s;",
+            "GRANT ALL ON FUNCTION ext.f() TO r GRANTED BY s;",
+        ] {
+            assert_eq!(object_grant(&tokens(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn leakproof_is_taken_out_of_the_statement_and_nothing_else() {
+        let sql = "CREATE FUNCTION sec.\"LEAKPROOF\"(t text) RETURNS boolean\n    LANGUAGE plpgsql STABLE LEAKPROOF PARALLEL SAFE\n    AS $$BEGIN RETURN t <> 'LEAKPROOF'; END$$;";
+        let (without, schema, name) = without_leakproof(&guard::split(sql).unwrap().remove(0)).unwrap();
+        assert_eq!((schema.as_str(), name.as_str()), ("sec", "LEAKPROOF"));
+        assert!(without.text.contains("STABLE  PARALLEL SAFE"), "{}", without.text);
+        assert!(without.text.contains("t <> 'LEAKPROOF'"), "{}", without.text);
+        assert_eq!(without.tokens.len() + 1, tokens(sql).len());
+        // Not a keyword of the function: none.
+        assert!(
+            without_leakproof(
+                &guard::split("CREATE FUNCTION sec.f(leakproof integer) RETURNS integer AS $$SELECT 1$$;")
+                    .unwrap()
+                    .remove(0)
+            )
+            .is_none()
+        );
+        assert!(without_leakproof(&guard::split("CREATE TABLE sec.leakproof (a int);").unwrap().remove(0)).is_none());
     }
 
     #[test]
