@@ -305,6 +305,15 @@ fn a_set_passes_none_of_its_own_statements_to_the_scratch_admin() {
             "CREATE EVENT TRIGGER sec_drop ON login",
             "permission denied to create event trigger",
         ),
+        // An aggregate passing one function's internal state to another
+        // that reads it as something else: refused, never made.
+        (
+            "0-pre-data.sql.gz",
+            "CREATE AGGREGATE sec.pct_disc(",
+            "CREATE AGGREGATE sec.bad(anynonarray) (SFUNC = pg_catalog.array_agg_transfn, STYPE = internal, \
+             FINALFUNC = pg_catalog.string_agg_finalfn);\nCREATE AGGREGATE sec.pct_disc(",
+            "not ones the server or an extension uses together",
+        ),
         // A second statement after an operator family's is a statement of
         // its own, the restore role's: it may not give the schema away.
         (

@@ -40,6 +40,20 @@
 //! identity. The mark runs nothing; it only lets the planner call the
 //! function before row security filters, over the set's own rows.
 //!
+//! A `SUPPORT` function (planner support, always C code: no role but a
+//! superuser can make one, so in the scratch cluster it is the server's
+//! or an extension's): as for `LEAKPROOF`, the restore role creates the
+//! function without the clause, and the admin sets it by the identity the
+//! server gives both functions. Setting it runs nothing.
+//!
+//! An aggregate with an `internal` state passes a pointer between C
+//! functions: only a superuser may choose them, since a mismatched pair
+//! would read memory as what it is not. The admin runs the set's `CREATE
+//! AGGREGATE` (names, numbers, punctuation and the initial condition's
+//! string alone, through the extended protocol), keeps it only when an
+//! aggregate of the server or of an extension already uses the same
+//! functions on the same state, and gives it to the restore role.
+//!
 //! Operator classes and families: the admin runs the set's `CREATE
 //! OPERATOR CLASS|FAMILY` or `ALTER OPERATOR FAMILY ... ADD` only when
 //! the tokenizer proves it one such statement of names, numbers and
@@ -334,10 +348,86 @@ fn object_grant(tokens: &[Token]) -> Option<ObjectGrant> {
     })
 }
 
-/// The set's `CREATE FUNCTION ... LEAKPROOF ...` without its `LEAKPROOF`,
-/// and the function's schema and name: proven by the tokenizer to be the
-/// same statement, one word less. None for any other statement.
-pub fn without_leakproof(statement: &Statement) -> Option<(Statement, String, String)> {
+/// What of a `CREATE FUNCTION` only a superuser may write, taken out.
+#[derive(Debug)]
+pub struct RoutineForAdmin {
+    /// The statement without `LEAKPROOF` and `SUPPORT name`, proven by
+    /// the tokenizer to be the set's, those words less.
+    pub without: Statement,
+    schema: String,
+    name: String,
+    leakproof: bool,
+    /// The support function's name, as written.
+    support: Option<Vec<String>>,
+}
+
+/// The positions of `words` in `tokens`: outside any parentheses, which
+/// hold the arguments (a parameter may be called `leakproof`).
+fn top_level(tokens: &[Token], word: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    tokens.iter().enumerate().find_map(|(i, t)| {
+        match t {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            _ => {}
+        }
+        (depth == 0 && t.is_word(word)).then_some(i)
+    })
+}
+
+/// `text` less the first place, from a match of `word` on, whose removal
+/// leaves exactly `expected`: `span(rest)` says how long the removed text
+/// is from the word's start.
+fn remove_text(text: &str, word: &str, expected: &[Token], span: impl Fn(&str) -> usize) -> Option<Statement> {
+    text.match_indices(word).find_map(|(i, _)| {
+        let end = i + span(&text[i..]);
+        let rest = format!("{}{}", &text[..i], &text[end..]);
+        let mut again = guard::split(&rest).ok()?;
+        (again.len() == 1 && again[0].tokens == expected).then(|| again.remove(0))
+    })
+}
+
+/// The length of `SUPPORT name` (or `SUPPORT schema.name`, names plain or
+/// quoted) at the start of `text`.
+fn support_span(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut i = "SUPPORT".len();
+    let mut parts = 0;
+    loop {
+        while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            while i < b.len() && !(b[i] == b'"' && b.get(i + 1) != Some(&b'"')) {
+                i += if b[i] == b'"' { 2 } else { 1 };
+            }
+            i += 1;
+        } else {
+            while b
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$' || *c >= 0x80)
+            {
+                i += 1;
+            }
+        }
+        parts += 1;
+        let mut j = i;
+        while b.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
+            j += 1;
+        }
+        if parts < 2 && b.get(j) == Some(&b'.') {
+            i = j + 1;
+        } else {
+            return i.min(text.len());
+        }
+    }
+}
+
+/// The set's `CREATE FUNCTION ... LEAKPROOF ... SUPPORT name ...` split
+/// into what the restore role runs and what the admin sets afterwards.
+/// None for a statement without either.
+pub fn routine_for_admin(statement: &Statement) -> Option<RoutineForAdmin> {
     let tokens = &statement.tokens;
     let create = usize::from(words_at(tokens, 0, &["CREATE", "OR", "REPLACE"])) * 2;
     if !words_at(tokens, 0, &["CREATE"]) || !words_at(tokens, 1 + create, &["FUNCTION"]) {
@@ -345,25 +435,95 @@ pub fn without_leakproof(statement: &Statement) -> Option<(Statement, String, St
     }
     let (name, _) = qualified_at(tokens, 2 + create)?;
     let [schema, name] = <[String; 2]>::try_from(name).ok()?;
-    // LEAKPROOF as a keyword: a word outside the argument list.
-    let mut depth = 0i32;
-    let at = tokens.iter().enumerate().find_map(|(i, t)| {
-        match t {
-            Token::Punct('(') => depth += 1,
-            Token::Punct(')') => depth -= 1,
-            _ => {}
-        }
-        (depth == 0 && t.is_word("LEAKPROOF")).then_some(i)
-    })?;
-    let mut expected = tokens.clone();
-    expected.remove(at);
-    // Each place the word is written, until taking it out leaves exactly
-    // the tokens expected.
-    statement.text.match_indices("LEAKPROOF").find_map(|(i, w)| {
-        let text = format!("{}{}", &statement.text[..i], &statement.text[i + w.len()..]);
-        let mut again = guard::split(&text).ok()?;
-        (again.len() == 1 && again[0].tokens == expected).then(|| (again.remove(0), schema.clone(), name.clone()))
+    let mut current = statement.clone();
+    let mut leakproof = false;
+    if let Some(at) = top_level(&current.tokens, "LEAKPROOF") {
+        let mut expected = current.tokens.clone();
+        expected.remove(at);
+        current = remove_text(&current.text, "LEAKPROOF", &expected, |_| "LEAKPROOF".len())?;
+        leakproof = true;
+    }
+    let mut support = None;
+    if let Some(at) = top_level(&current.tokens, "SUPPORT") {
+        let (parts, after) = qualified_at(&current.tokens, at + 1)?;
+        let mut expected = current.tokens.clone();
+        expected.drain(at..after);
+        current = remove_text(&current.text, "SUPPORT", &expected, support_span)?;
+        support = Some(parts);
+    }
+    (leakproof || support.is_some()).then_some(RoutineForAdmin {
+        without: current,
+        schema,
+        name,
+        leakproof,
+        support,
     })
+}
+
+/// `CREATE AGGREGATE` with an `internal` state (or moving state), of
+/// names, numbers, punctuation and an initial condition's string alone:
+/// its schema and name, or None.
+fn internal_state_aggregate(tokens: &[Token]) -> Option<(String, String)> {
+    if !words_at(tokens, 0, &["CREATE", "AGGREGATE"]) {
+        return None;
+    }
+    let (name, _) = qualified_at(tokens, 2)?;
+    let [schema, name] = <[String; 2]>::try_from(name).ok()?;
+    let plain = tokens.iter().enumerate().all(|(i, t)| match t {
+        Token::Word { .. } | Token::Quoted(_) | Token::Number(_) => true,
+        Token::Punct(c) => *c != ';',
+        Token::Str(_) => {
+            i >= 2
+                && tokens[i - 1] == Token::Punct('=')
+                && (tokens[i - 2].is_word("INITCOND") || tokens[i - 2].is_word("MINITCOND"))
+        }
+        Token::Param => false,
+    });
+    let internal = tokens.windows(3).any(|w| {
+        (w[0].is_word("STYPE") || w[0].is_word("MSTYPE"))
+            && w[1] == Token::Punct('=')
+            && guard::ident(&w[2]).as_deref() == Some("internal")
+    }) || tokens.windows(5).any(|w| {
+        (w[0].is_word("STYPE") || w[0].is_word("MSTYPE"))
+            && w[1] == Token::Punct('=')
+            && guard::ident(&w[2]).as_deref() == Some("pg_catalog")
+            && w[3] == Token::Punct('.')
+            && guard::ident(&w[4]).as_deref() == Some("internal")
+    });
+    (plain && internal).then_some((schema, name))
+}
+
+/// An aggregate of the server or of an extension (owned by the admin, as
+/// only they are before the set's are handed over) with the same
+/// functions on the same states as the aggregate `$1`.
+const SAME_FUNCTIONS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_aggregate b \
+     ON b.aggfnoid <> a.aggfnoid AND b.aggtransfn = a.aggtransfn AND b.aggfinalfn = a.aggfinalfn AND b.aggcombinefn = a.aggcombinefn \
+     AND b.aggserialfn = a.aggserialfn AND b.aggdeserialfn = a.aggdeserialfn AND b.aggfinalextra = a.aggfinalextra \
+     AND b.aggtranstype = a.aggtranstype AND b.aggmtransfn = a.aggmtransfn AND b.aggminvtransfn = a.aggminvtransfn \
+     AND b.aggmfinalfn = a.aggmfinalfn AND b.aggmfinalextra = a.aggmfinalextra AND b.aggmtranstype = a.aggmtranstype \
+     JOIN pg_catalog.pg_proc p ON p.oid = b.aggfnoid \
+     WHERE a.aggfnoid = $1 AND p.proowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user))";
+
+/// The functions of a schema and name, by oid.
+const SAME_NAME: &str = "SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+     WHERE n.nspname = $1 AND p.proname = $2";
+
+fn oids_of(client: &mut Client, schema: &str, name: &str) -> Result<HashSet<u32>> {
+    client
+        .query(SAME_NAME, &[&schema, &name])
+        .context("reading the functions of a name")?
+        .iter()
+        .map(|r| r.value(0))
+        .collect()
+}
+
+/// The one oid in `after` that is not in `before`.
+fn the_new_one(before: &HashSet<u32>, after: &HashSet<u32>) -> Option<u32> {
+    let made: Vec<u32> = after.difference(before).copied().collect();
+    match made[..] {
+        [oid] => Some(oid),
+        _ => None,
+    }
 }
 
 /// Settings only a superuser may set that a function of the set may carry
@@ -659,6 +819,10 @@ impl ScratchAdmin {
             self.admin_runs(&mut state, statement, &sql)?;
             return Ok(true);
         }
+        if let Some((schema, name)) = internal_state_aggregate(&statement.tokens) {
+            self.internal_aggregate(&mut state, statement, &schema, &name)?;
+            return Ok(true);
+        }
         if let Some((kind, name, am)) = operator_class_or_family(&statement.tokens) {
             // Through the extended protocol, which runs one statement or
             // none: what runs is what the tokenizer read.
@@ -757,35 +921,25 @@ impl ScratchAdmin {
         )))
     }
 
-    /// Runs the set's `LEAKPROOF` function `statement` as the restore role
-    /// on `client` without the word (through `run`), then marks the
-    /// function it made `LEAKPROOF` (see the module's notes). False for any
-    /// other statement.
-    pub fn leakproof_function(
+    /// Runs the set's `LEAKPROOF` or `SUPPORT` function `statement` as the
+    /// restore role on `client` without those words (through `run`), then
+    /// sets them on the function it made (see the module's notes). False
+    /// for any other statement.
+    pub fn routine(
         &self,
         client: &mut Client,
         statement: &Statement,
         run: impl FnOnce(&mut Client, &Statement) -> Result<()>,
     ) -> Result<bool> {
-        let Some((without, schema, name)) = without_leakproof(statement) else {
+        let Some(routine) = routine_for_admin(statement) else {
             return Ok(false);
         };
-        const SAME_NAME: &str = "SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname = $1 AND p.proname = $2";
-        let oids = |client: &mut Client| -> Result<HashSet<u32>> {
-            client
-                .query(SAME_NAME, &[&schema, &name])
-                .context("reading the functions of a name")?
-                .iter()
-                .map(|r| r.value(0))
-                .collect()
-        };
-        let before = oids(client)?;
-        run(client, &without)?;
-        let made: Vec<u32> = oids(client)?.difference(&before).copied().collect();
-        let [oid] = made[..] else {
+        let before = oids_of(client, &routine.schema, &routine.name)?;
+        run(client, &routine.without)?;
+        let after = oids_of(client, &routine.schema, &routine.name)?;
+        let Some(oid) = the_new_one(&before, &after) else {
             bail!(
-                "{}: the restore role's function of that name could not be told apart, so only a superuser could mark it LEAKPROOF",
+                "{}: the restore role's function of that name could not be told apart, so only a superuser could set what it carries",
                 shown(statement)
             );
         };
@@ -794,10 +948,68 @@ impl ScratchAdmin {
         let identity: String = admin
             .query_one("SELECT $1::pg_catalog.oid::pg_catalog.regprocedure::text", &[&oid])?
             .value(0)?;
+        let mut alter = Vec::new();
+        if routine.leakproof {
+            alter.push("LEAKPROOF".to_string());
+        }
+        if let Some(parts) = &routine.support {
+            let (schema, name) = match &parts[..] {
+                [schema, name] => (schema.clone(), name.clone()),
+                _ => ("pg_catalog".to_string(), parts[0].clone()),
+            };
+            // A planner support function: C code of the server or of an
+            // extension, which only a superuser can have made.
+            let found = admin
+                .query_opt(
+                    "SELECT pg_catalog.format('%I.%I', n.nspname, p.proname) FROM pg_catalog.pg_proc p \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+                     WHERE n.nspname = $1 AND p.proname = $2 AND l.lanname IN ('internal', 'c') \
+                     AND p.prorettype = 'pg_catalog.internal'::pg_catalog.regtype AND p.proargtypes = '2281'::pg_catalog.oidvector",
+                    &[&schema, &name],
+                )?
+                .map(|r| r.value::<String>(0))
+                .transpose()?;
+            let Some(support) = found else {
+                bail!(
+                    "{}: its SUPPORT function is none of the server's or an extension's, which only a superuser may name",
+                    shown(statement)
+                );
+            };
+            alter.push(format!("SUPPORT {support}"));
+        }
         admin
-            .batch_execute(&format!("ALTER FUNCTION {identity} LEAKPROOF"))
+            .batch_execute(&format!("ALTER FUNCTION {identity} {}", alter.join(" ")))
             .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
         Ok(true)
+    }
+
+    /// Makes the set's aggregate with an internal state (see the module's
+    /// notes) and hands it to the restore role.
+    fn internal_aggregate(&self, state: &mut State, statement: &Statement, schema: &str, name: &str) -> Result<()> {
+        let role = guard::quote_ident(&self.restore_role);
+        let admin = self.client(state)?;
+        let before = oids_of(admin, schema, name)?;
+        // Through the extended protocol: one statement or none.
+        admin
+            .execute(statement.text.as_str(), &[])
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+        let after = oids_of(admin, schema, name)?;
+        let Some(oid) = the_new_one(&before, &after) else {
+            bail!("{}: the aggregate made could not be told apart", shown(statement));
+        };
+        let known: bool = admin.query_one(SAME_FUNCTIONS, &[&oid])?.value(0)?;
+        if !known {
+            bail!(
+                "{}: only superuser may make an aggregate with an internal state, and its functions are not ones the server or an extension uses together on that state",
+                shown(statement)
+            );
+        }
+        let identity: String = admin
+            .query_one("SELECT $1::pg_catalog.oid::pg_catalog.regprocedure::text", &[&oid])?
+            .value(0)?;
+        admin
+            .batch_execute(&format!("ALTER ROUTINE {identity} OWNER TO {role}"))
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))
     }
 
     /// Makes what waits for the end of the restore (event triggers, see
@@ -1100,23 +1312,60 @@ mod tests {
     }
 
     #[test]
-    fn leakproof_is_taken_out_of_the_statement_and_nothing_else() {
+    fn leakproof_and_support_are_taken_out_of_the_statement_and_nothing_else() {
+        let split = |sql: &str| guard::split(sql).unwrap().remove(0);
         let sql = "CREATE FUNCTION sec.\"LEAKPROOF\"(t text) RETURNS boolean\n    LANGUAGE plpgsql STABLE LEAKPROOF PARALLEL SAFE\n    AS $$BEGIN RETURN t <> 'LEAKPROOF'; END$$;";
-        let (without, schema, name) = without_leakproof(&guard::split(sql).unwrap().remove(0)).unwrap();
-        assert_eq!((schema.as_str(), name.as_str()), ("sec", "LEAKPROOF"));
-        assert!(without.text.contains("STABLE  PARALLEL SAFE"), "{}", without.text);
-        assert!(without.text.contains("t <> 'LEAKPROOF'"), "{}", without.text);
-        assert_eq!(without.tokens.len() + 1, tokens(sql).len());
+        let r = routine_for_admin(&split(sql)).unwrap();
+        assert_eq!(
+            (r.schema.as_str(), r.name.as_str(), r.leakproof),
+            ("sec", "LEAKPROOF", true)
+        );
+        assert!(r.without.text.contains("STABLE  PARALLEL SAFE"), "{}", r.without.text);
+        assert!(r.without.text.contains("t <> 'LEAKPROOF'"), "{}", r.without.text);
+        assert_eq!(r.without.tokens.len() + 1, tokens(sql).len());
+        let sql = "CREATE FUNCTION sec.f(a text) RETURNS boolean\n    LANGUAGE sql IMMUTABLE LEAKPROOF SUPPORT pg_catalog.textlike_support\n    AS $$SELECT a LIKE 'x%'$$;";
+        let r = routine_for_admin(&split(sql)).unwrap();
+        assert!(r.leakproof);
+        assert_eq!(
+            r.support,
+            Some(vec!["pg_catalog".to_string(), "textlike_support".to_string()])
+        );
+        assert!(
+            !r.without.text.contains("SUPPORT") && !r.without.text.contains("LEAKPROOF"),
+            "{}",
+            r.without.text
+        );
+        assert_eq!(r.without.tokens.len() + 5, tokens(sql).len());
         // Not a keyword of the function: none.
         assert!(
-            without_leakproof(
-                &guard::split("CREATE FUNCTION sec.f(leakproof integer) RETURNS integer AS $$SELECT 1$$;")
-                    .unwrap()
-                    .remove(0)
-            )
+            routine_for_admin(&split(
+                "CREATE FUNCTION sec.f(leakproof integer) RETURNS integer AS $$SELECT 1$$;"
+            ))
             .is_none()
         );
-        assert!(without_leakproof(&guard::split("CREATE TABLE sec.leakproof (a int);").unwrap().remove(0)).is_none());
+        assert!(routine_for_admin(&split("CREATE TABLE sec.leakproof (a int);")).is_none());
+    }
+
+    #[test]
+    fn aggregates_with_an_internal_state_are_the_admins_only_as_names() {
+        let sql = "CREATE AGGREGATE sec.pct(double precision ORDER BY anyelement) (\n    SFUNC = pg_catalog.ordered_set_transition,\n    STYPE = internal,\n    FINALFUNC = pg_catalog.percentile_disc_final,\n    FINALFUNC_EXTRA\n);";
+        assert_eq!(
+            internal_state_aggregate(&tokens(sql)),
+            Some(("sec".into(), "pct".into()))
+        );
+        assert!(
+            internal_state_aggregate(&tokens(
+                "CREATE AGGREGATE sec.a(int) (SFUNC = f, STYPE = pg_catalog.internal, INITCOND = '0');"
+            ))
+            .is_some()
+        );
+        for other in [
+            "CREATE AGGREGATE sec.s(int) (SFUNC = pg_catalog.int4pl, STYPE = integer);",
+            "CREATE AGGREGATE sec.a(int) (SFUNC = f, STYPE = internal, FINALFUNC = $$x$$);",
+            "CREATE AGGREGATE sec.a(int) (SFUNC = f, STYPE = internal, SSPACE = $1);",
+        ] {
+            assert_eq!(internal_state_aggregate(&tokens(other)), None, "{other}");
+        }
     }
 
     #[test]

@@ -574,8 +574,7 @@ fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Re
 fn run_script(client: &mut Client, set: &SetSource, member: &Member, how: HowToRun<'_>) -> Result<()> {
     for statement in checked_statements(set, member)? {
         if let Some(admin) = how.admin
-            && (admin.run(&statement)?
-                || admin.leakproof_function(client, &statement, |c, s| run_checked(c, s, how))?)
+            && (admin.run(&statement)? || admin.routine(client, &statement, |c, s| run_checked(c, s, how))?)
         {
             continue;
         }
