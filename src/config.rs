@@ -592,7 +592,7 @@ fn apply_backup_args(
     config.verify.restore.jobs = config.engine.jobs;
     // The databases' own URLs, secrets included, for --scratch server.
     for spec in &config.databases {
-        if crate::engine::postgres::connect::is_postgres_url(&spec.url) {
+        if crate::engine::detect(&spec.url).is_some_and(|k| k.hosts_scratch()) {
             let name = spec.name.clone().unwrap_or_else(|| "*".into());
             config.verify.restore.sources.insert(name, spec.url.clone());
         }

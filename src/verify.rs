@@ -5,11 +5,11 @@ use crate::archive::checksum;
 use crate::archive::crypt::Keys;
 use crate::archive::manifest::{DatabaseManifest, MANIFEST_MEMBER, Manifest};
 use crate::archive::reader::{self, Scan, SetSource};
-use crate::engine::postgres::scratch::{self, ScratchChoice};
-use crate::engine::{self, Engine, EngineOptions};
+use crate::engine::postgres::scratch::ScratchChoice;
+use crate::engine::{self, EngineOptions};
 use crate::progress::Reporter;
 use crate::store::local::SetName;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -127,7 +127,33 @@ pub fn quick(
     decompress: bool,
     reporter: &Reporter,
 ) -> Result<(Findings, Scan, Option<SetSource>)> {
-    quick_with(path, keys, decompress, None, reporter)
+    let (mut findings, scan, source) = quick_with(path, keys, decompress, None, reporter)?;
+    if let Some(set) = &source
+        && findings.errors() == 0
+    {
+        check_schema_twins(set, &mut findings);
+    }
+    Ok((findings, scan, source))
+}
+
+/// A PostgreSQL database's schema.json (what lifeboat restores) against
+/// its scripts (what psql users restore): the two must say the same.
+fn check_schema_twins(set: &SetSource, findings: &mut Findings) {
+    use crate::engine::postgres::schema_member;
+    for db in set.manifest.databases.iter().filter(|d| d.engine == "postgresql") {
+        // Every statement of both through the guard first: a refused one is
+        // named as such, not as a difference.
+        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
+            Ok(mismatches) => {
+                for (member, why) in mismatches {
+                    findings.error("schema", &member, why, FIX_DAMAGED);
+                }
+            }
+            Err(e) => {
+                findings.error("schema", &db.name, format!("{e:#}"), FIX_DAMAGED);
+            }
+        }
+    }
 }
 
 /// The quick level as a restore needs it: members `defer` picks (the rows
@@ -345,7 +371,9 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
             );
         }
         for m in &db.members {
-            if !m.path.starts_with(&format!("{}/", db.name)) {
+            if !m.path.starts_with(&format!("{}/", db.name))
+                && !crate::engine::postgres::schema_member::is_schema_member(&db.name, m)
+            {
                 findings.error(
                     "manifest",
                     &m.path,
@@ -354,13 +382,11 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
                 );
             }
         }
-        if db.engine == "sqlite" && db.members.iter().filter(|m| m.role == "database").count() != 1 {
-            findings.error(
-                "manifest",
-                &db.name,
-                "a SQLite database must have exactly one database member".into(),
-                FIX_DAMAGED,
-            );
+        for problem in engine::kind(&db.engine)
+            .map(|k| k.manifest_problems(db))
+            .unwrap_or_default()
+        {
+            findings.error("manifest", &db.name, problem, FIX_DAMAGED);
         }
         if db.members.is_empty() {
             findings.error("manifest", &db.name, "the database has no members".into(), FIX_DAMAGED);
@@ -437,6 +463,14 @@ pub fn report(
 }
 
 impl Report {
+    /// The first error finding, in one line, for the annotation.
+    pub fn first_error(&self) -> Option<String> {
+        self.findings
+            .iter()
+            .find(|f| f.severity == Severity::Error)
+            .map(|f| format!("{}: {}", f.object, f.message))
+    }
+
     /// The human summary, also used as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
@@ -528,14 +562,8 @@ pub fn restore_level(
 ) -> Vec<TableCheck> {
     let mut checked = Vec::new();
     for db in &set.manifest.databases {
-        let schema_less = db.engine == "postgresql" && !db.tables.is_empty() && !db.has_schema_script();
-        if schema_less {
-            findings.error(
-                "restore",
-                &db.name,
-                "the set was taken with --data-only: it holds rows but no schema, so no scratch database can be built from it alone".into(),
-                "verify it at the quick level, and take full backups where they must be proven by restore",
-            );
+        if let Some((message, fix)) = engine::kind(&db.engine).and_then(|k| k.unprovable(db)) {
+            findings.error("restore", &db.name, message, fix);
             continue;
         }
         if let Err(e) = restore_one(set, db, options, findings, &mut checked, reporter) {
@@ -574,70 +602,13 @@ fn restore_one(
         jobs: options.jobs,
         ..EngineOptions::compared_with(db)
     };
-    // Each kind of scratch target lives until the end of this function.
-    let _scratch_dir;
-    let mut scratch_db = None;
-    let mut scratch_admin: Option<std::sync::Arc<crate::engine::postgres::admin::ScratchAdmin>> = None;
-    let target: Box<dyn Engine> = match db.engine.as_str() {
-        "sqlite" => {
-            let dir = tempfile::Builder::new().prefix("lifeboat-verify-").tempdir()?;
-            let path = dir.path().join(format!("{}.db", db.name));
-            _scratch_dir = dir;
-            engine::open(
-                &engine::DatabaseSpec {
-                    name: Some(db.name.clone()),
-                    url: format!("sqlite:{}", path.display()),
-                    ..Default::default()
-                },
-                &engine_options,
-            )?
-        }
-        "postgresql" => {
-            // The server to verify on comes from the user (--source, the
-            // databases being backed up), never from the manifest: a set
-            // that named a host would receive the user's password there.
-            let source = options
-                .sources
-                .get(&db.name)
-                .or_else(|| options.sources.get("*"))
-                .map(|url| crate::engine::postgres::connect::parse(url, &crate::engine::postgres::connect::process_env))
-                .transpose()?;
-            let major = db.server_version.as_deref().and_then(scratch::major_of);
-            let scratch = scratch::create(
-                &options.scratch,
-                major,
-                source.as_ref(),
-                options.pg_bin.as_deref(),
-                &db.roles,
-                reporter,
-            )?;
-            let mut engine = crate::engine::postgres::PostgresEngine::from_target(
-                db.name.clone(),
-                scratch.target.clone(),
-                engine_options,
-            )
-            .with_superuser(scratch.superuser.clone());
-            if let Some(admin) = &scratch.superuser {
-                let admin = std::sync::Arc::new(crate::engine::postgres::admin::ScratchAdmin::new(
-                    admin.clone(),
-                    scratch::RESTORE_ROLE,
-                ));
-                engine = engine.with_extension_admin(admin.clone());
-                scratch_admin = Some(admin);
-            }
-            scratch_db = Some(scratch);
-            Box::new(engine)
-        }
-        other => anyhow::bail!("cannot verify a {other} database by restoring it"),
-    };
+    let kind =
+        engine::kind(&db.engine).with_context(|| format!("cannot verify a {} database by restoring it", db.engine))?;
+    // The scratch target lives until the end of this function.
+    let scratch = kind.scratch(db, options, engine_options, reporter)?;
+    let target = scratch.engine();
     target.restore(set, db, &mut || Ok(None), reporter)?;
-    if let Some(scratch) = &scratch_db {
-        scratch.restored()?;
-    }
-    // After every step of the cluster's superuser on the database.
-    if let Some(admin) = &scratch_admin {
-        admin.finish()?;
-    }
+    scratch.restored()?;
     let found = target.inspect()?;
     for t in &db.tables {
         let live = found.tables.iter().find(|l| l.name == t.name);
@@ -685,17 +656,17 @@ fn restore_one(
             .map(|o| (key(o), o.sha256.as_str()))
             .collect();
         // What differs only as the server prints it is no finding.
-        let definitions = if db.engine == "postgresql" {
-            crate::engine::postgres::printed::set_definitions(set, db)?
-        } else {
-            HashMap::new()
+        let alike = match kind.printed_alike() {
+            Some(build) => Some(build(set, db)?),
+            None => None,
         };
         let printed_alike = |k: &String| {
             let backup = db.schema_objects.iter().find(|o| key(o) == *k);
             let live = found.schema_objects.iter().find(|o| key(o) == *k);
             backup
                 .zip(live)
-                .is_some_and(|(b, l)| crate::engine::postgres::printed::printed_alike(&definitions, b, l))
+                .zip(alike.as_ref())
+                .is_some_and(|((b, l), alike)| alike(b, l))
         };
         let mut differing: Vec<String> = backed
             .iter()

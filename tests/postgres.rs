@@ -391,10 +391,13 @@ fn restore_refuses_a_non_empty_database_and_cleans_when_asked() {
     // A restore that fails midway rolls back: nothing changed.
     let broken = dir.path().join("bk/busy_src-20200101T000000Z.tar");
     std::fs::copy(&set, &broken).unwrap();
-    let mut sql = member_content(&broken, "busy_src/3-post-data.sql.gz");
     // A statement lifeboat writes, that fails only when it runs.
-    sql.extend_from_slice(b"SELECT pg_catalog.setval('public.no_such_sequence', 1, true);\n");
-    replace_member(&broken, "busy_src/3-post-data.sql.gz", &sql);
+    alter_item(
+        &broken,
+        "busy_src",
+        |i| i["kind"] == "sequence value",
+        |sql| format!("{sql}\nSELECT pg_catalog.setval('public.no_such_sequence', 1, true);"),
+    );
     let out = run(
         dir.path(),
         &[

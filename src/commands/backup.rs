@@ -1,11 +1,13 @@
 //! `lifeboat backup`: every named database into one set.
 
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::archive::Compression;
 use crate::archive::manifest::{FORMAT_NAME, FORMAT_VERSION, Manifest, Tool};
 use crate::archive::writer::SetWriter;
 use crate::commands::verify::verify_opened;
 use crate::config::Config;
 use crate::engine::{self, Engine};
+use crate::exit_codes::ExitCode;
 use crate::progress::{Reporter, human_bytes};
 use crate::store::local::{SetName, verified_path};
 use crate::store::{self, OpenedSet};
@@ -301,17 +303,57 @@ fn free_name(options: &SetOptions, set: &str) -> Result<(chrono::DateTime<Utc>, 
 }
 
 impl BackupOutcome {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-        } else {
-            println!("{}", self.path.display());
-            for copy in &self.copies {
-                crate::say!("copied to {}", copy.display());
-            }
+    /// The text for people: the set's path, then where it was copied.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}\n", self.path.display());
+        for copy in &self.copies {
+            crate::sayln!(&mut out, "copied to {}", copy.display());
         }
-        Ok(())
+        out
     }
+}
+
+/// `lifeboat backup` as the CLI runs it: the set, its verification, and
+/// how it ended.
+pub fn run(args: &crate::cli::BackupArgs, config: &Config, reporter: &Reporter) -> Result<Outcome> {
+    let (mut backup, report) = backup_verified(config, reporter)?;
+    let mut details = backup.to_markdown();
+    let mut stderr = String::new();
+    if let Some(r) = &report {
+        backup.verified = Some(r.passed);
+        backup.report_path = Some(verified_path(&backup.path));
+        if !config.quiet || !r.passed {
+            stderr = r.to_markdown();
+        }
+        details.push('\n');
+        details.push_str(&r.to_markdown());
+    }
+    let failed = report.as_ref().is_some_and(|r| !r.passed);
+    let mut ending = Ending::new("backup", Some(backup.set.clone()), failed, details);
+    ending.headline = report.as_ref().and_then(Report::first_error);
+    let mut outcome = Outcome::printed(outcome::stdout(args.json, &backup, || backup.text())?)
+        .with_code(if failed {
+            ExitCode::VerificationFailed
+        } else {
+            ExitCode::Success
+        })
+        .with_outputs(vec![
+            ("backup-path", store::shown(&backup.path)),
+            ("backup-name", backup.file_name.clone()),
+            ("set-name", backup.set.clone()),
+            ("sha256", backup.sha256.clone()),
+            ("size-bytes", backup.size_bytes.to_string()),
+            ("verified", backup.verified.map(|v| v.to_string()).unwrap_or_default()),
+            // Absolute: the upload step resolves paths against the
+            // workspace, not the action's working-directory.
+            (
+                "report-path",
+                backup.report_path.as_deref().map(store::shown).unwrap_or_default(),
+            ),
+        ])
+        .with_ending(ending);
+    outcome.stderr = stderr;
+    Ok(outcome)
 }
 
 impl BackupOutcome {

@@ -1,8 +1,10 @@
-//! One module per command. Each returns a result value that the library
-//! caller can use and the CLI prints.
+//! One module per command. Each offers the operation as a library
+//! function returning its own result value, and a `run` for the CLI that
+//! returns an `Outcome` for `app` to render.
 
 pub mod backup;
 pub mod compare;
+pub mod fetch;
 pub mod list;
 pub mod prune;
 pub mod report;

@@ -1,12 +1,14 @@
 //! `lifeboat prune`: apply keep rules per set name, safety backups by their
 //! own rule, and say why each set stays or goes.
 
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::config::Config;
 use crate::progress::Reporter;
 use crate::retention::{self, Candidate, Decision, Policy};
 use crate::store::{self, SetEntry, Store};
 use anyhow::Result;
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,25 +132,24 @@ fn prune_store(
 }
 
 impl PrunePlan {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-            return Ok(());
-        }
+    pub fn text(&self) -> String {
+        let mut out = String::new();
         let (keep, remove) = if self.dry_run {
             ("keep", "would remove")
         } else {
             ("keep", "removed")
         };
         for g in &self.groups {
-            println!(
+            let _ = writeln!(
+                out,
                 "{}{} in {}:",
                 g.set,
                 if g.safety { " (safety backups)" } else { "" },
                 g.dir.display()
             );
             for d in &g.decisions {
-                println!(
+                let _ = writeln!(
+                    out,
                     "  {:<12} {:<55} {}",
                     if d.keep { keep } else { remove },
                     d.id,
@@ -157,19 +158,33 @@ impl PrunePlan {
             }
         }
         for l in &self.leftovers {
-            println!("  {:<12} {:<55} left by an interrupted run", remove, l.display());
+            let _ = writeln!(out, "  {:<12} {:<55} left by an interrupted run", remove, l.display());
         }
         let removed: usize = self
             .groups
             .iter()
             .map(|g| g.decisions.iter().filter(|d| !d.keep).count())
             .sum();
-        println!(
+        let _ = writeln!(
+            out,
             "{} {} sets ({})",
             if self.dry_run { "would remove" } else { "removed" },
             removed,
             crate::progress::human_bytes(self.removed_bytes)
         );
-        Ok(())
+        out
     }
+}
+
+/// `lifeboat prune` as the CLI runs it.
+pub fn run(args: &crate::cli::PruneArgs, config: &Config, reporter: &Reporter) -> Result<Outcome> {
+    let plan = prune(config, args.dry_run, reporter)?;
+    Ok(
+        Outcome::printed(outcome::stdout(args.json, &plan, || plan.text())?).with_ending(Ending::new(
+            "prune",
+            None,
+            false,
+            String::new(),
+        )),
+    )
 }

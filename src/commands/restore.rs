@@ -2,6 +2,7 @@
 //! the target, then let the engine replace it.
 
 use super::backup::{SetOptions, backup_engines};
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::archive::manifest::DatabaseManifest;
 use crate::config::Config;
 use crate::engine::{self, DatabaseSpec, RestoreSummary};
@@ -97,8 +98,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     // reading its stream to the end proves it was not cut short.
     let rows_later = !encrypted
         && !keys.requires_encrypted()
-        && crate::archive::reader::read_manifest(&path, keys)
-            .is_ok_and(|m| !m.databases.is_empty() && m.databases.iter().all(|d| d.engine == "postgresql"));
+        && crate::archive::reader::read_manifest(&path, keys).is_ok_and(|m| {
+            !m.databases.is_empty()
+                && m.databases
+                    .iter()
+                    .all(|d| engine::kind(&d.engine).is_some_and(|k| k.hashes_while_loading()))
+        });
     let (findings, _scan, source) = if rows_later {
         crate::verify::quick_for_restore(&path, keys, &|m| m.role == "data", reporter)?
     } else {
@@ -235,13 +240,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
 }
 
 impl RestoreOutcome {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-            return Ok(());
-        }
+    /// The text for people: each database, its checks, its safety backup.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
         for s in &self.databases {
-            crate::say!(
+            crate::sayln!(
+                &mut out,
                 "restored {} into {}: {}, {}",
                 s.database,
                 s.target,
@@ -249,14 +253,57 @@ impl RestoreOutcome {
                 crate::progress::count(s.rows, "row")
             );
             for check in &s.checks {
-                crate::say!("  ok  {check}");
+                crate::sayln!(&mut out, "  ok  {check}");
             }
             if let Some(p) = &s.safety_backup {
-                crate::say!("  safety backup of the previous database: {}", p.display());
+                crate::sayln!(&mut out, "  safety backup of the previous database: {}", p.display());
             }
         }
-        Ok(())
+        out
     }
+}
+
+/// `lifeboat restore` as the CLI runs it, from a set, the latest set or a
+/// fetched artifact.
+pub fn run(args: &crate::cli::RestoreArgs, config: &Config, reporter: &Reporter) -> Result<Outcome> {
+    let set = match &args.artifact {
+        Some(name) => Some(super::fetch::fetch_artifact(
+            name,
+            &args.artifact_filter,
+            &config.out_dir,
+            reporter,
+        )?),
+        None => args.set.clone(),
+    };
+    // A fetched set sits in a made-up artifact-<id>-* directory, where
+    // nobody would look for the safety backup: it goes beside the user's
+    // own sets instead, in <out>/safety.
+    let fetched_config;
+    let config = if args.artifact.is_some() && config.safety_dir.is_none() {
+        fetched_config = Config {
+            safety_dir: Some(config.out_dir.join("safety")),
+            ..config.clone()
+        };
+        &fetched_config
+    } else {
+        config
+    };
+    let request = RestoreRequest {
+        set,
+        latest: args.latest && args.artifact.is_none(),
+        to: args.to.clone(),
+        database: args.database.clone(),
+        force: args.force,
+        no_safety_backup: args.no_safety_backup,
+    };
+    let restored = restore(config, &request, reporter)?;
+    let name = restored.set.file_name().map(|n| n.to_string_lossy().into_owned());
+    let set = name.as_deref().and_then(crate::store::SetName::parse).map(|n| n.set);
+    Ok(
+        Outcome::printed(outcome::stdout(args.json, &restored, || restored.text())?)
+            .with_outputs(vec![("restored-from", crate::store::shown(&restored.set))])
+            .with_ending(Ending::new("restore", set, false, restored.to_markdown())),
+    )
 }
 
 impl RestoreOutcome {

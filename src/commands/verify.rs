@@ -3,8 +3,10 @@
 //! command fails at the end if any was an error.
 
 use super::restore::resolve_set;
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::archive::crypt::Keys;
 use crate::config::{Config, Level, VerifySettings};
+use crate::exit_codes::ExitCode;
 use crate::fsutil;
 use crate::progress::Reporter;
 use crate::store::OpenedSet;
@@ -154,11 +156,34 @@ pub fn verify_opened(
     Ok(report)
 }
 
-pub fn print(report: &Report, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else {
-        print!("{}", crate::github::workflow::neutralize_lines(&report.to_markdown()));
-    }
-    Ok(())
+/// `lifeboat verify` as the CLI runs it: the report, printed, and exit
+/// code 3 when it failed.
+pub fn run(args: &crate::cli::VerifyArgs, config: &Config, reporter: &Reporter) -> Result<Outcome> {
+    let request = VerifyRequest {
+        set: args.set.clone(),
+        latest: args.latest,
+        report: args.report.clone(),
+    };
+    let report = verify(config, &request, reporter)?;
+    let stdout = outcome::stdout(args.json, &report, || {
+        crate::github::workflow::neutralize_lines(&report.to_markdown())
+    })?;
+    let set = report
+        .set
+        .file_name()
+        .and_then(|n| crate::store::SetName::parse(&n.to_string_lossy()))
+        .map(|n| n.set);
+    let mut ending = Ending::new("verify", set, !report.passed, report.to_markdown());
+    ending.headline = report.first_error();
+    Ok(Outcome::printed(stdout)
+        .with_code(if report.passed {
+            ExitCode::Success
+        } else {
+            ExitCode::VerificationFailed
+        })
+        .with_outputs(vec![
+            ("verified", report.passed.to_string()),
+            ("report-path", crate::store::shown(&verified_path(&report.set))),
+        ])
+        .with_ending(ending))
 }

@@ -4,7 +4,7 @@
 //! a varchar column is one). Such a difference is not a finding; any other
 //! is.
 
-use super::statements_of;
+use super::schema_member::Schema;
 use crate::archive::manifest::{DatabaseManifest, SchemaObject};
 use crate::archive::reader::SetSource;
 use anyhow::Result;
@@ -168,23 +168,11 @@ fn skip_type(chars: &[char], mut i: usize) -> usize {
 /// Each schema object's SQL as the set holds it, by `kind name` (as the
 /// manifest's schema objects name them).
 pub fn set_definitions(set: &SetSource, database: &DatabaseManifest) -> Result<HashMap<String, String>> {
-    let mut found = HashMap::new();
-    for role in ["pre-data", "indexes", "post-data", "foreign-keys", "last"] {
-        for object in statements_of(set, database, role)? {
-            let object = object.join("\n");
-            let mut lines = object.lines();
-            let Some((kind, name)) = lines
-                .next()
-                .and_then(|l| l.strip_prefix("-- "))
-                .and_then(|l| l.split_once(": "))
-            else {
-                continue;
-            };
-            let sql: Vec<&str> = lines.skip_while(|l| l.starts_with("--")).collect();
-            found.insert(format!("{kind} {name}"), sql.join("\n"));
-        }
-    }
-    Ok(found)
+    Ok(Schema::load(set, database)?
+        .objects()
+        .filter(|o| !o.kind.is_empty())
+        .map(|o| (header_key(&o.kind, &o.name), o.definition()))
+        .collect())
 }
 
 /// Whether the live object's definition differs from the set's only as the

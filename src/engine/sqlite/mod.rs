@@ -4,6 +4,10 @@
 //! (through the same API, into the open database) only after it matched the
 //! manifest.
 
+pub mod kind;
+
+pub use kind::Kind;
+
 use super::{BeforeChange, Engine, Inspection, MIGRATION_TABLES, RestoreSummary};
 use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
 use crate::archive::reader::SetSource;
