@@ -65,10 +65,17 @@ impl EngineKind for Kind {
         )?;
         let mut engine = PostgresEngine::from_target(db.name.clone(), made.target.clone(), options)
             .with_superuser(made.superuser.clone());
+        let mut scratch_admin = None;
         if let Some(superuser) = &made.superuser {
-            engine = engine.with_extension_admin(admin::ScratchAdmin::new(superuser.clone(), scratch::RESTORE_ROLE));
+            let made_by = std::sync::Arc::new(admin::ScratchAdmin::new(superuser.clone(), scratch::RESTORE_ROLE));
+            engine = engine.with_extension_admin(made_by.clone());
+            scratch_admin = Some(made_by);
         }
-        Ok(Box::new(ScratchDatabase { engine, made }))
+        Ok(Box::new(ScratchDatabase {
+            engine,
+            made,
+            admin: scratch_admin,
+        }))
     }
 
     fn member_beside_folder(&self, db: &DatabaseManifest, member: &crate::archive::Member) -> bool {
@@ -162,6 +169,8 @@ struct ScratchDatabase {
     // Dropped (its connections closed) before the database goes.
     engine: PostgresEngine,
     made: scratch::Scratch,
+    /// The cluster's admin, who makes the set's event triggers last.
+    admin: Option<std::sync::Arc<admin::ScratchAdmin>>,
 }
 
 impl Scratch for ScratchDatabase {
@@ -170,7 +179,12 @@ impl Scratch for ScratchDatabase {
     }
 
     fn restored(&self) -> Result<()> {
-        self.made.restored()
+        self.made.restored()?;
+        // After every step of the cluster's superuser on the database.
+        match &self.admin {
+            Some(admin) => admin.finish(),
+            None => Ok(()),
+        }
     }
 }
 
