@@ -508,6 +508,21 @@ pub struct BackupArgs {
     #[arg(long)]
     pub with_privileges: bool,
 
+    /// PostgreSQL: take large objects even with --table or --schema (they
+    /// come with a whole database by default, as with pg_dump).
+    #[arg(long, short = 'b', visible_alias = "blobs", conflicts_with = "no_large_objects")]
+    pub large_objects: bool,
+
+    /// PostgreSQL: leave large objects out.
+    #[arg(long, short = 'B', visible_alias = "no-blobs")]
+    pub no_large_objects: bool,
+
+    /// PostgreSQL: take tables and indexes that stand in a tablespace of
+    /// their own as if in the default one; a restore puts them in the
+    /// target's default tablespace (as pg_dump --no-tablespaces).
+    #[arg(long)]
+    pub no_tablespaces: bool,
+
     /// PostgreSQL: how long to wait for another session's lock on a table
     /// before failing, naming the table and the session (30s, 2m) [default: 1m].
     #[arg(long, env = "LIFEBOAT_LOCK_WAIT_TIMEOUT")]

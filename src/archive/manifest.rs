@@ -108,7 +108,26 @@ pub struct DatabaseManifest {
     /// restore needs them to exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// PostgreSQL large objects, where the backup carried them (as
+    /// pg_dump does: not with a table selection, nor --schema-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_objects: Option<LargeObjects>,
+    /// Taken with --no-tablespaces: tables and indexes that stood in a
+    /// tablespace of their own restore into the default one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_tablespaces: bool,
     pub members: Vec<Member>,
+}
+
+/// A database's large objects: how many, their bytes, and one digest of
+/// their oids, data and comments (and owners and grants where `privileges`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LargeObjects {
+    pub count: u64,
+    pub bytes: u64,
+    pub digest: String,
+    #[serde(default)]
+    pub privileges: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -254,5 +273,6 @@ impl DatabaseManifest {
     /// then they are held against a live database's too.
     pub fn carries_privileges(&self) -> bool {
         self.schema_objects.iter().any(|o| o.kind.ends_with("privileges"))
+            || self.large_objects.as_ref().is_some_and(|l| l.privileges)
     }
 }

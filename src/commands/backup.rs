@@ -361,6 +361,12 @@ impl Cmd for BackupArgs {
         sel.schemas.extend(a.schema.iter().cloned());
         sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
         config.engine.with_privileges = a.with_privileges;
+        config.engine.large_objects = match (a.large_objects, a.no_large_objects) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        config.engine.no_tablespaces = a.no_tablespaces;
         // --verify, then lifeboat.toml, then --verify-default: the
         // action's default must not override the file.
         match &a.verify {

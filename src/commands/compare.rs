@@ -133,6 +133,13 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
             )),
         }
     }
+    if let Some(b) = &db.large_objects {
+        let l = found.large_objects.as_ref();
+        let shown = |x: &crate::archive::manifest::LargeObjects| format!("{} of {} bytes", x.count, x.bytes);
+        if l.is_none_or(|l| (l.count, l.bytes, &l.digest) != (b.count, b.bytes, &b.digest)) {
+            differences.push(diff("large-objects", "large objects", Some(shown(b)), l.map(shown)));
+        }
+    }
     let rev =
         |m: &Option<crate::archive::manifest::Migration>| m.as_ref().map(|m| format!("{} {}", m.table, m.revision));
     if rev(&db.migration) != rev(&found.migration) {

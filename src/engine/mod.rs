@@ -78,6 +78,11 @@ pub struct EngineOptions {
     /// columns (as SQL) in the order the set recorded them, by the
     /// table's name in the manifest.
     pub column_order: std::collections::HashMap<String, Vec<String>>,
+    /// Large objects: `-b` (Some(true)), `-B` (Some(false)), or pg_dump's
+    /// rule (None: with everything, not with a table or schema selection).
+    pub large_objects: Option<bool>,
+    /// Backup: leave tablespace assignments out, as pg_dump --no-tablespaces.
+    pub no_tablespaces: bool,
 }
 
 impl EngineOptions {
@@ -89,6 +94,7 @@ impl EngineOptions {
     pub fn compared_with(db: &crate::archive::manifest::DatabaseManifest) -> EngineOptions {
         EngineOptions {
             with_privileges: db.carries_privileges(),
+            large_objects: Some(db.large_objects.is_some()),
             column_order: db
                 .tables
                 .iter()
@@ -107,6 +113,8 @@ pub struct Inspection {
     pub schema_objects: Vec<SchemaObject>,
     pub schema_fingerprint: String,
     pub migration: Option<Migration>,
+    /// PostgreSQL large objects, where the options asked for them.
+    pub large_objects: Option<crate::archive::manifest::LargeObjects>,
 }
 
 /// What a restore did, for the summary.

@@ -23,7 +23,7 @@ pub struct RestoreLevel {
 }
 
 const FIX_CREATEDB: &str = "the set was not tried: the role cannot create a scratch database (it lacks CREATEDB). Grant it (ALTER ROLE name CREATEDB), or restore into a throw-away local cluster (--scratch local, with PostgreSQL server binaries on this machine) or a server you name (--scratch postgres://...); the set itself may be fine";
-const FIX_SUPERUSER: &str = "the set was not proven: it holds something only a superuser may make (an event trigger, a LEAKPROOF function, a publication of all tables or of a schema...), and in a local scratch cluster the set's SQL runs as a role that is no superuser, so that a stranger's set never runs code as one. Verify it with --scratch postgres://... on a server where you would restore it, as the role you would restore it as";
+const FIX_SUPERUSER: &str = "the set was not proven: it holds something only a superuser may make that the scratch cluster's admin does not make for it (a foreign table reading a server file, a login event trigger, an aggregate passing an internal state between functions the server or an extension never pairs...), and in a local scratch cluster the set's SQL runs as a role that is no superuser, so that a stranger's set never runs code as one. Verify it with --scratch postgres://... on a server where you would restore it, as the role you would restore it as";
 const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
 
 /// The restore level: each database restored into a scratch target,
@@ -120,6 +120,21 @@ fn restore_one(
                 )
                 .values(&t.digest, &l.digest),
             Some(_) => {}
+        }
+    }
+    if let Some(b) = &db.large_objects {
+        let l = found.large_objects.as_ref();
+        if l.is_none_or(|l| (l.count, l.bytes, &l.digest) != (b.count, b.bytes, &b.digest)) {
+            let shown =
+                |x: &crate::archive::manifest::LargeObjects| format!("{} of {} bytes ({})", x.count, x.bytes, x.digest);
+            findings
+                .error(
+                    "restore-large-objects",
+                    &db.name,
+                    "the restored large objects differ from what was backed up".into(),
+                    FIX_RESTORE,
+                )
+                .values(shown(b), l.map(shown).unwrap_or_else(|| "none".into()));
         }
     }
     if found.schema_fingerprint != db.schema_fingerprint {

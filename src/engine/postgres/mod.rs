@@ -7,6 +7,7 @@ pub mod connect;
 pub mod copy;
 pub mod guard;
 pub mod kind;
+pub mod large_objects;
 pub mod leftovers;
 pub mod locks;
 pub mod printed;
@@ -37,7 +38,7 @@ pub struct PostgresEngine {
     target: Target,
     options: EngineOptions,
     /// In a local scratch cluster: who creates the set's extensions.
-    extension_admin: Option<admin::ScratchAdmin>,
+    extension_admin: Option<std::sync::Arc<admin::ScratchAdmin>>,
     /// A scratch cluster's superuser, on the restore's database: makes the
     /// trigger switches only a superuser may make, rebuilt by lifeboat
     /// from their names (see `HowToRun`).
@@ -49,7 +50,8 @@ const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c J
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e')) \
     + (SELECT count(*) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
     WHERE n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
-    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e'))";
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e')) \
+    + (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata)";
 
 impl PostgresEngine {
     pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
@@ -78,7 +80,7 @@ impl PostgresEngine {
     /// A restore whose extensions the scratch cluster's admin creates (see
     /// [`admin`]); it runs without one enclosing transaction, so the
     /// admin sees the schemas the set made before.
-    pub fn with_extension_admin(mut self, admin: admin::ScratchAdmin) -> PostgresEngine {
+    pub fn with_extension_admin(mut self, admin: std::sync::Arc<admin::ScratchAdmin>) -> PostgresEngine {
         self.extension_admin = Some(admin);
         self
     }
@@ -185,11 +187,35 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     if cat.unsupported.is_empty() {
         return Ok(());
     }
+    let any = |what: &str| cat.unsupported.iter().any(|u| u.contains(what));
+    // What to do, for each kind found.
+    let mut advice = Vec::new();
+    if any(" in tablespace ") {
+        advice.push(
+            "for tablespaces, back up with --no-tablespaces to restore those tables and indexes into the target's default tablespace \
+             (as pg_dump --no-tablespaces), or leave them out (--exclude-table, --exclude-schema)",
+        );
+    }
+    if any("function in C or internal code") {
+        advice.push(
+            "for C or internal functions, install them as an extension (CREATE EXTENSION, which lifeboat carries), \
+             or leave out the schema that holds them (--exclude-schema)",
+        );
+    }
+    if any("subscription ") {
+        advice.push(
+            "for subscriptions, which name a server a restore would connect to, drop them before the backup and create them again after a restore",
+        );
+    }
+    if any("security label ") {
+        advice.push("for security labels, which need their provider loaded wherever the set is restored, use pg_dump");
+    }
     // Every object, however many: a list cut short hides what to fix.
     bail!(
-        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}. \
-         Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
-        cat.unsupported.join("; ")
+        "{source} holds objects lifeboat cannot back up, so the backup would not restore the same database: {}. \
+         What to do: {}; or use pg_dump for this database",
+        cat.unsupported.join("; "),
+        advice.join("; ")
     )
 }
 
@@ -277,8 +303,13 @@ impl Engine for PostgresEngine {
             locks::lock_tables(&mut main, &self.target, &tables, wait, source)?;
             locked.extend(tables.iter().map(|t| t.oid));
         }
-        let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
-            .with_context(|| format!("reading the schema of {source}"))?;
+        let cat = catalog::read(
+            &mut main,
+            &self.options.selection,
+            self.options.with_privileges,
+            self.options.no_tablespaces,
+        )
+        .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
         // Rows alone need no schema, so nothing they stand on is missing.
         if !cat.selection_gaps.is_empty() && !self.options.data_only {
@@ -316,6 +347,37 @@ impl Engine for PostgresEngine {
             members.extend(data_members);
             tables = stats;
         }
+        let mut roles = cat.roles.clone();
+        let large_objects = if large_objects::wanted(
+            self.options.large_objects,
+            &self.options.selection,
+            self.options.schema_only,
+        ) {
+            let (member, stats, owners) =
+                large_objects::dump(&mut main, staging, &self.name, self.options.with_privileges)
+                    .with_context(|| format!("dumping the large objects of {source}"))?;
+            members.push(member);
+            roles.extend(owners);
+            roles.sort();
+            roles.dedup();
+            Some(stats)
+        } else {
+            let left = if self.options.schema_only {
+                0
+            } else {
+                large_objects::count(&mut main)?
+            };
+            if left > 0 {
+                reporter.info(&if self.options.large_objects == Some(false) {
+                    format!("{left} large objects left out (--no-large-objects)")
+                } else {
+                    format!(
+                        "{left} large objects left out, as pg_dump leaves them out of a dump of chosen tables or schemas; --large-objects takes them"
+                    )
+                });
+            }
+            None
+        };
         let migration = migration(&mut main, &cat)?;
         let mut post = cat.post_data.clone();
         let mut sequences = Vec::new();
@@ -380,7 +442,9 @@ impl Engine for PostgresEngine {
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
-            roles: cat.roles.clone(),
+            roles,
+            large_objects,
+            no_tablespaces: self.options.no_tablespaces,
             name: self.name.clone(),
             engine: "postgresql".into(),
             source: source.clone(),
@@ -400,7 +464,12 @@ impl Engine for PostgresEngine {
     fn inspect(&self) -> Result<Inspection> {
         let mut client = self.target.connect()?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        let cat = catalog::read(&mut client, &self.options.selection, self.options.with_privileges)?;
+        let cat = catalog::read(
+            &mut client,
+            &self.options.selection,
+            self.options.with_privileges,
+            self.options.no_tablespaces,
+        )?;
         refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
@@ -417,6 +486,15 @@ impl Engine for PostgresEngine {
             tables.push(copy::read_rows(&mut client, &t, |_| Ok(()))?);
         }
         let migration = migration(&mut client, &cat)?;
+        let large_objects = if large_objects::wanted(
+            self.options.large_objects,
+            &self.options.selection,
+            self.options.schema_only,
+        ) {
+            Some(large_objects::inspect(&mut client, self.options.with_privileges)?)
+        } else {
+            None
+        };
         client.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(Inspection {
@@ -424,6 +502,7 @@ impl Engine for PostgresEngine {
             schema_objects,
             schema_fingerprint,
             migration,
+            large_objects,
         })
     }
 
@@ -525,7 +604,10 @@ fn run_section(client: &mut Client, schema: &Schema, section: &str, how: HowToRu
     let running = || format!("running the {section} section");
     for statement in schema.section(section).statements() {
         if let Some(admin) = how.admin
-            && admin.run(statement).with_context(running)?
+            && (admin.run(statement).with_context(running)?
+                || admin
+                    .routine(client, statement, |c, s| run_checked(c, s, how))
+                    .with_context(running)?)
         {
             continue;
         }
@@ -897,7 +979,7 @@ impl PostgresEngine {
             schema_only: self.options.schema_only,
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
             statement_by_statement: !atomic,
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
         let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
@@ -988,6 +1070,9 @@ impl PostgresEngine {
                 task.inc(m.raw_size);
             }
             task.finish();
+            if plan != Plan::ReplaceRows {
+                self.restore_large_objects(client, set, database, how, reporter)?;
+            }
         }
         if plan == Plan::Everything {
             for section in ["indexes", "post-data", "foreign-keys", "last"] {
@@ -998,6 +1083,31 @@ impl PostgresEngine {
             self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// Puts back the set's large objects, where it has them and the restore
+    /// takes them: pg_restore leaves them out with --table and
+    /// --schema-only. A count or size other than the manifest's stops it.
+    fn restore_large_objects(
+        &self,
+        client: &mut Client,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        how: HowToRun<'_>,
+        reporter: &Reporter,
+    ) -> Result<()> {
+        let Some(member) = large_objects::member(database) else {
+            return Ok(());
+        };
+        if self.options.schema_only || !self.options.restore_tables.is_empty() {
+            return Ok(());
+        }
+        let restored = large_objects::restore(client, set, member, &mut |client, statement| {
+            run_checked(client, statement, how)
+        })
+        .with_context(|| format!("restoring the large objects of {}", database.name))?;
+        reporter.log(&large_objects::check(database, &restored)?);
+        Ok(())
     }
 
     /// The roles a set's owners and grants name must be on the server
@@ -1428,7 +1538,7 @@ impl PostgresEngine {
         let how = HowToRun {
             schema_only: self.options.schema_only,
             statement_by_statement: self.extension_admin.is_some(),
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
@@ -1437,6 +1547,7 @@ impl PostgresEngine {
         let started = std::time::Instant::now();
         let schema = Schema::load(set, database)?;
         run_section(client, &schema, "pre-data", how)?;
+        self.restore_large_objects(client, set, database, how, reporter)?;
         let schema_done = started.elapsed();
         let data: Vec<&Member> = if self.options.schema_only {
             Vec::new()

@@ -174,6 +174,8 @@ impl Engine for SqliteEngine {
             schema_objects: inspection.schema_objects,
             tables: inspection.tables,
             sequences: Vec::new(),
+            large_objects: None,
+            no_tablespaces: false,
             members: vec![member],
         })
     }
@@ -495,6 +497,7 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
         schema_objects,
         migration: migration(conn, &tables),
         tables,
+        large_objects: None,
     })
 }
 

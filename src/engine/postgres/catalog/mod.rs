@@ -4,6 +4,7 @@
 //! constraints, then the rest of post-data.
 
 mod privileges;
+pub(crate) use privileges::acl_statements;
 
 use super::select::Selection;
 use crate::engine::postgres::rows::Value;
@@ -142,7 +143,14 @@ pub fn quote_literal(s: &str) -> String {
 }
 
 /// Reads the catalog. `selection` limits which tables and views are taken.
-pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -> Result<Catalog> {
+/// `no_tablespaces`: tables and indexes in a tablespace of their own are
+/// taken as if in the default one (pg_dump --no-tablespaces).
+pub fn read(
+    client: &mut Client,
+    selection: &Selection,
+    with_privileges: bool,
+    no_tablespaces: bool,
+) -> Result<Catalog> {
     let row = client.query_one(
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int, pg_catalog.pg_encoding_to_char(d.encoding) FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
         &[],
@@ -210,7 +218,9 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     objects::post_data(client, cat.version_num, &kept, &mut cat)?;
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
-    cat.unsupported.extend(in_tablespaces(client, &kept)?);
+    if !no_tablespaces {
+        cat.unsupported.extend(in_tablespaces(client, &kept)?);
+    }
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
@@ -220,8 +230,8 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
 
 /// The chosen relations and their indexes that stand in a tablespace of
 /// their own. pg_dump sets `default_tablespace` for them; lifeboat does not
-/// carry tablespaces yet, and a restore into the database's default one
-/// would be another database, silently.
+/// carry tablespaces, and a restore into the database's default one would
+/// be another database, silently, unless --no-tablespaces asked for that.
 fn in_tablespaces(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
     let oids: Vec<Oid> = kept.iter().copied().collect();
     client
@@ -2085,7 +2095,6 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "access method"
         | "language"
         | "extension"
-        | "large object"
         | "rule"
         | "trigger"
         | "policy" => kind.to_ascii_uppercase(),
@@ -2131,6 +2140,7 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
          AND NOT (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
                   AND d.description = 'standard public schema') \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') \
+         AND d.classoid <> 'pg_catalog.pg_largeobject'::pg_catalog.regclass \
          AND o.identity IS NOT NULL ORDER BY 1, 3",
         &[],
     )?;
