@@ -131,27 +131,20 @@ pub fn quick(
     if let Some(set) = &source
         && findings.errors() == 0
     {
-        check_schema_twins(set, &mut findings);
+        check_contents(set, &mut findings);
     }
     Ok((findings, scan, source))
 }
 
-/// A PostgreSQL database's schema.json (what lifeboat restores) against
-/// its scripts (what psql users restore): the two must say the same.
-fn check_schema_twins(set: &SetSource, findings: &mut Findings) {
-    use crate::engine::postgres::schema_member;
-    for db in set.manifest.databases.iter().filter(|d| d.engine == "postgresql") {
-        // Every statement of both through the guard first: a refused one is
-        // named as such, not as a difference.
-        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
-            Ok(mismatches) => {
-                for (member, why) in mismatches {
-                    findings.error("schema", &member, why, FIX_DAMAGED);
-                }
-            }
-            Err(e) => {
-                findings.error("schema", &db.name, format!("{e:#}"), FIX_DAMAGED);
-            }
+/// What each engine finds only in its members' contents (PostgreSQL: a
+/// schema.json that disagrees with its scripts).
+fn check_contents(set: &SetSource, findings: &mut Findings) {
+    for db in &set.manifest.databases {
+        for (object, why) in engine::kind(&db.engine)
+            .map(|k| k.content_problems(set, db))
+            .unwrap_or_default()
+        {
+            findings.error("schema", &object, why, FIX_DAMAGED);
         }
     }
 }
@@ -372,7 +365,7 @@ fn check_manifest(path: &Path, manifest: &Manifest, scan: &Scan, findings: &mut 
         }
         for m in &db.members {
             if !m.path.starts_with(&format!("{}/", db.name))
-                && !crate::engine::postgres::schema_member::is_schema_member(&db.name, m)
+                && !engine::kind(&db.engine).is_some_and(|k| k.member_beside_folder(db, m))
             {
                 findings.error(
                     "manifest",
@@ -548,7 +541,7 @@ pub struct RestoreLevel {
 }
 
 const FIX_CREATEDB: &str = "the set was not tried: the role cannot create a scratch database (it lacks CREATEDB). Grant it (ALTER ROLE name CREATEDB), or restore into a throw-away local cluster (--scratch local, with PostgreSQL server binaries on this machine) or a server you name (--scratch postgres://...); the set itself may be fine";
-const FIX_SUPERUSER: &str = "the set was not proven: it holds something only a superuser may make (an event trigger, a LEAKPROOF function, a publication of all tables or of a schema...), and in a local scratch cluster the set's SQL runs as a role that is no superuser, so that a stranger's set never runs code as one. Verify it with --scratch postgres://... on a server where you would restore it, as the role you would restore it as";
+const FIX_SUPERUSER: &str = "the set was not proven: it holds something only a superuser may make that the scratch cluster's admin does not make for it (a foreign table reading a server file, a login event trigger, an aggregate passing an internal state between functions the server or an extension never pairs...), and in a local scratch cluster the set's SQL runs as a role that is no superuser, so that a stranger's set never runs code as one. Verify it with --scratch postgres://... on a server where you would restore it, as the role you would restore it as";
 const FIX_RESTORE: &str = "the backup does not restore to what was backed up: do not rely on it; take a new backup and verify it, and keep the last good one";
 
 /// The restore level: each database restored into a scratch target,

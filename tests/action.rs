@@ -441,6 +441,7 @@ jobs:
         ),
         ("keep-monthly", "x", "keep-monthly: \"x\" is not a whole number from 1"),
         ("keep-within", "a week", "keep-within: \"a week\" is not a span"),
+        ("s3-allow-http", "si", "s3-allow-http: \"si\" is not a boolean"),
         (
             "working-directory",
             "no/such/dir",

@@ -218,6 +218,34 @@ fn regression_test_shapes_restore_as_pg_dump_restores_them() {
 }
 
 #[test]
+fn definitions_the_server_prints_otherwise_once_restored_are_no_finding() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("rtp_src", "round_trip_printing.sql", &[]);
+    c.reference(dir.path(), "rtp_src", "rtp_ref", "");
+    let set = backup(dir.path(), &c.url("rtp_src"), &[]);
+    // Each restore is compared with the set too, which must see no
+    // difference where pg_dump | psql's restore prints the same.
+    restores_like_the_reference(c, dir.path(), &set, "rtp_src", "rtp_ref");
+    expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rtp_ref")], 0);
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+    // A view whose branch gets another name is still a difference.
+    c.psql(
+        "rtp_src_par",
+        "CREATE OR REPLACE VIEW music.release_event AS SELECT release, date_year, country FROM (\
+         SELECT release, date_year, country FROM music.release_country UNION ALL \
+         SELECT release, date_year, NULL::integer AS int8 FROM music.release_unknown_country) AS q",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("rtp_src_par")],
+        3,
+    );
+    assert!(out.contains("music.release_event"), "{out}");
+}
+
+#[test]
 fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     let c = cluster();
     let dir = tmp();
@@ -225,12 +253,91 @@ fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     c.reference(dir.path(), "evt_src", "evt_ref", "");
     let set = backup(dir.path(), &c.url("evt_src"), &[]);
     restores_like_the_reference(c, dir.path(), &set, "evt_src", "evt_ref");
-    // A local scratch cluster restores as a role that is no superuser and
-    // cannot make the event trigger: the set is not called good, and the
-    // finding says why and where it can be proven.
-    let out = verify_in_scratch(c, dir.path(), &set, 3);
-    assert!(out.contains("only a superuser may make"), "{out}");
-    assert!(out.contains("--scratch postgres://"), "{out}");
+    // A local scratch cluster restores as a role that is no superuser; its
+    // admin makes the event trigger, rebuilt from its parts, once the
+    // restore is over, so it fired on nothing there either.
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+}
+
+#[test]
+fn what_only_a_superuser_may_make_restores_and_is_proven_in_scratch() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("su_src", "superuser_objects.sql", &[]);
+    c.reference(dir.path(), "su_src", "su_ref", "");
+    let set = backup(dir.path(), &c.url("su_src"), &["--jobs", "2"]);
+    restores_like_the_reference(c, dir.path(), &set, "su_src", "su_ref");
+    // The event triggers fired on nothing a restore did.
+    assert_eq!(c.psql("su_src_par", "SELECT count(*) FROM sec.ddl_log"), "0");
+    // Proven where the set's SQL runs as a role that is no superuser: the
+    // scratch cluster's admin made what only it may, from lifeboat's own
+    // rebuilding of the set's statements.
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+    // And with owners: the event triggers' owner is a superuser, which no
+    // role of the scratch cluster is but its admin.
+    let owned = backup(dir.path(), &c.url("su_src"), &["--with-privileges", "--out", "owned"]);
+    let out = verify_in_scratch(c, dir.path(), &owned, 0);
+    assert!(out.contains("passed"), "{out}");
+}
+
+#[test]
+fn a_set_passes_none_of_its_own_statements_to_the_scratch_admin() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("suh_src", "superuser_objects.sql", &[]);
+    let pristine = backup(dir.path(), &c.url("suh_src"), &["--out", "pristine"]);
+    // (what lifeboat wrote, what a stranger wrote instead): each
+    // a statement the scratch cluster's admin would run if it ran the
+    // set's text, which must reach the restore role instead, and fail
+    // there as it fails for any role that is no superuser.
+    let cases = [
+        (
+            "CREATE EVENT TRIGGER sec_log ON ddl_command_end\n    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')",
+            "CREATE EVENT TRIGGER sec_log ON ddl_command_end\n    WHEN TAG IN ('CREATE TABLE') AND tag IN ('ALTER TABLE')",
+            "permission denied to create event trigger",
+        ),
+        (
+            "CREATE EVENT TRIGGER sec_drop ON sql_drop",
+            "CREATE EVENT TRIGGER sec_drop ON login",
+            "permission denied to create event trigger",
+        ),
+        // An aggregate passing one function's internal state to another
+        // that reads it as something else: refused, never made.
+        (
+            "CREATE AGGREGATE sec.pct_disc(",
+            "CREATE AGGREGATE sec.bad(anynonarray) (SFUNC = pg_catalog.array_agg_transfn, STYPE = internal, \
+             FINALFUNC = pg_catalog.string_agg_finalfn);\nCREATE AGGREGATE sec.pct_disc(",
+            "not ones the server or an extension uses together",
+        ),
+        // A second statement after an operator family's is a statement of
+        // its own, the restore role's: it may not give the schema away.
+        (
+            "CREATE OPERATOR FAMILY sec.rev_family USING btree;",
+            "CREATE OPERATOR FAMILY sec.rev_family USING btree; ALTER SCHEMA sec OWNER TO lifeboat_scratch_admin;",
+            // The server's answer to the restore role names the role quoted.
+            "role \"lifeboat_scratch_admin\"",
+        ),
+    ];
+    for (i, (written, hostile, answer)) in cases.iter().enumerate() {
+        let set = dir.path().join(format!("hostile-{i}.tar"));
+        std::fs::copy(&pristine, &set).unwrap();
+        // The set's schema.json and script, altered alike.
+        alter_item(
+            &set,
+            "suh_src",
+            |item| item["sql"].as_str().is_some_and(|sql| sql.contains(written)),
+            |sql| sql.replacen(written, hostile, 1),
+        );
+        rewrite_sidecar(&set);
+        let out = verify_in_scratch(c, dir.path(), &set, 3);
+        assert!(out.contains(answer), "{hostile}: {out}");
+        assert!(!out.contains("passed"), "{hostile}: {out}");
+    }
+    // The pristine set is proven.
+    let out = verify_in_scratch(c, dir.path(), &pristine, 0);
+    assert!(out.contains("passed"), "{out}");
 }
 
 #[test]

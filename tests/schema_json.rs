@@ -76,6 +76,11 @@ fn schema_json_holds_every_item_with_what_it_needs_and_matches_its_scripts() {
     // Beside the database's folder, first after the manifest and
     // RESTORE.md, so `items_src/*` stays SQL for psql.
     assert_eq!(names[2], "items_src.schema.json.gz", "{names:?}");
+    let restore_md = String::from_utf8(read_members(&set)[1].1.clone()).unwrap();
+    assert!(
+        restore_md.contains("`items_src.schema.json.gz` beside them"),
+        "{restore_md}"
+    );
     let schema = schema_json(&set, "items_src");
     assert_eq!(schema["format"], "lifeboat-schema");
     let items = schema["items"].as_array().unwrap();

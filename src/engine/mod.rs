@@ -223,6 +223,16 @@ pub trait EngineKind: Sync {
     fn manifest_problems(&self, _db: &DatabaseManifest) -> Vec<String> {
         Vec::new()
     }
+    /// Whether `member` of `db`, outside the database's folder, is one this
+    /// engine writes there (PostgreSQL's schema.json).
+    fn member_beside_folder(&self, _db: &DatabaseManifest, _member: &crate::archive::Member) -> bool {
+        false
+    }
+    /// Problems only the members' contents show, for the quick level: each
+    /// the member (or database) and what is wrong with it.
+    fn content_problems(&self, _set: &SetSource, _db: &DatabaseManifest) -> Vec<(String, String)> {
+        Vec::new()
+    }
     /// Why the restore level cannot prove `db`, and what to do instead.
     fn unprovable(&self, _db: &DatabaseManifest) -> Option<(String, &'static str)> {
         None

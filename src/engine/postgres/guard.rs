@@ -32,7 +32,7 @@ pub enum Token {
 }
 
 impl Token {
-    fn is_word(&self, w: &str) -> bool {
+    pub fn is_word(&self, w: &str) -> bool {
         matches!(self, Token::Word { upper, .. } if upper == w)
     }
 

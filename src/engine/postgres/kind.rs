@@ -3,7 +3,7 @@
 //! prints them, RESTORE.md's `psql` steps and the passwords to keep out of
 //! logs.
 
-use super::{PostgresEngine, admin, connect, printed, scratch};
+use super::{PostgresEngine, admin, connect, printed, schema_member, scratch};
 use crate::archive::manifest::DatabaseManifest;
 use crate::archive::reader::SetSource;
 use crate::engine::{DatabaseSpec, Engine, EngineKind, EngineOptions, PrintedAlike, PrintedAlikeFor, Scratch};
@@ -65,10 +65,31 @@ impl EngineKind for Kind {
         )?;
         let mut engine = PostgresEngine::from_target(db.name.clone(), made.target.clone(), options)
             .with_superuser(made.superuser.clone());
+        let mut scratch_admin = None;
         if let Some(superuser) = &made.superuser {
-            engine = engine.with_extension_admin(admin::ScratchAdmin::new(superuser.clone(), scratch::RESTORE_ROLE));
+            let made_by = std::sync::Arc::new(admin::ScratchAdmin::new(superuser.clone(), scratch::RESTORE_ROLE));
+            engine = engine.with_extension_admin(made_by.clone());
+            scratch_admin = Some(made_by);
         }
-        Ok(Box::new(ScratchDatabase { engine, made }))
+        Ok(Box::new(ScratchDatabase {
+            engine,
+            made,
+            admin: scratch_admin,
+        }))
+    }
+
+    fn member_beside_folder(&self, db: &DatabaseManifest, member: &crate::archive::Member) -> bool {
+        schema_member::is_schema_member(&db.name, member)
+    }
+
+    /// schema.json (what lifeboat restores) against the scripts (what psql
+    /// users restore), each statement of both through the guard first: a
+    /// refused one is named as such, not as a difference.
+    fn content_problems(&self, set: &SetSource, db: &DatabaseManifest) -> Vec<(String, String)> {
+        match schema_member::Schema::load(set, db).and_then(|_| schema_member::twin_mismatches(set, db)) {
+            Ok(mismatches) => mismatches,
+            Err(e) => vec![(db.name.clone(), format!("{e:#}"))],
+        }
     }
 
     fn unprovable(&self, db: &DatabaseManifest) -> Option<(String, &'static str)> {
@@ -89,10 +110,17 @@ impl EngineKind for Kind {
     }
 
     fn restore_md(&self, db: &DatabaseManifest, unpack: &str) -> String {
-        format!(
+        let mut out = format!(
             "- `{}` ({}): the members under `{}/` are plain SQL in restore order:\n\n      createdb target\n      tar --wildcards -xOf <this file> '{}/*'{unpack} | psql -v ON_ERROR_STOP=1 -d target\n\n",
             db.name, db.engine, db.name, db.name
-        )
+        );
+        if let Some(schema) = db.members.iter().find(|m| schema_member::is_schema_member(&db.name, m)) {
+            out.push_str(&format!(
+                "  `{}` beside them holds the same schema statements as data (kind, name, SQL and the tables each needs), which lifeboat restores from; psql needs none of it.\n\n",
+                schema.path
+            ));
+        }
+        out
     }
 
     fn sweep_leftovers(&self, reporter: &Reporter) {
@@ -141,6 +169,8 @@ struct ScratchDatabase {
     // Dropped (its connections closed) before the database goes.
     engine: PostgresEngine,
     made: scratch::Scratch,
+    /// The cluster's admin, who makes the set's event triggers last.
+    admin: Option<std::sync::Arc<admin::ScratchAdmin>>,
 }
 
 impl Scratch for ScratchDatabase {
@@ -149,7 +179,12 @@ impl Scratch for ScratchDatabase {
     }
 
     fn restored(&self) -> Result<()> {
-        self.made.restored()
+        self.made.restored()?;
+        // After every step of the cluster's superuser on the database.
+        match &self.admin {
+            Some(admin) => admin.finish(),
+            None => Ok(()),
+        }
     }
 }
 

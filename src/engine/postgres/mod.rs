@@ -38,7 +38,7 @@ pub struct PostgresEngine {
     target: Target,
     options: EngineOptions,
     /// In a local scratch cluster: who creates the set's extensions.
-    extension_admin: Option<admin::ScratchAdmin>,
+    extension_admin: Option<std::sync::Arc<admin::ScratchAdmin>>,
     /// A scratch cluster's superuser, on the restore's database: makes the
     /// trigger switches only a superuser may make, rebuilt by lifeboat
     /// from their names (see `HowToRun`).
@@ -80,7 +80,7 @@ impl PostgresEngine {
     /// A restore whose extensions the scratch cluster's admin creates (see
     /// [`admin`]); it runs without one enclosing transaction, so the
     /// admin sees the schemas the set made before.
-    pub fn with_extension_admin(mut self, admin: admin::ScratchAdmin) -> PostgresEngine {
+    pub fn with_extension_admin(mut self, admin: std::sync::Arc<admin::ScratchAdmin>) -> PostgresEngine {
         self.extension_admin = Some(admin);
         self
     }
@@ -604,7 +604,10 @@ fn run_section(client: &mut Client, schema: &Schema, section: &str, how: HowToRu
     let running = || format!("running the {section} section");
     for statement in schema.section(section).statements() {
         if let Some(admin) = how.admin
-            && admin.run(statement).with_context(running)?
+            && (admin.run(statement).with_context(running)?
+                || admin
+                    .routine(client, statement, |c, s| run_checked(c, s, how))
+                    .with_context(running)?)
         {
             continue;
         }
@@ -976,7 +979,7 @@ impl PostgresEngine {
             schema_only: self.options.schema_only,
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
             statement_by_statement: !atomic,
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
         let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
@@ -1535,7 +1538,7 @@ impl PostgresEngine {
         let how = HowToRun {
             schema_only: self.options.schema_only,
             statement_by_statement: self.extension_admin.is_some(),
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
