@@ -5,9 +5,10 @@
 //! out first, the webhook URL included, and an alert that cannot be
 //! delivered is a warning: it never changes the command's outcome.
 
+use crate::app::outcome::Ending;
 use crate::cli::AlertArgs;
-use crate::commands::report::Ending;
 use crate::progress::Reporter;
+use crate::secrets::redact;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -218,18 +219,6 @@ fn first_line(details: &str) -> Option<String> {
         .map(|l| l.trim().trim_start_matches('#').trim())
         .find(|l| !l.is_empty() && !l.starts_with("lifeboat "))
         .map(str::to_string)
-}
-
-/// Text with every secret replaced and every URL's password taken out.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = crate::engine::postgres::connect::redact_url(text);
-    let mut secrets: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4).collect();
-    // Longest first: a secret that contains another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for s in secrets {
-        out = out.replace(s.as_str(), "***");
-    }
-    out
 }
 
 /// POSTs with retries and backoff; how many attempts it took.

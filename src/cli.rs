@@ -310,7 +310,7 @@ pub enum Command {
     Info(InfoArgs),
     /// Storage used per set and in total.
     #[command(after_help = SIZE_EXAMPLES)]
-    Size(ListArgs),
+    Size(SizeArgs),
     /// Compare a set with a live database: tables, rows, schema.
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
@@ -389,46 +389,6 @@ impl Command {
             Command::Verify(a) => Some(&a.github),
             Command::Prune(a) => Some(&a.github),
             Command::Report(a) => Some(&a.github),
-            _ => None,
-        }
-    }
-
-    /// The key flags, for the commands that read or write sets.
-    pub fn keys(&self) -> Option<&KeyArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.keys),
-            Command::Restore(a) => Some(&a.keys),
-            Command::Verify(a) => Some(&a.keys),
-            Command::List(a) => Some(&a.keys),
-            Command::Info(a) => Some(&a.keys),
-            Command::Compare(a) => Some(&a.keys),
-            Command::Schedule(a) => Some(&a.backup.keys),
-            _ => None,
-        }
-    }
-
-    /// The S3 flags, for the commands that take a store.
-    pub fn store(&self) -> Option<&StoreArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.store),
-            Command::Restore(a) => Some(&a.store),
-            Command::Verify(a) => Some(&a.store),
-            Command::List(a) | Command::Size(a) => Some(&a.store),
-            Command::Info(a) => Some(&a.store),
-            Command::Prune(a) => Some(&a.store),
-            Command::Schedule(a) => Some(&a.backup.store),
-            _ => None,
-        }
-    }
-
-    /// The webhook flags, for the commands that alert.
-    pub fn alerts(&self) -> Option<&AlertArgs> {
-        match self {
-            Command::Backup(a) => Some(&a.alerts),
-            Command::Restore(a) => Some(&a.alerts),
-            Command::Verify(a) => Some(&a.alerts),
-            Command::Prune(a) => Some(&a.alerts),
-            Command::Schedule(a) => Some(&a.backup.alerts),
             _ => None,
         }
     }
@@ -547,6 +507,21 @@ pub struct BackupArgs {
     /// pg_dump --no-owner --no-privileges).
     #[arg(long)]
     pub with_privileges: bool,
+
+    /// PostgreSQL: take large objects even with --table or --schema (they
+    /// come with a whole database by default, as with pg_dump).
+    #[arg(long, short = 'b', visible_alias = "blobs", conflicts_with = "no_large_objects")]
+    pub large_objects: bool,
+
+    /// PostgreSQL: leave large objects out.
+    #[arg(long, short = 'B', visible_alias = "no-blobs")]
+    pub no_large_objects: bool,
+
+    /// PostgreSQL: take tables and indexes that stand in a tablespace of
+    /// their own as if in the default one; a restore puts them in the
+    /// target's default tablespace (as pg_dump --no-tablespaces).
+    #[arg(long)]
+    pub no_tablespaces: bool,
 
     /// PostgreSQL: how long to wait for another session's lock on a table
     /// before failing, naming the table and the session (30s, 2m) [default: 1m].
@@ -778,6 +753,13 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub github: GithubArgs,
+}
+
+/// `size` takes what `list` takes.
+#[derive(Debug, Args)]
+pub struct SizeArgs {
+    #[command(flatten)]
+    pub list: ListArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,15 @@
 //! Flags, `LIFEBOAT_*` variables and `lifeboat.toml` resolved into one
 //! `Config`, passed explicitly to every command. Flags and variables win
-//! over the file; the file wins over defaults.
+//! over the file; the file wins over defaults. Three stages (fd's cli →
+//! config, rustic's `override_config`): [`Draft::from_file`] reads the file
+//! and the global flags, each command puts its own flags on top
+//! (`commands::Cmd::configure`), and [`Draft::finish`] resolves what
+//! commands share (stores, alerts, keys, compression) and checks the whole.
 
 use crate::archive::compression::{Algorithm, Compression};
 use crate::archive::crypt::{self, Encryption, Keys};
-use crate::cli::{Cli, Command};
+use crate::cli::{AlertArgs, Cli, EncryptArgs, GlobalArgs, KeyArgs, StoreArgs};
+use crate::commands::Cmd;
 use crate::engine::postgres::scratch::ScratchChoice;
 use crate::engine::postgres::select::Selection;
 use crate::engine::{DatabaseSpec, EngineOptions};
@@ -74,7 +79,7 @@ impl Level {
         }
     }
 
-    fn parse(text: &str) -> Result<Option<Level>> {
+    pub(crate) fn parse(text: &str) -> Result<Option<Level>> {
         Ok(match text {
             "none" | "off" => None,
             "quick" => Some(Level::Quick),
@@ -152,7 +157,11 @@ pub fn parse_fraction(text: &str) -> Result<f64> {
     Ok(value)
 }
 
-fn apply_checks(v: &mut VerifySettings, file: &FileVerify, flags: Option<&crate::cli::CheckArgs>) -> Result<()> {
+pub(crate) fn apply_checks(
+    v: &mut VerifySettings,
+    file: &FileVerify,
+    flags: Option<&crate::cli::CheckArgs>,
+) -> Result<()> {
     let pick = |flag: Option<&Option<String>>, from_file: &Option<String>| {
         flag.and_then(|f| f.clone()).or_else(|| from_file.clone())
     };
@@ -295,182 +304,137 @@ fn without_quoted_values(message: &str) -> String {
 /// Resolves the command line, the environment (through clap) and the
 /// config file into a `Config`.
 pub fn resolve(cli: &Cli) -> Result<Config> {
-    let file = match &cli.global.config {
-        Some(path) => FileConfig::read(path)?,
-        None if Path::new(DEFAULT_CONFIG).is_file() => FileConfig::read(Path::new(DEFAULT_CONFIG))?,
-        None => FileConfig::default(),
-    };
-    let mut config = Config {
-        quiet: cli.global.quiet,
-        log_file: cli.global.log_file.clone().or(file.log_file.clone()),
-        out_dir: file.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
-        set_name: file.name.clone(),
-        label: file.label.clone(),
-        kind: file.kind.clone(),
-        databases: file.databases.clone(),
-        retention: file.retention.clone(),
-        safety_dir: file.safety_dir.clone(),
-        ..Config::default()
-    };
-    let r = &file.retention;
-    if [
-        r.keep_last,
-        r.keep_hourly,
-        r.keep_daily,
-        r.keep_weekly,
-        r.keep_monthly,
-        r.keep_yearly,
-    ]
-    .contains(&Some(0))
-    {
-        crate::usage_bail!(
-            "[retention] in {} keeps 0 sets by some rule: a rule keeps 1 or more, or is left out",
-            cli.global
-                .config
-                .as_deref()
-                .unwrap_or(Path::new(DEFAULT_CONFIG))
-                .display()
-        );
-    }
-    if let Some(span) = &file.keep_safety {
-        config.safety_retention = Policy {
-            keep_within: Some(parse_span(span).map_err(usage)?),
-            ..Default::default()
-        };
-    }
-    config.engine.jobs = file.jobs.unwrap_or(config.engine.jobs);
-    config.engine.selection = Selection {
-        tables: Vec::new(),
-        exclude_tables: file.exclude_tables.clone(),
-        schemas: file.schemas.clone(),
-        exclude_schemas: file.exclude_schemas.clone(),
-    };
-    config.verify.level = file.verify.level.as_deref().map(Level::parse).transpose()?.flatten();
-    apply_checks(&mut config.verify, &file.verify, None)?;
-    let mut compression = file.compression.clone();
-    let mut level = file.level;
+    resolve_for(&cli.global, crate::commands::of(&cli.command))
+}
 
-    match &cli.command {
-        Command::Backup(a) => apply_backup_args(&mut config, &file, a, &mut compression, &mut level)?,
-        Command::Schedule(a) => {
-            apply_backup_args(&mut config, &file, &a.backup, &mut compression, &mut level)?;
-            let k = &a.keep;
-            let flags = Policy {
-                keep_last: k.keep_last,
-                keep_daily: k.keep_daily,
-                keep_weekly: k.keep_weekly,
-                keep_monthly: k.keep_monthly,
-                keep_within: k.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
+/// The three stages for one command.
+pub fn resolve_for(global: &GlobalArgs, command: &dyn Cmd) -> Result<Config> {
+    let mut draft = Draft::from_file(global)?;
+    command.configure(&mut draft)?;
+    draft.finish()
+}
+
+/// A configuration being resolved: the file's settings, then a command's
+/// flags on top.
+pub struct Draft<'a> {
+    pub config: Config,
+    pub file: FileConfig,
+    /// The compression asked for so far: the file's, then a backup's flags.
+    pub compression: Option<String>,
+    pub level: Option<i32>,
+    /// The shared flag groups the command takes, resolved by `finish`.
+    pub store: Option<&'a StoreArgs>,
+    pub alerts: Option<&'a AlertArgs>,
+    pub keys: Option<&'a KeyArgs>,
+    /// With a key given, the command reads only sets it opens.
+    pub strict_keys: bool,
+    /// How a backup encrypts.
+    pub encryption: Option<&'a EncryptArgs>,
+}
+
+impl<'a> Draft<'a> {
+    /// Stage one: lifeboat.toml and the global flags.
+    pub fn from_file(global: &GlobalArgs) -> Result<Draft<'a>> {
+        let file = match &global.config {
+            Some(path) => FileConfig::read(path)?,
+            None if Path::new(DEFAULT_CONFIG).is_file() => FileConfig::read(Path::new(DEFAULT_CONFIG))?,
+            None => FileConfig::default(),
+        };
+        let mut config = Config {
+            quiet: global.quiet,
+            log_file: global.log_file.clone().or(file.log_file.clone()),
+            out_dir: file.out.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_OUT)),
+            set_name: file.name.clone(),
+            label: file.label.clone(),
+            kind: file.kind.clone(),
+            databases: file.databases.clone(),
+            retention: file.retention.clone(),
+            safety_dir: file.safety_dir.clone(),
+            ..Config::default()
+        };
+        let r = &file.retention;
+        if [
+            r.keep_last,
+            r.keep_hourly,
+            r.keep_daily,
+            r.keep_weekly,
+            r.keep_monthly,
+            r.keep_yearly,
+        ]
+        .contains(&Some(0))
+        {
+            crate::usage_bail!(
+                "[retention] in {} keeps 0 sets by some rule: a rule keeps 1 or more, or is left out",
+                global.config.as_deref().unwrap_or(Path::new(DEFAULT_CONFIG)).display()
+            );
+        }
+        if let Some(span) = &file.keep_safety {
+            config.safety_retention = Policy {
+                keep_within: Some(parse_span(span).map_err(usage)?),
                 ..Default::default()
             };
-            if !flags.is_empty() {
-                config.retention = flags;
-            }
         }
-        Command::Restore(a) => {
-            // The action hands its `databases` input to every command: a
-            // restore finds its target there by name.
-            if let Ok(list) = std::env::var("LIFEBOAT_DATABASES")
-                && !list.trim().is_empty()
-            {
-                config.databases = list
-                    .lines()
-                    .filter(|d| !d.trim().is_empty())
-                    .map(DatabaseSpec::parse)
-                    .collect();
-            }
-            override_with(&mut config.out_dir, a.out.clone());
-            config.safety_dir = a.safety_dir.clone().or(config.safety_dir);
-            apply_engine_flags(&mut config.engine, &a.engine);
-            config.engine.clean = a.clean;
-            config.engine.create_db = a.create_db;
-            config.engine.terminate_connections = a.terminate_connections;
-            config.engine.restore_tables = a.table.clone();
-        }
-        Command::List(a) => override_with(&mut config.out_dir, a.dir.clone()),
-        Command::Size(a) => override_with(&mut config.out_dir, a.dir.clone()),
-        Command::Prune(a) => {
-            override_with(&mut config.out_dir, a.dir.clone());
-            let flags = Policy {
-                keep_last: a.keep_last,
-                keep_hourly: a.keep_hourly,
-                keep_daily: a.keep_daily,
-                keep_weekly: a.keep_weekly,
-                keep_monthly: a.keep_monthly,
-                keep_yearly: a.keep_yearly,
-                keep_within: a.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
-            };
-            // Flags replace the file's policy as a whole: mixing rules from
-            // two places would keep sets nobody asked to keep.
-            if !flags.is_empty() {
-                config.retention = flags;
-            }
-            if let Some(span) = &a.keep_safety {
-                config.safety_retention = Policy {
-                    keep_within: Some(parse_span(span).map_err(usage)?),
-                    ..Default::default()
-                };
-            }
-        }
-        Command::Verify(a) => {
-            config.verify.level = match &a.level {
-                // Asked for in so many words, "none" would check nothing and
-                // still say "passed".
-                Some(level) => match Level::parse(level)? {
-                    None => crate::usage_bail!("verify --level {level:?} would check nothing: use quick or restore"),
-                    some => some,
-                },
-                None => config.verify.level,
-            }
-            .or(Some(Level::Quick));
-            apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
-            if let Some(jobs) = a.jobs {
-                config.verify.restore.jobs = jobs.max(1);
-            }
-            if let Some(source) = &a.source {
-                config.verify.restore.sources.insert("*".into(), source.clone());
-            }
-        }
-        Command::Fetch(a) => override_with(&mut config.out_dir, a.out.clone()),
-        Command::Info(_) | Command::Compare(_) | Command::Report(_) => {}
+        config.engine.jobs = file.jobs.unwrap_or(config.engine.jobs);
+        config.engine.selection = Selection {
+            tables: Vec::new(),
+            exclude_tables: file.exclude_tables.clone(),
+            schemas: file.schemas.clone(),
+            exclude_schemas: file.exclude_schemas.clone(),
+        };
+        config.verify.level = file.verify.level.as_deref().map(Level::parse).transpose()?.flatten();
+        apply_checks(&mut config.verify, &file.verify, None)?;
+        Ok(Draft {
+            compression: file.compression.clone(),
+            level: file.level,
+            config,
+            file,
+            store: None,
+            alerts: None,
+            keys: None,
+            strict_keys: false,
+            encryption: None,
+        })
     }
 
-    if let Some(flags) = cli.command.store() {
-        let s3 = &mut config.store.s3;
-        s3.endpoint = flags.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
-        s3.region = flags.s3_region.clone().filter(|r| !r.trim().is_empty());
-        s3.allow_http = flags.s3_allow_http;
-        s3.virtual_hosted = flags.s3_virtual_hosted;
+    /// Stage three: the flag groups commands share, then checks of the
+    /// whole.
+    pub fn finish(self) -> Result<Config> {
+        let mut config = self.config;
+        if let Some(flags) = self.store {
+            let s3 = &mut config.store.s3;
+            s3.endpoint = flags.s3_endpoint.clone().filter(|e| !e.trim().is_empty());
+            s3.region = flags.s3_region.clone().filter(|r| !r.trim().is_empty());
+            s3.allow_http = flags.s3_allow_http;
+            s3.virtual_hosted = flags.s3_virtual_hosted;
+        }
+        if let Some(flags) = self.alerts {
+            config.alerts = crate::alert::AlertSettings::from_flags(flags).map_err(usage)?;
+        }
+        config.crypt = resolve_crypt(self.keys, self.strict_keys, self.encryption)?;
+        let algorithm: Algorithm = match self.compression {
+            Some(c) => c.parse().map_err(usage)?,
+            None => Algorithm::Gzip,
+        };
+        config.compression = Compression::new(algorithm, self.level).map_err(usage)?;
+        if config.engine.schema_only && config.engine.data_only {
+            crate::usage_bail!("--schema-only and --data-only exclude each other");
+        }
+        if let Some(name) = &config.set_name {
+            check_name_part("set name", name)?;
+        }
+        if let Some(label) = &config.label {
+            check_name_part("label", label)?;
+        }
+        Ok(config)
     }
-    if let Some(flags) = cli.command.alerts() {
-        config.alerts = crate::alert::AlertSettings::from_flags(flags).map_err(usage)?;
-    }
-
-    config.crypt = resolve_crypt(cli)?;
-
-    let algorithm: Algorithm = match compression {
-        Some(c) => c.parse().map_err(usage)?,
-        None => Algorithm::Gzip,
-    };
-    config.compression = Compression::new(algorithm, level).map_err(usage)?;
-    if config.engine.schema_only && config.engine.data_only {
-        crate::usage_bail!("--schema-only and --data-only exclude each other");
-    }
-    if let Some(name) = &config.set_name {
-        check_name_part("set name", name)?;
-    }
-    if let Some(label) = &config.label {
-        check_name_part("label", label)?;
-    }
-    Ok(config)
 }
 
 /// The keys from `LIFEBOAT_PASSPHRASE` / `--passphrase-file`,
 /// `LIFEBOAT_IDENTITY` / `--identity`, and for a backup the recipients.
 /// Secrets are read from the environment and files only, never from argv,
 /// and no error quotes them.
-fn resolve_crypt(cli: &Cli) -> Result<CryptSettings> {
-    let Some(args) = cli.command.keys() else {
+fn resolve_crypt(args: Option<&KeyArgs>, strict: bool, encryption: Option<&EncryptArgs>) -> Result<CryptSettings> {
+    let Some(args) = args else {
         return Ok(CryptSettings::default());
     };
     let passphrase = match &args.passphrase_file {
@@ -494,20 +458,10 @@ fn resolve_crypt(cli: &Cli) -> Result<CryptSettings> {
     let given = passphrase.is_some() || !identities.is_empty();
     // With a key given, restore and verify take only sets it opens: a
     // passphrase set proves it was made by someone who knows it.
-    let strict = matches!(
-        cli.command,
-        Command::Restore(_) | Command::Verify(_) | Command::Backup(_) | Command::Schedule(_)
-    );
-    let backup_args = match &cli.command {
-        Command::Backup(a) => Some(a),
-        Command::Schedule(s) => Some(&s.backup),
-        _ => None,
-    };
     let require = given && strict && !args.allow_unauthenticated;
     let keys = Keys::new(passphrase.clone(), identities, require);
-    let encryption = match backup_args {
-        Some(a) => {
-            let e = &a.encryption;
+    let encryption = match encryption {
+        Some(e) => {
             let mut recipients = Vec::new();
             for (n, r) in e.recipient.iter().filter(|r| !r.trim().is_empty()).enumerate() {
                 recipients.extend(crypt::parse_recipients(r, &format!("--recipient #{}", n + 1)).map_err(usage)?);
@@ -539,75 +493,7 @@ fn resolve_crypt(cli: &Cli) -> Result<CryptSettings> {
     Ok(CryptSettings { keys, encryption })
 }
 
-/// The flags of a backup (also every run of `schedule`).
-fn apply_backup_args(
-    config: &mut Config,
-    file: &FileConfig,
-    a: &crate::cli::BackupArgs,
-    compression: &mut Option<String>,
-    level: &mut Option<i32>,
-) -> Result<()> {
-    if !a.databases.is_empty() {
-        config.databases = a
-            .databases
-            .iter()
-            .filter(|d| !d.trim().is_empty())
-            .map(|d| DatabaseSpec::parse(d))
-            .collect();
-    }
-    override_with(&mut config.out_dir, a.out.clone());
-    config.set_name = a.name.clone().or(config.set_name.take());
-    config.label = a.label.clone().or(config.label.take());
-    config.kind = a.kind.clone().or(config.kind.take());
-    *compression = a.compression.clone().or(compression.take());
-    *level = a.compression_level.or(*level);
-    apply_engine_flags(&mut config.engine, &a.engine);
-    if let Some(wait) = &a.lock_wait_timeout {
-        config.engine.lock_wait_timeout = Some(
-            parse_span(wait)
-                .ok()
-                .and_then(|d| d.to_std().ok())
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    usage(anyhow::anyhow!(
-                        "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
-                    ))
-                })?,
-        );
-    }
-    let sel = &mut config.engine.selection;
-    sel.tables.extend(a.table.iter().cloned());
-    sel.exclude_tables.extend(a.exclude_table.iter().cloned());
-    sel.schemas.extend(a.schema.iter().cloned());
-    sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
-    config.engine.with_privileges = a.with_privileges;
-    // --verify, then lifeboat.toml, then --verify-default: the
-    // action's default must not override the file.
-    match &a.verify {
-        Some(level) => config.verify.level = Level::parse(level)?,
-        None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
-        None => {}
-    }
-    apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
-    config.verify.restore.jobs = config.engine.jobs;
-    // The databases' own URLs, secrets included, for --scratch server.
-    for spec in &config.databases {
-        if crate::engine::postgres::connect::is_postgres_url(&spec.url) {
-            let name = spec.name.clone().unwrap_or_else(|| "*".into());
-            config.verify.restore.sources.insert(name, spec.url.clone());
-        }
-    }
-    config.store.s3.storage_class = a.storage_class.clone().filter(|c| !c.trim().is_empty());
-    config.copy_to = a
-        .copy_to
-        .iter()
-        .filter(|c| !c.trim().is_empty())
-        .map(PathBuf::from)
-        .collect();
-    Ok(())
-}
-
-fn apply_engine_flags(engine: &mut EngineOptions, flags: &crate::cli::EngineArgs) {
+pub(crate) fn apply_engine_flags(engine: &mut EngineOptions, flags: &crate::cli::EngineArgs) {
     if let Some(jobs) = flags.jobs {
         engine.jobs = jobs.max(1);
     }
@@ -615,13 +501,13 @@ fn apply_engine_flags(engine: &mut EngineOptions, flags: &crate::cli::EngineArgs
     engine.data_only = flags.data_only;
 }
 
-fn override_with(slot: &mut PathBuf, value: Option<PathBuf>) {
+pub(crate) fn override_with(slot: &mut PathBuf, value: Option<PathBuf>) {
     if let Some(v) = value {
         *slot = v;
     }
 }
 
-fn usage(err: anyhow::Error) -> anyhow::Error {
+pub(crate) fn usage(err: anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(crate::error::UsageError(format!("{err:#}")))
 }
 

@@ -298,15 +298,18 @@ fn every_output_the_binary_writes_is_declared() {
     let action = std::fs::read_to_string(root.join("action.yml")).unwrap();
     let outputs = &action[action.find("\noutputs:").unwrap()..action.find("\nruns:").unwrap()];
     let declared = |name: &str| outputs.contains(&format!("\n  {name}:\n"));
-    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    // Each command names its outputs in the Outcome it returns.
     let mut written = Vec::new();
-    for call in lib.split("set_outputs(&[").skip(1) {
-        let call = &call[..call.find("])").unwrap()];
-        for piece in call.split("(\"").skip(1) {
-            written.push(piece[..piece.find('"').unwrap()].to_string());
+    for entry in std::fs::read_dir(root.join("src/commands")).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for call in source.split(".with_outputs(vec![").skip(1) {
+            let call = &call[..call.find("])").unwrap()];
+            for piece in call.split("(\"").skip(1) {
+                written.push(piece[..piece.find('"').unwrap()].to_string());
+            }
         }
     }
-    assert!(written.len() >= 8, "found too few outputs in src/lib.rs: {written:?}");
+    assert!(written.len() >= 8, "found too few outputs in src/commands: {written:?}");
     for name in written
         .iter()
         .map(String::as_str)
@@ -438,6 +441,7 @@ jobs:
         ),
         ("keep-monthly", "x", "keep-monthly: \"x\" is not a whole number from 1"),
         ("keep-within", "a week", "keep-within: \"a week\" is not a span"),
+        ("s3-allow-http", "si", "s3-allow-http: \"si\" is not a boolean"),
         (
             "working-directory",
             "no/such/dir",
@@ -1144,5 +1148,166 @@ jobs:
         &secret_key[15..40],
     ] {
         assert!(!log.contains(secret), "{secret:?} reached the log:\n{log}");
+    }
+}
+
+/// The nightly shape the README describes, under act: a backup kept 7
+/// days as an artifact and copied to an S3-compatible bucket (moto on
+/// loopback) that keeps 90 days, the bucket listed back by the action, and
+/// a failed night posted to a loopback webhook. Credentials and the
+/// webhook come from secrets and reach lifeboat through `env:` only.
+#[test]
+fn the_nightly_shape_copies_to_s3_keeps_90_days_there_and_alerts_a_failure() {
+    use common::s3::{KEY_ID, Moto, SECRET};
+    use common::webhook::{Receiver, TOKEN};
+    let moto = Moto::start(false);
+    moto.create_bucket("offsite");
+    let receiver = Receiver::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = agent_db(dir, "app.db", 0.005);
+    // Sets already in the bucket: one within 90 days of tonight's, one
+    // from long before (copies of a real set under older names).
+    let made = expect(
+        dir,
+        &[
+            "backup",
+            &format!("app=sqlite:{}", db.display()),
+            "--out",
+            "old",
+            "--quiet",
+        ],
+        0,
+    );
+    let made = dir.join(made.trim());
+    for name in ["app-20250901T030000Z.tar", "app-20261001T030000Z.tar"] {
+        let copy = dir.join("old").join(name);
+        std::fs::copy(&made, &copy).unwrap();
+        rewrite_sidecar(&copy);
+        moto.put_file(&format!("offsite/nightly/{name}"), &copy);
+        moto.put_file(
+            &format!("offsite/nightly/{name}.sha256"),
+            &dir.join(format!("old/{name}.sha256")),
+        );
+    }
+    let s3_inputs = format!(
+        r#"          s3-endpoint: {endpoint}
+          s3-region: us-east-1
+          s3-allow-http: "true"
+          s3-access-key-id: ${{{{ secrets.S3_KEY_ID }}}}
+          s3-secret-access-key: ${{{{ secrets.S3_SECRET }}}}
+          issue-on-failure: "false""#,
+        endpoint = moto.endpoint()
+    );
+    let workflow = |database: &str| {
+        format!(
+            r#"name: nightly
+on: push
+jobs:
+  backup:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683
+      - uses: ./
+        with:
+          databases: app={database}
+          artifact-name: nightly
+          retention-days: "7"
+          verify: quick
+          allow-public-upload: "true"
+          s3-url: s3://offsite/nightly
+          s3-storage-class: STANDARD_IA
+          s3-keep-within: 90d
+          webhook: ${{{{ secrets.WEBHOOK }}}}
+{s3_inputs}
+      - uses: ./
+        with:
+          command: list
+          path: s3://offsite/nightly
+{s3_inputs}
+"#
+        )
+    };
+    let secrets = [
+        "-s".to_string(),
+        format!("S3_KEY_ID={KEY_ID}"),
+        "-s".to_string(),
+        format!("S3_SECRET={SECRET}"),
+        "-s".to_string(),
+        format!("WEBHOOK={}", receiver.url()),
+    ];
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let api = FakeGitHub::start();
+    let artifacts = dir.join("artifacts");
+
+    let root = repo(dir, &workflow(&format!("sqlite:{}", db.display())));
+    let (ok, log) = act_as(&root, &api, &artifacts, "push", &secrets);
+    assert!(ok, "{log}");
+    // Tonight's set went to the artifact (7 days) and to the bucket, in
+    // the storage class asked for; the old set went, the recent one stayed.
+    let uploaded = artifacts.join("nightly");
+    let settings = std::fs::read_to_string(uploaded.join(".upload-settings")).unwrap();
+    assert!(settings.contains("retention=7"), "{settings}");
+    let tonight = std::fs::read_dir(&uploaded)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("app-") && n.ends_with(".tar"))
+        .unwrap_or_else(|| panic!("no set uploaded: {log}"));
+    let keys = moto.keys("offsite");
+    for kept in [tonight.as_str(), "app-20261001T030000Z.tar"] {
+        assert!(
+            keys.contains(&format!("nightly/{kept}")),
+            "{kept} is not in the bucket: {keys:?}"
+        );
+        assert!(keys.contains(&format!("nightly/{kept}.sha256")), "{keys:?}");
+    }
+    assert!(
+        !keys.iter().any(|k| k.contains("20250901")),
+        "the set older than 90 days is still in the bucket: {keys:?}"
+    );
+    assert_eq!(
+        moto.header(&format!("offsite/nightly/{tonight}"), "x-amz-storage-class")
+            .as_deref(),
+        Some("STANDARD_IA")
+    );
+    // The second use of the action listed the bucket back: tonight's set,
+    // verified, and the one kept, and not the one removed.
+    let steps: Vec<&str> = log.split("Run Main Run lifeboat").collect();
+    assert_eq!(steps.len(), 3, "two runs of lifeboat: {log}");
+    let listing = steps[2];
+    let tonight_line = listing
+        .lines()
+        .find(|l| l.contains(&tonight))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(tonight_line.contains("quick ok"), "{tonight_line}");
+    assert!(listing.contains("app-20261001T030000Z.tar"), "{log}");
+    assert!(!listing.contains("20250901"), "{log}");
+    assert!(
+        receiver.bodies().is_empty(),
+        "a good night sent an alert: {:?}",
+        receiver.bodies()
+    );
+
+    // A failed night: the database is gone. One alert arrives, with the
+    // fields a chat receiver shows, and no secret is in it or the log.
+    std::fs::remove_dir_all(dir.join("repo")).unwrap();
+    let root = repo(dir, &workflow("sqlite:/nonexistent/app.db"));
+    let (ok, log) = act_as(&root, &api, &artifacts, "push", &secrets);
+    assert!(!ok, "a missing database must fail the job:\n{log}");
+    let bodies = receiver.bodies();
+    assert_eq!(bodies.len(), 1, "{bodies:?}\n{log}");
+    let alert = &bodies[0];
+    assert_eq!(alert["service"], "lifeboat");
+    assert_eq!(alert["status"], "failure");
+    assert_eq!(alert["event"], "backup.failure");
+    assert!(
+        alert["text"].as_str().unwrap().contains("lifeboat backup failed"),
+        "{alert}"
+    );
+    assert!(alert["details"].as_str().unwrap().contains("nonexistent"), "{alert}");
+    let sent = serde_json::to_string(&bodies).unwrap();
+    for secret in [SECRET, TOKEN] {
+        assert!(!sent.contains(secret), "{secret} was sent: {sent}");
+        assert!(!log.contains(secret), "{secret} reached the log:\n{log}");
     }
 }

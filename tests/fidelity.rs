@@ -218,6 +218,34 @@ fn regression_test_shapes_restore_as_pg_dump_restores_them() {
 }
 
 #[test]
+fn definitions_the_server_prints_otherwise_once_restored_are_no_finding() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("rtp_src", "round_trip_printing.sql", &[]);
+    c.reference(dir.path(), "rtp_src", "rtp_ref", "");
+    let set = backup(dir.path(), &c.url("rtp_src"), &[]);
+    // Each restore is compared with the set too, which must see no
+    // difference where pg_dump | psql's restore prints the same.
+    restores_like_the_reference(c, dir.path(), &set, "rtp_src", "rtp_ref");
+    expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url("rtp_ref")], 0);
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+    // A view whose branch gets another name is still a difference.
+    c.psql(
+        "rtp_src_par",
+        "CREATE OR REPLACE VIEW music.release_event AS SELECT release, date_year, country FROM (\
+         SELECT release, date_year, country FROM music.release_country UNION ALL \
+         SELECT release, date_year, NULL::integer AS int8 FROM music.release_unknown_country) AS q",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", set.to_str().unwrap(), &c.url("rtp_src_par")],
+        3,
+    );
+    assert!(out.contains("music.release_event"), "{out}");
+}
+
+#[test]
 fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     let c = cluster();
     let dir = tmp();
@@ -225,12 +253,91 @@ fn event_triggers_fire_on_nothing_a_restore_does_before_them() {
     c.reference(dir.path(), "evt_src", "evt_ref", "");
     let set = backup(dir.path(), &c.url("evt_src"), &[]);
     restores_like_the_reference(c, dir.path(), &set, "evt_src", "evt_ref");
-    // A local scratch cluster restores as a role that is no superuser and
-    // cannot make the event trigger: the set is not called good, and the
-    // finding says why and where it can be proven.
-    let out = verify_in_scratch(c, dir.path(), &set, 3);
-    assert!(out.contains("only a superuser may make"), "{out}");
-    assert!(out.contains("--scratch postgres://"), "{out}");
+    // A local scratch cluster restores as a role that is no superuser; its
+    // admin makes the event trigger, rebuilt from its parts, once the
+    // restore is over, so it fired on nothing there either.
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+}
+
+#[test]
+fn what_only_a_superuser_may_make_restores_and_is_proven_in_scratch() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("su_src", "superuser_objects.sql", &[]);
+    c.reference(dir.path(), "su_src", "su_ref", "");
+    let set = backup(dir.path(), &c.url("su_src"), &["--jobs", "2"]);
+    restores_like_the_reference(c, dir.path(), &set, "su_src", "su_ref");
+    // The event triggers fired on nothing a restore did.
+    assert_eq!(c.psql("su_src_par", "SELECT count(*) FROM sec.ddl_log"), "0");
+    // Proven where the set's SQL runs as a role that is no superuser: the
+    // scratch cluster's admin made what only it may, from lifeboat's own
+    // rebuilding of the set's statements.
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+    // And with owners: the event triggers' owner is a superuser, which no
+    // role of the scratch cluster is but its admin.
+    let owned = backup(dir.path(), &c.url("su_src"), &["--with-privileges", "--out", "owned"]);
+    let out = verify_in_scratch(c, dir.path(), &owned, 0);
+    assert!(out.contains("passed"), "{out}");
+}
+
+#[test]
+fn a_set_passes_none_of_its_own_statements_to_the_scratch_admin() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("suh_src", "superuser_objects.sql", &[]);
+    let pristine = backup(dir.path(), &c.url("suh_src"), &["--out", "pristine"]);
+    // (what lifeboat wrote, what a stranger wrote instead): each
+    // a statement the scratch cluster's admin would run if it ran the
+    // set's text, which must reach the restore role instead, and fail
+    // there as it fails for any role that is no superuser.
+    let cases = [
+        (
+            "CREATE EVENT TRIGGER sec_log ON ddl_command_end\n    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')",
+            "CREATE EVENT TRIGGER sec_log ON ddl_command_end\n    WHEN TAG IN ('CREATE TABLE') AND tag IN ('ALTER TABLE')",
+            "permission denied to create event trigger",
+        ),
+        (
+            "CREATE EVENT TRIGGER sec_drop ON sql_drop",
+            "CREATE EVENT TRIGGER sec_drop ON login",
+            "permission denied to create event trigger",
+        ),
+        // An aggregate passing one function's internal state to another
+        // that reads it as something else: refused, never made.
+        (
+            "CREATE AGGREGATE sec.pct_disc(",
+            "CREATE AGGREGATE sec.bad(anynonarray) (SFUNC = pg_catalog.array_agg_transfn, STYPE = internal, \
+             FINALFUNC = pg_catalog.string_agg_finalfn);\nCREATE AGGREGATE sec.pct_disc(",
+            "not ones the server or an extension uses together",
+        ),
+        // A second statement after an operator family's is a statement of
+        // its own, the restore role's: it may not give the schema away.
+        (
+            "CREATE OPERATOR FAMILY sec.rev_family USING btree;",
+            "CREATE OPERATOR FAMILY sec.rev_family USING btree; ALTER SCHEMA sec OWNER TO lifeboat_scratch_admin;",
+            // The server's answer to the restore role names the role quoted.
+            "role \"lifeboat_scratch_admin\"",
+        ),
+    ];
+    for (i, (written, hostile, answer)) in cases.iter().enumerate() {
+        let set = dir.path().join(format!("hostile-{i}.tar"));
+        std::fs::copy(&pristine, &set).unwrap();
+        // The set's schema.json and script, altered alike.
+        alter_item(
+            &set,
+            "suh_src",
+            |item| item["sql"].as_str().is_some_and(|sql| sql.contains(written)),
+            |sql| sql.replacen(written, hostile, 1),
+        );
+        rewrite_sidecar(&set);
+        let out = verify_in_scratch(c, dir.path(), &set, 3);
+        assert!(out.contains(answer), "{hostile}: {out}");
+        assert!(!out.contains("passed"), "{hostile}: {out}");
+    }
+    // The pristine set is proven.
+    let out = verify_in_scratch(c, dir.path(), &pristine, 0);
+    assert!(out.contains("passed"), "{out}");
 }
 
 #[test]
@@ -573,4 +680,195 @@ fn owners_of_every_kind_come_back_with_privileges() {
         ),
         "kinds_owner"
     );
+}
+
+/// Every large object as a query sees it: oid, owner, comment, grants,
+/// size and the data's digest.
+fn large_objects(c: &Cluster, db: &str) -> String {
+    c.psql(
+        db,
+        "SELECT coalesce(string_agg(pg_catalog.format('%s %s %L %s %s %s', m.oid, m.lomowner::regrole, \
+         pg_catalog.obj_description(m.oid, 'pg_largeobject'), m.lomacl, pg_catalog.length(pg_catalog.lo_get(m.oid)), \
+         pg_catalog.md5(pg_catalog.lo_get(m.oid))), E'\\n' ORDER BY m.oid), 'none') FROM pg_catalog.pg_largeobject_metadata m",
+    )
+}
+
+#[test]
+fn large_objects_restore_as_pg_dump_restores_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("lo_src", "large_objects.sql", &[]);
+    // With owners and grants, every way a restore can go; `rows` (pg_dump
+    // --data-only) and `compare` both see every large object.
+    c.reference(dir.path(), "lo_src", "lo_ref", "");
+    let set = backup(dir.path(), &c.url("lo_src"), &["--with-privileges", "--jobs", "2"]);
+    restores_like_the_reference(c, dir.path(), &set, "lo_src", "lo_ref");
+    let expected = large_objects(c, "lo_ref");
+    assert!(expected.contains("3000000123 lo_owner"), "{expected}");
+    assert!(expected.contains("4294967000 "), "{expected}");
+    for db in ["lo_src_par", "lo_src_one", "lo_src_inplace", "lo_src_stock"] {
+        assert_eq!(large_objects(c, db), expected, "{db}");
+    }
+    // Proven in a throw-away cluster, whose restore role is no superuser.
+    let out = verify_in_scratch(c, dir.path(), &set, 0);
+    assert!(out.contains("passed"), "{out}");
+
+    // Without owners and grants, as pg_dump --no-owner --no-privileges.
+    c.reference(dir.path(), "lo_src", "lo_bare_ref", "--no-owner --no-privileges");
+    let bare = backup(dir.path(), &c.url("lo_src"), &["--out", "bare"]);
+    restores_like(c, dir.path(), &bare, "lo_src", "lo_bare_ref", false);
+    assert_eq!(large_objects(c, "lo_src_par"), large_objects(c, "lo_bare_ref"));
+
+    // The schema alone carries none, as pg_dump --schema-only; rows alone
+    // carry them all, as pg_dump --data-only.
+    let schema_set = backup(dir.path(), &c.url("lo_src"), &["--schema-only", "--out", "schema"]);
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_schema");
+    let url = c.url("lo_schema");
+    expect(
+        dir.path(),
+        &["restore", schema_set.to_str().unwrap(), "--to", &url, "--create-db"],
+        0,
+    );
+    assert_eq!(large_objects(c, "lo_schema"), "none");
+    let data_set = backup(dir.path(), &c.url("lo_src"), &["--data-only", "--out", "data"]);
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            data_set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--force",
+            "--no-safety-backup",
+        ],
+        0,
+    );
+    assert_eq!(large_objects(c, "lo_schema"), large_objects(c, "lo_bare_ref"));
+    // A whole set restored with --schema-only or --table leaves them out,
+    // as pg_restore does.
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_schema");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--create-db",
+            "--schema-only",
+        ],
+        0,
+    );
+    assert_eq!(large_objects(c, "lo_schema"), "none");
+
+    // A table selection leaves them out, and says so; --large-objects
+    // takes them anyway, --no-large-objects leaves them out of everything.
+    let out = run(
+        dir.path(),
+        &["backup", &c.url("lo_src"), "--out", "sel", "-t", "documents"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("4 large objects left out"), "{}", text(&out));
+    let with = backup(
+        dir.path(),
+        &c.url("lo_src"),
+        &["--out", "selb", "-t", "documents", "-b"],
+    );
+    let without = backup(dir.path(), &c.url("lo_src"), &["--out", "nob", "-B"]);
+    for (set, count) in [(&with, Some(4)), (&without, None)] {
+        let manifest: serde_json::Value = serde_json::from_slice(&read_members(set)[0].1).unwrap();
+        let db = &manifest["databases"][0];
+        assert_eq!(db["large_objects"]["count"].as_u64(), count, "{db}");
+        let has_member = db["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["role"] == "large-objects");
+        assert_eq!(has_member, count.is_some());
+    }
+
+    // compare sees a large object changed, and one removed.
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_changed");
+    c.psql("postgres", "CREATE DATABASE lo_changed TEMPLATE lo_src");
+    expect(
+        dir.path(),
+        &["compare", bare.to_str().unwrap(), &c.url("lo_changed")],
+        0,
+    );
+    c.psql("lo_changed", "SELECT lo_put(16500, 0, '\\x48')");
+    let out = expect(
+        dir.path(),
+        &["compare", bare.to_str().unwrap(), &c.url("lo_changed")],
+        3,
+    );
+    assert!(out.contains("large objects"), "{out}");
+    c.psql(
+        "lo_changed",
+        "SELECT lo_put(16500, 0, '\\x68'); SELECT lo_unlink(16501)",
+    );
+    let out = expect(
+        dir.path(),
+        &["compare", bare.to_str().unwrap(), &c.url("lo_changed")],
+        3,
+    );
+    assert!(out.contains("4 of"), "{out}");
+}
+
+#[test]
+fn a_large_object_member_runs_nothing_lifeboat_did_not_write() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("lo_hostile", "large_objects.sql", &[]);
+    let set = backup(dir.path(), &c.url("lo_hostile"), &[]);
+    let member = "lo_hostile/1-large-objects.sql.gz";
+    let original = String::from_utf8(member_content(&set, member)).unwrap();
+    assert!(
+        original.contains("SELECT pg_catalog.lo_put(16500, 0, '\\x"),
+        "{original}"
+    );
+    c.psql("postgres", "DROP DATABASE IF EXISTS lo_victim");
+    c.psql("postgres", "CREATE DATABASE lo_victim");
+    c.psql("lo_victim", "CREATE TABLE keep (x int); SELECT lo_create(777)");
+    for (what, hostile) in [
+        ("a statement of another kind", format!("{original}DROP TABLE keep;\n")),
+        (
+            "a write into a large object the set did not make",
+            format!("{original}SELECT pg_catalog.lo_put(777, 0, '\\x41');\n"),
+        ),
+        (
+            "a call with an expression",
+            original.replace("lo_create(16500)", "lo_create(pg_catalog.lo_unlink(777))"),
+        ),
+    ] {
+        let copy = dir.path().join("hostile.tar");
+        std::fs::copy(&set, &copy).unwrap();
+        replace_member(&copy, member, hostile.as_bytes());
+        let out = run(
+            dir.path(),
+            &[
+                "restore",
+                copy.to_str().unwrap(),
+                "--to",
+                &c.url("lo_victim"),
+                "--clean",
+                "--force",
+                "--no-safety-backup",
+            ],
+        );
+        assert_ne!(out.status.code(), Some(0), "{what}: {}", text(&out));
+        assert!(
+            text(&out).to_lowercase().contains("the set was altered"),
+            "{what}: {}",
+            text(&out)
+        );
+        assert_eq!(c.psql("lo_victim", "SELECT count(*) FROM keep"), "0", "{what}");
+        assert_eq!(
+            c.psql(
+                "lo_victim",
+                "SELECT string_agg(oid::text, ',') FROM pg_largeobject_metadata"
+            ),
+            "777",
+            "{what}"
+        );
+    }
 }

@@ -176,7 +176,7 @@ impl Ty {
             ),
             Ty::Jsonb => ql(&format!(
                 "{{\"k\": {row}, \"s\": {}, \"a\": [1, null, true]}}",
-                json_str(*rng.pick(JUNK))
+                json_str(rng.pick::<&str>(JUNK))
             )),
             Ty::Bytea => {
                 let n = rng.below(6);

@@ -174,6 +174,80 @@ fn scripts_run_only_statements_lifeboat_writes() {
     assert!(!pwned.exists());
 }
 
+/// schema.json is what a restore runs: a hostile one is held against the
+/// guard statement by statement, as scripts are, and one lifeboat could
+/// not have written is refused whole, before anything runs.
+#[test]
+fn a_hostile_schema_json_runs_nothing_the_guard_refuses() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let original = pg_set(
+        dir,
+        "schema_json_src",
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    );
+    let member = "schema_json_src.schema.json.gz";
+    let pwned = dir.join("pwned");
+    let program = format!("COPY (SELECT 1) TO PROGRAM 'touch {}';", pwned.display());
+    let schema: serde_json::Value = serde_json::from_slice(&member_content(&original, member)).unwrap();
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let program_in_item: Edit = Box::new(move |s| {
+        let items = s["items"].as_array_mut().unwrap();
+        let table = items.iter_mut().find(|i| i["kind"] == "table").unwrap();
+        table["sql"] = format!("{} {program}", table["sql"].as_str().unwrap()).into();
+    });
+    let cases: [(Edit, &str); 4] = [
+        (program_in_item, "statement lifeboat never writes"),
+        (
+            Box::new(|s| {
+                s["items"].as_array_mut().unwrap().push(serde_json::json!({
+                    "section": "indexes", "kind": "index", "name": "x",
+                    "sql": "CREATE ROLE evil SUPERUSER;",
+                }))
+            }),
+            "statement lifeboat never writes",
+        ),
+        (
+            Box::new(|s| s["items"][0]["run_as"] = "postgres".into()),
+            "not a schema.json lifeboat writes",
+        ),
+        (
+            Box::new(|s| s["items"][0]["sql"] = "SET row_security = off;".into()),
+            "holds a session setting",
+        ),
+    ];
+    for (n, (edit, refusal)) in cases.into_iter().enumerate() {
+        let set = dir.join(format!("bk/schema_json-2026010{n}T000000Z.tar"));
+        std::fs::copy(&original, &set).unwrap();
+        let mut hostile = schema.clone();
+        edit(&mut hostile);
+        replace_member(&set, member, &serde_json::to_vec(&hostile).unwrap());
+        let target = format!("schema_json_dst_{n}");
+        c.createdb(&target);
+        let out = run(
+            dir,
+            &["restore", set.to_str().unwrap(), "--to", &c.url(&target), "--force"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(refusal), "{refusal}: {}", text(&out));
+        // Checked before anything ran: the target is still empty.
+        assert_eq!(
+            c.psql(&target, "SELECT count(*) FROM pg_class WHERE relname = 't'"),
+            "0"
+        );
+        // Quick verification refuses it too.
+        let out = run(dir, &["verify", set.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        assert!(text(&out).contains(refusal), "{refusal}: {}", text(&out));
+    }
+    assert!(!pwned.exists(), "schema.json's COPY ... PROGRAM ran");
+    assert_eq!(
+        c.psql("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'evil'"),
+        "0"
+    );
+}
+
 #[test]
 fn data_members_are_copy_data_into_lifeboats_own_copy() {
     let c = cluster();

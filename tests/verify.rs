@@ -472,13 +472,17 @@ fn what_only_a_superuser_may_make_is_verified_on_a_local_cluster() {
     // The admin creates an extension only while the scratch database
     // holds none of the set's code, which an extension's script (run as
     // superuser, its schema on the path) could otherwise call.
-    let planted = pre_data.replacen(
-        "CREATE EXTENSION IF NOT EXISTS pgstattuple",
-        "CREATE FUNCTION tools.planted() RETURNS int LANGUAGE sql AS 'SELECT 1';\nCREATE EXTENSION IF NOT EXISTS pgstattuple",
-        1,
+    alter_item(
+        &other,
+        "untrusted_src",
+        |i| {
+            i["sql"]
+                .as_str()
+                .unwrap()
+                .starts_with("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        },
+        |sql| format!("CREATE FUNCTION tools.planted() RETURNS int LANGUAGE sql AS 'SELECT 1';\n{sql}"),
     );
-    assert_ne!(planted, pre_data);
-    replace_member(&other, "untrusted_src/0-pre-data.sql.gz", planted.as_bytes());
     let (refused, _) = verify_local(&other, 3);
     let message = refused["findings"]
         .as_array()

@@ -108,7 +108,38 @@ pub struct DatabaseManifest {
     /// restore needs them to exist.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<String>,
+    /// PostgreSQL large objects, where the backup carried them (as
+    /// pg_dump does: not with a table selection, nor --schema-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub large_objects: Option<LargeObjects>,
+    /// Taken with --no-tablespaces: tables and indexes that stood in a
+    /// tablespace of their own restore into the default one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_tablespaces: bool,
     pub members: Vec<Member>,
+}
+
+/// A database's large objects: how many, their bytes, and one digest of
+/// their oids, data and comments (and owners and grants where `privileges`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LargeObjects {
+    pub count: u64,
+    pub bytes: u64,
+    pub digest: String,
+    #[serde(default)]
+    pub privileges: bool,
+}
+
+impl LargeObjects {
+    /// Whether `found` (read from a live database) holds what was backed up.
+    pub fn found_in(&self, found: Option<&LargeObjects>) -> bool {
+        found.is_some_and(|f| (f.count, f.bytes, &f.digest) == (self.count, self.bytes, &self.digest))
+    }
+
+    /// For a finding: how many, how large.
+    pub fn shown(&self) -> String {
+        format!("{} of {} bytes", self.count, self.bytes)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -172,7 +203,8 @@ pub struct Member {
     pub compression: Algorithm,
     pub sha256: String,
     /// What the member holds: `database` (SQLite); `pre-data`, `data`,
-    /// `indexes`, `post-data`, `foreign-keys` and `last` (PostgreSQL).
+    /// `large-objects`, `indexes`, `post-data`, `foreign-keys` and `last`
+    /// (PostgreSQL).
     pub role: String,
     /// The table a data member belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,5 +286,6 @@ impl DatabaseManifest {
     /// then they are held against a live database's too.
     pub fn carries_privileges(&self) -> bool {
         self.schema_objects.iter().any(|o| o.kind.ends_with("privileges"))
+            || self.large_objects.as_ref().is_some_and(|l| l.privileges)
     }
 }

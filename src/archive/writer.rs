@@ -66,12 +66,14 @@ impl Staging {
     /// Starts member `<database>/<file><ext>`; the compression suffix is
     /// added here.
     pub fn member(&self, database: &str, file: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
-        let path = format!(
-            "{}/{}{}",
-            super::safe_component(database),
-            file,
-            self.compression.algorithm.extension()
-        );
+        self.member_at(&format!("{}/{file}", super::safe_component(database)), role, table)
+    }
+
+    /// Starts member `<path><ext>` anywhere in the set (a database's
+    /// schema.json sits beside its folder, so that `<database>/*` stays
+    /// plain SQL for psql).
+    pub fn member_at(&self, path: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
+        let path = format!("{path}{}", self.compression.algorithm.extension());
         let (sink, where_) = match &self.tail {
             None => {
                 let staged = self.staged_path(&path);
@@ -752,19 +754,8 @@ fn restore_instructions(manifest: &Manifest) -> String {
         super::Algorithm::None => "",
     };
     for db in &manifest.databases {
-        match db.engine.as_str() {
-            "sqlite" => {
-                if let Some(m) = db.members.first() {
-                    out.push_str(&format!(
-                        "- `{}` (SQLite): the member is the database file itself:\n\n      tar -xOf <this file> '{}'{unpack} > {}.db\n      sqlite3 {}.db 'PRAGMA integrity_check'\n\n",
-                        db.name, m.path, db.name, db.name
-                    ));
-                }
-            }
-            _ => out.push_str(&format!(
-                "- `{}` ({}): the members under `{}/` are plain SQL in restore order:\n\n      createdb target\n      tar --wildcards -xOf <this file> '{}/*'{unpack} | psql -v ON_ERROR_STOP=1 -d target\n\n",
-                db.name, db.engine, db.name, db.name
-            )),
+        if let Some(kind) = crate::engine::kind(&db.engine) {
+            out.push_str(&kind.restore_md(db, unpack));
         }
     }
     out.push_str("`manifest.json` lists every member with its SHA-256, and every table with its row count.\n");

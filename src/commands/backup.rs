@@ -1,16 +1,22 @@
 //! `lifeboat backup`: every named database into one set.
 
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::archive::Compression;
 use crate::archive::manifest::{FORMAT_NAME, FORMAT_VERSION, Manifest, Tool};
 use crate::archive::writer::SetWriter;
+use crate::cli::BackupArgs;
 use crate::commands::verify::verify_opened;
-use crate::config::Config;
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft, Level, apply_checks, apply_engine_flags, override_with, usage};
+use crate::engine::DatabaseSpec;
 use crate::engine::{self, Engine};
+use crate::exit_codes::ExitCode;
 use crate::progress::{Reporter, human_bytes};
+use crate::retention::parse_span;
 use crate::store::local::{SetName, verified_path};
 use crate::store::{self, OpenedSet};
 use crate::verify::Report;
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use chrono::{SubsecRound, Utc};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -301,16 +307,142 @@ fn free_name(options: &SetOptions, set: &str) -> Result<(chrono::DateTime<Utc>, 
 }
 
 impl BackupOutcome {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-        } else {
-            println!("{}", self.path.display());
-            for copy in &self.copies {
-                crate::say!("copied to {}", copy.display());
+    /// The text for people: the set's path, then where it was copied.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}\n", self.path.display());
+        for copy in &self.copies {
+            crate::sayln!(&mut out, "copied to {}", copy.display());
+        }
+        out
+    }
+}
+
+impl Cmd for BackupArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        let a = self;
+        let Draft {
+            config,
+            file,
+            compression,
+            level,
+            ..
+        } = &mut *draft;
+        if !a.databases.is_empty() {
+            config.databases = a
+                .databases
+                .iter()
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| DatabaseSpec::parse(d))
+                .collect();
+        }
+        override_with(&mut config.out_dir, a.out.clone());
+        config.set_name = a.name.clone().or(config.set_name.take());
+        config.label = a.label.clone().or(config.label.take());
+        config.kind = a.kind.clone().or(config.kind.take());
+        *compression = a.compression.clone().or(compression.take());
+        *level = a.compression_level.or(*level);
+        apply_engine_flags(&mut config.engine, &a.engine);
+        if let Some(wait) = &a.lock_wait_timeout {
+            config.engine.lock_wait_timeout = Some(
+                parse_span(wait)
+                    .ok()
+                    .and_then(|d| d.to_std().ok())
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        usage(anyhow::anyhow!(
+                            "--lock-wait-timeout {wait:?}: write a positive duration like 30s, 2m or 1h"
+                        ))
+                    })?,
+            );
+        }
+        let sel = &mut config.engine.selection;
+        sel.tables.extend(a.table.iter().cloned());
+        sel.exclude_tables.extend(a.exclude_table.iter().cloned());
+        sel.schemas.extend(a.schema.iter().cloned());
+        sel.exclude_schemas.extend(a.exclude_schema.iter().cloned());
+        config.engine.with_privileges = a.with_privileges;
+        config.engine.large_objects = match (a.large_objects, a.no_large_objects) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        };
+        config.engine.no_tablespaces = a.no_tablespaces;
+        // --verify, then lifeboat.toml, then --verify-default: the
+        // action's default must not override the file.
+        match &a.verify {
+            Some(level) => config.verify.level = Level::parse(level)?,
+            None if file.verify.level.is_none() => config.verify.level = Level::parse(&a.verify_default)?,
+            None => {}
+        }
+        apply_checks(&mut config.verify, &file.verify, Some(&a.checks))?;
+        config.verify.restore.jobs = config.engine.jobs;
+        // The databases' own URLs, secrets included, for --scratch server.
+        for spec in &config.databases {
+            if engine::detect(&spec.url).is_some_and(|k| k.hosts_scratch()) {
+                let name = spec.name.clone().unwrap_or_else(|| "*".into());
+                config.verify.restore.sources.insert(name, spec.url.clone());
             }
         }
+        config.store.s3.storage_class = a.storage_class.clone().filter(|c| !c.trim().is_empty());
+        config.copy_to = a
+            .copy_to
+            .iter()
+            .filter(|c| !c.trim().is_empty())
+            .map(PathBuf::from)
+            .collect();
+        draft.store = Some(&a.store);
+        draft.alerts = Some(&a.alerts);
+        draft.keys = Some(&a.keys);
+        draft.strict_keys = true;
+        draft.encryption = Some(&a.encryption);
         Ok(())
+    }
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        Some(config.out_dir.clone())
+    }
+
+    /// The set, its verification, and how it ended.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config, reporter) = (self, cx.config, cx.reporter);
+        let (mut backup, report) = backup_verified(config, reporter)?;
+        let mut details = backup.to_markdown();
+        let mut stderr = String::new();
+        if let Some(r) = &report {
+            backup.verified = Some(r.passed);
+            backup.report_path = Some(verified_path(&backup.path));
+            if !config.quiet || !r.passed {
+                stderr = r.to_markdown();
+            }
+            details.push('\n');
+            details.push_str(&r.to_markdown());
+        }
+        let failed = report.as_ref().is_some_and(|r| !r.passed);
+        let mut ending = Ending::new("backup", Some(backup.set.clone()), failed, details);
+        ending.headline = report.as_ref().and_then(Report::first_error);
+        let mut outcome = Outcome::printed(outcome::stdout(args.json, &backup, || backup.text())?)
+            .with_code(if failed {
+                ExitCode::VerificationFailed
+            } else {
+                ExitCode::Success
+            })
+            .with_outputs(vec![
+                ("backup-path", store::shown(&backup.path)),
+                ("backup-name", backup.file_name.clone()),
+                ("set-name", backup.set.clone()),
+                ("sha256", backup.sha256.clone()),
+                ("size-bytes", backup.size_bytes.to_string()),
+                ("verified", backup.verified.map(|v| v.to_string()).unwrap_or_default()),
+                // Absolute: the upload step resolves paths against the
+                // workspace, not the action's working-directory.
+                (
+                    "report-path",
+                    backup.report_path.as_deref().map(store::shown).unwrap_or_default(),
+                ),
+            ])
+            .with_ending(ending);
+        outcome.stderr = stderr;
+        Ok(outcome)
     }
 }
 

@@ -1,13 +1,19 @@
 //! `lifeboat compare`: a set against a live database, table by table and
 //! object by object.
 
+use crate::app::outcome::{self, Outcome};
 use crate::archive::crypt::Keys;
 use crate::archive::reader;
+use crate::cli::CompareArgs;
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft};
 use crate::engine::{self, DatabaseSpec};
+use crate::exit_codes::ExitCode;
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
@@ -86,7 +92,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
     }
     let key = |o: &crate::archive::manifest::SchemaObject| (o.kind.clone(), o.name.clone());
     // Loaded when a definition differs, to tell how it differs.
-    let mut set_definitions = None;
+    let mut alike = None;
     let mut printed_alike = 0;
     let names: BTreeSet<_> = db
         .schema_objects
@@ -99,16 +105,14 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
         let l = found.schema_objects.iter().find(|o| o.kind == kind && o.name == name);
         if let (Some(b), Some(l)) = (b, l)
             && b.sha256 != l.sha256
-            && db.engine == "postgresql"
+            && let Some(build) = engine::kind(&db.engine).and_then(|k| k.printed_alike())
         {
-            if set_definitions.is_none() {
+            if alike.is_none() {
                 let scan = reader::scan(set, keys, false, &mut |_| {})?;
                 let source = reader::SetSource::new(set, manifest.clone(), &scan, keys);
-                set_definitions = Some(engine::postgres::printed::set_definitions(&source, db)?);
+                alike = Some(build(&source, db)?);
             }
-            if let Some(defs) = &set_definitions
-                && engine::postgres::printed::printed_alike(defs, b, l)
-            {
+            if alike.as_ref().is_some_and(|alike| alike(b, l)) {
                 printed_alike += 1;
                 continue;
             }
@@ -129,6 +133,17 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
             )),
         }
     }
+    if let Some(b) = &db.large_objects {
+        let l = found.large_objects.as_ref();
+        if !b.found_in(l) {
+            differences.push(diff(
+                "large-objects",
+                "large objects",
+                Some(b.shown()),
+                l.map(|l| l.shown()),
+            ));
+        }
+    }
     let rev =
         |m: &Option<crate::archive::manifest::Migration>| m.as_ref().map(|m| format!("{} {}", m.table, m.revision));
     if rev(&db.migration) != rev(&found.migration) {
@@ -144,34 +159,35 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
 }
 
 impl Comparison {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-            return Ok(());
-        }
+    pub fn text(&self) -> String {
+        let mut out = String::new();
         if self.differences.is_empty() {
-            crate::say!(
+            crate::sayln!(
+                &mut out,
                 "{} matches {}: {} tables, same rows, content and schema",
                 self.database,
                 self.live,
                 self.tables_compared
             );
             if self.printed_alike > 0 {
-                println!(
+                let _ = writeln!(
+                    out,
                     "  ({} definitions are printed with other casts or parentheses, as after pg_dump | psql)",
                     self.printed_alike
                 );
             }
-            return Ok(());
+            return out;
         }
-        crate::say!(
+        crate::sayln!(
+            &mut out,
             "{} differs from {} in {} ways:",
             self.database,
             self.live,
             self.differences.len()
         );
         for d in &self.differences {
-            crate::say!(
+            crate::sayln!(
+                &mut out,
                 "  {:<20} {:<40} backup: {:<20} live: {}",
                 d.kind,
                 d.object,
@@ -179,6 +195,38 @@ impl Comparison {
                 d.live.as_deref().unwrap_or("-")
             );
         }
+        out
+    }
+}
+
+impl Cmd for CompareArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        draft.keys = Some(&self.keys);
         Ok(())
+    }
+
+    fn sets_dir(&self, _config: &Config) -> Option<PathBuf> {
+        self.set.parent().map(Path::to_path_buf)
+    }
+
+    fn target_url(&self) -> Option<&str> {
+        Some(&self.database)
+    }
+
+    /// `lifeboat compare` as the CLI runs it: exit code 3 when they differ.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config) = (self, cx.config);
+        let comparison = compare(
+            &args.set,
+            &args.database,
+            args.database_name.as_deref(),
+            &config.crypt.keys,
+        )?;
+        let code = if comparison.differences.is_empty() {
+            ExitCode::Success
+        } else {
+            ExitCode::VerificationFailed
+        };
+        Ok(Outcome::printed(outcome::stdout(args.json, &comparison, || comparison.text())?).with_code(code))
     }
 }

@@ -1,15 +1,18 @@
 //! `lifeboat list`, `info` and `size`: what sets a directory holds, what
 //! one set holds, and the storage they use.
 
+use crate::app::outcome::{self, Outcome};
 use crate::archive::crypt::Keys;
 use crate::archive::manifest::Manifest;
 use crate::archive::reader;
-use crate::config::Config;
+use crate::cli::{InfoArgs, ListArgs, SizeArgs};
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft, override_with};
 use crate::progress::human_bytes;
 use crate::store::{self, SetEntry, StoreOptions};
 use anyhow::Result;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Listed {
@@ -49,16 +52,14 @@ pub fn list(config: &Config) -> Result<Vec<Listed>> {
         .collect())
 }
 
-pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(sets)?);
-        return Ok(());
-    }
+pub fn list_text(dir: &Path, sets: &[Listed]) -> String {
+    let mut out = String::new();
     if sets.is_empty() {
-        crate::say!("no backup sets in {}", dir.display());
-        return Ok(());
+        crate::sayln!(&mut out, "no backup sets in {}", dir.display());
+        return out;
     }
-    crate::say!(
+    crate::sayln!(
+        &mut out,
         "{:<50} {:<20} {:<10} {:>10} {:>7} {:>12}  verified",
         "SET",
         "TIME (UTC)",
@@ -73,7 +74,8 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
             Some(v) => format!("{} FAILED", v.level),
             None => "-".into(),
         };
-        crate::say!(
+        crate::sayln!(
+            &mut out,
             "{:<50} {:<20} {:<10} {:>10} {:>7} {:>12}  {}",
             s.entry.file_name,
             s.entry.name.time.format("%Y-%m-%d %H:%M:%S"),
@@ -84,10 +86,10 @@ pub fn print_list(dir: &Path, sets: &[Listed], json: bool) -> Result<()> {
             verified
         );
         if let Some(p) = &s.problem {
-            crate::say!("  unreadable: {p}");
+            crate::sayln!(&mut out, "  unreadable: {p}");
         }
     }
-    Ok(())
+    out
 }
 
 /// What one set holds: a set file, or a set's URL (`s3://bucket/prefix/<set>.tar`),
@@ -111,18 +113,17 @@ pub fn info(set: &Path, keys: &Keys) -> Result<Manifest> {
     reader::read_manifest(set, keys)
 }
 
-pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(m)?);
-        return Ok(());
-    }
-    crate::say!("set       {} ({})", m.set, set.display());
-    crate::say!(
+pub fn info_text(set: &Path, m: &Manifest) -> String {
+    let mut out = String::new();
+    crate::sayln!(&mut out, "set       {} ({})", m.set, set.display());
+    crate::sayln!(
+        &mut out,
         "kind      {}{}",
         m.kind,
         m.label.as_ref().map(|l| format!(", label {l}")).unwrap_or_default()
     );
-    crate::say!(
+    crate::sayln!(
+        &mut out,
         "taken     {} to {} ({:.1}s) by {}@{}",
         // Whole seconds: the manifest keeps nanoseconds, nobody reads them.
         m.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
@@ -131,9 +132,10 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
         m.user,
         m.host
     );
-    crate::say!("tool      {} {}", m.tool.name, m.tool.version);
+    crate::sayln!(&mut out, "tool      {} {}", m.tool.name, m.tool.version);
     if let Some(ci) = &m.context.ci {
-        crate::say!(
+        crate::sayln!(
+            &mut out,
             "run       {} {} {} {}",
             ci.repository.as_deref().unwrap_or("?"),
             ci.event.as_deref().unwrap_or("?"),
@@ -142,16 +144,18 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
         );
     }
     if let Some(git) = &m.context.git {
-        crate::say!(
+        crate::sayln!(
+            &mut out,
             "git       {} {}",
             git.branch.as_deref().unwrap_or("?"),
             git.commit.as_deref().unwrap_or("?")
         );
     }
-    crate::say!("packing   {} level {}", m.compression, m.compression_level);
+    crate::sayln!(&mut out, "packing   {} level {}", m.compression, m.compression_level);
     for db in &m.databases {
-        crate::say!();
-        crate::say!(
+        out.push('\n');
+        crate::sayln!(
+            &mut out,
             "database  {} ({} {}) from {}",
             db.name,
             db.engine,
@@ -159,15 +163,17 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             db.source
         );
         if let Some(mig) = &db.migration {
-            crate::say!("migration {} in {}", mig.revision, mig.table);
+            crate::sayln!(&mut out, "migration {} in {}", mig.revision, mig.table);
         }
-        crate::say!(
+        crate::sayln!(
+            &mut out,
             "schema    {} ({})",
             db.schema_fingerprint,
             crate::progress::count(db.schema_objects.len() as u64, "object")
         );
         for t in &db.tables {
-            crate::say!(
+            crate::sayln!(
+                &mut out,
                 "  table   {:<40} {:>17} {:>10}",
                 t.name,
                 crate::progress::count(t.rows, "row"),
@@ -175,7 +181,8 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             );
         }
         for mem in &db.members {
-            crate::say!(
+            crate::sayln!(
+                &mut out,
                 "  member  {:<40} {:>10} {}",
                 mem.path,
                 human_bytes(mem.size),
@@ -183,7 +190,7 @@ pub fn print_info(set: &Path, m: &Manifest, json: bool) -> Result<()> {
             );
         }
     }
-    Ok(())
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -215,13 +222,10 @@ pub fn size(config: &Config) -> Result<SizeReport> {
 }
 
 impl SizeReport {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-            return Ok(());
-        }
+    pub fn text(&self) -> String {
+        let mut out = String::new();
         for s in &self.sets {
-            crate::say!("{:>10}  {}", human_bytes(s.bytes), s.file_name);
+            crate::sayln!(&mut out, "{:>10}  {}", human_bytes(s.bytes), s.file_name);
         }
         let mut names: Vec<&str> = self.sets.iter().map(|s| s.set.as_str()).collect();
         names.sort();
@@ -232,14 +236,74 @@ impl SizeReport {
                 .iter()
                 .filter(|s| s.set == n)
                 .fold((0, 0), |(c, b), s| (c + 1, b + s.bytes));
-            crate::say!("{:>10}  {n} ({count} sets)", human_bytes(bytes));
+            crate::sayln!(&mut out, "{:>10}  {n} ({count} sets)", human_bytes(bytes));
         }
-        crate::say!(
+        crate::sayln!(
+            &mut out,
             "{:>10}  total ({} sets, {} bytes)",
             human_bytes(self.total_bytes),
             self.sets.len(),
             self.total_bytes
         );
+        out
+    }
+}
+
+impl Cmd for ListArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        override_with(&mut draft.config.out_dir, self.dir.clone());
+        draft.store = Some(&self.store);
+        draft.keys = Some(&self.keys);
         Ok(())
+    }
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        Some(config.out_dir.clone())
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let sets = list(cx.config)?;
+        Ok(Outcome::printed(outcome::stdout(self.json, &sets, || {
+            list_text(&cx.config.out_dir, &sets)
+        })?))
+    }
+}
+
+impl Cmd for InfoArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        draft.store = Some(&self.store);
+        draft.keys = Some(&self.keys);
+        Ok(())
+    }
+
+    fn sets_dir(&self, _config: &Config) -> Option<PathBuf> {
+        self.set.parent().map(Path::to_path_buf)
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let manifest = info_at(&self.set, &cx.config.store, &cx.config.crypt.keys)?;
+        Ok(Outcome::printed(outcome::stdout(self.json, &manifest, || {
+            info_text(&self.set, &manifest)
+        })?))
+    }
+}
+
+/// `size` reads no set's contents: its key flags are not used.
+impl Cmd for SizeArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        override_with(&mut draft.config.out_dir, self.list.dir.clone());
+        draft.store = Some(&self.list.store);
+        Ok(())
+    }
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        Some(config.out_dir.clone())
+    }
+
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let report = size(cx.config)?;
+        Ok(Outcome::printed(outcome::stdout(self.list.json, &report, || {
+            report.text()
+        })?))
     }
 }

@@ -1,12 +1,17 @@
 //! `lifeboat prune`: apply keep rules per set name, safety backups by their
 //! own rule, and say why each set stays or goes.
 
+use crate::app::outcome::{self, Ending, Outcome};
+use crate::cli::PruneArgs;
+use crate::commands::{Cmd, Context};
 use crate::config::Config;
+use crate::config::{Draft, override_with, usage};
 use crate::progress::Reporter;
-use crate::retention::{self, Candidate, Decision, Policy};
+use crate::retention::{self, Candidate, Decision, Policy, parse_span};
 use crate::store::{self, SetEntry, Store};
 use anyhow::Result;
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,25 +135,24 @@ fn prune_store(
 }
 
 impl PrunePlan {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-            return Ok(());
-        }
+    pub fn text(&self) -> String {
+        let mut out = String::new();
         let (keep, remove) = if self.dry_run {
             ("keep", "would remove")
         } else {
             ("keep", "removed")
         };
         for g in &self.groups {
-            println!(
+            let _ = writeln!(
+                out,
                 "{}{} in {}:",
                 g.set,
                 if g.safety { " (safety backups)" } else { "" },
                 g.dir.display()
             );
             for d in &g.decisions {
-                println!(
+                let _ = writeln!(
+                    out,
                     "  {:<12} {:<55} {}",
                     if d.keep { keep } else { remove },
                     d.id,
@@ -157,19 +161,64 @@ impl PrunePlan {
             }
         }
         for l in &self.leftovers {
-            println!("  {:<12} {:<55} left by an interrupted run", remove, l.display());
+            let _ = writeln!(out, "  {:<12} {:<55} left by an interrupted run", remove, l.display());
         }
         let removed: usize = self
             .groups
             .iter()
             .map(|g| g.decisions.iter().filter(|d| !d.keep).count())
             .sum();
-        println!(
+        let _ = writeln!(
+            out,
             "{} {} sets ({})",
             if self.dry_run { "would remove" } else { "removed" },
             removed,
             crate::progress::human_bytes(self.removed_bytes)
         );
+        out
+    }
+}
+
+impl Cmd for PruneArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        let (a, config) = (self, &mut draft.config);
+        override_with(&mut config.out_dir, a.dir.clone());
+        let flags = Policy {
+            keep_last: a.keep_last,
+            keep_hourly: a.keep_hourly,
+            keep_daily: a.keep_daily,
+            keep_weekly: a.keep_weekly,
+            keep_monthly: a.keep_monthly,
+            keep_yearly: a.keep_yearly,
+            keep_within: a.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
+        };
+        // Flags replace the file's policy as a whole: mixing rules from
+        // two places would keep sets nobody asked to keep.
+        if !flags.is_empty() {
+            config.retention = flags;
+        }
+        if let Some(span) = &a.keep_safety {
+            config.safety_retention = Policy {
+                keep_within: Some(parse_span(span).map_err(usage)?),
+                ..Default::default()
+            };
+        }
+        draft.store = Some(&a.store);
+        draft.alerts = Some(&a.alerts);
         Ok(())
+    }
+
+    /// `lifeboat prune` as the CLI runs it.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config, reporter) = (self, cx.config, cx.reporter);
+        let plan = prune(config, args.dry_run, reporter)?;
+        Ok(
+            Outcome::printed(outcome::stdout(args.json, &plan, || plan.text())?).with_ending(Ending::new(
+                "prune",
+                None,
+                false,
+                String::new(),
+            )),
+        )
     }
 }

@@ -2,13 +2,16 @@
 //! the target, then let the engine replace it.
 
 use super::backup::{SetOptions, backup_engines};
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::archive::manifest::DatabaseManifest;
-use crate::config::Config;
+use crate::cli::RestoreArgs;
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft, apply_engine_flags, override_with};
 use crate::engine::{self, DatabaseSpec, RestoreSummary};
 use crate::error::VerificationFailed;
 use crate::progress::Reporter;
 use crate::store::OpenedSet;
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -97,8 +100,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     // reading its stream to the end proves it was not cut short.
     let rows_later = !encrypted
         && !keys.requires_encrypted()
-        && crate::archive::reader::read_manifest(&path, keys)
-            .is_ok_and(|m| !m.databases.is_empty() && m.databases.iter().all(|d| d.engine == "postgresql"));
+        && crate::archive::reader::read_manifest(&path, keys).is_ok_and(|m| {
+            !m.databases.is_empty()
+                && m.databases
+                    .iter()
+                    .all(|d| engine::kind(&d.engine).is_some_and(|k| k.hashes_while_loading()))
+        });
     let (findings, _scan, source) = if rows_later {
         crate::verify::quick_for_restore(&path, keys, &|m| m.role == "data", reporter)?
     } else {
@@ -235,13 +242,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
 }
 
 impl RestoreOutcome {
-    pub fn print(&self, json: bool) -> Result<()> {
-        if json {
-            println!("{}", serde_json::to_string_pretty(self)?);
-            return Ok(());
-        }
+    /// The text for people: each database, its checks, its safety backup.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
         for s in &self.databases {
-            crate::say!(
+            crate::sayln!(
+                &mut out,
                 "restored {} into {}: {}, {}",
                 s.database,
                 s.target,
@@ -249,13 +255,97 @@ impl RestoreOutcome {
                 crate::progress::count(s.rows, "row")
             );
             for check in &s.checks {
-                crate::say!("  ok  {check}");
+                crate::sayln!(&mut out, "  ok  {check}");
             }
             if let Some(p) = &s.safety_backup {
-                crate::say!("  safety backup of the previous database: {}", p.display());
+                crate::sayln!(&mut out, "  safety backup of the previous database: {}", p.display());
             }
         }
+        out
+    }
+}
+
+impl Cmd for RestoreArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        let (a, config) = (self, &mut draft.config);
+        // The action hands its `databases` input to every command: a
+        // restore finds its target there by name.
+        if let Ok(list) = std::env::var("LIFEBOAT_DATABASES")
+            && !list.trim().is_empty()
+        {
+            config.databases = list
+                .lines()
+                .filter(|d| !d.trim().is_empty())
+                .map(DatabaseSpec::parse)
+                .collect();
+        }
+        override_with(&mut config.out_dir, a.out.clone());
+        config.safety_dir = a.safety_dir.clone().or(config.safety_dir.take());
+        apply_engine_flags(&mut config.engine, &a.engine);
+        config.engine.clean = a.clean;
+        config.engine.create_db = a.create_db;
+        config.engine.terminate_connections = a.terminate_connections;
+        config.engine.restore_tables = a.table.clone();
+        draft.store = Some(&a.store);
+        draft.alerts = Some(&a.alerts);
+        draft.keys = Some(&a.keys);
+        draft.strict_keys = true;
         Ok(())
+    }
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        match self.artifact {
+            Some(_) => None,
+            None => super::dir_of(&self.set, self.latest, config),
+        }
+    }
+
+    fn target_url(&self) -> Option<&str> {
+        self.to.as_deref()
+    }
+
+    /// `lifeboat restore` as the CLI runs it, from a set, the latest set or a
+    /// fetched artifact.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config, reporter) = (self, cx.config, cx.reporter);
+        let set = match &args.artifact {
+            Some(name) => Some(super::fetch::fetch_artifact(
+                name,
+                &args.artifact_filter,
+                &config.out_dir,
+                reporter,
+            )?),
+            None => args.set.clone(),
+        };
+        // A fetched set sits in a made-up artifact-<id>-* directory, where
+        // nobody would look for the safety backup: it goes beside the user's
+        // own sets instead, in <out>/safety.
+        let fetched_config;
+        let config = if args.artifact.is_some() && config.safety_dir.is_none() {
+            fetched_config = Config {
+                safety_dir: Some(config.out_dir.join("safety")),
+                ..config.clone()
+            };
+            &fetched_config
+        } else {
+            config
+        };
+        let request = RestoreRequest {
+            set,
+            latest: args.latest && args.artifact.is_none(),
+            to: args.to.clone(),
+            database: args.database.clone(),
+            force: args.force,
+            no_safety_backup: args.no_safety_backup,
+        };
+        let restored = restore(config, &request, reporter)?;
+        let name = restored.set.file_name().map(|n| n.to_string_lossy().into_owned());
+        let set = name.as_deref().and_then(crate::store::SetName::parse).map(|n| n.set);
+        Ok(
+            Outcome::printed(outcome::stdout(args.json, &restored, || restored.text())?)
+                .with_outputs(vec![("restored-from", crate::store::shown(&restored.set))])
+                .with_ending(Ending::new("restore", set, false, restored.to_markdown())),
+        )
     }
 }
 

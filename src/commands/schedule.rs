@@ -4,12 +4,15 @@
 //! signal during a run cancels it as it would cancel `backup`: nothing
 //! half-written is left, and the service ends.
 
+use crate::app::outcome::{Ending, Outcome};
 use crate::cancel;
-use crate::commands::report::Ending;
+use crate::cli::ScheduleArgs;
+use crate::commands::{Cmd, Context};
 use crate::config::Config;
-use crate::exit_codes::ExitCode;
+use crate::config::{Draft, usage};
 use crate::progress::Reporter;
-use anyhow::{Context, Result};
+use crate::retention::{Policy, parse_span};
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -42,8 +45,40 @@ fn next_after(cron: &Cron, after: DateTime<Utc>) -> Result<DateTime<Utc>> {
         .with_context(|| format!("the cron expression {} never fires again", cron.pattern))
 }
 
-/// Runs until a signal; the exit code is success when it stopped cleanly.
-pub fn run(cron_text: &str, initial: bool, config: &Config, reporter: &Reporter) -> Result<ExitCode> {
+impl Cmd for ScheduleArgs {
+    /// A backup's settings, and the keep rules each run prunes with.
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        self.backup.configure(draft)?;
+        let k = &self.keep;
+        let flags = Policy {
+            keep_last: k.keep_last,
+            keep_daily: k.keep_daily,
+            keep_weekly: k.keep_weekly,
+            keep_monthly: k.keep_monthly,
+            keep_within: k.keep_within.as_deref().map(parse_span).transpose().map_err(usage)?,
+            ..Default::default()
+        };
+        if !flags.is_empty() {
+            draft.config.retention = flags;
+        }
+        Ok(())
+    }
+
+    /// Runs until a signal; each run's ending goes to `cx.ended` (which
+    /// alerts) as it happens.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        serve(&self.cron, self.initial, cx.config, cx.reporter, cx.ended)
+    }
+}
+
+/// The service loop; it ends well when a signal stopped it cleanly.
+fn serve(
+    cron_text: &str,
+    initial: bool,
+    config: &Config,
+    reporter: &Reporter,
+    ended: &dyn Fn(&Ending),
+) -> Result<Outcome> {
     let cron = parse_cron(cron_text)?;
     if config.databases.is_empty() {
         crate::usage_bail!(
@@ -60,7 +95,7 @@ pub fn run(cron_text: &str, initial: bool, config: &Config, reporter: &Reporter)
             first.to_rfc3339()
         ),
     );
-    let secrets = super::report::secrets(config, &[]);
+    let secrets = crate::secrets::known(config, &[]);
     let mut pending_initial = initial;
     loop {
         if !pending_initial {
@@ -70,7 +105,7 @@ pub fn run(cron_text: &str, initial: bool, config: &Config, reporter: &Reporter)
             }
         }
         pending_initial = false;
-        if !run_once(config, &secrets, reporter) {
+        if !run_once(config, &secrets, reporter, ended) {
             break;
         }
     }
@@ -81,7 +116,7 @@ pub fn run(cron_text: &str, initial: bool, config: &Config, reporter: &Reporter)
             signal_name(cancel::requested())
         ),
     );
-    Ok(ExitCode::Success)
+    Ok(Outcome::printed(String::new()))
 }
 
 /// Waits for `at`; false when a signal came first.
@@ -100,7 +135,7 @@ fn sleep_until(at: DateTime<Utc>) -> bool {
 
 /// One run: backup, verification, copies, retention, alert and its log
 /// line. False when a signal stopped it.
-fn run_once(config: &Config, secrets: &[String], reporter: &Reporter) -> bool {
+fn run_once(config: &Config, secrets: &[String], reporter: &Reporter, ended: &dyn Fn(&Ending)) -> bool {
     let clock = Instant::now();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let (outcome, report) = super::backup::backup_verified(config, reporter)?;
@@ -124,16 +159,10 @@ fn run_once(config: &Config, secrets: &[String], reporter: &Reporter) -> bool {
             return false;
         }
         Err(e) => {
-            let text = crate::alert::redact(&format!("{e:#}"), secrets);
+            let text = crate::secrets::redact(&format!("{e:#}"), secrets);
             (
                 format!("backup FAILED after {seconds:.1}s: {text}"),
-                Ending {
-                    class: "backup".into(),
-                    set: config.set_name.clone(),
-                    failed: true,
-                    details: super::report::error_details("backup", &e),
-                    headline: None,
-                },
+                Ending::from_error("backup", config.set_name.clone(), &e),
             )
         }
         Ok((outcome, report, pruned)) => {
@@ -170,17 +199,14 @@ fn run_once(config: &Config, secrets: &[String], reporter: &Reporter) -> bool {
                     crate::progress::human_bytes(outcome.size_bytes),
                 ),
                 Ending {
-                    class: "backup".into(),
-                    set: Some(outcome.set.clone()),
-                    failed,
-                    details,
-                    headline: report.as_ref().and_then(crate::first_error),
+                    headline: report.as_ref().and_then(crate::verify::Report::first_error),
+                    ..Ending::new("backup", Some(outcome.set.clone()), failed, details)
                 },
             )
         }
     };
     log_line(reporter, &line);
-    crate::alert::notify(&config.alerts, &ending, &config.out_dir, secrets, reporter);
+    ended(&ending);
     // A signal during the alert still ends the service.
     cancel::requested().is_none()
 }

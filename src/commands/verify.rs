@@ -3,14 +3,18 @@
 //! command fails at the end if any was an error.
 
 use super::restore::resolve_set;
+use crate::app::outcome::{self, Ending, Outcome};
 use crate::archive::crypt::Keys;
-use crate::config::{Config, Level, VerifySettings};
+use crate::cli::VerifyArgs;
+use crate::commands::{Cmd, Context};
+use crate::config::{Config, Draft, Level, VerifySettings, apply_checks};
+use crate::exit_codes::ExitCode;
 use crate::fsutil;
 use crate::progress::Reporter;
 use crate::store::OpenedSet;
 use crate::store::local::verified_path;
 use crate::verify::{self, Report};
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -154,11 +158,67 @@ pub fn verify_opened(
     Ok(report)
 }
 
-pub fn print(report: &Report, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else {
-        print!("{}", crate::github::workflow::neutralize_lines(&report.to_markdown()));
+impl Cmd for VerifyArgs {
+    fn configure<'a>(&'a self, draft: &mut Draft<'a>) -> Result<()> {
+        let (a, config) = (self, &mut draft.config);
+        config.verify.level = match &a.level {
+            // Asked for in so many words, "none" would check nothing and
+            // still say "passed".
+            Some(level) => match Level::parse(level)? {
+                None => crate::usage_bail!("verify --level {level:?} would check nothing: use quick or restore"),
+                some => some,
+            },
+            None => config.verify.level,
+        }
+        .or(Some(Level::Quick));
+        apply_checks(&mut config.verify, &draft.file.verify, Some(&a.checks))?;
+        if let Some(jobs) = a.jobs {
+            config.verify.restore.jobs = jobs.max(1);
+        }
+        if let Some(source) = &a.source {
+            config.verify.restore.sources.insert("*".into(), source.clone());
+        }
+        draft.store = Some(&a.store);
+        draft.alerts = Some(&a.alerts);
+        draft.keys = Some(&a.keys);
+        draft.strict_keys = true;
+        Ok(())
     }
-    Ok(())
+
+    fn sets_dir(&self, config: &Config) -> Option<PathBuf> {
+        super::dir_of(&self.set, self.latest, config)
+    }
+
+    /// `lifeboat verify` as the CLI runs it: the report, printed, and exit
+    /// code 3 when it failed.
+    fn run(&self, cx: &Context) -> Result<Outcome> {
+        let (args, config, reporter) = (self, cx.config, cx.reporter);
+        let request = VerifyRequest {
+            set: args.set.clone(),
+            latest: args.latest,
+            report: args.report.clone(),
+        };
+        let report = verify(config, &request, reporter)?;
+        let stdout = outcome::stdout(args.json, &report, || {
+            crate::github::workflow::neutralize_lines(&report.to_markdown())
+        })?;
+        let set = report
+            .set
+            .file_name()
+            .and_then(|n| crate::store::SetName::parse(&n.to_string_lossy()))
+            .map(|n| n.set);
+        let mut ending = Ending::new("verify", set, !report.passed, report.to_markdown());
+        ending.headline = report.first_error();
+        Ok(Outcome::printed(stdout)
+            .with_code(if report.passed {
+                ExitCode::Success
+            } else {
+                ExitCode::VerificationFailed
+            })
+            .with_outputs(vec![
+                ("verified", report.passed.to_string()),
+                ("report-path", crate::store::shown(&verified_path(&report.set))),
+            ])
+            .with_ending(ending))
+    }
 }

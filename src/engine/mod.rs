@@ -1,6 +1,8 @@
 //! Engines: one per database kind, chosen by URL. An engine dumps a
 //! database into members, restores it from them, and measures tables and
-//! schema so that a backup can be compared with what it came from.
+//! schema so that a backup can be compared with what it came from. Each
+//! kind is one folder with an [`EngineKind`] and one line in [`KINDS`];
+//! nothing outside `engine/` matches engines by name.
 
 pub mod postgres;
 pub mod sqlite;
@@ -9,7 +11,8 @@ use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableS
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::progress::Reporter;
-use anyhow::{Result, bail};
+use crate::verify::RestoreLevel;
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -75,6 +78,11 @@ pub struct EngineOptions {
     /// columns (as SQL) in the order the set recorded them, by the
     /// table's name in the manifest.
     pub column_order: std::collections::HashMap<String, Vec<String>>,
+    /// Large objects: `-b` (Some(true)), `-B` (Some(false)), or pg_dump's
+    /// rule (None: with everything, not with a table or schema selection).
+    pub large_objects: Option<bool>,
+    /// Backup: leave tablespace assignments out, as pg_dump --no-tablespaces.
+    pub no_tablespaces: bool,
 }
 
 impl EngineOptions {
@@ -86,6 +94,7 @@ impl EngineOptions {
     pub fn compared_with(db: &crate::archive::manifest::DatabaseManifest) -> EngineOptions {
         EngineOptions {
             with_privileges: db.carries_privileges(),
+            large_objects: Some(db.large_objects.is_some()),
             column_order: db
                 .tables
                 .iter()
@@ -104,6 +113,8 @@ pub struct Inspection {
     pub schema_objects: Vec<SchemaObject>,
     pub schema_fingerprint: String,
     pub migration: Option<Migration>,
+    /// PostgreSQL large objects, where the options asked for them.
+    pub large_objects: Option<crate::archive::manifest::LargeObjects>,
 }
 
 /// What a restore did, for the summary.
@@ -147,30 +158,114 @@ pub trait Engine: Send + Sync {
     ) -> Result<RestoreSummary>;
 }
 
+/// Every kind of database lifeboat knows, in the order URLs are tried.
+pub const KINDS: &[&dyn EngineKind] = &[&sqlite::Kind, &postgres::kind::Kind];
+
+/// The kind a manifest names (`sqlite`, `postgresql`).
+pub fn kind(name: &str) -> Option<&'static dyn EngineKind> {
+    KINDS.iter().copied().find(|k| k.name() == name)
+}
+
+/// The kind a URL or path names.
+pub fn detect(url: &str) -> Option<&'static dyn EngineKind> {
+    KINDS.iter().copied().find(|k| k.detect(url))
+}
+
+/// A check, built from a set's own SQL, that two schema objects whose
+/// hashes differ are one definition printed two ways.
+pub type PrintedAlike = Box<dyn Fn(&SchemaObject, &SchemaObject) -> bool>;
+
+/// Builds a [`PrintedAlike`] for one database of a set.
+pub type PrintedAlikeFor = fn(&SetSource, &DatabaseManifest) -> Result<PrintedAlike>;
+
+/// A throw-away target the restore level restores into; dropping it
+/// removes it.
+pub trait Scratch {
+    fn engine(&self) -> &dyn Engine;
+    /// Called once the restore is done, before the target is inspected.
+    fn restored(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// One kind of database: how to recognise and open it, and what backup,
+/// verify, restore and a set's RESTORE.md need to know of it.
+pub trait EngineKind: Sync {
+    /// The name in manifests and in [`Engine::kind`].
+    fn name(&self) -> &'static str;
+    /// Whether a URL or path names a database of this kind.
+    fn detect(&self, url: &str) -> bool;
+    /// Opens a database of this kind.
+    fn open(&self, spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engine>>;
+    /// The databases a pattern names; `None` when `spec` is no pattern.
+    fn expand(&self, _spec: &DatabaseSpec) -> Result<Option<Vec<DatabaseSpec>>> {
+        Ok(None)
+    }
+    /// The name a database gets inside a set when the user gave none, when
+    /// it can be told without opening it.
+    fn default_name(&self, _url: &str) -> Option<String> {
+        None
+    }
+    /// Whether its databases' own URLs may host a scratch database
+    /// (`--scratch server`).
+    fn hosts_scratch(&self) -> bool {
+        false
+    }
+    /// A throw-away target to restore `db` into, for the restore level.
+    fn scratch(
+        &self,
+        db: &DatabaseManifest,
+        level: &RestoreLevel,
+        options: EngineOptions,
+        reporter: &Reporter,
+    ) -> Result<Box<dyn Scratch>>;
+    /// Problems in a manifest's record of one of its databases.
+    fn manifest_problems(&self, _db: &DatabaseManifest) -> Vec<String> {
+        Vec::new()
+    }
+    /// Whether `member` of `db`, outside the database's folder, is one this
+    /// engine writes there (PostgreSQL's schema.json).
+    fn member_beside_folder(&self, _db: &DatabaseManifest, _member: &crate::archive::Member) -> bool {
+        false
+    }
+    /// Problems only the members' contents show, for the quick level: each
+    /// the member (or database) and what is wrong with it.
+    fn content_problems(&self, _set: &SetSource, _db: &DatabaseManifest) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    /// Why the restore level cannot prove `db`, and what to do instead.
+    fn unprovable(&self, _db: &DatabaseManifest) -> Option<(String, &'static str)> {
+        None
+    }
+    /// Whether a restore hashes rows as they load (checking the rest of
+    /// the set first), rather than reading the whole set before it starts.
+    fn hashes_while_loading(&self) -> bool {
+        false
+    }
+    /// For engines whose server prints definitions otherwise than they were
+    /// written: how to tell that apart from a real difference.
+    fn printed_alike(&self) -> Option<PrintedAlikeFor> {
+        None
+    }
+    /// The section of a set's RESTORE.md on restoring `db` with stock
+    /// tools; `unpack` is the decompressing pipe (` | gunzip`).
+    fn restore_md(&self, db: &DatabaseManifest, unpack: &str) -> String;
+    /// Removes what a killed run of this engine left on this machine (a
+    /// scratch cluster whose verify was killed).
+    fn sweep_leftovers(&self, _reporter: &Reporter) {}
+    /// The secrets in these URLs and in the variables the engine reads.
+    fn secrets(&self, _urls: &[String]) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 /// Expands globs and picks names, without opening anything.
 pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
     let mut out: Vec<DatabaseSpec> = Vec::new();
     for spec in specs {
-        match sqlite::path_of(&spec.url) {
-            Some(path) if path.contains(['*', '?', '[']) => {
-                let mut matched: Vec<PathBuf> = glob::glob(&path)
-                    .map_err(|e| anyhow::anyhow!("bad pattern {path:?}: {e}"))?
-                    .filter_map(|p| p.ok())
-                    .filter(|p| p.is_file())
-                    .collect();
-                matched.sort();
-                if matched.is_empty() {
-                    bail!("no SQLite database matches {path:?}: check the pattern and the working directory");
-                }
-                for p in matched {
-                    out.push(DatabaseSpec {
-                        name: None,
-                        url: format!("sqlite:{}", p.display()),
-                        ..spec.clone()
-                    });
-                }
-            }
-            _ => out.push(spec.clone()),
+        match detect(&spec.url).map(|k| k.expand(spec)).transpose()?.flatten() {
+            Some(expanded) => out.extend(expanded),
+            None => out.push(spec.clone()),
         }
     }
     // SQLite files are named after their file; a second `app.db` from
@@ -178,10 +273,10 @@ pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
     let names: Vec<String> = out
         .iter()
         .map(|s| {
-            s.name.clone().unwrap_or_else(|| match sqlite::path_of(&s.url) {
-                Some(p) => sqlite::default_name(std::path::Path::new(&p)),
-                None => String::new(),
-            })
+            s.name
+                .clone()
+                .or_else(|| detect(&s.url).and_then(|k| k.default_name(&s.url)))
+                .unwrap_or_default()
         })
         .collect();
     for (spec, name) in out.iter_mut().zip(unique_names(&names)) {
@@ -194,45 +289,8 @@ pub fn expand(specs: &[DatabaseSpec]) -> Result<Vec<DatabaseSpec>> {
 
 /// Opens the engine a URL or path names.
 pub fn open(spec: &DatabaseSpec, options: &EngineOptions) -> Result<Box<dyn Engine>> {
-    if let Some(path) = sqlite::path_of(&spec.url) {
-        let postgres_only: Vec<&str> = [
-            (options.schema_only, "--schema-only"),
-            (options.data_only, "--data-only"),
-            (options.clean, "--clean"),
-            (options.create_db, "--create-db"),
-            (!options.restore_tables.is_empty(), "--table"),
-            // -t on backup: a SQLite file is copied whole, so a table
-            // choice would be silently ignored. (-T, -n and -N can come
-            // from lifeboat.toml for all databases, so they are not refused.)
-            (!options.selection.tables.is_empty(), "--table"),
-            (options.with_privileges, "--with-privileges"),
-        ]
-        .into_iter()
-        .filter_map(|(set, flag)| set.then_some(flag))
-        .collect();
-        if !postgres_only.is_empty() {
-            crate::usage_bail!(
-                "{} {} to PostgreSQL only; SQLite database {path} is always backed up and restored whole: leave {} out",
-                postgres_only.join(", "),
-                if postgres_only.len() == 1 { "applies" } else { "apply" },
-                if postgres_only.len() == 1 { "it" } else { "them" }
-            );
-        }
-        return Ok(Box::new(sqlite::SqliteEngine::new(
-            spec.name.clone(),
-            PathBuf::from(path),
-        )));
-    }
-    if postgres::connect::is_postgres_url(&spec.url) {
-        let mut options = options.clone();
-        options.selection.tables.extend(spec.tables.iter().cloned());
-        options
-            .selection
-            .exclude_tables
-            .extend(spec.exclude_tables.iter().cloned());
-        let engine = postgres::PostgresEngine::new(spec.name.clone(), &spec.url, options)
-            .map_err(|e| anyhow::Error::new(crate::error::UsageError(format!("{e:#}"))))?;
-        return Ok(Box::new(engine));
+    if let Some(kind) = detect(&spec.url) {
+        return kind.open(spec, options);
     }
     let scheme = spec.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {

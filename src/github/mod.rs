@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod issues;
+pub mod report;
 pub mod workflow;
 
 use anyhow::{Context, Result};

@@ -42,18 +42,6 @@ pub fn neutralize_lines(text: &str) -> String {
     text.split('\n').map(neutralize).collect::<Vec<_>>().join("\n")
 }
 
-/// `println!` for text that holds names from a set or a database: every
-/// line goes through [`neutralize`].
-#[macro_export]
-macro_rules! say {
-    () => {
-        println!()
-    };
-    ($($arg:tt)*) => {
-        println!("{}", $crate::github::workflow::neutralize_lines(&format!($($arg)*)))
-    };
-}
-
 /// Escapes the message part of a workflow command.
 pub fn escape_data(text: &str) -> String {
     text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")

@@ -5,6 +5,7 @@
 pub mod github;
 pub mod pg;
 pub mod s3;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -317,4 +318,43 @@ pub fn run_measured(dir: &Path, args: &[&str]) -> (Option<i32>, String, u64) {
     let text = std::fs::read_to_string(&out_path).unwrap_or_default();
     let _ = std::fs::remove_file(&out_path);
     (code, text, usage.ru_maxrss as u64)
+}
+
+/// Changes the SQL of the first item of a PostgreSQL set's schema.json
+/// that `pick` chooses, and the same text in the script it is rendered
+/// into, recomputing every hash: an altered set whose schema.json and
+/// scripts still agree, as an attacker (or a test of what runs) builds it.
+pub fn alter_item(set: &Path, db: &str, pick: impl Fn(&serde_json::Value) -> bool, edit: impl Fn(&str) -> String) {
+    let member = format!("{db}.schema.json.gz");
+    let mut schema: serde_json::Value = serde_json::from_slice(&member_content(set, &member)).unwrap();
+    let item = schema["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|i| pick(i))
+        .unwrap_or_else(|| panic!("no such item in {member}"));
+    let old = item["sql"].as_str().unwrap().to_string();
+    let new = edit(&old);
+    item["sql"] = new.clone().into();
+    let file = match item["section"].as_str().unwrap() {
+        "pre-data" => "0-pre-data",
+        "indexes" => "2-indexes",
+        "post-data" => "3-post-data",
+        "foreign-keys" => "4-foreign-keys",
+        _ => "5-last",
+    };
+    let script_member = format!("{db}/{file}.sql.gz");
+    let script = String::from_utf8(member_content(set, &script_member)).unwrap();
+    let old_block = format!("\n{old}\n\n");
+    assert_eq!(
+        script.matches(&old_block).count(),
+        1,
+        "{old} is not once in {script_member}"
+    );
+    replace_member(
+        set,
+        &script_member,
+        script.replace(&old_block, &format!("\n{new}\n\n")).as_bytes(),
+    );
+    replace_member(set, &member, &serde_json::to_vec(&schema).unwrap());
 }

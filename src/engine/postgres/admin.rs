@@ -5,8 +5,12 @@
 //! may create only trusted extensions: PostGIS, pgstattuple, file_fdw and
 //! most others are not. So the admin creates the extensions the set names,
 //! at the point of the restore where the set creates them (their schema
-//! exists, what follows may use them), and nothing else of the set ever
-//! runs on that connection:
+//! exists, what follows may use them). What the admin runs is lifeboat's
+//! own rebuilding of a statement from the names in it, or (operator
+//! classes and families, aggregates with an internal state, below) the
+//! set's statement only where the tokenizer reads it as one statement of
+//! names, numbers and punctuation, sent so that the server runs one
+//! statement or none. For extensions:
 //!
 //! - only `CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema`, as
 //!   lifeboat writes it, rebuilt from the two names (no VERSION, no
@@ -24,6 +28,46 @@
 //! make too; they run no code, and the admin makes them from their names
 //! and options, rebuilt by lifeboat (and comments on those it made, and
 //! owner changes, whose new owner would need CREATE on the database).
+//!
+//! Event triggers are a superuser's to make and own. The admin makes them
+//! from their name, event, tags and function, parsed and quoted again by
+//! lifeboat (with their enabled state and comment), and only once the
+//! restore is over ([`ScratchAdmin::finish`]): an event trigger runs its
+//! function, the set's code, as whoever runs DDL, and after it only the
+//! restore role's catalog reads and `DROP DATABASE` (which fires none)
+//! reach the scratch database. A `login` trigger, which would run on the
+//! admin's own next connection, is not made.
+//!
+//! A `LEAKPROOF` function: the restore role creates it without the word
+//! (the set's own statement, one keyword less, proven by the tokenizer),
+//! and the admin marks the function it made `LEAKPROOF` by its catalog
+//! identity. The mark runs nothing; it only lets the planner call the
+//! function before row security filters, over the set's own rows.
+//!
+//! A `SUPPORT` function (planner support, always C code: no role but a
+//! superuser can make one, so in the scratch cluster it is the server's
+//! or an extension's): as for `LEAKPROOF`, the restore role creates the
+//! function without the clause, and the admin sets it by the identity the
+//! server gives both functions. Setting it runs nothing.
+//!
+//! An aggregate with an `internal` state passes a pointer between C
+//! functions: only a superuser may choose them, since a mismatched pair
+//! would read memory as what it is not. The admin runs the set's `CREATE
+//! AGGREGATE` (names, numbers, punctuation and the initial condition's
+//! string alone, through the extended protocol), which calls none of its
+//! functions; the restore stops, not proven, unless an aggregate of the
+//! server or of an extension already uses the same functions on the same
+//! state; then the restore role gets it.
+//!
+//! Operator classes and families: the admin runs the set's `CREATE
+//! OPERATOR CLASS|FAMILY` or `ALTER OPERATOR FAMILY ... ADD` only when
+//! the tokenizer proves it one such statement of names, numbers and
+//! punctuation alone (no string, so no body; with the admin's empty
+//! search path every name is the schema-qualified one written), then
+//! gives it to the restore role. Making one calls none of its functions;
+//! they run when an index or a sort uses the class, as the role that
+//! builds or queries, never the admin, who does no more than the steps
+//! above on the scratch database.
 //!
 //! A function may carry a setting only a superuser may set
 //! (`SET log_min_duration_statement = 0`, `SET temp_file_limit`): from
@@ -55,6 +99,436 @@ struct State {
     settings: HashSet<String>,
     /// Publications the admin created (for all tables), by name.
     publications: HashSet<String>,
+    /// Event triggers the admin makes once the restore is over, by name.
+    event_triggers: HashSet<String>,
+    /// What the admin runs then, in the set's order: event triggers,
+    /// their state and comments.
+    after_restore: Vec<String>,
+}
+
+/// The events an event trigger the admin makes may watch: those that fire
+/// on DDL only (not `login`, which fires on connecting).
+const DDL_EVENTS: &[&str] = &["ddl_command_start", "ddl_command_end", "sql_drop", "table_rewrite"];
+
+/// A schema-qualified (or bare) name at `at`: its parts and the position
+/// after it.
+fn qualified_at(tokens: &[Token], at: usize) -> Option<(Vec<String>, usize)> {
+    let mut parts = vec![guard::ident(tokens.get(at)?)?];
+    let mut i = at + 1;
+    if tokens.get(i) == Some(&Token::Punct('.')) {
+        parts.push(guard::ident(tokens.get(i + 1)?)?);
+        i += 2;
+    }
+    Some((parts, i))
+}
+
+fn quote_qualified(parts: &[String]) -> String {
+    parts
+        .iter()
+        .map(|p| guard::quote_ident(p))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `CREATE EVENT TRIGGER name ON event [WHEN TAG IN ('tag', ...)] EXECUTE
+/// FUNCTION|PROCEDURE schema.function()`, as lifeboat writes it: the name
+/// and the statement rebuilt from its parts, or None.
+fn create_event_trigger(tokens: &[Token]) -> Option<(String, String)> {
+    if !words_at(tokens, 0, &["CREATE", "EVENT", "TRIGGER"]) || !words_at(tokens, 4, &["ON"]) {
+        return None;
+    }
+    let name = guard::ident(tokens.get(3)?)?;
+    let event = guard::ident(tokens.get(5)?)?;
+    if !DDL_EVENTS.contains(&event.as_str()) {
+        return None;
+    }
+    let mut i = 6;
+    let mut tags = Vec::new();
+    if words_at(tokens, i, &["WHEN", "TAG", "IN"]) && tokens.get(i + 3) == Some(&Token::Punct('(')) {
+        i += 4;
+        loop {
+            let Some(Token::Str(tag)) = tokens.get(i) else {
+                return None;
+            };
+            // A command tag is words; anything else is not lifeboat's.
+            if tag.is_empty() || !tag.chars().all(|c| c.is_ascii_alphabetic() || c == ' ') {
+                return None;
+            }
+            tags.push(super::catalog::quote_literal(tag));
+            match tokens.get(i + 1)? {
+                Token::Punct(',') => i += 2,
+                Token::Punct(')') => {
+                    i += 2;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    if !(words_at(tokens, i, &["EXECUTE", "FUNCTION"]) || words_at(tokens, i, &["EXECUTE", "PROCEDURE"])) {
+        return None;
+    }
+    let (function, after) = qualified_at(tokens, i + 2)?;
+    if tokens[after..] != [Token::Punct('('), Token::Punct(')')] {
+        return None;
+    }
+    let when = if tags.is_empty() {
+        String::new()
+    } else {
+        format!(" WHEN TAG IN ({})", tags.join(", "))
+    };
+    let sql = format!(
+        "CREATE EVENT TRIGGER {} ON {}{when} EXECUTE FUNCTION {}()",
+        guard::quote_ident(&name),
+        guard::quote_ident(&event),
+        quote_qualified(&function)
+    );
+    Some((name, sql))
+}
+
+/// `ALTER EVENT TRIGGER name DISABLE | ENABLE [REPLICA | ALWAYS]`, or
+/// `COMMENT ON EVENT TRIGGER name IS 'text'`: the name and the statement
+/// rebuilt.
+fn event_trigger_follow_up(tokens: &[Token]) -> Option<(String, String)> {
+    if words_at(tokens, 0, &["ALTER", "EVENT", "TRIGGER"]) {
+        let name = guard::ident(tokens.get(3)?)?;
+        let state = match &tokens[4..] {
+            [Token::Word { upper, .. }] if upper == "DISABLE" => "DISABLE",
+            [Token::Word { upper, .. }] if upper == "ENABLE" => "ENABLE",
+            [Token::Word { upper: a, .. }, Token::Word { upper: b, .. }] if a == "ENABLE" && b == "REPLICA" => {
+                "ENABLE REPLICA"
+            }
+            [Token::Word { upper: a, .. }, Token::Word { upper: b, .. }] if a == "ENABLE" && b == "ALWAYS" => {
+                "ENABLE ALWAYS"
+            }
+            _ => return None,
+        };
+        let sql = format!("ALTER EVENT TRIGGER {} {state}", guard::quote_ident(&name));
+        return Some((name, sql));
+    }
+    if tokens.len() == 7 && words_at(tokens, 0, &["COMMENT", "ON", "EVENT", "TRIGGER"]) && words_at(tokens, 5, &["IS"])
+    {
+        let name = guard::ident(tokens.get(4)?)?;
+        let Some(Token::Str(text)) = tokens.get(6) else {
+            return None;
+        };
+        let sql = format!(
+            "COMMENT ON EVENT TRIGGER {} IS {}",
+            guard::quote_ident(&name),
+            super::catalog::quote_literal(text)
+        );
+        return Some((name, sql));
+    }
+    None
+}
+
+/// `CREATE OPERATOR CLASS|FAMILY` or `ALTER OPERATOR FAMILY ... ADD` of
+/// names, numbers and punctuation alone: the kind, the qualified name and
+/// the access method, for handing it to the restore role, or None.
+fn operator_class_or_family(tokens: &[Token]) -> Option<(&'static str, String, String)> {
+    let kind = if words_at(tokens, 0, &["CREATE", "OPERATOR", "CLASS"]) {
+        "CLASS"
+    } else if words_at(tokens, 0, &["CREATE", "OPERATOR", "FAMILY"])
+        || words_at(tokens, 0, &["ALTER", "OPERATOR", "FAMILY"])
+    {
+        "FAMILY"
+    } else {
+        return None;
+    };
+    let plain = tokens.iter().all(|t| {
+        matches!(
+            t,
+            Token::Word { .. } | Token::Quoted(_) | Token::Number(_) | Token::Punct(_)
+        )
+    });
+    // One statement: the tokenizer ends it at a semicolon outside quotes.
+    if !plain || tokens.contains(&Token::Punct(';')) {
+        return None;
+    }
+    let (name, after) = qualified_at(tokens, 3)?;
+    let using = (after..tokens.len()).find(|&i| tokens[i].is_word("USING"))?;
+    let am = guard::ident(tokens.get(using + 1)?)?;
+    if words_at(tokens, 0, &["ALTER"]) {
+        // Only members added, as lifeboat writes loose members.
+        if using != after || !words_at(tokens, using + 2, &["ADD"]) {
+            return None;
+        }
+    } else if kind == "FAMILY" && (using != after || tokens.len() != using + 2) {
+        return None;
+    }
+    Some((kind, quote_qualified(&name), guard::quote_ident(&am)))
+}
+
+/// A GRANT or REVOKE lifeboat writes for an object of an extension:
+/// `GRANT priv[, ...] ON FUNCTION|PROCEDURE|TABLE|SEQUENCE|TYPE name TO
+/// grantee [WITH GRANT OPTION]` (or `REVOKE ... FROM`).
+#[derive(Debug, PartialEq)]
+struct ObjectGrant {
+    grant: bool,
+    privileges: Vec<String>,
+    kind: &'static str,
+    /// The object's name (and a routine's argument types) as written, for
+    /// the server to resolve as a name alone (`to_regprocedure`).
+    object: String,
+    grantee: String,
+    grant_option: bool,
+}
+
+const PRIVILEGES: &[&str] = &[
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "TRUNCATE",
+    "REFERENCES",
+    "TRIGGER",
+    "USAGE",
+    "EXECUTE",
+    "MAINTAIN",
+    "ALL",
+];
+
+fn object_grant(tokens: &[Token]) -> Option<ObjectGrant> {
+    let grant = match tokens.first()? {
+        t if t.is_word("GRANT") => true,
+        t if t.is_word("REVOKE") => false,
+        _ => return None,
+    };
+    let mut privileges = Vec::new();
+    let mut i = 1;
+    loop {
+        let Some(Token::Word { upper, .. }) = tokens.get(i) else {
+            return None;
+        };
+        let known = PRIVILEGES.iter().find(|p| **p == upper)?;
+        privileges.push(known.to_string());
+        match tokens.get(i + 1)? {
+            Token::Punct(',') => i += 2,
+            t if t.is_word("ON") => break,
+            _ => return None,
+        }
+    }
+    let kind = match tokens.get(i + 2)? {
+        Token::Word { upper, .. } if upper == "FUNCTION" => "FUNCTION",
+        Token::Word { upper, .. } if upper == "PROCEDURE" => "PROCEDURE",
+        Token::Word { upper, .. } if upper == "TABLE" => "TABLE",
+        Token::Word { upper, .. } if upper == "SEQUENCE" => "SEQUENCE",
+        Token::Word { upper, .. } if upper == "TYPE" => "TYPE",
+        _ => return None,
+    };
+    let to = if grant { "TO" } else { "FROM" };
+    let start = i + 3;
+    let end = (start..tokens.len()).rev().find(|&j| tokens[j].is_word(to))?;
+    let grantee = match tokens.get(end + 1)? {
+        t if t.is_word("PUBLIC") => "PUBLIC".to_string(),
+        t => guard::quote_ident(&guard::ident(t)?),
+    };
+    let grant_option = match &tokens[end + 2..] {
+        [] => false,
+        [a, b, c] if grant && a.is_word("WITH") && b.is_word("GRANT") && c.is_word("OPTION") => true,
+        _ => return None,
+    };
+    let mut object = String::new();
+    for t in &tokens[start..end] {
+        match t {
+            Token::Word { text, .. } => {
+                if object.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '"') {
+                    object.push(' ');
+                }
+                object.push_str(text);
+            }
+            Token::Quoted(name) => object.push_str(&guard::quote_ident(name)),
+            Token::Number(n) => object.push_str(n),
+            Token::Punct(c) if "().,[]".contains(*c) => object.push(*c),
+            _ => return None,
+        }
+    }
+    Some(ObjectGrant {
+        grant,
+        privileges,
+        kind,
+        object,
+        grantee,
+        grant_option,
+    })
+}
+
+/// What of a `CREATE FUNCTION` only a superuser may write, taken out.
+#[derive(Debug)]
+pub struct RoutineForAdmin {
+    /// The statement without `LEAKPROOF` and `SUPPORT name`, proven by
+    /// the tokenizer to be the set's, those words less.
+    pub without: Statement,
+    schema: String,
+    name: String,
+    leakproof: bool,
+    /// The support function's name, as written.
+    support: Option<Vec<String>>,
+}
+
+/// The positions of `words` in `tokens`: outside any parentheses, which
+/// hold the arguments (a parameter may be called `leakproof`).
+fn top_level(tokens: &[Token], word: &str) -> Option<usize> {
+    let mut depth = 0i32;
+    tokens.iter().enumerate().find_map(|(i, t)| {
+        match t {
+            Token::Punct('(') => depth += 1,
+            Token::Punct(')') => depth -= 1,
+            _ => {}
+        }
+        (depth == 0 && t.is_word(word)).then_some(i)
+    })
+}
+
+/// `text` less the first place, from a match of `word` on, whose removal
+/// leaves exactly `expected`: `span(rest)` says how long the removed text
+/// is from the word's start.
+fn remove_text(text: &str, word: &str, expected: &[Token], span: impl Fn(&str) -> usize) -> Option<Statement> {
+    text.match_indices(word).find_map(|(i, _)| {
+        let end = i + span(&text[i..]);
+        let rest = format!("{}{}", &text[..i], &text[end..]);
+        let mut again = guard::split(&rest).ok()?;
+        (again.len() == 1 && again[0].tokens == expected).then(|| again.remove(0))
+    })
+}
+
+/// The length of `SUPPORT name` (or `SUPPORT schema.name`, names plain or
+/// quoted) at the start of `text`.
+fn support_span(text: &str) -> usize {
+    let b = text.as_bytes();
+    let mut i = "SUPPORT".len();
+    let mut parts = 0;
+    loop {
+        while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+            i += 1;
+        }
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            while i < b.len() && !(b[i] == b'"' && b.get(i + 1) != Some(&b'"')) {
+                i += if b[i] == b'"' { 2 } else { 1 };
+            }
+            i += 1;
+        } else {
+            while b
+                .get(i)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$' || *c >= 0x80)
+            {
+                i += 1;
+            }
+        }
+        parts += 1;
+        let mut j = i;
+        while b.get(j).is_some_and(|c| c.is_ascii_whitespace()) {
+            j += 1;
+        }
+        if parts < 2 && b.get(j) == Some(&b'.') {
+            i = j + 1;
+        } else {
+            return i.min(text.len());
+        }
+    }
+}
+
+/// The set's `CREATE FUNCTION ... LEAKPROOF ... SUPPORT name ...` split
+/// into what the restore role runs and what the admin sets afterwards.
+/// None for a statement without either.
+pub fn routine_for_admin(statement: &Statement) -> Option<RoutineForAdmin> {
+    let tokens = &statement.tokens;
+    let create = usize::from(words_at(tokens, 0, &["CREATE", "OR", "REPLACE"])) * 2;
+    if !words_at(tokens, 0, &["CREATE"]) || !words_at(tokens, 1 + create, &["FUNCTION"]) {
+        return None;
+    }
+    let (name, _) = qualified_at(tokens, 2 + create)?;
+    let [schema, name] = <[String; 2]>::try_from(name).ok()?;
+    let mut current = statement.clone();
+    let mut leakproof = false;
+    if let Some(at) = top_level(&current.tokens, "LEAKPROOF") {
+        let mut expected = current.tokens.clone();
+        expected.remove(at);
+        current = remove_text(&current.text, "LEAKPROOF", &expected, |_| "LEAKPROOF".len())?;
+        leakproof = true;
+    }
+    let mut support = None;
+    if let Some(at) = top_level(&current.tokens, "SUPPORT") {
+        let (parts, after) = qualified_at(&current.tokens, at + 1)?;
+        let mut expected = current.tokens.clone();
+        expected.drain(at..after);
+        current = remove_text(&current.text, "SUPPORT", &expected, support_span)?;
+        support = Some(parts);
+    }
+    (leakproof || support.is_some()).then_some(RoutineForAdmin {
+        without: current,
+        schema,
+        name,
+        leakproof,
+        support,
+    })
+}
+
+/// `CREATE AGGREGATE` with an `internal` state (or moving state), of
+/// names, numbers, punctuation and an initial condition's string alone:
+/// its schema and name, or None.
+fn internal_state_aggregate(tokens: &[Token]) -> Option<(String, String)> {
+    if !words_at(tokens, 0, &["CREATE", "AGGREGATE"]) {
+        return None;
+    }
+    let (name, _) = qualified_at(tokens, 2)?;
+    let [schema, name] = <[String; 2]>::try_from(name).ok()?;
+    let plain = tokens.iter().enumerate().all(|(i, t)| match t {
+        Token::Word { .. } | Token::Quoted(_) | Token::Number(_) => true,
+        Token::Punct(c) => *c != ';',
+        Token::Str(_) => {
+            i >= 2
+                && tokens[i - 1] == Token::Punct('=')
+                && (tokens[i - 2].is_word("INITCOND") || tokens[i - 2].is_word("MINITCOND"))
+        }
+        Token::Param => false,
+    });
+    let internal = tokens.windows(3).any(|w| {
+        (w[0].is_word("STYPE") || w[0].is_word("MSTYPE"))
+            && w[1] == Token::Punct('=')
+            && guard::ident(&w[2]).as_deref() == Some("internal")
+    }) || tokens.windows(5).any(|w| {
+        (w[0].is_word("STYPE") || w[0].is_word("MSTYPE"))
+            && w[1] == Token::Punct('=')
+            && guard::ident(&w[2]).as_deref() == Some("pg_catalog")
+            && w[3] == Token::Punct('.')
+            && guard::ident(&w[4]).as_deref() == Some("internal")
+    });
+    (plain && internal).then_some((schema, name))
+}
+
+/// An aggregate of the server or of an extension (owned by the admin, as
+/// only they are before the set's are handed over) with the same
+/// functions on the same states as the aggregate `$1`.
+const SAME_FUNCTIONS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_aggregate b \
+     ON b.aggfnoid <> a.aggfnoid AND b.aggtransfn = a.aggtransfn AND b.aggfinalfn = a.aggfinalfn AND b.aggcombinefn = a.aggcombinefn \
+     AND b.aggserialfn = a.aggserialfn AND b.aggdeserialfn = a.aggdeserialfn AND b.aggfinalextra = a.aggfinalextra \
+     AND b.aggtranstype = a.aggtranstype AND b.aggmtransfn = a.aggmtransfn AND b.aggminvtransfn = a.aggminvtransfn \
+     AND b.aggmfinalfn = a.aggmfinalfn AND b.aggmfinalextra = a.aggmfinalextra AND b.aggmtranstype = a.aggmtranstype \
+     JOIN pg_catalog.pg_proc p ON p.oid = b.aggfnoid \
+     WHERE a.aggfnoid = $1 AND p.proowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = current_user))";
+
+/// The functions of a schema and name, by oid.
+const SAME_NAME: &str = "SELECT p.oid FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+     WHERE n.nspname = $1 AND p.proname = $2";
+
+fn oids_of(client: &mut Client, schema: &str, name: &str) -> Result<HashSet<u32>> {
+    client
+        .query(SAME_NAME, &[&schema, &name])
+        .context("reading the functions of a name")?
+        .iter()
+        .map(|r| r.value(0))
+        .collect()
+}
+
+/// The one oid in `after` that is not in `before`.
+fn the_new_one(before: &HashSet<u32>, after: &HashSet<u32>) -> Option<u32> {
+    let made: Vec<u32> = after.difference(before).copied().collect();
+    match made[..] {
+        [oid] => Some(oid),
+        _ => None,
+    }
 }
 
 /// Settings only a superuser may set that a function of the set may carry
@@ -328,6 +802,45 @@ impl ScratchAdmin {
             state.made.insert(name);
             return Ok(true);
         }
+        if let Some((name, sql)) = create_event_trigger(&statement.tokens) {
+            state.event_triggers.insert(name);
+            state.after_restore.push(sql);
+            return Ok(true);
+        }
+        if let Some((name, sql)) = event_trigger_follow_up(&statement.tokens)
+            && state.event_triggers.contains(&name)
+        {
+            state.after_restore.push(sql);
+            return Ok(true);
+        }
+        // Grants on an extension's objects: the extension's script made
+        // them the admin's, so only the admin may grant on them, as their
+        // owner did at the source. The object is found by the server from
+        // its name alone, and must be one of an extension the admin made.
+        if let Some(grant) = object_grant(&statement.tokens)
+            && !state.made.is_empty()
+            && let Some(sql) = self.extension_object_grant(&mut state, &grant)?
+        {
+            self.admin_runs(&mut state, statement, &sql)?;
+            return Ok(true);
+        }
+        if let Some((schema, name)) = internal_state_aggregate(&statement.tokens) {
+            self.internal_aggregate(&mut state, statement, &schema, &name)?;
+            return Ok(true);
+        }
+        if let Some((kind, name, am)) = operator_class_or_family(&statement.tokens) {
+            // Through the extended protocol, which runs one statement or
+            // none: what runs is what the tokenizer read.
+            self.client(&mut state)?
+                .execute(statement.text.as_str(), &[])
+                .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+            let owner = format!(
+                "ALTER OPERATOR {kind} {name} USING {am} OWNER TO {}",
+                guard::quote_ident(&self.restore_role)
+            );
+            self.admin_runs(&mut state, statement, &owner)?;
+            return Ok(true);
+        }
         // A publication of every table, or of a schema's tables, is a
         // superuser's to make; it runs no code.
         if let Some((name, sql)) = publication_for_all_tables(&statement.tokens) {
@@ -370,6 +883,152 @@ impl ScratchAdmin {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// `grant` rebuilt around the server's own name for its object, when
+    /// that object belongs to an extension the admin made; else None.
+    fn extension_object_grant(&self, state: &mut State, grant: &ObjectGrant) -> Result<Option<String>> {
+        // A cast of the text, which parses names and types only (the
+        // to_reg* functions take cstring before PostgreSQL 14).
+        let (catalog, resolve) = match grant.kind {
+            "FUNCTION" | "PROCEDURE" => (
+                "pg_proc",
+                "$1::pg_catalog.text::pg_catalog.regprocedure::pg_catalog.oid",
+            ),
+            "TYPE" => ("pg_type", "$1::pg_catalog.text::pg_catalog.regtype::pg_catalog.oid"),
+            _ => ("pg_class", "$1::pg_catalog.text::pg_catalog.regclass::pg_catalog.oid"),
+        };
+        let name = match grant.kind {
+            "FUNCTION" | "PROCEDURE" => "x::pg_catalog.regprocedure::text",
+            "TYPE" => "x::pg_catalog.regtype::text",
+            _ => "x::pg_catalog.regclass::text",
+        };
+        let made: Vec<String> = state.made.iter().cloned().collect();
+        let sql = format!(
+            "SELECT {name} FROM (SELECT {resolve} AS x) o WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_depend d \
+             JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
+             WHERE d.classid = 'pg_catalog.{catalog}'::pg_catalog.regclass AND d.objid = o.x AND d.deptype = 'e' AND e.extname = ANY($2))"
+        );
+        // No such object (the server says so) is none of an extension's:
+        // the restore role runs the statement, and the server answers it.
+        let Ok(Some(row)) = self.client(state)?.query_opt(sql.as_str(), &[&grant.object, &made]) else {
+            return Ok(None);
+        };
+        let object: String = row.value(0)?;
+        Ok(Some(format!(
+            "{} {} ON {} {object} {} {}{}",
+            if grant.grant { "GRANT" } else { "REVOKE" },
+            grant.privileges.join(", "),
+            grant.kind,
+            if grant.grant { "TO" } else { "FROM" },
+            grant.grantee,
+            if grant.grant_option { " WITH GRANT OPTION" } else { "" }
+        )))
+    }
+
+    /// Runs the set's `LEAKPROOF` or `SUPPORT` function `statement` as the
+    /// restore role on `client` without those words (through `run`), then
+    /// sets them on the function it made (see the module's notes). False
+    /// for any other statement.
+    pub fn routine(
+        &self,
+        client: &mut Client,
+        statement: &Statement,
+        run: impl FnOnce(&mut Client, &Statement) -> Result<()>,
+    ) -> Result<bool> {
+        let Some(routine) = routine_for_admin(statement) else {
+            return Ok(false);
+        };
+        let before = oids_of(client, &routine.schema, &routine.name)?;
+        run(client, &routine.without)?;
+        let after = oids_of(client, &routine.schema, &routine.name)?;
+        let Some(oid) = the_new_one(&before, &after) else {
+            bail!(
+                "{}: the restore role's function of that name could not be told apart, so only a superuser could set what it carries",
+                shown(statement)
+            );
+        };
+        let mut state = self.state.lock().expect("extension admin");
+        let admin = self.client(&mut state)?;
+        let identity: String = admin
+            .query_one("SELECT $1::pg_catalog.oid::pg_catalog.regprocedure::text", &[&oid])?
+            .value(0)?;
+        let mut alter = Vec::new();
+        if routine.leakproof {
+            alter.push("LEAKPROOF".to_string());
+        }
+        if let Some(parts) = &routine.support {
+            let (schema, name) = match &parts[..] {
+                [schema, name] => (schema.clone(), name.clone()),
+                _ => ("pg_catalog".to_string(), parts[0].clone()),
+            };
+            // A planner support function: C code of the server or of an
+            // extension, which only a superuser can have made.
+            let found = admin
+                .query_opt(
+                    "SELECT pg_catalog.format('%I.%I', n.nspname, p.proname) FROM pg_catalog.pg_proc p \
+                     JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+                     WHERE n.nspname = $1 AND p.proname = $2 AND l.lanname IN ('internal', 'c') \
+                     AND p.prorettype = 'pg_catalog.internal'::pg_catalog.regtype AND p.proargtypes = '2281'::pg_catalog.oidvector",
+                    &[&schema, &name],
+                )?
+                .map(|r| r.value::<String>(0))
+                .transpose()?;
+            let Some(support) = found else {
+                bail!(
+                    "{}: its SUPPORT function is none of the server's or an extension's, which only a superuser may name",
+                    shown(statement)
+                );
+            };
+            alter.push(format!("SUPPORT {support}"));
+        }
+        admin
+            .batch_execute(&format!("ALTER FUNCTION {identity} {}", alter.join(" ")))
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+        Ok(true)
+    }
+
+    /// Makes the set's aggregate with an internal state (see the module's
+    /// notes) and hands it to the restore role.
+    fn internal_aggregate(&self, state: &mut State, statement: &Statement, schema: &str, name: &str) -> Result<()> {
+        let role = guard::quote_ident(&self.restore_role);
+        let admin = self.client(state)?;
+        let before = oids_of(admin, schema, name)?;
+        // Through the extended protocol: one statement or none.
+        admin
+            .execute(statement.text.as_str(), &[])
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
+        let after = oids_of(admin, schema, name)?;
+        let Some(oid) = the_new_one(&before, &after) else {
+            bail!("{}: the aggregate made could not be told apart", shown(statement));
+        };
+        let known: bool = admin.query_one(SAME_FUNCTIONS, &[&oid])?.value(0)?;
+        if !known {
+            bail!(
+                "{}: only superuser may make an aggregate with an internal state, and its functions are not ones the server or an extension uses together on that state",
+                shown(statement)
+            );
+        }
+        let identity: String = admin
+            .query_one("SELECT $1::pg_catalog.oid::pg_catalog.regprocedure::text", &[&oid])?
+            .value(0)?;
+        admin
+            .batch_execute(&format!("ALTER ROUTINE {identity} OWNER TO {role}"))
+            .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))
+    }
+
+    /// Makes what waits for the end of the restore (event triggers, see
+    /// the module's notes). Called once the restore and every step of the
+    /// scratch cluster's superuser on the database are done.
+    pub fn finish(&self) -> Result<()> {
+        let mut state = self.state.lock().expect("extension admin");
+        let pending = std::mem::take(&mut state.after_restore);
+        for sql in pending {
+            self.client(&mut state)?
+                .batch_execute(&sql)
+                .map_err(|e| anyhow::anyhow!("{}: {}", guard::shown(&sql), connect::server_message(&e)))?;
+        }
+        Ok(())
     }
 
     /// Lets the restore role set each of `settings` that only a superuser
@@ -549,6 +1208,169 @@ mod tests {
             Some("ALTER PUBLICATION \"pub\" OWNER TO \"app_owner\"")
         );
         assert_eq!(publication_owner(&tokens("ALTER PUBLICATION pub RENAME TO x;")), None);
+    }
+
+    #[test]
+    fn event_triggers_are_rebuilt_from_their_parts_or_left_alone() {
+        assert_eq!(
+            create_event_trigger(&tokens(
+                "CREATE EVENT TRIGGER \"Log it\" ON ddl_command_end\n    WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')\n    EXECUTE FUNCTION sec.log_ddl();"
+            )),
+            Some((
+                "Log it".into(),
+                "CREATE EVENT TRIGGER \"Log it\" ON \"ddl_command_end\" WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE') EXECUTE FUNCTION \"sec\".\"log_ddl\"()"
+                    .into()
+            ))
+        );
+        for other in [
+            // An event that fires on the admin's own connection.
+            "CREATE EVENT TRIGGER t ON login EXECUTE FUNCTION sec.f();",
+            // Arguments, a body, anything after the call.
+            "CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f((SELECT 1));",
+            "CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f() $$ DROP TABLE x $$;",
+            "CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f() AND 1;",
+            // A tag that is no command tag.
+            "CREATE EVENT TRIGGER t ON ddl_command_end WHEN TAG IN ('x''); DROP') EXECUTE FUNCTION sec.f();",
+            "CREATE EVENT TRIGGER t ON ddl_command_end WHEN TAG IN (1) EXECUTE FUNCTION sec.f();",
+        ] {
+            assert_eq!(create_event_trigger(&tokens(other)), None, "{other}");
+        }
+        // A second statement is a statement of its own, never part of this.
+        let two = guard::split("CREATE EVENT TRIGGER t ON sql_drop EXECUTE FUNCTION sec.f(); ALTER ROLE r SUPERUSER;")
+            .unwrap();
+        assert_eq!(two.len(), 2);
+        assert!(create_event_trigger(&two[0].tokens).is_some() && create_event_trigger(&two[1].tokens).is_none());
+        assert_eq!(
+            event_trigger_follow_up(&tokens("ALTER EVENT TRIGGER t ENABLE ALWAYS;")),
+            Some(("t".into(), "ALTER EVENT TRIGGER \"t\" ENABLE ALWAYS".into()))
+        );
+        assert_eq!(
+            event_trigger_follow_up(&tokens("COMMENT ON EVENT TRIGGER t IS 'it''s';")),
+            Some(("t".into(), "COMMENT ON EVENT TRIGGER \"t\" IS 'it''s'".into()))
+        );
+        assert_eq!(
+            event_trigger_follow_up(&tokens("ALTER EVENT TRIGGER t RENAME TO u;")),
+            None
+        );
+    }
+
+    #[test]
+    fn operator_classes_are_the_admins_only_as_names_and_punctuation() {
+        assert_eq!(
+            operator_class_or_family(&tokens(
+                "CREATE OPERATOR CLASS sec.int_rev_ops\n    FOR TYPE integer USING btree FAMILY sec.rev AS\n    OPERATOR 1 pg_catalog.>(integer,integer),\n    FUNCTION 1 (integer, integer) sec.rev_cmp(integer,integer);"
+            )),
+            Some(("CLASS", "\"sec\".\"int_rev_ops\"".into(), "\"btree\"".into()))
+        );
+        assert_eq!(
+            operator_class_or_family(&tokens("CREATE OPERATOR FAMILY sec.f USING hash;")),
+            Some(("FAMILY", "\"sec\".\"f\"".into(), "\"hash\"".into()))
+        );
+        assert!(
+            operator_class_or_family(&tokens(
+                "ALTER OPERATOR FAMILY sec.f USING hash ADD FUNCTION 1 (integer, integer) pg_catalog.hashint4(integer);"
+            ))
+            .is_some()
+        );
+        for other in [
+            "CREATE OPERATOR CLASS sec.c FOR TYPE integer USING btree AS FUNCTION 1 sec.f(integer,integer) $$x$$;",
+            "CREATE OPERATOR CLASS sec.c FOR TYPE integer USING btree AS STORAGE 'text';",
+            "CREATE OPERATOR FAMILY sec.f USING hash OWNER;",
+            "ALTER OPERATOR FAMILY sec.f USING hash DROP FUNCTION 1 (integer, integer);",
+            "ALTER OPERATOR FAMILY sec.f USING hash RENAME TO g;",
+            "CREATE OPERATOR sec.=== (FUNCTION = sec.f, LEFTARG = integer);",
+        ] {
+            assert_eq!(operator_class_or_family(&tokens(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn grants_on_objects_are_read_to_be_rebuilt() {
+        assert_eq!(
+            object_grant(&tokens(
+                "GRANT ALL ON FUNCTION ext.armor(bytea, text[], \"Odd\") TO dashboard_user WITH GRANT OPTION;"
+            )),
+            Some(ObjectGrant {
+                grant: true,
+                privileges: vec!["ALL".into()],
+                kind: "FUNCTION",
+                object: "ext.armor(bytea,text[],\"Odd\")".into(),
+                grantee: "\"dashboard_user\"".into(),
+                grant_option: true,
+            })
+        );
+        assert_eq!(
+            object_grant(&tokens(
+                "REVOKE EXECUTE ON FUNCTION ext.crypt(text, character varying) FROM PUBLIC;"
+            ))
+            .map(|g| (g.grant, g.object, g.grantee)),
+            Some((false, "ext.crypt(text,character varying)".into(), "PUBLIC".into()))
+        );
+        for other in [
+            "GRANT ALL ON FUNCTION ext.f('x') TO r;",
+            "GRANT ALL ON ALL FUNCTIONS IN SCHEMA ext TO r;",
+            "GRANT r TO s;",
+            "GRANT ALL ON FUNCTION ext.f() TO r GRANTED BY s;",
+        ] {
+            assert_eq!(object_grant(&tokens(other)), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn leakproof_and_support_are_taken_out_of_the_statement_and_nothing_else() {
+        let split = |sql: &str| guard::split(sql).unwrap().remove(0);
+        let sql = "CREATE FUNCTION sec.\"LEAKPROOF\"(t text) RETURNS boolean\n    LANGUAGE plpgsql STABLE LEAKPROOF PARALLEL SAFE\n    AS $$BEGIN RETURN t <> 'LEAKPROOF'; END$$;";
+        let r = routine_for_admin(&split(sql)).unwrap();
+        assert_eq!(
+            (r.schema.as_str(), r.name.as_str(), r.leakproof),
+            ("sec", "LEAKPROOF", true)
+        );
+        assert!(r.without.text.contains("STABLE  PARALLEL SAFE"), "{}", r.without.text);
+        assert!(r.without.text.contains("t <> 'LEAKPROOF'"), "{}", r.without.text);
+        assert_eq!(r.without.tokens.len() + 1, tokens(sql).len());
+        let sql = "CREATE FUNCTION sec.f(a text) RETURNS boolean\n    LANGUAGE sql IMMUTABLE LEAKPROOF SUPPORT pg_catalog.textlike_support\n    AS $$SELECT a LIKE 'x%'$$;";
+        let r = routine_for_admin(&split(sql)).unwrap();
+        assert!(r.leakproof);
+        assert_eq!(
+            r.support,
+            Some(vec!["pg_catalog".to_string(), "textlike_support".to_string()])
+        );
+        assert!(
+            !r.without.text.contains("SUPPORT") && !r.without.text.contains("LEAKPROOF"),
+            "{}",
+            r.without.text
+        );
+        assert_eq!(r.without.tokens.len() + 5, tokens(sql).len());
+        // Not a keyword of the function: none.
+        assert!(
+            routine_for_admin(&split(
+                "CREATE FUNCTION sec.f(leakproof integer) RETURNS integer AS $$SELECT 1$$;"
+            ))
+            .is_none()
+        );
+        assert!(routine_for_admin(&split("CREATE TABLE sec.leakproof (a int);")).is_none());
+    }
+
+    #[test]
+    fn aggregates_with_an_internal_state_are_the_admins_only_as_names() {
+        let sql = "CREATE AGGREGATE sec.pct(double precision ORDER BY anyelement) (\n    SFUNC = pg_catalog.ordered_set_transition,\n    STYPE = internal,\n    FINALFUNC = pg_catalog.percentile_disc_final,\n    FINALFUNC_EXTRA\n);";
+        assert_eq!(
+            internal_state_aggregate(&tokens(sql)),
+            Some(("sec".into(), "pct".into()))
+        );
+        assert!(
+            internal_state_aggregate(&tokens(
+                "CREATE AGGREGATE sec.a(int) (SFUNC = f, STYPE = pg_catalog.internal, INITCOND = '0');"
+            ))
+            .is_some()
+        );
+        for other in [
+            "CREATE AGGREGATE sec.s(int) (SFUNC = pg_catalog.int4pl, STYPE = integer);",
+            "CREATE AGGREGATE sec.a(int) (SFUNC = f, STYPE = internal, FINALFUNC = $$x$$);",
+            "CREATE AGGREGATE sec.a(int) (SFUNC = f, STYPE = internal, SSPACE = $1);",
+        ] {
+            assert_eq!(internal_state_aggregate(&tokens(other)), None, "{other}");
+        }
     }
 
     #[test]

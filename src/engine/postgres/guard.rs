@@ -32,7 +32,7 @@ pub enum Token {
 }
 
 impl Token {
-    fn is_word(&self, w: &str) -> bool {
+    pub fn is_word(&self, w: &str) -> bool {
         matches!(self, Token::Word { upper, .. } if upper == w)
     }
 
@@ -343,7 +343,7 @@ pub fn refusal(statement: &Statement) -> Option<String> {
     let Some(first) = t.first().and_then(Token::upper) else {
         return Some("it does not start with a keyword".into());
     };
-    if t.iter().any(|x| *x == Token::Param) {
+    if t.contains(&Token::Param) {
         return Some("it holds a $n parameter".into());
     }
     // C and internal functions are code loaded into the server itself.
@@ -456,11 +456,7 @@ fn select_refusal(t: &[Token]) -> Option<String> {
             && t.last() == Some(&Token::Punct(')'));
         ok.then(|| &t[5..t.len() - 1])
     };
-    let number = |ts: &[Token]| match ts {
-        [Token::Number(_)] => true,
-        [Token::Punct('-'), Token::Number(_)] => true,
-        _ => false,
-    };
+    let number = |ts: &[Token]| matches!(ts, [Token::Number(_)] | [Token::Punct('-'), Token::Number(_)]);
     let args =
         |ts: &[Token]| -> Vec<Vec<Token>> { ts.split(|x| *x == Token::Punct(',')).map(|a| a.to_vec()).collect() };
     if let Some(a) = call("SETVAL") {

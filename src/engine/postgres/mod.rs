@@ -6,10 +6,13 @@ pub mod catalog;
 pub mod connect;
 pub mod copy;
 pub mod guard;
+pub mod kind;
+pub mod large_objects;
 pub mod leftovers;
 pub mod locks;
 pub mod printed;
 pub mod rows;
+pub mod schema_member;
 pub mod scratch;
 pub mod select;
 pub mod swap;
@@ -25,8 +28,8 @@ use anyhow::{Context, Result, bail};
 use catalog::{Catalog, Item};
 use connect::Target;
 use postgres::Client;
+use schema_member::{Object, Schema, SchemaItem, members_of};
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -35,7 +38,7 @@ pub struct PostgresEngine {
     target: Target,
     options: EngineOptions,
     /// In a local scratch cluster: who creates the set's extensions.
-    extension_admin: Option<admin::ScratchAdmin>,
+    extension_admin: Option<std::sync::Arc<admin::ScratchAdmin>>,
     /// A scratch cluster's superuser, on the restore's database: makes the
     /// trigger switches only a superuser may make, rebuilt by lifeboat
     /// from their names (see `HowToRun`).
@@ -47,7 +50,8 @@ const USER_OBJECTS: &str = "SELECT (SELECT count(*) FROM pg_catalog.pg_class c J
     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_class'::pg_catalog.regclass AND e.objid = c.oid AND e.deptype = 'e')) \
     + (SELECT count(*) FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
     WHERE n.nspname NOT IN ('pg_catalog','information_schema') AND n.nspname NOT LIKE 'pg\\_%' \
-    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e'))";
+    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = 'pg_proc'::pg_catalog.regclass AND e.objid = p.oid AND e.deptype = 'e')) \
+    + (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata)";
 
 impl PostgresEngine {
     pub fn new(name: Option<String>, url: &str, options: EngineOptions) -> Result<PostgresEngine> {
@@ -76,7 +80,7 @@ impl PostgresEngine {
     /// A restore whose extensions the scratch cluster's admin creates (see
     /// [`admin`]); it runs without one enclosing transaction, so the
     /// admin sees the schemas the set made before.
-    pub fn with_extension_admin(mut self, admin: admin::ScratchAdmin) -> PostgresEngine {
+    pub fn with_extension_admin(mut self, admin: std::sync::Arc<admin::ScratchAdmin>) -> PostgresEngine {
         self.extension_admin = Some(admin);
         self
     }
@@ -185,10 +189,18 @@ fn lock_target(t: &catalog::TableData) -> locks::LockTarget {
     }
 }
 
-fn write_script(staging: &Staging, database: &str, file: &str, role: &str, items: &[Item]) -> Result<Member> {
-    let mut member = staging.member(database, file, role, None)?;
-    member.write_all(catalog::script(items).as_bytes())?;
-    member.finish()
+/// Writes one section's script, and keeps its items for schema.json.
+fn write_section(
+    staging: &Staging,
+    database: &str,
+    section: &str,
+    items: &[Item],
+    schema: &mut Vec<SchemaItem>,
+) -> Result<Member> {
+    let items: Vec<SchemaItem> = items.iter().map(|i| SchemaItem::new(section, i)).collect();
+    let member = schema_member::write_script(staging, database, section, &items)?;
+    schema.extend(items);
+    Ok(member)
 }
 
 /// Explains objects the engine cannot carry, and stops.
@@ -196,11 +208,35 @@ fn refuse_unsupported(cat: &Catalog, source: &str) -> Result<()> {
     if cat.unsupported.is_empty() {
         return Ok(());
     }
+    let any = |what: &str| cat.unsupported.iter().any(|u| u.contains(what));
+    // What to do, for each kind found.
+    let mut advice = Vec::new();
+    if any(" in tablespace ") {
+        advice.push(
+            "for tablespaces, back up with --no-tablespaces to restore those tables and indexes into the target's default tablespace \
+             (as pg_dump --no-tablespaces), or leave them out (--exclude-table, --exclude-schema)",
+        );
+    }
+    if any("function in C or internal code") {
+        advice.push(
+            "for C or internal functions, install them as an extension (CREATE EXTENSION, which lifeboat carries), \
+             or leave out the schema that holds them (--exclude-schema)",
+        );
+    }
+    if any("subscription ") {
+        advice.push(
+            "for subscriptions, which name a server a restore would connect to, drop them before the backup and create them again after a restore",
+        );
+    }
+    if any("security label ") {
+        advice.push("for security labels, which need their provider loaded wherever the set is restored, use pg_dump");
+    }
     // Every object, however many: a list cut short hides what to fix.
     bail!(
-        "{source} holds objects lifeboat cannot back up yet, so the backup would not restore the same database: {}. \
-         Exclude the tables involved (--exclude-table, --exclude-schema), or use pg_dump for this database",
-        cat.unsupported.join("; ")
+        "{source} holds objects lifeboat cannot back up, so the backup would not restore the same database: {}. \
+         What to do: {}; or use pg_dump for this database",
+        cat.unsupported.join("; "),
+        advice.join("; ")
     )
 }
 
@@ -288,8 +324,13 @@ impl Engine for PostgresEngine {
             locks::lock_tables(&mut main, &self.target, &tables, wait, source)?;
             locked.extend(tables.iter().map(|t| t.oid));
         }
-        let cat = catalog::read(&mut main, &self.options.selection, self.options.with_privileges)
-            .with_context(|| format!("reading the schema of {source}"))?;
+        let cat = catalog::read(
+            &mut main,
+            &self.options.selection,
+            self.options.with_privileges,
+            self.options.no_tablespaces,
+        )
+        .with_context(|| format!("reading the schema of {source}"))?;
         refuse_unsupported(&cat, source)?;
         // Rows alone need no schema, so nothing they stand on is missing.
         if !cat.selection_gaps.is_empty() && !self.options.data_only {
@@ -312,13 +353,14 @@ impl Engine for PostgresEngine {
         }
         staging.reserve_manifest(manifest_estimate(&cat));
         let mut members = Vec::new();
+        let mut schema = Vec::new();
         if !self.options.data_only {
-            members.push(write_script(
+            members.push(write_section(
                 staging,
                 &self.name,
-                "0-pre-data.sql",
                 "pre-data",
                 &cat.pre_data,
+                &mut schema,
             )?);
         }
         let mut tables: Vec<TableStats> = Vec::new();
@@ -327,6 +369,37 @@ impl Engine for PostgresEngine {
             members.extend(data_members);
             tables = stats;
         }
+        let mut roles = cat.roles.clone();
+        let large_objects = if large_objects::wanted(
+            self.options.large_objects,
+            &self.options.selection,
+            self.options.schema_only,
+        ) {
+            let (member, stats, owners) =
+                large_objects::dump(&mut main, staging, &self.name, self.options.with_privileges)
+                    .with_context(|| format!("dumping the large objects of {source}"))?;
+            members.push(member);
+            roles.extend(owners);
+            roles.sort();
+            roles.dedup();
+            Some(stats)
+        } else {
+            let left = if self.options.schema_only {
+                0
+            } else {
+                large_objects::count(&mut main)?
+            };
+            if left > 0 {
+                reporter.info(&if self.options.large_objects == Some(false) {
+                    format!("{left} large objects left out (--no-large-objects)")
+                } else {
+                    format!(
+                        "{left} large objects left out, as pg_dump leaves them out of a dump of chosen tables or schemas; --large-objects takes them"
+                    )
+                });
+            }
+            None
+        };
         let migration = migration(&mut main, &cat)?;
         let mut post = cat.post_data.clone();
         let mut sequences = Vec::new();
@@ -354,26 +427,20 @@ impl Engine for PostgresEngine {
             sequences.push(position);
         }
         if !self.options.data_only {
-            members.push(write_script(
+            members.push(write_section(
                 staging,
                 &self.name,
-                "2-indexes.sql",
                 "indexes",
                 &cat.indexes,
+                &mut schema,
             )?);
-            members.push(write_script(
+            members.push(write_section(staging, &self.name, "post-data", &post, &mut schema)?);
+            members.push(write_section(
                 staging,
                 &self.name,
-                "3-post-data.sql",
-                "post-data",
-                &post,
-            )?);
-            members.push(write_script(
-                staging,
-                &self.name,
-                "4-foreign-keys.sql",
                 "foreign-keys",
                 &cat.foreign_keys,
+                &mut schema,
             )?);
             // pg_dump --schema-only leaves materialized views unfilled.
             let last: Vec<Item> = cat
@@ -382,17 +449,14 @@ impl Engine for PostgresEngine {
                 .filter(|i| !(self.options.schema_only && i.kind == "refresh"))
                 .cloned()
                 .collect();
-            members.push(write_script(staging, &self.name, "5-last.sql", "last", &last)?);
+            members.push(write_section(staging, &self.name, "last", &last, &mut schema)?);
         } else {
             let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
-            members.push(write_script(
-                staging,
-                &self.name,
-                "3-post-data.sql",
-                "post-data",
-                &values,
-            )?);
+            members.push(write_section(staging, &self.name, "post-data", &values, &mut schema)?);
         }
+        // First in the set, so a restore reading it in order meets the
+        // plan before the rows.
+        members.insert(0, schema_member::write_json(staging, &self.name, schema)?);
         // A statement that failed unnoticed would have aborted the
         // transaction, and COMMIT would then quietly roll back: ask once more.
         main.batch_execute("SELECT 1")
@@ -400,7 +464,9 @@ impl Engine for PostgresEngine {
         main.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(DatabaseManifest {
-            roles: cat.roles.clone(),
+            roles,
+            large_objects,
+            no_tablespaces: self.options.no_tablespaces,
             name: self.name.clone(),
             engine: "postgresql".into(),
             source: source.clone(),
@@ -420,7 +486,12 @@ impl Engine for PostgresEngine {
     fn inspect(&self) -> Result<Inspection> {
         let mut client = self.target.connect()?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        let cat = catalog::read(&mut client, &self.options.selection, self.options.with_privileges)?;
+        let cat = catalog::read(
+            &mut client,
+            &self.options.selection,
+            self.options.with_privileges,
+            self.options.no_tablespaces,
+        )?;
         refuse_filtered_rows(&mut client, &cat, &self.target.redacted)?;
         let mut tables = Vec::new();
         for t in &cat.tables {
@@ -437,6 +508,15 @@ impl Engine for PostgresEngine {
             tables.push(copy::read_rows(&mut client, &t, |_| Ok(()))?);
         }
         let migration = migration(&mut client, &cat)?;
+        let large_objects = if large_objects::wanted(
+            self.options.large_objects,
+            &self.options.selection,
+            self.options.schema_only,
+        ) {
+            Some(large_objects::inspect(&mut client, self.options.with_privileges)?)
+        } else {
+            None
+        };
         client.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(Inspection {
@@ -444,6 +524,7 @@ impl Engine for PostgresEngine {
             schema_objects,
             schema_fingerprint,
             migration,
+            large_objects,
         })
     }
 
@@ -512,49 +593,17 @@ fn setval(position: &SequencePosition) -> String {
     )
 }
 
-/// Members of one role, in set order.
-fn members_of<'a>(database: &'a DatabaseManifest, role: &'a str) -> impl Iterator<Item = &'a Member> {
-    database.members.iter().filter(move |m| m.role == role)
-}
-
-/// The most a script member may hold, whatever the manifest claims:
-/// schemas of thousands of objects are a few MB.
-const MAX_SCRIPT_BYTES: u64 = 256 << 20;
-
-/// A script member's SQL, read no further than its recorded raw size and
-/// [`MAX_SCRIPT_BYTES`].
-fn member_sql(set: &SetSource, member: &Member) -> Result<String> {
-    let limit = member.raw_size.min(MAX_SCRIPT_BYTES);
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::Read::take(set.open(&member.path)?, limit + 1), &mut bytes)
-        .with_context(|| format!("reading {}", member.path))?;
-    if bytes.len() as u64 > limit {
-        bail!(
-            "{} is larger than {}: the set was altered, nothing of it was run",
-            crate::github::workflow::neutralize(&member.path),
-            if member.raw_size <= MAX_SCRIPT_BYTES {
-                "the size its manifest records"
-            } else {
-                "a schema script can be"
-            }
-        );
-    }
-    String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8 text", member.path))
-}
-
-/// A script member's statements, every one checked against what lifeboat
-/// writes before any of them runs.
-fn checked_statements(set: &SetSource, member: &Member) -> Result<Vec<guard::Statement>> {
-    guard::checked_script(&member.path, &member_sql(set, member)?)
-}
-
-/// Reads and checks every script of a database before a restore changes
-/// anything: a refused statement stops it before the first one runs.
+/// Reads and checks a database's whole schema (and the table of every
+/// data member) before a restore changes anything: a refused statement, or
+/// a schema.json that disagrees with its scripts, stops it before the
+/// first statement runs.
 fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
-    for m in &database.members {
-        if m.role != "data" {
-            checked_statements(set, m)?;
-        }
+    Schema::load(set, database)?;
+    if let Some((member, why)) = schema_member::twin_mismatches(set, database)?.into_iter().next() {
+        bail!(
+            "{}: {why}, so nothing of it was run",
+            crate::github::workflow::neutralize(&member)
+        );
     }
     for m in members_of(database, "data") {
         let table = m.table.as_deref().unwrap_or_default();
@@ -569,40 +618,22 @@ fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
     Ok(())
 }
 
-/// The objects of the members of `role`, without session settings: each
-/// the statements from one `-- kind: name` line to the next, so what is
-/// attached to an object (a comment, a setting) runs after it.
-fn statements_of(set: &SetSource, database: &DatabaseManifest, role: &str) -> Result<Vec<Vec<String>>> {
-    let mut objects: Vec<Vec<String>> = Vec::new();
-    for m in members_of(database, role) {
-        let checked = checked_statements(set, m)?
-            .into_iter()
-            .filter(|s| !matches!(s.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "SET"))
-            .filter(|s| !s.text.starts_with("SELECT pg_catalog.set_config"));
-        for statement in checked {
-            match objects.last_mut() {
-                Some(object) if !statement.text.starts_with("--") => object.push(statement.text),
-                _ => objects.push(vec![statement.text]),
-            }
-        }
-    }
-    Ok(objects)
-}
-
-/// Runs a script member statement by statement, each through the extended
-/// protocol, which refuses a string holding two statements: what runs is
-/// exactly what the guard checked. An extension statement goes to the
-/// scratch cluster's admin where there is one.
-fn run_script(client: &mut Client, set: &SetSource, member: &Member, how: HowToRun<'_>) -> Result<()> {
-    for statement in checked_statements(set, member)? {
+/// Runs one section of the schema statement by statement, each through
+/// the extended protocol, which refuses a string holding two statements:
+/// what runs is exactly what the guard checked. An extension statement
+/// goes to the scratch cluster's admin where there is one.
+fn run_section(client: &mut Client, schema: &Schema, section: &str, how: HowToRun<'_>) -> Result<()> {
+    let running = || format!("running the {section} section");
+    for statement in schema.section(section).statements() {
         if let Some(admin) = how.admin
-            && admin
-                .run(&statement)
-                .with_context(|| format!("running {}", member.path))?
+            && (admin.run(statement).with_context(running)?
+                || admin
+                    .routine(client, statement, |c, s| run_checked(c, s, how))
+                    .with_context(running)?)
         {
             continue;
         }
-        run_checked(client, &statement, how).with_context(|| format!("running {}", member.path))?;
+        run_checked(client, statement, how).with_context(running)?;
     }
     Ok(())
 }
@@ -970,7 +1001,7 @@ impl PostgresEngine {
             schema_only: self.options.schema_only,
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
             statement_by_statement: !atomic,
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
         let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
@@ -1028,10 +1059,13 @@ impl PostgresEngine {
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
+        let schema = if plan == Plan::Everything {
+            Schema::load(set, database)?
+        } else {
+            Schema::default()
+        };
         if plan == Plan::Everything {
-            for m in members_of(database, "pre-data") {
-                run_script(client, set, m, how)?;
-            }
+            run_section(client, &schema, "pre-data", how)?;
         }
         if plan == Plan::ReplaceRows {
             self.empty_chosen_tables(client, database)?;
@@ -1058,18 +1092,44 @@ impl PostgresEngine {
                 task.inc(m.raw_size);
             }
             task.finish();
+            if plan != Plan::ReplaceRows {
+                self.restore_large_objects(client, set, database, how, reporter)?;
+            }
         }
         if plan == Plan::Everything {
-            for role in ["indexes", "post-data", "foreign-keys", "last"] {
-                for m in members_of(database, role) {
-                    run_script(client, set, m, how)?;
-                }
+            for section in ["indexes", "post-data", "foreign-keys", "last"] {
+                run_section(client, &schema, section, how)?;
             }
         } else {
             client.batch_execute(&quiet_triggers.join("\n"))?;
             self.put_back_sequences(client, database)?;
         }
         Ok(loaded)
+    }
+
+    /// Puts back the set's large objects, where it has them and the restore
+    /// takes them: pg_restore leaves them out with --table and
+    /// --schema-only. A count or size other than the manifest's stops it.
+    fn restore_large_objects(
+        &self,
+        client: &mut Client,
+        set: &SetSource,
+        database: &DatabaseManifest,
+        how: HowToRun<'_>,
+        reporter: &Reporter,
+    ) -> Result<()> {
+        let Some(member) = large_objects::member(database) else {
+            return Ok(());
+        };
+        if self.options.schema_only || !self.options.restore_tables.is_empty() {
+            return Ok(());
+        }
+        let restored = large_objects::restore(client, set, member, &mut |client, statement| {
+            run_checked(client, statement, how)
+        })
+        .with_context(|| format!("restoring the large objects of {}", database.name))?;
+        reporter.log(&large_objects::check(database, &restored)?);
+        Ok(())
     }
 
     /// The roles a set's owners and grants name must be on the server
@@ -1500,16 +1560,16 @@ impl PostgresEngine {
         let how = HowToRun {
             schema_only: self.options.schema_only,
             statement_by_statement: self.extension_admin.is_some(),
-            admin: self.extension_admin.as_ref(),
+            admin: self.extension_admin.as_deref(),
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
             return self.load(client, set, database, Plan::Everything, how, reporter);
         }
         let started = std::time::Instant::now();
-        for m in members_of(database, "pre-data") {
-            run_script(client, set, m, how)?;
-        }
+        let schema = Schema::load(set, database)?;
+        run_section(client, &schema, "pre-data", how)?;
+        self.restore_large_objects(client, set, database, how, reporter)?;
         let schema_done = started.elapsed();
         let data: Vec<&Member> = if self.options.schema_only {
             Vec::new()
@@ -1520,21 +1580,16 @@ impl PostgresEngine {
             &format!("loading {}", database.name),
             Some(data.iter().map(|m| m.raw_size).sum()),
         );
-        let indexes = statements_of(set, database, "indexes")?;
-        let foreign_keys = statements_of(set, database, "foreign-keys")?;
-        let post_data: Vec<&Member> = members_of(database, "post-data").collect();
         let mut plan = Dag::default();
         let display: HashMap<&str, &str> = database
             .tables
             .iter()
             .filter_map(|t| Some((t.sql_name.as_deref()?, t.name.as_str())))
             .collect();
-        // The tables a statement names, or None when one of them has no rows
+        // The tables an object needs, or None when one of them has no rows
         // of its own here (a partitioned table, or one left out).
-        let needs = |statement: &str| -> Option<Vec<&str>> {
-            table_lines(statement)
-                .map(|t| display.get(t.as_str()).copied())
-                .collect()
+        let needs = |object: &Object| -> Option<Vec<&str>> {
+            object.needs.iter().map(|t| display.get(t.as_str()).copied()).collect()
         };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
@@ -1548,36 +1603,36 @@ impl PostgresEngine {
         }
         let mut built: HashMap<&str, Vec<usize>> = rows_of.clone();
         let mut before_post_data = all_rows.clone();
-        for statement in &indexes {
-            let node = match needs(&statement[0]) {
+        for object in &schema.section("indexes").objects {
+            let node = match needs(object) {
                 Some(tables) => {
-                    let node = plan.add(Work::Statement(statement), &nodes_of(&rows_of, &tables));
+                    let node = plan.add(Work::Object(object), &nodes_of(&rows_of, &tables));
                     for t in tables {
                         built.entry(t).or_default().push(node);
                     }
                     node
                 }
-                None => plan.add(Work::Statement(statement), &all_rows),
+                None => plan.add(Work::Object(object), &all_rows),
             };
             before_post_data.push(node);
         }
         let mut late_keys = Vec::new();
-        for statement in &foreign_keys {
-            match needs(&statement[0]) {
+        for object in &schema.section("foreign-keys").objects {
+            match needs(object) {
                 Some(tables) => {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
-                    let node = plan.add(Work::Statement(statement), &nodes_of(&built, &tables));
-                    plan.lock(node, &statement[0]);
+                    let node = plan.add(Work::Object(object), &nodes_of(&built, &tables));
+                    plan.lock(node, &object.needs);
                     before_post_data.push(node);
                 }
-                None => late_keys.push(statement),
+                None => late_keys.push(object),
             }
         }
-        let post = plan.add(Work::Scripts(&post_data), &before_post_data);
-        for statement in late_keys {
-            let node = plan.add(Work::Statement(statement), &[post]);
-            plan.lock(node, &statement[0]);
+        let post = plan.add(Work::Section("post-data"), &before_post_data);
+        for object in late_keys {
+            let node = plan.add(Work::Object(object), &[post]);
+            plan.lock(node, &object.needs);
         }
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
@@ -1591,14 +1646,15 @@ impl PostgresEngine {
                 task.inc(m.raw_size);
                 Ok(())
             }
-            Work::Statement(statements) => statements.iter().try_for_each(|s| run_statement(client, s)),
-            Work::Scripts(members) => members.iter().try_for_each(|m| run_script(client, set, m, how)),
+            Work::Object(object) => object
+                .statements
+                .iter()
+                .try_for_each(|s| run_statement(client, &s.text)),
+            Work::Section(section) => run_section(client, &schema, section, how),
         })?;
         // Event triggers once no other statement of the restore is left
         // to fire them, then the refreshes pg_dump runs after them.
-        for m in members_of(database, "last") {
-            run_script(client, set, m, how)?;
-        }
+        run_section(client, &schema, "last", how)?;
         task.finish();
         reporter.log(&format!(
             "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s",
@@ -1633,18 +1689,6 @@ fn statement_error(statement: &str, e: &postgres::Error) -> anyhow::Error {
     )
 }
 
-/// The tables a script statement names in its comment lines, as SQL:
-/// each a JSON string (sets written before names were escaped so hold the
-/// name itself, a newline in it made a space).
-fn table_lines(statement: &str) -> impl Iterator<Item = String> {
-    statement
-        .lines()
-        .take_while(|l| l.starts_with("--"))
-        .filter_map(|l| l.strip_prefix(catalog::TABLE_LINE))
-        .map(str::trim)
-        .map(|t| serde_json::from_str::<String>(t).unwrap_or_else(|_| t.to_string()))
-}
-
 /// The pieces of work done for any of `tables`.
 fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize> {
     tables
@@ -1658,9 +1702,9 @@ fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize>
 enum Work<'a> {
     Rows(&'a Member),
     /// An object's statements, in order: the first creates it.
-    Statement(&'a [String]),
-    /// Scripts that run in order over one connection.
-    Scripts(&'a [&'a Member]),
+    Object(&'a Object),
+    /// A section of the schema, run in order over one connection.
+    Section(&'static str),
 }
 
 /// Pieces of work and what each waits for, run over several connections.
@@ -1703,9 +1747,9 @@ impl<'a> Dag<'a> {
         node
     }
 
-    /// Makes `node` lock the tables `statement` names.
-    fn lock(&mut self, node: usize, statement: &'a str) {
-        self.locks[node] = table_lines(statement).collect();
+    /// Makes `node` lock `tables`.
+    fn lock(&mut self, node: usize, tables: &[String]) {
+        self.locks[node] = tables.to_vec();
     }
 
     fn run(
@@ -2078,7 +2122,7 @@ fn clean(client: &mut Client) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{catalog, guard, parents_first, table_lines};
+    use super::parents_first;
     use crate::archive::manifest::TableStats;
 
     fn table(name: &str, references: &[&str]) -> TableStats {
@@ -2109,32 +2153,5 @@ mod tests {
         // A cycle cannot be ordered: both still get a place, after the rest.
         assert!(rank["s.a"] > rank["s.grandchild"] && rank["s.b"] > rank["s.grandchild"]);
         assert_eq!(rank.len(), 5);
-    }
-
-    #[test]
-    fn table_lines_are_read_from_the_leading_comments_only() {
-        let statement = "-- foreign key: fk on s.t\n-- table: s.t\n-- table: \"S\".\"U\"\nALTER TABLE s.t ADD CONSTRAINT fk FOREIGN KEY (x) REFERENCES \"S\".\"U\"(id);\n-- table: not.this";
-        assert_eq!(table_lines(statement).collect::<Vec<_>>(), ["s.t", "\"S\".\"U\""]);
-    }
-
-    #[test]
-    fn a_name_with_a_newline_comes_back_whole_from_its_table_line() {
-        // An index waits for the rows of the table it names: that name must
-        // come back as the manifest spells it, newline, quotes and all.
-        let name = "public.\"line\nbreak\"";
-        let script = catalog::script(&[catalog::Item {
-            needs: vec![name.to_string(), "\"back\\slash\".\"x\"\"y\"".to_string()],
-            kind: "index",
-            name: "i on t".into(),
-            sql: format!("CREATE INDEX i ON {name} (a);"),
-            structural: true,
-            key: None,
-        }]);
-        let statements = guard::split(&script).unwrap();
-        let index = statements.iter().find(|s| s.text.contains("CREATE INDEX")).unwrap();
-        assert_eq!(
-            table_lines(&index.text).collect::<Vec<_>>(),
-            [name, "\"back\\slash\".\"x\"\"y\""]
-        );
     }
 }

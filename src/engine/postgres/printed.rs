@@ -4,7 +4,7 @@
 //! a varchar column is one). Such a difference is not a finding; any other
 //! is.
 
-use super::statements_of;
+use super::schema_member::Schema;
 use crate::archive::manifest::{DatabaseManifest, SchemaObject};
 use crate::archive::reader::SetSource;
 use anyhow::Result;
@@ -39,7 +39,9 @@ pub fn canonical(sql: &str) -> String {
                 out.extend(&chars[start..(i + 1).min(chars.len())]);
             }
             ':' if chars.get(i + 1) == Some(&':') => {
-                i = skip_type(&chars, i + 2);
+                let end = skip_type(&chars, i + 2);
+                let cast: String = chars[i + 2..end].iter().collect();
+                i = skip_own_alias(&chars, end, &cast);
                 continue;
             }
             '(' | ')' => {}
@@ -49,6 +51,75 @@ pub fn canonical(sql: &str) -> String {
         i += 1;
     }
     out
+}
+
+/// The internal names of types whose SQL names differ (`integer` is
+/// `int4`): the column name the server gives a bare cast.
+const INTERNAL_TYPE_NAMES: &[(&str, &str)] = &[
+    ("integer", "int4"),
+    ("int", "int4"),
+    ("bigint", "int8"),
+    ("smallint", "int2"),
+    ("boolean", "bool"),
+    ("real", "float4"),
+    ("double precision", "float8"),
+    ("character varying", "varchar"),
+    ("character", "bpchar"),
+    ("bit varying", "varbit"),
+    ("timestamp with time zone", "timestamptz"),
+    ("timestamp without time zone", "timestamp"),
+    ("time with time zone", "timetz"),
+    ("time without time zone", "time"),
+];
+
+/// The position after ` AS name` at `i` when `name` is the one the server
+/// gives a column that is a bare cast to `cast` (`NULL::integer AS int4`):
+/// a branch of a UNION written without a name prints without it, and
+/// with it once restored, after `pg_dump | psql` as after lifeboat.
+/// Otherwise `i`.
+fn skip_own_alias(chars: &[char], i: usize, cast: &str) -> usize {
+    let mut j = i;
+    while chars.get(j).is_some_and(|c| c.is_whitespace()) {
+        j += 1;
+    }
+    let is_as = chars
+        .get(j..j + 2)
+        .is_some_and(|w| w.iter().collect::<String>() == "AS")
+        && chars.get(j + 2).is_some_and(|c| c.is_whitespace());
+    if !is_as {
+        return i;
+    }
+    j += 2;
+    while chars.get(j).is_some_and(|c| c.is_whitespace()) {
+        j += 1;
+    }
+    let start = j;
+    let name: String = if chars.get(j) == Some(&'"') {
+        j += 1;
+        while j < chars.len() && chars[j] != '"' {
+            j += 1;
+        }
+        j += 1;
+        chars[start + 1..(j - 1).min(chars.len())].iter().collect()
+    } else {
+        while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+            j += 1;
+        }
+        chars[start..j].iter().collect()
+    };
+    // The type without schema, modifier or array brackets.
+    let base = cast.split('(').next().unwrap_or(cast).trim_end_matches("[]");
+    let base = base
+        .rsplit('.')
+        .next()
+        .unwrap_or(base)
+        .trim_matches('"')
+        .to_ascii_lowercase();
+    let own = INTERNAL_TYPE_NAMES
+        .iter()
+        .find(|(sql, _)| *sql == base)
+        .map_or(base.as_str(), |(_, internal)| internal);
+    if !name.is_empty() && name == own { j } else { i }
 }
 
 /// The position after a type name that starts at `i`: dotted, quoted or
@@ -97,23 +168,11 @@ fn skip_type(chars: &[char], mut i: usize) -> usize {
 /// Each schema object's SQL as the set holds it, by `kind name` (as the
 /// manifest's schema objects name them).
 pub fn set_definitions(set: &SetSource, database: &DatabaseManifest) -> Result<HashMap<String, String>> {
-    let mut found = HashMap::new();
-    for role in ["pre-data", "indexes", "post-data", "foreign-keys", "last"] {
-        for object in statements_of(set, database, role)? {
-            let object = object.join("\n");
-            let mut lines = object.lines();
-            let Some((kind, name)) = lines
-                .next()
-                .and_then(|l| l.strip_prefix("-- "))
-                .and_then(|l| l.split_once(": "))
-            else {
-                continue;
-            };
-            let sql: Vec<&str> = lines.skip_while(|l| l.starts_with("--")).collect();
-            found.insert(format!("{kind} {name}"), sql.join("\n"));
-        }
-    }
-    Ok(found)
+    Ok(Schema::load(set, database)?
+        .objects()
+        .filter(|o| !o.kind.is_empty())
+        .map(|o| (header_key(&o.kind, &o.name), o.definition()))
+        .collect())
 }
 
 /// Whether the live object's definition differs from the set's only as the
@@ -144,6 +203,23 @@ mod tests {
             canonical("DEFAULT '2026-01-01 00:00:00+00'::timestamp with time zone"),
             canonical("DEFAULT '2026-01-01 00:00:00+00'")
         );
+    }
+
+    #[test]
+    fn the_name_a_bare_cast_gets_once_restored_is_left_out() {
+        // A UNION branch written `NULL` prints as below, and with its
+        // column's name once restored.
+        assert_eq!(
+            canonical("SELECT b.x,\n NULL::integer\n FROM b"),
+            canonical("SELECT b.x,\n NULL::integer AS int4\n FROM b")
+        );
+        assert_eq!(
+            canonical("NULL::character varying, NULL::public.mood"),
+            canonical("NULL::character varying AS \"varchar\", NULL::public.mood AS mood")
+        );
+        // Any other name is a difference.
+        assert_ne!(canonical("NULL::integer"), canonical("NULL::integer AS int8"));
+        assert_ne!(canonical("NULL::integer AS n"), canonical("NULL::integer AS int4"));
     }
 
     #[test]

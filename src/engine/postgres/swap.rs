@@ -14,12 +14,15 @@ pub fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Other sessions connected to a database, described for people.
+/// Other sessions connected to a database, described for people. An
+/// autovacuum worker is not one: the server ends those itself for a
+/// rename or drop (and one is usually busy in a database just restored).
 fn sessions_on(admin: &mut Client, db: &str) -> Result<Vec<(i32, String)>> {
     let rows = admin
         .query(
             "SELECT pid, coalesce(usename::text, '?'), coalesce(application_name, ''), coalesce(client_addr::text, 'local'), \
-             coalesce(state, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+             coalesce(state, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid() \
+             AND backend_type IS DISTINCT FROM 'autovacuum worker'",
             &[&db],
         )
         .map_err(|e| anyhow!("listing the sessions on {db}: {}", connect::server_message(&e)))?;

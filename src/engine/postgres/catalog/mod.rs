@@ -4,6 +4,7 @@
 //! constraints, then the rest of post-data.
 
 mod privileges;
+pub(crate) use privileges::acl_statements;
 
 use super::select::Selection;
 use crate::engine::postgres::rows::Value;
@@ -142,7 +143,14 @@ pub fn quote_literal(s: &str) -> String {
 }
 
 /// Reads the catalog. `selection` limits which tables and views are taken.
-pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -> Result<Catalog> {
+/// `no_tablespaces`: tables and indexes in a tablespace of their own are
+/// taken as if in the default one (pg_dump --no-tablespaces).
+pub fn read(
+    client: &mut Client,
+    selection: &Selection,
+    with_privileges: bool,
+    no_tablespaces: bool,
+) -> Result<Catalog> {
     let row = client.query_one(
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int, pg_catalog.pg_encoding_to_char(d.encoding) FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
         &[],
@@ -210,7 +218,9 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
     objects::post_data(client, cat.version_num, &kept, &mut cat)?;
     post_data(client, cat.version_num, &relations, &kept, &mut cat)?;
     cat.selection_gaps = selection_gaps(client, selection, &relations, &kept)?;
-    cat.unsupported.extend(in_tablespaces(client, &kept)?);
+    if !no_tablespaces {
+        cat.unsupported.extend(in_tablespaces(client, &kept)?);
+    }
     if with_privileges {
         privileges::privileges(client, &kept, &mut cat)?;
     }
@@ -220,8 +230,8 @@ pub fn read(client: &mut Client, selection: &Selection, with_privileges: bool) -
 
 /// The chosen relations and their indexes that stand in a tablespace of
 /// their own. pg_dump sets `default_tablespace` for them; lifeboat does not
-/// carry tablespaces yet, and a restore into the database's default one
-/// would be another database, silently.
+/// carry tablespaces, and a restore into the database's default one would
+/// be another database, silently, unless --no-tablespaces asked for that.
 fn in_tablespaces(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
     let oids: Vec<Oid> = kept.iter().copied().collect();
     client
@@ -763,7 +773,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
          WHERE c.relkind IN ('r', 'p', 'v', 'm') AND {USER_NS} AND {} ORDER BY 3, 4",
         not_ext_member("pg_class", "c.oid")
     );
-    Ok(client
+    client
         .query(sql.as_str(), &[])?
         .iter()
         .map(|r| -> Result<_> {
@@ -786,7 +796,7 @@ fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation
                 access_method: r.value(15)?,
             })
         })
-        .collect::<Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// `SET STATISTICS`, `SET STORAGE`, `SET COMPRESSION` and `SET (...)`
@@ -1140,7 +1150,7 @@ fn tables(
             oid,
         } in checks.remove(&t.oid).unwrap_or_default()
         {
-            if !local && !(t.is_partition && standalone) {
+            if !(local || t.is_partition && standalone) {
                 continue;
             }
             if valid && split_checks.contains(&oid) {
@@ -2085,7 +2095,6 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
         | "access method"
         | "language"
         | "extension"
-        | "large object"
         | "rule"
         | "trigger"
         | "policy" => kind.to_ascii_uppercase(),
@@ -2111,7 +2120,9 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
 /// whatever section that lands (a foreign key's comment with the key), so
 /// a restore by the stock tools finds the object there. A comment left
 /// behind by its object (DROP SUBSCRIPTION leaves its comment) names
-/// nothing, and is left out, as pg_dump leaves it out.
+/// nothing, and is left out, as pg_dump leaves it out; before
+/// `pg_identify_object` sees it, which up to PostgreSQL 13 fails on it.
+/// Large objects' comments travel with them (see `large_objects.rs`).
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
@@ -2131,6 +2142,9 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
          AND NOT (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
                   AND d.description = 'standard public schema') \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') \
+         AND d.classoid <> 'pg_catalog.pg_largeobject'::pg_catalog.regclass \
+         AND (d.classoid <> 'pg_catalog.pg_subscription'::pg_catalog.regclass \
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_subscription s WHERE s.oid = d.objoid)) \
          AND o.identity IS NOT NULL ORDER BY 1, 3",
         &[],
     )?;
@@ -2251,7 +2265,7 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
 /// the owner, or the owner of a table that forces its policies.
 pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result<Vec<String>> {
     let oids: Vec<Oid> = tables.iter().map(|t| t.oid).collect();
-    Ok(client
+    client
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.oid = ANY($1) AND c.relrowsecurity \
@@ -2262,30 +2276,8 @@ pub fn filtered_by_policies(client: &mut Client, tables: &[TableData]) -> Result
         .context("looking for tables behind row-level security")?
         .iter()
         .map(|r| r.value(0))
-        .collect::<Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// The SQL that goes at the top of every member, as pg_dump's header.
 pub const SQL_HEADER: &str = "SET statement_timeout = 0;\nSET lock_timeout = 0;\nSET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\nSET client_min_messages = warning;\nSET row_security = off;\n\n";
-
-/// Marks a table an index or foreign key needs inside a script, followed
-/// by its name as SQL in a JSON string: a name may hold a newline, which
-/// would end the comment line.
-pub const TABLE_LINE: &str = "-- table: ";
-
-/// Renders items as one SQL script.
-pub fn script(items: &[Item]) -> String {
-    let mut out = String::from(SQL_HEADER);
-    // A comment ends at a carriage return as at a newline (PostgreSQL's
-    // lexer, psql and the guard agree): a name holding either would turn
-    // the rest of itself into SQL, so both become spaces.
-    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
-    for item in items {
-        out.push_str(&format!("-- {}: {}\n", item.kind, one_line(&item.name)));
-        for table in &item.needs {
-            out.push_str(&format!("{TABLE_LINE}{}\n", serde_json::Value::from(table.as_str())));
-        }
-        out.push_str(&format!("{}\n\n", item.sql));
-    }
-    out
-}

@@ -1199,11 +1199,6 @@ pub(super) fn last_of_all(cat: &mut Catalog) {
 pub(super) fn unsupported(client: &mut Client) -> Result<Vec<String>> {
     let checks: Vec<(&str, String)> = vec![
         (
-            // pg_dump writes them in the data section; lifeboat does not yet.
-            "large object",
-            "SELECT 'oid ' || oid::text FROM pg_catalog.pg_largeobject_metadata ORDER BY oid".into(),
-        ),
-        (
             // Restoring one names a server to connect to, which a restore
             // never lets a set choose.
             "subscription",

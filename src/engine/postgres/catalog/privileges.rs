@@ -21,7 +21,7 @@ const PUBLIC_OWNED: &str = "pg_catalog.current_setting('server_version_num')::pg
 /// REVOKEs of the defaults `acl` takes away and GRANTs of what it adds,
 /// one statement a line, for an object named `target` (`TABLE public.t`)
 /// with `acldefault` kind `kind` and owner `owner`.
-fn acl_statements(acl: &str, kind: char, owner: &str, target: &str, columns: &str) -> String {
+pub(crate) fn acl_statements(acl: &str, kind: char, owner: &str, target: &str, columns: &str) -> String {
     acl_statements_from(
         acl,
         &format!("pg_catalog.acldefault('{kind}', {owner})"),
@@ -31,18 +31,91 @@ fn acl_statements(acl: &str, kind: char, owner: &str, target: &str, columns: &st
 }
 
 /// As `acl_statements`, against the privileges `baseline` the object has
-/// when it is made.
+/// when it is made. GRANTs keep the order of the ACL's entries, which a
+/// grant to a new grantee appends to: restored, the ACL lists its roles
+/// as the source's does, and pg_dump prints them in that order.
 fn acl_statements_from(acl: &str, baseline: &str, target: &str, columns: &str) -> String {
     let defaults = format!("pg_catalog.aclexplode({baseline})");
     format!(
-        "(SELECT pg_catalog.string_agg(s.statement, E'\\n' ORDER BY s.revoke DESC, s.statement) FROM ( \
-           SELECT true AS revoke, pg_catalog.format('REVOKE %s{columns} ON %s FROM %s;', a.privilege_type, {target}, {GRANTEE}) AS statement \
+        "(SELECT pg_catalog.string_agg(s.statement, E'\\n' ORDER BY s.revoke DESC, s.place, s.statement) FROM ( \
+           SELECT true AS revoke, 0::pg_catalog.int8 AS place, pg_catalog.format('REVOKE %s{columns} ON %s FROM %s;', a.privilege_type, {target}, {GRANTEE}) AS statement \
            FROM {defaults} a WHERE {acl} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode({acl}) x WHERE x.grantee = a.grantee AND x.privilege_type = a.privilege_type) \
            UNION ALL \
-           SELECT false, pg_catalog.format('GRANT %s{columns} ON %s TO %s%s;', a.privilege_type, {target}, {GRANTEE}, CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) \
-           FROM pg_catalog.aclexplode({acl}) a WHERE NOT EXISTS (SELECT 1 FROM {defaults} d WHERE d.grantee = a.grantee AND d.privilege_type = a.privilege_type AND d.is_grantable = a.is_grantable) \
+           SELECT false, a.place, pg_catalog.format('GRANT %s{columns} ON %s TO %s%s;', a.privilege_type, {target}, {GRANTEE}, CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) \
+           FROM pg_catalog.aclexplode({acl}) WITH ORDINALITY a(grantor, grantee, privilege_type, is_grantable, place) \
+           WHERE NOT EXISTS (SELECT 1 FROM {defaults} d WHERE d.grantee = a.grantee AND d.privilege_type = a.privilege_type AND d.is_grantable = a.is_grantable) \
          ) s)"
     )
+}
+
+/// The privileges an extension's object had when its script made it
+/// (`pg_init_privs`), else its owner's defaults: an extension's objects
+/// are the extension's, but grants on them since are the database's, and
+/// pg_dump carries those.
+fn initial_privileges(catalog: &str, oid: &str, kind: &str, owner: &str) -> String {
+    format!(
+        "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = {oid} \
+           AND i.classoid = '{catalog}'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault({kind}, {owner}))"
+    )
+}
+
+/// An extension's own object, with the catalog row called `x`.
+fn extension_member(catalog: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = '{catalog}'::pg_catalog.regclass AND e.objid = x.oid AND e.deptype = 'e')"
+    )
+}
+
+/// Grants on objects of extensions that differ from those the extension
+/// made them with: (what, the query giving name, no owner, grants).
+fn extension_member_grants() -> Vec<(&'static str, String)> {
+    let routine_word = "CASE x.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END";
+    vec![
+        (
+            "routines of extensions",
+            format!(
+                "SELECT x.oid::pg_catalog.regprocedure::text, NULL::text, {} FROM pg_catalog.pg_proc x WHERE x.proacl IS NOT NULL AND {}",
+                acl_statements_from(
+                    "x.proacl",
+                    &initial_privileges("pg_proc", "x.oid", "'f'", "x.proowner"),
+                    &format!("pg_catalog.format('%s %s', {routine_word}, x.oid::pg_catalog.regprocedure)"),
+                    ""
+                ),
+                extension_member("pg_proc")
+            ),
+        ),
+        (
+            "tables and sequences of extensions",
+            format!(
+                "SELECT x.oid::pg_catalog.regclass::text, NULL::text, {} FROM pg_catalog.pg_class x WHERE x.relacl IS NOT NULL AND {}",
+                acl_statements_from(
+                    "x.relacl",
+                    &initial_privileges(
+                        "pg_class",
+                        "x.oid",
+                        "CASE x.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\"",
+                        "x.relowner"
+                    ),
+                    "pg_catalog.format('%s %s', CASE x.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, x.oid::pg_catalog.regclass)",
+                    ""
+                ),
+                extension_member("pg_class")
+            ),
+        ),
+        (
+            "types of extensions",
+            format!(
+                "SELECT x.oid::pg_catalog.regtype::text, NULL::text, {} FROM pg_catalog.pg_type x WHERE x.typacl IS NOT NULL AND {}",
+                acl_statements_from(
+                    "x.typacl",
+                    &initial_privileges("pg_type", "x.oid", "'T'", "x.typowner"),
+                    "pg_catalog.format('TYPE %s', x.oid::pg_catalog.regtype)",
+                    ""
+                ),
+                extension_member("pg_type")
+            ),
+        ),
+    ]
 }
 
 /// Owners and grants of the schemas, relations in `kept`, sequences,
@@ -141,6 +214,7 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
     ];
     let mut queries = queries;
     queries.extend(other_owners());
+    queries.extend(extension_member_grants());
     for (what, sql) in queries {
         // In name order: the same source writes the same set.
         let sql = format!("{sql} ORDER BY 1");
@@ -333,9 +407,20 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
             )
         }))
         .collect();
+    // Grantees on extensions' objects (the extension's script grants
+    // nothing a role of the database would be missing for).
+    let extensions: String = [("pg_proc", "proacl"), ("pg_class", "relacl"), ("pg_type", "typacl")]
+        .iter()
+        .map(|(catalog, acl)| {
+            format!(
+                " UNION SELECT a.grantee FROM pg_catalog.{catalog} x, pg_catalog.aclexplode(x.{acl}) a WHERE x.{acl} IS NOT NULL AND {}",
+                extension_member(catalog)
+            )
+        })
+        .collect();
     let sql = format!(
         "SELECT DISTINCT r.rolname::text FROM ({} UNION {} UNION {} UNION {} UNION {}{others} \
-           UNION SELECT defaclrole FROM pg_catalog.pg_default_acl UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a) h \
+           UNION SELECT defaclrole FROM pg_catalog.pg_default_acl UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a{extensions}) h \
          JOIN pg_catalog.pg_roles r ON r.oid = h.role WHERE r.rolname NOT LIKE 'pg\\_%' ORDER BY 1",
         holders(
             "pg_namespace",
@@ -364,12 +449,12 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
             )
         ),
     );
-    Ok(client
+    client
         .query(sql.as_str(), &[&oids])
         .context("reading the roles owners and grants name")?
         .iter()
         .map(|r| r.value(0))
-        .collect::<Result<_>>()?)
+        .collect::<Result<_>>()
 }
 
 /// User schemas, with the catalog row called `x`.

@@ -4,6 +4,10 @@
 //! (through the same API, into the open database) only after it matched the
 //! manifest.
 
+pub mod kind;
+
+pub use kind::Kind;
+
 use super::{BeforeChange, Engine, Inspection, MIGRATION_TABLES, RestoreSummary};
 use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
 use crate::archive::reader::SetSource;
@@ -203,6 +207,8 @@ impl Engine for SqliteEngine {
             schema_objects: inspection.schema_objects,
             tables: inspection.tables,
             sequences: Vec::new(),
+            large_objects: None,
+            no_tablespaces: false,
             members: vec![member],
         })
     }
@@ -524,6 +530,7 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
         schema_objects,
         migration: migration(conn, &tables),
         tables,
+        large_objects: None,
     })
 }
 
