@@ -288,7 +288,7 @@ impl Spill {
         self.blocks = Vec::new();
     }
 
-    fn to_file(&mut self) -> io::Result<()> {
+    fn move_to_file(&mut self) -> io::Result<()> {
         let out = fsutil::create_private(&self.spill_path).map_err(io::Error::other)?;
         let mut out = BufWriter::with_capacity(1 << 20, out);
         for block in &self.blocks {
@@ -315,7 +315,7 @@ impl Write for Spill {
                 })
                 .is_ok();
             if !taken {
-                self.to_file()?;
+                self.move_to_file()?;
                 return self.write(buf);
             }
             self.blocks.push(Vec::with_capacity(SPILL_BLOCK));
