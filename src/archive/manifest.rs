@@ -130,6 +130,18 @@ pub struct LargeObjects {
     pub privileges: bool,
 }
 
+impl LargeObjects {
+    /// Whether `found` (read from a live database) holds what was backed up.
+    pub fn found_in(&self, found: Option<&LargeObjects>) -> bool {
+        found.is_some_and(|f| (f.count, f.bytes, &f.digest) == (self.count, self.bytes, &self.digest))
+    }
+
+    /// For a finding: how many, how large.
+    pub fn shown(&self) -> String {
+        format!("{} of {} bytes", self.count, self.bytes)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Migration {
     pub table: String,
@@ -191,7 +203,8 @@ pub struct Member {
     pub compression: Algorithm,
     pub sha256: String,
     /// What the member holds: `database` (SQLite); `pre-data`, `data`,
-    /// `indexes`, `post-data`, `foreign-keys` and `last` (PostgreSQL).
+    /// `large-objects`, `indexes`, `post-data`, `foreign-keys` and `last`
+    /// (PostgreSQL).
     pub role: String,
     /// The table a data member belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -135,9 +135,13 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
     }
     if let Some(b) = &db.large_objects {
         let l = found.large_objects.as_ref();
-        let shown = |x: &crate::archive::manifest::LargeObjects| format!("{} of {} bytes", x.count, x.bytes);
-        if l.is_none_or(|l| (l.count, l.bytes, &l.digest) != (b.count, b.bytes, &b.digest)) {
-            differences.push(diff("large-objects", "large objects", Some(shown(b)), l.map(shown)));
+        if !b.found_in(l) {
+            differences.push(diff(
+                "large-objects",
+                "large objects",
+                Some(b.shown()),
+                l.map(|l| l.shown()),
+            ));
         }
     }
     let rev =

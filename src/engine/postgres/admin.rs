@@ -5,8 +5,12 @@
 //! may create only trusted extensions: PostGIS, pgstattuple, file_fdw and
 //! most others are not. So the admin creates the extensions the set names,
 //! at the point of the restore where the set creates them (their schema
-//! exists, what follows may use them), and nothing else of the set ever
-//! runs on that connection:
+//! exists, what follows may use them). What the admin runs is lifeboat's
+//! own rebuilding of a statement from the names in it, or (operator
+//! classes and families, aggregates with an internal state, below) the
+//! set's statement only where the tokenizer reads it as one statement of
+//! names, numbers and punctuation, sent so that the server runs one
+//! statement or none. For extensions:
 //!
 //! - only `CREATE EXTENSION IF NOT EXISTS name WITH SCHEMA schema`, as
 //!   lifeboat writes it, rebuilt from the two names (no VERSION, no
@@ -50,9 +54,10 @@
 //! functions: only a superuser may choose them, since a mismatched pair
 //! would read memory as what it is not. The admin runs the set's `CREATE
 //! AGGREGATE` (names, numbers, punctuation and the initial condition's
-//! string alone, through the extended protocol), keeps it only when an
-//! aggregate of the server or of an extension already uses the same
-//! functions on the same state, and gives it to the restore role.
+//! string alone, through the extended protocol), which calls none of its
+//! functions; the restore stops, not proven, unless an aggregate of the
+//! server or of an extension already uses the same functions on the same
+//! state; then the restore role gets it.
 //!
 //! Operator classes and families: the admin runs the set's `CREATE
 //! OPERATOR CLASS|FAMILY` or `ALTER OPERATOR FAMILY ... ADD` only when

@@ -2120,7 +2120,9 @@ fn comment_target(kind: &str, identity: &str) -> Option<String> {
 /// whatever section that lands (a foreign key's comment with the key), so
 /// a restore by the stock tools finds the object there. A comment left
 /// behind by its object (DROP SUBSCRIPTION leaves its comment) names
-/// nothing, and is left out, as pg_dump leaves it out.
+/// nothing, and is left out, as pg_dump leaves it out; before
+/// `pg_identify_object` sees it, which up to PostgreSQL 13 fails on it.
+/// Large objects' comments travel with them (see `large_objects.rs`).
 fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT o.type, o.schema, o.identity, d.description, d.classoid, d.objoid, \
@@ -2141,6 +2143,8 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
                   AND d.description = 'standard public schema') \
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid AND e.objid = d.objoid AND e.deptype = 'e') \
          AND d.classoid <> 'pg_catalog.pg_largeobject'::pg_catalog.regclass \
+         AND (d.classoid <> 'pg_catalog.pg_subscription'::pg_catalog.regclass \
+              OR EXISTS (SELECT 1 FROM pg_catalog.pg_subscription s WHERE s.oid = d.objoid)) \
          AND o.identity IS NOT NULL ORDER BY 1, 3",
         &[],
     )?;
