@@ -17,10 +17,12 @@ pub fn create_private(path: &Path) -> Result<File> {
         .with_context(|| format!("creating {}", path.display()))
 }
 
-/// Creates a file only its owner can read; fails when it exists, so two
-/// runs never write one file.
+/// Creates a file only its owner can read (opened for reading too, so it
+/// can be hashed as written); fails when it exists, so two runs never
+/// write one file.
 pub fn create_private_new(path: &Path) -> Result<File> {
     OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o600)

@@ -972,3 +972,113 @@ fn a_null_where_a_value_is_expected_is_an_error_naming_the_column() {
     // Asked for as optional, it is simply absent.
     assert_eq!(row.value::<Option<String>>(1).unwrap(), None);
 }
+
+#[test]
+fn a_parallel_backup_writes_one_tar_that_stock_tools_read_and_restore() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("direct_src");
+    c.psql(
+        "direct_src",
+        "CREATE TABLE a (id int PRIMARY KEY, v text); \
+         INSERT INTO a SELECT g, md5(g::text) || repeat('a', g % 40) FROM generate_series(1, 30000) g; \
+         CREATE TABLE b (id int PRIMARY KEY, a int REFERENCES a, w text); \
+         INSERT INTO b SELECT g, g % 30000 + 1, md5((g * 7)::text) FROM generate_series(1, 30000) g; \
+         CREATE INDEX ON b (w);",
+    );
+    // Small chunks over two workers: members of both tables are finished
+    // while the other worker writes at the end of the set, so some wait
+    // in memory and follow it.
+    let out = lifeboat(dir.path())
+        .env("LIFEBOAT_TEST_CHUNK_BYTES", "50000")
+        .args(["backup", &c.url("direct_src"), "--out", "bk", "--jobs", "2", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let set = dir.path().join(String::from_utf8_lossy(&out.stdout).trim());
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    // Nothing but the set and its sidecar is left in the directory.
+    assert_eq!(
+        names_in(&dir.path().join("bk")),
+        vec![name.clone(), format!("{name}.sha256")]
+    );
+    assert!(sh(&dir.path().join("bk"), &format!("sha256sum -c '{name}.sha256'")).contains(": OK"));
+
+    let listing = sh(dir.path(), &format!("tar -tf '{}'", set.display()));
+    let in_tar: Vec<&str> = listing.lines().collect();
+    assert_eq!(in_tar[0], "manifest.json", "{listing}");
+    assert_eq!(in_tar[1], "RESTORE.md", "{listing}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&read_members(&set).swap_remove(0).1).expect("manifest.json is JSON");
+    let mut listed: Vec<String> = manifest["databases"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap().to_string())
+        .collect();
+    assert!(listed.len() > 10, "{listed:?}");
+    let mut members: Vec<String> = in_tar[2..].iter().map(|s| s.to_string()).collect();
+    // The scripts stand around the rows as restore order needs them.
+    assert!(members[0].ends_with("0-pre-data.sql.gz"), "{members:?}");
+    let indexes = members.iter().position(|m| m.ends_with("2-indexes.sql.gz")).unwrap();
+    let last_rows = members.iter().rposition(|m| m.contains("/1-data-")).unwrap();
+    assert!(last_rows < indexes, "{members:?}");
+    listed.sort();
+    members.sort();
+    assert_eq!(listed, members);
+
+    expect(dir.path(), &["verify", set.to_str().unwrap(), "--quiet"], 0);
+    c.createdb("direct_stock");
+    sh(
+        dir.path(),
+        &format!(
+            "set -o pipefail; tar --wildcards -xOf '{}' 'direct_src/*' | gunzip | {} '{}' -X -q -v ON_ERROR_STOP=1 -d direct_stock >/dev/null",
+            set.display(),
+            c.shell_env(),
+            c.tool("psql").display()
+        ),
+    );
+    assert_eq!(c.schema("direct_src"), c.schema("direct_stock"));
+    assert_eq!(c.rows("direct_src"), c.rows("direct_stock"));
+    let url = c.url("direct_dst");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--create-db",
+            "--jobs",
+            "2",
+            "--quiet",
+        ],
+        0,
+    );
+    assert_eq!(c.rows("direct_src"), c.rows("direct_dst"));
+    // The mark the database carried while it was built is gone with the
+    // swap, so the next in-place restore over it builds beside it again.
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT coalesce(shobj_description(oid, 'pg_database'), 'none') FROM pg_database WHERE datname = 'direct_dst'"
+        ),
+        "none"
+    );
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &url,
+            "--clean",
+            "--jobs",
+            "2",
+            "--no-safety-backup",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("swapped in"), "{}", text(&out));
+    assert_eq!(c.rows("direct_src"), c.rows("direct_dst"));
+}

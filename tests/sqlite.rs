@@ -332,3 +332,45 @@ fn compression_choices_and_log_file() {
     let out = run(dir, &["backup", "agent.db", "--label", "../x"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+#[test]
+fn a_manifest_larger_than_its_room_still_comes_first_and_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = dir.join("wide.db");
+    // Hundreds of tables: the manifest outgrows the room kept before the
+    // member, which is moved up once to make space.
+    let mut sql = String::from("BEGIN;");
+    for i in 0..400 {
+        sql.push_str(&format!(
+            "CREATE TABLE t{i} (id INTEGER PRIMARY KEY, note TEXT); INSERT INTO t{i} VALUES ({i}, 'row of table {i}');"
+        ));
+    }
+    sql.push_str("COMMIT;");
+    sqlite(&db, &sql);
+    expect(dir, &["backup", "wide.db", "--out", "bk"], 0);
+    let set = only_set(&dir.join("bk"));
+    let name = set.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(sh(&dir.join("bk"), &format!("sha256sum -c '{name}.sha256'")).contains(": OK"));
+    let (first, manifest) = read_members(&set).swap_remove(0);
+    assert_eq!(first, "manifest.json");
+    assert!(manifest.len() > 16 << 10, "{} bytes", manifest.len());
+    let parsed: serde_json::Value = serde_json::from_slice(&manifest).expect("manifest.json is JSON");
+    assert_eq!(parsed["databases"][0]["tables"].as_array().unwrap().len(), 400);
+    assert_eq!(
+        sh(dir, &format!("tar -tf 'bk/{name}'")).lines().next(),
+        Some("manifest.json")
+    );
+    sh(
+        dir,
+        &format!("tar -xOf 'bk/{name}' wide/wide.db.gz | gunzip > unpacked.db"),
+    );
+    assert_eq!(dump(&dir.join("unpacked.db")), dump(&db));
+    expect(dir, &["verify", set.to_str().unwrap(), "--quiet"], 0);
+    expect(
+        dir,
+        &["restore", set.to_str().unwrap(), "--to", "restored.db", "--quiet"],
+        0,
+    );
+    assert_eq!(dump(&dir.join("restored.db")), dump(&db));
+}

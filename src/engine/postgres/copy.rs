@@ -4,7 +4,7 @@
 
 use super::catalog::TableData;
 use crate::archive::manifest::{Member, TableStats};
-use crate::archive::writer::Staging;
+use crate::archive::writer::{MemberWriter, Staging};
 use crate::digest::RowDigest;
 use crate::progress::Task;
 use anyhow::{Context, Result};
@@ -106,31 +106,35 @@ pub fn dump_table(
     let base = format!("1-data-{seq:05}-{}", crate::archive::safe_component(&table.display));
     let mut members = Vec::new();
     let mut part = 1;
-    let mut current = staging.member(database, &format!("{base}.sql"), "data", Some(&table.display))?;
-    current.write_all(header.as_bytes())?;
+    let start = |name: String| -> Result<MemberWriter> {
+        let mut member = staging.member(database, &name, "data", Some(&table.display))?;
+        member.write_all(header.as_bytes())?;
+        Ok(member)
+    };
+    let mut current = Some(start(format!("{base}.sql"))?);
     let mut in_chunk = 0u64;
     let chunk = chunk_bytes();
     let stats = read_rows(client, table, |line| {
         if in_chunk >= chunk {
-            current.write_all(b"\\.\n\n")?;
+            if let Some(mut done) = current.take() {
+                done.write_all(b"\\.\n\n")?;
+                // Finished before the next starts, so the next can take
+                // the set's tail instead of waiting in memory.
+                members.push(done.finish()?);
+            }
             part += 1;
-            let next = staging.member(
-                database,
-                &format!("{base}-part{part}.sql"),
-                "data",
-                Some(&table.display),
-            )?;
-            members.push(std::mem::replace(&mut current, next).finish()?);
-            current.write_all(header.as_bytes())?;
             in_chunk = 0;
+            current = Some(start(format!("{base}-part{part}.sql"))?);
         }
-        current.write_all(line)?;
+        let member = current.as_mut().context("a member of the table")?;
+        member.write_all(line)?;
         in_chunk += line.len() as u64;
         task.inc(line.len() as u64);
         Ok(())
     })?;
-    current.write_all(b"\\.\n\n")?;
-    members.push(current.finish()?);
+    let mut last = current.context("a member of the table")?;
+    last.write_all(b"\\.\n\n")?;
+    members.push(last.finish()?);
     Ok((members, stats))
 }
 

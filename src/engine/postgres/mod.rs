@@ -100,16 +100,21 @@ impl PostgresEngine {
     }
 }
 
-/// Structural items as schema objects, and their fingerprint.
-fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
-    let objects: Vec<SchemaObject> = cat
-        .pre_data
+/// The schema's own objects (not sequence values or refreshes), in
+/// restore order.
+fn structural_items(cat: &Catalog) -> impl Iterator<Item = &Item> {
+    cat.pre_data
         .iter()
         .chain(&cat.indexes)
         .chain(&cat.post_data)
         .chain(&cat.foreign_keys)
         .chain(&cat.last)
         .filter(|i| i.structural)
+}
+
+/// Structural items as schema objects, and their fingerprint.
+fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
+    let objects: Vec<SchemaObject> = structural_items(cat)
         .map(|i| SchemaObject {
             kind: i.kind.to_string(),
             name: i.name.clone(),
@@ -119,6 +124,22 @@ fn schema_objects(cat: &Catalog) -> (Vec<SchemaObject>, String) {
         .collect();
     let fingerprint = schema_fingerprint(&objects);
     (objects, fingerprint)
+}
+
+/// About what a database adds to the manifest, a little over: every
+/// schema object's SQL (escaped, indented), every table's stats and about
+/// one data member per 64 MB of table. The set keeps this much room before
+/// its members for the manifest, which is written last.
+fn manifest_estimate(cat: &Catalog) -> u64 {
+    let objects: u64 = structural_items(cat)
+        .map(|i| (i.sql.len() + i.name.len()) as u64 * 3 / 2 + 256)
+        .sum();
+    let tables: u64 = cat
+        .tables
+        .iter()
+        .map(|t| 1024 + 512 * (t.bytes.max(0) as u64 / copy::CHUNK_BYTES + 1))
+        .sum();
+    8192 + objects + tables
 }
 
 /// The migration revision, from the first migration table that answers.
@@ -330,6 +351,7 @@ impl Engine for PostgresEngine {
                 .collect();
             locks::lock_tables(&mut main, &self.target, &more, wait, source)?;
         }
+        staging.reserve_manifest(manifest_estimate(&cat));
         let mut members = Vec::new();
         let mut schema = Vec::new();
         if !self.options.data_only {
@@ -1771,6 +1793,7 @@ impl<'a> Dag<'a> {
                     if let Err(e) = client.batch_execute("SET synchronous_commit = off") {
                         return fail(e.into());
                     }
+                    raise_load_memory(&mut client);
                     while let Some(node) = self.next(&state) {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
@@ -1831,13 +1854,17 @@ impl<'a> Dag<'a> {
             if progress.failed {
                 return None;
             }
-            let node = progress.ready_rows.pop().or_else(|| {
-                let free = progress
-                    .ready
-                    .iter()
-                    .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)))?;
-                Some(progress.ready.remove(free))
-            });
+            // Statements (index builds, keys) before rows: each is one
+            // indivisible piece that only grows the tail if left to the
+            // end, while rows come in chunks that fill the last gaps.
+            let free = progress
+                .ready
+                .iter()
+                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
+            let node = match free {
+                Some(free) => Some(progress.ready.remove(free)),
+                None => progress.ready_rows.pop(),
+            };
             if let Some(node) = node {
                 for table in &self.locks[node] {
                     progress.locked.insert(table.clone());
@@ -1852,6 +1879,29 @@ impl<'a> Dag<'a> {
         }
     }
 }
+
+/// Index builds sort in `maintenance_work_mem` (64 MB by default) and
+/// spill to disk past it, and a foreign key is checked by one join that
+/// spills past `work_mem` (4 MB): each loading connection runs one of
+/// them at a time, so it takes [`LOAD_MEMORY_MB`] for its session where
+/// the server's setting is lower (any role may). Only speed depends on
+/// it, so a server that refuses keeps its own.
+fn raise_load_memory(client: &mut Client) {
+    for (setting, mb) in LOAD_MEMORY_MB {
+        let current = client
+            .query_one(
+                "SELECT pg_catalog.pg_size_bytes(pg_catalog.current_setting($1)) / 1048576",
+                &[&setting],
+            )
+            .and_then(|r| r.try_get::<_, i64>(0));
+        if matches!(current, Ok(now) if now < mb) {
+            let _ = client.batch_execute(&format!("SET {setting} = '{mb}MB'"));
+        }
+    }
+}
+
+/// What each loading connection may sort an index or join keys in.
+const LOAD_MEMORY_MB: [(&str, i64); 2] = [("maintenance_work_mem", 256), ("work_mem", 64)];
 
 /// Each table's place in an order where the tables a foreign key points at
 /// come before the table that holds it; tables in a cycle keep set order

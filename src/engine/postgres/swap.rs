@@ -14,12 +14,15 @@ pub fn quoted(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// Other sessions connected to a database, described for people.
+/// Other sessions connected to a database, described for people. An
+/// autovacuum worker is not one: the server ends those itself for a
+/// rename or drop (and one is usually busy in a database just restored).
 fn sessions_on(admin: &mut Client, db: &str) -> Result<Vec<(i32, String)>> {
     let rows = admin
         .query(
             "SELECT pid, coalesce(usename::text, '?'), coalesce(application_name, ''), coalesce(client_addr::text, 'local'), \
-             coalesce(state, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid()",
+             coalesce(state, '?') FROM pg_catalog.pg_stat_activity WHERE datname = $1 AND pid <> pg_catalog.pg_backend_pid() \
+             AND backend_type IS DISTINCT FROM 'autovacuum worker'",
             &[&db],
         )
         .map_err(|e| anyhow!("listing the sessions on {db}: {}", connect::server_message(&e)))?;
@@ -119,6 +122,7 @@ pub fn swap_in(
             let left = gone(admin);
             bail!("naming the restored database {db} failed: {e}; {left}");
         }
+        unmark(admin, db, reporter);
         return Ok(());
     }
     let others = lasting_sessions(admin, db)?;
@@ -190,6 +194,8 @@ pub fn swap_in(
         }
     }
 
+    unmark(admin, db, reporter);
+
     // Step 3: the old database goes. The restore is done either way.
     if let Err(e) = admin.batch_execute(&format!("DROP DATABASE {}", quoted(&aside))) {
         reporter.warn(&format!(
@@ -199,4 +205,18 @@ pub fn swap_in(
         ));
     }
     Ok(())
+}
+
+/// Takes lifeboat's leftover mark (a comment) off a restored database once
+/// it has the target's name: the source had no such comment, and a
+/// database with a comment of its own is not replaced beside by the next
+/// `--clean`. Named as the target, it is never taken for a leftover, so a
+/// run killed before this only leaves the comment.
+fn unmark(admin: &mut Client, db: &str, reporter: &Reporter) {
+    if let Err(e) = admin.batch_execute(&format!("COMMENT ON DATABASE {} IS NULL", quoted(db))) {
+        reporter.warn(&format!(
+            "{db} keeps the comment lifeboat marked it with while it was built ({}):              COMMENT ON DATABASE ... IS NULL removes it",
+            connect::server_message(&e)
+        ));
+    }
 }

@@ -64,6 +64,37 @@ pub struct SqliteEngine {
 }
 
 impl SqliteEngine {
+    /// `PRAGMA integrity_check` of a fresh copy, then its tables, version,
+    /// encoding and user_version, through a read-only connection.
+    fn check_copy(&self, copy_path: &Path) -> Result<(Inspection, String, String, i64)> {
+        // Immutable: nothing may write the file while it is being packed,
+        // not even the -wal/-shm bookkeeping of a WAL-mode copy.
+        let uri = format!(
+            "file:{}?immutable=1",
+            copy_path
+                .to_string_lossy()
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23")
+        );
+        let copy = Connection::open_with_flags(
+            &uri,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .with_context(|| format!("opening the copy {}", copy_path.display()))?;
+        integrity_check(&copy).with_context(|| {
+            format!("the copy of {} fails PRAGMA integrity_check: the source database is damaged; repair it (sqlite3 .recover) before backing it up", self.path.display())
+        })?;
+        let inspection = inspect(&copy)?;
+        let (server_version, encoding, user_version) = copy.query_row(
+            "SELECT sqlite_version(), (SELECT encoding FROM pragma_encoding), (SELECT user_version FROM pragma_user_version)",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+        )?;
+        copy.close().map_err(|(_, e)| e).context("closing the copy")?;
+        Ok((inspection, server_version, encoding, user_version))
+    }
+
     pub fn new(name: Option<String>, path: PathBuf) -> SqliteEngine {
         let name = name
             .map(|n| crate::archive::safe_component(&n))
@@ -121,19 +152,6 @@ impl Engine for SqliteEngine {
         copy_snapshot(&source, &copy_path, &self.path, reporter)?;
         drop(source);
 
-        let copy = Connection::open(&copy_path).with_context(|| format!("opening the copy {}", copy_path.display()))?;
-        integrity_check(&copy).with_context(|| {
-            format!("the copy of {} fails PRAGMA integrity_check: the source database is damaged; repair it (sqlite3 .recover) before backing it up", self.path.display())
-        })?;
-        let inspection = inspect(&copy)?;
-        let (server_version, encoding, user_version) = copy.query_row(
-            "SELECT sqlite_version(), (SELECT encoding FROM pragma_encoding), (SELECT user_version FROM pragma_user_version)",
-            [],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
-        )?;
-        copy.close().map_err(|(_, e)| e).context("closing the copy")?;
-        remove_wal_files(&copy_path);
-
         let file_name = self
             .path
             .file_name()
@@ -147,17 +165,32 @@ impl Engine for SqliteEngine {
         )?;
         let size = std::fs::metadata(&copy_path)?.len();
         let task = reporter.task(&format!("packing {}", self.name), Some(size));
-        let mut input = File::open(&copy_path)?;
-        io::copy(
-            &mut input,
-            &mut ProgressWriter {
-                inner: &mut member,
-                task: &task,
-            },
-        )
-        .with_context(|| format!("compressing the copy of {}", self.path.display()))?;
+        // The copy is packed on a thread of its own while this one checks
+        // it and reads its tables: both only read it, and a copy that
+        // fails the check is not kept (the member goes with the set).
+        let (packed, checked) = std::thread::scope(|scope| {
+            let packing = scope.spawn(|| -> Result<_> {
+                let mut input = File::open(&copy_path)?;
+                io::copy(
+                    &mut input,
+                    &mut ProgressWriter {
+                        inner: &mut member,
+                        task: &task,
+                    },
+                )
+                .with_context(|| format!("compressing the copy of {}", self.path.display()))?;
+                member.finish()
+            });
+            let checked = self.check_copy(&copy_path);
+            let packed = packing
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("packing {} panicked", self.name)));
+            (packed, checked)
+        });
+        let (inspection, server_version, encoding, user_version) = checked?;
+        let member = packed?;
         task.finish();
-        let member = member.finish()?;
+        remove_wal_files(&copy_path);
         let _ = std::fs::remove_file(&copy_path);
 
         Ok(DatabaseManifest {
