@@ -1,7 +1,8 @@
-//! What a run tells GitHub: secrets masked before anything else is
-//! printed, step outputs and the job summary, an error annotation, and the
-//! failure issue opened, commented on or closed. Problems talking to GitHub
-//! are warnings: they never hide the run's own outcome.
+//! What a run tells GitHub besides its step outputs (which `app` writes
+//! from the command's `Outcome`): secrets masked before anything else is
+//! printed, the job summary, an error annotation, and the failure issue
+//! opened, commented on or closed. Problems talking to GitHub are
+//! warnings: they never hide the run's own outcome.
 
 use crate::app::outcome::Ending;
 use crate::cli::GithubArgs;

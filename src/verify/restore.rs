@@ -124,9 +124,8 @@ fn restore_one(
     }
     if let Some(b) = &db.large_objects {
         let l = found.large_objects.as_ref();
-        if l.is_none_or(|l| (l.count, l.bytes, &l.digest) != (b.count, b.bytes, &b.digest)) {
-            let shown =
-                |x: &crate::archive::manifest::LargeObjects| format!("{} of {} bytes ({})", x.count, x.bytes, x.digest);
+        if !b.found_in(l) {
+            let shown = |x: &crate::archive::manifest::LargeObjects| format!("{} ({})", x.shown(), x.digest);
             findings
                 .error(
                     "restore-large-objects",
