@@ -454,8 +454,8 @@ impl Engine for PostgresEngine {
             let values: Vec<Item> = post.into_iter().filter(|i| i.kind == "sequence value").collect();
             members.push(write_section(staging, &self.name, "post-data", &values, &mut schema)?);
         }
-        // First in the set, so a restore reading it in order meets the
-        // plan before the rows.
+        // First in the manifest's list of the database's members: the
+        // plan a restore reads before it looks for any rows.
         members.insert(0, schema_member::write_json(staging, &self.name, schema)?);
         // A statement that failed unnoticed would have aborted the
         // transaction, and COMMIT would then quietly roll back: ask once more.
