@@ -180,9 +180,40 @@ pub fn set_definitions(set: &SetSource, database: &DatabaseManifest) -> Result<H
 pub fn printed_alike(set_definitions: &HashMap<String, String>, backup: &SchemaObject, live: &SchemaObject) -> bool {
     let set_sql = set_definitions.get(&header_key(&backup.kind, &backup.name));
     match (set_sql, live.sql.as_deref()) {
+        (Some(a), Some(b)) if backup.kind == "privileges" && backup.name == "public" => {
+            without_lost_initial_owner(a) == without_lost_initial_owner(b)
+        }
         (Some(a), Some(b)) => canonical(a) == canonical(b),
         _ => false,
     }
+}
+
+/// Schema public's grants without REVOKEs from a role no GRANT names.
+/// Up to PostgreSQL 14, pg_dump holds public against the privileges initdb
+/// gave it, so a source whose public changed owner revokes from its
+/// bootstrap superuser by name (`postgres`); a cluster whose superuser has
+/// another name (a scratch cluster, whose superuser no set may name) holds
+/// no entry of that role to revoke, and prints no such line. A role the
+/// restore left with privileges it should not have is still seen: it shows
+/// as a GRANT on one side.
+fn without_lost_initial_owner(sql: &str) -> Vec<&str> {
+    let lines: Vec<&str> = sql.lines().collect();
+    let granted = |role: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with("GRANT ") && l.trim_end_matches(';').ends_with(&format!(" TO {role}")))
+    };
+    lines
+        .iter()
+        .copied()
+        .filter(|l| {
+            let revoked = l
+                .starts_with("REVOKE ")
+                .then(|| l.trim_end_matches(';').rsplit(" FROM ").next())
+                .flatten();
+            !matches!(revoked, Some(role) if role != "PUBLIC" && !granted(role))
+        })
+        .collect()
 }
 
 /// The `kind name` a script's header line gives an object.
@@ -202,6 +233,27 @@ mod tests {
         assert_eq!(
             canonical("DEFAULT '2026-01-01 00:00:00+00'::timestamp with time zone"),
             canonical("DEFAULT '2026-01-01 00:00:00+00'")
+        );
+    }
+
+    #[test]
+    fn a_revoke_from_public_schemas_lost_initial_owner_is_left_out() {
+        let source = "REVOKE USAGE ON SCHEMA public FROM postgres;\nREVOKE CREATE ON SCHEMA public FROM postgres;\nREVOKE USAGE ON SCHEMA public FROM PUBLIC;\nGRANT USAGE ON SCHEMA public TO app_owner;\nGRANT USAGE ON SCHEMA public TO PUBLIC;";
+        let scratch = "REVOKE USAGE ON SCHEMA public FROM PUBLIC;\nGRANT USAGE ON SCHEMA public TO app_owner;\nGRANT USAGE ON SCHEMA public TO PUBLIC;";
+        assert_eq!(
+            super::without_lost_initial_owner(source),
+            super::without_lost_initial_owner(scratch)
+        );
+        // A role the restore left holding privileges still differs.
+        let kept = "REVOKE USAGE ON SCHEMA public FROM PUBLIC;\nGRANT USAGE ON SCHEMA public TO app_owner;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\nGRANT CREATE ON SCHEMA public TO postgres;";
+        assert_ne!(
+            super::without_lost_initial_owner(source),
+            super::without_lost_initial_owner(kept)
+        );
+        // Revoking from PUBLIC is never left out.
+        assert_ne!(
+            super::without_lost_initial_owner("REVOKE CREATE ON SCHEMA public FROM PUBLIC;"),
+            super::without_lost_initial_owner("")
         );
     }
 

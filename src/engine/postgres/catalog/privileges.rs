@@ -48,6 +48,36 @@ fn acl_statements_from(acl: &str, baseline: &str, target: &str, columns: &str) -
     )
 }
 
+/// As `acl_statements_from`, comparing whole entries as pg_dump up to 14
+/// compares schema public's: an entry of the baseline the ACL does not
+/// hold with the same privileges is revoked whole, and the ACL's entries
+/// the baseline lacks are granted in their order, so that a changed entry
+/// moves behind the others as it does through pg_dump | psql. Grantors are
+/// left out of the comparison: a new owner becomes the grantor of every
+/// entry, and a restore grants as the owner it makes.
+fn acl_entry_statements_from(acl: &str, baseline: &str, target: &str) -> String {
+    let same_entry = |x: &str, list: &str| {
+        format!(
+            "EXISTS (SELECT 1 FROM pg_catalog.unnest({list}) other(item) WHERE \
+               (SELECT pg_catalog.array_agg(e.grantee::text || ':' || e.privilege_type || ':' || e.is_grantable::text ORDER BY 1) FROM pg_catalog.aclexplode(ARRAY[other.item]) e) \
+             = (SELECT pg_catalog.array_agg(e.grantee::text || ':' || e.privilege_type || ':' || e.is_grantable::text ORDER BY 1) FROM pg_catalog.aclexplode(ARRAY[{x}]) e))"
+        )
+    };
+    format!(
+        "(SELECT pg_catalog.string_agg(s.statement, E'\\n' ORDER BY s.revoke DESC, s.place, s.statement) FROM ( \
+           SELECT true AS revoke, 0::pg_catalog.int8 AS place, pg_catalog.format('REVOKE %s ON %s FROM %s;', a.privilege_type, {target}, {GRANTEE}) AS statement \
+           FROM pg_catalog.unnest({baseline}) base_entry(item), pg_catalog.aclexplode(ARRAY[base_entry.item]) a \
+           WHERE {acl} IS NOT NULL AND NOT {kept} \
+           UNION ALL \
+           SELECT false, entry.place, pg_catalog.format('GRANT %s ON %s TO %s%s;', a.privilege_type, {target}, {GRANTEE}, CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) \
+           FROM pg_catalog.unnest({acl}) WITH ORDINALITY entry(item, place), pg_catalog.aclexplode(ARRAY[entry.item]) a \
+           WHERE NOT {inherited} \
+         ) s)",
+        kept = same_entry("base_entry.item", acl),
+        inherited = same_entry("entry.item", baseline),
+    )
+}
+
 /// The privileges an extension's object had when its script made it
 /// (`pg_init_privs`), else its owner's defaults: an extension's objects
 /// are the extension's, but grants on them since are the database's, and
@@ -142,17 +172,21 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
                 // pg_init_privs says of it (its initdb owner; nothing once
                 // dropped and made again). Before, against its initial
                 // privileges, as pg_dump of those versions does.
-                acl_statements_from(
-                    "COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))",
-                    &format!(
+                {
+                    let acl = "COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner))";
+                    let baseline = format!(
                         "CASE WHEN n.nspname = 'public' AND {PUBLIC_OWNED} \
                            THEN pg_catalog.array_append(pg_catalog.acldefault('n', n.nspowner), pg_catalog.makeaclitem(0, n.nspowner, 'USAGE', false)) \
                          ELSE COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = n.oid \
                            AND i.classoid = 'pg_namespace'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault('n', n.nspowner)) END"
-                    ),
-                    "pg_catalog.format('SCHEMA %I', n.nspname)",
-                    ""
-                ),
+                    );
+                    let target = "pg_catalog.format('SCHEMA %I', n.nspname)";
+                    format!(
+                        "CASE WHEN n.nspname = 'public' AND NOT {PUBLIC_OWNED} THEN {} ELSE {} END",
+                        acl_entry_statements_from(acl, &baseline, target),
+                        acl_statements_from(acl, &baseline, target, "")
+                    )
+                },
                 standalone("pg_namespace", "n.oid")
             ),
         ),
