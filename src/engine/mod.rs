@@ -53,6 +53,17 @@ impl DatabaseSpec {
     }
 }
 
+/// Which tables a backup takes, as the user wrote them (`--table`,
+/// `--exclude-table`, `--schema`, `--exclude-schema`, pg_dump's patterns):
+/// each engine matches them against its own catalog.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub tables: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    pub schemas: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+}
+
 /// How engines dump and restore, beyond where the database is.
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -61,7 +72,7 @@ pub struct EngineOptions {
     pub schema_only: bool,
     pub data_only: bool,
     /// Which tables a backup takes.
-    pub selection: postgres::select::Selection,
+    pub selection: Selection,
     /// Keep owners and grants.
     pub with_privileges: bool,
     /// Restore: drop what the target holds first.

@@ -8,13 +8,7 @@ use postgres::Client;
 use postgres::types::Oid;
 use std::collections::HashSet;
 
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub tables: Vec<String>,
-    pub exclude_tables: Vec<String>,
-    pub schemas: Vec<String>,
-    pub exclude_schemas: Vec<String>,
-}
+pub use crate::engine::Selection;
 
 /// Matches a name against a pg_dump-style pattern: `*` any run, `?` one
 /// character; unquoted patterns match case-insensitively as identifiers do.
