@@ -78,6 +78,6 @@ for major in "${majors[@]}"; do
   [ $status -eq 0 ] || echo "PostgreSQL $major: failures, see $log" >&2
 done
 
-echo "| major | server | tests/postgres.rs; tests/fidelity.rs | time |"
+echo "| major | server | tests/fidelity.rs; tests/postgres.rs (cargo runs them in that order) | time |"
 echo "|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
