@@ -8,11 +8,20 @@
 #   PG_SCALE=3 SQLITE_SCALE=5 scripts/bench.sh  # the README's table
 #   PG_SCALE=70 SQLITE_SCALE=0 scripts/bench.sh # the scale run: ~10 GB, an hour or more
 #   LB=/path/to/lifeboat scripts/bench.sh       # another build (before/after)
+#   ZSTD_RESTORE=1 ...                          # also restore the zstd set
+#
+# Each dump, set and restored database is removed as soon as no later row
+# needs it, so the scale run peaks near 2x the database (the --clean row
+# builds a copy beside r3) plus one dump and one set, not at five copies.
+# The restore rows alternate pg_restore and lifeboat three times each
+# (RESTORE_RUNS) and print medians, so one slow run does not decide the
+# ratio; lifeboat's peak RSS and disk there are the most of its runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PG_SCALE="${PG_SCALE:-1}"
 SQLITE_SCALE="${SQLITE_SCALE:-2}"
 JOBS="${JOBS:-2}"
+RESTORE_RUNS="${RESTORE_RUNS:-3}"
 if [ -z "${LB:-}" ]; then
   cargo build --release --quiet
   LB="$PWD/target/release/lifeboat"
@@ -59,31 +68,55 @@ per_gb() { python3 -c "print(f'{$1/($db_bytes/1e9):.1f} s/GB')"; }
 base=$(t sh -c "'$BIN/pg_dump' agents > /dev/null")
 row "pg_dump > /dev/null (the server's own limit)" "$base" "-" "-" "-"
 gz=$(t sh -c "'$BIN/pg_dump' agents | gzip > '$work/dump.sql.gz'")
+gz_bytes=$(du -sb "$work/dump.sql.gz" | cut -f1)
 row "pg_dump \| gzip" "$gz" "$(size "$work/dump.sql.gz")" "-" "-"
 fc=$(t "$BIN/pg_dump" -Fc -f "$work/dump.fc" agents)
 row "pg_dump -Fc" "$fc" "$(size "$work/dump.fc")" "-" "-"
 fd=$(t "$BIN/pg_dump" -Fd -j "$JOBS" -f "$work/dump.dir" agents)
 row "pg_dump -Fd -j$JOBS" "$fd" "$(size "$work/dump.dir")" "-" "-"
+rm -rf "$work/dump.dir"
 mkdir -p "$work/lb-gzip" "$work/lb-zstd"
 tl "$work/lb-gzip" "$LB" backup "$(url agents)" --out "$work/lb-gzip" --jobs "$JOBS" --quiet
 lb=$wall
 lb_size=$(du -sb "$work/lb-gzip" | cut -f1)
-row "**lifeboat backup -j$JOBS** (default gzip, hashed, manifest)" "$lb" "$(size "$work/lb-gzip") ($(python3 -c "print(f'{$lb_size/$(du -sb "$work/dump.sql.gz" | cut -f1):.2f}')")x pg_dump\|gzip)" "$(res)" "$(ratio "$lb" "$gz") of pg_dump\|gzip, $(ratio "$lb" "$fd") of -Fd -j$JOBS"
+lb_disk=$disk lb_rss=$rss
+row "**lifeboat backup -j$JOBS** (default gzip, hashed, manifest)" "$lb" "$(size "$work/lb-gzip") ($(python3 -c "print(f'{$lb_size/$gz_bytes:.2f}')")x pg_dump\|gzip)" "$(res)" "$(ratio "$lb" "$gz") of pg_dump\|gzip, $(ratio "$lb" "$fd") of -Fd -j$JOBS"
 lb_gb=$(per_gb "$lb")
 tl "$work/lb-zstd" "$LB" backup "$(url agents)" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet
 lbz=$wall
+lbz_size=$(du -sb "$work/lb-zstd" | cut -f1)
+lbz_disk=$disk lbz_rss=$rss
 row "**lifeboat backup -j$JOBS --compression zstd**" "$lbz" "$(size "$work/lb-zstd")" "$(res)" "$(ratio "$lbz" "$base") of pg_dump > /dev/null"
+[ -n "${ZSTD_RESTORE:-}" ] || rm -rf "$work/lb-zstd"
+# Every backup is taken: the source is not needed any more.
+"$BIN/dropdb" agents
 
 "$BIN/createdb" r1
 psql_restore=$(t sh -c "gunzip -c '$work/dump.sql.gz' | '$BIN/psql' -q -d r1")
 row "gunzip \| psql restore" "$psql_restore" "-" "-" "-"
-"$BIN/createdb" r2
-pgr=$(t "$BIN/pg_restore" -j "$JOBS" -d r2 "$work/dump.fc")
-row "pg_restore -j$JOBS (into an empty database)" "$pgr" "-" "-" "-"
+"$BIN/dropdb" r1
+rm -f "$work/dump.sql.gz"
+# The middle of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 set_file=$(ls "$work"/lb-gzip/*.tar)
-tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet
-lbr=$wall
-row "**lifeboat restore --create-db -j$JOBS** (hashes, row counts)" "$lbr" "-" "$(res)" "$(ratio "$lbr" "$pgr") of pg_restore -j$JOBS, $(ratio "$lbr" "$psql_restore") of gunzip\|psql"
+pgr_runs=() lbr_runs=() lbr_rss=0 lbr_disk=0
+for i in $(seq "$RESTORE_RUNS"); do
+  "$BIN/createdb" r2
+  pgr_runs+=("$(t "$BIN/pg_restore" -j "$JOBS" -d r2 "$work/dump.fc")")
+  "$BIN/dropdb" r2
+  # The last one stays for the --clean row, which restores over it.
+  [ "$i" = 1 ] || "$BIN/dropdb" r3
+  tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet
+  lbr_runs+=("$wall")
+  if [ "$rss" -gt "$lbr_rss" ]; then lbr_rss=$rss; fi
+  if [ "$disk" -gt "$lbr_disk" ]; then lbr_disk=$disk; fi
+done
+rm -f "$work/dump.fc"
+pgr=$(median "${pgr_runs[@]}")
+lbr=$(median "${lbr_runs[@]}")
+row "pg_restore -j$JOBS (into an empty database; median of ${pgr_runs[*]})" "$pgr" "-" "-" "-"
+rss=$lbr_rss disk=$lbr_disk
+row "**lifeboat restore --create-db -j$JOBS** (hashes, row counts; median of ${lbr_runs[*]})" "$lbr" "-" "$(res)" "$(ratio "$lbr" "$pgr") of pg_restore -j$JOBS, $(ratio "$lbr" "$psql_restore") of gunzip\|psql"
 lbr_gb=$(per_gb "$lbr")
 # In place over a database that holds the same data (r3): --clean swaps a
 # copy built beside it. Without the safety backup, which pg_restore has no
@@ -91,6 +124,14 @@ lbr_gb=$(per_gb "$lbr")
 tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --clean --jobs "$JOBS" --force --no-safety-backup --quiet
 lbc=$wall
 row "**lifeboat restore --clean -j$JOBS** over a full database (in place, no safety backup)" "$lbc" "-" "$(res)" "$(ratio "$lbc" "$pgr") of pg_restore -j$JOBS"
+"$BIN/dropdb" r3
+if [ -n "${ZSTD_RESTORE:-}" ]; then
+  tl "$work/data" "$LB" restore "$(ls "$work"/lb-zstd/*.tar)" --to "$(url r4)" --create-db --jobs "$JOBS" --force --quiet
+  row "**lifeboat restore --create-db -j$JOBS** of the zstd set" "$wall" "-" "$(res)" "$(ratio "$wall" "$pgr") of pg_restore -j$JOBS"
+  "$BIN/dropdb" r4
+  rm -rf "$work/lb-zstd"
+fi
+rm -rf "$work/lb-gzip"
 
 if [ "$SQLITE_SCALE" != 0 ]; then
   sqlite3 -cmd ".parameter set @scale $SQLITE_SCALE" "$work/agent.db" < tests/fixtures/agent_sqlite.sql >/dev/null
@@ -113,6 +154,7 @@ fi
 
 echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), agent_platform scale $PG_SCALE ($db_size); SQLite scale $SQLITE_SCALE ($sq_size); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "lifeboat per GB of database: backup $lb_gb, restore --create-db $lbr_gb"
+echo "lifeboat backup peak extra disk / set size: gzip $(python3 -c "print(f'{$lb_disk*1e6/$lb_size:.2f}')")x, zstd $(python3 -c "print(f'{$lbz_disk*1e6/$lbz_size:.2f}')")x; peak RSS gzip $lb_rss MB, zstd $lbz_rss MB"
 echo
 echo "| command | wall | output | lifeboat peak | time ratio lifeboat/anchor |"
 echo "|---|---|---|---|---|"
