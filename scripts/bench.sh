@@ -60,7 +60,16 @@ row() { rows+=("| $1 | $2 s | $3 | $4 | $5 |"); }
 res() { echo "$rss MB RSS, +$disk MB disk"; }
 
 "$BIN/createdb" agents
-"$BIN/psql" -q -d agents -v scale="$PG_SCALE" -f tests/fixtures/agent_platform.sql >/dev/null
+# The fixture's audit log has partitions for 2025 and 2026 only, which its
+# rows (one every 37 s from 2025-06-01) outgrow past scale 13: larger runs
+# get one more partition a year, after the fixture's own.
+last_year=$(python3 -c "import datetime as d; print((d.datetime(2025, 6, 1) + d.timedelta(seconds=37 * 100000 * $PG_SCALE)).year)")
+more_partitions=()
+for ((y = 2027; y <= last_year; y++)); do
+  more_partitions+=("CREATE TABLE audit_logs_$y PARTITION OF audit_logs FOR VALUES FROM ('$y-01-01') TO ('$((y + 1))-01-01');")
+done
+awk -v more="$(printf '%s\n' "${more_partitions[@]}")" '{ print } /^CREATE TABLE audit_logs_2026 PARTITION OF/ && more != "" { print more }' tests/fixtures/agent_platform.sql |
+  "$BIN/psql" -q -d agents -v scale="$PG_SCALE" -f - >/dev/null
 db_size=$("$BIN/psql" -Atc "select pg_size_pretty(pg_database_size('agents'))" -d agents)
 db_bytes=$("$BIN/psql" -Atc "select pg_database_size('agents')" -d agents)
 per_gb() { python3 -c "print(f'{$1/($db_bytes/1e9):.1f} s/GB')"; }
