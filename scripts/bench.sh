@@ -12,7 +12,7 @@
 #
 # Each dump, set and restored database is removed as soon as no later row
 # needs it, so the scale run peaks near 2x the database (the --clean row
-# builds a copy beside r3) plus one dump and one set, not at five copies.
+# builds a copy beside r3) plus one dump and the sets, not at five copies.
 # The restore rows alternate pg_restore and lifeboat three times each
 # (RESTORE_RUNS) and print medians, so one slow run does not decide the
 # ratio; lifeboat's peak RSS and disk there are the most of its runs.
@@ -110,11 +110,12 @@ median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1
 set_file=$(ls "$work"/lb-gzip/*.tar)
 pgr_runs=() lbr_runs=() lbr_rss=0 lbr_disk=0
 for i in $(seq "$RESTORE_RUNS"); do
+  # One restored copy on disk at a time; the last r3 stays for the --clean
+  # row, which restores over it.
+  [ "$i" = 1 ] || "$BIN/dropdb" r3
   "$BIN/createdb" r2
   pgr_runs+=("$(t "$BIN/pg_restore" -j "$JOBS" -d r2 "$work/dump.fc")")
   "$BIN/dropdb" r2
-  # The last one stays for the --clean row, which restores over it.
-  [ "$i" = 1 ] || "$BIN/dropdb" r3
   tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet
   lbr_runs+=("$wall")
   if [ "$rss" -gt "$lbr_rss" ]; then lbr_rss=$rss; fi
