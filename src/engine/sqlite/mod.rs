@@ -292,7 +292,18 @@ impl Engine for SqliteEngine {
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));
-        let file = unpack(set, &member.path, &temp.0, &task)?;
+        let file = match unpack(set, &member.path, &temp.0, &task) {
+            Err(e) if crate::archive::reader::is_member_damaged(&e) => {
+                return Err(refuse_damaged(
+                    set,
+                    reporter,
+                    "member-hash",
+                    &member.path,
+                    &e.root_cause().to_string(),
+                ));
+            }
+            other => other?,
+        };
         task.finish();
         // The file goes to disk while it is checked: the checks read it
         // from the page cache, and the rename below waits for both.
@@ -306,8 +317,14 @@ impl Engine for SqliteEngine {
         // A set whose member hashes are checked as it is read also has its
         // whole file held against the sidecar, on a thread beside the
         // unpacking: nothing changes before that check is in.
-        set.confirm_file()
-            .with_context(|| format!("{} was not changed", target.display()))?;
+        if let Err(e) = set.confirm_file() {
+            let name = set
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(refuse_damaged(set, reporter, "sidecar", &name, &e.to_string()));
+        }
         remove_wal_files(&temp.0);
 
         let safety_backup = before_change()?;
@@ -380,6 +397,24 @@ fn beside_integrity_check<T: Send>(
             .unwrap_or_else(|_| Err(anyhow::anyhow!("integrity_check panicked")));
         (integrity, read)
     })
+}
+
+/// A set found damaged while it is unpacked is refused as the checks
+/// before a restore refuse one: the finding named as `verify` names it,
+/// and a failed verification that says nothing was restored.
+fn refuse_damaged(set: &SetSource, reporter: &Reporter, check: &str, object: &str, why: &str) -> anyhow::Error {
+    let neutralize = crate::github::workflow::neutralize;
+    reporter.error(&format!(
+        "[{check}] {}: {} (found while unpacking it); {}",
+        neutralize(object),
+        neutralize(why),
+        crate::verify::FIX_DAMAGED
+    ));
+    anyhow::Error::new(crate::error::VerificationFailed { errors: 1 }).context(format!(
+        "{} failed the {check} check while it was unpacked; nothing was restored. `lifeboat verify {}` gives the full report",
+        set.path.display(),
+        set.path.display()
+    ))
 }
 
 /// Unpacks member `path` of `set` into a new file at `temp`: reading,
