@@ -2,6 +2,7 @@
 //! machine and no client/server version mismatch, for servers 12 to 18.
 
 pub mod admin;
+mod binary;
 pub mod catalog;
 pub mod connect;
 pub mod copy;
@@ -762,8 +763,18 @@ fn change_owner(client: &mut Client, statement: &str, change: &guard::OwnerChang
     Ok(())
 }
 
-/// Loads one data member into its table.
-fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, m: &Member) -> Result<u64> {
+/// Loads one data member into its table: in binary where `binary` has a
+/// row format for the table, or as text. A member whose rows do not all
+/// convert, or that the server does not take in binary, loads again as
+/// text (a COPY that fails takes no rows), and so does the rest of its
+/// table; a damaged member or a cancelled run stops.
+fn load_data(
+    client: &mut Client,
+    set: &SetSource,
+    database: &DatabaseManifest,
+    m: &Member,
+    binary: Option<&binary::Plans>,
+) -> Result<u64> {
     let table = database
         .table(m.table.as_deref().unwrap_or_default())
         .with_context(|| {
@@ -772,9 +783,18 @@ fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, 
                 crate::github::workflow::neutralize(&m.path)
             )
         })?;
-    // Read, hashed and inflated on a thread of its own, ahead of this
-    // connection's COPY.
-    copy::load_member(client, table, set.open_ahead(&m.path)?).with_context(|| format!("loading {}", m.path))
+    if let Some((plans, format)) = binary.and_then(|p| Some((p, p.format(&table.name)?))) {
+        // Read, hashed and inflated on a thread of its own, ahead of this
+        // connection's COPY.
+        match copy::load_member(client, table, set.open_ahead(&m.path)?, Some(format)) {
+            Ok(rows) => return Ok(rows),
+            Err(e) if crate::cancel::is_cancelled(&e).is_some() || crate::archive::reader::is_member_damaged(&e) => {
+                return Err(e.context(format!("loading {}", m.path)));
+            }
+            Err(_) => plans.fall_back(&table.name),
+        }
+    }
+    copy::load_member(client, table, set.open_ahead(&m.path)?, None).with_context(|| format!("loading {}", m.path))
 }
 
 impl PostgresEngine {
@@ -1087,7 +1107,7 @@ impl PostgresEngine {
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             for m in data {
-                let rows = load_data(client, set, database, m)?;
+                let rows = load_data(client, set, database, m, None)?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
@@ -1634,10 +1654,19 @@ impl PostgresEngine {
             let node = plan.add(Work::Object(object), &[post]);
             plan.lock(node, &object.needs);
         }
+        // Each row COPY runs on its own outside a transaction, so one that
+        // fails on a value sent in binary can run again as text.
+        let mut tables: Vec<&TableStats> = data
+            .iter()
+            .filter_map(|m| database.table(m.table.as_deref()?))
+            .collect();
+        tables.sort_by(|a, b| a.name.cmp(&b.name));
+        tables.dedup_by(|a, b| a.name == b.name);
+        let binary = Some(binary::Plans::read(client, tables)?);
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(m) => {
-                let rows = load_data(client, set, database, m)?;
+                let rows = load_data(client, set, database, m, binary.as_ref())?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -1657,10 +1686,11 @@ impl PostgresEngine {
         run_section(client, &schema, "last", how)?;
         task.finish();
         reporter.log(&format!(
-            "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s",
+            "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s; {}",
             database.name,
             schema_done.as_secs_f64(),
             (started.elapsed() - schema_done).as_secs_f64(),
+            binary.as_ref().map(binary::Plans::summary).unwrap_or_default(),
         ));
         Ok(loaded.into_inner().expect("counts"))
     }
