@@ -248,6 +248,16 @@ fn values_sent_in_binary_restore_as_pg_dump_restores_them() {
         "{logged}"
     );
     assert_eq!(c.rows("bin_text"), c.rows("bin_ref"));
+    // The same inside one transaction (one connection, into a database
+    // made beforehand): the failed COPY is undone to a savepoint.
+    c.createdb("bin_text_one");
+    expect(
+        dir.path(),
+        &["restore", set_arg, "--to", &c.url("bin_text_one"), "--jobs", "1"],
+        0,
+    );
+    assert_eq!(c.rows("bin_text_one"), c.rows("bin_ref"));
+    assert_eq!(c.schema("bin_text_one"), c.schema("bin_ref"));
 }
 
 #[test]

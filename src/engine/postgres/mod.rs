@@ -784,14 +784,28 @@ fn load_data(
             )
         })?;
     if let Some((plans, format)) = binary.and_then(|p| Some((p, p.format(&table.name)?))) {
+        // Inside the restore's transaction a failed COPY is undone to here.
+        if plans.in_transaction {
+            client.batch_execute("SAVEPOINT lifeboat_binary")?;
+        }
         // Read, hashed and inflated on a thread of its own, ahead of this
         // connection's COPY.
         match copy::load_member(client, table, set.open_ahead(&m.path)?, Some(format)) {
-            Ok(rows) => return Ok(rows),
+            Ok(rows) => {
+                if plans.in_transaction {
+                    client.batch_execute("RELEASE SAVEPOINT lifeboat_binary")?;
+                }
+                return Ok(rows);
+            }
             Err(e) if crate::cancel::is_cancelled(&e).is_some() || crate::archive::reader::is_member_damaged(&e) => {
                 return Err(e.context(format!("loading {}", m.path)));
             }
-            Err(_) => plans.fall_back(&table.name),
+            Err(_) => {
+                if plans.in_transaction {
+                    client.batch_execute("ROLLBACK TO SAVEPOINT lifeboat_binary; RELEASE SAVEPOINT lifeboat_binary")?;
+                }
+                plans.fall_back(&table.name);
+            }
         }
     }
     copy::load_member(client, table, set.open_ahead(&m.path)?, None).with_context(|| format!("loading {}", m.path))
@@ -1024,7 +1038,7 @@ impl PostgresEngine {
             admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
-        let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
+        let loaded = self.load(&mut client, set, database, plan, how, atomic, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         // The whole file against its sidecar, hashed beside the load.
         set.confirm_file()
@@ -1069,6 +1083,7 @@ impl PostgresEngine {
     /// Over one connection: the schema, rows, indexes, post-data and
     /// foreign keys for `Plan::Everything`; rows and sequence positions
     /// otherwise. Returns the rows the server took for each table.
+    #[allow(clippy::too_many_arguments)]
     fn load(
         &self,
         client: &mut Client,
@@ -1076,6 +1091,7 @@ impl PostgresEngine {
         database: &DatabaseManifest,
         plan: Plan,
         how: HowToRun<'_>,
+        in_transaction: bool,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
@@ -1102,16 +1118,18 @@ impl PostgresEngine {
                 let rank = parents_first(&self.chosen_tables(database)?);
                 data.sort_by_key(|m| m.table.as_ref().and_then(|t| rank.get(t.as_str())).copied());
             }
+            let binary = binary::Plans::read(client, tables_of(database, &data), in_transaction)?;
             let task = reporter.task(
                 &format!("loading {}", database.name),
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             for m in data {
-                let rows = load_data(client, set, database, m, None)?;
+                let rows = load_data(client, set, database, m, Some(&binary))?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
             task.finish();
+            reporter.log(&format!("{}: {}", database.name, binary.summary()));
             if plan != Plan::ReplaceRows {
                 self.restore_large_objects(client, set, database, how, reporter)?;
             }
@@ -1584,7 +1602,7 @@ impl PostgresEngine {
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
-            return self.load(client, set, database, Plan::Everything, how, reporter);
+            return self.load(client, set, database, Plan::Everything, how, false, reporter);
         }
         let started = std::time::Instant::now();
         let schema = Schema::load(set, database)?;
@@ -1656,17 +1674,11 @@ impl PostgresEngine {
         }
         // Each row COPY runs on its own outside a transaction, so one that
         // fails on a value sent in binary can run again as text.
-        let mut tables: Vec<&TableStats> = data
-            .iter()
-            .filter_map(|m| database.table(m.table.as_deref()?))
-            .collect();
-        tables.sort_by(|a, b| a.name.cmp(&b.name));
-        tables.dedup_by(|a, b| a.name == b.name);
-        let binary = Some(binary::Plans::read(client, tables)?);
+        let binary = binary::Plans::read(client, tables_of(database, &data), false)?;
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(m) => {
-                let rows = load_data(client, set, database, m, binary.as_ref())?;
+                let rows = load_data(client, set, database, m, Some(&binary))?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -1690,10 +1702,21 @@ impl PostgresEngine {
             database.name,
             schema_done.as_secs_f64(),
             (started.elapsed() - schema_done).as_secs_f64(),
-            binary.as_ref().map(binary::Plans::summary).unwrap_or_default(),
+            binary.summary(),
         ));
         Ok(loaded.into_inner().expect("counts"))
     }
+}
+
+/// The tables whose rows `data` holds, each once.
+fn tables_of<'a>(database: &'a DatabaseManifest, data: &[&Member]) -> Vec<&'a TableStats> {
+    let mut tables: Vec<&TableStats> = data
+        .iter()
+        .filter_map(|m| database.table(m.table.as_deref()?))
+        .collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables.dedup_by(|a, b| a.name == b.name);
+    tables
 }
 
 /// Runs one checked statement of a set through the extended protocol.
