@@ -1629,6 +1629,13 @@ impl PostgresEngine {
         let needs = |object: &Object| -> Option<Vec<&str>> {
             object.needs.iter().map(|t| display.get(t.as_str()).copied()).collect()
         };
+        let bytes_of = |tables: &[&str]| -> u64 {
+            tables
+                .iter()
+                .filter_map(|t| database.table(t))
+                .map(|t| t.raw_bytes)
+                .sum()
+        };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
         for m in &data {
@@ -1645,6 +1652,7 @@ impl PostgresEngine {
             let node = match needs(object) {
                 Some(tables) => {
                     let node = plan.add(Work::Object(object), &nodes_of(&rows_of, &tables));
+                    plan.weigh(node, bytes_of(&tables));
                     for t in tables {
                         built.entry(t).or_default().push(node);
                     }
@@ -1661,6 +1669,7 @@ impl PostgresEngine {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
                     let node = plan.add(Work::Object(object), &nodes_of(&built, &tables));
+                    plan.weigh(node, bytes_of(&tables));
                     plan.lock(node, &object.needs);
                     before_post_data.push(node);
                 }
@@ -1772,24 +1781,31 @@ struct Dag<'a> {
     /// foreign keys lock both their tables, and two keys taking the same
     /// pair in opposite orders would deadlock.
     locks: Vec<Vec<String>>,
+    /// About how much work each piece is, in bytes of rows it reads.
+    cost: Vec<u64>,
 }
 
 /// Where a run of a `Dag` stands.
 struct Progress {
     waiting: Vec<usize>,
-    /// Ready rows, the largest last (taken first, so the longest load
-    /// starts early).
+    /// Ready rows, the most urgent last (taken first).
     ready_rows: Vec<usize>,
     ready: Vec<usize>,
     running: usize,
     finished: usize,
     failed: bool,
     locked: std::collections::HashSet<String>,
+    /// [`Dag::urgency`] of each piece.
+    urgency: Vec<u64>,
 }
 
 impl<'a> Dag<'a> {
     fn add(&mut self, work: Work<'a>, after: &[usize]) -> usize {
         let node = self.work.len();
+        self.cost.push(match &work {
+            Work::Rows(m) => m.raw_size,
+            _ => 0,
+        });
         self.work.push(work);
         self.waiting.push(after.len());
         self.then.push(Vec::new());
@@ -1801,6 +1817,26 @@ impl<'a> Dag<'a> {
     }
 
     /// Makes `node` lock `tables`.
+    /// Sets how much work a statement is: an index build or key check
+    /// reads its tables once, at about a third of the cost of loading them.
+    fn weigh(&mut self, node: usize, table_bytes: u64) {
+        self.cost[node] = table_bytes / 3;
+    }
+
+    /// How urgent each piece is: its own cost and the costliest chain of
+    /// pieces that wait for it (its "bottom level"). Starting the most
+    /// urgent ready piece first keeps a key check that waits on a small
+    /// table from becoming the tail. Pieces only wait for earlier ones, so
+    /// one pass from the end suffices.
+    fn urgency(&self) -> Vec<u64> {
+        let mut urgency = self.cost.clone();
+        for node in (0..self.work.len()).rev() {
+            let after = self.then[node].iter().map(|&n| urgency[n]).max().unwrap_or(0);
+            urgency[node] += after;
+        }
+        urgency
+    }
+
     fn lock(&mut self, node: usize, tables: &[String]) {
         self.locks[node] = tables.to_vec();
     }
@@ -1819,6 +1855,7 @@ impl<'a> Dag<'a> {
             finished: 0,
             failed: false,
             locked: std::collections::HashSet::new(),
+            urgency: self.urgency(),
         };
         for node in 0..self.work.len() {
             if progress.waiting[node] == 0 {
@@ -1890,9 +1927,10 @@ impl<'a> Dag<'a> {
     fn make_ready(&self, progress: &mut Progress, node: usize) {
         match &self.work[node] {
             Work::Rows(m) => {
-                let at = progress
-                    .ready_rows
-                    .partition_point(|&r| matches!(&self.work[r], Work::Rows(o) if o.raw_size <= m.raw_size));
+                let key = |n: usize, size: u64| (progress.urgency[n], size);
+                let at = progress.ready_rows.partition_point(
+                    |&r| matches!(&self.work[r], Work::Rows(o) if key(r, o.raw_size) <= key(node, m.raw_size)),
+                );
                 progress.ready_rows.insert(at, node);
             }
             _ => progress.ready.push(node),
@@ -1913,7 +1951,10 @@ impl<'a> Dag<'a> {
             let free = progress
                 .ready
                 .iter()
-                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
+                .enumerate()
+                .filter(|&(_, &n)| self.locks[n].iter().all(|t| !progress.locked.contains(t)))
+                .max_by_key(|&(at, &n)| (progress.urgency[n], at))
+                .map(|(at, _)| at);
             let node = match free {
                 Some(free) => Some(progress.ready.remove(free)),
                 None => progress.ready_rows.pop(),
