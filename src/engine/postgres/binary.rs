@@ -171,7 +171,7 @@ impl Plans {
         );
         if !fell_back.is_empty() {
             line.push_str(&format!(
-                " ({} back to text on a value lifeboat does not convert: {})",
+                " ({} back to text on a row lifeboat does not convert: {})",
                 fell_back.len(),
                 fell_back
                     .iter()
@@ -1038,7 +1038,13 @@ fn array(v: &[u8], element_type: u32, element_kind: &Kind, out: &mut Vec<u8>, bo
     if ndim == 0 && !bounds.is_empty() {
         return Err(NotConvertible);
     }
-    if !bounds.is_empty() && (bounds.len() != ndim || bounds.iter().zip(&dims).any(|(&(l, h), &n)| h - l + 1 != n)) {
+    if !bounds.is_empty()
+        && (bounds.len() != ndim
+            || bounds
+                .iter()
+                .zip(&dims)
+                .any(|(&(l, h), &n)| h.checked_sub(l).and_then(|d| d.checked_add(1)) != Some(n)))
+    {
         return Err(NotConvertible);
     }
     out.extend_from_slice(&(ndim as i32).to_be_bytes());
