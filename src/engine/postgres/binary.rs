@@ -7,6 +7,7 @@
 //! ([`NotConvertible`]), and the member is loaded as text instead: a value
 //! is never guessed at.
 
+use crate::archive::manifest::TableStats;
 use anyhow::Result;
 use postgres::Client;
 use std::collections::HashMap;
@@ -92,29 +93,57 @@ fn builtin(oid: u32) -> Option<Kind> {
 pub struct Plans {
     formats: HashMap<String, RowFormat>,
     tables: usize,
+    /// Whether the rows load inside the restore's transaction, where a
+    /// COPY that fails must be undone to a savepoint.
+    pub in_transaction: bool,
     fell_back: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Plans {
     /// Reads the target's catalog (with the set's schema in) for the
-    /// tables whose rows are about to load; `tables` are (name, entry).
+    /// tables whose rows are about to load. Nothing here can fail on the
+    /// server, so a restore's transaction is safe.
     pub fn read<'a>(
         client: &mut Client,
-        tables: impl IntoIterator<Item = &'a crate::archive::manifest::TableStats>,
+        tables: impl IntoIterator<Item = &'a TableStats>,
+        in_transaction: bool,
     ) -> Result<Plans> {
-        let mut planner = Planner::default();
+        let tables: Vec<&TableStats> = tables.into_iter().collect();
+        let names: Vec<&str> = tables
+            .iter()
+            .map(|t| t.sql_name.as_deref().unwrap_or(&t.name))
+            .collect();
+        // Named as the manifest names tables (`format('%I.%I')`).
+        let rows = client.query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), a.attname::text, a.atttypid, a.atttypmod \
+             FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE pg_catalog.format('%I.%I', n.nspname, c.relname) = ANY($1) AND c.relkind IN ('r', 'p') \
+             AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY 1, a.attnum",
+            &[&names],
+        )?;
+        let mut columns: HashMap<String, Vec<Column>> = HashMap::new();
+        for row in rows {
+            columns.entry(row.try_get(0)?).or_default().push(Column {
+                name: row.try_get(1)?,
+                type_oid: row.try_get(2)?,
+                typmod: row.try_get(3)?,
+            });
+        }
+        let mut types = Types::default();
         let mut formats = HashMap::new();
-        let mut count = 0;
-        for table in tables {
-            count += 1;
-            let sql_name = table.sql_name.as_deref().unwrap_or(&table.name);
-            if let Some(format) = planner.row_format(client, sql_name, &table.columns)? {
+        for (table, sql_name) in tables.iter().zip(&names) {
+            let Some(attributes) = columns.get(*sql_name) else {
+                continue;
+            };
+            if let Some(format) = types.row_format(client, attributes, &table.columns)? {
                 formats.insert(table.name.clone(), format);
             }
         }
         Ok(Plans {
             formats,
-            tables: count,
+            tables: tables.len(),
+            in_transaction,
             fell_back: Default::default(),
         })
     }
@@ -142,7 +171,7 @@ impl Plans {
         );
         if !fell_back.is_empty() {
             line.push_str(&format!(
-                " ({} back to text on a value lifeboat does not convert: {})",
+                " ({} back to text on a row lifeboat does not convert: {})",
                 fell_back.len(),
                 fell_back
                     .iter()
@@ -155,38 +184,30 @@ impl Plans {
     }
 }
 
-/// Reads the kinds of a table's columns from the target's catalog once
-/// its schema is in; types are looked up once per restore.
-#[derive(Default)]
-pub struct Planner {
-    types: HashMap<u32, Option<Kind>>,
+/// A column COPY takes, as the target's catalog has it.
+struct Column {
+    name: String,
+    type_oid: u32,
+    typmod: i32,
 }
 
-impl Planner {
+/// The kinds of the target's types, each looked up once.
+#[derive(Default)]
+struct Types {
+    kinds: HashMap<u32, Option<Kind>>,
+}
+
+impl Types {
     /// The kinds of the columns a member's COPY names (`columns` as SQL;
     /// empty for every column COPY takes), or None where one of them has
     /// a type this module does not convert.
-    pub fn row_format(
+    fn row_format(
         &mut self,
         client: &mut Client,
-        table_sql: &str,
+        attributes: &[Column],
         columns: &[String],
     ) -> Result<Option<RowFormat>> {
-        // A table the target lacks loads as text, where COPY says so;
-        // outside a transaction the failed lookup changes nothing.
-        let Ok(rows) = client.query(
-            "SELECT a.attname::text, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute a \
-             WHERE a.attrelid = $1::text::pg_catalog.regclass AND a.attnum > 0 AND NOT a.attisdropped \
-             AND a.attgenerated = '' ORDER BY a.attnum",
-            &[&table_sql],
-        ) else {
-            return Ok(None);
-        };
-        let attributes: Vec<(String, u32, i32)> = rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<_>>()?;
-        let chosen: Vec<&(String, u32, i32)> = if columns.is_empty() {
+        let chosen: Vec<&Column> = if columns.is_empty() {
             attributes.iter().collect()
         } else {
             let mut chosen = Vec::new();
@@ -195,16 +216,20 @@ impl Planner {
                     Ok([one]) => one.clone(),
                     _ => return Ok(None),
                 };
-                match attributes.iter().find(|a| a.0 == name) {
+                match attributes.iter().find(|a| a.name == name) {
                     Some(a) => chosen.push(a),
                     None => return Ok(None),
                 }
             }
             chosen
         };
+        // A table without columns has rows of nothing, which text checks.
+        if chosen.is_empty() {
+            return Ok(None);
+        }
         let mut kinds = Vec::new();
-        for (_, type_oid, typmod) in chosen {
-            match self.kind(client, *type_oid, *typmod)? {
+        for column in chosen {
+            match self.kind(client, column.type_oid, column.typmod)? {
                 Some(kind) => kinds.push(kind),
                 None => return Ok(None),
             }
@@ -213,11 +238,11 @@ impl Planner {
     }
 
     fn kind(&mut self, client: &mut Client, oid: u32, typmod: i32) -> Result<Option<Kind>> {
-        let kind = match self.types.get(&oid) {
+        let kind = match self.kinds.get(&oid) {
             Some(known) => known.clone(),
             None => {
                 let kind = self.resolve(client, oid, 0)?;
-                self.types.insert(oid, kind.clone());
+                self.kinds.insert(oid, kind.clone());
                 kind
             }
         };
@@ -1013,7 +1038,13 @@ fn array(v: &[u8], element_type: u32, element_kind: &Kind, out: &mut Vec<u8>, bo
     if ndim == 0 && !bounds.is_empty() {
         return Err(NotConvertible);
     }
-    if !bounds.is_empty() && (bounds.len() != ndim || bounds.iter().zip(&dims).any(|(&(l, h), &n)| h - l + 1 != n)) {
+    if !bounds.is_empty()
+        && (bounds.len() != ndim
+            || bounds
+                .iter()
+                .zip(&dims)
+                .any(|(&(l, h), &n)| h.checked_sub(l).and_then(|d| d.checked_add(1)) != Some(n)))
+    {
         return Err(NotConvertible);
     }
     out.extend_from_slice(&(ndim as i32).to_be_bytes());

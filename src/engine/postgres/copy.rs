@@ -213,7 +213,12 @@ fn convert_until_end_marker(
     let mut line = Vec::with_capacity(4096);
     loop {
         line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+        // A row held whole in memory is bounded; a longer one streams as
+        // text, which needs no row at a time.
+        if (&mut *reader).take(LONGEST_ROW).read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            if line.len() as u64 == LONGEST_ROW {
+                return Err(binary::NotConvertible.into());
+            }
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
         }
         line.pop();
@@ -238,6 +243,10 @@ fn convert_until_end_marker(
 
 /// How much converted data is sent to the server at a time.
 const SEND_BYTES: usize = 256 << 10;
+
+/// The longest row converted to binary; a member with a longer one loads
+/// as text.
+const LONGEST_ROW: u64 = 4 << 20;
 
 trait ReadToEndBounded {
     fn read_to_end_bounded(&mut self, out: &mut Vec<u8>) -> Result<()>;

@@ -784,14 +784,28 @@ fn load_data(
             )
         })?;
     if let Some((plans, format)) = binary.and_then(|p| Some((p, p.format(&table.name)?))) {
+        // Inside the restore's transaction a failed COPY is undone to here.
+        if plans.in_transaction {
+            client.batch_execute("SAVEPOINT lifeboat_binary")?;
+        }
         // Read, hashed and inflated on a thread of its own, ahead of this
         // connection's COPY.
         match copy::load_member(client, table, set.open_ahead(&m.path)?, Some(format)) {
-            Ok(rows) => return Ok(rows),
+            Ok(rows) => {
+                if plans.in_transaction {
+                    client.batch_execute("RELEASE SAVEPOINT lifeboat_binary")?;
+                }
+                return Ok(rows);
+            }
             Err(e) if crate::cancel::is_cancelled(&e).is_some() || crate::archive::reader::is_member_damaged(&e) => {
                 return Err(e.context(format!("loading {}", m.path)));
             }
-            Err(_) => plans.fall_back(&table.name),
+            Err(_) => {
+                if plans.in_transaction {
+                    client.batch_execute("ROLLBACK TO SAVEPOINT lifeboat_binary; RELEASE SAVEPOINT lifeboat_binary")?;
+                }
+                plans.fall_back(&table.name);
+            }
         }
     }
     copy::load_member(client, table, set.open_ahead(&m.path)?, None).with_context(|| format!("loading {}", m.path))
@@ -1024,7 +1038,7 @@ impl PostgresEngine {
             admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
-        let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
+        let loaded = self.load(&mut client, set, database, plan, how, atomic, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         // The whole file against its sidecar, hashed beside the load.
         set.confirm_file()
@@ -1069,6 +1083,7 @@ impl PostgresEngine {
     /// Over one connection: the schema, rows, indexes, post-data and
     /// foreign keys for `Plan::Everything`; rows and sequence positions
     /// otherwise. Returns the rows the server took for each table.
+    #[allow(clippy::too_many_arguments)]
     fn load(
         &self,
         client: &mut Client,
@@ -1076,6 +1091,7 @@ impl PostgresEngine {
         database: &DatabaseManifest,
         plan: Plan,
         how: HowToRun<'_>,
+        in_transaction: bool,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
@@ -1102,16 +1118,18 @@ impl PostgresEngine {
                 let rank = parents_first(&self.chosen_tables(database)?);
                 data.sort_by_key(|m| m.table.as_ref().and_then(|t| rank.get(t.as_str())).copied());
             }
+            let binary = binary::Plans::read(client, tables_of(database, &data), in_transaction)?;
             let task = reporter.task(
                 &format!("loading {}", database.name),
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             for m in data {
-                let rows = load_data(client, set, database, m, None)?;
+                let rows = load_data(client, set, database, m, Some(&binary))?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
             task.finish();
+            reporter.log(&format!("{}: {}", database.name, binary.summary()));
             if plan != Plan::ReplaceRows {
                 self.restore_large_objects(client, set, database, how, reporter)?;
             }
@@ -1584,7 +1602,7 @@ impl PostgresEngine {
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
-            return self.load(client, set, database, Plan::Everything, how, reporter);
+            return self.load(client, set, database, Plan::Everything, how, false, reporter);
         }
         let started = std::time::Instant::now();
         let schema = Schema::load(set, database)?;
@@ -1611,6 +1629,13 @@ impl PostgresEngine {
         let needs = |object: &Object| -> Option<Vec<&str>> {
             object.needs.iter().map(|t| display.get(t.as_str()).copied()).collect()
         };
+        let bytes_of = |tables: &[&str]| -> u64 {
+            tables
+                .iter()
+                .filter_map(|t| database.table(t))
+                .map(|t| t.raw_bytes)
+                .sum()
+        };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
         for m in &data {
@@ -1627,6 +1652,7 @@ impl PostgresEngine {
             let node = match needs(object) {
                 Some(tables) => {
                     let node = plan.add(Work::Object(object), &nodes_of(&rows_of, &tables));
+                    plan.weigh(node, bytes_of(&tables));
                     for t in tables {
                         built.entry(t).or_default().push(node);
                     }
@@ -1643,6 +1669,7 @@ impl PostgresEngine {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
                     let node = plan.add(Work::Object(object), &nodes_of(&built, &tables));
+                    plan.weigh(node, bytes_of(&tables));
                     plan.lock(node, &object.needs);
                     before_post_data.push(node);
                 }
@@ -1656,17 +1683,11 @@ impl PostgresEngine {
         }
         // Each row COPY runs on its own outside a transaction, so one that
         // fails on a value sent in binary can run again as text.
-        let mut tables: Vec<&TableStats> = data
-            .iter()
-            .filter_map(|m| database.table(m.table.as_deref()?))
-            .collect();
-        tables.sort_by(|a, b| a.name.cmp(&b.name));
-        tables.dedup_by(|a, b| a.name == b.name);
-        let binary = Some(binary::Plans::read(client, tables)?);
+        let binary = binary::Plans::read(client, tables_of(database, &data), false)?;
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(m) => {
-                let rows = load_data(client, set, database, m, binary.as_ref())?;
+                let rows = load_data(client, set, database, m, Some(&binary))?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -1690,10 +1711,21 @@ impl PostgresEngine {
             database.name,
             schema_done.as_secs_f64(),
             (started.elapsed() - schema_done).as_secs_f64(),
-            binary.as_ref().map(binary::Plans::summary).unwrap_or_default(),
+            binary.summary(),
         ));
         Ok(loaded.into_inner().expect("counts"))
     }
+}
+
+/// The tables whose rows `data` holds, each once.
+fn tables_of<'a>(database: &'a DatabaseManifest, data: &[&Member]) -> Vec<&'a TableStats> {
+    let mut tables: Vec<&TableStats> = data
+        .iter()
+        .filter_map(|m| database.table(m.table.as_deref()?))
+        .collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables.dedup_by(|a, b| a.name == b.name);
+    tables
 }
 
 /// Runs one checked statement of a set through the extended protocol.
@@ -1749,24 +1781,31 @@ struct Dag<'a> {
     /// foreign keys lock both their tables, and two keys taking the same
     /// pair in opposite orders would deadlock.
     locks: Vec<Vec<String>>,
+    /// About how much work each piece is, in bytes of rows it reads.
+    cost: Vec<u64>,
 }
 
 /// Where a run of a `Dag` stands.
 struct Progress {
     waiting: Vec<usize>,
-    /// Ready rows, the largest last (taken first, so the longest load
-    /// starts early).
+    /// Ready rows, the most urgent last (taken first).
     ready_rows: Vec<usize>,
     ready: Vec<usize>,
     running: usize,
     finished: usize,
     failed: bool,
     locked: std::collections::HashSet<String>,
+    /// [`Dag::urgency`] of each piece.
+    urgency: Vec<u64>,
 }
 
 impl<'a> Dag<'a> {
     fn add(&mut self, work: Work<'a>, after: &[usize]) -> usize {
         let node = self.work.len();
+        self.cost.push(match &work {
+            Work::Rows(m) => m.raw_size,
+            _ => 0,
+        });
         self.work.push(work);
         self.waiting.push(after.len());
         self.then.push(Vec::new());
@@ -1778,6 +1817,26 @@ impl<'a> Dag<'a> {
     }
 
     /// Makes `node` lock `tables`.
+    /// Sets how much work a statement is: an index build or key check
+    /// reads its tables once, at about a third of the cost of loading them.
+    fn weigh(&mut self, node: usize, table_bytes: u64) {
+        self.cost[node] = table_bytes / 3;
+    }
+
+    /// How urgent each piece is: its own cost and the costliest chain of
+    /// pieces that wait for it (its "bottom level"). Starting the most
+    /// urgent ready piece first keeps a key check that waits on a small
+    /// table from becoming the tail. Pieces only wait for earlier ones, so
+    /// one pass from the end suffices.
+    fn urgency(&self) -> Vec<u64> {
+        let mut urgency = self.cost.clone();
+        for node in (0..self.work.len()).rev() {
+            let after = self.then[node].iter().map(|&n| urgency[n]).max().unwrap_or(0);
+            urgency[node] += after;
+        }
+        urgency
+    }
+
     fn lock(&mut self, node: usize, tables: &[String]) {
         self.locks[node] = tables.to_vec();
     }
@@ -1796,6 +1855,7 @@ impl<'a> Dag<'a> {
             finished: 0,
             failed: false,
             locked: std::collections::HashSet::new(),
+            urgency: self.urgency(),
         };
         for node in 0..self.work.len() {
             if progress.waiting[node] == 0 {
@@ -1867,9 +1927,10 @@ impl<'a> Dag<'a> {
     fn make_ready(&self, progress: &mut Progress, node: usize) {
         match &self.work[node] {
             Work::Rows(m) => {
-                let at = progress
-                    .ready_rows
-                    .partition_point(|&r| matches!(&self.work[r], Work::Rows(o) if o.raw_size <= m.raw_size));
+                let key = |n: usize, size: u64| (progress.urgency[n], size);
+                let at = progress.ready_rows.partition_point(
+                    |&r| matches!(&self.work[r], Work::Rows(o) if key(r, o.raw_size) <= key(node, m.raw_size)),
+                );
                 progress.ready_rows.insert(at, node);
             }
             _ => progress.ready.push(node),
@@ -1890,7 +1951,10 @@ impl<'a> Dag<'a> {
             let free = progress
                 .ready
                 .iter()
-                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
+                .enumerate()
+                .filter(|&(_, &n)| self.locks[n].iter().all(|t| !progress.locked.contains(t)))
+                .max_by_key(|&(at, &n)| (progress.urgency[n], at))
+                .map(|(at, _)| at);
             let node = match free {
                 Some(free) => Some(progress.ready.remove(free)),
                 None => progress.ready_rows.pop(),
