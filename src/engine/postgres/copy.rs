@@ -210,34 +210,64 @@ fn convert_until_end_marker(
     let mut block = Vec::with_capacity(SEND_BYTES + (64 << 10));
     block.extend_from_slice(binary::HEADER);
     let mut scratch = binary::Scratch::default();
-    let mut line = Vec::with_capacity(4096);
+    // Converts one row; true at the end marker.
+    let mut row = |line: &[u8], block: &mut Vec<u8>| -> Result<bool> {
+        if line == b"\\." {
+            return Ok(true);
+        }
+        // A carriage return is data only escaped; COPY FROM would read a
+        // raw one as the end of the line.
+        if memchr::memchr(b'\r', line).is_some() {
+            return Err(binary::NotConvertible.into());
+        }
+        format.row(line, block, &mut scratch)?;
+        Ok(false)
+    };
+    // Rows are read where they lie in the reader's buffer; only a row
+    // split between two reads is put together here, and a row held whole
+    // in memory is bounded: a longer one streams as text instead.
+    let mut partial = Vec::new();
     loop {
-        line.clear();
-        // A row held whole in memory is bounded; a longer one streams as
-        // text, which needs no row at a time.
-        if (&mut *reader).take(LONGEST_ROW).read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
-            if line.len() as u64 == LONGEST_ROW {
-                return Err(binary::NotConvertible.into());
-            }
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
             anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
         }
-        line.pop();
-        if line == b"\\." {
+        let mut start = 0;
+        let mut end = false;
+        for at in memchr::memchr_iter(b'\n', buf) {
+            if (partial.len() + at - start) as u64 > LONGEST_ROW {
+                return Err(binary::NotConvertible.into());
+            }
+            end = if partial.is_empty() {
+                row(&buf[start..at], &mut block)?
+            } else {
+                partial.extend_from_slice(&buf[start..at]);
+                let end = row(&partial, &mut block)?;
+                partial.clear();
+                end
+            };
+            start = at + 1;
+            if end {
+                break;
+            }
+            if block.len() >= SEND_BYTES {
+                crate::cancel::check()?;
+                out.write_all(&block)?;
+                block.clear();
+            }
+        }
+        if end {
+            reader.consume(start);
             block.extend_from_slice(binary::TRAILER);
             out.write_all(&block)?;
             return Ok(Vec::new());
         }
-        // A carriage return is data only escaped; COPY FROM would read a
-        // raw one as the end of the line.
-        if memchr::memchr(b'\r', &line).is_some() {
+        if (partial.len() + buf.len() - start) as u64 > LONGEST_ROW {
             return Err(binary::NotConvertible.into());
         }
-        format.row(&line, &mut block, &mut scratch)?;
-        if block.len() >= SEND_BYTES {
-            crate::cancel::check()?;
-            out.write_all(&block)?;
-            block.clear();
-        }
+        partial.extend_from_slice(&buf[start..]);
+        let n = buf.len();
+        reader.consume(n);
     }
 }
 
