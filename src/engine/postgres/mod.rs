@@ -1728,11 +1728,12 @@ fn tables_of<'a>(database: &'a DatabaseManifest, data: &[&Member]) -> Vec<&'a Ta
     tables
 }
 
-/// Runs one checked statement of a set through the extended protocol.
+/// Runs one checked statement of a set through the extended protocol, as
+/// an unnamed statement parsed, bound and run in one round trip.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
     crate::cancel::check()?;
     client
-        .execute(statement, &[])
+        .execute_typed(statement, &[])
         .map(|_| ())
         .map_err(|e| statement_error(statement, &e))
 }
