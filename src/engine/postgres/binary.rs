@@ -499,7 +499,7 @@ fn value(kind: &Kind, v: &[u8], out: &mut Vec<u8>) -> Converted {
         }
         Kind::Time => {
             let mut s = Cursor(v);
-            let micros = s.clock(24)?;
+            let micros = s.clock(2, 24)?;
             s.end()?;
             if micros > 24 * 3_600_000_000 {
                 return Err(NotConvertible);
@@ -699,7 +699,7 @@ fn timestamp(v: &[u8], with_zone: bool) -> std::result::Result<i64, NotConvertib
     let mut s = Cursor(body);
     let days = s.date(bc)?;
     s.byte(b' ')?;
-    let time = s.clock(23)?;
+    let time = s.clock(2, 23)?;
     let mut micros = days
         .checked_mul(86_400_000_000)
         .and_then(|m| m.checked_add(time))
@@ -743,20 +743,8 @@ fn interval(v: &[u8]) -> std::result::Result<(i64, i32, i32), NotConvertible> {
                 _ => (false, part),
             };
             let mut s = Cursor(clock.as_bytes());
-            let hours = s.digits(2, 12)?;
-            s.byte(b':')?;
-            let minutes = s.digits(2, 2)?;
-            s.byte(b':')?;
-            let seconds = s.digits(2, 2)?;
-            let fraction = s.fraction()?;
+            let total = s.clock(12, i64::MAX)?;
             s.end()?;
-            if minutes > 59 || seconds > 59 {
-                return Err(NotConvertible);
-            }
-            let total = hours
-                .checked_mul(3_600_000_000)
-                .and_then(|h| h.checked_add((minutes * 60 + seconds) * 1_000_000 + fraction))
-                .ok_or(NotConvertible)?;
             micros = if negative { -total } else { total };
             continue;
         }
@@ -842,9 +830,10 @@ impl Cursor<'_> {
         Ok(days_from_civil(year, month, day) - 10_957)
     }
 
-    /// `HH:MM:SS[.ffffff]` as microseconds.
-    fn clock(&mut self, max_hour: i64) -> std::result::Result<i64, NotConvertible> {
-        let hours = self.digits(2, 2)?;
+    /// `HH:MM:SS[.ffffff]` as microseconds; an interval's hours may run
+    /// to `hour_digits` digits.
+    fn clock(&mut self, hour_digits: usize, max_hour: i64) -> std::result::Result<i64, NotConvertible> {
+        let hours = self.digits(2, hour_digits)?;
         self.byte(b':')?;
         let minutes = self.digits(2, 2)?;
         self.byte(b':')?;
@@ -853,7 +842,10 @@ impl Cursor<'_> {
         if hours > max_hour || minutes > 59 || seconds > 59 {
             return Err(NotConvertible);
         }
-        Ok(((hours * 60 + minutes) * 60 + seconds) * 1_000_000 + fraction)
+        hours
+            .checked_mul(3_600_000_000)
+            .and_then(|h| h.checked_add((minutes * 60 + seconds) * 1_000_000 + fraction))
+            .ok_or(NotConvertible)
     }
 }
 
