@@ -374,3 +374,44 @@ fn a_manifest_larger_than_its_room_still_comes_first_and_whole() {
     );
     assert_eq!(dump(&dir.join("restored.db")), dump(&db));
 }
+
+/// A database file built to pass every checksum and to open cleanly, but
+/// whose index disagrees with its table (which `quick_check` does not
+/// look at), is refused by the restore's `integrity_check`: the target
+/// stays as it was, no safety backup is taken and no unpacked copy is left.
+#[test]
+fn a_crafted_file_whose_index_disagrees_with_its_table_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    agent_db(dir, "agent.db", 0.02);
+    let set = dir.join(expect(dir, &["backup", "agent.db", "--out", "bk", "--quiet"], 0).trim());
+    let crafted = dir.join("crafted.db");
+    std::fs::write(&crafted, member_content(&set, "agent/agent.db.gz")).unwrap();
+    // The index now claims another column: its entries no longer match.
+    sqlite(
+        &crafted,
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, '(created_at)', '(latency_ms)') WHERE name = 'q_created';",
+    );
+    assert_eq!(sqlite(&crafted, "PRAGMA quick_check"), "ok");
+    assert_ne!(sqlite(&crafted, "PRAGMA integrity_check"), "ok");
+    replace_member(&set, "agent/agent.db.gz", &std::fs::read(&crafted).unwrap());
+
+    let target = dir.join("target.db");
+    std::fs::copy(dir.join("agent.db"), &target).unwrap();
+    sqlite(&target, "DELETE FROM AgentQuery WHERE id > 10");
+    let before = sha256(&target);
+    let out = run(dir, &["restore", set.to_str().unwrap(), "--to", "target.db", "--force"]);
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("integrity_check"), "{}", text(&out));
+    assert_eq!(sha256(&target), before, "the target changed");
+    assert!(
+        !dir.join("bk/safety").exists(),
+        "no safety backup for a refused restore"
+    );
+    let left: Vec<String> = names_in(dir)
+        .into_iter()
+        .filter(|n| n.contains("lifeboat-restore"))
+        .collect();
+    assert!(left.is_empty(), "unpacked copies left behind: {left:?}");
+}

@@ -73,6 +73,28 @@ impl Staging {
     /// schema.json sits beside its folder, so that `<database>/*` stays
     /// plain SQL for psql).
     pub fn member_at(&self, path: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
+        self.start(path, role, table, self.compression)
+    }
+
+    /// As [`Staging::member`], for bytes that arrive already compressed as
+    /// the set compresses (a stream compressed on several threads): they
+    /// are hashed and stored as they come, and
+    /// [`MemberWriter::finish_encoded`] records their raw size.
+    pub fn member_encoded(&self, database: &str, file: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
+        let stored = Compression {
+            algorithm: super::compression::Algorithm::None,
+            level: 0,
+        };
+        self.start(
+            &format!("{}/{file}", super::safe_component(database)),
+            role,
+            table,
+            stored,
+        )
+    }
+
+    /// Starts member `<path><ext>`, its bytes passing through `encoding`.
+    fn start(&self, path: &str, role: &str, table: Option<&str>, encoding: Compression) -> Result<MemberWriter> {
         let path = format!("{path}{}", self.compression.algorithm.extension());
         let (sink, where_) = match &self.tail {
             None => {
@@ -82,7 +104,7 @@ impl Staging {
             }
             Some(tail) => (tail.start(&path, &self.dir)?, tail.path.clone()),
         };
-        let encoder = self.compression.encoder(HashingWriter::new(sink))?;
+        let encoder = encoding.encoder(HashingWriter::new(sink))?;
         Ok(MemberWriter {
             inner: CountingWriter {
                 inner: BufWriter::with_capacity(256 << 10, encoder),
@@ -394,6 +416,16 @@ impl MemberWriter {
     /// for it) and returns its record.
     pub fn finish(self) -> Result<Member> {
         let raw_size = self.inner.bytes;
+        self.finish_with(raw_size)
+    }
+
+    /// Ends a member started with [`Staging::member_encoded`], whose
+    /// bytes inflate to `raw_size`.
+    pub fn finish_encoded(self, raw_size: u64) -> Result<Member> {
+        self.finish_with(raw_size)
+    }
+
+    fn finish_with(self, raw_size: u64) -> Result<Member> {
         let write_err = || fsutil::write_hint(&self.where_);
         let encoder = self
             .inner

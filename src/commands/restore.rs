@@ -91,10 +91,10 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
             crate::archive::crypt::KEY_HINT
         );
     }
-    // A set of PostgreSQL databases only has its rows hashed as they load
-    // (and the whole file beside the load; the engine waits for both before
-    // it commits or swaps anything in): a large set is read once, not
-    // twice. The manifest, the tar's structure, every script and every
+    // A set of PostgreSQL databases only has its rows (a SQLite set, its
+    // database file) hashed as they load (and the whole file beside the
+    // load; the engine waits for both before it commits or swaps anything
+    // in): a large set is read once, not twice. The manifest, the tar's structure, every script and every
     // member's raw-size claim are still checked here, before anything
     // changes. An encrypted set is always checked in full first: only
     // reading its stream to the end proves it was not cut short.
@@ -107,7 +107,12 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
                     .all(|d| engine::kind(&d.engine).is_some_and(|k| k.hashes_while_loading()))
         });
     let (findings, _scan, source) = if rows_later {
-        crate::verify::quick_for_restore(&path, keys, &|m| m.role == "data", reporter)?
+        crate::verify::quick_for_restore(
+            &path,
+            keys,
+            &|m| matches!(m.role.as_str(), "data" | "database"),
+            reporter,
+        )?
     } else {
         crate::verify::quick(&path, keys, false, reporter)?
     };

@@ -2,6 +2,7 @@
 //! plain SQL script (`COPY ... FROM stdin;`, the rows, `\.`) that psql can
 //! run, digested row by row on the way.
 
+use super::binary;
 use super::catalog::TableData;
 use crate::archive::manifest::{Member, TableStats};
 use crate::archive::writer::{MemberWriter, Staging};
@@ -141,11 +142,19 @@ pub fn dump_table(
 /// Loads one data member of `table` (whose manifest entry gives its SQL
 /// name and columns). Its first line must be the COPY lifeboat writes for
 /// that table; lifeboat runs its own COPY, and the rest of the member up
-/// to `\\.` goes to the server as COPY data only. Returns the number of
-/// rows the server took. The member is read to its end before the COPY
-/// ends, so a reader that checks the member's hash at its end (see
-/// `SetSource::open`) fails the COPY instead of letting it finish.
-pub fn load_member(client: &mut Client, table: &TableStats, mut reader: impl BufRead) -> Result<u64> {
+/// to `\\.` goes to the server as COPY data only: as it is, or with
+/// `binary`, converted row by row to COPY's binary format (a row it cannot
+/// convert stops the COPY with [`binary::NotConvertible`], and the caller
+/// loads the member as text). Returns the number of rows the server took.
+/// The member is read to its end before the COPY ends, so a reader that
+/// checks the member's hash at its end (see `SetSource::open`) fails the
+/// COPY instead of letting it finish.
+pub fn load_member(
+    client: &mut Client,
+    table: &TableStats,
+    mut reader: impl BufRead,
+    binary: Option<&binary::RowFormat>,
+) -> Result<u64> {
     // The header is one short line; a member without a newline early on is
     // not lifeboat's, and must not make us read it all into memory.
     let mut header = Vec::new();
@@ -167,9 +176,15 @@ pub fn load_member(client: &mut Client, table: &TableStats, mut reader: impl Buf
     }
     let header = String::from_utf8(header).context("a data member's COPY line is not UTF-8")?;
     let sql_name = table.sql_name.as_deref().unwrap_or(&table.name);
-    let statement = super::guard::copy_statement(&header, sql_name, &table.columns)?;
+    let mut statement = super::guard::copy_statement(&header, sql_name, &table.columns)?;
+    if binary.is_some() {
+        statement.push_str(" WITH (FORMAT binary)");
+    }
     let mut writer = client.copy_in(statement.as_str()).context("starting COPY")?;
-    let leftover = copy_until_end_marker(&mut reader, &mut writer)?;
+    let leftover = match binary {
+        None => copy_until_end_marker(&mut reader, &mut writer)?,
+        Some(format) => convert_until_end_marker(&mut reader, &mut writer, format)?,
+    };
     // Nothing but blank lines may follow the rows: one COPY per member.
     // Dropping the writer unfinished on an error aborts the COPY.
     let mut rest = leftover;
@@ -184,6 +199,84 @@ pub fn load_member(client: &mut Client, table: &TableStats, mut reader: impl Buf
     let rows = writer.finish().context("finishing COPY")?;
     Ok(rows)
 }
+
+/// Sends the rows up to the `\\.` line as binary tuples, in blocks of
+/// about [`SEND_BYTES`]; returns what follows the marker's line.
+fn convert_until_end_marker(
+    reader: &mut dyn BufRead,
+    out: &mut impl Write,
+    format: &binary::RowFormat,
+) -> Result<Vec<u8>> {
+    let mut block = Vec::with_capacity(SEND_BYTES + (64 << 10));
+    block.extend_from_slice(binary::HEADER);
+    let mut scratch = binary::Scratch::default();
+    // Converts one row; true at the end marker.
+    let mut row = |line: &[u8], block: &mut Vec<u8>| -> Result<bool> {
+        if line == b"\\." {
+            return Ok(true);
+        }
+        // A carriage return is data only escaped; COPY FROM would read a
+        // raw one as the end of the line.
+        if memchr::memchr(b'\r', line).is_some() {
+            return Err(binary::NotConvertible.into());
+        }
+        format.row(line, block, &mut scratch)?;
+        Ok(false)
+    };
+    // Rows are read where they lie in the reader's buffer; only a row
+    // split between two reads is put together here, and a row held whole
+    // in memory is bounded: a longer one streams as text instead.
+    let mut partial = Vec::new();
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            anyhow::bail!("a data member ends before its end marker (\\.): the set is damaged");
+        }
+        let mut start = 0;
+        let mut end = false;
+        for at in memchr::memchr_iter(b'\n', buf) {
+            if (partial.len() + at - start) as u64 > LONGEST_ROW {
+                return Err(binary::NotConvertible.into());
+            }
+            end = if partial.is_empty() {
+                row(&buf[start..at], &mut block)?
+            } else {
+                partial.extend_from_slice(&buf[start..at]);
+                let end = row(&partial, &mut block)?;
+                partial.clear();
+                end
+            };
+            start = at + 1;
+            if end {
+                break;
+            }
+            if block.len() >= SEND_BYTES {
+                crate::cancel::check()?;
+                out.write_all(&block)?;
+                block.clear();
+            }
+        }
+        if end {
+            reader.consume(start);
+            block.extend_from_slice(binary::TRAILER);
+            out.write_all(&block)?;
+            return Ok(Vec::new());
+        }
+        if (partial.len() + buf.len() - start) as u64 > LONGEST_ROW {
+            return Err(binary::NotConvertible.into());
+        }
+        partial.extend_from_slice(&buf[start..]);
+        let n = buf.len();
+        reader.consume(n);
+    }
+}
+
+/// How much converted data is sent to the server at a time.
+const SEND_BYTES: usize = 256 << 10;
+
+/// The longest row converted to binary; a member with a longer one loads
+/// as text.
+const LONGEST_ROW: u64 = 4 << 20;
 
 trait ReadToEndBounded {
     fn read_to_end_bounded(&mut self, out: &mut Vec<u8>) -> Result<()>;

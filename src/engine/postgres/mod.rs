@@ -2,6 +2,7 @@
 //! machine and no client/server version mismatch, for servers 12 to 18.
 
 pub mod admin;
+mod binary;
 pub mod catalog;
 pub mod connect;
 pub mod copy;
@@ -762,8 +763,18 @@ fn change_owner(client: &mut Client, statement: &str, change: &guard::OwnerChang
     Ok(())
 }
 
-/// Loads one data member into its table.
-fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, m: &Member) -> Result<u64> {
+/// Loads one data member into its table: in binary where `binary` has a
+/// row format for the table, or as text. A member whose rows do not all
+/// convert, or that the server does not take in binary, loads again as
+/// text (a COPY that fails takes no rows), and so does the rest of its
+/// table; a damaged member or a cancelled run stops.
+fn load_data(
+    client: &mut Client,
+    set: &SetSource,
+    database: &DatabaseManifest,
+    m: &Member,
+    binary: Option<&binary::Plans>,
+) -> Result<u64> {
     let table = database
         .table(m.table.as_deref().unwrap_or_default())
         .with_context(|| {
@@ -772,9 +783,32 @@ fn load_data(client: &mut Client, set: &SetSource, database: &DatabaseManifest, 
                 crate::github::workflow::neutralize(&m.path)
             )
         })?;
-    // Read, hashed and inflated on a thread of its own, ahead of this
-    // connection's COPY.
-    copy::load_member(client, table, set.open_ahead(&m.path)?).with_context(|| format!("loading {}", m.path))
+    if let Some((plans, format)) = binary.and_then(|p| Some((p, p.format(&table.name)?))) {
+        // Inside the restore's transaction a failed COPY is undone to here.
+        if plans.in_transaction {
+            client.batch_execute("SAVEPOINT lifeboat_binary")?;
+        }
+        // Read, hashed and inflated on a thread of its own, ahead of this
+        // connection's COPY.
+        match copy::load_member(client, table, set.open_ahead(&m.path)?, Some(format)) {
+            Ok(rows) => {
+                if plans.in_transaction {
+                    client.batch_execute("RELEASE SAVEPOINT lifeboat_binary")?;
+                }
+                return Ok(rows);
+            }
+            Err(e) if crate::cancel::is_cancelled(&e).is_some() || crate::archive::reader::is_member_damaged(&e) => {
+                return Err(e.context(format!("loading {}", m.path)));
+            }
+            Err(_) => {
+                if plans.in_transaction {
+                    client.batch_execute("ROLLBACK TO SAVEPOINT lifeboat_binary; RELEASE SAVEPOINT lifeboat_binary")?;
+                }
+                plans.fall_back(&table.name);
+            }
+        }
+    }
+    copy::load_member(client, table, set.open_ahead(&m.path)?, None).with_context(|| format!("loading {}", m.path))
 }
 
 impl PostgresEngine {
@@ -1004,7 +1038,7 @@ impl PostgresEngine {
             admin: self.extension_admin.as_deref(),
             ..HowToRun::of(&mut client, database)?
         };
-        let loaded = self.load(&mut client, set, database, plan, how, reporter)?;
+        let loaded = self.load(&mut client, set, database, plan, how, atomic, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
         // The whole file against its sidecar, hashed beside the load.
         set.confirm_file()
@@ -1049,6 +1083,7 @@ impl PostgresEngine {
     /// Over one connection: the schema, rows, indexes, post-data and
     /// foreign keys for `Plan::Everything`; rows and sequence positions
     /// otherwise. Returns the rows the server took for each table.
+    #[allow(clippy::too_many_arguments)]
     fn load(
         &self,
         client: &mut Client,
@@ -1056,6 +1091,7 @@ impl PostgresEngine {
         database: &DatabaseManifest,
         plan: Plan,
         how: HowToRun<'_>,
+        in_transaction: bool,
         reporter: &Reporter,
     ) -> Result<Loaded> {
         let mut loaded = Loaded::new();
@@ -1082,16 +1118,18 @@ impl PostgresEngine {
                 let rank = parents_first(&self.chosen_tables(database)?);
                 data.sort_by_key(|m| m.table.as_ref().and_then(|t| rank.get(t.as_str())).copied());
             }
+            let binary = binary::Plans::read(client, tables_of(database, &data), in_transaction)?;
             let task = reporter.task(
                 &format!("loading {}", database.name),
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
             for m in data {
-                let rows = load_data(client, set, database, m)?;
+                let rows = load_data(client, set, database, m, Some(&binary))?;
                 *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
                 task.inc(m.raw_size);
             }
             task.finish();
+            reporter.log(&format!("{}: {}", database.name, binary.summary()));
             if plan != Plan::ReplaceRows {
                 self.restore_large_objects(client, set, database, how, reporter)?;
             }
@@ -1564,7 +1602,7 @@ impl PostgresEngine {
             ..HowToRun::of(client, database)?
         };
         if self.jobs() <= 1 {
-            return self.load(client, set, database, Plan::Everything, how, reporter);
+            return self.load(client, set, database, Plan::Everything, how, false, reporter);
         }
         let started = std::time::Instant::now();
         let schema = Schema::load(set, database)?;
@@ -1591,6 +1629,13 @@ impl PostgresEngine {
         let needs = |object: &Object| -> Option<Vec<&str>> {
             object.needs.iter().map(|t| display.get(t.as_str()).copied()).collect()
         };
+        let bytes_of = |tables: &[&str]| -> u64 {
+            tables
+                .iter()
+                .filter_map(|t| database.table(t))
+                .map(|t| t.raw_bytes)
+                .sum()
+        };
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
         for m in &data {
@@ -1607,6 +1652,7 @@ impl PostgresEngine {
             let node = match needs(object) {
                 Some(tables) => {
                     let node = plan.add(Work::Object(object), &nodes_of(&rows_of, &tables));
+                    plan.weigh(node, bytes_of(&tables));
                     for t in tables {
                         built.entry(t).or_default().push(node);
                     }
@@ -1623,6 +1669,7 @@ impl PostgresEngine {
                     // Post-data waits for these keys: the two would
                     // otherwise lock the same tables in opposite orders.
                     let node = plan.add(Work::Object(object), &nodes_of(&built, &tables));
+                    plan.weigh(node, bytes_of(&tables));
                     plan.lock(node, &object.needs);
                     before_post_data.push(node);
                 }
@@ -1634,10 +1681,13 @@ impl PostgresEngine {
             let node = plan.add(Work::Object(object), &[post]);
             plan.lock(node, &object.needs);
         }
+        // Each row COPY runs on its own outside a transaction, so one that
+        // fails on a value sent in binary can run again as text.
+        let binary = binary::Plans::read(client, tables_of(database, &data), false)?;
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(m) => {
-                let rows = load_data(client, set, database, m)?;
+                let rows = load_data(client, set, database, m, Some(&binary))?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -1657,20 +1707,33 @@ impl PostgresEngine {
         run_section(client, &schema, "last", how)?;
         task.finish();
         reporter.log(&format!(
-            "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s",
+            "{}: schema {:.2}s, rows, indexes, post-data and foreign keys {:.2}s; {}",
             database.name,
             schema_done.as_secs_f64(),
             (started.elapsed() - schema_done).as_secs_f64(),
+            binary.summary(),
         ));
         Ok(loaded.into_inner().expect("counts"))
     }
 }
 
-/// Runs one checked statement of a set through the extended protocol.
+/// The tables whose rows `data` holds, each once.
+fn tables_of<'a>(database: &'a DatabaseManifest, data: &[&Member]) -> Vec<&'a TableStats> {
+    let mut tables: Vec<&TableStats> = data
+        .iter()
+        .filter_map(|m| database.table(m.table.as_deref()?))
+        .collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables.dedup_by(|a, b| a.name == b.name);
+    tables
+}
+
+/// Runs one checked statement of a set through the extended protocol, as
+/// an unnamed statement parsed, bound and run in one round trip.
 fn run_statement(client: &mut Client, statement: &str) -> Result<()> {
     crate::cancel::check()?;
     client
-        .execute(statement, &[])
+        .execute_typed(statement, &[])
         .map(|_| ())
         .map_err(|e| statement_error(statement, &e))
 }
@@ -1719,24 +1782,31 @@ struct Dag<'a> {
     /// foreign keys lock both their tables, and two keys taking the same
     /// pair in opposite orders would deadlock.
     locks: Vec<Vec<String>>,
+    /// About how much work each piece is, in bytes of rows it reads.
+    cost: Vec<u64>,
 }
 
 /// Where a run of a `Dag` stands.
 struct Progress {
     waiting: Vec<usize>,
-    /// Ready rows, the largest last (taken first, so the longest load
-    /// starts early).
+    /// Ready rows, the most urgent last (taken first).
     ready_rows: Vec<usize>,
     ready: Vec<usize>,
     running: usize,
     finished: usize,
     failed: bool,
     locked: std::collections::HashSet<String>,
+    /// [`Dag::urgency`] of each piece.
+    urgency: Vec<u64>,
 }
 
 impl<'a> Dag<'a> {
     fn add(&mut self, work: Work<'a>, after: &[usize]) -> usize {
         let node = self.work.len();
+        self.cost.push(match &work {
+            Work::Rows(m) => m.raw_size,
+            _ => 0,
+        });
         self.work.push(work);
         self.waiting.push(after.len());
         self.then.push(Vec::new());
@@ -1748,6 +1818,26 @@ impl<'a> Dag<'a> {
     }
 
     /// Makes `node` lock `tables`.
+    /// Sets how much work a statement is: an index build or key check
+    /// reads its tables once, at about a third of the cost of loading them.
+    fn weigh(&mut self, node: usize, table_bytes: u64) {
+        self.cost[node] = table_bytes / 3;
+    }
+
+    /// How urgent each piece is: its own cost and the costliest chain of
+    /// pieces that wait for it (its "bottom level"). Starting the most
+    /// urgent ready piece first keeps a key check that waits on a small
+    /// table from becoming the tail. Pieces only wait for earlier ones, so
+    /// one pass from the end suffices.
+    fn urgency(&self) -> Vec<u64> {
+        let mut urgency = self.cost.clone();
+        for node in (0..self.work.len()).rev() {
+            let after = self.then[node].iter().map(|&n| urgency[n]).max().unwrap_or(0);
+            urgency[node] += after;
+        }
+        urgency
+    }
+
     fn lock(&mut self, node: usize, tables: &[String]) {
         self.locks[node] = tables.to_vec();
     }
@@ -1766,6 +1856,7 @@ impl<'a> Dag<'a> {
             finished: 0,
             failed: false,
             locked: std::collections::HashSet::new(),
+            urgency: self.urgency(),
         };
         for node in 0..self.work.len() {
             if progress.waiting[node] == 0 {
@@ -1837,9 +1928,10 @@ impl<'a> Dag<'a> {
     fn make_ready(&self, progress: &mut Progress, node: usize) {
         match &self.work[node] {
             Work::Rows(m) => {
-                let at = progress
-                    .ready_rows
-                    .partition_point(|&r| matches!(&self.work[r], Work::Rows(o) if o.raw_size <= m.raw_size));
+                let key = |n: usize, size: u64| (progress.urgency[n], size);
+                let at = progress.ready_rows.partition_point(
+                    |&r| matches!(&self.work[r], Work::Rows(o) if key(r, o.raw_size) <= key(node, m.raw_size)),
+                );
                 progress.ready_rows.insert(at, node);
             }
             _ => progress.ready.push(node),
@@ -1860,7 +1952,10 @@ impl<'a> Dag<'a> {
             let free = progress
                 .ready
                 .iter()
-                .rposition(|&n| self.locks[n].iter().all(|t| !progress.locked.contains(t)));
+                .enumerate()
+                .filter(|&(_, &n)| self.locks[n].iter().all(|t| !progress.locked.contains(t)))
+                .max_by_key(|&(at, &n)| (progress.urgency[n], at))
+                .map(|(at, _)| at);
             let node = match free {
                 Some(free) => Some(progress.ready.remove(free)),
                 None => progress.ready_rows.pop(),

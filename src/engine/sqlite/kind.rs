@@ -104,6 +104,13 @@ impl EngineKind for Kind {
         Vec::new()
     }
 
+    /// The database file is hashed as it is unpacked beside the target,
+    /// and the whole set against its sidecar on a thread beside that; the
+    /// restore waits for both before the target changes.
+    fn hashes_while_loading(&self) -> bool {
+        true
+    }
+
     fn restore_md(&self, db: &DatabaseManifest, unpack: &str) -> String {
         match db.members.first() {
             Some(m) => format!(

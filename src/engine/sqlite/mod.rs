@@ -5,11 +5,13 @@
 //! manifest.
 
 pub mod kind;
+mod pack;
 
 pub use kind::Kind;
 
 use super::{BeforeChange, Engine, Inspection, MIGRATION_TABLES, RestoreSummary};
-use crate::archive::manifest::{DatabaseManifest, Migration, SchemaObject, TableStats};
+use crate::archive::compression::Algorithm;
+use crate::archive::manifest::{DatabaseManifest, Member, Migration, SchemaObject, TableStats};
 use crate::archive::reader::SetSource;
 use crate::archive::writer::Staging;
 use crate::digest::{RowDigest, schema_fingerprint, sha256_hex};
@@ -18,11 +20,14 @@ use crate::progress::{ProgressWriter, Reporter};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, OpenFlags, backup, types::ValueRef};
 use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const PAGES_PER_STEP: i32 = 4096;
+/// Threads compressing one database file at most: past this the disk, not
+/// deflate, sets the pace.
+const MAX_PACKERS: usize = 8;
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// Returns the file path when `url` names a SQLite database: `sqlite:PATH`,
@@ -64,35 +69,62 @@ pub struct SqliteEngine {
 }
 
 impl SqliteEngine {
-    /// `PRAGMA integrity_check` of a fresh copy, then its tables, version,
-    /// encoding and user_version, through a read-only connection.
+    /// `PRAGMA integrity_check` of a fresh copy on one connection while
+    /// another reads its tables, version, encoding and user_version.
     fn check_copy(&self, copy_path: &Path) -> Result<(Inspection, String, String, i64)> {
-        // Immutable: nothing may write the file while it is being packed,
-        // not even the -wal/-shm bookkeeping of a WAL-mode copy.
-        let uri = format!(
-            "file:{}?immutable=1",
-            copy_path
-                .to_string_lossy()
-                .replace('%', "%25")
-                .replace('?', "%3f")
-                .replace('#', "%23")
+        let (integrity, read) = beside_integrity_check(
+            || open_copy(copy_path),
+            |copy| {
+                let inspection = inspect(copy)?;
+                let (server_version, encoding, user_version) = copy.query_row(
+                    "SELECT sqlite_version(), (SELECT encoding FROM pragma_encoding), (SELECT user_version FROM pragma_user_version)",
+                    [],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
+                )?;
+                Ok((inspection, server_version, encoding, user_version))
+            },
         );
-        let copy = Connection::open_with_flags(
-            &uri,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
-        )
-        .with_context(|| format!("opening the copy {}", copy_path.display()))?;
-        integrity_check(&copy).with_context(|| {
+        integrity.with_context(|| {
             format!("the copy of {} fails PRAGMA integrity_check: the source database is damaged; repair it (sqlite3 .recover) before backing it up", self.path.display())
         })?;
-        let inspection = inspect(&copy)?;
-        let (server_version, encoding, user_version) = copy.query_row(
-            "SELECT sqlite_version(), (SELECT encoding FROM pragma_encoding), (SELECT user_version FROM pragma_user_version)",
-            [],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)),
-        )?;
-        copy.close().map_err(|(_, e)| e).context("closing the copy")?;
-        Ok((inspection, server_version, encoding, user_version))
+        read.with_context(|| format!("reading the copy of {}", self.path.display()))
+    }
+
+    /// Packs the copy into the set: gzip on every core (one gzip member,
+    /// as `gunzip` expects); zstd and stored members through the set's own
+    /// encoder.
+    fn pack(&self, staging: &Staging, copy_path: &Path, task: &crate::progress::Task) -> Result<Member> {
+        let file_name = self
+            .path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "database.db".into());
+        let file_name = crate::archive::safe_component(&file_name);
+        let mut input = File::open(copy_path).with_context(|| format!("opening {}", copy_path.display()))?;
+        let compression = staging.compression();
+        let compressing = || format!("compressing the copy of {}", self.path.display());
+        if compression.algorithm != Algorithm::Gzip {
+            let mut member = staging.member(&self.name, &file_name, "database", None)?;
+            io::copy(
+                &mut input,
+                &mut ProgressWriter {
+                    inner: &mut member,
+                    task,
+                },
+            )
+            .with_context(compressing)?;
+            return member.finish();
+        }
+        let mut member = staging.member_encoded(&self.name, &file_name, "database", None)?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(MAX_PACKERS));
+        let packed = pack::gzip(&mut input, &mut member, compression.level as u32, workers, &mut |n| {
+            crate::cancel::check_io()?;
+            task.inc(n);
+            Ok(())
+        });
+        crate::cancel::check()?;
+        let raw_size = packed.with_context(compressing)?;
+        member.finish_encoded(raw_size)
     }
 
     pub fn new(name: Option<String>, path: PathBuf) -> SqliteEngine {
@@ -152,46 +184,24 @@ impl Engine for SqliteEngine {
         copy_snapshot(&source, &copy_path, &self.path, reporter)?;
         drop(source);
 
-        let file_name = self
-            .path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "database.db".into());
-        let mut member = staging.member(
-            &self.name,
-            &crate::archive::safe_component(&file_name),
-            "database",
-            None,
-        )?;
         let size = std::fs::metadata(&copy_path)?.len();
         let task = reporter.task(&format!("packing {}", self.name), Some(size));
-        // The copy is packed on a thread of its own while this one checks
-        // it and reads its tables: both only read it, and a copy that
-        // fails the check is not kept (the member goes with the set).
+        // The copy is packed while other connections check it and read its
+        // tables: all only read it, and a copy that fails the check is not
+        // kept (the member goes with the set).
         let (packed, checked) = std::thread::scope(|scope| {
-            let packing = scope.spawn(|| -> Result<_> {
-                let mut input = File::open(&copy_path)?;
-                io::copy(
-                    &mut input,
-                    &mut ProgressWriter {
-                        inner: &mut member,
-                        task: &task,
-                    },
-                )
-                .with_context(|| format!("compressing the copy of {}", self.path.display()))?;
-                member.finish()
-            });
-            let checked = self.check_copy(&copy_path);
-            let packed = packing
+            let checking = scope.spawn(|| self.check_copy(&copy_path));
+            let packed = self.pack(staging, &copy_path, &task);
+            let checked = checking
                 .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("packing {} panicked", self.name)));
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("checking {} panicked", self.name)));
             (packed, checked)
         });
+        remove_wal_files(&copy_path);
+        let _ = std::fs::remove_file(&copy_path);
         let (inspection, server_version, encoding, user_version) = checked?;
         let member = packed?;
         task.finish();
-        remove_wal_files(&copy_path);
-        let _ = std::fs::remove_file(&copy_path);
 
         Ok(DatabaseManifest {
             roles: Vec::new(),
@@ -282,44 +292,38 @@ impl Engine for SqliteEngine {
         let temp = TempFile(dir.join(format!(".{file_name}.lifeboat-restore-{}", std::process::id())));
 
         let task = reporter.task(&format!("unpacking {}", database.name), Some(member.raw_size));
-        {
-            let mut out = BufWriter::with_capacity(1 << 20, fsutil::create_private(&temp.0)?);
-            let mut input = set.open(&member.path)?;
-            io::copy(
-                &mut input,
-                &mut ProgressWriter {
-                    inner: &mut out,
-                    task: &task,
-                },
-            )
-            .with_context(|| fsutil::write_hint(&temp.0))?;
-            let file = out
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .with_context(|| fsutil::write_hint(&temp.0))?;
-            file.sync_all().with_context(|| fsutil::write_hint(&temp.0))?;
-        }
-        task.finish();
-
-        let mut checks = Vec::new();
-        {
-            let copy = open_untrusted(&temp.0)?;
-            integrity_check(&copy)
-                .context("the restored copy fails PRAGMA integrity_check; the target was not changed")?;
-            checks.push("integrity_check ok".to_string());
-            let found = inspect(&copy)?;
-            compare_with_manifest(database, &found)
-                .context("the restored copy does not match the manifest; the target was not changed")?;
-            checks.push(format!(
-                "{} tables match the manifest's row counts and digests",
-                found.tables.len()
-            ));
-            if found.schema_fingerprint == database.schema_fingerprint {
-                checks.push("schema fingerprint matches".to_string());
-            } else {
-                bail!("the restored copy's schema fingerprint differs from the manifest; the target was not changed");
+        let file = match unpack(set, &member.path, &temp.0, &task) {
+            Err(e) if crate::archive::reader::is_member_damaged(&e) => {
+                return Err(refuse_damaged(
+                    set,
+                    reporter,
+                    "member-hash",
+                    &member.path,
+                    &e.root_cause().to_string(),
+                ));
             }
-            copy.close().map_err(|(_, e)| e).context("closing restored copy")?;
+            other => other?,
+        };
+        task.finish();
+        // The file goes to disk while it is checked: the checks read it
+        // from the page cache, and the rename below waits for both.
+        let syncing = std::thread::spawn(move || file.sync_all());
+        let checks = check_restored(&temp.0, database);
+        let synced = syncing
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("syncing panicked")));
+        let checks = checks?;
+        synced.with_context(|| fsutil::write_hint(&temp.0))?;
+        // A set whose member hashes are checked as it is read also has its
+        // whole file held against the sidecar, on a thread beside the
+        // unpacking: nothing changes before that check is in.
+        if let Err(e) = set.confirm_file() {
+            let name = set
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(refuse_damaged(set, reporter, "sidecar", &name, &e.to_string()));
         }
         remove_wal_files(&temp.0);
 
@@ -344,6 +348,119 @@ impl Engine for SqliteEngine {
             safety_backup,
         })
     }
+}
+
+/// Opens the snapshot copy a backup made, read only and immutable:
+/// nothing may write the file while it is being packed, not even the
+/// -wal/-shm bookkeeping of a WAL-mode copy.
+fn open_copy(copy_path: &Path) -> Result<Connection> {
+    let uri = format!(
+        "file:{}?immutable=1",
+        copy_path
+            .to_string_lossy()
+            .replace('%', "%25")
+            .replace('?', "%3f")
+            .replace('#', "%23")
+    );
+    Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .with_context(|| format!("opening the copy {}", copy_path.display()))
+}
+
+/// Runs `PRAGMA integrity_check` on one connection from `open` while
+/// `read` reads through another, on this thread; the file must not change
+/// meanwhile (a copy, or a restored file no one else knows of yet).
+fn beside_integrity_check<T: Send>(
+    open: impl Fn() -> Result<Connection> + Sync,
+    read: impl FnOnce(&Connection) -> Result<T>,
+) -> (Result<()>, Result<T>) {
+    std::thread::scope(|scope| {
+        let integrity = scope.spawn(|| -> Result<()> {
+            let conn = open()?;
+            integrity_check(&conn)?;
+            conn.close()
+                .map_err(|(_, e)| e)
+                .context("closing the database after integrity_check")
+        });
+        let read = (|| -> Result<T> {
+            let conn = open()?;
+            let value = read(&conn)?;
+            conn.close()
+                .map_err(|(_, e)| e)
+                .context("closing the database after reading it")?;
+            Ok(value)
+        })();
+        let integrity = integrity
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("integrity_check panicked")));
+        (integrity, read)
+    })
+}
+
+/// A set found damaged while it is unpacked is refused as the checks
+/// before a restore refuse one: the finding named as `verify` names it,
+/// and a failed verification that says nothing was restored.
+fn refuse_damaged(set: &SetSource, reporter: &Reporter, check: &str, object: &str, why: &str) -> anyhow::Error {
+    let neutralize = crate::github::workflow::neutralize;
+    reporter.error(&format!(
+        "[{check}] {}: {} (found while unpacking it); {}",
+        neutralize(object),
+        neutralize(why),
+        crate::verify::FIX_DAMAGED
+    ));
+    anyhow::Error::new(crate::error::VerificationFailed { errors: 1 }).context(format!(
+        "{} failed the {check} check while it was unpacked; nothing was restored. `lifeboat verify {}` gives the full report",
+        set.path.display(),
+        set.path.display()
+    ))
+}
+
+/// Unpacks member `path` of `set` into a new file at `temp`: reading,
+/// hashing and inflating run a few blocks ahead on a thread of their own
+/// while this one writes. A member whose hash was left to this read
+/// fails here, at its end, if it differs from the manifest.
+fn unpack(set: &SetSource, path: &str, temp: &Path, task: &crate::progress::Task) -> Result<File> {
+    let mut out = fsutil::create_private(temp)?;
+    let mut input = set.open_ahead(path)?;
+    loop {
+        crate::cancel::check()?;
+        let block = io::BufRead::fill_buf(&mut input).with_context(|| format!("unpacking {path}"))?;
+        if block.is_empty() {
+            break;
+        }
+        let n = block.len();
+        out.write_all(block).with_context(|| fsutil::write_hint(temp))?;
+        io::BufRead::consume(&mut input, n);
+        task.inc(n as u64);
+    }
+    Ok(out)
+}
+
+/// Checks a restored copy before it may replace anything: `integrity_check`
+/// on one connection while another counts and digests every table and
+/// fingerprints the schema for the comparison with the manifest. Both
+/// connections are opened as for a stranger's file ([`open_untrusted`]),
+/// so the digests may read it before `integrity_check` has finished.
+fn check_restored(path: &Path, database: &DatabaseManifest) -> Result<Vec<String>> {
+    let (integrity, found) = beside_integrity_check(|| open_untrusted(path), inspect);
+    // The structural check speaks first: a damaged file explains any
+    // difference the digests found.
+    integrity.context("the restored copy fails PRAGMA integrity_check; the target was not changed")?;
+    let mut checks = vec!["integrity_check ok".to_string()];
+    let found = found.context("reading the restored copy; the target was not changed")?;
+    compare_with_manifest(database, &found)
+        .context("the restored copy does not match the manifest; the target was not changed")?;
+    checks.push(format!(
+        "{} tables match the manifest's row counts and digests",
+        found.tables.len()
+    ));
+    if found.schema_fingerprint != database.schema_fingerprint {
+        bail!("the restored copy's schema fingerprint differs from the manifest; the target was not changed");
+    }
+    checks.push("schema fingerprint matches".to_string());
+    Ok(checks)
 }
 
 /// How long a restore waits for the application's write transaction to end
@@ -440,6 +557,10 @@ fn remove_wal_files(db: &Path) {
 /// copy is one committed state even while others write.
 fn copy_snapshot(source: &Connection, copy_path: &Path, source_path: &Path, reporter: &Reporter) -> Result<()> {
     let mut dest = Connection::open(copy_path).with_context(|| format!("creating {}", copy_path.display()))?;
+    // A scratch file: a crash leaves it to be thrown away, so it needs no
+    // journal and no fsync (the set it goes into is synced).
+    dest.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .with_context(|| format!("creating {}", copy_path.display()))?;
     source
         .execute_batch("BEGIN DEFERRED")
         .context("starting a read transaction")?;
