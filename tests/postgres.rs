@@ -1082,3 +1082,89 @@ fn a_parallel_backup_writes_one_tar_that_stock_tools_read_and_restore() {
     assert!(text(&out).contains("swapped in"), "{}", text(&out));
     assert_eq!(c.rows("direct_src"), c.rows("direct_dst"));
 }
+
+#[test]
+fn a_parallel_restore_loads_each_table_frozen_in_one_transaction_unless_it_is_split() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("frozen_src");
+    c.psql(
+        "frozen_src",
+        "CREATE TABLE parent (id int PRIMARY KEY, v text); \
+         INSERT INTO parent SELECT g, repeat('x', 50) || g FROM generate_series(1, 20000) g; \
+         CREATE TABLE child (id int PRIMARY KEY, parent int REFERENCES parent, note text); \
+         INSERT INTO child SELECT g, g % 20000 + 1, md5(g::text) FROM generate_series(1, 5000) g; \
+         CREATE INDEX ON parent (v);",
+    );
+    let out = lifeboat(dir.path())
+        .env("LIFEBOAT_TEST_CHUNK_BYTES", "100000")
+        .args(["backup", &c.url("frozen_src"), "--out", "bk", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let set = dir.path().join(String::from_utf8_lossy(&out.stdout).trim());
+    let parts: Vec<String> = read_members(&set)
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.contains("public.parent"))
+        .collect();
+    assert!(parts.len() > 3, "{parts:?}");
+    // Pages of `parent` the visibility map marks all-frozen, and its pages.
+    let frozen = |db: &str| -> (String, String) {
+        c.psql(db, "CREATE EXTENSION IF NOT EXISTS pg_visibility");
+        (
+            c.psql(db, "SELECT all_frozen FROM pg_visibility_map_summary('parent')"),
+            c.psql(db, "SELECT pg_relation_size('parent') / current_setting('block_size')::int"),
+        )
+    };
+    let restore = |db: &str, set: &std::path::Path, jobs: &str| -> String {
+        let log = dir.path().join(format!("{db}.log"));
+        expect(
+            dir.path(),
+            &[
+                "restore",
+                set.to_str().unwrap(),
+                "--to",
+                &c.url(db),
+                "--create-db",
+                "--jobs",
+                jobs,
+                "--log-file",
+                log.to_str().unwrap(),
+            ],
+            0,
+        );
+        std::fs::read_to_string(&log).unwrap()
+    };
+
+    // Over two connections every table's rows are less than a connection's
+    // share of the work: each goes in whole, frozen.
+    restore("frozen_two", &set, "2");
+    assert_eq!(c.rows("frozen_two"), c.rows("frozen_src"));
+    let (all_frozen, pages) = frozen("frozen_two");
+    assert!(pages.parse::<u64>().unwrap() > 10, "{pages}");
+    assert_eq!(all_frozen, pages);
+
+    // Over eight, parent's rows are more than a connection's share: its
+    // chunks go in side by side, as ordinary rows.
+    restore("frozen_eight", &set, "8");
+    assert_eq!(c.rows("frozen_eight"), c.rows("frozen_src"));
+    assert_eq!(frozen("frozen_eight").0, "0");
+
+    // A row of the last chunk that does not convert to binary (`+7`, which
+    // the server's text input reads as 7): the chunks already sent are
+    // undone with it, the whole table goes in again as text, once.
+    let last = parts.last().unwrap();
+    let text_rows = String::from_utf8(member_content(&set, last)).unwrap();
+    let (header, rows) = text_rows.split_once('\n').unwrap();
+    let edited = format!("{header}\n+{rows}");
+    replace_member(&set, last, edited.as_bytes());
+    let logged = restore("frozen_text", &set, "2");
+    assert!(
+        logged.contains("back to text on a row lifeboat does not convert: public.parent"),
+        "{logged}"
+    );
+    assert_eq!(c.rows("frozen_text"), c.rows("frozen_src"));
+    let (all_frozen, pages) = frozen("frozen_text");
+    assert_eq!(all_frozen, pages);
+}

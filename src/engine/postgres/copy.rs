@@ -145,7 +145,9 @@ pub fn dump_table(
 /// to `\\.` goes to the server as COPY data only: as it is, or with
 /// `binary`, converted row by row to COPY's binary format (a row it cannot
 /// convert stops the COPY with [`binary::NotConvertible`], and the caller
-/// loads the member as text). Returns the number of rows the server took.
+/// loads the member as text). With `freeze` the rows go in frozen (COPY's
+/// FREEZE: the caller emptied the table in the same transaction). Returns
+/// the number of rows the server took.
 /// The member is read to its end before the COPY ends, so a reader that
 /// checks the member's hash at its end (see `SetSource::open`) fails the
 /// COPY instead of letting it finish.
@@ -154,6 +156,7 @@ pub fn load_member(
     table: &TableStats,
     mut reader: impl BufRead,
     binary: Option<&binary::RowFormat>,
+    freeze: bool,
 ) -> Result<u64> {
     // The header is one short line; a member without a newline early on is
     // not lifeboat's, and must not make us read it all into memory.
@@ -177,8 +180,11 @@ pub fn load_member(
     let header = String::from_utf8(header).context("a data member's COPY line is not UTF-8")?;
     let sql_name = table.sql_name.as_deref().unwrap_or(&table.name);
     let mut statement = super::guard::copy_statement(&header, sql_name, &table.columns)?;
-    if binary.is_some() {
-        statement.push_str(" WITH (FORMAT binary)");
+    match (binary.is_some(), freeze) {
+        (true, true) => statement.push_str(" WITH (FORMAT binary, FREEZE)"),
+        (true, false) => statement.push_str(" WITH (FORMAT binary)"),
+        (false, true) => statement.push_str(" WITH (FREEZE)"),
+        (false, false) => {}
     }
     let mut writer = client.copy_in(statement.as_str()).context("starting COPY")?;
     let leftover = match binary {

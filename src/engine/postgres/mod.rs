@@ -30,7 +30,7 @@ use catalog::{Catalog, Item};
 use connect::Target;
 use postgres::Client;
 use schema_member::{Object, Schema, SchemaItem, members_of};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -763,52 +763,103 @@ fn change_owner(client: &mut Client, statement: &str, change: &guard::OwnerChang
     Ok(())
 }
 
-/// Loads one data member into its table: in binary where `binary` has a
-/// row format for the table, or as text. A member whose rows do not all
-/// convert, or that the server does not take in binary, loads again as
-/// text (a COPY that fails takes no rows), and so does the rest of its
-/// table; a damaged member or a cancelled run stops.
-fn load_data(
+/// Loads data members of one table: in binary where `binary` has a row
+/// format for the table, or as text. Rows whose members do not all
+/// convert, or that the server does not take in binary, load again as text
+/// (a COPY that fails takes no rows, and `members` go in together or not
+/// at all), and so does the rest of the table; a damaged member or a
+/// cancelled run stops. With `freeze` the table is emptied and its rows go
+/// in frozen, in one transaction: only for a table this restore created,
+/// in a database nobody else uses yet. `loaded` hears of each member
+/// that went in, for progress.
+fn load_rows(
     client: &mut Client,
     set: &SetSource,
     database: &DatabaseManifest,
-    m: &Member,
-    binary: Option<&binary::Plans>,
+    members: &[&Member],
+    binary: &binary::Plans,
+    freeze: bool,
+    loaded: &dyn Fn(&Member),
 ) -> Result<u64> {
+    let Some(first) = members.first() else {
+        return Ok(0);
+    };
     let table = database
-        .table(m.table.as_deref().unwrap_or_default())
+        .table(first.table.as_deref().unwrap_or_default())
         .with_context(|| {
             format!(
                 "{} holds rows of a table the manifest does not list: the set was altered",
-                crate::github::workflow::neutralize(&m.path)
+                crate::github::workflow::neutralize(&first.path)
             )
         })?;
-    if let Some((plans, format)) = binary.and_then(|p| Some((p, p.format(&table.name)?))) {
-        // Inside the restore's transaction a failed COPY is undone to here.
-        if plans.in_transaction {
-            client.batch_execute("SAVEPOINT lifeboat_binary")?;
-        }
-        // Read, hashed and inflated on a thread of its own, ahead of this
-        // connection's COPY.
-        match copy::load_member(client, table, set.open_ahead(&m.path)?, Some(format)) {
-            Ok(rows) => {
-                if plans.in_transaction {
-                    client.batch_execute("RELEASE SAVEPOINT lifeboat_binary")?;
-                }
-                return Ok(rows);
+    // Binary where it may go, else text; frozen where the table may be
+    // emptied in the transaction (its owner or a superuser), else as
+    // pg_restore sends rows.
+    let mut format = binary.format(&table.name);
+    let mut freeze = freeze && !binary.in_transaction;
+    loop {
+        // A failed attempt must leave nothing behind: inside the restore's
+        // transaction it is undone to a savepoint, and several members or
+        // a truncation go in a transaction of their own.
+        let guarded = if binary.in_transaction {
+            Some((
+                "SAVEPOINT lifeboat_rows",
+                "RELEASE SAVEPOINT lifeboat_rows",
+                "ROLLBACK TO SAVEPOINT lifeboat_rows; RELEASE SAVEPOINT lifeboat_rows",
+            ))
+        } else if freeze || members.len() > 1 {
+            Some(("BEGIN", "COMMIT", "ROLLBACK"))
+        } else {
+            None
+        };
+        let mut emptied = false;
+        let result = (|| -> Result<u64> {
+            if let Some((begin, _, _)) = guarded {
+                client.batch_execute(begin)?;
             }
+            if freeze {
+                let quoted = guard::requote(table.sql_name.as_deref().unwrap_or(&table.name))?;
+                client.batch_execute(&format!("TRUNCATE ONLY {quoted}"))?;
+                emptied = true;
+            }
+            let mut rows = 0;
+            for m in members {
+                // Read, hashed and inflated on a thread of its own, ahead of
+                // this connection's COPY.
+                rows += copy::load_member(client, table, set.open_ahead(&m.path)?, format, freeze)
+                    .with_context(|| format!("loading {}", m.path))?;
+                loaded(m);
+            }
+            if let Some((_, commit, _)) = guarded {
+                client.batch_execute(commit)?;
+            }
+            Ok(rows)
+        })();
+        let e = match result {
+            Ok(rows) => return Ok(rows),
             Err(e) if crate::cancel::is_cancelled(&e).is_some() || crate::archive::reader::is_member_damaged(&e) => {
-                return Err(e.context(format!("loading {}", m.path)));
+                return Err(e);
             }
-            Err(_) => {
-                if plans.in_transaction {
-                    client.batch_execute("ROLLBACK TO SAVEPOINT lifeboat_binary; RELEASE SAVEPOINT lifeboat_binary")?;
-                }
-                plans.fall_back(&table.name);
+            Err(e) => e,
+        };
+        let retry_as_text = format.is_some() && emptied == freeze;
+        if !retry_as_text && !freeze {
+            return Err(e);
+        }
+        if let Some((_, _, undo)) = guarded {
+            // A connection that cannot even undo tells why it failed.
+            if client.batch_execute(undo).is_err() {
+                return Err(e);
             }
+        }
+        if retry_as_text {
+            binary.fall_back(&table.name);
+            format = None;
+        } else {
+            // Not emptied, or its rows refused frozen even as text.
+            freeze = false;
         }
     }
-    copy::load_member(client, table, set.open_ahead(&m.path)?, None).with_context(|| format!("loading {}", m.path))
 }
 
 impl PostgresEngine {
@@ -1123,10 +1174,13 @@ impl PostgresEngine {
                 &format!("loading {}", database.name),
                 Some(data.iter().map(|m| m.raw_size).sum()),
             );
-            for m in data {
-                let rows = load_data(client, set, database, m, Some(&binary))?;
-                *loaded.entry(m.table.clone().unwrap_or_default()).or_default() += rows;
-                task.inc(m.raw_size);
+            // Tables this load made take their rows frozen, each table's
+            // members in one transaction, unless the restore's own
+            // transaction holds them all.
+            let freeze = plan == Plan::Everything && !in_transaction;
+            for members in by_table(&data) {
+                let rows = load_rows(client, set, database, &members, &binary, freeze, &|m| task.inc(m.raw_size))?;
+                *loaded.entry(members[0].table.clone().unwrap_or_default()).or_default() += rows;
             }
             task.finish();
             reporter.log(&format!("{}: {}", database.name, binary.summary()));
@@ -1636,15 +1690,34 @@ impl PostgresEngine {
                 .map(|t| t.raw_bytes)
                 .sum()
         };
+        // A table's rows go in frozen, over one connection in one
+        // transaction, which spares the server setting hint bits on every
+        // row (and writing each page again) when the indexes and keys first
+        // read them. Only a table whose rows are more than a connection's
+        // share of the whole restore (rows, index builds and key checks)
+        // is split over several connections instead, as its chunks.
+        let statements_cost: u64 = ["indexes", "foreign-keys"]
+            .iter()
+            .flat_map(|section| &schema.section(section).objects)
+            .filter_map(&needs)
+            .map(|tables| Dag::statement_cost(bytes_of(&tables)))
+            .sum();
+        let share = (data.iter().map(|m| m.raw_size).sum::<u64>() + statements_cost) / self.jobs() as u64;
+        let freezable = ordinary_tables(client, &tables_of(database, &data))?;
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
-        for m in &data {
-            let node = plan.add(Work::Rows(m), &[]);
-            rows_of
-                .entry(m.table.as_deref().unwrap_or_default())
-                .or_default()
-                .push(node);
-            all_rows.push(node);
+        for members in by_table(&data) {
+            let table = members[0].table.as_deref().unwrap_or_default();
+            let pieces = if members.iter().map(|m| m.raw_size).sum::<u64>() > share || !freezable.contains(table) {
+                members.into_iter().map(|m| Work::Rows(vec![m], false)).collect()
+            } else {
+                vec![Work::Rows(members, true)]
+            };
+            for work in pieces {
+                let node = plan.add(work, &[]);
+                rows_of.entry(table).or_default().push(node);
+                all_rows.push(node);
+            }
         }
         let mut built: HashMap<&str, Vec<usize>> = rows_of.clone();
         let mut before_post_data = all_rows.clone();
@@ -1686,14 +1759,13 @@ impl PostgresEngine {
         let binary = binary::Plans::read(client, tables_of(database, &data), false)?;
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
-            Work::Rows(m) => {
-                let rows = load_data(client, set, database, m, Some(&binary))?;
+            Work::Rows(members, freeze) => {
+                let rows = load_rows(client, set, database, members, &binary, *freeze, &|m| task.inc(m.raw_size))?;
                 *loaded
                     .lock()
                     .expect("counts")
-                    .entry(m.table.clone().unwrap_or_default())
+                    .entry(members[0].table.clone().unwrap_or_default())
                     .or_default() += rows;
-                task.inc(m.raw_size);
                 Ok(())
             }
             Work::Object(object) => object
@@ -1715,6 +1787,44 @@ impl PostgresEngine {
         ));
         Ok(loaded.into_inner().expect("counts"))
     }
+}
+
+/// Of `tables`, by their manifest names, those that are plain tables in
+/// the target, which COPY may fill frozen (not a partitioned or foreign
+/// table).
+fn ordinary_tables(client: &mut Client, tables: &[&TableStats]) -> Result<HashSet<String>> {
+    let sql_names: Vec<&str> = tables.iter().map(|t| t.sql_name.as_deref().unwrap_or(&t.name)).collect();
+    let plain: HashSet<String> = client
+        .query(
+            "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE pg_catalog.format('%I.%I', n.nspname, c.relname) = ANY($1) AND c.relkind = 'r'",
+            &[&sql_names],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    Ok(tables
+        .iter()
+        .zip(&sql_names)
+        .filter(|(_, sql_name)| plain.contains(**sql_name))
+        .map(|(t, _)| t.name.clone())
+        .collect())
+}
+
+/// `data`'s members, a list for each table (in the order of its first
+/// member): a table emptied before its rows go in must get them all then.
+fn by_table<'a>(data: &[&'a Member]) -> Vec<Vec<&'a Member>> {
+    let mut tables: Vec<Vec<&Member>> = Vec::new();
+    let mut at: HashMap<Option<&str>, usize> = HashMap::new();
+    for &m in data {
+        let i = *at.entry(m.table.as_deref()).or_insert_with(|| {
+            tables.push(Vec::new());
+            tables.len() - 1
+        });
+        tables[i].push(m);
+    }
+    tables
 }
 
 /// The tables whose rows `data` holds, each once.
@@ -1763,7 +1873,8 @@ fn nodes_of(by_table: &HashMap<&str, Vec<usize>>, tables: &[&str]) -> Vec<usize>
 
 /// One piece of a parallel restore.
 enum Work<'a> {
-    Rows(&'a Member),
+    /// Members of one table; all of its members where they go in frozen.
+    Rows(Vec<&'a Member>, bool),
     /// An object's statements, in order: the first creates it.
     Object(&'a Object),
     /// A section of the schema, run in order over one connection.
@@ -1804,7 +1915,7 @@ impl<'a> Dag<'a> {
     fn add(&mut self, work: Work<'a>, after: &[usize]) -> usize {
         let node = self.work.len();
         self.cost.push(match &work {
-            Work::Rows(m) => m.raw_size,
+            Work::Rows(members, _) => members.iter().map(|m| m.raw_size).sum(),
             _ => 0,
         });
         self.work.push(work);
@@ -1817,11 +1928,15 @@ impl<'a> Dag<'a> {
         node
     }
 
-    /// Makes `node` lock `tables`.
-    /// Sets how much work a statement is: an index build or key check
-    /// reads its tables once, at about a third of the cost of loading them.
+    /// Sets how much work a statement is (see [`Dag::statement_cost`]).
     fn weigh(&mut self, node: usize, table_bytes: u64) {
-        self.cost[node] = table_bytes / 3;
+        self.cost[node] = Self::statement_cost(table_bytes);
+    }
+
+    /// An index build or key check reads its tables once, at about a
+    /// third of the cost of loading them.
+    fn statement_cost(table_bytes: u64) -> u64 {
+        table_bytes / 3
     }
 
     /// How urgent each piece is: its own cost and the costliest chain of
@@ -1838,6 +1953,7 @@ impl<'a> Dag<'a> {
         urgency
     }
 
+    /// Makes `node` lock `tables`.
     fn lock(&mut self, node: usize, tables: &[String]) {
         self.locks[node] = tables.to_vec();
     }
@@ -1927,11 +2043,9 @@ impl<'a> Dag<'a> {
 
     fn make_ready(&self, progress: &mut Progress, node: usize) {
         match &self.work[node] {
-            Work::Rows(m) => {
-                let key = |n: usize, size: u64| (progress.urgency[n], size);
-                let at = progress.ready_rows.partition_point(
-                    |&r| matches!(&self.work[r], Work::Rows(o) if key(r, o.raw_size) <= key(node, m.raw_size)),
-                );
+            Work::Rows(..) => {
+                let key = |n: usize| (progress.urgency[n], self.cost[n]);
+                let at = progress.ready_rows.partition_point(|&r| key(r) <= key(node));
                 progress.ready_rows.insert(at, node);
             }
             _ => progress.ready.push(node),
