@@ -818,7 +818,14 @@ fn load_rows(
                 client.batch_execute(begin)?;
             }
             if freeze {
+                // Emptying loses nothing only where there is nothing yet.
                 let quoted = guard::requote(table.sql_name.as_deref().unwrap_or(&table.name))?;
+                let holds_rows: bool = client
+                    .query_one(&format!("SELECT EXISTS (SELECT 1 FROM ONLY {quoted})"), &[])?
+                    .try_get(0)?;
+                if holds_rows {
+                    bail!("{} holds rows before its own are loaded", table.name);
+                }
                 client.batch_execute(&format!("TRUNCATE ONLY {quoted}"))?;
                 emptied = true;
             }
@@ -1177,8 +1184,13 @@ impl PostgresEngine {
             // Tables this load made take their rows frozen, each table's
             // members in one transaction, unless the restore's own
             // transaction holds them all.
-            let freeze = plan == Plan::Everything && !in_transaction;
+            let freezable = if plan == Plan::Everything && !in_transaction {
+                ordinary_tables(client, &tables_of(database, &data))?
+            } else {
+                HashSet::new()
+            };
             for members in by_table(&data) {
+                let freeze = members[0].table.as_ref().is_some_and(|t| freezable.contains(t));
                 let rows = load_rows(client, set, database, &members, &binary, freeze, &|m| task.inc(m.raw_size))?;
                 *loaded.entry(members[0].table.clone().unwrap_or_default()).or_default() += rows;
             }
@@ -1790,15 +1802,18 @@ impl PostgresEngine {
 }
 
 /// Of `tables`, by their manifest names, those that are plain tables in
-/// the target, which COPY may fill frozen (not a partitioned or foreign
-/// table).
+/// the target, which COPY may fill frozen: not a partitioned or foreign
+/// table, nor one an extension made (its configuration tables hold the
+/// extension's own rows, beside which the set's go).
 fn ordinary_tables(client: &mut Client, tables: &[&TableStats]) -> Result<HashSet<String>> {
     let sql_names: Vec<&str> = tables.iter().map(|t| t.sql_name.as_deref().unwrap_or(&t.name)).collect();
     let plain: HashSet<String> = client
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-             WHERE pg_catalog.format('%I.%I', n.nspname, c.relname) = ANY($1) AND c.relkind = 'r'",
+             WHERE pg_catalog.format('%I.%I', n.nspname, c.relname) = ANY($1) AND c.relkind = 'r' \
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass \
+             AND d.objid = c.oid AND d.deptype = 'e')",
             &[&sql_names],
         )?
         .iter()
