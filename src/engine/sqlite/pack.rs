@@ -52,10 +52,13 @@ pub fn gzip(
     for _ in 0..in_flight {
         tokens_in.send(()).expect("the channel holds every token");
     }
+    // Only the workers hold the jobs' receiving end: once they have all
+    // stopped (the writer gone), a reader blocked on a full queue is let go.
+    let worker_jobs: Vec<_> = (0..workers).map(|_| Arc::clone(&jobs_out)).collect();
+    drop(jobs_out);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || read_chunks(input, &jobs_in, &tokens_out));
-        for _ in 0..workers {
-            let jobs = Arc::clone(&jobs_out);
+        for jobs in worker_jobs {
             let pieces = pieces_in.clone();
             scope.spawn(move || deflate_chunks(&jobs, &pieces, level));
         }
@@ -294,5 +297,24 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(err.to_string(), "disk full");
+    }
+
+    #[test]
+    fn a_writer_that_stops_at_once_does_not_leave_the_reader_waiting() {
+        // Far more input than the chunks in flight: the reader is blocked
+        // on a full queue when the writer gives up (a run cancelled by
+        // SIGTERM), and must be let go, not wait for workers that are gone.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut input = io::repeat(b'x').take(64 * CHUNK as u64);
+            let result = gzip(&mut input, &mut io::sink(), 2, 2, &mut |_| {
+                Err(io::Error::other("cancelled by SIGTERM"))
+            });
+            let _ = done.send(result.map_err(|e| e.to_string()));
+        });
+        let result = finished
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("gzip returned after its writer stopped");
+        assert_eq!(result.unwrap_err(), "cancelled by SIGTERM");
     }
 }
