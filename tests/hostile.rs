@@ -652,3 +652,59 @@ fn names_and_server_errors_from_a_database_cannot_print_workflow_commands_or_esc
     // neutralised.
     assert!(all.contains("already exists"), "{outs:?}");
 }
+
+/// Two tables of a manifest that name the same table: the small one's rows
+/// go in frozen (its table emptied first), the large one's over another
+/// connection at the same time. The emptying waits for rows already on
+/// their way, and then finds them: no row the restore counted is lost.
+#[test]
+fn a_frozen_load_does_not_empty_rows_another_connection_is_sending() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // u's first row holds its COPY open for two seconds; w's, over the
+    // other connection, for half a second, after which t's frozen load
+    // starts while u's COPY, sent into t, is still under way.
+    let set = pg_set(
+        dir,
+        "frozen_race_src",
+        "CREATE FUNCTION slow(id int) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN \
+         IF id = 100001 THEN PERFORM pg_sleep(2); ELSIF id = 1000001 THEN PERFORM pg_sleep(0.5); END IF; \
+         RETURN true; END $f$; \
+         CREATE TABLE t (id int CHECK (public.slow(id))); \
+         CREATE TABLE w (id int CHECK (public.slow(id))); \
+         CREATE TABLE u (id int); \
+         INSERT INTO t SELECT generate_series(1, 10); \
+         INSERT INTO w SELECT generate_series(1000001, 1003000); \
+         INSERT INTO u SELECT generate_series(100001, 120000);",
+    );
+    let u = member_named(&set, "public.u");
+    let rows = String::from_utf8(member_content(&set, &u)).unwrap();
+    let (header, body) = rows.split_once('\n').unwrap();
+    replace_member(
+        &set,
+        &u,
+        format!("{}\n{body}", header.replace("public.u", "public.t")).as_bytes(),
+    );
+    edit_manifest(&set, |m| {
+        for table in m["databases"][0]["tables"].as_array_mut().unwrap() {
+            if table["name"] == "public.u" {
+                table["sql_name"] = "public.t".into();
+            }
+        }
+    });
+    expect(
+        dir,
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &c.url("frozen_race_dst"),
+            "--create-db",
+            "--jobs",
+            "2",
+        ],
+        0,
+    );
+    assert_eq!(c.psql("frozen_race_dst", "SELECT count(*) FROM t"), "20010");
+}

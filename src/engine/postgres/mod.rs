@@ -819,7 +819,11 @@ fn load_rows(
             }
             if freeze {
                 // Emptying loses nothing only where there is nothing yet.
+                // The lock comes first: rows another connection is still
+                // sending into the table (a manifest naming it twice) are
+                // then committed and seen, not emptied once they are.
                 let quoted = guard::requote(table.sql_name.as_deref().unwrap_or(&table.name))?;
+                client.batch_execute(&format!("LOCK TABLE ONLY {quoted} IN ACCESS EXCLUSIVE MODE"))?;
                 let holds_rows: bool = client
                     .query_one(&format!("SELECT EXISTS (SELECT 1 FROM ONLY {quoted})"), &[])?
                     .try_get(0)?;
