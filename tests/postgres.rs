@@ -1114,7 +1114,10 @@ fn a_parallel_restore_loads_each_table_frozen_in_one_transaction_unless_it_is_sp
         c.psql(db, "CREATE EXTENSION IF NOT EXISTS pg_visibility");
         (
             c.psql(db, "SELECT all_frozen FROM pg_visibility_map_summary('parent')"),
-            c.psql(db, "SELECT pg_relation_size('parent') / current_setting('block_size')::int"),
+            c.psql(
+                db,
+                "SELECT pg_relation_size('parent') / current_setting('block_size')::int",
+            ),
         )
     };
     let restore = |db: &str, set: &std::path::Path, jobs: &str| -> String {

@@ -1195,7 +1195,9 @@ impl PostgresEngine {
             };
             for members in by_table(&data) {
                 let freeze = members[0].table.as_ref().is_some_and(|t| freezable.contains(t));
-                let rows = load_rows(client, set, database, &members, &binary, freeze, &|m| task.inc(m.raw_size))?;
+                let rows = load_rows(client, set, database, &members, &binary, freeze, &|m| {
+                    task.inc(m.raw_size)
+                })?;
                 *loaded.entry(members[0].table.clone().unwrap_or_default()).or_default() += rows;
             }
             task.finish();
@@ -1776,7 +1778,9 @@ impl PostgresEngine {
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(members, freeze) => {
-                let rows = load_rows(client, set, database, members, &binary, *freeze, &|m| task.inc(m.raw_size))?;
+                let rows = load_rows(client, set, database, members, &binary, *freeze, &|m| {
+                    task.inc(m.raw_size)
+                })?;
                 *loaded
                     .lock()
                     .expect("counts")
@@ -1810,7 +1814,10 @@ impl PostgresEngine {
 /// table, nor one an extension made (its configuration tables hold the
 /// extension's own rows, beside which the set's go).
 fn ordinary_tables(client: &mut Client, tables: &[&TableStats]) -> Result<HashSet<String>> {
-    let sql_names: Vec<&str> = tables.iter().map(|t| t.sql_name.as_deref().unwrap_or(&t.name)).collect();
+    let sql_names: Vec<&str> = tables
+        .iter()
+        .map(|t| t.sql_name.as_deref().unwrap_or(&t.name))
+        .collect();
     let plain: HashSet<String> = client
         .query(
             "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c \
