@@ -1171,3 +1171,43 @@ fn a_parallel_restore_loads_each_table_frozen_in_one_transaction_unless_it_is_sp
     let (all_frozen, pages) = frozen("frozen_text");
     assert_eq!(all_frozen, pages);
 }
+
+#[test]
+fn tables_that_print_alike_keep_their_own_rows() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("alike_src");
+    // "public.a".b and public."a.b" both print as public.a.b.
+    c.psql(
+        "alike_src",
+        "CREATE SCHEMA \"public.a\"; \
+         CREATE TABLE \"public.a\".b (x int PRIMARY KEY, v text); \
+         CREATE TABLE public.\"a.b\" (y int, w text); \
+         INSERT INTO \"public.a\".b SELECT g, g::text FROM generate_series(1, 100) g; \
+         INSERT INTO public.\"a.b\" SELECT g, (g * 2)::text FROM generate_series(1, 37) g;",
+    );
+    let set = backup(dir.path(), &c.url("alike_src"), &[]);
+    for jobs in ["1", "2"] {
+        let db = format!("alike_dst_{jobs}");
+        let out = expect(
+            dir.path(),
+            &[
+                "restore",
+                set.to_str().unwrap(),
+                "--to",
+                &c.url(&db),
+                "--create-db",
+                "--jobs",
+                jobs,
+            ],
+            0,
+        );
+        assert!(
+            out.contains("2 tables took the row counts the manifest records"),
+            "{out}"
+        );
+        assert_eq!(c.rows(&db), c.rows("alike_src"));
+        assert_eq!(c.schema(&db), c.schema("alike_src"));
+        expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url(&db)], 0);
+    }
+}

@@ -205,6 +205,7 @@ pub fn read(
     let foreign = objects::pre_data(client, cat.version_num, selection, &excluded, &mut pending)?;
     relations.extend(foreign);
     objects::typed_tables(client, &mut pending)?;
+    distinct_display_names(&mut cat.tables);
     links(client, sequence_owners, &mut cat)?;
 
     cat.pre_data = order(client, cat.version_num, pending, &cat.stand_ins)?;
@@ -665,6 +666,22 @@ fn sequences(
         });
     }
     Ok((identity, owners))
+}
+
+/// The manifest names tables as they print, and two tables can print
+/// alike (`"public.a".b` and `public."a.b"` are both public.a.b): those
+/// that do are named by their quoted SQL name instead, which is unique, so
+/// each table's rows, counts and digests stay its own.
+fn distinct_display_names(tables: &mut [TableData]) {
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for t in tables.iter() {
+        *count.entry(t.display.clone()).or_default() += 1;
+    }
+    for t in tables.iter_mut() {
+        if count[&t.display] > 1 {
+            t.display = t.qualified.clone();
+        }
+    }
 }
 
 /// The relation `oid_expr` and every partition below it; a plain table's
