@@ -616,6 +616,17 @@ fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
         })?;
         guard::requote(t.sql_name.as_deref().unwrap_or(&t.name))?;
     }
+    // Each table's rows are loaded, counted and checked as its own: two
+    // entries for one table would load into it twice.
+    let mut seen = HashSet::new();
+    for t in &database.tables {
+        if !seen.insert(guard::requote(t.sql_name.as_deref().unwrap_or(&t.name))?) {
+            bail!(
+                "the manifest lists table {} twice: the set was altered, so nothing of it was run",
+                crate::github::workflow::neutralize(t.sql_name.as_deref().unwrap_or(&t.name))
+            );
+        }
+    }
     Ok(())
 }
 
@@ -819,9 +830,9 @@ fn load_rows(
             }
             if freeze {
                 // Emptying loses nothing only where there is nothing yet.
-                // The lock comes first: rows another connection is still
-                // sending into the table (a manifest naming it twice) are
-                // then committed and seen, not emptied once they are.
+                // The lock comes first: rows another connection was still
+                // sending into the table would then be committed and seen,
+                // not emptied once they are.
                 let quoted = guard::requote(table.sql_name.as_deref().unwrap_or(&table.name))?;
                 client.batch_execute(&format!("LOCK TABLE ONLY {quoted} IN ACCESS EXCLUSIVE MODE"))?;
                 let holds_rows: bool = client
