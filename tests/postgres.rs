@@ -793,34 +793,41 @@ fn damage_member(set: &std::path::Path, member: &str) {
     rewrite_sidecar(set);
 }
 
-#[test]
-fn in_place_restores_build_beside_and_swap_where_they_may_and_say_which() {
+/// Database `db` with a table `parent` of 20000 rows and a smaller
+/// `child` that references it, backed up in small chunks: parent's rows
+/// are several members. Returns the set and parent's members.
+fn parent_and_child_in_chunks(dir: &std::path::Path, db: &str) -> (std::path::PathBuf, Vec<String>) {
     let c = cluster();
-    let dir = tmp();
-    c.createdb("beside_src");
+    c.createdb(db);
     c.psql(
-        "beside_src",
+        db,
         "CREATE TABLE parent (id int PRIMARY KEY, v text); \
          INSERT INTO parent SELECT g, repeat('x', 50) || g FROM generate_series(1, 20000) g; \
          CREATE TABLE child (id int PRIMARY KEY, parent int REFERENCES parent, note text); \
          INSERT INTO child SELECT g, g % 20000 + 1, md5(g::text) FROM generate_series(1, 5000) g; \
          CREATE INDEX ON parent (v);",
     );
-    // Small chunks: the big table's rows are several members, loaded over
-    // several connections at once.
-    let out = lifeboat(dir.path())
+    let out = lifeboat(dir)
         .env("LIFEBOAT_TEST_CHUNK_BYTES", "100000")
-        .args(["backup", &c.url("beside_src"), "--out", "bk", "--quiet"])
+        .args(["backup", &c.url(db), "--out", "bk", "--quiet"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let set = dir.path().join(String::from_utf8_lossy(&out.stdout).trim());
+    let set = dir.join(String::from_utf8_lossy(&out.stdout).trim());
     let parts: Vec<String> = read_members(&set)
         .into_iter()
         .map(|(n, _)| n)
         .filter(|n| n.contains("public.parent"))
         .collect();
     assert!(parts.len() > 3, "{parts:?}");
+    (set, parts)
+}
+
+#[test]
+fn in_place_restores_build_beside_and_swap_where_they_may_and_say_which() {
+    let c = cluster();
+    let dir = tmp();
+    let (set, parts) = parent_and_child_in_chunks(dir.path(), "beside_src");
 
     let fresh = |db: &str| {
         c.createdb(db);
@@ -1087,28 +1094,7 @@ fn a_parallel_backup_writes_one_tar_that_stock_tools_read_and_restore() {
 fn a_parallel_restore_loads_each_table_frozen_in_one_transaction_unless_it_is_split() {
     let c = cluster();
     let dir = tmp();
-    c.createdb("frozen_src");
-    c.psql(
-        "frozen_src",
-        "CREATE TABLE parent (id int PRIMARY KEY, v text); \
-         INSERT INTO parent SELECT g, repeat('x', 50) || g FROM generate_series(1, 20000) g; \
-         CREATE TABLE child (id int PRIMARY KEY, parent int REFERENCES parent, note text); \
-         INSERT INTO child SELECT g, g % 20000 + 1, md5(g::text) FROM generate_series(1, 5000) g; \
-         CREATE INDEX ON parent (v);",
-    );
-    let out = lifeboat(dir.path())
-        .env("LIFEBOAT_TEST_CHUNK_BYTES", "100000")
-        .args(["backup", &c.url("frozen_src"), "--out", "bk", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let set = dir.path().join(String::from_utf8_lossy(&out.stdout).trim());
-    let parts: Vec<String> = read_members(&set)
-        .into_iter()
-        .map(|(n, _)| n)
-        .filter(|n| n.contains("public.parent"))
-        .collect();
-    assert!(parts.len() > 3, "{parts:?}");
+    let (set, parts) = parent_and_child_in_chunks(dir.path(), "frozen_src");
     // Pages of `parent` the visibility map marks all-frozen, and its pages.
     let frozen = |db: &str| -> (String, String) {
         c.psql(db, "CREATE EXTENSION IF NOT EXISTS pg_visibility");
