@@ -1095,15 +1095,18 @@ fn a_parallel_restore_loads_each_table_frozen_in_one_transaction_unless_it_is_sp
     let c = cluster();
     let dir = tmp();
     let (set, parts) = parent_and_child_in_chunks(dir.path(), "frozen_src");
-    // Pages of `parent` the visibility map marks all-frozen, and its pages.
+    // Pages of `parent` the visibility map marks all-frozen, and the pages
+    // that hold its rows (a server may extend a table by several empty
+    // pages at once). COPY FREEZE marks the map from PostgreSQL 14 on;
+    // before, it freezes the rows alone, which this cannot see.
     let frozen = |db: &str| -> (String, String) {
         c.psql(db, "CREATE EXTENSION IF NOT EXISTS pg_visibility");
+        if c.psql(db, "SHOW server_version_num").parse::<u32>().unwrap() < 140000 {
+            return ("-".into(), "-".into());
+        }
         (
             c.psql(db, "SELECT all_frozen FROM pg_visibility_map_summary('parent')"),
-            c.psql(
-                db,
-                "SELECT pg_relation_size('parent') / current_setting('block_size')::int",
-            ),
+            c.psql(db, "SELECT count(DISTINCT (ctid::text::point)[0]) FROM parent"),
         )
     };
     let restore = |db: &str, set: &std::path::Path, jobs: &str| -> String {
@@ -1131,14 +1134,14 @@ fn a_parallel_restore_loads_each_table_frozen_in_one_transaction_unless_it_is_sp
     restore("frozen_two", &set, "2");
     assert_eq!(c.rows("frozen_two"), c.rows("frozen_src"));
     let (all_frozen, pages) = frozen("frozen_two");
-    assert!(pages.parse::<u64>().unwrap() > 10, "{pages}");
+    assert!(pages == "-" || pages.parse::<u64>().unwrap() > 10, "{pages}");
     assert_eq!(all_frozen, pages);
 
     // Over eight, parent's rows are more than a connection's share: its
     // chunks go in side by side, as ordinary rows.
     restore("frozen_eight", &set, "8");
     assert_eq!(c.rows("frozen_eight"), c.rows("frozen_src"));
-    assert_eq!(frozen("frozen_eight").0, "0");
+    assert!(["0", "-"].contains(&frozen("frozen_eight").0.as_str()));
 
     // A row of the last chunk that does not convert to binary (`+7`, which
     // the server's text input reads as 7): the chunks already sent are
