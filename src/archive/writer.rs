@@ -39,6 +39,11 @@ pub struct Staging {
     tail: Option<Arc<Tail>>,
 }
 
+/// `<database>/<file>`, without the compression suffix.
+fn member_path(database: &str, file: &str) -> String {
+    format!("{}/{file}", super::safe_component(database))
+}
+
 impl Staging {
     pub fn compression(&self) -> Compression {
         self.compression
@@ -66,7 +71,7 @@ impl Staging {
     /// Starts member `<database>/<file><ext>`; the compression suffix is
     /// added here.
     pub fn member(&self, database: &str, file: &str, role: &str, table: Option<&str>) -> Result<MemberWriter> {
-        self.member_at(&format!("{}/{file}", super::safe_component(database)), role, table)
+        self.member_at(&member_path(database, file), role, table)
     }
 
     /// Starts member `<path><ext>` anywhere in the set (a database's
@@ -85,12 +90,7 @@ impl Staging {
             algorithm: super::compression::Algorithm::None,
             level: 0,
         };
-        self.start(
-            &format!("{}/{file}", super::safe_component(database)),
-            role,
-            table,
-            stored,
-        )
+        self.start(&member_path(database, file), role, table, stored)
     }
 
     /// Starts member `<path><ext>`, its bytes passing through `encoding`.

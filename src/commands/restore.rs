@@ -94,9 +94,9 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     // A set of PostgreSQL databases only has its rows (a SQLite set, its
     // database file) hashed as they load (and the whole file beside the
     // load; the engine waits for both before it commits or swaps anything
-    // in): a large set is read once, not twice. The manifest, the tar's structure, every script and every
-    // member's raw-size claim are still checked here, before anything
-    // changes. An encrypted set is always checked in full first: only
+    // in): a large set is read once, not twice. The manifest, the tar's
+    // structure, every script and every member's raw-size claim are still
+    // checked here, before anything changes. An encrypted set is always checked in full first: only
     // reading its stream to the end proves it was not cut short.
     let rows_later = !encrypted
         && !keys.requires_encrypted()

@@ -1191,7 +1191,8 @@ impl PostgresEngine {
                 let rank = parents_first(&self.chosen_tables(database)?);
                 data.sort_by_key(|m| m.table.as_ref().and_then(|t| rank.get(t.as_str())).copied());
             }
-            let binary = binary::Plans::read(client, tables_of(database, &data), in_transaction)?;
+            let tables = tables_of(database, &data);
+            let binary = binary::Plans::read(client, tables.iter().copied(), in_transaction)?;
             let task = reporter.task(
                 &format!("loading {}", database.name),
                 Some(data.iter().map(|m| m.raw_size).sum()),
@@ -1200,7 +1201,7 @@ impl PostgresEngine {
             // members in one transaction, unless the restore's own
             // transaction holds them all.
             let freezable = if plan == Plan::Everything && !in_transaction {
-                ordinary_tables(client, &tables_of(database, &data))?
+                ordinary_tables(client, &tables)?
             } else {
                 HashSet::new()
             };
@@ -1732,7 +1733,8 @@ impl PostgresEngine {
             .map(|tables| Dag::statement_cost(bytes_of(&tables)))
             .sum();
         let share = (data.iter().map(|m| m.raw_size).sum::<u64>() + statements_cost) / self.jobs() as u64;
-        let freezable = ordinary_tables(client, &tables_of(database, &data))?;
+        let tables = tables_of(database, &data);
+        let freezable = ordinary_tables(client, &tables)?;
         let mut rows_of: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut all_rows = Vec::new();
         for members in by_table(&data) {
@@ -1783,9 +1785,10 @@ impl PostgresEngine {
             let node = plan.add(Work::Object(object), &[post]);
             plan.lock(node, &object.needs);
         }
-        // Each row COPY runs on its own outside a transaction, so one that
-        // fails on a value sent in binary can run again as text.
-        let binary = binary::Plans::read(client, tables_of(database, &data), false)?;
+        // Each table's rows run in no transaction but their own, so a COPY
+        // that fails on a value sent in binary is undone and runs again as
+        // text.
+        let binary = binary::Plans::read(client, tables.iter().copied(), false)?;
         let loaded = Mutex::new(Loaded::new());
         plan.run(self.jobs(), target, |client, work| match work {
             Work::Rows(members, freeze) => {
