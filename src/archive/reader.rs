@@ -684,6 +684,32 @@ impl Read for Checked {
 const AHEAD_BLOCKS: usize = 3;
 const AHEAD_BLOCK_BYTES: usize = 1 << 20;
 
+/// Blocks read ahead and used up, kept for the next: a fresh block of a
+/// megabyte costs the kernel a megabyte of zeroed pages, every time, when
+/// the allocator hands it back between members.
+static SPARE_BLOCKS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// At most this many spare blocks are kept: a few for each loading
+/// connection.
+const SPARE_BLOCKS_KEPT: usize = 16;
+
+/// A block of [`AHEAD_BLOCK_BYTES`], a spare one where there is one.
+fn take_block() -> Vec<u8> {
+    let spare = SPARE_BLOCKS.lock().map(|mut spare| spare.pop()).unwrap_or(None);
+    let mut block = spare.unwrap_or_default();
+    block.resize(AHEAD_BLOCK_BYTES, 0);
+    block
+}
+
+fn give_back_block(block: Vec<u8>) {
+    if block.capacity() >= AHEAD_BLOCK_BYTES
+        && let Ok(mut spare) = SPARE_BLOCKS.lock()
+        && spare.len() < SPARE_BLOCKS_KEPT
+    {
+        spare.push(block);
+    }
+}
+
 /// Reads another reader to its end on a thread of its own, a few blocks
 /// ahead. Dropping it stops that thread at its next block.
 pub struct Ahead {
@@ -693,12 +719,18 @@ pub struct Ahead {
     ended: bool,
 }
 
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        give_back_block(std::mem::take(&mut self.current));
+    }
+}
+
 impl Ahead {
     pub fn new(mut inner: Box<dyn Read + Send>) -> Ahead {
         let (send, blocks) = std::sync::mpsc::sync_channel(AHEAD_BLOCKS);
         std::thread::spawn(move || {
             loop {
-                let mut block = vec![0u8; AHEAD_BLOCK_BYTES];
+                let mut block = take_block();
                 let mut filled = 0;
                 // Whole blocks, so the reader gets few, large writes.
                 let outcome = loop {
@@ -756,7 +788,7 @@ impl io::BufRead for Ahead {
             }
             match self.blocks.recv() {
                 Ok(Ok(block)) => {
-                    self.current = block;
+                    give_back_block(std::mem::replace(&mut self.current, block));
                     self.at = 0;
                 }
                 Ok(Err(e)) => {

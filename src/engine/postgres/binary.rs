@@ -556,6 +556,10 @@ fn integer<T: TryFrom<i64>>(v: &[u8]) -> std::result::Result<T, NotConvertible> 
 trait Float: std::str::FromStr + Copy + PartialEq + Default {
     fn is_finite(self) -> bool;
     fn is_nan(self) -> bool;
+    /// The value nearest `x`, a double that is the decimal correctly
+    /// rounded, where rounding `x` cannot differ from rounding the
+    /// decimal itself; None sends the text to the full parser.
+    fn from_rounded(x: f64) -> Option<Self>;
 }
 
 impl Float for f32 {
@@ -564,6 +568,19 @@ impl Float for f32 {
     }
     fn is_nan(self) -> bool {
         f32::is_nan(self)
+    }
+    fn from_rounded(x: f64) -> Option<f32> {
+        // Every float and every point halfway between two floats is a
+        // double, so none lies strictly between the decimal and its
+        // nearest double: rounding that double again gives the decimal's
+        // float unless the double is itself a halfway point (the low 29
+        // of its 52 mantissa bits 1000...0), where the tie would be
+        // broken the wrong way. Subnormal floats have other halfway
+        // points, so they take the full parser too.
+        let magnitude = x.abs();
+        let halfway = x.to_bits() & ((1 << 29) - 1) == 1 << 28;
+        (magnitude >= f64::from(f32::MIN_POSITIVE) && magnitude < f64::from(f32::MAX) && !halfway)
+            .then_some(x as f32)
     }
 }
 
@@ -574,12 +591,87 @@ impl Float for f64 {
     fn is_nan(self) -> bool {
         f64::is_nan(self)
     }
+    fn from_rounded(x: f64) -> Option<f64> {
+        Some(x)
+    }
+}
+
+/// Powers of ten a double holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+    1e20, 1e21, 1e22,
+];
+
+/// The double nearest a plain decimal (`-12.5`, `1.25e-05`) where one
+/// exact multiplication or division gives it: at most 15 significant
+/// digits, and a power of ten up to 1e22 (Clinger's fast path). None for
+/// zero and for anything else, which the full parser reads.
+fn short_decimal(v: &[u8]) -> Option<f64> {
+    let (negative, rest) = match v.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, v),
+    };
+    let mut digits: u64 = 0;
+    let mut significant = 0;
+    let mut exponent: i32 = 0;
+    let mut seen_digit = false;
+    let mut at = 0;
+    let mut after_point = false;
+    while at < rest.len() {
+        match rest[at] {
+            d @ b'0'..=b'9' => {
+                seen_digit = true;
+                if digits != 0 || d != b'0' {
+                    significant += 1;
+                    if significant > 15 {
+                        return None;
+                    }
+                    digits = digits * 10 + u64::from(d - b'0');
+                }
+                if after_point {
+                    exponent -= 1;
+                }
+            }
+            b'.' if !after_point => after_point = true,
+            _ => break,
+        }
+        at += 1;
+    }
+    if !seen_digit || digits == 0 {
+        return None;
+    }
+    if at < rest.len() {
+        if !matches!(rest[at], b'e' | b'E') {
+            return None;
+        }
+        let (sign, power) = match rest.get(at + 1)? {
+            b'-' => (-1, &rest[at + 2..]),
+            b'+' => (1, &rest[at + 2..]),
+            _ => (1, &rest[at + 1..]),
+        };
+        if power.is_empty() || power.len() > 4 || !power.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let power = power.iter().fold(0i32, |n, d| n * 10 + i32::from(d - b'0'));
+        exponent += sign * power;
+    }
+    let scale = *EXACT_POWERS_OF_TEN.get(exponent.unsigned_abs() as usize)?;
+    // digits < 10^15 < 2^53: exact as a double, as is the power.
+    let magnitude = if exponent < 0 {
+        digits as f64 / scale
+    } else {
+        digits as f64 * scale
+    };
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 /// A float as PostgreSQL prints it. Rust's parse rounds correctly, as
 /// strtof/strtod do; a value that overflows, or underflows to zero, is
 /// refused (the server's input function rejects both).
 fn float<T: Float>(v: &[u8]) -> std::result::Result<T, NotConvertible> {
+    if let Some(x) = short_decimal(v).and_then(T::from_rounded) {
+        return Ok(x);
+    }
     // Rust reads a subset of what strtof/strtod read (no spaces, no hex
     // floats), with the same correctly rounded value.
     let x: T = std::str::from_utf8(v)
@@ -1060,6 +1152,63 @@ mod tests {
         let format = RowFormat { kinds: vec![kind] };
         format.row(text.as_bytes(), &mut out, &mut Scratch::default()).ok()?;
         Some(out[6..].to_vec())
+    }
+
+    /// Every text the short path reads must give what the full parser
+    /// gives: the floats PostgreSQL prints (shortest round trip, plain or
+    /// with an exponent), decimals of up to 17 digits and every exponent
+    /// the path takes, and the halfway points between two floats.
+    #[test]
+    fn short_decimals_read_as_the_full_parser_reads_them() {
+        fn same<T: Float + std::fmt::Debug>(text: &str) {
+            let full: Option<T> = text.parse().ok();
+            let short = short_decimal(text.as_bytes()).and_then(T::from_rounded);
+            if let Some(short) = short {
+                assert_eq!(Some(short), full, "{text}");
+            }
+            if let (Ok(a), Some(b)) = (float::<T>(text.as_bytes()), full) {
+                assert!(a == b || (a.is_nan() && b.is_nan()), "{text}");
+            }
+        }
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut taken = 0;
+        for _ in 0..200_000 {
+            let r = next();
+            let f = f32::from_bits(r as u32);
+            let d = f64::from_bits(r);
+            for text in [format!("{f}"), format!("{f:e}"), format!("{d}"), format!("{d:e}")] {
+                same::<f32>(&text);
+                same::<f64>(&text);
+            }
+            // A decimal of 1 to 17 digits, its point anywhere, and an
+            // exponent near the edges of the fast path.
+            let digits = (next() % 10u64.pow(1 + (r % 17) as u32)).to_string();
+            let point = (next() as usize) % (digits.len() + 1);
+            let exponent = (next() % 60) as i32 - 30;
+            let text = format!("{}.{}e{exponent}", &digits[..point], &digits[point..]).replace(".e", "e");
+            let text = text.strip_prefix('.').map(|t| format!("0.{t}")).unwrap_or(text);
+            same::<f32>(&text);
+            same::<f64>(&text);
+            taken += usize::from(short_decimal(text.as_bytes()).is_some());
+            // Halfway between two floats: the short path must not break
+            // the tie itself.
+            let below = f32::from_bits((r as u32 & 0x7F7F_FFFF).max(0x0080_0000));
+            let halfway = (f64::from(below) + f64::from(f32::from_bits(below.to_bits() + 1))) / 2.0;
+            same::<f32>(&format!("{halfway:e}"));
+            same::<f32>(&format!("{halfway}"));
+        }
+        assert!(taken > 50_000, "the short path read only {taken} decimals");
+        assert_eq!(short_decimal(b"0.83276534"), Some(0.83276534));
+        assert_eq!(short_decimal(b"-1.25e-05"), Some(-1.25e-05));
+        for text in ["", "-", ".", "1e", "1e+", "+1", "1.2.3", "0", "-0", "1e400", "1x", "12345678901234567"] {
+            assert_eq!(short_decimal(text.as_bytes()), None, "{text}");
+        }
     }
 
     #[test]
