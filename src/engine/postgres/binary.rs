@@ -603,43 +603,36 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
 ];
 
 /// The double nearest a plain decimal (`-12.5`, `1.25e-05`) where one
-/// exact multiplication or division gives it: at most 15 significant
-/// digits, and a power of ten up to 1e22 (Clinger's fast path). None for
-/// zero and for anything else, which the full parser reads.
+/// exact multiplication or division gives it: digits that make an integer
+/// below 2^53, and a power of ten up to 1e22 (Clinger's fast path). None
+/// for zero and for anything else, which the full parser reads.
 fn short_decimal(v: &[u8]) -> Option<f64> {
     let (negative, rest) = match v.split_first()? {
         (b'-', rest) => (true, rest),
         _ => (false, v),
     };
+    // At most 19 digits are read, so the integer cannot overflow.
     let mut digits: u64 = 0;
-    let mut significant = 0;
-    let mut exponent: i32 = 0;
-    let mut seen_digit = false;
     let mut at = 0;
-    let mut after_point = false;
-    while at < rest.len() {
-        match rest[at] {
-            d @ b'0'..=b'9' => {
-                seen_digit = true;
-                if digits != 0 || d != b'0' {
-                    significant += 1;
-                    if significant > 15 {
-                        return None;
-                    }
-                    digits = digits * 10 + u64::from(d - b'0');
-                }
-                if after_point {
-                    exponent -= 1;
-                }
-            }
-            b'.' if !after_point => after_point = true,
-            _ => break,
+    let mut read = |at: &mut usize| {
+        let start = *at;
+        while let Some(d) = rest.get(*at).filter(|d| d.is_ascii_digit()) {
+            digits = digits.wrapping_mul(10) + u64::from(d - b'0');
+            *at += 1;
         }
+        *at - start
+    };
+    let whole = read(&mut at);
+    let fraction = if rest.get(at) == Some(&b'.') {
         at += 1;
-    }
-    if !seen_digit || digits == 0 {
+        read(&mut at)
+    } else {
+        0
+    };
+    if whole + fraction == 0 || whole + fraction > 19 || digits == 0 || digits >= 1 << 53 {
         return None;
     }
+    let mut exponent = -(fraction as i32);
     if at < rest.len() {
         if !matches!(rest[at], b'e' | b'E') {
             return None;
@@ -656,7 +649,7 @@ fn short_decimal(v: &[u8]) -> Option<f64> {
         exponent += sign * power;
     }
     let scale = *EXACT_POWERS_OF_TEN.get(exponent.unsigned_abs() as usize)?;
-    // digits < 10^15 < 2^53: exact as a double, as is the power.
+    // digits < 2^53: exact as a double, as is the power.
     let magnitude = if exponent < 0 {
         digits as f64 / scale
     } else {
