@@ -47,6 +47,23 @@ pub struct Target {
     pub statement_timeout: Option<String>,
 }
 
+impl Target {
+    /// Whether the server runs on this machine, and so on its cores:
+    /// every host is a Unix socket, `localhost` or a loopback address.
+    pub fn is_on_this_machine(&self) -> bool {
+        let hosts = self.config.get_hosts();
+        let loopback = |a: &std::net::IpAddr| a.is_loopback();
+        !hosts.is_empty()
+            && hosts.iter().all(|h| match h {
+                postgres::config::Host::Unix(_) => true,
+                postgres::config::Host::Tcp(name) => {
+                    name.eq_ignore_ascii_case("localhost") || name.parse().is_ok_and(|a| loopback(&a))
+                }
+            })
+            && self.config.get_hostaddrs().iter().all(loopback)
+    }
+}
+
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.redacted)
@@ -656,6 +673,20 @@ mod tests {
         assert_eq!(t.config.get_password(), Some(&b"from-env"[..]));
         assert_eq!(t.config.get_ports(), &[6543]);
         assert_eq!(t.tls, TlsMode::Prefer);
+    }
+
+    #[test]
+    fn servers_on_this_machine_are_told_apart() {
+        let env = env_of(&[]);
+        let on_this_machine = |url: &str| parse(url, &env).unwrap().is_on_this_machine();
+        assert!(on_this_machine("postgresql://app@localhost/shop"));
+        assert!(on_this_machine("postgresql://app@127.0.0.1:5433/shop"));
+        assert!(on_this_machine("postgresql://app@[::1]/shop"));
+        assert!(on_this_machine("postgresql://app@/shop?host=/var/run/postgresql"));
+        assert!(!on_this_machine("postgresql://app@db.example/shop"));
+        assert!(!on_this_machine("postgresql://app@10.0.0.5/shop"));
+        assert!(!on_this_machine("postgresql://app@localhost,db.example/shop"));
+        assert!(!on_this_machine("postgresql://app@localhost/shop?hostaddr=10.0.0.5"));
     }
 
     #[test]

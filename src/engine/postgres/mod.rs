@@ -2019,6 +2019,14 @@ impl<'a> Dag<'a> {
                 self.make_ready(&mut progress, node);
             }
         }
+        // Parallel index builds spread a sort over more processes, which
+        // only pays where cores are idle. A server on this machine with
+        // no more cores than there are loading connections has none: its
+        // workers would take their time from the other connections' rows
+        // and builds, and cost more CPU in all (about a twentieth of the
+        // server's in `scripts/bench.sh` on 2 cores).
+        let cores_all_busy = target.is_on_this_machine()
+            && std::thread::available_parallelism().is_ok_and(|cores| cores.get() <= jobs);
         let state = (Mutex::new(progress), std::sync::Condvar::new());
         let errors = Mutex::new(Vec::new());
         let fail = |e: anyhow::Error| {
@@ -2041,6 +2049,10 @@ impl<'a> Dag<'a> {
                         return fail(e.into());
                     }
                     raise_load_memory(&mut client);
+                    if cores_all_busy {
+                        // Best effort, as for the memory settings.
+                        let _ = client.batch_execute("SET max_parallel_maintenance_workers = 0");
+                    }
                     while let Some(node) = self.next(&state) {
                         let result = run(&mut client, &self.work[node]);
                         let mut progress = state.0.lock().expect("progress");
