@@ -6,14 +6,16 @@
 #
 #   scripts/bench.sh                            # agent_platform scale 1, SQLite scale 2
 #   PG_SCALE=3 SQLITE_SCALE=5 scripts/bench.sh  # the README's table
-#   PG_SCALE=70 SQLITE_SCALE=0 scripts/bench.sh # the scale run: ~10 GB, an hour or more
+#   PG_SCALE=70 SQLITE_SCALE=0 BACKUP_RUNS=1 RESTORE_RUNS=1 scripts/bench.sh
+#                                               # the scale run: ~10 GB, an hour or more
 #   LB=/path/to/lifeboat scripts/bench.sh       # another build (before/after)
 #   ZSTD_RESTORE=1 ...                          # also restore the zstd set
 #
 # Each dump, set and restored database is removed as soon as no later row
 # needs it, so the scale run peaks near 2x the database (the --clean row
 # builds a copy beside r3) plus one dump and the sets, not at five copies.
-# The restore rows alternate pg_restore and lifeboat three times each
+# The backup rows (BACKUP_RUNS) and the restore rows alternate the anchor
+# and lifeboat three times each
 # (RESTORE_RUNS), then run --clean as many times, and print medians, so
 # one slow run does not decide the ratio; lifeboat's peak RSS and disk
 # there are the most of its runs.
@@ -23,6 +25,7 @@ PG_SCALE="${PG_SCALE:-1}"
 SQLITE_SCALE="${SQLITE_SCALE:-2}"
 JOBS="${JOBS:-2}"
 RESTORE_RUNS="${RESTORE_RUNS:-3}"
+BACKUP_RUNS="${BACKUP_RUNS:-3}"
 if [ -z "${LB:-}" ]; then
   cargo build --release --quiet
   LB="$PWD/target/release/lifeboat"
@@ -75,28 +78,41 @@ db_size=$("$BIN/psql" -Atc "select pg_size_pretty(pg_database_size('agents'))" -
 db_bytes=$("$BIN/psql" -Atc "select pg_database_size('agents')" -d agents)
 per_gb() { python3 -c "print(f'{$1/($db_bytes/1e9):.1f} s/GB')"; }
 
-base=$(t sh -c "'$BIN/pg_dump' agents > /dev/null")
-row "pg_dump > /dev/null (the server's own limit)" "$base" "-" "-" "-"
-gz=$(t sh -c "'$BIN/pg_dump' agents | gzip > '$work/dump.sql.gz'")
+# The middle of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+# The backups and their anchors take turns, BACKUP_RUNS times, and the
+# rows print medians: a single pg_dump run moves by a tenth or more.
+base_runs=() gz_runs=() lb_runs=() lbz_runs=() lb_rss=0 lb_disk=0 lbz_rss=0 lbz_disk=0
+for i in $(seq "$BACKUP_RUNS"); do
+  base_runs+=("$(t sh -c "'$BIN/pg_dump' agents > /dev/null")")
+  rm -rf "$work/lb-zstd" && mkdir -p "$work/lb-zstd"
+  tl "$work/lb-zstd" "$LB" backup "$(url agents)" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet
+  lbz_runs+=("$wall")
+  if [ "$rss" -gt "$lbz_rss" ]; then lbz_rss=$rss; fi
+  if [ "$disk" -gt "$lbz_disk" ]; then lbz_disk=$disk; fi
+  gz_runs+=("$(t sh -c "'$BIN/pg_dump' agents | gzip > '$work/dump.sql.gz'")")
+  rm -rf "$work/lb-gzip" && mkdir -p "$work/lb-gzip"
+  tl "$work/lb-gzip" "$LB" backup "$(url agents)" --out "$work/lb-gzip" --jobs "$JOBS" --quiet
+  lb_runs+=("$wall")
+  if [ "$rss" -gt "$lb_rss" ]; then lb_rss=$rss; fi
+  if [ "$disk" -gt "$lb_disk" ]; then lb_disk=$disk; fi
+done
+base=$(median "${base_runs[@]}") gz=$(median "${gz_runs[@]}") lb=$(median "${lb_runs[@]}") lbz=$(median "${lbz_runs[@]}")
+row "pg_dump > /dev/null (the server's own limit; median of ${base_runs[*]})" "$base" "-" "-" "-"
 gz_bytes=$(du -sb "$work/dump.sql.gz" | cut -f1)
-row "pg_dump \| gzip" "$gz" "$(size "$work/dump.sql.gz")" "-" "-"
+row "pg_dump \| gzip (median of ${gz_runs[*]})" "$gz" "$(size "$work/dump.sql.gz")" "-" "-"
 fc=$(t "$BIN/pg_dump" -Fc -f "$work/dump.fc" agents)
 row "pg_dump -Fc" "$fc" "$(size "$work/dump.fc")" "-" "-"
 fd=$(t "$BIN/pg_dump" -Fd -j "$JOBS" -f "$work/dump.dir" agents)
 row "pg_dump -Fd -j$JOBS" "$fd" "$(size "$work/dump.dir")" "-" "-"
 rm -rf "$work/dump.dir"
-mkdir -p "$work/lb-gzip" "$work/lb-zstd"
-tl "$work/lb-gzip" "$LB" backup "$(url agents)" --out "$work/lb-gzip" --jobs "$JOBS" --quiet
-lb=$wall
 lb_size=$(du -sb "$work/lb-gzip" | cut -f1)
-lb_disk=$disk lb_rss=$rss
-row "**lifeboat backup -j$JOBS** (default gzip, hashed, manifest)" "$lb" "$(size "$work/lb-gzip") ($(python3 -c "print(f'{$lb_size/$gz_bytes:.2f}')")x pg_dump\|gzip)" "$(res)" "$(ratio "$lb" "$gz") of pg_dump\|gzip, $(ratio "$lb" "$fd") of -Fd -j$JOBS"
+rss=$lb_rss disk=$lb_disk
+row "**lifeboat backup -j$JOBS** (default gzip, hashed, manifest; median of ${lb_runs[*]})" "$lb" "$(size "$work/lb-gzip") ($(python3 -c "print(f'{$lb_size/$gz_bytes:.2f}')")x pg_dump\|gzip)" "$(res)" "$(ratio "$lb" "$gz") of pg_dump\|gzip, $(ratio "$lb" "$fd") of -Fd -j$JOBS"
 lb_gb=$(per_gb "$lb")
-tl "$work/lb-zstd" "$LB" backup "$(url agents)" --out "$work/lb-zstd" --jobs "$JOBS" --compression zstd --quiet
-lbz=$wall
 lbz_size=$(du -sb "$work/lb-zstd" | cut -f1)
-lbz_disk=$disk lbz_rss=$rss
-row "**lifeboat backup -j$JOBS --compression zstd**" "$lbz" "$(size "$work/lb-zstd")" "$(res)" "$(ratio "$lbz" "$base") of pg_dump > /dev/null"
+rss=$lbz_rss disk=$lbz_disk
+row "**lifeboat backup -j$JOBS --compression zstd** (median of ${lbz_runs[*]})" "$lbz" "$(size "$work/lb-zstd")" "$(res)" "$(ratio "$lbz" "$base") of pg_dump > /dev/null"
 [ -n "${ZSTD_RESTORE:-}" ] || rm -rf "$work/lb-zstd"
 # Every backup is taken: the source is not needed any more.
 "$BIN/dropdb" agents
@@ -106,8 +122,6 @@ psql_restore=$(t sh -c "gunzip -c '$work/dump.sql.gz' | '$BIN/psql' -q -d r1")
 row "gunzip \| psql restore" "$psql_restore" "-" "-" "-"
 "$BIN/dropdb" r1
 rm -f "$work/dump.sql.gz"
-# The middle of the numbers given.
-median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 set_file=$(ls "$work"/lb-gzip/*.tar)
 pgr_runs=() lbr_runs=() lbr_rss=0 lbr_disk=0
 for i in $(seq "$RESTORE_RUNS"); do

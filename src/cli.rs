@@ -481,7 +481,7 @@ pub struct BackupArgs {
     #[arg(long, env = "LIFEBOAT_COMPRESSION")]
     pub compression: Option<String>,
 
-    /// Compression level: gzip 0-9 [default: 2], zstd 1-19 [default: 3].
+    /// Compression level: gzip 0-9 [default: 2], zstd 1-19 [default: 2].
     /// (Formerly --level, which now names only the verification level.)
     #[arg(long, alias = "level", env = "LIFEBOAT_COMPRESSION_LEVEL", value_name = "N")]
     pub compression_level: Option<i32>,
