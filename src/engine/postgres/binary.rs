@@ -579,8 +579,7 @@ impl Float for f32 {
         // points, so they take the full parser too.
         let magnitude = x.abs();
         let halfway = x.to_bits() & ((1 << 29) - 1) == 1 << 28;
-        (magnitude >= f64::from(f32::MIN_POSITIVE) && magnitude < f64::from(f32::MAX) && !halfway)
-            .then_some(x as f32)
+        (magnitude >= f64::from(f32::MIN_POSITIVE) && magnitude < f64::from(f32::MAX) && !halfway).then_some(x as f32)
     }
 }
 
@@ -598,8 +597,8 @@ impl Float for f64 {
 
 /// Powers of ten a double holds exactly.
 const EXACT_POWERS_OF_TEN: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-    1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 /// The double nearest a plain decimal (`-12.5`, `1.25e-05`) where one
@@ -1199,7 +1198,20 @@ mod tests {
         assert!(taken > 50_000, "the short path read only {taken} decimals");
         assert_eq!(short_decimal(b"0.83276534"), Some(0.83276534));
         assert_eq!(short_decimal(b"-1.25e-05"), Some(-1.25e-05));
-        for text in ["", "-", ".", "1e", "1e+", "+1", "1.2.3", "0", "-0", "1e400", "1x", "12345678901234567"] {
+        for text in [
+            "",
+            "-",
+            ".",
+            "1e",
+            "1e+",
+            "+1",
+            "1.2.3",
+            "0",
+            "-0",
+            "1e400",
+            "1x",
+            "12345678901234567",
+        ] {
             assert_eq!(short_decimal(text.as_bytes()), None, "{text}");
         }
     }
