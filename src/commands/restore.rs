@@ -96,8 +96,9 @@ pub fn restore(config: &Config, request: &RestoreRequest, reporter: &Reporter) -
     // load; the engine waits for both before it commits or swaps anything
     // in): a large set is read once, not twice. The manifest, the tar's
     // structure, every script and every member's raw-size claim are still
-    // checked here, before anything changes. An encrypted set is always checked in full first: only
-    // reading its stream to the end proves it was not cut short.
+    // checked here, before anything changes. An encrypted set is always
+    // checked in full first: only reading its stream to the end proves it
+    // was not cut short.
     let rows_later = !encrypted
         && !keys.requires_encrypted()
         && crate::archive::reader::read_manifest(&path, keys).is_ok_and(|m| {

@@ -608,22 +608,23 @@ fn check_scripts(set: &SetSource, database: &DatabaseManifest) -> Result<()> {
     }
     for m in members_of(database, "data") {
         let table = m.table.as_deref().unwrap_or_default();
-        let t = database.table(table).with_context(|| {
+        database.table(table).with_context(|| {
             format!(
                 "{} holds rows of a table the manifest does not list: the set was altered",
                 crate::github::workflow::neutralize(&m.path)
             )
         })?;
-        guard::requote(t.sql_name.as_deref().unwrap_or(&t.name))?;
     }
-    // Each table's rows are loaded, counted and checked as its own: two
-    // entries for one table would load into it twice.
+    // Every listed table's name must requote, and each table's rows are
+    // loaded, counted and checked as its own: two entries for one table
+    // would load into it twice.
     let mut seen = HashSet::new();
     for t in &database.tables {
-        if !seen.insert(guard::requote(t.sql_name.as_deref().unwrap_or(&t.name))?) {
+        let name = t.sql_name.as_deref().unwrap_or(&t.name);
+        if !seen.insert(guard::requote(name)?) {
             bail!(
                 "the manifest lists table {} twice: the set was altered, so nothing of it was run",
-                crate::github::workflow::neutralize(t.sql_name.as_deref().unwrap_or(&t.name))
+                crate::github::workflow::neutralize(name)
             );
         }
     }
@@ -2025,8 +2026,8 @@ impl<'a> Dag<'a> {
         // workers would take their time from the other connections' rows
         // and builds, and cost more CPU in all (about a twentieth of the
         // server's in `scripts/bench.sh` on 2 cores).
-        let cores_all_busy = target.is_on_this_machine()
-            && std::thread::available_parallelism().is_ok_and(|cores| cores.get() <= jobs);
+        let cores_all_busy =
+            target.is_on_this_machine() && std::thread::available_parallelism().is_ok_and(|cores| cores.get() <= jobs);
         let state = (Mutex::new(progress), std::sync::Condvar::new());
         let errors = Mutex::new(Vec::new());
         let fail = |e: anyhow::Error| {
