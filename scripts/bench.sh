@@ -39,10 +39,15 @@ t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); pytho
 # /usr/bin/time -v) and $disk (the most `du -sb` of directory $1 grew while
 # it ran, in MB, sampled every 0.2 s). Not in a subshell, so call it as is.
 bytes() { local b; b=$(du -sb "$1" 2>/dev/null | head -1 | cut -f1); echo "${b:-0}"; }
+# User and system CPU seconds of the whole machine so far (every process and
+# the kernel's own threads: the server's work counts, not only lifeboat's).
+machine_cpu() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {print ($2 + $3) / hz, ($4 + $7 + $8) / hz}' /proc/stat; }
+# Also sets $user and $sys, the machine's CPU seconds while it ran.
 tl() {
   local dir=$1; shift
-  local before s e peak=0 now pid
+  local before s e peak=0 now pid u0 s0 u1 s1
   before=$(bytes "$dir")
+  read -r u0 s0 < <(machine_cpu)
   s=$(date +%s.%N)
   /usr/bin/time -v -o "$work/time.v" "$@" >/dev/null 2>&1 &
   pid=$!
@@ -53,6 +58,8 @@ tl() {
   done
   wait "$pid" || { echo "failed: $*" >&2; cat "$work/time.v" >&2; exit 1; }
   e=$(date +%s.%N)
+  read -r u1 s1 < <(machine_cpu)
+  user=$(python3 -c "print(f'{$u1-$u0:.2f}')") sys=$(python3 -c "print(f'{$s1-$s0:.2f}')")
   rss=$(awk -F': ' '/Maximum resident/ {printf "%.0f", $2/1024}' "$work/time.v")
   disk=$(( (peak > before ? peak - before : 0) / 1000000 ))
   wall=$(python3 -c "print(f'{$e-$s:.2f}')")
@@ -123,7 +130,7 @@ row "gunzip \| psql restore" "$psql_restore" "-" "-" "-"
 "$BIN/dropdb" r1
 rm -f "$work/dump.sql.gz"
 set_file=$(ls "$work"/lb-gzip/*.tar)
-pgr_runs=() lbr_runs=() lbr_rss=0 lbr_disk=0
+pgr_runs=() lbr_runs=() lbr_user=() lbr_sys=() lbr_rss=0 lbr_disk=0
 for i in $(seq "$RESTORE_RUNS"); do
   # One restored copy on disk at a time; the last r3 stays for the --clean
   # row, which restores over it.
@@ -132,7 +139,7 @@ for i in $(seq "$RESTORE_RUNS"); do
   pgr_runs+=("$(t "$BIN/pg_restore" -j "$JOBS" -d r2 "$work/dump.fc")")
   "$BIN/dropdb" r2
   tl "$work/data" "$LB" restore "$set_file" --to "$(url r3)" --create-db --jobs "$JOBS" --force --quiet
-  lbr_runs+=("$wall")
+  lbr_runs+=("$wall") lbr_user+=("$user") lbr_sys+=("$sys")
   if [ "$rss" -gt "$lbr_rss" ]; then lbr_rss=$rss; fi
   if [ "$disk" -gt "$lbr_disk" ]; then lbr_disk=$disk; fi
 done
@@ -143,6 +150,7 @@ row "pg_restore -j$JOBS (into an empty database; median of ${pgr_runs[*]})" "$pg
 rss=$lbr_rss disk=$lbr_disk
 row "**lifeboat restore --create-db -j$JOBS** (hashes, row counts; median of ${lbr_runs[*]})" "$lbr" "-" "$(res)" "$(ratio "$lbr" "$pgr") of pg_restore -j$JOBS, $(ratio "$lbr" "$psql_restore") of gunzip\|psql"
 lbr_gb=$(per_gb "$lbr")
+lbr_cpu_gb="$(per_gb "$(median "${lbr_user[@]}")") user, $(per_gb "$(median "${lbr_sys[@]}")") system"
 # In place over a database that holds the same data (r3): --clean swaps a
 # copy built beside it, which leaves r3 full for the next run. Without the
 # safety backup, which pg_restore has no counterpart of. Medians too: the
@@ -204,8 +212,32 @@ else
   sq_size="-"
 fi
 
+# What it costs this machine to grow the page cache by the database's size,
+# without PostgreSQL or lifeboat: a restore's server must do as much. On a
+# virtual machine whose host takes back freed memory, the first gigabytes
+# come cheap and the rest costs several times more per GB, whoever writes.
+page_cache_probe=$(python3 - "$work/probe" "$db_bytes" <<'PY'
+import os, sys
+path, total = sys.argv[1], max(int(sys.argv[2]), 1 << 29)
+block, first = b"\0" * 8192, 1 << 29
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+t0 = os.times().system
+written = 0
+while written < total:
+    os.write(fd, block)
+    written += len(block)
+    if written == first:
+        t1 = os.times().system
+t2 = os.times().system
+os.close(fd)
+os.unlink(path)
+print(f"{(t1 - t0) / (first / 1e9):.1f} s/GB of system CPU for the first 0.5 GB, "
+      f"{(t2 - t0) / (written / 1e9):.1f} s/GB over {written / 1e9:.1f} GB")
+PY
+)
 echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}'), agent_platform scale $PG_SCALE ($db_size); SQLite scale $SQLITE_SCALE ($sq_size); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "lifeboat per GB of database: backup $lb_gb, restore --create-db $lbr_gb"
+echo "lifeboat per GB of database: backup $lb_gb, restore --create-db $lbr_gb (the whole machine's CPU meanwhile: $lbr_cpu_gb)"
+echo "this machine writing new page cache (8 KB writes, as the server extends tables): $page_cache_probe"
 echo "lifeboat backup peak extra disk / set size: gzip $(python3 -c "print(f'{$lb_disk*1e6/$lb_size:.2f}')")x, zstd $(python3 -c "print(f'{$lbz_disk*1e6/$lbz_size:.2f}')")x; peak RSS gzip $lb_rss MB, zstd $lbz_rss MB"
 echo
 echo "| command | wall | output | lifeboat peak | time ratio lifeboat/anchor |"
