@@ -809,6 +809,9 @@ fn load_rows(
     // pg_restore sends rows.
     let mut format = binary.format(&table.name);
     let mut freeze = freeze && !binary.in_transaction;
+    // Members an earlier attempt already reported: a retry loads them
+    // again, but progress hears of each once.
+    let mut reported = 0;
     loop {
         // A failed attempt must leave nothing behind: inside the restore's
         // transaction it is undone to a savepoint, and several members or
@@ -846,12 +849,15 @@ fn load_rows(
                 emptied = true;
             }
             let mut rows = 0;
-            for m in members {
+            for (i, m) in members.iter().enumerate() {
                 // Read, hashed and inflated on a thread of its own, ahead of
                 // this connection's COPY.
                 rows += copy::load_member(client, table, set.open_ahead(&m.path)?, format, freeze)
                     .with_context(|| format!("loading {}", m.path))?;
-                loaded(m);
+                if i >= reported {
+                    loaded(m);
+                    reported = i + 1;
+                }
             }
             if let Some((_, commit, _)) = guarded {
                 client.batch_execute(commit)?;
