@@ -191,13 +191,27 @@ fn a_hostile_schema_json_runs_nothing_the_guard_refuses() {
     let pwned = dir.join("pwned");
     let program = format!("COPY (SELECT 1) TO PROGRAM 'touch {}';", pwned.display());
     let schema: serde_json::Value = serde_json::from_slice(&member_content(&original, member)).unwrap();
+    // A carriage return ends a -- comment for the server: a statement
+    // behind one, with the allowed one that follows swallowed by /* */,
+    // is what the server would run.
+    let behind_a_carriage_return = format!(
+        "-- innocuous\r{} /*\nCOMMENT ON SCHEMA public IS 'standard public schema' */;",
+        program.trim_end_matches(';')
+    );
     type Edit = Box<dyn Fn(&mut serde_json::Value)>;
     let program_in_item: Edit = Box::new(move |s| {
         let items = s["items"].as_array_mut().unwrap();
         let table = items.iter_mut().find(|i| i["kind"] == "table").unwrap();
         table["sql"] = format!("{} {program}", table["sql"].as_str().unwrap()).into();
     });
-    let cases: [(Edit, &str); 4] = [
+    let item = |sql: String| -> Edit {
+        Box::new(move |s| {
+            s["items"].as_array_mut().unwrap().push(serde_json::json!({
+                "section": "post-data", "kind": "comment", "name": "schema public", "sql": sql,
+            }))
+        })
+    };
+    let cases: [(Edit, &str); 7] = [
         (program_in_item, "statement lifeboat never writes"),
         (
             Box::new(|s| {
@@ -215,6 +229,16 @@ fn a_hostile_schema_json_runs_nothing_the_guard_refuses() {
         (
             Box::new(|s| s["items"][0]["sql"] = "SET row_security = off;".into()),
             "holds a session setting",
+        ),
+        (item(behind_a_carriage_return), "statement lifeboat never writes"),
+        // Privileges on what belongs to the whole server, not the target.
+        (
+            item("GRANT CREATE ON DATABASE postgres TO PUBLIC;".into()),
+            "belongs to the whole server",
+        ),
+        (
+            item("GRANT ALTER SYSTEM ON PARAMETER archive_command TO PUBLIC;".into()),
+            "belongs to the whole server",
         ),
     ];
     for (n, (edit, refusal)) in cases.into_iter().enumerate() {
@@ -245,6 +269,20 @@ fn a_hostile_schema_json_runs_nothing_the_guard_refuses() {
     assert_eq!(
         c.psql("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'evil'"),
         "0"
+    );
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_catalog.pg_parameter_acl WHERE parname = 'archive_command'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        c.psql(
+            "postgres",
+            "SELECT pg_catalog.has_database_privilege('public', 'postgres', 'CREATE')::text"
+        ),
+        "false"
     );
 }
 

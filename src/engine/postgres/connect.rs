@@ -385,10 +385,14 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Settings every lifeboat session uses, so COPY text and catalog output
-/// are the same whatever the server's or role's defaults are.
+/// are the same whatever the server's or role's defaults are, and a
+/// restore makes what pg_dump's script makes: xml values read as content,
+/// tables in heap (a set names any other access method) and the
+/// database's own tablespace, whatever the target database sets.
 pub const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; \
 SET extra_float_digits = 3; SET TimeZone = 'UTC'; SET bytea_output = 'hex'; SET standard_conforming_strings = on; \
 SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0; SET row_security = off; \
+SET xmloption = content; SET default_table_access_method = heap; SET default_tablespace = ''; \
 SELECT pg_catalog.set_config('search_path', '', false);";
 
 impl Target {

@@ -51,6 +51,13 @@ pub struct Statement {
     pub tokens: Vec<Token>,
 }
 
+/// Whitespace as PostgreSQL's lexer knows it: ASCII only. Anything else
+/// outside ASCII (a no-break space) is part of an identifier to the
+/// server, so it must be to the guard too.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c')
+}
+
 fn is_ident_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_' || !c.is_ascii()
 }
@@ -69,6 +76,15 @@ fn routine_body_starts(tokens: &[Token]) -> bool {
     )
 }
 
+/// Whether the statement so far is a CREATE [OR REPLACE] RULE.
+fn rule_starts(tokens: &[Token]) -> bool {
+    let words: Vec<&str> = tokens.iter().take(4).filter_map(Token::upper).collect();
+    matches!(
+        words.as_slice(),
+        ["CREATE", "RULE", ..] | ["CREATE", "OR", "REPLACE", "RULE", ..]
+    )
+}
+
 /// Splits a script into statements at semicolons outside quotes and
 /// comments, tokenizing as it goes. Unterminated quotes or comments are an
 /// error: the server would read them differently from us.
@@ -80,12 +96,17 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
     let mut start = 0usize;
     let mut i = 0usize;
     let mut begin_depth = 0usize;
+    // Parentheses open inside a CREATE RULE: its action list, `DO ALSO
+    // (INSERT ...; INSERT ...)`, holds semicolons of its own.
+    let mut rule_parens = 0usize;
     while i < chars.len() {
         let (offset, c) = chars[i];
-        if c.is_whitespace() {
+        if is_space(c) {
             i += 1;
         } else if c == '-' && at(i + 1) == Some('-') {
-            while i < chars.len() && chars[i].1 != '\n' {
+            // The server ends a -- comment at a carriage return as at a
+            // newline: what follows either is SQL it runs.
+            while i < chars.len() && !matches!(chars[i].1, '\n' | '\r') {
                 i += 1;
             }
         } else if c == '/' && at(i + 1) == Some('*') {
@@ -212,7 +233,15 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
             }
             tokens.push(Token::Number(chars[i..j].iter().map(|c| c.1).collect()));
             i = j;
-        } else if c == ';' && begin_depth > 0 {
+        } else if c == ';' && (begin_depth > 0 || rule_parens > 0) {
+            tokens.push(Token::Punct(c));
+            i += 1;
+        } else if (c == '(' || c == ')') && rule_starts(&tokens) {
+            if c == '(' {
+                rule_parens += 1;
+            } else {
+                rule_parens = rule_parens.saturating_sub(1);
+            }
             tokens.push(Token::Punct(c));
             i += 1;
         } else if c == ';' {
@@ -229,6 +258,9 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
             tokens.push(Token::Punct(c));
             i += 1;
         }
+    }
+    if rule_parens > 0 {
+        bail!("a parenthesis of a CREATE RULE is never closed");
     }
     if !tokens.is_empty() {
         out.push(Statement {
@@ -402,11 +434,18 @@ pub fn refusal(statement: &Statement) -> Option<String> {
             // Privileges are granted ON an object; `GRANT role TO role`
             // (membership) has no ON before TO/FROM.
             let mut words = depth_zero_words(t);
-            let on_first = words.find(|w| matches!(*w, "ON" | "TO" | "FROM")) == Some("ON");
-            if on_first {
-                None
-            } else {
-                Some("it grants or revokes role membership".into())
+            if words.find(|w| matches!(*w, "ON" | "TO" | "FROM")) != Some("ON") {
+                return Some("it grants or revokes role membership".into());
+            }
+            // Databases, tablespaces and parameters belong to the whole
+            // server, not to the database being restored; lifeboat writes
+            // privileges on none of them.
+            match words.next() {
+                Some(kind @ ("DATABASE" | "TABLESPACE" | "PARAMETER")) => Some(format!(
+                    "it changes privileges on a {}, which belongs to the whole server",
+                    kind.to_ascii_lowercase()
+                )),
+                _ => None,
             }
         }
         "SELECT" => select_refusal(t),
@@ -894,9 +933,61 @@ mod tests {
             "DROP TABLE t;",
             "CREATE TRIGGER t AFTER INSERT ON t EXECUTE FUNCTION f($1);",
             "CREATE DATABASE x;",
+            "GRANT CREATE ON DATABASE postgres TO PUBLIC;",
+            "REVOKE CONNECT, TEMPORARY ON DATABASE other FROM PUBLIC;",
+            "GRANT ALTER SYSTEM ON PARAMETER archive_command TO PUBLIC;",
+            "grant set on parameter work_mem to app;",
+            "GRANT CREATE ON TABLESPACE pg_default TO PUBLIC;",
         ] {
             assert!(check(bad).is_some(), "{bad}");
         }
+        for good in [
+            "GRANT SELECT ON TABLE public.t TO app;",
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+            "GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO app;",
+            "REVOKE ALL ON LANGUAGE plpgsql FROM PUBLIC;",
+            "GRANT SELECT (a, b) ON TABLE public.t TO app;",
+        ] {
+            assert_eq!(check(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn comments_and_spaces_end_where_the_server_ends_them() {
+        // A carriage return ends a -- comment for the server: what follows
+        // it is a statement the guard must see and refuse.
+        let hidden = "-- innocuous\rDO $$BEGIN EXECUTE 'COPY (SELECT 1) TO PROGRAM ''id'''; END$$ /*\nCOMMENT ON SCHEMA public IS 'x' */;";
+        let s = split(hidden).unwrap();
+        assert!(s.iter().any(|s| refusal(s).is_some()), "{s:?}");
+        let opclass = "-- operator class\rCOPY (SELECT 1) TO PROGRAM 'id' /*\nCREATE OPERATOR CLASS public.c FOR TYPE integer USING btree AS OPERATOR 1 < */;";
+        let s = split(opclass).unwrap();
+        assert!(s[0].tokens.first().is_some_and(|t| t.is_word("COPY")), "{s:?}");
+        assert!(refusal(&s[0]).is_some());
+        // A no-break space is part of an identifier to the server, so the
+        // $$ after it starts no string there, nor here.
+        let nbsp = "COMMENT ON TABLE t IS x\u{a0}$$ ; COPY x TO PROGRAM 'y'; x\u{a0}$$;";
+        let s = split(nbsp).unwrap();
+        assert!(
+            s.iter().any(|s| s.tokens.first().is_some_and(|t| t.is_word("COPY"))),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn a_rule_with_several_actions_is_one_statement() {
+        let rule = "CREATE RULE r AS ON DELETE TO public.t DO ALSO (INSERT INTO public.log VALUES (old.id, 'a'::text); INSERT INTO public.log VALUES (old.id, 'b'::text));\nCOMMENT ON RULE r ON public.t IS 'x';";
+        let s = split(rule).unwrap();
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(refusal(&s[0]), None);
+        assert!(s[0].text.ends_with("'b'::text));"), "{}", s[0].text);
+        // Anywhere else a parenthesis keeps no semicolon from ending a
+        // statement, and an unclosed one in a rule is refused.
+        let s = split("COMMENT ON TABLE t IS 'x' (; COPY x TO PROGRAM 'y');").unwrap();
+        assert_eq!(s.len(), 2);
+        assert!(
+            split("CREATE RULE r AS ON DELETE TO t DO ALSO (INSERT INTO log VALUES (1); COPY x TO PROGRAM 'y';")
+                .is_err()
+        );
     }
 
     #[test]

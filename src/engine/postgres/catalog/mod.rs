@@ -2156,7 +2156,9 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
               WHEN d.classoid = 'pg_statistic_ext'::pg_catalog.regclass THEN (SELECT stxrelid FROM pg_catalog.pg_statistic_ext WHERE oid = d.objoid) END, \
          CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contypid FROM pg_catalog.pg_constraint WHERE oid = d.objoid) \
               WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT reltype FROM pg_catalog.pg_class WHERE oid = d.objoid AND relkind = 'c') END, \
-         CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END \
+         CASE WHEN d.classoid = 'pg_constraint'::pg_catalog.regclass THEN (SELECT contype IN ('c', 'n') FROM pg_catalog.pg_constraint WHERE oid = d.objoid) ELSE d.classoid = 'pg_class'::pg_catalog.regclass END, \
+         CASE WHEN d.classoid = 'pg_class'::pg_catalog.regclass THEN (SELECT refobjid FROM pg_catalog.pg_depend WHERE classid = 'pg_class'::pg_catalog.regclass \
+                    AND objid = d.objoid AND refclassid = 'pg_constraint'::pg_catalog.regclass AND deptype = 'i' LIMIT 1) END \
          FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o \
          WHERE (d.objoid >= 16384 OR (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass)) \
          AND NOT (d.objoid = 'public'::pg_catalog.regnamespace AND d.classoid = 'pg_namespace'::pg_catalog.regclass \
@@ -2219,8 +2221,13 @@ fn comments(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -> Resu
         // constraint written inside its table's or domain's statement
         // follows that statement.
         let inline: bool = r.value::<Option<bool>>(8)?.unwrap_or(false);
+        // The index of a primary key, unique or exclusion constraint is
+        // made by the constraint's statement, after its table's: a comment
+        // on it follows that statement, not the table's.
+        let made_by_constraint = r.value::<Option<Oid>>(9)?.map(|c| (PG_CONSTRAINT, c));
         let owners = [
             Some(own),
+            made_by_constraint,
             composite.filter(|_| inline).map(|t| (PG_TYPE, t)),
             // An identity column's sequence is made by its table.
             relation
