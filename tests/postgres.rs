@@ -1200,3 +1200,47 @@ fn tables_that_print_alike_keep_their_own_rows() {
         expect(dir.path(), &["compare", set.to_str().unwrap(), &c.url(&db)], 0);
     }
 }
+
+#[test]
+fn the_target_databases_own_settings_change_nothing_a_restore_makes() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("pinned_src");
+    // An xml value that is content, not a document; a table in heap.
+    c.psql(
+        "pinned_src",
+        "CREATE TABLE docs (id int PRIMARY KEY, body xml); \
+         INSERT INTO docs VALUES (1, 'plain text'), (2, '<a>x</a><b/>');",
+    );
+    let set = backup(dir.path(), &c.url("pinned_src"), &[]);
+    // A target whose own defaults would read the xml as documents and make
+    // tables with an access method of its own, which --clean drops.
+    c.createdb("pinned_dst");
+    c.psql(
+        "pinned_dst",
+        "CREATE ACCESS METHOD heap2 TYPE TABLE HANDLER heap_tableam_handler; \
+         CREATE TABLE old (id int) USING heap2; \
+         ALTER DATABASE pinned_dst SET xmloption = document; \
+         ALTER DATABASE pinned_dst SET default_table_access_method = heap2;",
+    );
+    for how in ["--clean", "--create-db"] {
+        if how == "--create-db" {
+            c.psql("postgres", "DROP DATABASE IF EXISTS pinned_new");
+        }
+        let db = if how == "--clean" { "pinned_dst" } else { "pinned_new" };
+        expect(
+            dir.path(),
+            &["restore", set.to_str().unwrap(), "--to", &c.url(db), how, "--force"],
+            0,
+        );
+        assert_eq!(c.rows(db), c.rows("pinned_src"), "{how}");
+        assert_eq!(
+            c.psql(
+                db,
+                "SELECT a.amname FROM pg_class r JOIN pg_am a ON a.oid = r.relam WHERE r.relname = 'docs'"
+            ),
+            "heap",
+            "{how}"
+        );
+    }
+}
