@@ -49,6 +49,10 @@ impl Token {
 pub struct Statement {
     pub text: String,
     pub tokens: Vec<Token>,
+    /// A comment stands between its tokens, which lifeboat never writes:
+    /// text that runs with more than the restoring role's rights must not
+    /// hold any.
+    pub comment_inside: bool,
 }
 
 /// Whitespace as PostgreSQL's lexer knows it: ASCII only. Anything else
@@ -99,17 +103,20 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
     // Parentheses open inside a CREATE RULE: its action list, `DO ALSO
     // (INSERT ...; INSERT ...)`, holds semicolons of its own.
     let mut rule_parens = 0usize;
+    let mut comment_inside = false;
     while i < chars.len() {
         let (offset, c) = chars[i];
         if is_space(c) {
             i += 1;
         } else if c == '-' && at(i + 1) == Some('-') {
+            comment_inside |= !tokens.is_empty();
             // The server ends a -- comment at a carriage return as at a
             // newline: what follows either is SQL it runs.
             while i < chars.len() && !matches!(chars[i].1, '\n' | '\r') {
                 i += 1;
             }
         } else if c == '/' && at(i + 1) == Some('*') {
+            comment_inside |= !tokens.is_empty();
             let mut depth = 0usize;
             loop {
                 match (at(i), at(i + 1)) {
@@ -250,6 +257,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
                 out.push(Statement {
                     text: text.to_string(),
                     tokens: std::mem::take(&mut tokens),
+                    comment_inside: std::mem::take(&mut comment_inside),
                 });
             }
             start = offset + 1;
@@ -266,6 +274,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
         out.push(Statement {
             text: sql[start..].trim().to_string(),
             tokens,
+            comment_inside,
         });
     }
     Ok(out)
@@ -971,6 +980,11 @@ mod tests {
             s.iter().any(|s| s.tokens.first().is_some_and(|t| t.is_word("COPY"))),
             "{s:?}"
         );
+        // The `-- kind: name` line before an object is no comment inside
+        // its statement; one between its words is.
+        let s = split("-- operator class: public.c\nCREATE OPERATOR CLASS public.c FOR TYPE integer USING btree AS OPERATOR 1 <;\nCREATE OPERATOR CLASS public.d /* x */ FOR TYPE integer USING btree AS OPERATOR 1 < -- y\n;").unwrap();
+        assert!(!s[0].comment_inside);
+        assert!(s[1].comment_inside);
     }
 
     #[test]
