@@ -374,6 +374,15 @@ fn starts_with_words(tokens: &[Token], words: &str) -> Option<usize> {
     Some(n)
 }
 
+fn ends_with_words(tokens: &[Token], words: &str) -> bool {
+    let words: Vec<&str> = words.split(' ').collect();
+    tokens.len() >= words.len()
+        && tokens[tokens.len() - words.len()..]
+            .iter()
+            .zip(&words)
+            .all(|(t, w)| t.is_word(w))
+}
+
 fn starts_with_kind(tokens: &[Token]) -> Option<usize> {
     OBJECT_KINDS.iter().filter_map(|k| starts_with_words(tokens, k)).max()
 }
@@ -422,6 +431,12 @@ pub fn refusal(statement: &Statement) -> Option<String> {
             // CREATE TABLE ... AS runs a query; lifeboat lists columns.
             if kind.last() == Some(&"TABLE") && depth_zero_words(t).any(|w| w == "AS") {
                 return Some("CREATE TABLE ... AS runs a query".into());
+            }
+            // A materialized view made WITH DATA runs its query then, as the
+            // restoring role; lifeboat makes them empty and refreshes them
+            // once they have their owner, whose rights the query runs with.
+            if kind == ["MATERIALIZED", "VIEW"] && !ends_with_words(t, "WITH NO DATA") {
+                return Some("lifeboat makes materialized views WITH NO DATA".into());
             }
             None
         }
@@ -947,6 +962,8 @@ mod tests {
             "GRANT ALTER SYSTEM ON PARAMETER archive_command TO PUBLIC;",
             "grant set on parameter work_mem to app;",
             "GRANT CREATE ON TABLESPACE pg_default TO PUBLIC;",
+            "CREATE MATERIALIZED VIEW public.mv AS SELECT pg_catalog.pg_read_file('/etc/hostname');",
+            "CREATE MATERIALIZED VIEW public.mv AS SELECT 1 WITH DATA;",
         ] {
             assert!(check(bad).is_some(), "{bad}");
         }
