@@ -348,7 +348,9 @@ const SETTINGS: &[(&str, Option<&str>)] = &[
     ("statement_timeout", None),
     ("lock_timeout", None),
     ("idle_in_transaction_session_timeout", None),
-    ("client_encoding", None),
+    // Another encoding would have the server read the bytes the guard
+    // read as UTF-8 as other characters.
+    ("client_encoding", Some("utf8")),
     ("standard_conforming_strings", Some("on")),
     ("check_function_bodies", None),
     ("client_min_messages", None),
@@ -944,6 +946,7 @@ mod tests {
             "SET SESSION AUTHORIZATION postgres;",
             "SET search_path = evil;",
             "SET standard_conforming_strings = off;",
+            "SET client_encoding = 'SJIS';",
             "GRANT pg_execute_server_program TO app;",
             "REVOKE pg_read_server_files FROM app;",
             "CREATE TABLE t AS SELECT pg_read_file('/etc/passwd');",
