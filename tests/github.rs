@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::github::{FakeGitHub, artifact, fork_artifact, zip_of};
+use common::github::{FakeGitHub, artifact, fork_artifact, zip_bomb, zip_of};
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -751,4 +751,99 @@ fn verify_and_restore_issues_name_the_step_and_close_on_their_next_success() {
     );
     let st = api.state.lock().unwrap();
     assert!(st.issues.iter().all(|i| i["state"] == "closed"), "{:?}", st.issues);
+}
+
+/// Runs `cmd` to its end with its output in `log`; its exit code, its
+/// output, and the bytes it wrote to files (what the kernel counted as
+/// it dirtied pages, so a file removed before it reached the disk still
+/// counts).
+fn run_counting_writes(mut cmd: Command, log: &Path) -> (Option<i32>, String, u64) {
+    let file = std::fs::File::create(log).unwrap();
+    cmd.stdout(file.try_clone().unwrap()).stderr(file);
+    // wait4 below reaps it, and hands back what it used, which wait does not.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd.spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut usage) }, pid);
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let written = usage.ru_oublock as u64 * 512;
+    (code, std::fs::read_to_string(log).unwrap(), written)
+}
+
+/// An artifact is a stranger's zip. One whose set inflates a thousand
+/// times (a 1 GiB tar of zeros in a 1 MB zip), or whose download is larger
+/// than the size GitHub's API lists, is refused with a message that says
+/// so, after writing a bounded amount, and the fetch leaves nothing
+/// behind: not in an output directory that held a file before (which
+/// stays), nor the output directory it created.
+#[test]
+fn a_zip_bomb_or_an_oversized_download_is_refused_and_leaves_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let logs = tempfile::tempdir().unwrap();
+    let name = "app-20260101T000000Z.tar";
+    let sidecar = format!("{}  {name}\n", "0".repeat(64)).into_bytes();
+    let bomb = zip_bomb(name, 1 << 30, &[(&format!("{name}.sha256"), sidecar.clone())]);
+    assert!(bomb.len() < 2 << 20, "the bomb is {} bytes", bomb.len());
+    // Bytes that do not compress, so the zip is as large as they are.
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let noise: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let api = FakeGitHub::start();
+    {
+        let mut st = api.state.lock().unwrap();
+        st.artifacts.push(artifact(9, "nightly", 909, "main", 0, false));
+        st.blobs.push((9, bomb));
+        // Listed at 100 kB, served at 3 MB.
+        let mut grown = artifact(10, "grown", 910, "main", 0, false);
+        grown["size_in_bytes"] = serde_json::json!(100_000);
+        st.artifacts.push(grown);
+        st.blobs
+            .push((10, zip_of(&[(name, noise), (&format!("{name}.sha256"), sidecar)])));
+    }
+    std::fs::create_dir(dir.join("dl")).unwrap();
+    std::fs::write(dir.join("dl/lifeboat.toml"), "mine").unwrap();
+    for (artifact, out, says) in [
+        ("nightly", "dl", "looks like a zip bomb"),
+        ("nightly", "fresh", "looks like a zip bomb"),
+        ("grown", "dl", "its download announces 3.1 MB"),
+        ("grown", "fresh", "its download announces 3.1 MB"),
+        // Served without a length, it is stopped as it grows.
+        ("grown", "dl", "its download grew past"),
+    ] {
+        api.state.lock().unwrap().blobs_without_length = says.contains("grew");
+        let mut cmd = step(dir, &api);
+        cmd.args(["fetch", artifact, "--out", out]);
+        let (code, output, written) = run_counting_writes(cmd, &logs.path().join("log"));
+        assert_eq!(code, Some(1), "{artifact} into {out}: {output}");
+        assert!(output.contains(says), "{artifact} into {out}: {output}");
+        // Far below the 1 GiB the bomb holds: what unpacking may write is
+        // bounded by 64 times the zip, and 64 MiB at least.
+        assert!(
+            written < 80 << 20,
+            "{artifact} into {out}: wrote {written} bytes; {output}"
+        );
+        assert_eq!(
+            names_in(&dir.join("dl")),
+            ["lifeboat.toml"],
+            "{artifact} into {out} left something behind"
+        );
+        assert!(!dir.join("fresh").exists(), "{artifact} into {out} left fresh/ behind");
+    }
+    assert_eq!(std::fs::read_to_string(dir.join("dl/lifeboat.toml")).unwrap(), "mine");
+    // Both were downloaded: what they held was refused, not their listing.
+    let requests = api.state.lock().unwrap().requests.join("\n");
+    assert!(
+        requests.contains("GET /blob/9") && requests.contains("GET /blob/10"),
+        "{requests}"
+    );
 }

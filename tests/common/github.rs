@@ -19,6 +19,10 @@ pub struct State {
     /// `issues: write`.
     pub forbid_issue_writes: bool,
     pub forbid_actions: bool,
+    /// Serve blobs without a Content-Length, their end marked by closing
+    /// the connection, as HTTP/1.1 allows: a download's size is then
+    /// known only as it arrives.
+    pub blobs_without_length: bool,
     pub requests: Vec<String>,
 }
 
@@ -306,7 +310,17 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
                 .filter(|a| name.as_deref().is_none_or(|n| a["name"] == n))
                 .cloned()
                 .collect();
-            let (items, link) = paginate(&matching, query, base, path);
+            let (mut items, link) = paginate(&matching, query, base, path);
+            // GitHub lists the size of the zip it serves; a test that sets
+            // one explicitly plays a server that lies about it.
+            for a in items.iter_mut().filter(|a| a["size_in_bytes"].is_null()) {
+                let size = st
+                    .blobs
+                    .iter()
+                    .find(|(id, _)| a["id"] == *id)
+                    .map_or(0, |(_, b)| b.len());
+                a["size_in_bytes"] = json!(size);
+            }
             let extra: Vec<(&str, String)> = link.map(|l| ("Link", l)).into_iter().collect();
             json_response(
                 &mut stream,
@@ -331,6 +345,11 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
         ("GET", ["blob", id]) => {
             let id: u64 = id.parse().unwrap_or(0);
             match st.blobs.iter().find(|(i, _)| *i == id) {
+                Some((_, bytes)) if st.blobs_without_length => {
+                    let head = "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nConnection: close\r\n\r\n";
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(bytes);
+                }
                 Some((_, bytes)) => respond(
                     &mut stream,
                     200,
@@ -344,11 +363,12 @@ fn serve(mut stream: TcpStream, state: &Arc<Mutex<State>>, base: &str) {
     }
 }
 
-/// An artifact as GitHub lists it.
+/// An artifact as GitHub lists it; its size is filled in from its blob
+/// when listed.
 pub fn artifact(id: u64, name: &str, run_id: u64, branch: &str, days_old: i64, expired: bool) -> Value {
     let created = chrono::Utc::now() - chrono::Duration::days(days_old);
     json!({
-        "id": id, "node_id": format!("MDg6QXJ0aWZhY3Q{id}"), "name": name, "size_in_bytes": 1024,
+        "id": id, "node_id": format!("MDg6QXJ0aWZhY3Q{id}"), "name": name, "size_in_bytes": null,
         "url": format!("https://api.github.com/repos/o/r/actions/artifacts/{id}"),
         "archive_download_url": format!("https://api.github.com/repos/o/r/actions/artifacts/{id}/zip"),
         "expired": expired, "created_at": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -382,4 +402,82 @@ pub fn zip_of(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
         z.finish().unwrap();
     }
     cursor.into_inner()
+}
+
+/// A zip bomb: an entry `name` of `zeros` zero bytes (a whole number of
+/// MiB, under 4 GiB), honestly declared, in a zip of about a thousandth of
+/// that, followed by the small `others`. Built without deflating it all:
+/// one MiB of zeros deflated from an empty window and sync-flushed ends on
+/// a byte boundary and refers to nothing before it, so its bytes repeated
+/// are a valid stream of as many MiB, closed by an empty final block.
+pub fn zip_bomb(name: &str, zeros: u32, others: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    use flate2::{Compress, Compression, Crc, FlushCompress};
+    const MIB: usize = 1 << 20;
+    assert_eq!(zeros as usize % MIB, 0);
+    let mib = vec![0u8; MIB];
+    let mut deflate = Compress::new(Compression::default(), false);
+    let mut chunk = Vec::with_capacity(64 << 10);
+    deflate.compress_vec(&mib, &mut chunk, FlushCompress::Sync).unwrap();
+    assert_eq!(deflate.total_in(), MIB as u64);
+    let mut mib_crc = Crc::new();
+    mib_crc.update(&mib);
+    let count = zeros as usize / MIB;
+    let mut data = chunk.repeat(count);
+    data.extend_from_slice(&[0x03, 0x00]);
+    let mut crc = Crc::new();
+    for _ in 0..count {
+        crc.combine(&mib_crc);
+    }
+    let mut entries = vec![(name.to_string(), crc.sum(), data, zeros)];
+    for (other, bytes) in others {
+        let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
+        encoder.write_all(bytes).unwrap();
+        let mut crc = Crc::new();
+        crc.update(bytes);
+        entries.push((
+            other.to_string(),
+            crc.sum(),
+            encoder.finish().unwrap(),
+            bytes.len() as u32,
+        ));
+    }
+    // Local headers with their data, the central directory, its end.
+    let mut zip = Vec::new();
+    let mut central = Vec::new();
+    for (name, crc, data, size) in &entries {
+        let offset = zip.len() as u32;
+        let common = |out: &mut Vec<u8>| {
+            out.extend_from_slice(&20u16.to_le_bytes()); // version needed
+            out.extend_from_slice(&0u16.to_le_bytes()); // flags
+            out.extend_from_slice(&8u16.to_le_bytes()); // deflated
+            out.extend_from_slice(&0u16.to_le_bytes()); // time
+            out.extend_from_slice(&0x21u16.to_le_bytes()); // 1980-01-01
+            out.extend_from_slice(&crc.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&size.to_le_bytes());
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&0u16.to_le_bytes()); // extra
+        };
+        zip.extend_from_slice(&0x04034b50u32.to_le_bytes());
+        common(&mut zip);
+        zip.extend_from_slice(name.as_bytes());
+        zip.extend_from_slice(data);
+        central.extend_from_slice(&0x02014b50u32.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes()); // made by
+        common(&mut central);
+        central.extend_from_slice(&[0; 6]); // comment, disk, internal attributes
+        central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let central_at = zip.len() as u32;
+    zip.extend_from_slice(&central);
+    zip.extend_from_slice(&0x06054b50u32.to_le_bytes());
+    zip.extend_from_slice(&[0; 4]); // disks
+    zip.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    zip.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    zip.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    zip.extend_from_slice(&central_at.to_le_bytes());
+    zip.extend_from_slice(&0u16.to_le_bytes()); // comment
+    zip
 }
