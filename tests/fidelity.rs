@@ -632,6 +632,25 @@ fn owners_and_grants_as_pg_dump_carries_them() {
 }
 
 #[test]
+fn grants_changed_on_what_initdb_and_extensions_made_as_pg_dump_carries_them() {
+    let c = cluster();
+    let dir = tmp();
+    c.fixture("initpriv_src", "initial_privileges.sql", &[]);
+    c.reference(dir.path(), "initpriv_src", "initpriv_ref", "");
+    let set = backup(dir.path(), &c.url("initpriv_src"), &["--with-privileges"]);
+    restores_like_the_reference(c, dir.path(), &set, "initpriv_src", "initpriv_ref");
+    // Spelled out, as the security setting it is: PUBLIC may not use
+    // plpgsql in the restored database either.
+    assert_eq!(
+        c.psql(
+            "initpriv_src_par",
+            "SELECT has_language_privilege('public', 'plpgsql', 'USAGE')"
+        ),
+        "f"
+    );
+}
+
+#[test]
 fn postgis_restores_as_pg_dump_restores_it() {
     let c = cluster();
     let dir = tmp();

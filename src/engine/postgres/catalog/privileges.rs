@@ -78,14 +78,14 @@ fn acl_entry_statements_from(acl: &str, baseline: &str, target: &str) -> String 
     )
 }
 
-/// The privileges an extension's object had when its script made it
-/// (`pg_init_privs`), else its owner's defaults: an extension's objects
-/// are the extension's, but grants on them since are the database's, and
-/// pg_dump carries those.
-fn initial_privileges(catalog: &str, oid: &str, kind: &str, owner: &str) -> String {
+/// The privileges an object had when initdb or its extension's script
+/// made it (`pg_init_privs`, at sub-object `sub`), else its owner's
+/// defaults: the object is initdb's or the extension's, but grants on it
+/// since are the database's, and pg_dump carries those.
+fn initial_privileges(catalog: &str, oid: &str, sub: &str, kind: &str, owner: &str) -> String {
     format!(
         "COALESCE((SELECT i.initprivs FROM pg_catalog.pg_init_privs i WHERE i.objoid = {oid} \
-           AND i.classoid = '{catalog}'::pg_catalog.regclass AND i.objsubid = 0), pg_catalog.acldefault({kind}, {owner}))"
+           AND i.classoid = '{catalog}'::pg_catalog.regclass AND i.objsubid = {sub}), pg_catalog.acldefault({kind}, {owner}))"
     )
 }
 
@@ -96,56 +96,213 @@ fn extension_member(catalog: &str) -> String {
     )
 }
 
-/// Grants on objects of extensions that differ from those the extension
-/// made them with: (what, the query giving name, no owner, grants).
-fn extension_member_grants() -> Vec<(&'static str, String)> {
-    let routine_word = "CASE x.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END";
-    vec![
-        (
-            "routines of extensions",
-            format!(
-                "SELECT x.oid::pg_catalog.regprocedure::text, NULL::text, {} FROM pg_catalog.pg_proc x WHERE x.proacl IS NOT NULL AND {}",
-                acl_statements_from(
-                    "x.proacl",
-                    &initial_privileges("pg_proc", "x.oid", "'f'", "x.proowner"),
-                    &format!("pg_catalog.format('%s %s', {routine_word}, x.oid::pg_catalog.regprocedure)"),
-                    ""
+/// A kind of object that initdb or an extension's script makes, whose
+/// privileges pg_dump writes as the difference between its ACL and the
+/// one `pg_init_privs` recorded (no owner, no definition: those are
+/// initdb's or the extension's). The catalog row is called `x`.
+struct InitialKind {
+    what: &'static str,
+    catalog: &'static str,
+    /// The ACL and owner columns.
+    acl: &'static str,
+    owner: &'static str,
+    /// `acldefault`'s kind, as SQL.
+    default_kind: &'static str,
+    /// The item's name, as SQL.
+    name: &'static str,
+    /// What GRANT and REVOKE name, as SQL (`FUNCTION f(int)`).
+    target: &'static str,
+    /// Which rows initdb made, besides those of extensions: pg_dump
+    /// writes the changed privileges of pg_catalog's objects and of the
+    /// procedural languages initdb made (plpgsql, in template1 by initdb,
+    /// whose ACL pg_init_privs leaves to the default).
+    from_initdb: &'static str,
+}
+
+const RELATION_GRANT_TARGET: &str =
+    "pg_catalog.format('%s %s', CASE x.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, x.oid::pg_catalog.regclass)";
+
+/// Every kind pg_dump compares with `pg_init_privs`: schemas, routines
+/// (aggregates included), relations (and their columns, below), types,
+/// procedural languages, foreign-data wrappers and servers.
+const INITIAL_KINDS: &[InitialKind] = &[
+    InitialKind {
+        what: "schemas of initdb and of extensions",
+        catalog: "pg_namespace",
+        acl: "nspacl",
+        owner: "nspowner",
+        default_kind: "'n'",
+        name: "pg_catalog.quote_ident(x.nspname)",
+        target: "pg_catalog.format('SCHEMA %I', x.nspname)",
+        from_initdb: "x.nspname = 'pg_catalog'",
+    },
+    InitialKind {
+        what: "routines of initdb and of extensions",
+        catalog: "pg_proc",
+        acl: "proacl",
+        owner: "proowner",
+        default_kind: "'f'",
+        name: "x.oid::pg_catalog.regprocedure::text",
+        target: "pg_catalog.format('%s %s', CASE x.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, x.oid::pg_catalog.regprocedure)",
+        from_initdb: "x.pronamespace = 'pg_catalog'::pg_catalog.regnamespace",
+    },
+    InitialKind {
+        what: "tables and sequences of initdb and of extensions",
+        catalog: "pg_class",
+        acl: "relacl",
+        owner: "relowner",
+        default_kind: "CASE x.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\"",
+        name: "x.oid::pg_catalog.regclass::text",
+        target: RELATION_GRANT_TARGET,
+        from_initdb: "x.relnamespace = 'pg_catalog'::pg_catalog.regnamespace",
+    },
+    InitialKind {
+        what: "types of initdb and of extensions",
+        catalog: "pg_type",
+        acl: "typacl",
+        owner: "typowner",
+        default_kind: "'T'",
+        name: "x.oid::pg_catalog.regtype::text",
+        // By schema and name: GRANT takes no SQL-standard alias
+        // (`bigint`) that regtype prints for some of pg_catalog's types.
+        target: "pg_catalog.format('TYPE %I.%I', (SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = x.typnamespace), x.typname)",
+        from_initdb: "x.typnamespace = 'pg_catalog'::pg_catalog.regnamespace",
+    },
+    InitialKind {
+        what: "procedural languages of initdb and of extensions",
+        catalog: "pg_language",
+        acl: "lanacl",
+        owner: "lanowner",
+        default_kind: "'l'",
+        name: "pg_catalog.quote_ident(x.lanname)",
+        target: "pg_catalog.format('LANGUAGE %I', x.lanname)",
+        from_initdb: "x.lanispl AND x.oid < 16384",
+    },
+    InitialKind {
+        what: "foreign-data wrappers of extensions",
+        catalog: "pg_foreign_data_wrapper",
+        acl: "fdwacl",
+        owner: "fdwowner",
+        default_kind: "'F'",
+        name: "pg_catalog.quote_ident(x.fdwname)",
+        target: "pg_catalog.format('FOREIGN DATA WRAPPER %I', x.fdwname)",
+        from_initdb: "false",
+    },
+    InitialKind {
+        what: "foreign servers of extensions",
+        catalog: "pg_foreign_server",
+        acl: "srvacl",
+        owner: "srvowner",
+        default_kind: "'S'",
+        name: "pg_catalog.quote_ident(x.srvname)",
+        target: "pg_catalog.format('FOREIGN SERVER %I', x.srvname)",
+        from_initdb: "false",
+    },
+];
+
+impl InitialKind {
+    /// The rows of this kind initdb or an extension made.
+    fn made_initially(&self) -> String {
+        format!("({} OR {})", self.from_initdb, extension_member(self.catalog))
+    }
+
+    fn baseline(&self) -> String {
+        initial_privileges(
+            self.catalog,
+            "x.oid",
+            "0",
+            self.default_kind,
+            &format!("x.{}", self.owner),
+        )
+    }
+}
+
+/// Grants on the objects initdb and extensions made that differ from
+/// those they were made with: (what, the query giving name, no owner,
+/// grants).
+fn initial_object_grants() -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = INITIAL_KINDS
+        .iter()
+        .map(|k| {
+            (
+                k.what,
+                format!(
+                    "SELECT {}, NULL::text, {} FROM pg_catalog.{} x WHERE x.{} IS NOT NULL AND {}",
+                    k.name,
+                    acl_statements_from(&format!("x.{}", k.acl), &k.baseline(), k.target, ""),
+                    k.catalog,
+                    k.acl,
+                    k.made_initially()
                 ),
-                extension_member("pg_proc")
+            )
+        })
+        .collect();
+    // Column grants, against the column's own initial privileges (initdb
+    // grants some of pg_catalog's columns to PUBLIC).
+    let relations = INITIAL_KINDS
+        .iter()
+        .find(|k| k.catalog == "pg_class")
+        .expect("relations are listed");
+    out.push((
+        "columns of initdb's and extensions' tables",
+        format!(
+            "SELECT pg_catalog.format('%s.%I', x.oid::pg_catalog.regclass, at.attname), NULL::text, {} \
+             FROM pg_catalog.pg_class x JOIN pg_catalog.pg_attribute at ON at.attrelid = x.oid \
+             WHERE at.attacl IS NOT NULL AND NOT at.attisdropped AND {}",
+            acl_statements_from(
+                "at.attacl",
+                &initial_privileges("pg_class", "x.oid", "at.attnum", "'c'", "x.relowner"),
+                RELATION_GRANT_TARGET,
+                " (%I)"
+            )
+            .replace(
+                "a.privilege_type, pg_catalog.format('%s %s'",
+                "a.privilege_type, at.attname, pg_catalog.format('%s %s'"
             ),
+            relations.made_initially()
         ),
-        (
-            "tables and sequences of extensions",
+    ));
+    out
+}
+
+/// The grantees the statements of `initial_object_grants` name: those of
+/// entries granted since, and those of initial entries revoked since.
+/// Not every grantee of the ACL: initdb's grant to its bootstrap
+/// superuser, whose name another cluster need not share, is written by
+/// no statement.
+fn initial_object_grantees() -> String {
+    let changed = |acl: &str, baseline: &str, filter: &str, from: &str| {
+        let differs = |of: &str, against: &str| {
             format!(
-                "SELECT x.oid::pg_catalog.regclass::text, NULL::text, {} FROM pg_catalog.pg_class x WHERE x.relacl IS NOT NULL AND {}",
-                acl_statements_from(
-                    "x.relacl",
-                    &initial_privileges(
-                        "pg_class",
-                        "x.oid",
-                        "CASE x.relkind WHEN 'S' THEN 's' ELSE 'r' END::\"char\"",
-                        "x.relowner"
-                    ),
-                    "pg_catalog.format('%s %s', CASE x.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, x.oid::pg_catalog.regclass)",
-                    ""
-                ),
-                extension_member("pg_class")
-            ),
-        ),
-        (
-            "types of extensions",
-            format!(
-                "SELECT x.oid::pg_catalog.regtype::text, NULL::text, {} FROM pg_catalog.pg_type x WHERE x.typacl IS NOT NULL AND {}",
-                acl_statements_from(
-                    "x.typacl",
-                    &initial_privileges("pg_type", "x.oid", "'T'", "x.typowner"),
-                    "pg_catalog.format('TYPE %s', x.oid::pg_catalog.regtype)",
-                    ""
-                ),
-                extension_member("pg_type")
-            ),
-        ),
-    ]
+                "SELECT a.grantee FROM {from}, pg_catalog.aclexplode({of}) a WHERE {acl} IS NOT NULL AND {filter} \
+                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode({against}) d WHERE d.grantee = a.grantee \
+                 AND d.privilege_type = a.privilege_type AND d.is_grantable = a.is_grantable)"
+            )
+        };
+        format!(" UNION {} UNION {}", differs(acl, baseline), differs(baseline, acl))
+    };
+    let mut out: String = INITIAL_KINDS
+        .iter()
+        .map(|k| {
+            changed(
+                &format!("x.{}", k.acl),
+                &k.baseline(),
+                &k.made_initially(),
+                &format!("pg_catalog.{} x", k.catalog),
+            )
+        })
+        .collect();
+    let relations = INITIAL_KINDS
+        .iter()
+        .find(|k| k.catalog == "pg_class")
+        .expect("relations are listed");
+    out.push_str(&changed(
+        "at.attacl",
+        &initial_privileges("pg_class", "x.oid", "at.attnum", "'c'", "x.relowner"),
+        &format!("NOT at.attisdropped AND {}", relations.made_initially()),
+        "pg_catalog.pg_class x JOIN pg_catalog.pg_attribute at ON at.attrelid = x.oid",
+    ));
+    out
 }
 
 /// Owners and grants of the schemas, relations in `kept`, sequences,
@@ -248,7 +405,7 @@ pub fn privileges(client: &mut Client, kept: &HashSet<Oid>, cat: &mut Catalog) -
     ];
     let mut queries = queries;
     queries.extend(other_owners());
-    queries.extend(extension_member_grants());
+    queries.extend(initial_object_grants());
     for (what, sql) in queries {
         // In name order: the same source writes the same set.
         let sql = format!("{sql} ORDER BY 1");
@@ -441,17 +598,8 @@ fn roles(client: &mut Client, kept: &HashSet<Oid>) -> Result<Vec<String>> {
             )
         }))
         .collect();
-    // Grantees on extensions' objects (the extension's script grants
-    // nothing a role of the database would be missing for).
-    let extensions: String = [("pg_proc", "proacl"), ("pg_class", "relacl"), ("pg_type", "typacl")]
-        .iter()
-        .map(|(catalog, acl)| {
-            format!(
-                " UNION SELECT a.grantee FROM pg_catalog.{catalog} x, pg_catalog.aclexplode(x.{acl}) a WHERE x.{acl} IS NOT NULL AND {}",
-                extension_member(catalog)
-            )
-        })
-        .collect();
+    // Grantees on the objects initdb and extensions made.
+    let extensions = initial_object_grantees();
     let sql = format!(
         "SELECT DISTINCT r.rolname::text FROM ({} UNION {} UNION {} UNION {} UNION {}{others} \
            UNION SELECT defaclrole FROM pg_catalog.pg_default_acl UNION SELECT a.grantee FROM pg_catalog.pg_default_acl d, pg_catalog.aclexplode(d.defaclacl) a{extensions}) h \
