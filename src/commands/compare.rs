@@ -3,6 +3,7 @@
 
 use crate::app::outcome::{self, Outcome};
 use crate::archive::crypt::Keys;
+use crate::archive::manifest::SequencePosition;
 use crate::archive::reader;
 use crate::cli::CompareArgs;
 use crate::commands::{Cmd, Context};
@@ -23,17 +24,24 @@ pub struct Comparison {
     /// Objects whose definitions differ only as the server prints them
     /// (casts, parentheses), as after `pg_dump | psql`: not differences.
     pub printed_alike: usize,
+    /// Materialized views whose rows the set does not record (a backup
+    /// writes their REFRESH, not their rows or a digest of them): not
+    /// compared, and not said to match.
+    pub materialized_views_not_compared: Vec<String>,
     pub differences: Vec<Difference>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Difference {
     /// `table-missing-live`, `table-only-live`, `rows`, `content`,
-    /// `schema-object`, `migration`.
+    /// `sequence`, `schema-object`, `large-objects`, `migration`.
     pub kind: String,
     pub object: String,
     pub backup: Option<String>,
     pub live: Option<String>,
+    /// What to do about it, where the difference alone does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) -> Result<Comparison> {
@@ -61,6 +69,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
         object: object.into(),
         backup,
         live,
+        fix: None,
     };
     // A set taken with --schema-only holds no rows to hold against the
     // live tables; its tables are compared as schema objects.
@@ -90,6 +99,37 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
             differences.push(diff("table-only-live", &l.name, None, Some(format!("{} rows", l.rows))));
         }
     }
+    // Sequence positions are data as rows are: the manifest records each
+    // one, and a live sequence that moved on (nextval, setval, new rows)
+    // is not the database the set holds. One missing live is a schema
+    // object missing, and named as one below.
+    for s in db.sequences.iter().filter(|_| holds_rows) {
+        let Some(l) = found.sequences.iter().find(|l| l.name == s.name) else {
+            continue;
+        };
+        if (l.last_value, l.is_called) != (s.last_value, s.is_called) {
+            let shown = |p: &SequencePosition| format!("last_value {}, is_called {}", p.last_value, p.is_called);
+            differences.push(Difference {
+                fix: Some(format!(
+                    "the live sequence has moved since the backup: restore the set to have the database as it was, or, to set back only this sequence, run SELECT pg_catalog.setval({}, {}, {})",
+                    quote_literal(&s.name),
+                    s.last_value,
+                    s.is_called
+                )),
+                ..diff("sequence", &s.name, Some(shown(s)), Some(shown(l)))
+            });
+        }
+    }
+    // Their rows are not in the set (see the field's note).
+    let materialized_views_not_compared = if holds_rows {
+        db.schema_objects
+            .iter()
+            .filter(|o| o.kind == "materialized view")
+            .map(|o| o.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let key = |o: &crate::archive::manifest::SchemaObject| (o.kind.clone(), o.name.clone());
     // Loaded when a definition differs, to tell how it differs.
     let mut alike = None;
@@ -154,8 +194,14 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
         live: live.redacted_source(),
         tables_compared: db.tables.len(),
         printed_alike,
+        materialized_views_not_compared,
         differences,
     })
+}
+
+/// `name` as an SQL string literal.
+fn quote_literal(name: &str) -> String {
+    format!("'{}'", name.replace('\'', "''"))
 }
 
 impl Comparison {
@@ -176,6 +222,7 @@ impl Comparison {
                     self.printed_alike
                 );
             }
+            self.matviews_note(&mut out);
             return out;
         }
         crate::sayln!(
@@ -194,8 +241,25 @@ impl Comparison {
                 d.backup.as_deref().unwrap_or("-"),
                 d.live.as_deref().unwrap_or("-")
             );
+            if let Some(fix) = &d.fix {
+                crate::sayln!(&mut out, "  {:<20} {}", "", fix);
+            }
         }
+        self.matviews_note(&mut out);
         out
+    }
+
+    /// Says which materialized views were left out of the comparison of
+    /// rows, so that "same rows" is never read as covering them.
+    fn matviews_note(&self, out: &mut String) {
+        if self.materialized_views_not_compared.is_empty() {
+            return;
+        }
+        crate::sayln!(
+            out,
+            "  not compared: the rows of materialized views {}, which the set does not record (it holds their definitions; REFRESH MATERIALIZED VIEW recomputes their rows from the tables)",
+            self.materialized_views_not_compared.join(", ")
+        );
     }
 }
 

@@ -121,6 +121,8 @@ impl EngineOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Inspection {
     pub tables: Vec<TableStats>,
+    /// Where the sequences stand (PostgreSQL), as a backup records them.
+    pub sequences: Vec<crate::archive::manifest::SequencePosition>,
     pub schema_objects: Vec<SchemaObject>,
     pub schema_fingerprint: String,
     pub migration: Option<Migration>,

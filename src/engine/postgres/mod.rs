@@ -403,29 +403,16 @@ impl Engine for PostgresEngine {
         };
         let migration = migration(&mut main, &cat)?;
         let mut post = cat.post_data.clone();
-        let mut sequences = Vec::new();
-        for seq in &cat.sequences {
-            let r = main
-                .query_one(
-                    format!("SELECT last_value, is_called FROM {}", seq.qualified).as_str(),
-                    &[],
-                )
-                .with_context(|| format!("reading sequence {}", seq.qualified))?;
-            let position = SequencePosition {
-                name: seq.qualified.clone(),
-                last_value: r.try_get(0)?,
-                is_called: r.try_get(1)?,
-                tables: seq.tables.clone(),
-            };
+        let sequences = sequence_positions(&mut main, &cat)?;
+        for position in &sequences {
             post.push(Item {
                 needs: Vec::new(),
                 kind: "sequence value",
-                name: seq.qualified.clone(),
-                sql: setval(&position),
+                name: position.name.clone(),
+                sql: setval(position),
                 structural: false,
                 key: None,
             });
-            sequences.push(position);
         }
         if !self.options.data_only {
             members.push(write_section(
@@ -518,10 +505,12 @@ impl Engine for PostgresEngine {
         } else {
             None
         };
+        let sequences = sequence_positions(&mut client, &cat)?;
         client.batch_execute("COMMIT")?;
         let (schema_objects, schema_fingerprint) = schema_objects(&cat);
         Ok(Inspection {
             tables,
+            sequences,
             schema_objects,
             schema_fingerprint,
             migration,
@@ -583,6 +572,28 @@ impl Engine for PostgresEngine {
             safety_backup,
         })
     }
+}
+
+/// Where each sequence of the catalog stands in the snapshot of `client`'s
+/// transaction: what a backup records and what compare holds against it.
+fn sequence_positions(client: &mut Client, cat: &Catalog) -> Result<Vec<SequencePosition>> {
+    cat.sequences
+        .iter()
+        .map(|seq| {
+            let r = client
+                .query_one(
+                    format!("SELECT last_value, is_called FROM {}", seq.qualified).as_str(),
+                    &[],
+                )
+                .with_context(|| format!("reading sequence {}", seq.qualified))?;
+            Ok(SequencePosition {
+                name: seq.qualified.clone(),
+                last_value: r.try_get(0)?,
+                is_called: r.try_get(1)?,
+                tables: seq.tables.clone(),
+            })
+        })
+        .collect()
 }
 
 fn setval(position: &SequencePosition) -> String {

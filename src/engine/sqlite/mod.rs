@@ -651,6 +651,9 @@ pub fn inspect(conn: &Connection) -> Result<Inspection> {
         schema_objects,
         migration: migration(conn, &tables),
         tables,
+        // SQLite's AUTOINCREMENT counters are the rows of sqlite_sequence,
+        // compared as a table's.
+        sequences: Vec::new(),
         large_objects: None,
     })
 }
