@@ -259,9 +259,10 @@ fn operator_class_or_family(tokens: &[Token]) -> Option<(&'static str, String, S
     Some((kind, quote_qualified(&name), guard::quote_ident(&am)))
 }
 
-/// A GRANT or REVOKE lifeboat writes for an object of an extension:
-/// `GRANT priv[, ...] ON FUNCTION|PROCEDURE|TABLE|SEQUENCE|TYPE name TO
-/// grantee [WITH GRANT OPTION]` (or `REVOKE ... FROM`).
+/// A GRANT or REVOKE lifeboat writes for an object of an extension or of
+/// initdb: `GRANT priv[, ...] ON FUNCTION|PROCEDURE|TABLE|SEQUENCE|TYPE|
+/// LANGUAGE|FOREIGN DATA WRAPPER|FOREIGN SERVER name TO grantee [WITH
+/// GRANT OPTION]` (or `REVOKE ... FROM`).
 #[derive(Debug, PartialEq)]
 struct ObjectGrant {
     grant: bool,
@@ -308,16 +309,24 @@ fn object_grant(tokens: &[Token]) -> Option<ObjectGrant> {
             _ => return None,
         }
     }
-    let kind = match tokens.get(i + 2)? {
-        Token::Word { upper, .. } if upper == "FUNCTION" => "FUNCTION",
-        Token::Word { upper, .. } if upper == "PROCEDURE" => "PROCEDURE",
-        Token::Word { upper, .. } if upper == "TABLE" => "TABLE",
-        Token::Word { upper, .. } if upper == "SEQUENCE" => "SEQUENCE",
-        Token::Word { upper, .. } if upper == "TYPE" => "TYPE",
-        _ => return None,
-    };
+    let (kind, words) = [
+        ("FUNCTION", 1),
+        ("PROCEDURE", 1),
+        ("TABLE", 1),
+        ("SEQUENCE", 1),
+        ("TYPE", 1),
+        ("LANGUAGE", 1),
+        ("FOREIGN DATA WRAPPER", 3),
+        ("FOREIGN SERVER", 2),
+    ]
+    .into_iter()
+    .find(|(kind, _)| {
+        kind.split(' ')
+            .enumerate()
+            .all(|(n, w)| tokens.get(i + 2 + n).is_some_and(|t| t.is_word(w)))
+    })?;
     let to = if grant { "TO" } else { "FROM" };
-    let start = i + 3;
+    let start = i + 2 + words;
     let end = (start..tokens.len()).rev().find(|&j| tokens[j].is_word(to))?;
     let grantee = match tokens.get(end + 1)? {
         t if t.is_word("PUBLIC") => "PUBLIC".to_string(),
@@ -811,7 +820,8 @@ impl ScratchAdmin {
             client
                 .batch_execute(&create)
                 .map_err(|e| anyhow::anyhow!("{}: {}", shown(statement), connect::server_message(&e)))?;
-            self.hand_over(client, &name)?;
+            let undo = self.hand_over(client, &name)?;
+            state.after_restore.extend(undo);
             state.made.insert(name);
             return Ok(true);
         }
@@ -830,6 +840,13 @@ impl ScratchAdmin {
         // them the admin's, so only the admin may grant on them, as their
         // owner did at the source. The object is found by the server from
         // its name alone, and must be one of an extension the admin made.
+        // Grants on a language, a wrapper or a server: initdb's plpgsql is
+        // the cluster superuser's, as are an extension's wrappers.
+        if let Some(grant) = object_grant(&statement.tokens)
+            && matches!(grant.kind, "LANGUAGE" | "FOREIGN DATA WRAPPER" | "FOREIGN SERVER")
+        {
+            return self.grant_beyond_the_restore_role(&mut state, statement, &grant);
+        }
         if let Some(grant) = object_grant(&statement.tokens)
             && !state.made.is_empty()
             && let Some(sql) = self.extension_object_grant(&mut state, &grant)?
@@ -937,6 +954,75 @@ impl ScratchAdmin {
             grant.grantee,
             if grant.grant_option { " WITH GRANT OPTION" } else { "" }
         )))
+    }
+
+    /// A grant on a language, a foreign-data wrapper or a server that the
+    /// restore role does not own. The admin makes it on a trusted language
+    /// (plpgsql), which lets no one run anything a role could not already
+    /// write, and on a wrapper of an extension it made, which every role
+    /// may use here already (see `hand_over`); on anything else it is left
+    /// unproven. False: the restore role runs it (its own object, or none
+    /// the server knows).
+    fn grant_beyond_the_restore_role(
+        &self,
+        state: &mut State,
+        statement: &Statement,
+        grant: &ObjectGrant,
+    ) -> Result<bool> {
+        let (catalog, name_column, owner_column, trusted) = match grant.kind {
+            "LANGUAGE" => ("pg_language", "lanname", "lanowner", "lanpltrusted"),
+            "FOREIGN DATA WRAPPER" => (
+                "pg_foreign_data_wrapper",
+                "fdwname",
+                "fdwowner",
+                "EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass \
+                 AND d.objid = oid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass AND d.deptype = 'e')",
+            ),
+            _ => ("pg_foreign_server", "srvname", "srvowner", "false"),
+        };
+        let Ok(name) = guard::parse_qualified(&grant.object) else {
+            return Ok(false);
+        };
+        let [name] = name.as_slice() else {
+            return Ok(false);
+        };
+        let sql = format!(
+            "SELECT {trusted}, pg_catalog.pg_get_userbyid({owner_column}) = $2 FROM pg_catalog.{catalog} WHERE {name_column} = $1"
+        );
+        let Some(row) = self
+            .client(state)?
+            .query_opt(sql.as_str(), &[name, &self.restore_role])?
+        else {
+            return Ok(false);
+        };
+        let (trusted, own): (bool, bool) = (row.value(0)?, row.value(1)?);
+        if own {
+            return Ok(false);
+        }
+        if !trusted {
+            bail!(
+                "{}: must be superuser to change privileges on {} {} in a local scratch cluster, whose restore role is not one",
+                shown(statement),
+                grant.kind.to_ascii_lowercase(),
+                crate::github::workflow::neutralize(name)
+            );
+        }
+        let object = format!("{} {}", grant.kind, guard::quote_ident(name));
+        let sql = format!(
+            "{} {} ON {object} {} {}{}",
+            if grant.grant { "GRANT" } else { "REVOKE" },
+            grant.privileges.join(", "),
+            if grant.grant { "TO" } else { "FROM" },
+            grant.grantee,
+            if grant.grant_option { " WITH GRANT OPTION" } else { "" }
+        );
+        self.admin_runs(state, statement, &sql)?;
+        // The set's own grant to PUBLIC stays when the restore's is taken back.
+        if grant.grant && grant.grantee == "PUBLIC" {
+            let undo = format!("REVOKE USAGE ON {object} FROM PUBLIC");
+            state.after_restore.retain(|s| *s != undo);
+        }
+        Ok(true)
     }
 
     /// Runs the set's `LEAKPROOF` or `SUPPORT` function `statement` as the
@@ -1115,33 +1201,43 @@ impl ScratchAdmin {
     /// (a wrapper's connections still need a password, which no role of
     /// the scratch cluster has). No TRIGGER, no ownership: nothing the
     /// restore role gets lets it run code as the admin.
-    fn hand_over(&self, client: &mut Client, name: &str) -> Result<()> {
+    ///
+    /// Returns the statements that take all of it back, for once the
+    /// restore is done: the restored database is then inspected, and
+    /// must hold the privileges the set gave, not these.
+    fn hand_over(&self, client: &mut Client, name: &str) -> Result<Vec<String>> {
         let role = guard::quote_ident(&self.restore_role);
-        let grants: Vec<String> = client
+        let rows = client
             .query(
-                "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass) \
+                "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass), \
+                 pg_catalog.format('REVOKE SELECT, INSERT ON TABLE %s FROM ', c.oid::pg_catalog.regclass) \
                  FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) AS x(config) \
                  JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE e.extname = $1 AND c.relkind = 'r' \
-                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname) \
+                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname), \
+                 pg_catalog.format('REVOKE USAGE ON FOREIGN DATA WRAPPER %I FROM PUBLIC', w.fdwname) \
                  FROM pg_catalog.pg_foreign_data_wrapper w JOIN pg_catalog.pg_depend d \
                    ON d.classid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND d.objid = w.oid AND d.deptype = 'e' \
                  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
                  WHERE e.extname = $1",
                 &[&name],
             )
-            .context("reading what an extension gives the restore")?
-            .iter()
-            .map(|r| {
-                let grant: String = r.value(0)?;
-                Ok(if grant.ends_with(" TO ") { format!("{grant}{role}") } else { grant })
-            })
-            .collect::<Result<_>>()?;
-        for grant in grants {
+            .context("reading what an extension gives the restore")?;
+        let to_role = |s: String| {
+            if s.ends_with(" TO ") || s.ends_with(" FROM ") {
+                format!("{s}{role}")
+            } else {
+                s
+            }
+        };
+        let mut undo = Vec::new();
+        for r in rows {
+            let (grant, revoke): (String, String) = (r.value(0)?, r.value(1)?);
             client
-                .batch_execute(&grant)
+                .batch_execute(&to_role(grant))
                 .with_context(|| format!("letting the restore role use extension {name}"))?;
+            undo.push(to_role(revoke));
         }
-        Ok(())
+        Ok(undo)
     }
 }
 
