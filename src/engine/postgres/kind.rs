@@ -29,6 +29,7 @@ impl EngineKind for Kind {
             .selection
             .exclude_tables
             .extend(spec.exclude_tables.iter().cloned());
+        options.selection.check()?;
         let engine = PostgresEngine::new(spec.name.clone(), &spec.url, options)
             .map_err(|e| anyhow::Error::new(crate::error::UsageError(format!("{e:#}"))))?;
         Ok(Box::new(engine))

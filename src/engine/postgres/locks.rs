@@ -4,7 +4,7 @@
 //! limit; workers with NOWAIT), so no DDL can leave a backup hanging.
 
 use super::connect::{self, Target};
-use super::select::Selection;
+use super::select::Chosen;
 use anyhow::{Result, anyhow};
 use postgres::Client;
 use std::time::Duration;
@@ -102,7 +102,7 @@ pub struct LockTarget {
 
 /// Tables (relkind r and p) the selection takes, listed cheaply before the
 /// catalog is read, so they can be locked first.
-pub fn chosen_tables(client: &mut Client, selection: &Selection) -> Result<Vec<LockTarget>> {
+pub fn chosen_tables(client: &mut Client, selection: &Chosen) -> Result<Vec<LockTarget>> {
     let rows = client
         .query(
             "SELECT c.oid, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname) \

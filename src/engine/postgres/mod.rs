@@ -314,6 +314,13 @@ impl Engine for PostgresEngine {
         } else {
             None
         };
+        // The patterns name relations once, in the snapshot, so locks and
+        // catalog choose the same; as pg_dump, a --table or --schema that
+        // names nothing stops here.
+        let chosen = select::Chosen::resolve(&mut main, &self.options.selection)?;
+        for pattern in &chosen.unmatched {
+            reporter.warn(&format!("{pattern} matches nothing in {source}"));
+        }
         // As pg_dump does: list the chosen tables cheaply, lock them all,
         // and only then read the schema, so no table changes between the
         // schema read and its rows. An exclusive lock someone else holds
@@ -321,13 +328,13 @@ impl Engine for PostgresEngine {
         let wait = self.options.lock_wait_timeout.unwrap_or(DEFAULT_LOCK_WAIT);
         let mut locked = std::collections::HashSet::new();
         if !self.options.schema_only {
-            let tables = locks::chosen_tables(&mut main, &self.options.selection)?;
+            let tables = locks::chosen_tables(&mut main, &chosen)?;
             locks::lock_tables(&mut main, &self.target, &tables, wait, source)?;
             locked.extend(tables.iter().map(|t| t.oid));
         }
         let cat = catalog::read(
             &mut main,
-            &self.options.selection,
+            &chosen,
             self.options.with_privileges,
             self.options.no_tablespaces,
         )
@@ -474,9 +481,10 @@ impl Engine for PostgresEngine {
     fn inspect(&self) -> Result<Inspection> {
         let mut client = self.target.connect()?;
         client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        let chosen = select::Chosen::resolve(&mut client, &self.options.selection)?;
         let cat = catalog::read(
             &mut client,
-            &self.options.selection,
+            &chosen,
             self.options.with_privileges,
             self.options.no_tablespaces,
         )?;
@@ -904,11 +912,7 @@ fn load_rows(
 
 impl PostgresEngine {
     fn wanted_table(&self, name: &str) -> bool {
-        self.options.restore_tables.is_empty()
-            || self.options.restore_tables.iter().any(|p| match p.split_once('.') {
-                Some(_) => select::matches(p, name),
-                None => select::matches(p, name.rsplit('.').next().unwrap_or(name)),
-            })
+        self.options.restore_tables.is_empty() || self.options.restore_tables.iter().any(|p| select::matches(p, name))
     }
 
     fn dump_data(

@@ -6,7 +6,7 @@
 mod privileges;
 pub(crate) use privileges::acl_statements;
 
-use super::select::Selection;
+use super::select::Chosen;
 use crate::engine::postgres::rows::Value;
 use anyhow::{Context, Result, bail};
 use postgres::Client;
@@ -142,15 +142,11 @@ pub fn quote_literal(s: &str) -> String {
     }
 }
 
-/// Reads the catalog. `selection` limits which tables and views are taken.
+/// Reads the catalog. `selection`, the user's patterns resolved against
+/// this database, limits which tables and views are taken.
 /// `no_tablespaces`: tables and indexes in a tablespace of their own are
 /// taken as if in the default one (pg_dump --no-tablespaces).
-pub fn read(
-    client: &mut Client,
-    selection: &Selection,
-    with_privileges: bool,
-    no_tablespaces: bool,
-) -> Result<Catalog> {
+pub fn read(client: &mut Client, selection: &Chosen, with_privileges: bool, no_tablespaces: bool) -> Result<Catalog> {
     let row = client.query_one(
         "SELECT current_setting('server_version'), current_setting('server_version_num')::int, pg_catalog.pg_encoding_to_char(d.encoding) FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database()",
         &[],
@@ -611,7 +607,7 @@ type SequenceOwners = Vec<(String, Vec<Oid>)>;
 /// where the patterns choose it by name (as pg_dump's `-t` does).
 fn sequences(
     client: &mut Client,
-    selection: &Selection,
+    selection: &Chosen,
     chosen: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<(IdentitySeqs, SequenceOwners)> {
@@ -779,7 +775,7 @@ pub struct Relation {
     pub access_method: Option<String>,
 }
 
-fn relations(client: &mut Client, _selection: &Selection) -> Result<Vec<Relation>> {
+fn relations(client: &mut Client, _selection: &Chosen) -> Result<Vec<Relation>> {
     let sql = format!(
         "SELECT c.oid, c.relkind::text, n.nspname::text, c.relname::text, pg_catalog.format('%I.%I', n.nspname, c.relname), c.relpersistence::text, c.relispartition, \
          CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
@@ -1501,7 +1497,7 @@ fn reaches(reads: &HashMap<Oid, Vec<Oid>>, kinds: &HashMap<Oid, char>, v: Oid) -
 /// The rows of tables extensions mark as configuration (with
 /// `pg_extension_config_dump`): the user's rows, which `CREATE EXTENSION`
 /// does not make, as pg_dump carries them.
-fn extension_config(client: &mut Client, selection: &Selection, cat: &mut Catalog) -> Result<()> {
+fn extension_config(client: &mut Client, selection: &Chosen, cat: &mut Catalog) -> Result<()> {
     let rows = client.query(
         "SELECT c.oid, pg_catalog.format('%I.%I', n.nspname, c.relname), n.nspname::text, c.relname::text, x.condition, pg_catalog.pg_relation_size(c.oid), \
          (SELECT pg_catalog.array_agg(pg_catalog.quote_ident(a.attname) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a \
@@ -1534,7 +1530,7 @@ fn extension_config(client: &mut Client, selection: &Selection, cat: &mut Catalo
 /// tables to tables left out.
 fn selection_gaps(
     client: &mut Client,
-    selection: &Selection,
+    selection: &Chosen,
     relations: &[Relation],
     kept: &HashSet<Oid>,
 ) -> Result<Vec<String>> {

@@ -6,7 +6,7 @@
 //! event triggers last of all. Objects that belong to an extension are left
 //! to `CREATE EXTENSION`, and so are those attached to one of its relations.
 
-use super::{Catalog, Item, Key, Pending, Relation, Selection, USER_NS, not_ext_member, quote_literal, standalone};
+use super::{Catalog, Chosen, Item, Key, Pending, Relation, USER_NS, not_ext_member, quote_literal, standalone};
 use crate::engine::postgres::rows::Value;
 use anyhow::{Context, Result};
 use postgres::Client;
@@ -83,7 +83,7 @@ fn options_clause(opts: Option<String>) -> String {
 pub(super) fn pre_data(
     client: &mut Client,
     version: i32,
-    selection: &Selection,
+    selection: &Chosen,
     excluded: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
@@ -699,7 +699,7 @@ fn foreign_data(client: &mut Client, out: &mut Vec<Pending>) -> Result<()> {
 fn foreign_tables(
     client: &mut Client,
     version: i32,
-    selection: &Selection,
+    selection: &Chosen,
     excluded_tables: &HashSet<Oid>,
     out: &mut Vec<Pending>,
 ) -> Result<Vec<Relation>> {
