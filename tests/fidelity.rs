@@ -584,6 +584,80 @@ fn selections_bring_the_sequences_their_tables_need() {
 }
 
 #[test]
+fn selection_patterns_choose_the_tables_pg_dump_chooses() {
+    let c = cluster();
+    let dir = tmp();
+    c.createdb("pat_src");
+    c.psql(
+        "pat_src",
+        "CREATE TABLE events (id int); INSERT INTO events VALUES (1); \
+         CREATE TABLE \"Events\" (id int); INSERT INTO \"Events\" VALUES (2); \
+         CREATE TABLE \"EVENTS\" (id int); INSERT INTO \"EVENTS\" VALUES (3); \
+         CREATE TABLE orders_1 (id int); CREATE TABLE orders_x (id int); \
+         CREATE SCHEMA \"Sales\"; CREATE TABLE \"Sales\".t (id int); CREATE SCHEMA sales; CREATE TABLE sales.t (id int); \
+         CREATE TABLE public.users (id int); CREATE SCHEMA audit; CREATE TABLE audit.users (id int)",
+    );
+    // The oracle: the tables the real pg_dump writes with the same words.
+    let pg_dump = |args: &[&str]| -> Vec<String> {
+        let out = std::process::Command::new(c.tool("pg_dump"))
+            .env("PGHOST", &c.dir)
+            .env("PGPORT", c.port.to_string())
+            .env("PGUSER", "postgres")
+            .args(["--schema-only", "-d", "pat_src"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pg_dump {args:?}: {}", text(&out));
+        let mut tables: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("CREATE TABLE ")?.strip_suffix(" ("))
+            .map(str::to_string)
+            .collect();
+        tables.sort();
+        tables
+    };
+    let selections: [&[&str]; 9] = [
+        &["-T", "events"],
+        &["-N", "sales"],
+        &["-t", "events"],
+        &["-t", "orders_[0-9]"],
+        &["-t", "events|orders_1"],
+        &["-t", "users"],
+        &["-T", "users"],
+        &["-n", "\"Sales\"", "-T", "\"EVENTS\""],
+        &["-t", "sales.t", "-N", "sales"],
+    ];
+    for (i, selection) in selections.iter().enumerate() {
+        let out = format!("pat{i}");
+        let mut args = vec!["--out", out.as_str()];
+        args.extend_from_slice(selection);
+        let set = backup(dir.path(), &c.url("pat_src"), &args);
+        let manifest: serde_json::Value = serde_json::from_slice(&read_members(&set)[0].1).unwrap();
+        let mut tables: Vec<String> = manifest["databases"][0]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["sql_name"].as_str().unwrap().to_string())
+            .collect();
+        tables.sort();
+        let expected = pg_dump(selection);
+        assert!(!expected.is_empty(), "{selection:?}");
+        assert_eq!(tables, expected, "{selection:?}: not the tables pg_dump takes");
+    }
+    // A table or schema pattern that names nothing is an error, as in
+    // pg_dump, naming the pattern; no set is written.
+    for (flag, pattern) in [("-t", "nosuchtable"), ("-t", "\"eVents\""), ("-n", "nosuchschema")] {
+        let out = run(
+            dir.path(),
+            &["backup", &c.url("pat_src"), "--out", "none", flag, pattern],
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag} {pattern}: {}", text(&out));
+        assert!(text(&out).contains(pattern), "{}", text(&out));
+        assert!(names_in(&dir.path().join("none")).is_empty());
+    }
+}
+
+#[test]
 fn contrib_extensions_restore_as_pg_dump_restores_them() {
     let c = cluster();
     let dir = tmp();
