@@ -486,8 +486,9 @@ pub struct BackupArgs {
     #[arg(long, alias = "level", env = "LIFEBOAT_COMPRESSION_LEVEL", value_name = "N")]
     pub compression_level: Option<i32>,
 
-    /// PostgreSQL: only tables matching this pattern (repeatable; `*`, `?`,
-    /// `schema.table`).
+    /// PostgreSQL: only tables matching this pattern (repeatable; read as
+    /// pg_dump reads it: `*`, `?`, `schema.table`, unquoted names fold to
+    /// lower case, "Quoted" ones keep it).
     #[arg(long, short = 't')]
     pub table: Vec<String>,
 
@@ -495,11 +496,11 @@ pub struct BackupArgs {
     #[arg(long, short = 'T')]
     pub exclude_table: Vec<String>,
 
-    /// PostgreSQL: only these schemas.
+    /// PostgreSQL: only schemas matching this pattern.
     #[arg(long, short = 'n')]
     pub schema: Vec<String>,
 
-    /// PostgreSQL: leave out these schemas.
+    /// PostgreSQL: leave out schemas matching this pattern.
     #[arg(long, short = 'N')]
     pub exclude_schema: Vec<String>,
 
