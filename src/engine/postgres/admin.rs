@@ -1202,15 +1202,15 @@ impl ScratchAdmin {
     /// the scratch cluster has). No TRIGGER, no ownership: nothing the
     /// restore role gets lets it run code as the admin.
     ///
-    /// Returns the statements that take all of it back, for once the
-    /// restore is done: the restored database is then inspected, and
-    /// must hold the privileges the set gave, not these.
+    /// Returns the statements that take the wrappers' back once the
+    /// restore is done: the restored database is then inspected, and must
+    /// hold the privileges the set gave, not these. The configuration
+    /// tables' stay, as the restore role reads them to be inspected.
     fn hand_over(&self, client: &mut Client, name: &str) -> Result<Vec<String>> {
         let role = guard::quote_ident(&self.restore_role);
         let rows = client
             .query(
-                "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass), \
-                 pg_catalog.format('REVOKE SELECT, INSERT ON TABLE %s FROM ', c.oid::pg_catalog.regclass) \
+                "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass), NULL \
                  FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) AS x(config) \
                  JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE e.extname = $1 AND c.relkind = 'r' \
                  UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname), \
@@ -1222,20 +1222,18 @@ impl ScratchAdmin {
                 &[&name],
             )
             .context("reading what an extension gives the restore")?;
-        let to_role = |s: String| {
-            if s.ends_with(" TO ") || s.ends_with(" FROM ") {
-                format!("{s}{role}")
-            } else {
-                s
-            }
-        };
         let mut undo = Vec::new();
         for r in rows {
-            let (grant, revoke): (String, String) = (r.value(0)?, r.value(1)?);
+            let (grant, revoke): (String, Option<String>) = (r.value(0)?, r.value(1)?);
+            let grant = if grant.ends_with(" TO ") {
+                format!("{grant}{role}")
+            } else {
+                grant
+            };
             client
-                .batch_execute(&to_role(grant))
+                .batch_execute(&grant)
                 .with_context(|| format!("letting the restore role use extension {name}"))?;
-            undo.push(to_role(revoke));
+            undo.extend(revoke);
         }
         Ok(undo)
     }
