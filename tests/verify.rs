@@ -496,3 +496,48 @@ fn what_only_a_superuser_may_make_is_verified_on_a_local_cluster() {
     assert!(message.contains("tools.planted()"), "{message}");
     assert!(message.contains("CREATE EXTENSION pgstattuple"), "{message}");
 }
+
+#[test]
+fn a_sequence_restored_elsewhere_than_the_manifest_records_is_a_finding() {
+    let c = cluster();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scratch = dir.join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    c.createdb("seqpos_src");
+    c.psql(
+        "seqpos_src",
+        "CREATE SEQUENCE counter; SELECT setval('counter', 42); CREATE TABLE t (id int); INSERT INTO t VALUES (1);",
+    );
+    let out = expect(dir, &["backup", &c.url("seqpos_src"), "--out", "bk", "--quiet"], 0);
+    let set = dir.join(out.trim());
+    let pg_bin = c.bin.to_str().unwrap().to_string();
+    let args = [
+        set.to_str().unwrap(),
+        "--level",
+        "restore",
+        "--scratch",
+        "local",
+        "--pg-bin",
+        &pg_bin,
+    ];
+    let (report, _) = verify_json(dir, &scratch, &args, 0);
+    assert!(report["findings"].as_array().unwrap().is_empty(), "{report}");
+    // The schema's own setval puts the sequence elsewhere than the
+    // manifest records it.
+    alter_item(
+        &set,
+        "seqpos_src",
+        |i| i["sql"].as_str().unwrap().contains("setval('public.counter', 42"),
+        |sql| sql.replace("42", "7"),
+    );
+    let (report, _) = verify_json(dir, &scratch, &args, 3);
+    assert_eq!(checks(&report), ["restore-sequence"], "{report}");
+    let finding = &report["findings"][0];
+    assert!(
+        finding["object"].as_str().unwrap().contains("public.counter"),
+        "{report}"
+    );
+    assert!(finding["expected"].as_str().unwrap().contains("42"), "{report}");
+    assert!(finding["actual"].as_str().unwrap().contains("last_value 7"), "{report}");
+}
