@@ -729,7 +729,8 @@ fn grants_changed_on_what_initdb_and_extensions_made_as_pg_dump_carries_them() {
     c.psql(
         "initpriv_lang",
         "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC; CREATE EXTENSION postgres_fdw; \
-         GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO initial_user; CREATE TABLE t (id int); INSERT INTO t VALUES (1);",
+         GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO initial_user; \
+         GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO PUBLIC; CREATE TABLE t (id int); INSERT INTO t VALUES (1);",
     );
     let small = backup(dir.path(), &c.url("initpriv_lang"), &["--with-privileges"]);
     let out = verify_in_scratch(c, dir.path(), &small, 0);

@@ -1288,3 +1288,55 @@ fn the_target_databases_own_settings_change_nothing_a_restore_makes() {
         );
     }
 }
+
+#[test]
+fn a_role_that_is_no_superuser_restores_grants_on_pg_catalog_as_pg_restore_would() {
+    let c = cluster();
+    let dir = tmp();
+    c.psql(
+        "postgres",
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'catalog_restorer') THEN \
+         CREATE ROLE catalog_restorer LOGIN CREATEDB PASSWORD 'restorer-pw'; END IF; END $$;",
+    );
+    c.createdb("catgrant_src");
+    c.psql(
+        "catgrant_src",
+        "ALTER DATABASE catgrant_src OWNER TO catalog_restorer; CREATE TABLE t (x int); INSERT INTO t VALUES (1); \
+         ALTER TABLE t OWNER TO catalog_restorer; \
+         GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text) TO catalog_restorer;",
+    );
+    let set = backup(dir.path(), &c.url("catgrant_src"), &["--with-privileges"]);
+    // A superuser carries the grant, as pg_dump | psql does.
+    c.psql("postgres", "DROP DATABASE IF EXISTS catgrant_super");
+    expect(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &c.url("catgrant_super"),
+            "--create-db",
+        ],
+        0,
+    );
+    let may = "SELECT has_function_privilege('catalog_restorer', 'pg_catalog.pg_ls_dir(text)', 'EXECUTE')";
+    assert_eq!(c.psql("catgrant_super", may), "t");
+    // A role that is no superuser restores the rest and says what it left
+    // out, as pg_restore would report the grant it could not make.
+    c.psql("postgres", "DROP DATABASE IF EXISTS catgrant_dst");
+    c.psql("postgres", "CREATE DATABASE catgrant_dst OWNER catalog_restorer");
+    let out = run(
+        dir.path(),
+        &[
+            "restore",
+            set.to_str().unwrap(),
+            "--to",
+            &c.url_as("catalog_restorer", "restorer-pw", "catgrant_dst"),
+            "--force",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("left out") && stderr.contains("pg_ls_dir"), "{stderr}");
+    assert_eq!(c.psql("catgrant_dst", "SELECT count(*) FROM t"), "1");
+}

@@ -259,6 +259,15 @@ fn operator_class_or_family(tokens: &[Token]) -> Option<(&'static str, String, S
     Some((kind, quote_qualified(&name), guard::quote_ident(&am)))
 }
 
+/// What takes back the use of wrapper `name` that `hand_over` lends, one
+/// spelling for both places that build it.
+fn wrapper_taken_back(name: &str) -> String {
+    format!(
+        "REVOKE USAGE ON FOREIGN DATA WRAPPER {} FROM PUBLIC",
+        guard::quote_ident(name)
+    )
+}
+
 /// A GRANT or REVOKE lifeboat writes for an object of an extension or of
 /// initdb: `GRANT priv[, ...] ON FUNCTION|PROCEDURE|TABLE|SEQUENCE|TYPE|
 /// LANGUAGE|FOREIGN DATA WRAPPER|FOREIGN SERVER name TO grantee [WITH
@@ -1016,11 +1025,15 @@ impl ScratchAdmin {
             grant.grantee,
             if grant.grant_option { " WITH GRANT OPTION" } else { "" }
         );
-        self.admin_runs(state, statement, &sql)?;
-        // The set's own grant to PUBLIC stays when the restore's is taken back.
-        if grant.grant && grant.grantee == "PUBLIC" {
-            let undo = format!("REVOKE USAGE ON {object} FROM PUBLIC");
+        // The set's own grant to PUBLIC on a wrapper the restore was lent:
+        // taken back first, so it stands where the set's order puts it in
+        // the wrapper's privileges, and stays when the loan is taken back.
+        let undo = wrapper_taken_back(name);
+        if grant.grant && grant.grantee == "PUBLIC" && state.after_restore.contains(&undo) {
             state.after_restore.retain(|s| *s != undo);
+            self.admin_runs(state, statement, &format!("{undo}; {sql}"))?;
+        } else {
+            self.admin_runs(state, statement, &sql)?;
         }
         Ok(true)
     }
@@ -1213,8 +1226,7 @@ impl ScratchAdmin {
                 "SELECT pg_catalog.format('GRANT SELECT, INSERT ON TABLE %s TO ', c.oid::pg_catalog.regclass), NULL \
                  FROM pg_catalog.pg_extension e, pg_catalog.unnest(e.extconfig) AS x(config) \
                  JOIN pg_catalog.pg_class c ON c.oid = x.config WHERE e.extname = $1 AND c.relkind = 'r' \
-                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname), \
-                 pg_catalog.format('REVOKE USAGE ON FOREIGN DATA WRAPPER %I FROM PUBLIC', w.fdwname) \
+                 UNION ALL SELECT pg_catalog.format('GRANT USAGE ON FOREIGN DATA WRAPPER %I TO PUBLIC', w.fdwname), w.fdwname::pg_catalog.text \
                  FROM pg_catalog.pg_foreign_data_wrapper w JOIN pg_catalog.pg_depend d \
                    ON d.classid = 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass AND d.objid = w.oid AND d.deptype = 'e' \
                  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass \
@@ -1224,7 +1236,7 @@ impl ScratchAdmin {
             .context("reading what an extension gives the restore")?;
         let mut undo = Vec::new();
         for r in rows {
-            let (grant, revoke): (String, Option<String>) = (r.value(0)?, r.value(1)?);
+            let (grant, wrapper): (String, Option<String>) = (r.value(0)?, r.value(1)?);
             let grant = if grant.ends_with(" TO ") {
                 format!("{grant}{role}")
             } else {
@@ -1233,7 +1245,7 @@ impl ScratchAdmin {
             client
                 .batch_execute(&grant)
                 .with_context(|| format!("letting the restore role use extension {name}"))?;
-            undo.extend(revoke);
+            undo.extend(wrapper.map(|w| wrapper_taken_back(&w)));
         }
         Ok(undo)
     }

@@ -280,6 +280,68 @@ pub fn split(sql: &str) -> Result<Vec<Statement>> {
     Ok(out)
 }
 
+/// Whether a GRANT or REVOKE changes privileges on an object of
+/// `pg_catalog` (or on the schema itself): initdb's, whose owner is the
+/// cluster's bootstrap superuser, so only a superuser may.
+pub fn grant_on_pg_catalog(statement: &Statement) -> bool {
+    let t = &statement.tokens;
+    if !t.first().is_some_and(|w| w.is_word("GRANT") || w.is_word("REVOKE")) {
+        return false;
+    }
+    let Some(on) = t.iter().position(|w| w.is_word("ON")) else {
+        return false;
+    };
+    // The object's name starts after its kind's words.
+    const KIND_WORDS: &[&str] = &[
+        "FUNCTION",
+        "PROCEDURE",
+        "ROUTINE",
+        "TABLE",
+        "SEQUENCE",
+        "TYPE",
+        "DOMAIN",
+        "SCHEMA",
+        "LANGUAGE",
+        "FOREIGN",
+        "DATA",
+        "WRAPPER",
+        "SERVER",
+        "LARGE",
+        "OBJECT",
+        "ALL",
+        "TABLES",
+        "SEQUENCES",
+        "FUNCTIONS",
+        "PROCEDURES",
+        "ROUTINES",
+        "IN",
+    ];
+    let is_pg_catalog = |x: &Token| ident(x).is_some_and(|n| n == "pg_catalog");
+    let kind_words = t[on + 1..]
+        .iter()
+        .take_while(|w| KIND_WORDS.iter().any(|k| w.is_word(k)))
+        .count();
+    let name = &t[on + 1 + kind_words..];
+    let kind = if kind_words > 0 {
+        t[on + kind_words].upper()
+    } else {
+        Some("TABLE")
+    };
+    if kind == Some("SCHEMA") {
+        return name.first().is_some_and(is_pg_catalog);
+    }
+    if name.get(1) == Some(&Token::Punct('.')) {
+        return name.first().is_some_and(is_pg_catalog);
+    }
+    // Lifeboat names every other schema's object with its schema; an
+    // object of a schema named alone is found, on the empty search_path
+    // a restore runs with, in pg_catalog.
+    matches!(
+        kind,
+        Some("FUNCTION" | "PROCEDURE" | "ROUTINE" | "TABLE" | "SEQUENCE" | "TYPE" | "DOMAIN")
+    ) && !name.is_empty()
+}
+
 /// Object kinds lifeboat creates, alters and comments on, as keyword
 /// sequences. A new kind of object the engine learns to carry is one line.
 const OBJECT_KINDS: &[&str] = &[
@@ -1005,6 +1067,34 @@ mod tests {
         let s = split("-- operator class: public.c\nCREATE OPERATOR CLASS public.c FOR TYPE integer USING btree AS OPERATOR 1 <;\nCREATE OPERATOR CLASS public.d /* x */ FOR TYPE integer USING btree AS OPERATOR 1 < -- y\n;").unwrap();
         assert!(!s[0].comment_inside);
         assert!(s[1].comment_inside);
+    }
+
+    #[test]
+    fn grants_on_pg_catalog_are_told_apart() {
+        let one = |sql: &str| split(sql).unwrap().remove(0);
+        for yes in [
+            "GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text) TO app;",
+            "GRANT EXECUTE ON FUNCTION pg_ls_dir(text) TO app;",
+            "REVOKE USAGE ON TYPE bigint FROM PUBLIC;",
+            "REVOKE EXECUTE ON FUNCTION pg_catalog.now() FROM PUBLIC;",
+            "GRANT SELECT (starelid) ON TABLE pg_catalog.pg_statistic TO app;",
+            "GRANT CREATE ON SCHEMA pg_catalog TO app;",
+            "REVOKE USAGE ON TYPE \"pg_catalog\".int8 FROM PUBLIC;",
+        ] {
+            assert!(grant_on_pg_catalog(&one(yes)), "{yes}");
+        }
+        for no in [
+            "GRANT SELECT ON TABLE public.pg_catalog TO app;",
+            "GRANT USAGE ON SCHEMA public TO app;",
+            "GRANT USAGE ON FOREIGN DATA WRAPPER postgres_fdw TO app;",
+            "GRANT SELECT ON TABLE public.t TO app;",
+            "GRANT EXECUTE ON FUNCTION \"My Schema\".f(integer) TO app;",
+            "REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC;",
+            "GRANT EXECUTE ON FUNCTION public.f(pg_catalog.text) TO app;",
+            "COMMENT ON SCHEMA pg_catalog IS 'x';",
+        ] {
+            assert!(!grant_on_pg_catalog(&one(no)), "{no}");
+        }
     }
 
     #[test]

@@ -692,26 +692,31 @@ struct HowToRun<'a> {
     statement_by_statement: bool,
     /// The scratch cluster's admin, who makes the set's extensions.
     admin: Option<&'a admin::ScratchAdmin>,
+    /// The restoring role is a superuser.
+    superuser: bool,
+    /// Where what a restore leaves out is told.
+    reporter: Option<&'a Reporter>,
 }
 
 impl HowToRun<'_> {
     /// The how of the role `client` is connected as, for `database`.
-    fn of(client: &mut Client, database: &DatabaseManifest) -> Result<HowToRun<'static>> {
-        // Only a set with owners has owner changes to make.
-        let lend_create = !database.roles.is_empty()
-            && !client
-                .query_one(
-                    "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
-                    &[],
-                )
-                .and_then(|r| r.try_get::<_, bool>(0))
-                .context("asking whether the restoring role is a superuser")?;
+    fn of<'r>(client: &mut Client, database: &DatabaseManifest, reporter: &'r Reporter) -> Result<HowToRun<'r>> {
+        let superuser = client
+            .query_one(
+                "SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user",
+                &[],
+            )
+            .and_then(|r| r.try_get::<_, bool>(0))
+            .context("asking whether the restoring role is a superuser")?;
         Ok(HowToRun {
             schema_only: false,
-            lend_create,
+            // Only a set with owners has owner changes to make.
+            lend_create: !database.roles.is_empty() && !superuser,
             superuser_steps: None,
             statement_by_statement: false,
             admin: None,
+            superuser,
+            reporter: Some(reporter),
         })
     }
 }
@@ -721,6 +726,21 @@ fn run_checked(client: &mut Client, statement: &guard::Statement, how: HowToRun<
     if how.schema_only
         && matches!(statement.tokens.first(), Some(guard::Token::Word { upper, .. }) if upper == "REFRESH")
     {
+        return Ok(());
+    }
+    // pg_catalog's objects are initdb's: a role that is no superuser may
+    // change their privileges no more than pg_restore run by it could,
+    // which reports them and goes on. Told, not tried: a failed statement
+    // would undo the restore's transaction. In a scratch cluster it fails,
+    // and the set is said to be unproven there.
+    if !how.superuser && how.admin.is_none() && guard::grant_on_pg_catalog(statement) {
+        if let Some(reporter) = how.reporter {
+            reporter.warn(&format!(
+                "left out {}: privileges on pg_catalog's objects are initdb's, and only a superuser may change them; \
+                 restore as a superuser to carry them",
+                guard::shown(&statement.text)
+            ));
+        }
         return Ok(());
     }
     if how.lend_create
@@ -1131,7 +1151,7 @@ impl PostgresEngine {
             superuser_steps: self.superuser.as_ref().map(|_| &superuser_steps),
             statement_by_statement: !atomic,
             admin: self.extension_admin.as_deref(),
-            ..HowToRun::of(&mut client, database)?
+            ..HowToRun::of(&mut client, database, reporter)?
         };
         let loaded = self.load(&mut client, set, database, plan, how, atomic, reporter)?;
         let checks = self.check_counts(database, &loaded)?;
@@ -1705,7 +1725,7 @@ impl PostgresEngine {
             schema_only: self.options.schema_only,
             statement_by_statement: self.extension_admin.is_some(),
             admin: self.extension_admin.as_deref(),
-            ..HowToRun::of(client, database)?
+            ..HowToRun::of(client, database, reporter)?
         };
         if self.jobs() <= 1 {
             return self.load(client, set, database, Plan::Everything, how, false, reporter);
