@@ -192,6 +192,13 @@ pub struct SequencePosition {
     pub tables: Vec<String>,
 }
 
+impl SequencePosition {
+    /// The position as findings and differences show it.
+    pub fn shown(&self) -> String {
+        format!("last_value {}, is_called {}", self.last_value, self.is_called)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Member {
     /// Path inside the tar, `<database>/<file>`.
@@ -280,6 +287,31 @@ impl DatabaseManifest {
     /// a PostgreSQL set taken with --data-only holds rows alone.
     pub fn has_schema_script(&self) -> bool {
         self.members.iter().any(|m| m.role == "pre-data")
+    }
+
+    /// Whether the set holds rows to hold a live database's against: not
+    /// one taken with --schema-only (a --data-only set has no schema
+    /// script, and holds rows even of empty tables).
+    pub fn holds_rows(&self) -> bool {
+        self.members.iter().any(|m| m.role == "data") || !self.has_schema_script()
+    }
+
+    /// The sequences of `found` that stand elsewhere than the set records
+    /// them, each with the set's position: sequence positions are data as
+    /// rows are. One missing from `found` is a schema object missing, not
+    /// listed here.
+    pub fn moved_sequences<'a>(
+        &'a self,
+        found: &'a [SequencePosition],
+    ) -> Vec<(&'a SequencePosition, &'a SequencePosition)> {
+        if !self.holds_rows() {
+            return Vec::new();
+        }
+        self.sequences
+            .iter()
+            .filter_map(|s| found.iter().find(|l| l.name == s.name).map(|l| (s, l)))
+            .filter(|(s, l)| (l.last_value, l.is_called) != (s.last_value, s.is_called))
+            .collect()
     }
 
     /// Whether the set carries owners and grants (`--with-privileges`):

@@ -3,7 +3,6 @@
 
 use crate::app::outcome::{self, Outcome};
 use crate::archive::crypt::Keys;
-use crate::archive::manifest::SequencePosition;
 use crate::archive::reader;
 use crate::cli::CompareArgs;
 use crate::commands::{Cmd, Context};
@@ -73,7 +72,7 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
     };
     // A set taken with --schema-only holds no rows to hold against the
     // live tables; its tables are compared as schema objects.
-    let holds_rows = db.members.iter().any(|m| m.role == "data") || !db.has_schema_script();
+    let holds_rows = db.holds_rows();
     for t in db.tables.iter().filter(|_| holds_rows) {
         match found.tables.iter().find(|l| l.name == t.name) {
             None => differences.push(diff(
@@ -103,22 +102,14 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
     // one, and a live sequence that moved on (nextval, setval, new rows)
     // is not the database the set holds. One missing live is a schema
     // object missing, and named as one below.
-    for s in db.sequences.iter().filter(|_| holds_rows) {
-        let Some(l) = found.sequences.iter().find(|l| l.name == s.name) else {
-            continue;
-        };
-        if (l.last_value, l.is_called) != (s.last_value, s.is_called) {
-            let shown = |p: &SequencePosition| format!("last_value {}, is_called {}", p.last_value, p.is_called);
-            differences.push(Difference {
-                fix: Some(format!(
-                    "the live sequence has moved since the backup: restore the set to have the database as it was, or, to set back only this sequence, run SELECT pg_catalog.setval({}, {}, {})",
-                    quote_literal(&s.name),
-                    s.last_value,
-                    s.is_called
-                )),
-                ..diff("sequence", &s.name, Some(shown(s)), Some(shown(l)))
-            });
-        }
+    for (s, l) in db.moved_sequences(&found.sequences) {
+        differences.push(Difference {
+            fix: Some(format!(
+                "the live sequence has moved since the backup: restore the set to have the database as it was, or, to set back only this sequence, run {}",
+                crate::engine::postgres::setval(s)
+            )),
+            ..diff("sequence", &s.name, Some(s.shown()), Some(l.shown()))
+        });
     }
     // Their rows are not in the set (see the field's note).
     let materialized_views_not_compared = if holds_rows {
@@ -197,11 +188,6 @@ pub fn compare(set: &Path, live_url: &str, database: Option<&str>, keys: &Keys) 
         materialized_views_not_compared,
         differences,
     })
-}
-
-/// `name` as an SQL string literal.
-fn quote_literal(name: &str) -> String {
-    format!("'{}'", name.replace('\'', "''"))
 }
 
 impl Comparison {

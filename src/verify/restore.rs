@@ -136,28 +136,17 @@ fn restore_one(
                 .values(shown(b), l.map(shown).unwrap_or_else(|| "none".into()));
         }
     }
-    // Sequence positions are data as rows are: the schema's own setval
-    // puts them back, and the manifest records where each stood. A set
-    // without rows (--schema-only) puts back none.
-    let holds_rows = db.members.iter().any(|m| m.role == "data") || !db.has_schema_script();
-    for s in db.sequences.iter().filter(|_| holds_rows) {
-        // One missing is a schema object missing, found below.
-        let Some(l) = found.sequences.iter().find(|l| l.name == s.name) else {
-            continue;
-        };
-        if (l.last_value, l.is_called) != (s.last_value, s.is_called) {
-            let shown = |p: &crate::archive::manifest::SequencePosition| {
-                format!("last_value {}, is_called {}", p.last_value, p.is_called)
-            };
-            findings
-                .error(
-                    "restore-sequence",
-                    &format!("{}.{}", db.name, s.name),
-                    "the restored sequence does not stand where the backup recorded it".into(),
-                    FIX_RESTORE,
-                )
-                .values(shown(s), shown(l));
-        }
+    // The schema's own setval puts each sequence back; the manifest
+    // records where each stood.
+    for (s, l) in db.moved_sequences(&found.sequences) {
+        findings
+            .error(
+                "restore-sequence",
+                &format!("{}.{}", db.name, s.name),
+                "the restored sequence does not stand where the backup recorded it".into(),
+                FIX_RESTORE,
+            )
+            .values(s.shown(), l.shown());
     }
     if found.schema_fingerprint != db.schema_fingerprint {
         let key = |o: &crate::archive::manifest::SchemaObject| format!("{} {}", o.kind, o.name);

@@ -284,6 +284,22 @@ struct ObjectGrant {
     grant_option: bool,
 }
 
+impl ObjectGrant {
+    /// The grant, rebuilt by lifeboat for `object`, the name the server
+    /// resolved, as SQL.
+    fn on(&self, object: &str) -> String {
+        format!(
+            "{} {} ON {} {object} {} {}{}",
+            if self.grant { "GRANT" } else { "REVOKE" },
+            self.privileges.join(", "),
+            self.kind,
+            if self.grant { "TO" } else { "FROM" },
+            self.grantee,
+            if self.grant_option { " WITH GRANT OPTION" } else { "" }
+        )
+    }
+}
+
 const PRIVILEGES: &[&str] = &[
     "SELECT",
     "INSERT",
@@ -954,15 +970,7 @@ impl ScratchAdmin {
             return Ok(None);
         };
         let object: String = row.value(0)?;
-        Ok(Some(format!(
-            "{} {} ON {} {object} {} {}{}",
-            if grant.grant { "GRANT" } else { "REVOKE" },
-            grant.privileges.join(", "),
-            grant.kind,
-            if grant.grant { "TO" } else { "FROM" },
-            grant.grantee,
-            if grant.grant_option { " WITH GRANT OPTION" } else { "" }
-        )))
+        Ok(Some(grant.on(&object)))
     }
 
     /// A grant on a language, a foreign-data wrapper or a server that the
@@ -1016,15 +1024,7 @@ impl ScratchAdmin {
                 crate::github::workflow::neutralize(name)
             );
         }
-        let object = format!("{} {}", grant.kind, guard::quote_ident(name));
-        let sql = format!(
-            "{} {} ON {object} {} {}{}",
-            if grant.grant { "GRANT" } else { "REVOKE" },
-            grant.privileges.join(", "),
-            if grant.grant { "TO" } else { "FROM" },
-            grant.grantee,
-            if grant.grant_option { " WITH GRANT OPTION" } else { "" }
-        );
+        let sql = grant.on(&guard::quote_ident(name));
         // The set's own grant to PUBLIC on a wrapper the restore was lent:
         // taken back first, so it stands where the set's order puts it in
         // the wrapper's privileges, and stays when the loan is taken back.

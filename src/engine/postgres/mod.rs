@@ -604,7 +604,8 @@ fn sequence_positions(client: &mut Client, cat: &Catalog) -> Result<Vec<Sequence
         .collect()
 }
 
-fn setval(position: &SequencePosition) -> String {
+/// The statement that puts a sequence where `position` says.
+pub fn setval(position: &SequencePosition) -> String {
     format!(
         "SELECT pg_catalog.setval({}, {}, {});",
         catalog::quote_literal(&position.name),
